@@ -1,0 +1,67 @@
+// Builds the execution engine (AssemblyScript -> build/cpu.wasm) and the `parley` command
+// (TypeScript -> dist/parley.mjs). Skips each step when its output is newer than its inputs.
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const force = process.argv.includes("--force");
+
+function newestMtime(dir, filter) {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestMtime(p, filter));
+    else if (filter(p)) newest = Math.max(newest, statSync(p).mtimeMs);
+  }
+  return newest;
+}
+function upToDate(output, inputsMtime) {
+  return !force && existsSync(output) && statSync(output).mtimeMs >= inputsMtime;
+}
+
+const isSource = (p) => p.endsWith(".ts") && !p.endsWith(".test.ts");
+mkdirSync(join(root, "build"), { recursive: true });
+
+const wasmOut = join(root, "build/cpu.wasm");
+const wasmInputs = Math.max(newestMtime(join(root, "src/cpu/wasm"), isSource), statSync(join(root, "src/cpu/layout.ts")).mtimeMs);
+if (!upToDate(wasmOut, wasmInputs)) {
+  console.log("build: src/cpu/wasm -> build/cpu.wasm (AssemblyScript)");
+  execFileSync(
+    process.execPath,
+    [
+      join(root, "node_modules/assemblyscript/bin/asc.js"),
+      "src/cpu/wasm/index.ts",
+      "--outFile", "build/cpu.wasm",
+      "--textFile", "build/cpu.wat",
+      "--optimizeLevel", "3",
+      "--shrinkLevel", "0",
+      "--runtime", "stub",
+      "--importMemory",
+      "--noAssert",
+      "--memoryBase", "4096",
+      "--enable", "bulk-memory",
+    ],
+    { cwd: root, stdio: "inherit" },
+  );
+}
+
+const cliOut = join(root, "dist/parley.mjs");
+const cliInputs = newestMtime(join(root, "src"), isSource);
+if (!upToDate(cliOut, cliInputs)) {
+  console.log("build: src/cli -> dist/parley.mjs (esbuild)");
+  const esbuild = await import("esbuild");
+  await esbuild.build({
+    entryPoints: [join(root, "src/cli/main.ts")],
+    outfile: cliOut,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    packages: "external",
+    banner: { js: "#!/usr/bin/env node" },
+    sourcemap: true,
+    logLevel: "warning",
+  });
+}

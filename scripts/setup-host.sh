@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Parley's build, tests and benchmarks need on the host.
+# Idempotent: packages already installed are left alone, and nothing runs when all are present.
+set -euo pipefail
+
+PACKAGES=(
+  gcc-riscv64-unknown-elf       # bare-metal cross compiler: ISA tests, demo and benchmark programs
+  picolibc-riscv64-unknown-elf  # C library for the bare-metal programs
+  gcc-riscv64-linux-gnu         # Linux cross compiler: static programs for qemu-riscv64 (differential tests)
+  qemu-user                     # qemu-riscv64: the reference oracle and the user-mode speed baseline
+  qemu-system-misc              # qemu-system-riscv64: the system-mode oracle and baseline
+  device-tree-compiler          # dtc: checks the device trees Parley generates
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$pkg")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: host packages present (${PACKAGES[*]})"
+  exit 0
+fi
+
+echo "setup: installing Debian packages: ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    SUDO="sudo"
+  else
+    echo "setup: need root to install ${missing[*]}; run as root: apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+echo "setup: apt-get update"
+$SUDO apt-get update -q
+echo "setup: apt-get install ${missing[*]}"
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+echo "setup: done"

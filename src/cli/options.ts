@@ -1,0 +1,23 @@
+// Parsing of command-line values into checked numbers, with messages that say what to fix.
+
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+const SIZE_UNITS: Record<string, number> = { "": 1, K: 1 << 10, M: 1 << 20, G: 1 << 30 };
+
+/** "512M", "2G", "65536", "64K" (binary units, optional trailing B/iB) -> bytes. */
+export function parseSize(text: string, what: string): number {
+  const match = /^\s*(\d+)\s*([KMG]?)(?:i?B)?\s*$/i.exec(text);
+  if (!match) throw new UsageError(`${what}: "${text}" is not a size; use a number with an optional K, M or G suffix, e.g. 512M`);
+  const bytes = Number(match[1]) * SIZE_UNITS[match[2].toUpperCase()];
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new UsageError(`${what}: "${text}" must be a positive size`);
+  return bytes;
+}
+
+/** A positive whole number, accepting 1_000_000, 1e6 style and plain digits. */
+export function parsePositiveInteger(text: string, what: string): number {
+  const value = Number(text.replace(/_/g, ""));
+  if (!Number.isSafeInteger(value) || value <= 0) throw new UsageError(`${what}: "${text}" must be a positive whole number`);
+  return value;
+}

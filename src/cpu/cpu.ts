@@ -1,0 +1,244 @@
+// The host-side face of the execution engine: creates the wasm core, gives access to registers,
+// CSRs and RAM, and routes the core's exits (MMIO, hypercalls, time) to TypeScript handlers.
+// Imports neither Node nor the DOM: the caller supplies the compiled wasm module.
+import * as L from "./layout.ts";
+
+export const RAM_PHYS_BASE_DEFAULT = 0x8000_0000;
+/** wasm32 gives 4 GiB; the core's own tables take the first RAM_WASM_BASE bytes. */
+export const RAM_MAX_SIZE = 0x1_0000_0000 - L.RAM_WASM_BASE;
+const WASM_PAGE = 65536;
+
+export type AccessSize = 1 | 2 | 4 | 8;
+
+/** What the core sees outside RAM. Values up to 4 bytes travel as numbers, 8-byte ones as bigint. */
+export interface PhysicalBus {
+  /** A load from a non-RAM physical address; undefined raises an access fault in the guest. */
+  load(paddr: number, size: AccessSize): number | bigint | undefined;
+  /** A store to a non-RAM (or watched) physical address; false raises an access fault. */
+  store(paddr: number, size: AccessSize, value: number | bigint): boolean;
+}
+
+export interface CpuOptions {
+  /** The compiled engine (build/cpu.wasm). */
+  module: WebAssembly.Module;
+  ramSize: number;
+  ramBase?: number;
+  hartId?: number;
+  bus?: PhysicalBus;
+  /** Serves ECALL from S-mode (paravirtual SBI). Without it, ECALL traps into the guest's M-mode. */
+  hypercall?: (cpu: Cpu) => void;
+  /** Current mtime in ticks of the timebase; the default counts microseconds... of a 10 MHz timebase. */
+  readTime?: () => number;
+  /** Supervisor timer compare CSR (Sstc). */
+  sstc?: boolean;
+}
+
+export const PRIV_U = 0;
+export const PRIV_S = 1;
+export const PRIV_M = 3;
+
+export const enum ExitReason {
+  Budget = L.EXIT_BUDGET,
+  Wfi = L.EXIT_WFI,
+  Stop = L.EXIT_STOP,
+}
+
+interface CoreExports {
+  init(): void;
+  run(budget: number): number;
+  flushTlb(): void;
+  invalidateCode(ramOffset: number, length: number): void;
+  readCsr(csr: number): bigint;
+  writeCsr(csr: number, value: bigint): void;
+}
+
+/** Default mtime: a 10 MHz timebase driven by the host's monotonic clock. */
+export const TIMEBASE_FREQUENCY = 10_000_000;
+const startMs = globalThis.performance.now();
+export function hostTimeTicks(): number {
+  return Math.floor((globalThis.performance.now() - startMs) * (TIMEBASE_FREQUENCY / 1000));
+}
+
+export class Cpu {
+  readonly memory: WebAssembly.Memory;
+  readonly ramBase: number;
+  readonly ramSize: number;
+  /** The guest RAM as bytes, index 0 = guest physical ramBase. */
+  readonly ram: Uint8Array;
+  private readonly view: DataView;
+  private readonly core: CoreExports;
+  bus: PhysicalBus | undefined;
+  hypercall: ((cpu: Cpu) => void) | undefined;
+  readTime: () => number;
+
+  constructor(options: CpuOptions) {
+    const ramBase = options.ramBase ?? RAM_PHYS_BASE_DEFAULT;
+    const ramSize = options.ramSize;
+    if (!Number.isInteger(ramSize) || ramSize <= 0 || ramSize % 4096 !== 0) {
+      throw new RangeError(`RAM size must be a positive multiple of 4 KiB, got ${ramSize}`);
+    }
+    if (ramSize > RAM_MAX_SIZE) {
+      throw new RangeError(`RAM size ${ramSize >>> 20} MiB exceeds the maximum of ${RAM_MAX_SIZE >>> 20} MiB`);
+    }
+    this.ramBase = ramBase;
+    this.ramSize = ramSize;
+    const pages = Math.ceil((L.RAM_WASM_BASE + ramSize) / WASM_PAGE);
+    this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    this.view = new DataView(this.memory.buffer);
+    this.ram = new Uint8Array(this.memory.buffer, L.RAM_WASM_BASE, ramSize);
+    this.bus = options.bus;
+    this.hypercall = options.hypercall;
+    this.readTime = options.readTime ?? hostTimeTicks;
+
+    const instance = new WebAssembly.Instance(options.module, {
+      env: {
+        memory: this.memory,
+        abort: (_msg: number, _file: number, line: number, col: number) => {
+          throw new Error(`cpu core abort at ${line}:${col}`);
+        },
+        mmioRead: (paddr: number, size: number) => this.onMmioRead(paddr, size as AccessSize),
+        mmioWrite: (paddr: number, size: number) => this.onMmioWrite(paddr, size as AccessSize),
+        sbiCall: () => this.onHypercall(),
+        readTime: () => this.readTime(),
+      },
+    });
+    this.core = instance.exports as unknown as CoreExports;
+    this.setState(L.S_RAM_PHYS_BASE, BigInt(ramBase));
+    this.setState(L.S_RAM_SIZE, BigInt(ramSize));
+    let flags = 0;
+    if (options.sstc) flags |= L.CONFIG_SSTC;
+    if (options.hypercall) flags |= L.CONFIG_SBI_IN_HOST;
+    this.setState(L.S_FLAGS, BigInt(flags));
+    this.setState(L.S_WATCH_LO, 0n);
+    this.setState(L.S_WATCH_HI, 0n);
+    this.core.init();
+    this.setState(L.S_MHARTID, BigInt(options.hartId ?? 0));
+  }
+
+  // ---- registers and state ------------------------------------------------------------
+  private stateAddr(offset: number): number {
+    return L.STATE_BASE + offset;
+  }
+  getState(offset: number): bigint {
+    return this.view.getBigUint64(this.stateAddr(offset), true);
+  }
+  setState(offset: number, value: bigint): void {
+    this.view.setBigUint64(this.stateAddr(offset), BigInt.asUintN(64, value), true);
+  }
+  /** Reads x[i] as an unsigned 64-bit value. */
+  x(i: number): bigint {
+    return i === 0 ? 0n : this.getState(L.S_X + i * 8);
+  }
+  setX(i: number, value: bigint): void {
+    if (i !== 0) this.setState(L.S_X + i * 8, value);
+  }
+  /** Reads f[i] as raw 64 bits. */
+  f(i: number): bigint {
+    return this.getState(L.S_F + i * 8);
+  }
+  setF(i: number, value: bigint): void {
+    this.setState(L.S_F + i * 8, value);
+  }
+  get pc(): bigint {
+    return this.getState(L.S_PC);
+  }
+  set pc(value: bigint) {
+    this.setState(L.S_PC, value);
+  }
+  get priv(): number {
+    return Number(this.getState(L.S_PRIV));
+  }
+  set priv(value: number) {
+    this.setState(L.S_PRIV, BigInt(value));
+    this.core.flushTlb();
+  }
+  get instret(): bigint {
+    return this.getState(L.S_MINSTRET);
+  }
+  readCsr(csr: number): bigint {
+    return BigInt.asUintN(64, this.core.readCsr(csr));
+  }
+  writeCsr(csr: number, value: bigint): void {
+    this.core.writeCsr(csr, BigInt.asIntN(64, value));
+  }
+  /** Sets or clears bits of mip from outside (device interrupt lines). */
+  setPendingInterrupt(mask: number, asserted: boolean): void {
+    const mip = this.getState(L.S_MIP);
+    this.setState(L.S_MIP, asserted ? mip | BigInt(mask) : mip & ~BigInt(mask));
+  }
+  /** Stores to guest physical [lo, hi) leave the core through bus.store even though they are RAM. */
+  watchStores(lo: number, hi: number): void {
+    this.setState(L.S_WATCH_LO, BigInt(lo));
+    this.setState(L.S_WATCH_HI, BigInt(hi));
+    this.core.flushTlb();
+  }
+  /** Traps taken so far by cause: exceptions 0..31, interrupts 32..63. */
+  trapCounts(): bigint[] {
+    const out: bigint[] = [];
+    for (let i = 0; i < 64; i++) out.push(this.getState(L.S_TRAP_COUNTS + i * 8));
+    return out;
+  }
+
+  // ---- RAM ------------------------------------------------------------------------------
+  /** True when [paddr, paddr+length) lies inside guest RAM. */
+  isRam(paddr: number, length: number): boolean {
+    return paddr >= this.ramBase && length >= 0 && paddr + length <= this.ramBase + this.ramSize;
+  }
+  private ramOffset(paddr: number, length: number): number {
+    if (!this.isRam(paddr, length)) {
+      throw new RangeError(`guest physical range 0x${paddr.toString(16)}+${length} is outside RAM`);
+    }
+    return paddr - this.ramBase;
+  }
+  /** Copies bytes into guest RAM (as a DMA write: cached decoded code for those pages is dropped). */
+  writeRam(paddr: number, bytes: Uint8Array): void {
+    const off = this.ramOffset(paddr, bytes.length);
+    this.ram.set(bytes, off);
+    this.core.invalidateCode(off, bytes.length);
+  }
+  readRam(paddr: number, length: number): Uint8Array {
+    const off = this.ramOffset(paddr, length);
+    return this.ram.slice(off, off + length);
+  }
+  /** Tells the core that the host wrote guest RAM directly through `ram`. */
+  ramWritten(paddr: number, length: number): void {
+    this.core.invalidateCode(this.ramOffset(paddr, length), length);
+  }
+
+  // ---- execution ------------------------------------------------------------------------
+  /** Runs at most `budget` instructions; returns why it stopped. */
+  run(budget: number): ExitReason {
+    this.setState(L.S_STOP_REQUEST, 0n);
+    return this.core.run(budget) as ExitReason;
+  }
+  /** Asks a running core to return from run() after the current instruction (call from a handler). */
+  requestStop(): void {
+    this.setState(L.S_STOP_REQUEST, 1n);
+  }
+  flushTlb(): void {
+    this.core.flushTlb();
+  }
+
+  // ---- exits ----------------------------------------------------------------------------
+  private onMmioRead(paddr: number, size: AccessSize): number {
+    const value = this.bus?.load(paddr, size);
+    if (value === undefined) return 1;
+    const addr = this.stateAddr(L.S_MMIO_DATA);
+    if (typeof value === "bigint") this.view.setBigUint64(addr, BigInt.asUintN(64, value), true);
+    else {
+      this.view.setUint32(addr, value >>> 0, true);
+      this.view.setUint32(addr + 4, 0, true);
+    }
+    return 0;
+  }
+  private onMmioWrite(paddr: number, size: AccessSize): number {
+    const addr = this.stateAddr(L.S_MMIO_DATA);
+    const value: number | bigint =
+      size === 8 ? this.view.getBigUint64(addr, true) : this.view.getUint32(addr, true) & (size === 4 ? 0xffffffff : (1 << (size * 8)) - 1);
+    const ok = this.bus?.store(paddr, size, size === 8 ? value : Number(value) >>> 0) ?? false;
+    return ok ? 0 : 1;
+  }
+  private onHypercall(): void {
+    this.hypercall?.(this);
+  }
+}

@@ -1,0 +1,98 @@
+// The wasm linear-memory layout shared by the execution engine (AssemblyScript, src/cpu/wasm)
+// and the TypeScript host side (src/cpu/cpu.ts). This file must stay valid in both languages:
+// untyped integer constants below 2^31 only.
+//
+// Everything the core keeps lives at fixed addresses so that the hot path addresses it with
+// constant offsets, and so that the host can read registers and counters without a call.
+
+// ---- Regions ---------------------------------------------------------------------------
+/** Hart state block: registers, pc, CSRs, exit mailbox, counters. */
+export const STATE_BASE = 0x0010_0000;
+export const STATE_SIZE = 0x0001_0000;
+/** Software TLB: TLB_CONTEXTS contexts x TLB_ENTRIES entries x TLB_ENTRY_SIZE bytes. */
+export const TLB_BASE = 0x0020_0000;
+export const TLB_ENTRIES = 1024;
+export const TLB_ENTRY_SIZE = 32;
+export const TLB_CONTEXTS = 4;
+/** Per guest-RAM page: index+1 of the decoded-code pool page caching it, 0 when none. */
+export const PAGEMAP_BASE = 0x0040_0000;
+/** Per pool page: the guest-RAM page number it caches, or -1. */
+export const POOL_OWNER_BASE = 0x00c0_0000;
+/** Decoded-instruction pool: POOL_PAGES pages of 2048 slots (one per 2-byte parcel) x 8 bytes. */
+export const POOL_BASE = 0x0100_0000;
+export const POOL_PAGES = 4096;
+export const POOL_PAGE_SIZE = 0x4000;
+/** Guest RAM starts here in wasm memory; guest physical RAM_PHYS_BASE maps to this offset. */
+export const RAM_WASM_BASE = 0x0800_0000;
+
+// ---- State block offsets (bytes from STATE_BASE); every slot is 8 bytes ------------------
+export const S_X = 0x000; // x0..x31
+export const S_F = 0x100; // f0..f31 (raw 64-bit, single precision NaN-boxed)
+export const S_PC = 0x200;
+export const S_PRIV = 0x208; // 0 = U, 1 = S, 3 = M
+export const S_MSTATUS = 0x210;
+export const S_MISA = 0x218;
+export const S_MEDELEG = 0x220;
+export const S_MIDELEG = 0x228;
+export const S_MIE = 0x230;
+export const S_MIP = 0x238;
+export const S_MTVEC = 0x240;
+export const S_MSCRATCH = 0x248;
+export const S_MEPC = 0x250;
+export const S_MCAUSE = 0x258;
+export const S_MTVAL = 0x260;
+export const S_STVEC = 0x268;
+export const S_SSCRATCH = 0x270;
+export const S_SEPC = 0x278;
+export const S_SCAUSE = 0x280;
+export const S_STVAL = 0x288;
+export const S_SATP = 0x290;
+export const S_MCOUNTEREN = 0x298;
+export const S_SCOUNTEREN = 0x2a0;
+export const S_MENVCFG = 0x2a8;
+export const S_SENVCFG = 0x2b0;
+export const S_STIMECMP = 0x2b8;
+export const S_FCSR = 0x2c0; // fflags in bits 4:0, frm in bits 7:5
+export const S_MINSTRET = 0x2c8; // instructions retired (exact)
+export const S_MCYCLE_OFFSET = 0x2d0; // mcycle = minstret + offset (writes to mcycle adjust it)
+export const S_MCOUNTINHIBIT = 0x2d8;
+export const S_MHARTID = 0x2e0;
+export const S_RESERVATION = 0x2e8; // LR reservation physical address, -1 when none
+export const S_MSCRATCH_UNUSED = 0x2f0;
+export const S_TIME = 0x2f8; // last mtime value read from the host (ticks)
+export const S_PMPCFG = 0x300; // pmpcfg0, pmpcfg2, ... pmpcfg14 (8 slots)
+export const S_PMPADDR = 0x340; // pmpaddr0..63 (64 slots)
+export const S_TSELECT = 0x540;
+
+// Configuration, written by the host before init().
+export const S_RAM_PHYS_BASE = 0x600; // guest physical address of RAM
+export const S_RAM_SIZE = 0x608; // bytes, multiple of 4096
+export const S_FLAGS = 0x610; // CONFIG_* bits below
+export const S_WATCH_LO = 0x618; // guest physical [lo, hi): stores here leave the core as MMIO
+export const S_WATCH_HI = 0x620;
+export const S_SLICE_INSNS = 0x628;
+
+// Exit mailbox, shared with the imported host functions.
+export const S_MMIO_DATA = 0x700; // value for mmioWrite, result of mmioRead
+export const S_STOP_REQUEST = 0x708; // host sets non-zero inside an import to end run()
+export const S_EXIT_REASON = 0x710;
+export const S_LAST_TRAP_CAUSE = 0x718;
+
+// Statistics, kept by the core.
+export const S_TRAP_COUNTS = 0x800; // 64 slots: exception causes 0..31, interrupts 32..63
+export const S_TLB_MISSES = 0xa00;
+export const S_CODE_PAGES_DECODED = 0xa08;
+export const S_CODE_INVALIDATIONS = 0xa10;
+export const S_MMIO_EXITS = 0xa18;
+export const S_ECALL_EXITS = 0xa20;
+
+// ---- Configuration flags (S_FLAGS) ------------------------------------------------------
+/** Sstc: stimecmp exists and drives STIP when menvcfg.STCE is set. */
+export const CONFIG_SSTC = 1;
+/** ECALL from S-mode is served by the host (paravirtual SBI): calls the sbiCall import. */
+export const CONFIG_SBI_IN_HOST = 2;
+
+// ---- run() exit reasons ---------------------------------------------------------------
+export const EXIT_BUDGET = 0; // the instruction budget ran out
+export const EXIT_WFI = 1; // WFI with no interrupt pending: the hart is idle
+export const EXIT_STOP = 2; // the host set S_STOP_REQUEST from an import

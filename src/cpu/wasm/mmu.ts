@@ -1,0 +1,498 @@
+// Address translation (Sv39/Sv48/Sv57), the software TLB, the slow memory paths (TLB misses,
+// page-crossing and MMIO accesses) and the decoded-code pool with its write protection.
+//
+// The TLB is direct-mapped, one table per translation context: U, S with SUM clear, S with SUM
+// set, and M (bare). Switching privilege or toggling SUM selects another table instead of
+// flushing, which matters because Linux toggles SUM around every user copy. Each entry keeps a
+// separate tag per access kind (read, write, execute) so a permission check on the fast path is a
+// single compare; tags are filled only when the access kind is allowed, write tags only once the
+// PTE's D bit is set and the page holds no decoded code.
+import * as L from "../layout";
+import * as R from "./regions";
+import {
+  STATE, getState, setState, bumpCounter,
+  PRIV_M, PRIV_S, PRIV_U,
+  MSTATUS_MPRV, MSTATUS_MPP, MSTATUS_MPP_SHIFT, MSTATUS_SUM, MSTATUS_MXR,
+  ACCESS_FETCH, ACCESS_LOAD, ACCESS_STORE,
+  CAUSE_FETCH_ACCESS, CAUSE_LOAD_ACCESS, CAUSE_STORE_ACCESS,
+  CAUSE_FETCH_PAGE_FAULT, CAUSE_LOAD_PAGE_FAULT, CAUSE_STORE_PAGE_FAULT,
+  CAUSE_MISALIGNED_LOAD,
+} from "./state";
+import { decode16, decode32, decodedImm, decodedWord } from "./decode";
+import { OP_CROSSPAGE } from "./ops";
+
+@external("env", "mmioRead") declare function hostMmioRead(paddr: f64, size: i32): i32;
+@external("env", "mmioWrite") declare function hostMmioWrite(paddr: f64, size: i32): i32;
+
+export const TLB_MASK: u32 = <u32>R.TLB_ENTRIES - 1;
+const TLB_CONTEXT_BYTES: usize = R.TLB_ENTRIES * R.TLB_ENTRY_SIZE;
+// Entry fields.
+export const TLB_TAG_R: usize = 0;
+export const TLB_TAG_W: usize = 8;
+export const TLB_TAG_X: usize = 16;
+export const TLB_ADDEND: usize = 24;
+const TAG_INVALID: i64 = -1; // no va >>> 12 has all 64 bits set
+
+const CTX_U: u32 = 0;
+const CTX_S: u32 = 1;
+const CTX_S_SUM: u32 = 2;
+const CTX_M: u32 = 3;
+
+/** TLB table used by loads and stores (follows MPRV/MPP and SUM). */
+export let dataTlb: usize = R.TLB_BASE;
+/** TLB table used by instruction fetch (follows the current privilege). */
+export let fetchTlb: usize = R.TLB_BASE;
+let superpagesCached = false;
+
+/** Set by a slow path that raised an exception; trapCause/trapTval say which. */
+export let memFault = false;
+export let trapCause: i64 = 0;
+export let trapTval: i64 = 0;
+/**
+ * The executor's inner loop runs while its instruction count is below runLimit. Anything that
+ * may make an interrupt deliverable or end the run (MMIO exits, CSR writes, xRET, hypercalls)
+ * sets it to 0 so that the outer loop looks at interrupts, stop requests and WFI.
+ */
+export let runLimit: i32 = 0;
+/** The raw bits of the last instruction decoded across a page boundary (for illegal-instruction tval). */
+export let crossPageRaw: u32 = 0;
+
+/** Current code page: virtual page base being executed, the pool page caching it, and its RAM. */
+export let fetchTag: i64 = -1;
+export let fetchBase: usize = 0;
+export let fetchRam: usize = 0;
+/** A decode slot outside the pool for an instruction that straddles two pages. */
+export const CROSS_PAGE_SLOT: usize = STATE + 0x7f0;
+
+export let ramBase: i64 = 0x8000_0000;
+export let ramSize: i64 = 0;
+let watchLo: i64 = 0;
+let watchHi: i64 = 0;
+let poolNext: u32 = 0;
+
+export function configureMemory(): void {
+  ramBase = getState(L.S_RAM_PHYS_BASE);
+  ramSize = getState(L.S_RAM_SIZE);
+  watchLo = getState(L.S_WATCH_LO);
+  watchHi = getState(L.S_WATCH_HI);
+}
+
+export function resetCodeCache(): void {
+  memory.fill(R.PAGEMAP_BASE, 0, <usize>((ramSize >>> 12) << 2));
+  for (let i: u32 = 0; i < <u32>R.POOL_PAGES; i++) store<i32>(R.POOL_OWNER_BASE + (<usize>i << 2), -1);
+  poolNext = 0;
+  fetchTag = -1;
+}
+
+@inline export function isRam(paddr: i64): bool {
+  return <u64>(paddr - ramBase) < <u64>ramSize;
+}
+@inline function ramWasmAddr(paddr: i64): usize {
+  return <usize>(paddr - ramBase) + R.RAM_WASM_BASE;
+}
+
+// ---- TLB maintenance -----------------------------------------------------------------------
+
+/** Re-selects the TLB tables after a change of privilege, MPRV/MPP or SUM. */
+export function updateContexts(): void {
+  const mstatus = getState(L.S_MSTATUS);
+  const priv = <i32>getState(L.S_PRIV);
+  let effective = priv;
+  if (priv == PRIV_M && (mstatus & MSTATUS_MPRV) != 0) effective = <i32>((mstatus & MSTATUS_MPP) >> MSTATUS_MPP_SHIFT);
+  let dataCtx = CTX_M;
+  if (effective == PRIV_S) dataCtx = (mstatus & MSTATUS_SUM) != 0 ? CTX_S_SUM : CTX_S;
+  else if (effective == PRIV_U) dataCtx = CTX_U;
+  const fetchCtx = priv == PRIV_M ? CTX_M : priv == PRIV_S ? CTX_S : CTX_U;
+  dataTlb = R.TLB_BASE + <usize>dataCtx * TLB_CONTEXT_BYTES;
+  fetchTlb = R.TLB_BASE + <usize>fetchCtx * TLB_CONTEXT_BYTES;
+  fetchTag = -1;
+}
+
+/** Drops every translation (all contexts). */
+export function flushAll(): void {
+  memory.fill(R.TLB_BASE, 0xff, TLB_CONTEXT_BYTES * R.TLB_CONTEXTS);
+  superpagesCached = false;
+  fetchTag = -1;
+}
+
+/** Drops the translated contexts (U and S); M-mode bare mappings never change. */
+export function flushTranslated(): void {
+  memory.fill(R.TLB_BASE, 0xff, TLB_CONTEXT_BYTES * 3);
+  superpagesCached = false;
+  fetchTag = -1;
+}
+
+/** SFENCE.VMA with a virtual address: drops that page, or everything when superpages are cached. */
+export function flushPage(va: i64): void {
+  if (superpagesCached) { flushTranslated(); return; }
+  const vpn = va >>> 12;
+  const index = (<usize>vpn & TLB_MASK) * R.TLB_ENTRY_SIZE;
+  for (let ctx: usize = 0; ctx < 3; ctx++) {
+    const e = R.TLB_BASE + ctx * TLB_CONTEXT_BYTES + index;
+    store<i64>(e + TLB_TAG_R, TAG_INVALID);
+    store<i64>(e + TLB_TAG_W, TAG_INVALID);
+    store<i64>(e + TLB_TAG_X, TAG_INVALID);
+  }
+  fetchTag = -1;
+}
+
+/** Removes write permission from every cached translation of one RAM page (it now holds decoded code). */
+function stripWriteTags(pageWasmAddr: usize): void {
+  const end = R.TLB_BASE + TLB_CONTEXT_BYTES * R.TLB_CONTEXTS;
+  for (let e: usize = R.TLB_BASE; e < end; e += R.TLB_ENTRY_SIZE) {
+    const tag = load<i64>(e + TLB_TAG_W);
+    if (tag != TAG_INVALID && <usize>((tag << 12) + load<i64>(e + TLB_ADDEND)) == pageWasmAddr) {
+      store<i64>(e + TLB_TAG_W, TAG_INVALID);
+    }
+  }
+}
+
+function fillTlb(tlb: usize, va: i64, paddr: i64, readable: bool, writable: bool, executable: bool): void {
+  const vpn = va >>> 12;
+  const e = tlb + (<usize>vpn & TLB_MASK) * R.TLB_ENTRY_SIZE;
+  const pageWasm = ramWasmAddr(paddr & ~0xfff);
+  const sameEntry = load<i64>(e + TLB_TAG_R) == vpn || load<i64>(e + TLB_TAG_W) == vpn || load<i64>(e + TLB_TAG_X) == vpn;
+  if (!sameEntry) {
+    store<i64>(e + TLB_TAG_R, TAG_INVALID);
+    store<i64>(e + TLB_TAG_W, TAG_INVALID);
+    store<i64>(e + TLB_TAG_X, TAG_INVALID);
+  }
+  store<i64>(e + TLB_ADDEND, <i64>pageWasm - (vpn << 12));
+  if (readable) store<i64>(e + TLB_TAG_R, vpn);
+  if (writable && !isWatchedPage(paddr) && load<u32>(pageMapEntry(paddr)) == 0) store<i64>(e + TLB_TAG_W, vpn);
+  if (executable) store<i64>(e + TLB_TAG_X, vpn);
+}
+
+@inline function isWatchedPage(paddr: i64): bool {
+  const page = paddr & ~0xfff;
+  return watchHi > watchLo && page < watchHi && page + 0x1000 > watchLo;
+}
+@inline function pageMapEntry(paddr: i64): usize {
+  return R.PAGEMAP_BASE + (<usize>((paddr - ramBase) >>> 12) << 2);
+}
+
+// ---- Translation -----------------------------------------------------------------------------
+
+// Results of the last successful translation, for the TLB fill.
+let leafReadable = false;
+let leafWritable = false;
+let leafExecutable = false;
+
+const PTE_V: i64 = 1 << 0;
+const PTE_R: i64 = 1 << 1;
+const PTE_W: i64 = 1 << 2;
+const PTE_X: i64 = 1 << 3;
+const PTE_U: i64 = 1 << 4;
+const PTE_A: i64 = 1 << 6;
+const PTE_D: i64 = 1 << 7;
+/** PTE bits 63:54: N (Svnapot), PBMT (Svpbmt) and reserved; none of those extensions is implemented. */
+const PTE_RESERVED: i64 = 0x3ff << 54;
+const PPN_MASK: i64 = (1 << 44) - 1;
+
+const SATP_MODE_BARE: i64 = 0;
+const SATP_MODE_SV39: i64 = 8;
+const SATP_MODE_SV48: i64 = 9;
+const SATP_MODE_SV57: i64 = 10;
+
+function fault(access: i32, va: i64, pageFault: bool): i64 {
+  if (pageFault) trapCause = access == ACCESS_FETCH ? CAUSE_FETCH_PAGE_FAULT : access == ACCESS_LOAD ? CAUSE_LOAD_PAGE_FAULT : CAUSE_STORE_PAGE_FAULT;
+  else trapCause = access == ACCESS_FETCH ? CAUSE_FETCH_ACCESS : access == ACCESS_LOAD ? CAUSE_LOAD_ACCESS : CAUSE_STORE_ACCESS;
+  trapTval = va;
+  memFault = true;
+  return -1;
+}
+
+/**
+ * Translates va for an access of the given kind by the given effective privilege.
+ * Returns the physical address, or -1 with memFault/trapCause/trapTval set.
+ */
+export function translate(va: i64, access: i32, effectivePriv: i32): i64 {
+  leafReadable = true; leafWritable = true; leafExecutable = true;
+  if (effectivePriv == PRIV_M) return va;
+  const satp = getState(L.S_SATP);
+  const mode = satp >>> 60;
+  if (mode == SATP_MODE_BARE) return va;
+  const levels: i32 = mode == SATP_MODE_SV39 ? 3 : mode == SATP_MODE_SV48 ? 4 : 5;
+  const vaBits = 12 + 9 * levels;
+  // The address must be the sign extension of its low vaBits bits (privileged ISA 10.3.2).
+  if (((va << (64 - vaBits)) >> (64 - vaBits)) != va) return fault(access, va, true);
+  const mstatus = getState(L.S_MSTATUS);
+  let table = (satp & PPN_MASK) << 12;
+  for (let level = levels - 1; level >= 0; level--) {
+    const shift = 12 + 9 * level;
+    const pteAddr = table + (((va >>> shift) & 0x1ff) << 3);
+    if (!isRam(pteAddr)) return fault(access, va, false);
+    const ptePtr = ramWasmAddr(pteAddr);
+    let pte = load<i64>(ptePtr);
+    if ((pte & PTE_V) == 0 || ((pte & PTE_R) == 0 && (pte & PTE_W) != 0) || (pte & PTE_RESERVED) != 0) {
+      return fault(access, va, true);
+    }
+    if ((pte & (PTE_R | PTE_X)) == 0) { // pointer to the next level
+      if (level == 0) return fault(access, va, true);
+      table = ((pte >>> 10) & PPN_MASK) << 12;
+      continue;
+    }
+    // Leaf: permission checks (privileged ISA 10.3.2 step 5).
+    const isUserPage = (pte & PTE_U) != 0;
+    if (effectivePriv == PRIV_U && !isUserPage) return fault(access, va, true);
+    if (effectivePriv == PRIV_S && isUserPage && (access == ACCESS_FETCH || (mstatus & MSTATUS_SUM) == 0)) return fault(access, va, true);
+    const readable = (pte & PTE_R) != 0 || ((mstatus & MSTATUS_MXR) != 0 && (pte & PTE_X) != 0);
+    const writable = (pte & PTE_W) != 0;
+    const executable = (pte & PTE_X) != 0;
+    if (access == ACCESS_FETCH && !executable) return fault(access, va, true);
+    if (access == ACCESS_LOAD && !readable) return fault(access, va, true);
+    if (access == ACCESS_STORE && !writable) return fault(access, va, true);
+    const ppn = (pte >>> 10) & PPN_MASK;
+    const lowMask: i64 = (<i64>1 << (9 * level)) - 1;
+    if ((ppn & lowMask) != 0) return fault(access, va, true); // misaligned superpage
+    // Hardware A/D update (Svadu behaviour, as QEMU and Spike do).
+    let wanted = PTE_A;
+    if (access == ACCESS_STORE) wanted |= PTE_D;
+    if ((pte & wanted) != wanted) {
+      pte |= wanted;
+      store<i64>(ptePtr, pte);
+    }
+    leafReadable = readable;
+    leafWritable = writable && (pte & PTE_D) != 0;
+    leafExecutable = executable;
+    if (level > 0) superpagesCached = true;
+    return (ppn << 12) | (va & ((<i64>1 << shift) - 1));
+  }
+  return fault(access, va, true);
+}
+
+@inline function currentPriv(): i32 { return <i32>getState(L.S_PRIV); }
+
+/** The privilege loads and stores are checked against (MPRV, privileged ISA 3.1.6.3). */
+export function dataPriv(): i32 {
+  const priv = currentPriv();
+  if (priv == PRIV_M) {
+    const mstatus = getState(L.S_MSTATUS);
+    if ((mstatus & MSTATUS_MPRV) != 0) return <i32>((mstatus & MSTATUS_MPP) >> MSTATUS_MPP_SHIFT);
+  }
+  return priv;
+}
+
+// ---- Slow paths --------------------------------------------------------------------------------
+
+function readRam(ptr: usize, size: i32): i64 {
+  if (size == 8) return load<i64>(ptr);
+  if (size == 4) return <i64>load<u32>(ptr);
+  if (size == 2) return <i64>load<u16>(ptr);
+  return <i64>load<u8>(ptr);
+}
+function writeRam(ptr: usize, size: i32, value: i64): void {
+  if (size == 8) store<i64>(ptr, value);
+  else if (size == 4) store<u32>(ptr, <u32>value);
+  else if (size == 2) store<u16>(ptr, <u16>value);
+  else store<u8>(ptr, <u8>value);
+}
+
+/** A physical load outside the fast path; value zero-extended. */
+function loadPhysical(paddr: i64, size: i32, va: i64): i64 {
+  if (isRam(paddr) && isRam(paddr + size - 1)) return readRam(ramWasmAddr(paddr), size);
+  if ((paddr & (size - 1)) != 0) { fault(ACCESS_LOAD, va, false); return 0; }
+  bumpCounter(L.S_MMIO_EXITS);
+  runLimit = 0;
+  if (hostMmioRead(<f64>paddr, size) != 0) { fault(ACCESS_LOAD, va, false); return 0; }
+  const v = getState(L.S_MMIO_DATA);
+  return size == 8 ? v : v & ((<i64>1 << (size * 8)) - 1);
+}
+
+function storePhysical(paddr: i64, size: i32, value: i64, va: i64): void {
+  const watched = watchHi > watchLo && paddr < watchHi && paddr + size > watchLo;
+  if (!watched && isRam(paddr) && isRam(paddr + size - 1)) {
+    invalidateCodeAt(paddr);
+    writeRam(ramWasmAddr(paddr), size, value);
+    return;
+  }
+  if ((paddr & (size - 1)) != 0) { fault(ACCESS_STORE, va, false); return; }
+  bumpCounter(L.S_MMIO_EXITS);
+  runLimit = 0;
+  setState(L.S_MMIO_DATA, value);
+  if (hostMmioWrite(<f64>paddr, size) != 0) fault(ACCESS_STORE, va, false);
+}
+
+/** Load of `size` bytes at va after a TLB miss; returns the zero-extended value or sets memFault. */
+export function loadSlow(va: i64, size: i32): i64 {
+  if ((<u32>va & 0xfff) + <u32>size > 0x1000) return loadCrossPage(va, size);
+  const priv = dataPriv();
+  const paddr = translate(va, ACCESS_LOAD, priv);
+  if (paddr == -1 && memFault) return 0;
+  bumpCounter(L.S_TLB_MISSES);
+  if (isRam(paddr)) fillTlb(dataTlb, va, paddr, leafReadable, leafWritable, leafExecutable);
+  return loadPhysical(paddr, size, va);
+}
+
+function loadCrossPage(va: i64, size: i32): i64 {
+  let value: i64 = 0;
+  for (let i = 0; i < size; i++) {
+    const byte = loadSlow(va + i, 1);
+    if (memFault) return 0;
+    value |= byte << (i * 8);
+  }
+  return value;
+}
+
+/** Store of `size` bytes at va after a TLB miss; sets memFault on an exception. */
+export function storeSlow(va: i64, size: i32, value: i64): void {
+  const priv = dataPriv();
+  if ((<u32>va & 0xfff) + <u32>size > 0x1000) {
+    // Translate both pages before writing anything, so a fault on the second leaves memory untouched.
+    const first = translate(va, ACCESS_STORE, priv);
+    if (first == -1 && memFault) return;
+    const secondVa = (va + size - 1) & ~0xfff;
+    const second = translate(secondVa, ACCESS_STORE, priv);
+    if (second == -1 && memFault) return;
+    for (let i = 0; i < size; i++) {
+      const byteVa = va + i;
+      const paddr = byteVa < secondVa ? first + i : second + (byteVa - secondVa);
+      storePhysical(paddr, 1, value >>> (i * 8), byteVa);
+      if (memFault) return;
+    }
+    return;
+  }
+  const paddr = translate(va, ACCESS_STORE, priv);
+  if (paddr == -1 && memFault) return;
+  bumpCounter(L.S_TLB_MISSES);
+  if (isRam(paddr)) {
+    invalidateCodeAt(paddr);
+    fillTlb(dataTlb, va, paddr, leafReadable, leafWritable, leafExecutable);
+  }
+  storePhysical(paddr, size, value, va);
+}
+
+/**
+ * Translates va for an atomic read-modify-write (AMO, LR, SC) and returns the wasm address of
+ * the location, or 0 with memFault set. Atomics need natural alignment and RAM.
+ */
+export function atomicAddress(va: i64, size: i32, isLoadReserved: bool): usize {
+  if ((va & (size - 1)) != 0) {
+    trapCause = isLoadReserved ? CAUSE_MISALIGNED_LOAD : 6; // store/AMO address misaligned
+    trapTval = va;
+    memFault = true;
+    return 0;
+  }
+  const access = isLoadReserved ? ACCESS_LOAD : ACCESS_STORE;
+  const paddr = translate(va, access, dataPriv());
+  if (paddr == -1 && memFault) return 0;
+  if (!isRam(paddr) || isWatchedPage(paddr)) { fault(access, va, false); return 0; }
+  if (!isLoadReserved) invalidateCodeAt(paddr);
+  fillTlb(dataTlb, va, paddr, leafReadable, leafWritable, leafExecutable);
+  return ramWasmAddr(paddr);
+}
+
+/** Physical address of an atomic's location (for the LR/SC reservation). */
+export function wasmToPhysical(ptr: usize): i64 {
+  return <i64>(ptr - R.RAM_WASM_BASE) + ramBase;
+}
+
+// ---- Decoded-code pool -------------------------------------------------------------------------
+
+/** Drops the decoded code of the RAM page holding paddr, if any (self-modifying code, DMA). */
+@inline export function invalidateCodeAt(paddr: i64): void {
+  const entry = pageMapEntry(paddr);
+  if (load<u32>(entry) != 0) dropCodePage(entry);
+}
+
+function dropCodePage(entry: usize): void {
+  const poolIndex = load<u32>(entry) - 1;
+  store<u32>(entry, 0);
+  store<i32>(R.POOL_OWNER_BASE + (<usize>poolIndex << 2), -1);
+  bumpCounter(L.S_CODE_INVALIDATIONS);
+  if (fetchBase == R.POOL_BASE + <usize>poolIndex * R.POOL_PAGE_SIZE) fetchTag = -1;
+}
+
+/** Invalidates decoded code for RAM offsets [offset, offset + length) (host writes into RAM). */
+export function invalidateRange(offset: u32, length: u32): void {
+  if (length == 0) return;
+  const first = offset >>> 12;
+  const last = <u32>((<u64>offset + <u64>length - 1) >>> 12);
+  const pages = <u32>(ramSize >>> 12);
+  for (let page = first; page <= last && page < pages; page++) {
+    const entry = R.PAGEMAP_BASE + (<usize>page << 2);
+    if (load<u32>(entry) != 0) dropCodePage(entry);
+  }
+}
+
+/** The pool page caching decoded instructions of a RAM page, allocated (and the page write-protected) on first use. */
+function codePageFor(pageWasm: usize): usize {
+  const ramPage = <u32>((pageWasm - R.RAM_WASM_BASE) >>> 12);
+  const entry = R.PAGEMAP_BASE + (<usize>ramPage << 2);
+  const existing = load<u32>(entry);
+  if (existing != 0) return R.POOL_BASE + <usize>(existing - 1) * R.POOL_PAGE_SIZE;
+  const index = poolNext;
+  poolNext = (poolNext + 1) & (<u32>R.POOL_PAGES - 1);
+  const ownerSlot = R.POOL_OWNER_BASE + (<usize>index << 2);
+  const previousOwner = load<i32>(ownerSlot);
+  if (previousOwner >= 0) store<u32>(R.PAGEMAP_BASE + (<usize>previousOwner << 2), 0);
+  store<i32>(ownerSlot, ramPage);
+  store<u32>(entry, index + 1);
+  const pool = R.POOL_BASE + <usize>index * R.POOL_PAGE_SIZE;
+  memory.fill(pool, 0, R.POOL_PAGE_SIZE); // slot value 0 = OP_DECODE
+  stripWriteTags(pageWasm);
+  bumpCounter(L.S_CODE_PAGES_DECODED);
+  return pool;
+}
+
+/**
+ * Instruction fetch after leaving the current code page: translates pc, selects the pool page
+ * and returns the decode slot for pc, or 0 with memFault set. An instruction that straddles two
+ * pages is decoded into CROSS_PAGE_SLOT on every execution instead of being cached.
+ */
+export function fetchSlow(pc: i64): usize {
+  const vpn = pc >>> 12;
+  const e = fetchTlb + (<usize>vpn & TLB_MASK) * R.TLB_ENTRY_SIZE;
+  let pageWasm: usize;
+  if (load<i64>(e + TLB_TAG_X) == vpn) {
+    pageWasm = <usize>((vpn << 12) + load<i64>(e + TLB_ADDEND));
+  } else {
+    const paddr = translate(pc, ACCESS_FETCH, currentPriv());
+    if (paddr == -1 && memFault) return 0;
+    if (!isRam(paddr)) { fault(ACCESS_FETCH, pc, false); return 0; }
+    fillTlb(fetchTlb, pc, paddr, leafReadable, leafWritable, true);
+    pageWasm = ramWasmAddr(paddr & ~0xfff);
+  }
+  const pool = codePageFor(pageWasm);
+  const offset = <usize>(pc & 0xfff);
+  fetchTag = pc & ~0xfff;
+  fetchBase = pool;
+  fetchRam = pageWasm;
+  if (offset == 0xffe) {
+    const low = <u32>load<u16>(pageWasm + 0xffe);
+    if ((low & 3) == 3) {
+      const nextVa = pc + 2;
+      const nextPaddr = translate(nextVa, ACCESS_FETCH, currentPriv());
+      if (nextPaddr == -1 && memFault) return 0;
+      if (!isRam(nextPaddr)) { fault(ACCESS_FETCH, nextVa, false); return 0; }
+      const high = <u32>load<u16>(ramWasmAddr(nextPaddr));
+      crossPageRaw = low | (high << 16);
+      decode32(crossPageRaw);
+      store<u32>(CROSS_PAGE_SLOT, decodedWord);
+      store<i32>(CROSS_PAGE_SLOT + 4, decodedImm);
+      fetchTag = -1; // the next instruction goes through here again
+      return CROSS_PAGE_SLOT;
+    }
+  }
+  return pool + (offset << 2);
+}
+
+/** Decodes the instruction at pc of the current code page into its pool slot. */
+export function decodeIntoSlot(slot: usize, pc: i64): void {
+  const offset = <usize>(pc & 0xfff);
+  const low = <u32>load<u16>(fetchRam + offset);
+  if ((low & 3) != 3) {
+    decode16(low);
+  } else if (offset == 0xffe) {
+    decodedWord = OP_CROSSPAGE; // straddles the page end: fetchSlow decodes it on every execution
+    decodedImm = 0;
+  } else {
+    decode32(low | (<u32>load<u16>(fetchRam + offset + 2) << 16));
+  }
+  store<u32>(slot, decodedWord);
+  store<i32>(slot + 4, decodedImm);
+}
+
+export function setRunLimit(limit: i32): void { runLimit = limit; }
+export function clearMemFault(): void { memFault = false; }
+export function setFetchTagInvalid(): void { fetchTag = -1; }

@@ -1,0 +1,14 @@
+// The layout's region addresses as pointer-typed constants for the engine (layout.ts itself
+// must stay plain numbers so that TypeScript can share it).
+import * as L from "../layout";
+
+export const TLB_BASE: usize = L.TLB_BASE;
+export const TLB_ENTRIES: usize = L.TLB_ENTRIES;
+export const TLB_ENTRY_SIZE: usize = L.TLB_ENTRY_SIZE;
+export const TLB_CONTEXTS: usize = L.TLB_CONTEXTS;
+export const PAGEMAP_BASE: usize = L.PAGEMAP_BASE;
+export const POOL_OWNER_BASE: usize = L.POOL_OWNER_BASE;
+export const POOL_BASE: usize = L.POOL_BASE;
+export const POOL_PAGES: usize = L.POOL_PAGES;
+export const POOL_PAGE_SIZE: usize = L.POOL_PAGE_SIZE;
+export const RAM_WASM_BASE: usize = L.RAM_WASM_BASE;

@@ -1,0 +1,51 @@
+// Runs a bare-metal RV64 ELF file on Parley from Node (used by `parley run-elf`, tests and benchmarks).
+import { readFileSync } from "node:fs";
+import { parseElf } from "../../platform/elf.ts";
+import { BareMetalMachine } from "../../machine/bare-metal.ts";
+import { loadCoreModule } from "./core-module.ts";
+
+export interface RunElfOptions {
+  maxInsns?: number;
+  ramSize?: number;
+  onOutput?: (text: string) => void;
+}
+
+export interface RunElfResult {
+  /** HTIF exit code; -1 when the instruction limit stopped the program first. */
+  exitCode: number;
+  stopReason: "exit" | "instruction-limit";
+  output: string;
+  instret: bigint;
+  seconds: number;
+  trapCounts: bigint[];
+  mmioExits: number;
+}
+
+export async function runElfFile(path: string, options: RunElfOptions = {}): Promise<RunElfResult> {
+  const elf = parseElf(new Uint8Array(readFileSync(path)));
+  let output = "";
+  const decoder = new TextDecoder();
+  const machine = new BareMetalMachine({
+    module: loadCoreModule(),
+    elf,
+    ramSize: options.ramSize,
+    maxInstructions: options.maxInsns,
+    onOutput: (bytes) => {
+      const text = decoder.decode(bytes, { stream: true });
+      output += text;
+      options.onOutput?.(text);
+    },
+  });
+  const result = await machine.run();
+  let mmioExits = 0;
+  for (const d of machine.bus.exits.byDevice.values()) mmioExits += d.loads + d.stores;
+  return {
+    exitCode: result.exitCode ?? -1,
+    stopReason: result.stopReason,
+    output,
+    instret: result.instructions,
+    seconds: result.seconds,
+    trapCounts: result.trapCounts,
+    mmioExits,
+  };
+}

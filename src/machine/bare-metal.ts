@@ -1,0 +1,121 @@
+// A bare-metal machine for RV64 ELF programs: RAM at 0x80000000, a CLINT, and HTIF for console
+// and exit. The program starts in M-mode at its entry point, as on Spike or QEMU's spike machine.
+import { Cpu, ExitReason } from "../cpu/cpu.ts";
+import * as L from "../cpu/layout.ts";
+import { Bus } from "./bus.ts";
+import { Clint, CLINT_BASE, CLINT_SIZE } from "../devices/clint.ts";
+import { Htif } from "../devices/htif.ts";
+import { ElfError, type ElfImage } from "../platform/elf.ts";
+
+export const BARE_METAL_RAM_DEFAULT = 128 << 20;
+/** Instructions per call into the engine: long enough to amortise the call, short enough for timer latency. */
+const SLICE_INSTRUCTIONS = 500_000;
+const MENVCFG_STCE = 1n << 63n;
+
+export interface BareMetalOptions {
+  module: WebAssembly.Module;
+  elf: ElfImage;
+  ramSize?: number;
+  /** Stop after about this many instructions (the result then has exitCode undefined). */
+  maxInstructions?: number;
+  onOutput?: (bytes: Uint8Array) => void;
+  /** Host hooks for waiting while the hart sleeps in WFI (defaults to setTimeout). */
+  sleep?: (ms: number) => Promise<void>;
+  /** Give control back to the event loop now and then (defaults to setImmediate-like). */
+  yieldToHost?: () => Promise<void>;
+}
+
+export interface BareMetalResult {
+  /** Program exit code from HTIF; undefined when stopped by the instruction limit. */
+  exitCode: number | undefined;
+  stopReason: "exit" | "instruction-limit";
+  instructions: bigint;
+  seconds: number;
+  trapCounts: bigint[];
+}
+
+export class BareMetalMachine {
+  readonly cpu: Cpu;
+  readonly bus = new Bus();
+  readonly clint: Clint;
+  readonly htif: Htif | undefined;
+  private exited = false;
+
+  constructor(private readonly options: BareMetalOptions) {
+    const ramSize = options.ramSize ?? BARE_METAL_RAM_DEFAULT;
+    this.cpu = new Cpu({ module: options.module, ramSize, bus: this.bus, sstc: true });
+    this.clint = new Clint([this.cpu], () => this.cpu.readTime());
+    this.bus.map(CLINT_BASE, CLINT_SIZE, this.clint);
+
+    const { elf } = options;
+    for (const segment of elf.segments) {
+      if (!this.cpu.isRam(segment.paddr, segment.memsz)) {
+        throw new ElfError(
+          `segment at 0x${segment.paddr.toString(16)} (${segment.memsz} bytes) lies outside RAM ` +
+            `0x${this.cpu.ramBase.toString(16)}-0x${(this.cpu.ramBase + ramSize - 1).toString(16)}`,
+        );
+      }
+      this.cpu.writeRam(segment.paddr, segment.data);
+      if (segment.memsz > segment.data.length) {
+        this.cpu.writeRam(segment.paddr + segment.data.length, new Uint8Array(segment.memsz - segment.data.length));
+      }
+    }
+    const tohost = elf.symbols.get("tohost");
+    if (tohost !== undefined) {
+      if (!this.cpu.isRam(tohost, 8)) throw new ElfError(`tohost symbol at 0x${tohost.toString(16)} is outside RAM`);
+      this.htif = new Htif(this.cpu, tohost, elf.symbols.get("fromhost"), (bytes) => options.onOutput?.(bytes), () => {
+        this.exited = true;
+        this.cpu.requestStop();
+      });
+      this.bus.watch(tohost, tohost + 8, (paddr, size, value) => this.htif!.store(paddr, size, value));
+      this.cpu.watchStores(tohost, tohost + 8);
+    }
+    this.cpu.pc = BigInt(elf.entry);
+  }
+
+  /** The next time (mtime ticks) at which a timer interrupt could wake a sleeping hart. */
+  private nextTimerDeadline(): number | undefined {
+    let deadline = this.clint.nextDeadline();
+    if ((this.cpu.readCsr(0x30a) & MENVCFG_STCE) !== 0n) {
+      const stimecmp = this.cpu.getState(L.S_STIMECMP);
+      if (stimecmp !== 0xffff_ffff_ffff_ffffn) deadline = Math.min(deadline ?? Infinity, Number(stimecmp));
+    }
+    return deadline;
+  }
+
+  async run(): Promise<BareMetalResult> {
+    const sleep = this.options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+    const yieldToHost = this.options.yieldToHost ?? (() => new Promise<void>((r) => setTimeout(r, 0)));
+    const limit = this.options.maxInstructions === undefined ? undefined : BigInt(this.options.maxInstructions);
+    const start = globalThis.performance.now();
+    const startInstret = this.cpu.instret;
+    let lastYield = start;
+    while (!this.exited) {
+      const done = this.cpu.instret - startInstret;
+      if (limit !== undefined && done >= limit) break;
+      const budget = limit === undefined ? SLICE_INSTRUCTIONS : Number(BigInt(SLICE_INSTRUCTIONS) < limit - done ? BigInt(SLICE_INSTRUCTIONS) : limit - done);
+      this.clint.update();
+      const reason = this.cpu.run(budget);
+      if (reason === ExitReason.Wfi && !this.exited) {
+        const deadline = this.nextTimerDeadline();
+        if (deadline === undefined) {
+          throw new Error(`hart 0 is waiting (WFI at pc 0x${this.cpu.pc.toString(16)}) with no timer armed: it can never wake`);
+        }
+        const ticks = deadline - this.cpu.readTime();
+        if (ticks > 0) await sleep(Math.max(0, ticks / 10_000));
+      }
+      const now = globalThis.performance.now();
+      if (now - lastYield > 50) {
+        lastYield = now;
+        await yieldToHost();
+      }
+    }
+    return {
+      exitCode: this.htif?.exitCode,
+      stopReason: this.exited ? "exit" : "instruction-limit",
+      instructions: this.cpu.instret - startInstret,
+      seconds: (globalThis.performance.now() - start) / 1000,
+      trapCounts: this.cpu.trapCounts(),
+    };
+  }
+}
