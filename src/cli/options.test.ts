@@ -1,0 +1,24 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { parseSize, parsePositiveInteger, UsageError } from "./options.ts";
+
+test("sizes accept binary suffixes", () => {
+  assert.equal(parseSize("512M", "--memory"), 512 << 20);
+  assert.equal(parseSize("2G", "--memory"), 2 * 1024 ** 3);
+  assert.equal(parseSize("64k", "--memory"), 65536);
+  assert.equal(parseSize("1MiB", "--memory"), 1 << 20);
+  assert.equal(parseSize("4096", "--memory"), 4096);
+});
+
+test("bad sizes say what to fix", () => {
+  assert.throws(() => parseSize("12X", "--memory"), (e: Error) => e instanceof UsageError && /--memory: "12X" is not a size/.test(e.message));
+  assert.throws(() => parseSize("0", "--memory"), /must be a positive size/);
+  assert.throws(() => parseSize("-5M", "--memory"), UsageError);
+});
+
+test("instruction counts", () => {
+  assert.equal(parsePositiveInteger("1_000_000", "--max-insns"), 1_000_000);
+  assert.equal(parsePositiveInteger("1e6", "--max-insns"), 1_000_000);
+  assert.throws(() => parsePositiveInteger("lots", "--max-insns"), /--max-insns: "lots" must be a positive whole number/);
+  assert.throws(() => parsePositiveInteger("1.5", "--max-insns"), UsageError);
+});
