@@ -1,7 +1,7 @@
 // Builds the execution engine (AssemblyScript -> build/cpu.wasm) and the `parley` command
 // (TypeScript -> dist/parley.mjs). Skips each step when its output is newer than its inputs.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -45,6 +45,16 @@ if (!upToDate(wasmOut, wasmInputs)) {
     ],
     { cwd: root, stdio: "inherit" },
   );
+  // The engine runs on AssemblyScript's stub runtime, whose allocator never frees: any
+  // allocation in the engine would eventually grow into the CPU state at STATE_BASE. Refuse it.
+  const wat = readFileSync(join(root, "build/cpu.wat"), "utf8");
+  const allocations = [...new Set(wat.match(/call \$~lib\/rt\/[\w/]+/g) ?? [])];
+  if (allocations.length) {
+    rmSync(wasmOut);
+    console.error(`build: the engine must not allocate at run time, but it calls ${allocations.join(", ")}`);
+    console.error("build: hoist array literals to module level (static data) or use fixed memory regions");
+    process.exit(1);
+  }
 }
 
 const cliOut = join(root, "dist/parley.mjs");

@@ -10,6 +10,16 @@ import * as O from "./ops";
 export let decodedWord: u32 = 0;
 export let decodedImm: i32 = 0;
 
+// Lookup tables, at module level so that they live in static data: an array literal inside a
+// function would be allocated on every call by the runtime (which never frees).
+const BRANCH_OPS: StaticArray<u32> = [O.OP_BEQ, O.OP_BNE, O.OP_ILLEGAL, O.OP_ILLEGAL, O.OP_BLT, O.OP_BGE, O.OP_BLTU, O.OP_BGEU];
+const LOAD_OPS: StaticArray<u32> = [O.OP_LB, O.OP_LH, O.OP_LW, O.OP_LD, O.OP_LBU, O.OP_LHU, O.OP_LWU, O.OP_ILLEGAL];
+const STORE_OPS: StaticArray<u32> = [O.OP_SB, O.OP_SH, O.OP_SW, O.OP_SD];
+const OP_FUNCT7_0_OPS: StaticArray<u32> = [O.OP_ADD, O.OP_SLL, O.OP_SLT, O.OP_SLTU, O.OP_XOR, O.OP_SRL, O.OP_OR, O.OP_AND];
+const OP_MULDIV_OPS: StaticArray<u32> = [O.OP_MUL, O.OP_MULH, O.OP_MULHSU, O.OP_MULHU, O.OP_DIV, O.OP_DIVU, O.OP_REM, O.OP_REMU];
+const CSR_OPS: StaticArray<u32> = [O.OP_ILLEGAL, O.OP_CSRRW, O.OP_CSRRS, O.OP_CSRRC, O.OP_ILLEGAL, O.OP_CSRRWI, O.OP_CSRRSI, O.OP_CSRRCI];
+const C_ARITH_OPS: StaticArray<u32> = [O.OP_SUB, O.OP_XOR, O.OP_OR, O.OP_AND];
+
 @inline function pack(op: u32, rd: u32, rs1: u32, rs2: u32, imm: i32): void {
   decodedWord = op | (rd << 8) | (rs1 << 13) | (rs2 << 18);
   decodedImm = imm;
@@ -63,14 +73,14 @@ export function decode32(raw: u32): void {
       pack(O.OP_JALR, rd, rs1, 0, immI(raw));
       return;
     case 0x63: { // branches
-      const ops: StaticArray<u32> = [O.OP_BEQ, O.OP_BNE, O.OP_ILLEGAL, O.OP_ILLEGAL, O.OP_BLT, O.OP_BGE, O.OP_BLTU, O.OP_BGEU];
+      const ops = BRANCH_OPS;
       const op = unchecked(ops[funct3]);
       if (op == O.OP_ILLEGAL) break;
       pack(op, 0, rs1, rs2, immB(raw));
       return;
     }
     case 0x03: { // loads
-      const ops: StaticArray<u32> = [O.OP_LB, O.OP_LH, O.OP_LW, O.OP_LD, O.OP_LBU, O.OP_LHU, O.OP_LWU, O.OP_ILLEGAL];
+      const ops = LOAD_OPS;
       const op = unchecked(ops[funct3]);
       if (op == O.OP_ILLEGAL) break;
       pack(op, rd, rs1, 0, immI(raw));
@@ -78,7 +88,7 @@ export function decode32(raw: u32): void {
     }
     case 0x23: { // stores
       if (funct3 > 3) break;
-      const ops: StaticArray<u32> = [O.OP_SB, O.OP_SH, O.OP_SW, O.OP_SD];
+      const ops = STORE_OPS;
       pack(unchecked(ops[funct3]), 0, rs1, rs2, immS(raw));
       return;
     }
@@ -117,13 +127,13 @@ export function decode32(raw: u32): void {
     case 0x33: { // OP
       let op = O.OP_ILLEGAL;
       if (funct7 == 0) {
-        const ops: StaticArray<u32> = [O.OP_ADD, O.OP_SLL, O.OP_SLT, O.OP_SLTU, O.OP_XOR, O.OP_SRL, O.OP_OR, O.OP_AND];
+        const ops = OP_FUNCT7_0_OPS;
         op = unchecked(ops[funct3]);
       } else if (funct7 == 0x20) {
         if (funct3 == 0) op = O.OP_SUB;
         else if (funct3 == 5) op = O.OP_SRA;
       } else if (funct7 == 1) {
-        const ops: StaticArray<u32> = [O.OP_MUL, O.OP_MULH, O.OP_MULHSU, O.OP_MULHU, O.OP_DIV, O.OP_DIVU, O.OP_REM, O.OP_REMU];
+        const ops = OP_MULDIV_OPS;
         op = unchecked(ops[funct3]);
       }
       if (op == O.OP_ILLEGAL) break;
@@ -166,7 +176,7 @@ export function decode32(raw: u32): void {
         break;
       }
       if (funct3 == 4) break;
-      const ops: StaticArray<u32> = [O.OP_ILLEGAL, O.OP_CSRRW, O.OP_CSRRS, O.OP_CSRRC, O.OP_ILLEGAL, O.OP_CSRRWI, O.OP_CSRRSI, O.OP_CSRRCI];
+      const ops = CSR_OPS;
       // imm carries the CSR number; rs1 is the source register or the 5-bit immediate.
       pack(unchecked(ops[funct3]), rd, rs1, 0, <i32>(raw >> 20));
       return;
@@ -338,7 +348,7 @@ function decode16Inner(raw: u32): void {
           case 3: {
             const sub = bits(raw, 6, 5);
             if (bit(raw, 12) == 0) {
-              const ops: StaticArray<u32> = [O.OP_SUB, O.OP_XOR, O.OP_OR, O.OP_AND];
+              const ops = C_ARITH_OPS;
               pack(unchecked(ops[sub]), rs1P, rs1P, rdP, 0);
               return;
             }

@@ -1,0 +1,248 @@
+// RISC-V Platform-Level Interrupt Controller, per the RISC-V PLIC Specification v1.0.0, with the
+// SiFive register layout that QEMU's virt machine, OpenSBI and Linux's irq-sifive-plic use.
+//
+// Model (spec chapter "Interrupt Gateways" and "Interrupt Flow"):
+//   device level --> gateway --(request)--> IP (pending) bit --> per-context selection --> EIP
+//   A gateway forwards one request for a level-triggered source and then holds further requests
+//   until the context that claimed it writes the completion; if the level is still asserted at
+//   that point, a new request is forwarded at once. A request cannot be retracted: a source that
+//   deasserts while pending stays pending until claimed (the handler then finds nothing to do).
+import type { MmioDevice } from "../machine/bus.ts";
+import type { InterruptTarget } from "./clint.ts";
+
+/** Register map (spec chapter "Memory Map"). */
+export const PLIC_PRIORITY_BASE = 0x00_0000; // 4 bytes per source; source 0 reserved
+export const PLIC_PENDING_BASE = 0x00_1000; // 1 bit per source, 32 sources per word
+export const PLIC_ENABLE_BASE = 0x00_2000; // per context: 1 bit per source
+export const PLIC_ENABLE_STRIDE = 0x80;
+export const PLIC_CONTEXT_BASE = 0x20_0000; // per context: threshold, claim/complete
+export const PLIC_CONTEXT_STRIDE = 0x1000;
+const PLIC_THRESHOLD_OFFSET = 0x0;
+const PLIC_CLAIM_COMPLETE_OFFSET = 0x4;
+/** The architecture allows up to 1023 sources and 15872 contexts. */
+const PLIC_MAX_SOURCES = 1023;
+const PLIC_MAX_CONTEXTS = 15872;
+
+/**
+ * Priorities are WARL with an implementation-defined width. We implement 3 bits (0..7) like
+ * QEMU's virt (VIRT_IRQCHIP_NUM_PRIORITIES = 7) and SiFive's FU540; writes keep the low 3 bits.
+ * Thresholds have the same width. Priority 0 means "never interrupt".
+ */
+export const PLIC_PRIORITY_BITS = 3;
+const PRIORITY_MASK = (1 << PLIC_PRIORITY_BITS) - 1;
+
+/** mip bits driven by the PLIC: context 2N is hart N's M-mode, 2N+1 its S-mode external interrupt. */
+export const MIP_MEIP = 1 << 11;
+export const MIP_SEIP = 1 << 9;
+export const PLIC_CONTEXTS_PER_HART = 2;
+
+export interface PlicCounters {
+  /** Successful claims (a source ID was returned), per context. */
+  claims: number[];
+  /** Claims that returned 0 (nothing pending above threshold), per context. */
+  emptyClaims: number[];
+  /** Accepted completions, per context. */
+  completes: number[];
+  /** Requests forwarded by each source's gateway (index = source ID). */
+  raised: number[];
+  /** Claims of a source whose level had already dropped: the guest's handler will find no work. */
+  staleClaims: number;
+  /** Accesses to reserved space or to registers of contexts that do not exist. */
+  reservedAccesses: number;
+}
+
+export class Plic implements MmioDevice {
+  readonly name = "plic";
+  readonly sources: number;
+  readonly contexts: number;
+  readonly counters: PlicCounters;
+  private readonly words: number; // 32-bit words of pending/enable bits, covering source 0..sources
+  private readonly priority: Uint8Array;
+  private readonly level: Uint8Array;
+  private readonly pending: Uint32Array;
+  /** Claimed and not yet completed: the gateway holds further requests (spec "Interrupt Gateways"). */
+  private readonly inFlight: Uint32Array;
+  private readonly enable: Uint32Array; // contexts * words
+  private readonly threshold: Uint8Array;
+  /** Last EIP value delivered to each context, so targets only hear about changes. */
+  private readonly line: Uint8Array;
+
+  constructor(
+    private readonly harts: InterruptTarget[],
+    options: { sources?: number } = {},
+  ) {
+    this.sources = options.sources ?? 95;
+    if (!Number.isInteger(this.sources) || this.sources < 1 || this.sources > PLIC_MAX_SOURCES) {
+      throw new RangeError(`PLIC source count ${this.sources} is outside 1..${PLIC_MAX_SOURCES}`);
+    }
+    this.contexts = harts.length * PLIC_CONTEXTS_PER_HART;
+    if (this.contexts === 0 || this.contexts > PLIC_MAX_CONTEXTS) throw new RangeError(`PLIC needs 1..${PLIC_MAX_CONTEXTS / 2} harts`);
+    this.words = (this.sources + 1 + 31) >> 5;
+    this.priority = new Uint8Array(this.sources + 1);
+    this.level = new Uint8Array(this.sources + 1);
+    this.pending = new Uint32Array(this.words);
+    this.inFlight = new Uint32Array(this.words);
+    this.enable = new Uint32Array(this.contexts * this.words);
+    this.threshold = new Uint8Array(this.contexts);
+    this.line = new Uint8Array(this.contexts);
+    this.counters = {
+      claims: new Array<number>(this.contexts).fill(0),
+      emptyClaims: new Array<number>(this.contexts).fill(0),
+      completes: new Array<number>(this.contexts).fill(0),
+      raised: new Array<number>(this.sources + 1).fill(0),
+      staleClaims: 0,
+      reservedAccesses: 0,
+    };
+  }
+
+  /** A device's interrupt output (level-triggered). Throws on a source the PLIC does not have: that is a wiring bug. */
+  setLevel(source: number, asserted: boolean): void {
+    if (!Number.isInteger(source) || source < 1 || source > this.sources) {
+      throw new RangeError(`PLIC source ${source} is outside 1..${this.sources}`);
+    }
+    this.level[source] = asserted ? 1 : 0;
+    if (asserted) this.gatewayRequest(source);
+    this.update();
+  }
+
+  /** Source `source` is asserted and not held by its gateway: forward a request (sets IP). */
+  private gatewayRequest(source: number): void {
+    const w = source >> 5;
+    const bit = 1 << (source & 31);
+    if ((this.inFlight[w] & bit) !== 0 || (this.pending[w] & bit) !== 0) return;
+    this.pending[w] |= bit;
+    this.counters.raised[source]++;
+  }
+
+  /** The highest-priority pending, enabled source above the context's threshold; ties go to the lowest ID. */
+  private best(ctx: number): number {
+    let bestSource = 0;
+    let bestPriority = this.threshold[ctx];
+    const base = ctx * this.words;
+    for (let w = 0; w < this.words; w++) {
+      let bits = this.pending[w] & this.enable[base + w];
+      while (bits !== 0) {
+        const b = 31 - Math.clz32(bits & -bits); // lowest set bit first, so ties keep the lowest ID
+        bits &= bits - 1;
+        const source = (w << 5) | b;
+        if (this.priority[source] > bestPriority) {
+          bestPriority = this.priority[source];
+          bestSource = source;
+        }
+      }
+    }
+    return bestSource;
+  }
+
+  /** Recomputes every context's EIP and tells the hart when it changes (spec "Interrupt Notifications"). */
+  private update(): void {
+    for (let ctx = 0; ctx < this.contexts; ctx++) {
+      const eip = this.best(ctx) !== 0 ? 1 : 0;
+      if (eip === this.line[ctx]) continue;
+      this.line[ctx] = eip;
+      this.harts[ctx >> 1].setPendingInterrupt((ctx & 1) === 0 ? MIP_MEIP : MIP_SEIP, eip === 1);
+    }
+  }
+
+  private claim(ctx: number): number {
+    const source = this.best(ctx);
+    if (source === 0) {
+      this.counters.emptyClaims[ctx]++;
+      return 0;
+    }
+    const w = source >> 5;
+    const bit = 1 << (source & 31);
+    this.pending[w] &= ~bit;
+    this.inFlight[w] |= bit;
+    this.counters.claims[ctx]++;
+    if (!this.level[source]) this.counters.staleClaims++;
+    this.update();
+    return source;
+  }
+
+  private complete(ctx: number, source: number): void {
+    // Spec "Interrupt Completion": an ID that is not enabled for this context is silently ignored.
+    if (source < 1 || source > this.sources) return;
+    const w = source >> 5;
+    const bit = 1 << (source & 31);
+    if ((this.enable[ctx * this.words + w] & bit) === 0) return;
+    if ((this.inFlight[w] & bit) === 0) return;
+    this.inFlight[w] &= ~bit;
+    this.counters.completes[ctx]++;
+    if (this.level[source]) this.gatewayRequest(source);
+    this.update();
+  }
+
+  /** Decodes an offset into a register; undefined means reserved space. */
+  private decode(offset: number): { kind: "priority" | "pending"; index: number } | { kind: "enable" | "threshold" | "claim"; ctx: number; index: number } | undefined {
+    if (offset < PLIC_PENDING_BASE) return { kind: "priority", index: offset >> 2 };
+    if (offset < PLIC_ENABLE_BASE) return { kind: "pending", index: (offset - PLIC_PENDING_BASE) >> 2 };
+    if (offset < PLIC_CONTEXT_BASE) {
+      const rel = offset - PLIC_ENABLE_BASE;
+      return { kind: "enable", ctx: Math.floor(rel / PLIC_ENABLE_STRIDE), index: (rel % PLIC_ENABLE_STRIDE) >> 2 };
+    }
+    const rel = offset - PLIC_CONTEXT_BASE;
+    const ctx = Math.floor(rel / PLIC_CONTEXT_STRIDE);
+    const reg = rel % PLIC_CONTEXT_STRIDE;
+    if (reg === PLIC_THRESHOLD_OFFSET) return { kind: "threshold", ctx, index: 0 };
+    if (reg === PLIC_CLAIM_COMPLETE_OFFSET) return { kind: "claim", ctx, index: 0 };
+    return undefined;
+  }
+
+  /** All PLIC registers are 32 bits wide and naturally aligned; anything else is an access fault. */
+  load(offset: number, size: number): number | bigint | undefined {
+    if (size !== 4 || (offset & 3) !== 0) return undefined;
+    const r = this.decode(offset);
+    if (r === undefined || ("ctx" in r && r.ctx >= this.contexts)) return this.reserved(0);
+    switch (r.kind) {
+      case "priority":
+        return r.index <= this.sources ? this.priority[r.index] : this.reserved(0);
+      case "pending":
+        return r.index < this.words ? this.pending[r.index] >>> 0 : this.reserved(0);
+      case "enable":
+        return r.index < this.words ? this.enable[r.ctx * this.words + r.index] >>> 0 : this.reserved(0);
+      case "threshold":
+        return this.threshold[r.ctx];
+      case "claim":
+        return this.claim(r.ctx);
+    }
+  }
+
+  store(offset: number, size: number, value: number | bigint): boolean {
+    if (size !== 4 || (offset & 3) !== 0) return false;
+    const v = Number(BigInt.asUintN(32, BigInt(value)));
+    const r = this.decode(offset);
+    if (r === undefined || ("ctx" in r && r.ctx >= this.contexts)) return this.reserved(true);
+    switch (r.kind) {
+      case "priority":
+        if (r.index === 0 || r.index > this.sources) return this.reserved(true); // source 0 does not exist
+        this.priority[r.index] = v & PRIORITY_MASK;
+        break;
+      case "pending":
+        // The pending array is read-only: IP bits change only through gateways and claims.
+        return this.reserved(true);
+      case "enable": {
+        if (r.index >= this.words) return this.reserved(true);
+        let mask = 0xffff_ffff;
+        if (r.index === 0) mask &= ~1; // source 0 is hard-wired off
+        const lastBit = this.sources - (r.index << 5); // highest valid bit in this word
+        if (lastBit < 31) mask &= (2 ** (lastBit + 1) - 1) | 0;
+        this.enable[r.ctx * this.words + r.index] = v & mask;
+        break;
+      }
+      case "threshold":
+        this.threshold[r.ctx] = v & PRIORITY_MASK;
+        break;
+      case "claim":
+        this.complete(r.ctx, v);
+        return true;
+    }
+    this.update();
+    return true;
+  }
+
+  private reserved<T>(result: T): T {
+    this.counters.reservedAccesses++;
+    return result;
+  }
+}

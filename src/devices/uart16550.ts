@@ -1,0 +1,493 @@
+// National Semiconductor PC16550D-compatible UART ("16550A"), as Linux's 8250 driver
+// (drivers/tty/serial/8250/8250_port.c) and OpenSBI's uart8250 drive it. Register and bit names
+// are the datasheet's; the bit constants carry the names of Linux's include/uapi/linux/serial_reg.h.
+//
+// Register map (byte registers, reg-shift 0), PC16550D datasheet table "UART Register Addresses":
+//   off  DLAB=0 read / write    DLAB=1
+//   0    RBR / THR              DLL
+//   1    IER                    DLM
+//   2    IIR / FCR
+//   3    LCR      4 MCR      5 LSR      6 MSR      7 SCR
+//
+// Timing model: the virtual wire is infinitely fast. A byte written to THR leaves at once, so THR
+// and the transmitter are always empty (LSR.THRE = LSR.TEMT = 1) by the time the guest looks
+// again. Host input waits in a bounded host-side queue and moves into the 16-byte RX FIFO as
+// room appears, so it is never overrun. Because no further character can arrive while the host
+// queue is empty, the character-timeout condition (datasheet: data below the trigger level and
+// no FIFO activity for 4 character times) is taken to have elapsed as soon as the FIFO holds
+// fewer bytes than the trigger level.
+import type { MmioDevice } from "../machine/bus.ts";
+
+// Register offsets.
+export const UART_RX = 0; // RBR
+export const UART_TX = 0; // THR
+export const UART_DLL = 0;
+export const UART_IER = 1;
+export const UART_DLM = 1;
+export const UART_IIR = 2;
+export const UART_FCR = 2;
+export const UART_LCR = 3;
+export const UART_MCR = 4;
+export const UART_LSR = 5;
+export const UART_MSR = 6;
+export const UART_SCR = 7;
+const UART_REGISTER_COUNT = 8;
+
+// IER: interrupt enables. Bits 7:4 are hard-wired 0 on a 16550A (the 8250 driver's autoconfig
+// writes 0x0f and expects exactly 0x0f back, and probes bit 6 to detect XScale UARTs).
+export const UART_IER_RDI = 0x01;
+export const UART_IER_THRI = 0x02;
+export const UART_IER_RLSI = 0x04;
+export const UART_IER_MSI = 0x08;
+const IER_MASK = 0x0f;
+
+// IIR: interrupt identification; bits 7:6 are both set while the FIFOs are enabled.
+export const UART_IIR_NO_INT = 0x01;
+export const UART_IIR_MSI = 0x00;
+export const UART_IIR_THRI = 0x02;
+export const UART_IIR_RDI = 0x04;
+export const UART_IIR_RLSI = 0x06;
+export const UART_IIR_RX_TIMEOUT = 0x0c;
+export const UART_IIR_FIFO_ENABLED_16550A = 0xc0;
+
+// FCR: FIFO control (write-only).
+export const UART_FCR_ENABLE_FIFO = 0x01;
+export const UART_FCR_CLEAR_RCVR = 0x02;
+export const UART_FCR_CLEAR_XMIT = 0x04;
+export const UART_FCR_DMA_SELECT = 0x08;
+export const UART_FCR_TRIGGER_MASK = 0xc0;
+/** RX trigger levels selected by FCR bits 7:6 (datasheet table "FIFO Control Register"). */
+const RX_TRIGGER_LEVELS = [1, 4, 8, 14] as const;
+export const UART_FIFO_SIZE = 16;
+
+// LCR
+export const UART_LCR_DLAB = 0x80;
+
+// MCR: bits 7:5 are 0 on a 16550A.
+export const UART_MCR_DTR = 0x01;
+export const UART_MCR_RTS = 0x02;
+export const UART_MCR_OUT1 = 0x04;
+export const UART_MCR_OUT2 = 0x08;
+export const UART_MCR_LOOP = 0x10;
+const MCR_MASK = 0x1f;
+
+// LSR
+export const UART_LSR_DR = 0x01;
+export const UART_LSR_OE = 0x02;
+export const UART_LSR_PE = 0x04;
+export const UART_LSR_FE = 0x08;
+export const UART_LSR_BI = 0x10;
+export const UART_LSR_THRE = 0x20;
+export const UART_LSR_TEMT = 0x40;
+export const UART_LSR_FIFOE = 0x80;
+/** Error bits: they raise the line-status interrupt and clear when LSR is read. */
+const LSR_ERROR_BITS = UART_LSR_OE | UART_LSR_PE | UART_LSR_FE | UART_LSR_BI;
+
+// MSR: current modem inputs in bits 7:4, changes since the last MSR read in bits 3:0.
+export const UART_MSR_DCTS = 0x01;
+export const UART_MSR_DDSR = 0x02;
+export const UART_MSR_TERI = 0x04;
+export const UART_MSR_DDCD = 0x08;
+export const UART_MSR_CTS = 0x10;
+export const UART_MSR_DSR = 0x20;
+export const UART_MSR_RI = 0x40;
+export const UART_MSR_DCD = 0x80;
+/** Modem inputs when not in loopback: a terminal that is present and ready (as on QEMU). */
+const HOST_MODEM_INPUTS = UART_MSR_DCD | UART_MSR_DSR | UART_MSR_CTS;
+
+export type UartRegisterName = "RBR" | "THR" | "DLL" | "DLM" | "IER" | "IIR" | "FCR" | "LCR" | "MCR" | "LSR" | "MSR" | "SCR";
+
+/** Interrupt conditions, in the datasheet's priority order. */
+export type UartInterrupt = "line-status" | "rx-data" | "rx-timeout" | "thr-empty" | "modem-status";
+
+/**
+ * IIR priority table (PC16550D table "Interrupt Control Functions"). The first row whose
+ * condition holds and whose IER bit is set is what IIR reports and what drives the IRQ line.
+ */
+export const IIR_PRIORITY_TABLE: readonly {
+  interrupt: UartInterrupt;
+  priority: number; // 1 = highest
+  iir: number;
+  enabledBy: number; // IER bit
+  source: string;
+  resetBy: string;
+}[] = [
+  { interrupt: "line-status", priority: 1, iir: UART_IIR_RLSI, enabledBy: UART_IER_RLSI, source: "overrun, parity, framing error or break", resetBy: "reading LSR" },
+  { interrupt: "rx-data", priority: 2, iir: UART_IIR_RDI, enabledBy: UART_IER_RDI, source: "RX data at or above the trigger level (or in RBR with FIFOs off)", resetBy: "reading RBR until below the trigger level" },
+  { interrupt: "rx-timeout", priority: 2, iir: UART_IIR_RX_TIMEOUT, enabledBy: UART_IER_RDI, source: "RX data below the trigger level with no more arriving", resetBy: "reading RBR" },
+  { interrupt: "thr-empty", priority: 3, iir: UART_IIR_THRI, enabledBy: UART_IER_THRI, source: "THR empty", resetBy: "reading IIR when it is the source, or writing THR" },
+  { interrupt: "modem-status", priority: 4, iir: UART_IIR_MSI, enabledBy: UART_IER_MSI, source: "CTS, DSR, RI or DCD changed", resetBy: "reading MSR" },
+];
+
+/** Which conditions are active: a pure function of the UART state the table looks at. */
+export function activeInterruptConditions(s: {
+  lsr: number;
+  rxCount: number;
+  fifoEnabled: boolean;
+  rxTrigger: number;
+  thrInterruptPending: boolean;
+  msr: number;
+}): Record<UartInterrupt, boolean> {
+  const level = s.fifoEnabled ? s.rxTrigger : 1;
+  return {
+    "line-status": (s.lsr & LSR_ERROR_BITS) !== 0,
+    "rx-data": s.rxCount >= level,
+    "rx-timeout": s.fifoEnabled && s.rxCount > 0 && s.rxCount < level,
+    "thr-empty": s.thrInterruptPending,
+    "modem-status": (s.msr & 0x0f) !== 0,
+  };
+}
+
+/** The IIR interrupt ID (bits 3:0) for the given conditions and IER. */
+export function identifyInterrupt(conditions: Record<UartInterrupt, boolean>, ier: number): (typeof IIR_PRIORITY_TABLE)[number] | undefined {
+  return IIR_PRIORITY_TABLE.find((row) => conditions[row.interrupt] && (ier & row.enabledBy) !== 0);
+}
+
+export interface UartCounters {
+  /** Bytes the guest read from RBR. */
+  bytesIn: number;
+  /** Bytes the guest transmitted to the host (not counting loopback). */
+  bytesOut: number;
+  /** Bytes accepted into the host-side input queue. */
+  hostBytesQueued: number;
+  /** Host bytes refused because the host-side queue was full. */
+  hostOverflow: number;
+  /** Bytes the guest threw away with FCR "clear receiver". */
+  rxDiscarded: number;
+  /** Overrun errors (only loopback traffic can overrun: host input is flow-controlled). */
+  overruns: number;
+  /** Rising edges of the IRQ line. */
+  interrupts: number;
+  reads: Record<UartRegisterName, number>;
+  writes: Record<UartRegisterName, number>;
+}
+
+export interface Uart16550Options {
+  /** Bytes the guest transmits. */
+  output: (bytes: Uint8Array) => void;
+  /** The interrupt output (level). */
+  irq: (asserted: boolean) => void;
+  /** Bound on host input waiting for the guest (default 64 KiB). */
+  hostQueueLimit?: number;
+  name?: string;
+}
+
+const registerCounts = (): Record<UartRegisterName, number> => ({
+  RBR: 0, THR: 0, DLL: 0, DLM: 0, IER: 0, IIR: 0, FCR: 0, LCR: 0, MCR: 0, LSR: 0, MSR: 0, SCR: 0,
+});
+
+export class Uart16550 implements MmioDevice {
+  readonly name: string;
+  readonly counters: UartCounters = {
+    bytesIn: 0,
+    bytesOut: 0,
+    hostBytesQueued: 0,
+    hostOverflow: 0,
+    rxDiscarded: 0,
+    overruns: 0,
+    interrupts: 0,
+    reads: registerCounts(),
+    writes: registerCounts(),
+  };
+
+  // Programmer-visible state.
+  private ier = 0;
+  private lcr = 0;
+  private mcr = 0;
+  private scr = 0;
+  private dll = 0;
+  private dlm = 0;
+  /** LSR bits other than DR/THRE/TEMT, which are derived. */
+  private lsrErrors = 0;
+  /** MSR delta bits 3:0; bits 7:4 are derived from the modem inputs. */
+  private msrDeltas = 0;
+  private modemInputs = HOST_MODEM_INPUTS;
+  private fifoEnabled = false;
+  private rxTrigger: number = RX_TRIGGER_LEVELS[0];
+  private readonly rxFifo: number[] = [];
+  /** The last byte read from RBR: what an empty RBR keeps returning. */
+  private rbr = 0;
+  /** THRE interrupt latch: set when THR empties (or THRI is enabled while it is empty). */
+  private thrInterruptPending = false;
+  private irqLine = false;
+
+  // Host side.
+  private readonly output: (bytes: Uint8Array) => void;
+  private readonly irq: (asserted: boolean) => void;
+  private readonly hostQueueLimit: number;
+  private readonly hostQueue: Uint8Array[] = [];
+  private hostHead = 0; // read position in hostQueue[0]
+  private hostQueued = 0;
+
+  constructor(options: Uart16550Options) {
+    this.output = options.output;
+    this.irq = options.irq;
+    this.hostQueueLimit = options.hostQueueLimit ?? 64 * 1024;
+    this.name = options.name ?? "uart0";
+  }
+
+  /**
+   * Host input. Returns how many bytes were accepted; the rest did not fit in the host-side
+   * queue and are counted in counters.hostOverflow (the caller may retry them later).
+   */
+  receive(bytes: Uint8Array): number {
+    const room = Math.max(0, this.hostQueueLimit - this.hostQueued);
+    const accepted = Math.min(room, bytes.length);
+    if (accepted > 0) {
+      this.hostQueue.push(bytes.slice(0, accepted)); // copy: the caller may reuse its buffer
+      this.hostQueued += accepted;
+      this.counters.hostBytesQueued += accepted;
+    }
+    this.counters.hostOverflow += bytes.length - accepted;
+    this.refill();
+    this.updateIrq();
+    return accepted;
+  }
+
+  /** Host bytes not yet in the RX FIFO. */
+  get hostQueueLength(): number {
+    return this.hostQueued;
+  }
+
+  /** The line rate the guest programmed, for a given input clock (3.6864 MHz on virt). */
+  baudRate(clockHz: number): number | undefined {
+    const divisor = (this.dlm << 8) | this.dll;
+    return divisor === 0 ? undefined : clockHz / (16 * divisor);
+  }
+
+  private get rxCapacity(): number {
+    return this.fifoEnabled ? UART_FIFO_SIZE : 1;
+  }
+
+  /** Moves host bytes into the RX FIFO while it has room. In loopback the wire is disconnected. */
+  private refill(): void {
+    if ((this.mcr & UART_MCR_LOOP) !== 0) return;
+    while (this.hostQueued > 0 && this.rxFifo.length < this.rxCapacity) {
+      const chunk = this.hostQueue[0];
+      this.rxFifo.push(chunk[this.hostHead++]);
+      this.hostQueued--;
+      if (this.hostHead === chunk.length) {
+        this.hostQueue.shift();
+        this.hostHead = 0;
+      }
+    }
+  }
+
+  /** A character arriving at the receiver from the loopback path: may overrun. */
+  private receiveFromWire(byte: number): void {
+    if (this.rxFifo.length < this.rxCapacity) {
+      this.rxFifo.push(byte);
+      return;
+    }
+    // Datasheet: with FIFOs on, the character in the shift register is lost and the FIFO is
+    // kept; in 16450 mode the new character overwrites RBR.
+    if (!this.fifoEnabled) this.rxFifo[0] = byte;
+    this.lsrErrors |= UART_LSR_OE;
+    this.counters.overruns++;
+  }
+
+  private lsr(): number {
+    let v = this.lsrErrors | UART_LSR_THRE | UART_LSR_TEMT;
+    if (this.rxFifo.length > 0) v |= UART_LSR_DR;
+    return v;
+  }
+
+  private msr(): number {
+    return this.modemInputs | this.msrDeltas;
+  }
+
+  private current(): (typeof IIR_PRIORITY_TABLE)[number] | undefined {
+    const conditions = activeInterruptConditions({
+      lsr: this.lsr(),
+      rxCount: this.rxFifo.length,
+      fifoEnabled: this.fifoEnabled,
+      rxTrigger: this.rxTrigger,
+      thrInterruptPending: this.thrInterruptPending,
+      msr: this.msr(),
+    });
+    return identifyInterrupt(conditions, this.ier);
+  }
+
+  private updateIrq(): void {
+    const asserted = this.current() !== undefined;
+    if (asserted === this.irqLine) return;
+    this.irqLine = asserted;
+    if (asserted) this.counters.interrupts++;
+    this.irq(asserted);
+  }
+
+  /** Recomputes the modem inputs after an MCR change and latches the MSR deltas. */
+  private updateModemInputs(): void {
+    let inputs = HOST_MODEM_INPUTS;
+    if ((this.mcr & UART_MCR_LOOP) !== 0) {
+      // Loopback wiring (datasheet, MCR bit 4): RTS->CTS, DTR->DSR, OUT1->RI, OUT2->DCD.
+      inputs = 0;
+      if (this.mcr & UART_MCR_RTS) inputs |= UART_MSR_CTS;
+      if (this.mcr & UART_MCR_DTR) inputs |= UART_MSR_DSR;
+      if (this.mcr & UART_MCR_OUT1) inputs |= UART_MSR_RI;
+      if (this.mcr & UART_MCR_OUT2) inputs |= UART_MSR_DCD;
+    }
+    const changed = inputs ^ this.modemInputs;
+    if (changed & UART_MSR_CTS) this.msrDeltas |= UART_MSR_DCTS;
+    if (changed & UART_MSR_DSR) this.msrDeltas |= UART_MSR_DDSR;
+    if (changed & UART_MSR_DCD) this.msrDeltas |= UART_MSR_DDCD;
+    // TERI flags the trailing edge only: RI going from on to off.
+    if (changed & this.modemInputs & UART_MSR_RI) this.msrDeltas |= UART_MSR_TERI;
+    this.modemInputs = inputs;
+  }
+
+  private registerName(offset: number, isWrite: boolean): UartRegisterName {
+    const dlab = (this.lcr & UART_LCR_DLAB) !== 0;
+    switch (offset) {
+      case UART_RX:
+        return dlab ? "DLL" : isWrite ? "THR" : "RBR";
+      case UART_IER:
+        return dlab ? "DLM" : "IER";
+      case UART_IIR:
+        return isWrite ? "FCR" : "IIR";
+      case UART_LCR:
+        return "LCR";
+      case UART_MCR:
+        return "MCR";
+      case UART_LSR:
+        return "LSR";
+      case UART_MSR:
+        return "MSR";
+      default:
+        return "SCR";
+    }
+  }
+
+  /** Byte registers only: wider or out-of-range accesses fault. */
+  load(offset: number, size: number): number | bigint | undefined {
+    if (size !== 1 || offset < 0 || offset >= UART_REGISTER_COUNT) return undefined;
+    const reg = this.registerName(offset, false);
+    this.counters.reads[reg]++;
+    let value: number;
+    switch (reg) {
+      case "RBR":
+        if (this.rxFifo.length > 0) {
+          this.rbr = this.rxFifo.shift()!;
+          this.counters.bytesIn++;
+          this.refill();
+        }
+        value = this.rbr;
+        break;
+      case "DLL":
+        value = this.dll;
+        break;
+      case "DLM":
+        value = this.dlm;
+        break;
+      case "IER":
+        value = this.ier;
+        break;
+      case "IIR": {
+        const row = this.current();
+        value = (row ? row.iir : UART_IIR_NO_INT) | (this.fifoEnabled ? UART_IIR_FIFO_ENABLED_16550A : 0);
+        // Reading IIR acknowledges a THRE interrupt, but only when it is the one reported.
+        if (row?.interrupt === "thr-empty") this.thrInterruptPending = false;
+        break;
+      }
+      case "LCR":
+        value = this.lcr;
+        break;
+      case "MCR":
+        value = this.mcr;
+        break;
+      case "LSR":
+        value = this.lsr();
+        this.lsrErrors = 0;
+        break;
+      case "MSR":
+        value = this.msr();
+        this.msrDeltas = 0;
+        break;
+      default:
+        value = this.scr;
+    }
+    this.updateIrq();
+    return value;
+  }
+
+  store(offset: number, size: number, value: number | bigint): boolean {
+    if (size !== 1 || offset < 0 || offset >= UART_REGISTER_COUNT) return false;
+    const v = Number(value) & 0xff;
+    const reg = this.registerName(offset, true);
+    this.counters.writes[reg]++;
+    switch (reg) {
+      case "THR":
+        this.transmit(v);
+        break;
+      case "DLL":
+        this.dll = v;
+        break;
+      case "DLM":
+        this.dlm = v;
+        break;
+      case "IER": {
+        const enabling = (v & ~this.ier & UART_IER_THRI) !== 0;
+        this.ier = v & IER_MASK;
+        // A 16550 raises THRE as soon as the interrupt is enabled with THR empty; the 8250
+        // driver's startup test (UART_BUG_THRE) depends on it. THR is always empty here.
+        if (enabling) this.thrInterruptPending = true;
+        if ((this.ier & UART_IER_THRI) === 0) this.thrInterruptPending = false;
+        break;
+      }
+      case "FCR":
+        this.writeFcr(v);
+        break;
+      case "LCR":
+        this.lcr = v;
+        break;
+      case "MCR": {
+        const wasLoop = (this.mcr & UART_MCR_LOOP) !== 0;
+        this.mcr = v & MCR_MASK;
+        this.updateModemInputs();
+        if (wasLoop && (this.mcr & UART_MCR_LOOP) === 0) this.refill(); // wire reconnected
+        break;
+      }
+      case "LSR":
+      case "MSR":
+        break; // read-only (factory test registers on real parts): writes are ignored
+      default:
+        this.scr = v;
+    }
+    this.updateIrq();
+    return true;
+  }
+
+  private transmit(byte: number): void {
+    // Writing THR clears a pending THRE interrupt; the byte then leaves at once, THR is empty
+    // again and THRE is raised anew (datasheet: the interrupt is set when THR empties).
+    this.thrInterruptPending = false;
+    if ((this.mcr & UART_MCR_LOOP) !== 0) {
+      this.receiveFromWire(byte); // loopback: SOUT is held marking, TX feeds RX internally
+    } else {
+      this.counters.bytesOut++;
+      this.output(Uint8Array.of(byte));
+    }
+    this.thrInterruptPending = true;
+  }
+
+  private writeFcr(v: number): void {
+    const enable = (v & UART_FCR_ENABLE_FIFO) !== 0;
+    if (enable !== this.fifoEnabled) {
+      // Datasheet: changing FCR0 clears both FIFOs.
+      this.clearReceiver();
+      this.fifoEnabled = enable;
+    }
+    // The other bits are only written while FCR0 is (being) set.
+    if (enable) {
+      if (v & UART_FCR_CLEAR_RCVR) this.clearReceiver();
+      // UART_FCR_CLEAR_XMIT: the transmitter is always empty. DMA mode select has no effect.
+      this.rxTrigger = RX_TRIGGER_LEVELS[(v & UART_FCR_TRIGGER_MASK) >> 6];
+    }
+    this.refill();
+  }
+
+  private clearReceiver(): void {
+    this.counters.rxDiscarded += this.rxFifo.length;
+    this.rxFifo.length = 0;
+  }
+}

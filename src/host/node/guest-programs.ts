@@ -1,0 +1,142 @@
+// Build recipes for the C programs under guest/: the bare-metal runtime shared by every bare-metal
+// guest, the `npm start` demo and the CPU benchmark. Everything goes through buildGuest, so results
+// are cached under cache/guest and rebuilt only when an input changes.
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { buildGuest, REPO_ROOT, type GuestTarget } from "./toolchain.ts";
+
+/** Files making up the bare-metal runtime (start-up code, HTIF console/exit, linker script). */
+export const BAREMETAL_RUNTIME_FILES = [
+  "guest/baremetal/crt0.S",
+  "guest/baremetal/htif.c",
+  "guest/baremetal/htif.h",
+  "guest/baremetal/link.ld",
+] as const;
+
+/** Code-generation flags every guest uses, on either target. */
+export const GUEST_ARCH_FLAGS = ["-march=rv64gc", "-mabi=lp64d", "-mcmodel=medany"] as const;
+
+let runtimeDigest: string | undefined;
+
+// buildGuest keys its cache on arguments plus listed sources; folding the runtime's content into an
+// argument means programs built with baremetalArgs() alone are rebuilt when the runtime changes.
+function baremetalRuntimeDigest(): string {
+  if (runtimeDigest === undefined) {
+    const hash = createHash("sha256");
+    for (const file of BAREMETAL_RUNTIME_FILES) hash.update(file + "\0").update(readFileSync(join(REPO_ROOT, file)));
+    runtimeDigest = hash.digest("hex").slice(0, 16);
+  }
+  return runtimeDigest;
+}
+
+/**
+ * Compiler/linker arguments for a bare-metal guest using Parley's runtime (crt0 + HTIF stdio, picolibc).
+ * They include the runtime's own sources, so a program needs only its own files:
+ *   buildGuest({ name, target: "baremetal", sources: ["my.c"], args: [...baremetalArgs(), "-O3"] })
+ * Later arguments override earlier ones (e.g. a different -O level).
+ */
+export function baremetalArgs(): string[] {
+  return [
+    ...GUEST_ARCH_FLAGS,
+    "-O2",
+    "-static",
+    // picolibc's specs would otherwise add its own crt0, which neither sets up HTIF nor the FPU.
+    "-nostartfiles",
+    "--specs=picolibc.specs",
+    "-T",
+    "guest/baremetal/link.ld",
+    "-Iguest/baremetal",
+    `-DPARLEY_BAREMETAL_RUNTIME=0x${baremetalRuntimeDigest()}`,
+    "guest/baremetal/crt0.S",
+    "guest/baremetal/htif.c",
+  ];
+}
+
+/** The `npm start` demo: bare metal, prints a few self-checked computations, exits 0 on success. */
+export function buildDemo(): Promise<string> {
+  return buildGuest({
+    name: "demo",
+    target: "baremetal",
+    sources: ["guest/demo/demo.c"],
+    dependencies: [...BAREMETAL_RUNTIME_FILES],
+    args: [...baremetalArgs(), "-Wall", "-Wextra"],
+  });
+}
+
+/** Kernel selection masks understood by guest/bench (BENCH_K_* in guest/bench/kernels.h). */
+export const CPU_BENCH_KERNELS = {
+  all: 0x3f,
+  alu: 0x01,
+  matmul: 0x02,
+  sort: 0x04,
+  chase: 0x08,
+  interp: 0x10,
+  text: 0x20,
+} as const;
+export type CpuBenchKernel = keyof typeof CPU_BENCH_KERNELS;
+
+// Identical code generation on both targets is what makes instruction counts transferable between
+// them (bench/cpu.ts relies on it):
+// - -fno-pie: Debian's Linux compiler defaults to PIE, which changes address materialisation;
+// - -mno-relax: linker relaxation depends on the final layout, which differs between the targets;
+// - -fno-tree-loop-distribute-patterns: keeps loops from becoming memset/memcpy calls, which would
+//   run picolibc's code on one target and glibc's on the other.
+const CPU_BENCH_CODEGEN = [
+  ...GUEST_ARCH_FLAGS,
+  "-O2",
+  "-fno-pie",
+  "-mno-relax",
+  "-fno-tree-loop-distribute-patterns",
+  "-Wall",
+  "-Wextra",
+];
+
+const CPU_BENCH_SOURCES = ["guest/bench/cpubench.c", "guest/bench/kernels.c"];
+
+export interface CpuBenchOptions {
+  /** Restricts the run to one kernel (default: all of them). */
+  kernel?: CpuBenchKernel;
+  /**
+   * Bare metal only: print the minstret delta around the kernel loop. Meaningful on machines that count
+   * instructions exactly (Parley, or `qemu-system-riscv64 -icount shift=0`).
+   */
+  reportInstret?: boolean;
+}
+
+/**
+ * The CPU benchmark for either target. `iterations` overrides the compile-time default
+ * (BENCH_ITERATIONS in guest/bench/cpubench.c).
+ */
+export function buildCpuBench(target: GuestTarget, iterations?: number, options: CpuBenchOptions = {}): Promise<string> {
+  const kernel = options.kernel ?? "all";
+  const defines = ["-Iguest/bench", `-DBENCH_KERNELS=${CPU_BENCH_KERNELS[kernel]}`];
+  if (iterations !== undefined) {
+    if (!Number.isSafeInteger(iterations) || iterations < 0) throw new Error(`bad iteration count ${iterations}`);
+    defines.push(`-DBENCH_ITERATIONS=${iterations}`);
+  }
+  let name = `cpubench-${target === "baremetal" ? "bm" : "linux"}-${kernel}`;
+  if (iterations !== undefined) name += `-${iterations}`;
+  if (options.reportInstret) {
+    if (target !== "baremetal") throw new Error("reportInstret needs the bare-metal target (minstret is a machine-mode CSR)");
+    defines.push("-DBENCH_REPORT_INSTRET");
+    name += "-instret";
+  }
+  if (target === "baremetal") {
+    return buildGuest({
+      name,
+      target,
+      sources: CPU_BENCH_SOURCES,
+      dependencies: ["guest/bench/kernels.h", ...BAREMETAL_RUNTIME_FILES],
+      // The runtime's own flags come first so the benchmark's code generation wins where they overlap.
+      args: [...baremetalArgs(), ...CPU_BENCH_CODEGEN, ...defines],
+    });
+  }
+  return buildGuest({
+    name,
+    target,
+    sources: CPU_BENCH_SOURCES,
+    dependencies: ["guest/bench/kernels.h"],
+    args: [...CPU_BENCH_CODEGEN, "-static", "-no-pie", ...defines],
+  });
+}
