@@ -3,7 +3,9 @@ import { Command, CommanderError } from "commander";
 import { existsSync } from "node:fs";
 import { ElfError } from "../platform/elf.ts";
 import { runElfFile } from "../host/node/run-elf.ts";
-import { buildDemo } from "../host/node/guest-programs.ts";
+import { runLinux, DEFAULT_APPEND, DEFAULT_MEMORY } from "../host/node/run-linux.ts";
+import { buildGuestImage, ImageBuildError } from "../host/node/image/index.ts";
+import { BootImageError } from "../platform/boot-image.ts";
 import { parsePositiveInteger, parseSize, UsageError } from "./options.ts";
 import { formatStats } from "./stats.ts";
 
@@ -43,20 +45,63 @@ program
     }
   });
 
-program
-  .command("start")
-  .description("run the default guest (until the Linux boot lands: the bare-metal demo program)")
-  .option("--stats", "print run statistics at exit")
-  .action(async (opts: { stats?: boolean }) => {
-    process.stderr.write("parley: building the demo guest with the riscv64 cross compiler (cached after the first run)\n");
-    const elf = await buildDemo();
-    const result = await runElfFile(elf, { onOutput: (text) => process.stdout.write(text) });
-    if (opts.stats) {
-      process.stderr.write(
-        formatStats({ instructions: result.instret, seconds: result.seconds, trapCounts: result.trapCounts, mmioExits: result.mmioExits }) + "\n",
-      );
-    }
-    process.exitCode = result.exitCode;
+interface RunFlags {
+  memory: string;
+  kernel?: string;
+  initrd?: string;
+  append?: string;
+  firmware: string;
+  console: string;
+  sstc: string;
+  stats?: boolean;
+  reboot: boolean;
+}
+
+function addMachineOptions(command: Command): Command {
+  return command
+    .option("--memory <size>", "guest RAM, e.g. 512M or 2G", `${DEFAULT_MEMORY >>> 20}M`)
+    .option("--kernel <file>", "RISC-V Linux Image to boot instead of the Debian kernel from the guest image")
+    .option("--initrd <file>", "initramfs (cpio, optionally gzipped) instead of the guest image's")
+    .option("--append <cmdline>", `kernel command line (default "${DEFAULT_APPEND}")`)
+    .option("--firmware <fw>", "none: Parley is the SBI implementation; opensbi: Debian's OpenSBI in emulated M-mode; or a fw_dynamic binary", "none")
+    .option("--console <kind>", "uart (ttyS0, 16550) or hvc (virtio-console)", "uart")
+    .option("--sstc <on|off>", "offer the Sstc extension (stimecmp) to the guest", "on")
+    .option("--no-reboot", "exit when the guest reboots instead of starting it again")
+    .option("--stats", "print instructions, exits, hypercalls and traps at exit");
+}
+
+async function runFromFlags(flags: RunFlags): Promise<void> {
+  if (flags.console !== "uart" && flags.console !== "hvc") throw new UsageError(`--console ${flags.console}: use uart or hvc`);
+  if (flags.sstc !== "on" && flags.sstc !== "off") throw new UsageError(`--sstc ${flags.sstc}: use on or off`);
+  if (flags.initrd !== undefined && flags.kernel === undefined && !existsSync(flags.initrd)) throw new UsageError(`--initrd ${flags.initrd}: no such file`);
+  process.exitCode = await runLinux({
+    memory: parseSize(flags.memory, "--memory"),
+    kernel: flags.kernel,
+    initrd: flags.initrd,
+    append: flags.append,
+    firmware: flags.firmware,
+    console: flags.console,
+    sstc: flags.sstc === "on",
+    stats: Boolean(flags.stats),
+    reboot: flags.reboot,
+  });
+}
+
+addMachineOptions(
+  program.command("run").description("boot Linux (by default Debian's riscv64 kernel and a busybox initramfs) with the console on this terminal"),
+).action(runFromFlags);
+
+addMachineOptions(program.command("start").description("boot the default guest to a shell (what `npm start` runs)")).action(runFromFlags);
+
+const image = program.command("image").description("the guest image: Debian trixie riscv64 kernel, modules, busybox initramfs, OpenSBI");
+image
+  .command("build")
+  .description("download the packages from Debian's archive and build the image (cached by package versions)")
+  .option("--add <packages...>", "further Debian riscv64 packages (with the libraries they need) to put into the initramfs")
+  .option("--force", "refresh the package lists and rebuild even when the cache matches")
+  .action(async (opts: { add?: string[]; force?: boolean }) => {
+    const built = await buildGuestImage({ add: opts.add, force: opts.force, progress: true });
+    process.stdout.write(`kernel  ${built.kernel}\ninitrd  ${built.initrd}\nversion ${built.kernelVersion}\n`);
   });
 
 try {
@@ -64,7 +109,7 @@ try {
 } catch (err) {
   if (err instanceof CommanderError) {
     process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
-  } else if (err instanceof UsageError || err instanceof ElfError) {
+  } else if (err instanceof UsageError || err instanceof ElfError || err instanceof BootImageError || err instanceof ImageBuildError) {
     process.stderr.write(`parley: ${err.message}\n`);
     process.exitCode = EXIT_USAGE;
   } else {

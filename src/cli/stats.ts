@@ -52,3 +52,30 @@ export function formatStats(stats: RunStats): string {
   }
   return lines.join("\n");
 }
+
+/** What `parley run --stats` prints for a Linux machine: speed, exits by device, hypercalls, traps. */
+export function formatMachineStats(machine: {
+  cpu: { instret: bigint; trapCounts(): bigint[] };
+  bus: { exits: { byDevice: Map<string, { loads: number; stores: number }>; unmapped: number } };
+  sbi?: { counters: { total: number; byFunction: Map<string, number> } };
+  startedAt: number;
+}): string {
+  const seconds = (globalThis.performance.now() - machine.startedAt) / 1000;
+  let exits = 0;
+  for (const d of machine.bus.exits.byDevice.values()) exits += d.loads + d.stores;
+  const lines = [
+    formatStats({ instructions: machine.cpu.instret, seconds, trapCounts: machine.cpu.trapCounts(), mmioExits: exits }),
+    "MMIO exits by device",
+  ];
+  for (const [name, d] of machine.bus.exits.byDevice) {
+    if (d.loads + d.stores > 0) lines.push(`  ${name.padEnd(10)} ${String(d.loads).padStart(10)} loads ${String(d.stores).padStart(10)} stores`);
+  }
+  if (machine.bus.exits.unmapped) lines.push(`  unmapped   ${machine.bus.exits.unmapped}`);
+  if (machine.sbi) {
+    lines.push(`SBI calls             ${machine.sbi.counters.total}`);
+    for (const [fn, count] of [...machine.sbi.counters.byFunction].sort((a, b) => b[1] - a[1])) {
+      lines.push(`  ${fn.padEnd(30)} ${count}`);
+    }
+  }
+  return lines.join("\n");
+}
