@@ -10,6 +10,9 @@ PACKAGES=(
   qemu-user                     # qemu-riscv64: the reference oracle and the user-mode speed baseline
   qemu-system-misc              # qemu-system-riscv64: the system-mode oracle and baseline
   device-tree-compiler          # dtc: checks the device trees Parley generates
+  xz-utils                      # unpacks Debian's kernel modules (.ko.xz) for the guest image
+  cpio                          # reference reader for the initramfs archives Parley writes (tests)
+  debian-archive-keyring        # verifies Debian trixie's package lists for the guest image
 )
 
 missing=()

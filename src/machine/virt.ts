@@ -16,7 +16,7 @@ import { SysconTest, type FinisherEvent } from "../devices/syscon-test.ts";
 import { Clint } from "../devices/clint.ts";
 import * as MAP from "../platform/memory-map.ts";
 import { buildVirtDeviceTree } from "../platform/device-tree.ts";
-import { parseKernelImage, planBootLayout, BootImageError } from "../platform/boot-image.ts";
+import { parseKernelImage, planBootLayout, BootImageError, FDT_REGION_SIZE } from "../platform/boot-image.ts";
 import { SbiDispatcher, standardExtensions, type SbiHost, type HsmState, SBI_SUCCESS, SBI_ERR_FAILED } from "../sbi/index.ts";
 import { PanicDetector } from "./panic-detector.ts";
 
@@ -150,7 +150,8 @@ export class VirtMachine implements SbiHost {
       [FW_DYNAMIC_INFO_MAGIC, FW_DYNAMIC_INFO_VERSION, BigInt(layout.kernel), FW_DYNAMIC_NEXT_MODE_S, 0n, 0n].forEach((v, i) =>
         info.setBigUint64(i * 8, v, true),
       );
-      const infoAddr = layout.fdt - 4096;
+      // In the device tree's own 2 MiB at the top of RAM, past any growth of the tree by OpenSBI.
+      const infoAddr = layout.fdt + FDT_REGION_SIZE / 2;
       this.cpu.writeRam(infoAddr, new Uint8Array(info.buffer));
       this.cpu.pc = BigInt(MAP.RAM_BASE);
       this.cpu.setX(10, 0n); // a0: hart id

@@ -8,8 +8,8 @@ const IMAGE_HEADER_SIZE = 64;
 /** RV64 kernels must sit on a 2 MiB boundary (one PMD) so the linear map can use huge pages. */
 const RV64_KERNEL_ALIGN = 2 << 20;
 const FDT_ALIGN = 8;
-/** Keep the device tree away from everything else and within its own 2 MiB. */
-const FDT_MAX_SIZE = 2 << 20;
+/** The device tree gets the last 2 MiB of RAM to itself (room for firmware to grow it in place). */
+export const FDT_REGION_SIZE = 2 << 20;
 
 export class BootImageError extends Error {
   override name = "BootImageError";
@@ -70,9 +70,9 @@ export function planBootLayout(opts: { ramBase: number; ramSize: number; kernel:
   const { ramBase, ramSize, kernel } = opts;
   const kernelAddr = alignUp(ramBase + (kernel.textOffset || RV64_KERNEL_ALIGN), RV64_KERNEL_ALIGN);
   const kernelEnd = kernelAddr + kernel.imageSize;
-  if (opts.fdtSize > FDT_MAX_SIZE) throw new BootImageError(`device tree of ${opts.fdtSize} bytes exceeds ${FDT_MAX_SIZE}`);
+  if (opts.fdtSize > FDT_REGION_SIZE) throw new BootImageError(`device tree of ${opts.fdtSize} bytes exceeds ${FDT_REGION_SIZE}`);
   const ramEnd = ramBase + ramSize;
-  const fdt = alignDown(ramEnd - FDT_MAX_SIZE, RV64_KERNEL_ALIGN);
+  const fdt = alignDown(ramEnd - FDT_REGION_SIZE, RV64_KERNEL_ALIGN);
   let initrd: BootLayout["initrd"];
   if (opts.initrdSize !== undefined) {
     const start = alignDown(fdt - opts.initrdSize, 4096);

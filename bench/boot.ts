@@ -1,0 +1,95 @@
+// Boot benchmark: wall time from process start to Linux starting init ("Run /init as init
+// process") and to the init script's banner, for Parley on both boot paths and for
+// qemu-system-riscv64 -M virt (TCG) on the same kernel, initramfs and command line, in one run.
+// Options: --reps N (default 3), --memory SIZE (default 512M).
+import { spawn } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { buildGuestImage } from "../src/host/node/image/index.ts";
+import { CACHE_DIR, REPO_ROOT } from "../src/host/node/paths.ts";
+
+const INIT_MARKER = /Run \/init as init process/;
+const SHELL_MARKER = /Parley guest: Linux/;
+const APPEND = "console=ttyS0";
+const TIMEOUT_MS = 300_000;
+
+interface BootTiming {
+  toInitS: number;
+  toShellS: number;
+}
+
+/** Starts a command and times the first appearance of each marker on its output; kills it after the last. */
+function timeBoot(command: string, args: string[]): Promise<BootTiming> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"] });
+    let output = "";
+    let toInit: number | undefined;
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`${command} did not reach the shell within ${TIMEOUT_MS / 1000} s; output tail:\n${output.slice(-1500)}`));
+    }, TIMEOUT_MS);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString("latin1");
+      const now = (performance.now() - started) / 1000;
+      if (toInit === undefined && INIT_MARKER.test(output)) toInit = now;
+      if (toInit !== undefined && SHELL_MARKER.test(output)) {
+        clearTimeout(timer);
+        child.kill("SIGKILL");
+        resolve({ toInitS: toInit, toShellS: now });
+      }
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.on("error", reject);
+  });
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+async function main() {
+  const args = process.argv.slice(2);
+  const reps = args.includes("--reps") ? Number(args[args.indexOf("--reps") + 1]) : 3;
+  const memory = args.includes("--memory") ? args[args.indexOf("--memory") + 1] : "512M";
+  const image = await buildGuestImage({ progress: false });
+  const firmware = image.opensbi.fwDynamic!;
+  const parley = (extra: string[]) => [
+    join(REPO_ROOT, "dist/parley.mjs"), "run", "--kernel", image.kernel, "--initrd", image.initrd, "--append", APPEND, "--memory", memory, ...extra,
+  ];
+  const systems: { name: string; command: string; args: string[] }[] = [
+    { name: "Parley, paravirtual (SBI in the hypervisor)", command: process.execPath, args: parley([]) },
+    { name: "Parley, OpenSBI firmware in M-mode", command: process.execPath, args: parley(["--firmware", firmware]) },
+    {
+      name: "qemu-system-riscv64 -M virt (TCG), same OpenSBI",
+      command: "qemu-system-riscv64",
+      args: ["-M", "virt", "-m", memory, "-smp", "1", "-nographic", "-no-reboot", "-bios", firmware,
+        "-kernel", image.kernel, "-initrd", image.initrd, "-append", APPEND],
+    },
+  ];
+  console.log(`boot benchmark: Debian ${image.kernelVersion}, ${memory} RAM, ${reps} boots each, medians; kernel command line "${APPEND}"`);
+  const results: Record<string, { toInit: number; toShell: number; runs: BootTiming[] }> = {};
+  // Interleave the systems so that drifting machine load hits them alike.
+  const runs: Record<string, BootTiming[]> = Object.fromEntries(systems.map((s) => [s.name, []]));
+  for (let r = 0; r < reps; r++) {
+    for (const system of systems) {
+      const timing = await timeBoot(system.command, system.args);
+      runs[system.name].push(timing);
+      console.log(`  ${system.name}: init ${timing.toInitS.toFixed(2)} s, shell ${timing.toShellS.toFixed(2)} s`);
+    }
+  }
+  for (const system of systems) {
+    const t = runs[system.name];
+    results[system.name] = { toInit: median(t.map((x) => x.toInitS)), toShell: median(t.map((x) => x.toShellS)), runs: t };
+  }
+  const qemu = results[systems[2].name];
+  console.log("\n| system | boot to init (s) | to shell (s) | init time vs QEMU |");
+  console.log("|---|---:|---:|---:|");
+  for (const system of systems) {
+    const r = results[system.name];
+    console.log(`| ${system.name} | ${r.toInit.toFixed(2)} | ${r.toShell.toFixed(2)} | ${(r.toInit / qemu.toInit).toFixed(2)}x |`);
+  }
+  mkdirSync(join(CACHE_DIR, "bench"), { recursive: true });
+  writeFileSync(join(CACHE_DIR, "bench/boot.json"), JSON.stringify({ kernel: image.kernelVersion, memory, reps, results }, null, 2));
+}
+
+await main();

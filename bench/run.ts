@@ -1,0 +1,11 @@
+// `npm run bench`: every benchmark, in one invocation.
+const which = process.argv.slice(2);
+const all = which.length === 0;
+if (all || which.includes("cpu")) {
+  process.argv = [process.argv[0], process.argv[1]];
+  await import("./cpu.ts");
+}
+if (all || which.includes("boot")) {
+  process.argv = [process.argv[0], process.argv[1]];
+  await import("./boot.ts");
+}
