@@ -169,7 +169,8 @@ test("16450 mode (FIFOs off): one holding register, IIR[7:6] = 0", () => {
 });
 
 test("host input is bounded and overflow is counted, never silently dropped", () => {
-  const { uart, r } = setup(20);
+  const { uart, r, w } = setup(20);
+  w(UART_IER, UART_IER_RDI);
   // FIFOs off: one byte moves into RBR at once, so 19 of the 20 accepted bytes stay queued.
   assert.equal(uart.receive(new Uint8Array(30).fill(0x41)), 20);
   assert.equal(uart.counters.hostOverflow, 10);
@@ -188,23 +189,35 @@ test("host input is bounded and overflow is counted, never silently dropped", ()
   assert.equal(got + 1, uart.counters.hostBytesQueued, "every accepted byte reaches the guest");
 });
 
-test("FCR clear receiver discards the FIFO but not the host queue", () => {
+test("FCR clear receiver returns unread host input to the host queue, in order", () => {
+  const { uart, r, w } = setup();
+  w(UART_IER, UART_IER_RDI);
+  w(UART_FCR, UART_FCR_ENABLE_FIFO);
+  const sent = Uint8Array.from({ length: 20 }, (_, i) => 0x41 + i);
+  uart.receive(sent);
+  assert.equal(r(UART_RX), 0x41);
+  w(UART_FCR, UART_FCR_ENABLE_FIFO | UART_FCR_CLEAR_RCVR);
+  assert.equal(uart.counters.rxDiscarded, 0);
+  const got: number[] = [];
+  while (r(UART_LSR) & UART_LSR_DR) got.push(r(UART_RX));
+  assert.deepEqual(got, [...sent.subarray(1)], "nothing lost, nothing reordered");
+});
+
+test("FCR clear receiver discards loopback characters, as the hardware does", () => {
   const { uart, r, w } = setup();
   w(UART_FCR, UART_FCR_ENABLE_FIFO);
-  uart.receive(new Uint8Array(20).fill(7));
+  w(UART_MCR, UART_MCR_LOOP);
+  for (const c of [1, 2, 3]) w(UART_TX, c);
+  assert.equal(r(UART_LSR) & UART_LSR_DR, UART_LSR_DR);
   w(UART_FCR, UART_FCR_ENABLE_FIFO | UART_FCR_CLEAR_RCVR);
-  assert.equal(uart.counters.rxDiscarded, 16);
-  let n = 0;
-  while (r(UART_LSR) & UART_LSR_DR) {
-    r(UART_RX);
-    n++;
-  }
-  assert.equal(n, 4);
+  assert.equal(uart.counters.rxDiscarded, 3);
+  assert.equal(r(UART_LSR) & UART_LSR_DR, 0);
 });
 
 test("loopback: TX feeds RX, host input waits, overrun raises a line-status interrupt", () => {
   const { uart, r, w, out, irq } = setup();
   w(UART_FCR, UART_FCR_ENABLE_FIFO | 0xc0); // trigger 14
+  w(UART_IER, UART_IER_RDI);
   uart.receive(Uint8Array.of(0x55)); // delivered before loopback
   assert.equal(r(UART_RX), 0x55);
   w(UART_MCR, UART_MCR_LOOP);
@@ -275,4 +288,20 @@ test("IIR priority table: pure identification", () => {
   assert.equal(identifyInterrupt(all, UART_IER_THRI | UART_IER_MSI)?.interrupt, "thr-empty");
   assert.equal(identifyInterrupt(all, UART_IER_MSI)?.interrupt, "modem-status");
   assert.equal(identifyInterrupt(all, 0), undefined);
+});
+
+test("host input typed before the driver opens the port survives its startup flush", () => {
+  const { uart, r, w } = setup();
+  const typed = new TextEncoder().encode("echo early-bird\n");
+  assert.equal(uart.receive(typed), typed.length);
+  // serial8250_do_startup: clear both FIFOs, read LSR/RX/IIR/MSR to flush, then enable interrupts.
+  w(UART_FCR, UART_FCR_ENABLE_FIFO);
+  w(UART_FCR, UART_FCR_ENABLE_FIFO | UART_FCR_CLEAR_RCVR | UART_FCR_CLEAR_XMIT);
+  r(UART_LSR); r(UART_RX); r(UART_IIR); r(UART_MSR);
+  assert.equal(r(UART_LSR) & UART_LSR_DR, 0, "nothing is presented before the receive interrupt is on");
+  w(UART_IER, UART_IER_RDI);
+  const got: number[] = [];
+  while (r(UART_LSR) & UART_LSR_DR) got.push(r(UART_RX));
+  assert.equal(new TextDecoder().decode(new Uint8Array(got)), "echo early-bird\n");
+  assert.equal(uart.counters.rxDiscarded, 0);
 });

@@ -172,6 +172,9 @@ export interface Uart16550Options {
   name?: string;
 }
 
+/** Marks an RX FIFO entry that arrived from the host rather than through loopback. */
+const FROM_HOST = 0x100;
+
 const registerCounts = (): Record<UartRegisterName, number> => ({
   RBR: 0, THR: 0, DLL: 0, DLM: 0, IER: 0, IIR: 0, FCR: 0, LCR: 0, MCR: 0, LSR: 0, MSR: 0, SCR: 0,
 });
@@ -204,6 +207,7 @@ export class Uart16550 implements MmioDevice {
   private modemInputs = HOST_MODEM_INPUTS;
   private fifoEnabled = false;
   private rxTrigger: number = RX_TRIGGER_LEVELS[0];
+  /** Received characters; those that came from the host carry FROM_HOST so a FIFO reset can return them. */
   private readonly rxFifo: number[] = [];
   /** The last byte read from RBR: what an empty RBR keeps returning. */
   private rbr = 0;
@@ -259,12 +263,17 @@ export class Uart16550 implements MmioDevice {
     return this.fifoEnabled ? UART_FIFO_SIZE : 1;
   }
 
-  /** Moves host bytes into the RX FIFO while it has room. In loopback the wire is disconnected. */
+  /**
+   * Moves host bytes into the RX FIFO while it has room. In loopback the wire is disconnected.
+   * Host input waits in the host queue until the guest's driver has enabled the receive-data
+   * interrupt: Linux's 8250 startup clears the FIFOs and reads RBR with IER = 0 to flush stale
+   * data, which would silently eat whatever a user typed (or piped) before the port was opened.
+   */
   private refill(): void {
-    if ((this.mcr & UART_MCR_LOOP) !== 0) return;
+    if ((this.mcr & UART_MCR_LOOP) !== 0 || (this.ier & UART_IER_RDI) === 0) return;
     while (this.hostQueued > 0 && this.rxFifo.length < this.rxCapacity) {
       const chunk = this.hostQueue[0];
-      this.rxFifo.push(chunk[this.hostHead++]);
+      this.rxFifo.push(chunk[this.hostHead++] | FROM_HOST);
       this.hostQueued--;
       if (this.hostHead === chunk.length) {
         this.hostQueue.shift();
@@ -367,7 +376,7 @@ export class Uart16550 implements MmioDevice {
     switch (reg) {
       case "RBR":
         if (this.rxFifo.length > 0) {
-          this.rbr = this.rxFifo.shift()!;
+          this.rbr = this.rxFifo.shift()! & 0xff;
           this.counters.bytesIn++;
           this.refill();
         }
@@ -432,6 +441,7 @@ export class Uart16550 implements MmioDevice {
         // driver's startup test (UART_BUG_THRE) depends on it. THR is always empty here.
         if (enabling) this.thrInterruptPending = true;
         if ((this.ier & UART_IER_THRI) === 0) this.thrInterruptPending = false;
+        this.refill(); // held host input flows once the receive interrupt is on
         break;
       }
       case "FCR":
@@ -487,7 +497,19 @@ export class Uart16550 implements MmioDevice {
   }
 
   private clearReceiver(): void {
-    this.counters.rxDiscarded += this.rxFifo.length;
+    // Host input the guest never read goes back to the host queue: the host side of the wire has
+    // flow control, so a reset (Linux toggles the FIFO enable in set_termios after opening the
+    // port) must not eat what the user typed. Loopback characters are discarded as on hardware.
+    const fromHost = this.rxFifo.filter((c) => (c & FROM_HOST) !== 0).map((c) => c & 0xff);
+    this.counters.rxDiscarded += this.rxFifo.length - fromHost.length;
     this.rxFifo.length = 0;
+    if (fromHost.length) {
+      if (this.hostHead > 0) {
+        this.hostQueue[0] = this.hostQueue[0].subarray(this.hostHead);
+        this.hostHead = 0;
+      }
+      this.hostQueue.unshift(Uint8Array.from(fromHost));
+      this.hostQueued += fromHost.length;
+    }
   }
 }

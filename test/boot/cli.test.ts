@@ -1,0 +1,65 @@
+// The `parley run` command as a user meets it: piped commands, end of input, power-off and
+// panic exit codes, and option errors that say what to fix.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { REPO_ROOT } from "../../src/host/node/paths.ts";
+import { buildGuestImage } from "../../src/host/node/image/index.ts";
+
+const CLI = join(REPO_ROOT, "dist/parley.mjs");
+
+function parley(args: string[], input?: string, timeoutMs = 300_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`parley ${args.join(" ")} did not exit; stdout tail:\n${stdout.slice(-1500)}`));
+    }, timeoutMs);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    // All input at once, then end of input: the guest must keep running until it powers off.
+    if (input !== undefined) child.stdin.end(input);
+  });
+}
+
+test("piped commands run, end of input does not stop the guest, poweroff exits 0", { timeout: 360_000 }, async () => {
+  await buildGuestImage();
+  const run = await parley(["run"], "echo piped-$((6*7))\nsleep 1; echo after-eof\npoweroff\n");
+  assert.match(run.stdout, /piped-42/);
+  assert.match(run.stdout, /after-eof/);
+  assert.match(run.stdout, /reboot: Power down/);
+  assert.equal(run.code, 0, run.stderr);
+});
+
+test("a kernel panic ends parley with a non-zero code and the panic visible", { timeout: 360_000 }, async () => {
+  await buildGuestImage();
+  // init that exits at once: the kernel panics with "Attempted to kill init!".
+  const run = await parley(["run", "--append", "console=ttyS0 rdinit=/bin/false"], "");
+  assert.match(run.stdout, /Kernel panic - not syncing: Attempted to kill init!/);
+  assert.notEqual(run.code, 0);
+  assert.match(run.stderr, /guest kernel panicked/);
+});
+
+test("option errors say what to fix and exit with 2", async () => {
+  const cases: [string[], RegExp][] = [
+    [["run", "--memory", "lots"], /--memory: "lots" is not a size/],
+    [["run", "--kernel", "/nonexistent/Image"], /--kernel \/nonexistent\/Image: no such file/],
+    [["run", "--console", "vga"], /--console vga: use uart or hvc/],
+    [["run", "--sstc", "maybe"], /--sstc maybe: use on or off/],
+    [["run", "--bogus"], /unknown option '--bogus'/],
+    [["run", "--kernel", "/etc/hostname"], /kernel file is \d+ bytes, too small|no RISC-V Image header/],
+    [["run-elf", "/etc/passwd"], /not an ELF file/],
+  ];
+  for (const [args, message] of cases) {
+    const run = await parley(args, "", 30_000);
+    assert.equal(run.code, 2, `parley ${args.join(" ")}: ${run.stderr}`);
+    assert.match(run.stderr, message, `parley ${args.join(" ")}`);
+  }
+});
