@@ -15,13 +15,17 @@ import {
 import { findOpensbi, normalizeAddList } from "../../src/host/node/image/build.ts";
 import { withParentDirs, writeCpio, type CpioEntry } from "../../src/host/node/image/cpio.ts";
 
-test("/init is valid POSIX sh (checked with the host's sh -n) and ends by powering off", () => {
+test("/init is valid POSIX sh (checked with the host's sh -n) and hands over to busybox init, which powers off after the session", () => {
   const r = spawnSync("sh", ["-n"], { input: INIT_SCRIPT, encoding: "utf8" });
   assert.equal(r.status, 0, r.stderr);
   assert.match(INIT_SCRIPT, /^#!\/bin\/sh\n/);
-  for (const needle of ["mount -t proc", "mount -t sysfs", "mount -t devtmpfs", "/etc/modules-load.list", "insmod", "setsid cttyhack sh", "poweroff -f"]) {
+  for (const needle of ["mount -t proc", "mount -t sysfs", "mount -t devtmpfs", "/etc/modules-load.list", "insmod", "setsid cttyhack sh"]) {
     assert.ok(INIT_SCRIPT.includes(needle), needle);
   }
+  // PID 1 must be busybox init so that `poweroff`/`reboot` typed in the shell (signals to PID 1) work.
+  assert.match(INIT_SCRIPT, /exec \/bin\/busybox init\n`?$/m);
+  assert.match(INIT_SCRIPT, /::once:\/etc\/parley\/console/);
+  assert.match(INIT_SCRIPT, /\npoweroff\nSESSION\n/, "the console session powers off when it ends");
 });
 
 test("skeleton: merged /usr, console device, /etc files, executable /init; writable as a cpio", () => {

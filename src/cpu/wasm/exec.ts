@@ -12,7 +12,7 @@ import {
   dataTlb, TLB_MASK, TLB_TAG_R, TLB_TAG_W, TLB_ADDEND,
   memFault, trapCause, trapTval, fetchTag, fetchBase, fetchRam, runLimit, crossPageRaw, CROSS_PAGE_SLOT,
   loadSlow, storeSlow, fetchSlow, decodeIntoSlot, atomicAddress, wasmToPhysical,
-  flushTranslated, flushPage, setRunLimit, clearMemFault, setFetchTagInvalid,
+  flushTranslated, flushPage, setRunLimit, clearMemFault, invalidateFetch,
 } from "./mmu";
 import {
   csrRead, csrWrite, csrIllegal, csrSideEffects, clearCsrSideEffects,
@@ -185,20 +185,25 @@ export function run(budget: i32): i32 {
   pc = checkInterrupts(pc);
   while (true) {
     setRunLimit(budget);
+    // The current code page, cached in locals; anything that changes it ends this loop.
+    let codeTag = fetchTag;
+    let codeBase = fetchBase;
     while (executed < runLimit) {
       executed++;
       let slot: usize;
-      if (((pc ^ fetchTag) >>> 12) == 0) {
-        slot = fetchBase + ((<usize>pc & 0xffe) << 2);
+      if (((pc ^ codeTag) >>> 12) == 0) {
+        slot = codeBase + ((<usize>pc & 0xffe) << 2);
       } else {
         slot = fetchSlow(pc);
         if (slot == 0) { pc = raiseMemoryFault(pc); notRetired++; continue; }
+        codeTag = fetchTag;
+        codeBase = fetchBase;
       }
       const w = load<u32>(slot);
       const imm = <i64>load<i32>(slot, 4);
       switch (w & 0xff) {
         case O.OP_DECODE: decodeIntoSlot(slot, pc); notRetired++; break;
-        case O.OP_CROSSPAGE: setFetchTagInvalid(); notRetired++; break;
+        case O.OP_CROSSPAGE: invalidateFetch(); notRetired++; break;
         case O.OP_ILLEGAL: pc = takeTrap(CAUSE_ILLEGAL_INSTRUCTION, imm & 0xffffffff, pc); notRetired++; break;
         case O.OP_NOP: case O.OP_FENCE: case O.OP_FENCE_I: pc += LEN(w); break;
 

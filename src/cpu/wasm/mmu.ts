@@ -57,6 +57,15 @@ export let runLimit: i32 = 0;
 /** The raw bits of the last instruction decoded across a page boundary (for illegal-instruction tval). */
 export let crossPageRaw: u32 = 0;
 
+/**
+ * Forgets the current code page. The executor keeps it in locals, so this also ends its inner
+ * loop (runLimit = 0) to make it reload them.
+ */
+export function invalidateFetch(): void {
+  fetchTag = -1;
+  runLimit = 0;
+}
+
 /** Current code page: virtual page base being executed, the pool page caching it, and its RAM. */
 export let fetchTag: i64 = -1;
 export let fetchBase: usize = 0;
@@ -81,7 +90,7 @@ export function resetCodeCache(): void {
   memory.fill(R.PAGEMAP_BASE, 0, <usize>((ramSize >>> 12) << 2));
   for (let i: u32 = 0; i < <u32>R.POOL_PAGES; i++) store<i32>(R.POOL_OWNER_BASE + (<usize>i << 2), -1);
   poolNext = 0;
-  fetchTag = -1;
+  invalidateFetch();
 }
 
 @inline export function isRam(paddr: i64): bool {
@@ -105,21 +114,21 @@ export function updateContexts(): void {
   const fetchCtx = priv == PRIV_M ? CTX_M : priv == PRIV_S ? CTX_S : CTX_U;
   dataTlb = R.TLB_BASE + <usize>dataCtx * TLB_CONTEXT_BYTES;
   fetchTlb = R.TLB_BASE + <usize>fetchCtx * TLB_CONTEXT_BYTES;
-  fetchTag = -1;
+  invalidateFetch();
 }
 
 /** Drops every translation (all contexts). */
 export function flushAll(): void {
   memory.fill(R.TLB_BASE, 0xff, TLB_CONTEXT_BYTES * R.TLB_CONTEXTS);
   superpagesCached = false;
-  fetchTag = -1;
+  invalidateFetch();
 }
 
 /** Drops the translated contexts (U and S); M-mode bare mappings never change. */
 export function flushTranslated(): void {
   memory.fill(R.TLB_BASE, 0xff, TLB_CONTEXT_BYTES * 3);
   superpagesCached = false;
-  fetchTag = -1;
+  invalidateFetch();
 }
 
 /** SFENCE.VMA with a virtual address: drops that page, or everything when superpages are cached. */
@@ -133,7 +142,7 @@ export function flushPage(va: i64): void {
     store<i64>(e + TLB_TAG_W, TAG_INVALID);
     store<i64>(e + TLB_TAG_X, TAG_INVALID);
   }
-  fetchTag = -1;
+  invalidateFetch();
 }
 
 /** Removes write permission from every cached translation of one RAM page (it now holds decoded code). */
@@ -400,7 +409,7 @@ function dropCodePage(entry: usize): void {
   store<u32>(entry, 0);
   store<i32>(R.POOL_OWNER_BASE + (<usize>poolIndex << 2), -1);
   bumpCounter(L.S_CODE_INVALIDATIONS);
-  if (fetchBase == R.POOL_BASE + <usize>poolIndex * R.POOL_PAGE_SIZE) fetchTag = -1;
+  if (fetchBase == R.POOL_BASE + <usize>poolIndex * R.POOL_PAGE_SIZE) invalidateFetch();
 }
 
 /** Invalidates decoded code for RAM offsets [offset, offset + length) (host writes into RAM). */
@@ -495,4 +504,4 @@ export function decodeIntoSlot(slot: usize, pc: i64): void {
 
 export function setRunLimit(limit: i32): void { runLimit = limit; }
 export function clearMemFault(): void { memFault = false; }
-export function setFetchTagInvalid(): void { fetchTag = -1; }
+
