@@ -945,44 +945,40 @@ export function f32_le(a: u32, b: u32): u32 {
 // ignored in favour of the other one, two NaNs give the canonical NaN, any signalling NaN
 // raises NV, and -0 orders below +0.
 
-export function f64_min(a: u64, b: u64): u64 {
+function f64MinMax(a: u64, b: u64, wantMax: bool): u64 {
   const aNaN = f64IsNaN(a), bNaN = f64IsNaN(b);
   if (aNaN || bNaN) {
     if (f64IsSignalingNaN(a) || f64IsSignalingNaN(b)) accruedFlags |= SF_FLAG_NV;
     if (aNaN && bNaN) return F64_DEFAULT_NAN;
     return aNaN ? b : a;
   }
-  return f64Less(a, b, true) ? a : b;
+  return f64Less(a, b, true) != wantMax ? a : b;
+}
+
+export function f64_min(a: u64, b: u64): u64 {
+  return f64MinMax(a, b, false);
 }
 
 export function f64_max(a: u64, b: u64): u64 {
-  const aNaN = f64IsNaN(a), bNaN = f64IsNaN(b);
+  return f64MinMax(a, b, true);
+}
+
+function f32MinMax(a: u32, b: u32, wantMax: bool): u32 {
+  const aNaN = f32IsNaN(a), bNaN = f32IsNaN(b);
   if (aNaN || bNaN) {
-    if (f64IsSignalingNaN(a) || f64IsSignalingNaN(b)) accruedFlags |= SF_FLAG_NV;
-    if (aNaN && bNaN) return F64_DEFAULT_NAN;
+    if (f32IsSignalingNaN(a) || f32IsSignalingNaN(b)) accruedFlags |= SF_FLAG_NV;
+    if (aNaN && bNaN) return F32_DEFAULT_NAN;
     return aNaN ? b : a;
   }
-  return f64Less(a, b, true) ? b : a;
+  return f32Less(a, b, true) != wantMax ? a : b;
 }
 
 export function f32_min(a: u32, b: u32): u32 {
-  const aNaN = f32IsNaN(a), bNaN = f32IsNaN(b);
-  if (aNaN || bNaN) {
-    if (f32IsSignalingNaN(a) || f32IsSignalingNaN(b)) accruedFlags |= SF_FLAG_NV;
-    if (aNaN && bNaN) return F32_DEFAULT_NAN;
-    return aNaN ? b : a;
-  }
-  return f32Less(a, b, true) ? a : b;
+  return f32MinMax(a, b, false);
 }
 
 export function f32_max(a: u32, b: u32): u32 {
-  const aNaN = f32IsNaN(a), bNaN = f32IsNaN(b);
-  if (aNaN || bNaN) {
-    if (f32IsSignalingNaN(a) || f32IsSignalingNaN(b)) accruedFlags |= SF_FLAG_NV;
-    if (aNaN && bNaN) return F32_DEFAULT_NAN;
-    return aNaN ? b : a;
-  }
-  return f32Less(a, b, true) ? b : a;
+  return f32MinMax(a, b, true);
 }
 
 // fclass bits: 0 -inf, 1 -normal, 2 -subnormal, 3 -0, 4 +0, 5 +subnormal, 6 +normal, 7 +inf,
