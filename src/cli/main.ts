@@ -4,6 +4,7 @@ import { existsSync } from "node:fs";
 import { ElfError } from "../platform/elf.ts";
 import { runElfFile } from "../host/node/run-elf.ts";
 import { runLinux, DEFAULT_APPEND, DEFAULT_MEMORY } from "../host/node/run-linux.ts";
+import { buildDemo } from "../host/node/guest-programs.ts";
 import { buildGuestImage, ImageBuildError } from "../host/node/image/index.ts";
 import { BootImageError } from "../platform/boot-image.ts";
 import { parsePositiveInteger, parseSize, UsageError } from "./options.ts";
@@ -43,6 +44,22 @@ program
     } else {
       process.exitCode = result.exitCode;
     }
+  });
+
+program
+  .command("demo")
+  .description("build (with the riscv64 cross compiler) and run the bare-metal demo program: a quick self-check of the CPU")
+  .option("--stats", "print instructions retired, traps by cause and MIPS to stderr at exit")
+  .action(async (opts: { stats?: boolean }) => {
+    const elf = await buildDemo();
+    process.stderr.write(`parley: running ${elf}\n`);
+    const result = await runElfFile(elf, { onOutput: (text) => process.stdout.write(text) });
+    if (opts.stats) {
+      process.stderr.write(
+        formatStats({ instructions: result.instret, seconds: result.seconds, trapCounts: result.trapCounts, mmioExits: result.mmioExits }) + "\n",
+      );
+    }
+    process.exitCode = result.exitCode;
   });
 
 interface RunFlags {
