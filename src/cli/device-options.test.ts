@@ -11,6 +11,7 @@ test("disks", () => {
   assert.throws(() => parseDiskOption("path=a,cache=none", 0), /unknown key "cache"/);
   assert.throws(() => parseDiskOption("path=a,id=this-id-is-far-too-long-for-virtio", 0), /1-20 letters/);
   assert.throws(() => parseDiskOption("path=a,path=b", 0), /given twice/);
+  assert.equal(parseDiskOption("path=x,,y.img,readonly=on", 0).path, "x,y.img", "',,' is a literal comma");
 });
 
 test("networks", () => {

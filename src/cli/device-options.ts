@@ -7,11 +7,29 @@
 import { z } from "zod";
 import { UsageError } from "./options.ts";
 
-/** Splits "a=1,b=2" into pairs; a bare word (e.g. "on") becomes { "": word }. Values may not contain commas. */
+/** Splits on single commas; ",," stands for a literal comma inside a value (as in QEMU). */
+function splitItems(text: string): string[] {
+  const items: string[] = [];
+  let current = "";
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] !== ",") current += text[i];
+    else if (text[i + 1] === ",") {
+      current += ",";
+      i++;
+    } else {
+      items.push(current);
+      current = "";
+    }
+  }
+  items.push(current);
+  return items;
+}
+
+/** Splits "a=1,b=2" into pairs; a bare word (e.g. "on") becomes { "": word }. */
 export function parseKeyValues(text: string, option: string): Record<string, string> {
   const out: Record<string, string> = {};
   if (text.trim() === "") return out;
-  for (const part of text.split(",")) {
+  for (const part of splitItems(text)) {
     const eq = part.indexOf("=");
     const key = eq < 0 ? "" : part.slice(0, eq).trim();
     const value = eq < 0 ? part.trim() : part.slice(eq + 1).trim();

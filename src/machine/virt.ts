@@ -19,6 +19,9 @@ import { buildVirtDeviceTree } from "../platform/device-tree.ts";
 import { parseKernelImage, planBootLayout, BootImageError, FDT_REGION_SIZE } from "../platform/boot-image.ts";
 import { SbiDispatcher, standardExtensions, type SbiHost, type HsmState, SBI_SUCCESS, SBI_ERR_FAILED } from "../sbi/index.ts";
 import { PanicDetector } from "./panic-detector.ts";
+import type { VirtioDevice } from "../virtio/types.ts";
+import { VirtioMmioTransport } from "../virtio/transport/mmio.ts";
+import { ramGuestMemory } from "../virtio/memory.ts";
 
 const MIP_SSIP = 1 << 1;
 const MIP_STIP = 1 << 5;
@@ -27,7 +30,10 @@ const MEDELEG_PARAVIRT = 0xb1ff;
 const MIDELEG_S_INTERRUPTS = MIP_SSIP | MIP_STIP | (1 << 9);
 const MSTATUS_FS_INITIAL = 1n << 13n;
 const MENVCFG_STCE = 1n << 63n;
-const CSR_MSTATUS = 0x300, CSR_MEDELEG = 0x302, CSR_MIDELEG = 0x303, CSR_MCOUNTEREN = 0x306, CSR_MENVCFG = 0x30a;
+const CSR_SCOUNTEREN = 0x106, CSR_MSTATUS = 0x300, CSR_MEDELEG = 0x302, CSR_MIDELEG = 0x303, CSR_MCOUNTEREN = 0x306, CSR_MENVCFG = 0x30a;
+/** cycle, time and instret readable from U-mode, as OpenSBI leaves scounteren: Linux only rewrites
+ * it in its SBI PMU driver, so without SBI PMU the vDSO's rdtime depends on this. */
+const SCOUNTEREN_CY_TM_IR = 0x7n;
 const NEVER = 0xffff_ffff_ffff_ffffn;
 /** fw_dynamic_info (OpenSBI docs/firmware/fw_dynamic.md): magic "OSBI", version 2, next mode S. */
 const FW_DYNAMIC_INFO_MAGIC = 0x4942534fn;
@@ -54,6 +60,10 @@ export interface VirtMachineOptions {
   output: (bytes: Uint8Array) => void;
   /** Wall-clock time in nanoseconds since the epoch, for the RTC. */
   wallClockNs?: () => bigint;
+  /** Virtio devices, each on its own virtio-mmio slot in this order (slot 0 at 0x10001000). */
+  virtio?: readonly VirtioDevice[];
+  /** Offer packed virtqueues (VIRTIO_F_RING_PACKED) as well as split ones; default true. */
+  packedVirtqueues?: boolean;
 }
 
 export type MachineExit =
@@ -72,6 +82,8 @@ export class VirtMachine implements SbiHost {
   readonly finisher: SysconTest;
   readonly clint: Clint | undefined;
   readonly sbi: SbiDispatcher | undefined;
+  /** The virtio-mmio transports, slot i at virtioMmioBase(i) with PLIC source virtioIrq(i). */
+  readonly virtio: VirtioMmioTransport[] = [];
   readonly bootPath: BootPath;
   readonly deviceTree: Uint8Array;
   readonly startedAt = globalThis.performance.now();
@@ -104,6 +116,21 @@ export class VirtMachine implements SbiHost {
     this.bus.map(MAP.UART0_BASE, MAP.UART0_SIZE, this.uart);
     this.bus.map(MAP.RTC_BASE, MAP.RTC_SIZE, this.rtc);
     this.bus.map(MAP.TEST_BASE, MAP.TEST_SIZE, this.finisher);
+    const virtioDevices = options.virtio ?? [];
+    if (virtioDevices.length > MAP.VIRTIO_MMIO_SLOTS) {
+      throw new RangeError(`at most ${MAP.VIRTIO_MMIO_SLOTS} virtio devices fit the machine's virtio-mmio slots, got ${virtioDevices.length}`);
+    }
+    const guestMemory = ramGuestMemory(this.cpu.ram, MAP.RAM_BASE, (paddr, length) => this.cpu.ramWritten(paddr, length));
+    virtioDevices.forEach((device, slot) => {
+      const transport = new VirtioMmioTransport({
+        device,
+        memory: guestMemory,
+        irq: (on) => this.plic.setLevel(MAP.virtioIrq(slot), on),
+        offerPacked: options.packedVirtqueues ?? true,
+      });
+      this.virtio.push(transport);
+      this.bus.map(MAP.virtioMmioBase(slot), MAP.VIRTIO_MMIO_SIZE, transport);
+    });
     if (this.bootPath === "firmware") {
       this.clint = new Clint([this.cpu], () => this.cpu.readTime());
       this.bus.map(MAP.CLINT_BASE, MAP.CLINT_SIZE, this.clint);
@@ -123,7 +150,7 @@ export class VirtMachine implements SbiHost {
       bootargs: options.bootargs,
       initrd,
       stdoutPath: "uart" as const,
-      virtio: [],
+      virtio: virtioDevices.map((_, slot) => ({ slot })),
       withClint: this.bootPath === "firmware",
       mmuType: "riscv,sv57" as const,
     });
@@ -163,6 +190,7 @@ export class VirtMachine implements SbiHost {
       this.cpu.writeCsr(CSR_MEDELEG, BigInt(MEDELEG_PARAVIRT));
       this.cpu.writeCsr(CSR_MIDELEG, BigInt(MIDELEG_S_INTERRUPTS));
       this.cpu.writeCsr(CSR_MCOUNTEREN, 0xffff_ffffn);
+      this.cpu.writeCsr(CSR_SCOUNTEREN, SCOUNTEREN_CY_TM_IR);
       if (sstc) this.cpu.writeCsr(CSR_MENVCFG, MENVCFG_STCE);
       this.cpu.writeCsr(CSR_MSTATUS, MSTATUS_FS_INITIAL);
       this.cpu.priv = PRIV_S;

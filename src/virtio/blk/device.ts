@@ -1,0 +1,449 @@
+// virtio-blk device model (virtio spec 1.3, 5.2 "Block Device"): one request queue, a raw disk
+// behind an injected BlockBackend. No Node, no DOM.
+//
+// Off the vCPU path: queueNotify() only takes the available chains and parses their headers (pure,
+// bounded work), then starts each request's I/O as a promise and returns. Completions write the
+// data and the status byte into guest memory, return the chain through the used ring and signal
+// the driver (one notifyUsed per batch of completions that settle together).
+//
+// Bounds (the guest is untrusted):
+//  - at most `maxInFlight` (= queue size) requests have host I/O running, counted across device
+//    resets, so a guest that resets and kicks in a loop cannot pile up host work;
+//  - every read/write goes through one host bounce buffer of at most BLK_IO_CHUNK bytes per
+//    request, whatever length the chain claims (the length is also bounded by the capacity check);
+//  - a reset bumps a generation counter: I/O still running for an older generation stops at its
+//    next chunk, never touches guest memory again and its completion is dropped.
+//
+// Durability (5.2.6.2): VIRTIO_BLK_F_FLUSH is offered. If the driver accepts it, the guest's FLUSH
+// completes only after backend.flush() (fdatasync) resolved. If the driver declines it, every
+// write completes only after its own backend.flush() ("write-through", case 1 of 5.2.6.2). A
+// failed flush is sticky: once one failed, every later FLUSH - and every write-through write -
+// reports IOERR for the lifetime of this device object (resets included), because the data the
+// failed flush covered may be gone and a later fdatasync succeeding proves nothing about it
+// (PostgreSQL "fsyncgate", Linux errseq_t semantics).
+
+import type { DescriptorChain, VirtioDevice, VirtioDeviceContext } from "../types.ts";
+import type { BlockBackend } from "./backend.ts";
+import { encodeBlockId } from "./backend.ts";
+import { gather, scatter } from "./guest-buffers.ts";
+import { parseRequest } from "./request.ts";
+import type { BlkRequest, BlkRequestLimits } from "./request.ts";
+import { newState } from "./snapshot.ts";
+import type { VirtioBlkCounters, VirtioBlkState } from "./snapshot.ts";
+import {
+  SECTOR_SIZE,
+  VIRTIO_BLK_CONFIG_BLK_SIZE,
+  VIRTIO_BLK_CONFIG_CAPACITY,
+  VIRTIO_BLK_CONFIG_DISCARD_SECTOR_ALIGNMENT,
+  VIRTIO_BLK_CONFIG_MAX_DISCARD_SECTORS,
+  VIRTIO_BLK_CONFIG_MAX_DISCARD_SEG,
+  VIRTIO_BLK_CONFIG_MAX_WRITE_ZEROES_SECTORS,
+  VIRTIO_BLK_CONFIG_MAX_WRITE_ZEROES_SEG,
+  VIRTIO_BLK_CONFIG_NUM_QUEUES,
+  VIRTIO_BLK_CONFIG_SEG_MAX,
+  VIRTIO_BLK_CONFIG_SIZE,
+  VIRTIO_BLK_CONFIG_WRITE_ZEROES_MAY_UNMAP,
+  VIRTIO_BLK_F_BLK_SIZE,
+  VIRTIO_BLK_F_DISCARD,
+  VIRTIO_BLK_F_FLUSH,
+  VIRTIO_BLK_F_RO,
+  VIRTIO_BLK_F_SEG_MAX,
+  VIRTIO_BLK_F_WRITE_ZEROES,
+  VIRTIO_BLK_S_IOERR,
+  VIRTIO_BLK_S_OK,
+  VIRTIO_BLK_S_UNSUPP,
+  VIRTIO_BLK_T_DISCARD,
+  VIRTIO_BLK_T_FLUSH,
+  VIRTIO_BLK_T_GET_ID,
+  VIRTIO_BLK_T_IN,
+  VIRTIO_BLK_T_OUT,
+  VIRTIO_BLK_T_WRITE_ZEROES,
+  VIRTIO_ID_BLOCK,
+  featureBit,
+  requestTypeName,
+} from "./spec.ts";
+
+/** Largest host buffer one request uses for a read or write (the I/O is done in chunks of this). */
+export const BLK_IO_CHUNK = 128 * 1024;
+/** Config max_discard_sectors / max_write_zeroes_sectors: 1 GiB per segment. */
+export const BLK_MAX_DISCARD_SECTORS = 1 << 21;
+export const BLK_MAX_WRITE_ZEROES_SECTORS = 1 << 21;
+/** Config max_discard_seg / max_write_zeroes_seg: bounds the segment array the device reads. */
+export const BLK_MAX_DISCARD_SEG = 32;
+export const BLK_MAX_WRITE_ZEROES_SEG = 32;
+/** Config discard_sector_alignment: 4 KiB, the host page / file system block. */
+export const BLK_DISCARD_SECTOR_ALIGNMENT = 8;
+export const BLK_DEFAULT_QUEUE_SIZE = 256;
+const MAX_QUEUE_SIZE = 32768; // 2.7 / 2.8: queue sizes are at most 32768
+
+export interface VirtioBlkOptions {
+  backend: BlockBackend;
+  /** Name for counters and logs; default "virtio-blk". */
+  name?: string;
+  /** Maximum size of the request queue; default 256. seg_max is queueSize - 2. */
+  queueSize?: number;
+  /** Only one request queue (no VIRTIO_BLK_F_MQ). */
+  numQueues?: 1;
+}
+
+const DROPPED = -1;
+
+export class VirtioBlk implements VirtioDevice {
+  readonly deviceId = VIRTIO_ID_BLOCK;
+  readonly name: string;
+  readonly queueSizes: readonly number[];
+  readonly deviceFeatures: bigint;
+  readonly backend: BlockBackend;
+  /** Serializable state (snapshot.ts). */
+  state: VirtioBlkState = newState();
+  /** Why the device last asked for a reset, and the last backend error, for logs. */
+  lastFault: string | undefined;
+  lastBackendError: string | undefined;
+
+  private readonly config: Uint8Array;
+  private readonly configView: DataView;
+  private readonly idBytes: Uint8Array;
+  private readonly capacitySectors: number;
+  private readonly maxInFlight: number;
+  private context: VirtioDeviceContext | undefined;
+  private limits: BlkRequestLimits | undefined;
+  private flushNegotiated = false;
+  /** Bumped by activate() and reset(); I/O started under an older value is dropped. */
+  private generation = 0;
+  /** DEVICE_NEEDS_RESET was requested: take nothing more from the queue until reset. */
+  private broken = false;
+  /** Stopped taking chains because maxInFlight was reached; poll again when one settles. */
+  private throttled = false;
+  private notifyScheduled = false;
+  private drainWaiters: (() => void)[] = [];
+
+  constructor(options: VirtioBlkOptions) {
+    const { backend } = options;
+    const queueSize = options.queueSize ?? BLK_DEFAULT_QUEUE_SIZE;
+    if (!Number.isInteger(queueSize) || queueSize < 2 || queueSize > MAX_QUEUE_SIZE) {
+      throw new RangeError(`virtio-blk queue size ${queueSize} is not an integer in 2..${MAX_QUEUE_SIZE}`);
+    }
+    if ((options.numQueues ?? 1) !== 1) throw new RangeError("virtio-blk supports a single request queue");
+    if (!Number.isSafeInteger(backend.size) || backend.size < 0 || backend.size % SECTOR_SIZE !== 0) {
+      throw new RangeError(`virtio-blk disk size ${backend.size} is not a multiple of ${SECTOR_SIZE} bytes`);
+    }
+    this.backend = backend;
+    this.name = options.name ?? "virtio-blk";
+    this.queueSizes = [queueSize];
+    this.maxInFlight = queueSize;
+    this.capacitySectors = backend.size / SECTOR_SIZE;
+    this.idBytes = encodeBlockId(backend.id);
+
+    let features =
+      featureBit(VIRTIO_BLK_F_SEG_MAX) | featureBit(VIRTIO_BLK_F_BLK_SIZE) | featureBit(VIRTIO_BLK_F_FLUSH);
+    if (backend.readOnly) features |= featureBit(VIRTIO_BLK_F_RO);
+    else features |= featureBit(VIRTIO_BLK_F_DISCARD) | featureBit(VIRTIO_BLK_F_WRITE_ZEROES);
+    this.deviceFeatures = features;
+
+    // 5.2.4: struct virtio_blk_config, little-endian; unused fields and padding are 0.
+    this.config = new Uint8Array(VIRTIO_BLK_CONFIG_SIZE);
+    const c = (this.configView = new DataView(this.config.buffer));
+    c.setBigUint64(VIRTIO_BLK_CONFIG_CAPACITY, BigInt(this.capacitySectors), true);
+    // Every segment but the header and the status may carry data: seg_max + 2 <= queue size keeps
+    // a request within the ring when the driver does not use indirect descriptors.
+    c.setUint32(VIRTIO_BLK_CONFIG_SEG_MAX, Math.max(1, queueSize - 2), true);
+    c.setUint32(VIRTIO_BLK_CONFIG_BLK_SIZE, SECTOR_SIZE, true);
+    c.setUint16(VIRTIO_BLK_CONFIG_NUM_QUEUES, 1, true);
+    if (!backend.readOnly) {
+      c.setUint32(VIRTIO_BLK_CONFIG_MAX_DISCARD_SECTORS, BLK_MAX_DISCARD_SECTORS, true);
+      c.setUint32(VIRTIO_BLK_CONFIG_MAX_DISCARD_SEG, BLK_MAX_DISCARD_SEG, true);
+      c.setUint32(VIRTIO_BLK_CONFIG_DISCARD_SECTOR_ALIGNMENT, BLK_DISCARD_SECTOR_ALIGNMENT, true);
+      c.setUint32(VIRTIO_BLK_CONFIG_MAX_WRITE_ZEROES_SECTORS, BLK_MAX_WRITE_ZEROES_SECTORS, true);
+      c.setUint32(VIRTIO_BLK_CONFIG_MAX_WRITE_ZEROES_SEG, BLK_MAX_WRITE_ZEROES_SEG, true);
+      c.setUint8(VIRTIO_BLK_CONFIG_WRITE_ZEROES_MAY_UNMAP, backend.writeZeroesMayUnmap ? 1 : 0);
+    }
+  }
+
+  get counters(): VirtioBlkCounters {
+    return this.state.counters;
+  }
+
+  /** Requests whose host I/O is still running (all generations). */
+  get inFlight(): number {
+    return this.state.counters.inFlight;
+  }
+
+  /** A copy of the configuration space. */
+  configBytes(): Uint8Array {
+    return this.config.slice();
+  }
+
+  readConfig(offset: number, size: number): number | undefined {
+    if (!Number.isInteger(offset) || offset < 0 || offset + size > VIRTIO_BLK_CONFIG_SIZE) return undefined;
+    switch (size) {
+      case 1:
+        return this.configView.getUint8(offset);
+      case 2:
+        return this.configView.getUint16(offset, true);
+      case 4:
+        return this.configView.getUint32(offset, true);
+      default:
+        return undefined;
+    }
+  }
+
+  writeConfig(offset: number, size: number, _value: number): boolean {
+    // Only `writeback` is driver-writable, and only with VIRTIO_BLK_F_CONFIG_WCE, which is not
+    // offered: writes inside the structure are ignored (as QEMU does), outside it they fault.
+    return Number.isInteger(offset) && offset >= 0 && (size === 1 || size === 2 || size === 4) && offset + size <= VIRTIO_BLK_CONFIG_SIZE;
+  }
+
+  activate(context: VirtioDeviceContext): void {
+    this.generation++;
+    this.context = context;
+    this.broken = false;
+    this.throttled = false;
+    const features = context.features;
+    this.state.features = features;
+    this.flushNegotiated = (features & featureBit(VIRTIO_BLK_F_FLUSH)) !== 0n;
+    this.limits = {
+      capacitySectors: this.capacitySectors,
+      readOnly: this.backend.readOnly,
+      discard: !this.backend.readOnly && (features & featureBit(VIRTIO_BLK_F_DISCARD)) !== 0n,
+      writeZeroes: !this.backend.readOnly && (features & featureBit(VIRTIO_BLK_F_WRITE_ZEROES)) !== 0n,
+      maxDiscardSectors: BLK_MAX_DISCARD_SECTORS,
+      maxDiscardSeg: BLK_MAX_DISCARD_SEG,
+      maxWriteZeroesSectors: BLK_MAX_WRITE_ZEROES_SECTORS,
+      maxWriteZeroesSeg: BLK_MAX_WRITE_ZEROES_SEG,
+    };
+  }
+
+  reset(): void {
+    this.generation++;
+    this.context = undefined;
+    this.limits = undefined;
+    this.broken = false;
+    this.throttled = false;
+    this.flushNegotiated = false;
+    this.state.features = 0n;
+    // state.flushFailed deliberately survives: see the header comment.
+  }
+
+  queueNotify(queueIndex: number): void {
+    if (queueIndex !== 0) return;
+    this.poll();
+  }
+
+  /** Resolves once no request has host I/O running (for snapshots and shutdown). */
+  drain(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  private fault(reason: string): void {
+    if (this.broken) return;
+    this.broken = true;
+    this.lastFault = reason;
+    this.state.counters.malformed++;
+    this.context?.needsReset(`${this.name}: ${reason}`);
+  }
+
+  /** Takes available chains until none is left or the in-flight bound is reached. */
+  private poll(): void {
+    const context = this.context;
+    const limits = this.limits;
+    if (!context || !limits || this.broken) return;
+    const queue = context.queues[0];
+    if (!queue) return;
+    const counters = this.state.counters;
+    // The driver may have set up a smaller ring than the maximum: it cannot have more chains
+    // outstanding than descriptors, so neither do we.
+    const bound = Math.max(1, Math.min(this.maxInFlight, queue.size));
+    let completed = false;
+    try {
+      while (!this.broken) {
+        if (counters.inFlight >= bound) {
+          this.throttled = true;
+          break;
+        }
+        const chain = queue.pop();
+        if (!chain) break;
+        const parsed = parseRequest(chain, context.memory, limits);
+        if (parsed.kind === "malformed") {
+          this.fault(parsed.reason);
+          break;
+        }
+        const type = parsed.kind === "request" ? parsed.request.type : parsed.type;
+        const typeName = requestTypeName(type);
+        counters.requests[typeName] = (counters.requests[typeName] ?? 0) + 1;
+        if (parsed.kind === "reject") {
+          this.complete(context, chain, parsed.statusAddr, parsed.status);
+          completed = true;
+          continue;
+        }
+        counters.inFlight++;
+        if (counters.inFlight > counters.inFlightMax) counters.inFlightMax = counters.inFlight;
+        void this.run(context, chain, parsed.request, parsed.statusAddr, this.generation);
+      }
+    } catch (e) {
+      // pop() throws VirtqueueError for a malformed ring; anything else is a bug, but the vCPU
+      // must not see it either way.
+      this.fault(e instanceof Error ? e.message : String(e));
+    }
+    if (completed && !this.broken) context.notifyUsed(0);
+  }
+
+  /** Writes the status byte and returns the chain through the used ring. */
+  private complete(context: VirtioDeviceContext, chain: DescriptorChain, statusAddr: number, status: number): void {
+    if (status === VIRTIO_BLK_S_IOERR) this.state.counters.ioErrors++;
+    else if (status === VIRTIO_BLK_S_UNSUPP) this.state.counters.unsupported++;
+    const memory = context.memory;
+    const view = memory.view(statusAddr, 1);
+    if (!view) {
+      this.fault("status byte left guest RAM");
+      return;
+    }
+    view[0] = status;
+    memory.written(statusAddr, 1);
+    // The used length covers the whole device-writable part: data (for IN / GET_ID) followed by
+    // the status byte, which is its last byte (as QEMU reports it; 5.2.6.3 tells drivers to ignore it).
+    context.queues[0].pushUsed(chain, chain.writableLength);
+  }
+
+  private async run(
+    context: VirtioDeviceContext,
+    chain: DescriptorChain,
+    request: BlkRequest,
+    statusAddr: number,
+    generation: number,
+  ): Promise<void> {
+    let status: number;
+    try {
+      // Nothing of the I/O runs inside queueNotify(): it starts once the vCPU yields.
+      await null;
+      status = generation === this.generation ? await this.perform(context, request, generation) : DROPPED;
+    } catch (e) {
+      status = VIRTIO_BLK_S_IOERR;
+      this.state.counters.backendErrors++;
+      this.lastBackendError = e instanceof Error ? e.message : String(e);
+    }
+    const counters = this.state.counters;
+    counters.inFlight--;
+    try {
+      if (generation !== this.generation || status === DROPPED) {
+        counters.droppedAfterReset++;
+      } else if (!this.broken) {
+        this.complete(context, chain, statusAddr, status);
+        this.scheduleNotify();
+      }
+      if (this.throttled && !this.broken && this.context) {
+        this.throttled = false;
+        this.poll();
+      }
+    } catch (e) {
+      this.fault(e instanceof Error ? e.message : String(e));
+    }
+    if (counters.inFlight === 0 && this.drainWaiters.length > 0) {
+      const waiters = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /** One notifyUsed for all completions that settle in the same turn. */
+  private scheduleNotify(): void {
+    if (this.notifyScheduled) return;
+    this.notifyScheduled = true;
+    const generation = this.generation;
+    queueMicrotask(() => {
+      this.notifyScheduled = false;
+      if (generation !== this.generation || this.broken || !this.context) return;
+      try {
+        this.context.notifyUsed(0);
+      } catch (e) {
+        this.fault(e instanceof Error ? e.message : String(e));
+      }
+    });
+  }
+
+  /** Performs a parsed request; resolves to the status byte, or DROPPED after a reset. */
+  private async perform(context: VirtioDeviceContext, request: BlkRequest, generation: number): Promise<number> {
+    const backend = this.backend;
+    const memory = context.memory;
+    const counters = this.state.counters;
+    const live = () => generation === this.generation;
+    switch (request.type) {
+      case VIRTIO_BLK_T_IN: {
+        if (request.length === 0) return VIRTIO_BLK_S_OK;
+        const buffer = new Uint8Array(Math.min(request.length, BLK_IO_CHUNK));
+        for (let done = 0; done < request.length; ) {
+          const n = Math.min(buffer.length, request.length - done);
+          const part = n === buffer.length ? buffer : buffer.subarray(0, n);
+          await backend.read(request.offset + done, part);
+          if (!live()) return DROPPED;
+          if (!scatter(memory, request.data, done, part)) return VIRTIO_BLK_S_IOERR;
+          done += n;
+          counters.bytesRead += n;
+        }
+        return VIRTIO_BLK_S_OK;
+      }
+
+      case VIRTIO_BLK_T_OUT: {
+        if (this.backend.readOnly) return VIRTIO_BLK_S_IOERR; // also refused by the parser
+        const buffer = new Uint8Array(Math.min(request.length, BLK_IO_CHUNK));
+        for (let done = 0; done < request.length; ) {
+          if (!live()) return DROPPED;
+          const n = Math.min(buffer.length, request.length - done);
+          const part = n === buffer.length ? buffer : buffer.subarray(0, n);
+          if (!gather(memory, request.data, done, part)) return VIRTIO_BLK_S_IOERR;
+          await backend.write(request.offset + done, part);
+          done += n;
+          counters.bytesWritten += n;
+        }
+        return this.writeThrough(live);
+      }
+
+      case VIRTIO_BLK_T_FLUSH:
+        return this.flush();
+
+      case VIRTIO_BLK_T_GET_ID:
+        if (!live()) return DROPPED;
+        return scatter(memory, request.data, 0, this.idBytes) ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
+
+      case VIRTIO_BLK_T_DISCARD:
+        for (const r of request.ranges) {
+          if (!live()) return DROPPED;
+          if (r.length > 0) await backend.discard(r.offset, r.length);
+        }
+        return VIRTIO_BLK_S_OK;
+
+      case VIRTIO_BLK_T_WRITE_ZEROES:
+        for (const r of request.ranges) {
+          if (!live()) return DROPPED;
+          if (r.length > 0) await backend.writeZeroes(r.offset, r.length, r.unmap && backend.writeZeroesMayUnmap === true);
+          counters.bytesWritten += r.length;
+        }
+        return this.writeThrough(live);
+    }
+  }
+
+  /** After a write: with VIRTIO_BLK_F_FLUSH declined, the write is stable only once flushed. */
+  private async writeThrough(live: () => boolean): Promise<number> {
+    if (this.flushNegotiated) return VIRTIO_BLK_S_OK;
+    if (!live()) return DROPPED;
+    return this.flush();
+  }
+
+  /** backend.flush() with the sticky failure rule. */
+  private async flush(): Promise<number> {
+    const state = this.state;
+    if (state.flushFailed) return VIRTIO_BLK_S_IOERR;
+    state.counters.flushes++;
+    try {
+      await this.backend.flush();
+    } catch (e) {
+      state.flushFailed = true;
+      state.counters.flushFailures++;
+      state.counters.backendErrors++;
+      this.lastBackendError = e instanceof Error ? e.message : String(e);
+      return VIRTIO_BLK_S_IOERR;
+    }
+    // A flush that failed while this one ran may have consumed the error this one should report.
+    return state.flushFailed ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+  }
+}

@@ -1,0 +1,150 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  VirtioConsoleDevice,
+  VIRTIO_CONSOLE_F_SIZE,
+  VIRTIO_CONSOLE_F_EMERG_WRITE,
+  VIRTIO_CONSOLE_F_MULTIPORT,
+  VIRTIO_CONSOLE_RECEIVEQ,
+  VIRTIO_CONSOLE_TRANSMITQ,
+  type VirtioConsoleOptions,
+} from "./device.ts";
+import { VirtioMmioTransport } from "../transport/mmio.ts";
+import { VirtioMmioRegister as R, DEVICE_NEEDS_RESET, VIRTIO_MMIO_INT_CONFIG, VIRTIO_MMIO_INT_VRING, featureBit, VIRTIO_F_RING_PACKED, hasFeature } from "../constants.ts";
+import { FakeRam, SplitDriver, linuxProbe, mmioRead, mmioWrite, takeInterrupt } from "../testing/fake-driver.ts";
+
+const text = (s: string) => new TextEncoder().encode(s);
+const str = (b: Uint8Array) => new TextDecoder().decode(b);
+
+function setup(options: Partial<VirtioConsoleOptions> = {}, packed = false) {
+  const out: Uint8Array[] = [];
+  const device = new VirtioConsoleDevice({ output: (b) => out.push(b), ...options });
+  const ram = new FakeRam(2 << 20);
+  const irq = { level: false };
+  const t = new VirtioMmioTransport({ device, memory: ram.memory, irq: (on) => (irq.level = on) });
+  const probe = () => {
+    const p = linuxProbe(t, ram, (o) => (packed ? o : o & ~featureBit(VIRTIO_F_RING_PACKED)));
+    return { rx: p.drivers[VIRTIO_CONSOLE_RECEIVEQ], tx: p.drivers[VIRTIO_CONSOLE_TRANSMITQ], features: p.deviceFeatures };
+  };
+  const output = () => str(Uint8Array.from(out.flatMap((b) => [...b])));
+  return { device, ram, t, irq, probe, output, out };
+}
+
+test("port 0 only: no MULTIPORT; SIZE only when a size is given; EMERG_WRITE by default", () => {
+  let s = setup();
+  let { features } = s.probe();
+  assert.equal(hasFeature(features, VIRTIO_CONSOLE_F_MULTIPORT), false);
+  assert.equal(hasFeature(features, VIRTIO_CONSOLE_F_SIZE), false);
+  assert.equal(hasFeature(features, VIRTIO_CONSOLE_F_EMERG_WRITE), true);
+  assert.deepEqual(s.device.queueSizes.length, 2);
+  s = setup({ size: { cols: 80, rows: 25 }, emergencyWrite: false });
+  ({ features } = s.probe());
+  assert.equal(hasFeature(features, VIRTIO_CONSOLE_F_SIZE), true);
+  assert.equal(hasFeature(features, VIRTIO_CONSOLE_F_EMERG_WRITE), false);
+});
+
+for (const packed of [false, true]) {
+  test(`output through transmitq, completed inside the notification (hvc put_chars spins) (${packed ? "packed" : "split"})`, () => {
+    const s = setup({}, packed);
+    const { tx } = s.probe();
+    tx.add([text("hello, "), text("world\n")], []);
+    mmioWrite(s.t, R.QueueNotify, VIRTIO_CONSOLE_TRANSMITQ);
+    assert.equal(s.output(), "hello, world\n");
+    assert.deepEqual(
+      tx.used().map((u) => u.len),
+      [0],
+    );
+    assert.equal(s.device.counters.bytesOut, 13);
+    assert.equal(s.device.counters.chainsOut, 1);
+  });
+}
+
+test("input waits on the host side until the guest makes receive buffers available", () => {
+  const s = setup();
+  assert.equal(s.device.receive(text("early ")), 6, "before the driver exists");
+  const { rx } = s.probe();
+  assert.equal(s.device.pendingInput, 6);
+  s.device.receive(text("bytes"));
+  const a = rx.add([], [4]);
+  const b = rx.add([], [64]);
+  mmioWrite(s.t, R.QueueNotify, VIRTIO_CONSOLE_RECEIVEQ);
+  const used = rx.used();
+  assert.deepEqual(
+    used.map((u) => u.len),
+    [4, 7],
+  );
+  assert.equal(str(s.ram.get(a.inAddrs[0], 4)) + str(s.ram.get(b.inAddrs[0], 7)), "early bytes");
+  assert.equal(s.device.pendingInput, 0);
+  assert.equal(takeInterrupt(s.t), VIRTIO_MMIO_INT_VRING);
+  // Buffers first, input later: delivered at once.
+  rx.add([], [16]);
+  mmioWrite(s.t, R.QueueNotify, VIRTIO_CONSOLE_RECEIVEQ);
+  assert.equal(rx.used().length, 0, "no input, the buffer stays with the device");
+  s.device.receive(text("ls\n"));
+  assert.deepEqual(
+    rx.used().map((u) => u.len),
+    [3],
+  );
+  assert.equal(s.irq.level, true);
+  assert.equal(s.device.counters.bytesIn, 14);
+});
+
+test("the pending input FIFO is bounded; receive() reports what it took", () => {
+  const s = setup({ maxPendingInput: 8 });
+  assert.equal(s.device.receive(text("0123456789")), 8);
+  assert.equal(s.device.counters.inputRefused, 2);
+  assert.equal(s.device.receive(text("x")), 0);
+  const { rx } = s.probe();
+  const a = rx.add([], [5]);
+  const b = rx.add([], [5]);
+  mmioWrite(s.t, R.QueueNotify, VIRTIO_CONSOLE_RECEIVEQ);
+  assert.equal(str(s.ram.get(a.inAddrs[0], 5)) + str(s.ram.get(b.inAddrs[0], 3)), "01234567");
+  // The FIFO wraps around.
+  assert.equal(s.device.receive(text("abcdef")), 6);
+  assert.equal(s.device.receive(text("ghijk")), 2);
+  const c = rx.add([], [16]);
+  mmioWrite(s.t, R.QueueNotify, VIRTIO_CONSOLE_RECEIVEQ);
+  assert.equal(str(s.ram.get(c.inAddrs[0], 8)), "abcdefgh");
+});
+
+test("oversized transmit buffers are cut at the per-buffer limit", () => {
+  const s = setup({ maxOutputPerBuffer: 4 });
+  const { tx } = s.probe();
+  tx.add([text("abcdefgh")], []);
+  mmioWrite(s.t, R.QueueNotify, VIRTIO_CONSOLE_TRANSMITQ);
+  assert.equal(s.output(), "abcd");
+  assert.equal(s.device.counters.outputDropped, 4);
+});
+
+test("config space: cols, rows, max_nr_ports, emerg_wr; resize raises a configuration change", () => {
+  const s = setup({ size: { cols: 132, rows: 43 } });
+  s.probe();
+  assert.equal(s.t.load(R.Config + 0, 2), 132);
+  assert.equal(s.t.load(R.Config + 2, 2), 43);
+  assert.equal(s.t.load(R.Config + 4, 4), 1);
+  assert.equal(s.t.load(R.Config + 12, 4), undefined, "beyond the structure");
+  assert.equal(s.t.store(R.Config + 8, 4, 0x41), true);
+  assert.equal(s.output(), "A");
+  const g = mmioRead(s.t, R.ConfigGeneration);
+  s.device.resize(100, 30);
+  assert.equal(s.t.load(R.Config + 0, 2), 100);
+  assert.equal(mmioRead(s.t, R.ConfigGeneration), g + 1);
+  assert.equal(takeInterrupt(s.t), VIRTIO_MMIO_INT_CONFIG);
+  assert.equal(s.t.store(R.Config + 0, 2, 5), true, "read-only field: ignored");
+  assert.equal(s.t.load(R.Config + 0, 2), 100);
+});
+
+test("a malformed transmit ring ends in NEEDS_RESET; host input survives a reset", () => {
+  const s = setup();
+  const { tx } = s.probe();
+  const d = tx as SplitDriver;
+  d.writeDesc(d.descAddr, 0, s.ram.base, 0xffff_ffff, 0, 0);
+  d.pushAvail(0);
+  mmioWrite(s.t, R.QueueNotify, VIRTIO_CONSOLE_TRANSMITQ);
+  assert.ok(mmioRead(s.t, R.Status) & DEVICE_NEEDS_RESET);
+  s.device.receive(text("kept"));
+  const { rx } = s.probe();
+  const a = rx.add([], [8]);
+  mmioWrite(s.t, R.QueueNotify, VIRTIO_CONSOLE_RECEIVEQ);
+  assert.equal(str(s.ram.get(a.inAddrs[0], 4)), "kept");
+});

@@ -1,0 +1,177 @@
+// virtio-entropy (virtio spec 5.4): device ID 4, one virtqueue (requestq), no feature bits, no
+// configuration space. The driver makes device-writable buffers available; the device fills them
+// with random bytes and returns them with the number of bytes written (5.4.6, 5.4.6.2: the device
+// MUST place one or more random bytes into the buffer, but it MAY use less than the entire buffer).
+//
+// The guest's use of it: Linux's driver (drivers/char/hw_random/virtio-rng.c) keeps one small
+// request pending (SMP_CACHE_BYTES, 64 bytes on riscv64) and registers a hwrng. The hwrng core
+// does not hand these bytes to anyone directly: its kthread passes them to
+// add_hwgenerator_randomness(), which mixes them into the kernel's own input pool and credits
+// entropy according to the hwrng's `quality` (entropy bits per 1024 bits of input). So the guest
+// does not have to trust Parley's bytes; they only add to what it already has.
+//
+// Host side: bytes come from an injected EntropySource (default: Web Crypto getRandomValues, in
+// Node 20 and browsers alike), spent from a token bucket (rate, burst) on an injected clock. When
+// the bucket is empty the request stays where it is (at most one chain is held by the device) and
+// an injected timer retries later; nothing spins, and nothing is allocated per request beyond a
+// fixed scratch buffer.
+import type { DescriptorChain, GuestMemory, VirtioDevice, VirtioDeviceContext } from "../types.ts";
+import { VirtqueueError } from "../types.ts";
+import { VIRTIO_ID_ENTROPY } from "../constants.ts";
+import { TokenBucket, defaultClock, defaultEntropySource, defaultScheduler, type Clock, type EntropySource, type Scheduler } from "./backend.ts";
+
+/** Spec 5.4.2: the only virtqueue. */
+export const VIRTIO_RNG_REQUESTQ = 0;
+/** Bytes given for one request at most, whatever the size of its buffers. */
+export const VIRTIO_RNG_MAX_REQUEST_BYTES = 65536;
+const SCRATCH_BYTES = 4096;
+
+export interface VirtioRngOptions {
+  /** Default "virtio-rng0". */
+  name?: string;
+  /** QueueNumMax of the requestq (default 64). */
+  queueSize?: number;
+  /** Default: globalThis.crypto.getRandomValues. */
+  entropy?: EntropySource;
+  /** Sustained rate in bytes per second (default 1 MiB/s; Infinity for no limit). */
+  bytesPerSecond?: number;
+  /** Bucket size in bytes: what can be given at once after a pause (default 64 KiB). */
+  burstBytes?: number;
+  /** Clock in milliseconds (default performance.now). */
+  now?: Clock;
+  /** Timer for retrying when the bucket is empty (default setTimeout). */
+  schedule?: Scheduler;
+  /** Cap on bytes per request (default and maximum 65536). */
+  maxBytesPerRequest?: number;
+}
+
+export interface VirtioRngCounters {
+  /** Random bytes written into guest buffers. */
+  bytes: number;
+  /** Requests completed. */
+  requests: number;
+  /** Times a request had to wait for the bucket to refill. */
+  rateLimited: number;
+  /** Retry timers started. */
+  timers: number;
+}
+
+export class VirtioRngDevice implements VirtioDevice {
+  readonly deviceId = VIRTIO_ID_ENTROPY;
+  readonly name: string;
+  readonly queueSizes: readonly number[];
+  readonly deviceFeatures = 0n;
+  readonly counters: VirtioRngCounters = { bytes: 0, requests: 0, rateLimited: 0, timers: 0 };
+  private readonly entropy: EntropySource;
+  private readonly bucket: TokenBucket;
+  private readonly schedule: Scheduler;
+  private readonly maxPerRequest: number;
+  private readonly scratch = new Uint8Array(SCRATCH_BYTES);
+  private context: VirtioDeviceContext | undefined;
+  /** The request that is waiting for tokens (taken from the queue, not yet returned). */
+  private pending: DescriptorChain | undefined;
+  /** At most one retry timer exists at any time. */
+  private timerArmed = false;
+
+  constructor(options: VirtioRngOptions = {}) {
+    this.name = options.name ?? "virtio-rng0";
+    this.queueSizes = [options.queueSize ?? 64];
+    this.entropy = options.entropy ?? defaultEntropySource;
+    this.bucket = new TokenBucket(options.bytesPerSecond ?? 1 << 20, options.burstBytes ?? 64 << 10, options.now ?? defaultClock);
+    this.schedule = options.schedule ?? defaultScheduler;
+    const cap = options.maxBytesPerRequest ?? VIRTIO_RNG_MAX_REQUEST_BYTES;
+    if (!Number.isInteger(cap) || cap < 1 || cap > VIRTIO_RNG_MAX_REQUEST_BYTES) {
+      throw new RangeError(`maxBytesPerRequest ${cap} is outside 1..${VIRTIO_RNG_MAX_REQUEST_BYTES}`);
+    }
+    this.maxPerRequest = cap;
+  }
+
+  /** Spec 5.4.4: no device configuration layout. */
+  readConfig(_offset: number, _size: number): number | undefined {
+    return undefined;
+  }
+  writeConfig(_offset: number, _size: number, _value: number): boolean {
+    return false;
+  }
+
+  activate(context: VirtioDeviceContext): void {
+    this.context = context;
+    this.pending = undefined;
+    // Buffers made available before DRIVER_OK were not announced to the device: look now.
+    this.service();
+  }
+
+  queueNotify(queueIndex: number): void {
+    if (queueIndex === VIRTIO_RNG_REQUESTQ) this.service();
+  }
+
+  reset(): void {
+    this.context = undefined;
+    this.pending = undefined;
+  }
+
+  /** Fills as many available requests as the bucket allows. */
+  private service(): void {
+    const context = this.context;
+    if (!context) return;
+    const queue = context.queues[VIRTIO_RNG_REQUESTQ];
+    let completed = 0;
+    let error: string | undefined;
+    try {
+      for (;;) {
+        const chain = this.pending ?? queue.pop();
+        this.pending = undefined;
+        if (!chain) break;
+        const want = Math.min(chain.writableLength, this.maxPerRequest);
+        if (want > 0) {
+          const wait = this.bucket.msUntil(want);
+          if (wait > 0) {
+            this.pending = chain;
+            this.counters.rateLimited++;
+            this.retryIn(wait);
+            break;
+          }
+        }
+        const n = Math.min(want, this.bucket.available());
+        this.fill(context.memory, chain, n);
+        this.bucket.take(n);
+        queue.pushUsed(chain, n);
+        this.counters.bytes += n;
+        this.counters.requests++;
+        completed++;
+      }
+    } catch (e) {
+      if (!(e instanceof VirtqueueError)) throw e;
+      error = e.message;
+    }
+    if (completed > 0) context.notifyUsed(VIRTIO_RNG_REQUESTQ);
+    if (error !== undefined) context.needsReset(error);
+  }
+
+  private retryIn(ms: number): void {
+    if (this.timerArmed) return;
+    this.timerArmed = true;
+    this.counters.timers++;
+    this.schedule(ms, () => {
+      this.timerArmed = false;
+      this.service();
+    });
+  }
+
+  /** Writes `n` random bytes into the chain's writable buffers, a scratch buffer at a time. */
+  private fill(memory: GuestMemory, chain: DescriptorChain, n: number): void {
+    let left = n;
+    for (const b of chain.writable) {
+      for (let at = 0; at < b.len && left > 0; ) {
+        const k = Math.min(b.len - at, left, SCRATCH_BYTES);
+        const piece = this.scratch.subarray(0, k);
+        this.entropy(piece);
+        memory.write(b.addr + at, piece);
+        at += k;
+        left -= k;
+      }
+      if (left === 0) break;
+    }
+    this.scratch.fill(0);
+  }
+}

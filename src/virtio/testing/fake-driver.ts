@@ -1,0 +1,437 @@
+// Test support: a fake guest RAM and minimal drivers that build split and packed rings the way
+// Linux's drivers/virtio/virtio_ring.c does, plus the virtio_mmio.c register sequence. Used by
+// the unit, adversarial and fuzz tests; not part of Parley's runtime.
+import type { GuestMemory } from "../types.ts";
+import { ramGuestMemory } from "../memory.ts";
+import {
+  VIRTQ_AVAIL_F_NO_INTERRUPT,
+  VIRTQ_DESC_F_AVAIL,
+  VIRTQ_DESC_F_INDIRECT,
+  VIRTQ_DESC_F_NEXT,
+  VIRTQ_DESC_F_USED,
+  VIRTQ_DESC_F_WRITE,
+  ACKNOWLEDGE,
+  DRIVER,
+  DRIVER_OK,
+  FEATURES_OK,
+  VirtioMmioRegister as R,
+} from "../constants.ts";
+import type { VirtioMmioTransport } from "../transport/mmio.ts";
+
+export const RAM_BASE = 0x8000_0000;
+
+export class FakeRam {
+  readonly bytes: Uint8Array;
+  readonly view: DataView;
+  readonly memory: GuestMemory;
+  /** Ranges reported through written(). */
+  readonly writes: [number, number][] = [];
+  private next: number;
+
+  constructor(
+    readonly size = 1 << 20,
+    readonly base = RAM_BASE,
+  ) {
+    this.bytes = new Uint8Array(size);
+    this.view = new DataView(this.bytes.buffer);
+    this.memory = ramGuestMemory(this.bytes, base, (p, n) => {
+      if (this.writes.length < 10_000) this.writes.push([p, n]);
+    });
+    this.next = base + (size >> 1); // the lower half is for rings, the upper half for buffers
+  }
+
+  /** A fresh buffer in the upper half of RAM (bump allocation, wraps around). */
+  alloc(length: number, align = 16): number {
+    let at = Math.ceil(this.next / align) * align;
+    if (at + length > this.base + this.size) at = this.base + (this.size >> 1);
+    this.next = at + length;
+    return at;
+  }
+  off(paddr: number): number {
+    return paddr - this.base;
+  }
+  u16(paddr: number): number {
+    return this.view.getUint16(this.off(paddr), true);
+  }
+  u32(paddr: number): number {
+    return this.view.getUint32(this.off(paddr), true);
+  }
+  setU16(paddr: number, v: number): void {
+    this.view.setUint16(this.off(paddr), v, true);
+  }
+  setU32(paddr: number, v: number): void {
+    this.view.setUint32(this.off(paddr), v >>> 0, true);
+  }
+  setU64(paddr: number, v: number | bigint): void {
+    this.view.setBigUint64(this.off(paddr), BigInt.asUintN(64, BigInt(v)), true);
+  }
+  put(paddr: number, data: Uint8Array): void {
+    this.bytes.set(data, this.off(paddr));
+  }
+  get(paddr: number, length: number): Uint8Array {
+    return this.bytes.slice(this.off(paddr), this.off(paddr) + length);
+  }
+}
+
+export interface Added {
+  id: number;
+  /** Addresses of the device-writable buffers, in order. */
+  inAddrs: number[];
+}
+
+export interface UsedEntry {
+  id: number;
+  len: number;
+}
+
+/** A split-ring driver (spec 2.7.13 / 2.7.14), direct or indirect descriptors. */
+export class SplitDriver {
+  readonly descAddr: number;
+  readonly availAddr: number;
+  readonly usedAddr: number;
+  availIdx = 0;
+  lastUsed = 0;
+  private readonly free: number[] = [];
+  private readonly chains = new Map<number, number[]>();
+
+  constructor(
+    readonly ram: FakeRam,
+    readonly size: number,
+    at = ram.base + 0x1000,
+  ) {
+    this.descAddr = at;
+    this.availAddr = at + 16 * size;
+    this.usedAddr = Math.ceil((this.availAddr + 6 + 2 * size) / 4) * 4;
+    for (let i = 0; i < size; i++) this.free.push(i);
+    ram.bytes.fill(0, ram.off(this.descAddr), ram.off(this.usedAddr + 6 + 8 * size));
+  }
+
+  get freeCount(): number {
+    return this.free.length;
+  }
+
+  writeDesc(table: number, index: number, addr: number | bigint, len: number, flags: number, next: number): void {
+    const at = table + 16 * index;
+    this.ram.setU64(at, addr);
+    this.ram.setU32(at + 8, len);
+    this.ram.setU16(at + 12, flags);
+    this.ram.setU16(at + 14, next);
+  }
+
+  /** Puts `head` in the available ring and (when `publish`) bumps avail.idx. */
+  pushAvail(head: number, publish = true): void {
+    this.ram.setU16(this.availAddr + 4 + 2 * (this.availIdx % this.size), head);
+    this.availIdx = (this.availIdx + 1) & 0xffff;
+    if (publish) this.publish();
+  }
+  publish(): void {
+    this.ram.setU16(this.availAddr + 2, this.availIdx);
+  }
+
+  add(out: Uint8Array[], inLens: number[], options: { indirect?: boolean; publish?: boolean } = {}): Added {
+    const inAddrs: number[] = [];
+    const bufs: { addr: number; len: number; write: boolean }[] = [];
+    for (const o of out) {
+      const a = this.ram.alloc(o.length);
+      this.ram.put(a, o);
+      bufs.push({ addr: a, len: o.length, write: false });
+    }
+    for (const n of inLens) {
+      const a = this.ram.alloc(n);
+      inAddrs.push(a);
+      bufs.push({ addr: a, len: n, write: true });
+    }
+    let head: number;
+    if (options.indirect) {
+      const table = this.ram.alloc(16 * bufs.length);
+      bufs.forEach((b, i) => {
+        const last = i === bufs.length - 1;
+        this.writeDesc(table, i, b.addr, b.len, (b.write ? VIRTQ_DESC_F_WRITE : 0) | (last ? 0 : VIRTQ_DESC_F_NEXT), last ? 0 : i + 1);
+      });
+      head = this.take(1)[0];
+      this.writeDesc(this.descAddr, head, table, 16 * bufs.length, VIRTQ_DESC_F_INDIRECT, 0);
+      this.chains.set(head, [head]);
+    } else {
+      const ids = this.take(bufs.length);
+      bufs.forEach((b, i) => {
+        const last = i === bufs.length - 1;
+        this.writeDesc(this.descAddr, ids[i], b.addr, b.len, (b.write ? VIRTQ_DESC_F_WRITE : 0) | (last ? 0 : VIRTQ_DESC_F_NEXT), last ? 0 : ids[i + 1]);
+      });
+      head = ids[0];
+      this.chains.set(head, ids);
+    }
+    this.pushAvail(head, options.publish ?? true);
+    return { id: head, inAddrs };
+  }
+
+  private take(n: number): number[] {
+    if (this.free.length < n) throw new Error("split driver: ring full");
+    // Take from the middle of the free list so that chains are not contiguous.
+    return this.free.splice(0, n).reverse();
+  }
+
+  /** virtqueue_get_buf(): the used entries the device wrote since the last call. */
+  used(): UsedEntry[] {
+    const out: UsedEntry[] = [];
+    const idx = this.ram.u16(this.usedAddr + 2);
+    while (this.lastUsed !== idx) {
+      const at = this.usedAddr + 4 + 8 * (this.lastUsed % this.size);
+      const e = { id: this.ram.u32(at), len: this.ram.u32(at + 4) };
+      out.push(e);
+      const ids = this.chains.get(e.id);
+      if (ids) {
+        this.free.push(...ids);
+        this.chains.delete(e.id);
+      }
+      this.lastUsed = (this.lastUsed + 1) & 0xffff;
+    }
+    // virtqueue_get_buf_ctx_split(): "If we expect an interrupt for the next entry, tell host by
+    // writing event index" (harmless without EVENT_IDX: the device ignores used_event then).
+    if (this.autoUsedEvent) this.setUsedEvent(this.lastUsed);
+    return out;
+  }
+  /** Whether used() moves used_event along as Linux does (tests of suppression turn it off). */
+  autoUsedEvent = true;
+
+  setNoInterrupt(on: boolean): void {
+    this.ram.setU16(this.availAddr, on ? VIRTQ_AVAIL_F_NO_INTERRUPT : 0);
+  }
+  setUsedEvent(v: number): void {
+    this.ram.setU16(this.availAddr + 4 + 2 * this.size, v);
+  }
+  get usedFlags(): number {
+    return this.ram.u16(this.usedAddr);
+  }
+  get availEvent(): number {
+    return this.ram.u16(this.usedAddr + 4 + 8 * this.size);
+  }
+  get usedIdx(): number {
+    return this.ram.u16(this.usedAddr + 2);
+  }
+}
+
+/** A packed-ring driver following virtqueue_add_packed() / virtqueue_get_buf_ctx_packed(). */
+export class PackedDriver {
+  readonly ringAddr: number;
+  readonly driverAddr: number;
+  readonly deviceAddr: number;
+  nextAvail = 0;
+  availWrap = true;
+  lastUsed = 0;
+  usedWrap = true;
+  private readonly freeIds: number[] = [];
+  private readonly num = new Map<number, number>();
+  private freeSlots: number;
+
+  constructor(
+    readonly ram: FakeRam,
+    readonly size: number,
+    at = ram.base + 0x1000,
+  ) {
+    this.ringAddr = at;
+    this.driverAddr = at + 16 * size;
+    this.deviceAddr = this.driverAddr + 4;
+    for (let i = 0; i < size; i++) this.freeIds.push(i);
+    this.freeSlots = size;
+    ram.bytes.fill(0, ram.off(this.ringAddr), ram.off(this.deviceAddr + 4));
+  }
+
+  get availUsedFlags(): number {
+    return this.availWrap ? VIRTQ_DESC_F_AVAIL : VIRTQ_DESC_F_USED;
+  }
+
+  writeSlot(slot: number, addr: number | bigint, len: number, id: number, flags: number): void {
+    const at = this.ringAddr + 16 * slot;
+    this.ram.setU64(at, addr);
+    this.ram.setU32(at + 8, len);
+    this.ram.setU16(at + 12, id);
+    this.ram.setU16(at + 14, flags);
+  }
+
+  add(out: Uint8Array[], inLens: number[], options: { indirect?: boolean } = {}): Added {
+    const inAddrs: number[] = [];
+    const bufs: { addr: number; len: number; write: boolean }[] = [];
+    for (const o of out) {
+      const a = this.ram.alloc(o.length);
+      this.ram.put(a, o);
+      bufs.push({ addr: a, len: o.length, write: false });
+    }
+    for (const n of inLens) {
+      const a = this.ram.alloc(n);
+      inAddrs.push(a);
+      bufs.push({ addr: a, len: n, write: true });
+    }
+    const id = this.freeIds.shift();
+    if (id === undefined) throw new Error("packed driver: no free id");
+    const head = this.nextAvail;
+    const headWrapFlags = this.availUsedFlags;
+    if (options.indirect) {
+      if (this.freeSlots < 1) throw new Error("packed driver: ring full");
+      const table = this.ram.alloc(16 * bufs.length);
+      bufs.forEach((b, i) => {
+        const at = table + 16 * i;
+        this.ram.setU64(at, b.addr);
+        this.ram.setU32(at + 8, b.len);
+        this.ram.setU16(at + 12, 0);
+        this.ram.setU16(at + 14, b.write ? VIRTQ_DESC_F_WRITE : 0);
+      });
+      this.writeSlot(head, table, 16 * bufs.length, id, 0); // flags last
+      this.advance(1);
+      this.num.set(id, 1);
+      this.ram.setU16(this.ringAddr + 16 * head + 14, VIRTQ_DESC_F_INDIRECT | headWrapFlags);
+      return { id, inAddrs };
+    }
+    if (this.freeSlots < bufs.length) throw new Error("packed driver: ring full");
+    let headFlags = 0;
+    bufs.forEach((b, i) => {
+      const last = i === bufs.length - 1;
+      const flags = this.availUsedFlags | (last ? 0 : VIRTQ_DESC_F_NEXT) | (b.write ? VIRTQ_DESC_F_WRITE : 0);
+      const slot = this.nextAvail;
+      this.writeSlot(slot, b.addr, b.len, id, slot === head ? 0 : flags);
+      if (slot === head) headFlags = flags;
+      this.advance(1);
+    });
+    this.num.set(id, bufs.length);
+    // "A driver MUST NOT make the first descriptor in the list available before all subsequent
+    // descriptors comprising the list are made available."
+    this.ram.setU16(this.ringAddr + 16 * head + 14, headFlags);
+    return { id, inAddrs };
+  }
+
+  private advance(n: number): void {
+    this.freeSlots -= n;
+    this.nextAvail += n;
+    if (this.nextAvail >= this.size) {
+      this.nextAvail -= this.size;
+      this.availWrap = !this.availWrap;
+    }
+  }
+
+  /** virtqueue_get_buf_ctx_packed(): used buffers since the last call. */
+  used(): (UsedEntry & { flags: number })[] {
+    const out: (UsedEntry & { flags: number })[] = [];
+    for (;;) {
+      const at = this.ringAddr + 16 * this.lastUsed;
+      const flags = this.ram.u16(at + 14);
+      const avail = (flags & VIRTQ_DESC_F_AVAIL) !== 0;
+      const used = (flags & VIRTQ_DESC_F_USED) !== 0;
+      if (!(avail === used && used === this.usedWrap)) break;
+      const id = this.ram.u16(at + 12);
+      const len = this.ram.u32(at + 8);
+      const n = this.num.get(id);
+      if (n === undefined) throw new Error(`packed driver: id ${id} is not a head`);
+      out.push({ id, len, flags });
+      this.num.delete(id);
+      this.freeIds.push(id);
+      this.freeSlots += n;
+      this.lastUsed += n;
+      if (this.lastUsed >= this.size) {
+        this.lastUsed -= this.size;
+        this.usedWrap = !this.usedWrap;
+      }
+    }
+    return out;
+  }
+
+  /** The driver event suppression structure (read by the device). */
+  setDriverEvent(flags: number, offWrap = 0): void {
+    this.ram.setU16(this.driverAddr, offWrap);
+    this.ram.setU16(this.driverAddr + 2, flags);
+  }
+  /** off_wrap of the next used slot, as virtqueue_enable_cb_prepare_packed() writes it. */
+  get nextUsedOffWrap(): number {
+    return this.lastUsed | (this.usedWrap ? 0x8000 : 0);
+  }
+  get deviceEventFlags(): number {
+    return this.ram.u16(this.deviceAddr + 2);
+  }
+}
+
+// ---- virtio_mmio.c, as a sequence of register accesses ----------------------------------------
+
+export function mmioRead(t: VirtioMmioTransport, offset: number): number {
+  const v = t.load(offset, 4);
+  if (typeof v !== "number") throw new Error(`read of 0x${offset.toString(16)} faulted`);
+  return v;
+}
+export function mmioWrite(t: VirtioMmioTransport, offset: number, value: number): void {
+  if (!t.store(offset, 4, value)) throw new Error(`write of 0x${offset.toString(16)} faulted`);
+}
+
+export interface LinuxProbe {
+  /** What the driver read from DeviceFeatures. */
+  deviceFeatures: bigint;
+  /** Whether the device kept FEATURES_OK. */
+  featuresOk: boolean;
+  drivers: (SplitDriver | PackedDriver)[];
+}
+
+/**
+ * register_virtio_device() + virtio_dev_probe() + vm_find_vqs() + virtio_device_ready(), with
+ * `accept` choosing the driver features from the offered ones.
+ */
+export function linuxProbe(
+  t: VirtioMmioTransport,
+  ram: FakeRam,
+  accept: (offered: bigint) => bigint,
+  queueSizes?: number[],
+): LinuxProbe {
+  mmioWrite(t, R.Status, 0); // vm_reset
+  mmioWrite(t, R.Status, ACKNOWLEDGE);
+  mmioWrite(t, R.Status, ACKNOWLEDGE | DRIVER);
+  mmioWrite(t, R.DeviceFeaturesSel, 1);
+  let deviceFeatures = BigInt(mmioRead(t, R.DeviceFeatures)) << 32n;
+  mmioWrite(t, R.DeviceFeaturesSel, 0);
+  deviceFeatures |= BigInt(mmioRead(t, R.DeviceFeatures));
+  const features = accept(deviceFeatures);
+  mmioWrite(t, R.DriverFeaturesSel, 1);
+  mmioWrite(t, R.DriverFeatures, Number(features >> 32n));
+  mmioWrite(t, R.DriverFeaturesSel, 0);
+  mmioWrite(t, R.DriverFeatures, Number(features & 0xffff_ffffn));
+  mmioWrite(t, R.Status, ACKNOWLEDGE | DRIVER | FEATURES_OK);
+  const featuresOk = (mmioRead(t, R.Status) & FEATURES_OK) !== 0;
+  const drivers: (SplitDriver | PackedDriver)[] = [];
+  if (!featuresOk) return { deviceFeatures, featuresOk, drivers };
+  const packed = (features & (1n << 34n)) !== 0n;
+  const count = queueSizes?.length ?? t.device.queueSizes.length;
+  let at = ram.base + 0x1000;
+  for (let i = 0; i < count; i++) {
+    mmioWrite(t, R.QueueSel, i);
+    if (mmioRead(t, R.QueueReady) !== 0) throw new Error("queue already set up");
+    const max = mmioRead(t, R.QueueNumMax);
+    const num = Math.min(max, queueSizes?.[i] ?? max);
+    const d = packed ? new PackedDriver(ram, num, at) : new SplitDriver(ram, num, at);
+    at += 0x10000;
+    mmioWrite(t, R.QueueNum, num);
+    const [desc, drv, dev] = d instanceof SplitDriver ? [d.descAddr, d.availAddr, d.usedAddr] : [d.ringAddr, d.driverAddr, d.deviceAddr];
+    mmioWrite(t, R.QueueDescLow, desc);
+    mmioWrite(t, R.QueueDescHigh, 0);
+    mmioWrite(t, R.QueueDriverLow, drv);
+    mmioWrite(t, R.QueueDriverHigh, 0);
+    mmioWrite(t, R.QueueDeviceLow, dev);
+    mmioWrite(t, R.QueueDeviceHigh, 0);
+    mmioWrite(t, R.QueueReady, 1);
+    drivers.push(d);
+  }
+  mmioWrite(t, R.Status, ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK);
+  return { deviceFeatures, featuresOk, drivers };
+}
+
+/** vm_interrupt(): reads InterruptStatus and acknowledges it; returns what was pending. */
+export function takeInterrupt(t: VirtioMmioTransport): number {
+  const status = mmioRead(t, R.InterruptStatus);
+  if (status) mmioWrite(t, R.InterruptACK, status);
+  return status;
+}
+
+/** A deterministic PRNG (mulberry32) for fuzzing. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
