@@ -8,6 +8,7 @@ import { buildDemo } from "../host/node/guest-programs.ts";
 import { buildGuestImage, ImageBuildError } from "../host/node/image/index.ts";
 import { BootImageError } from "../platform/boot-image.ts";
 import { parsePositiveInteger, parseSize, UsageError } from "./options.ts";
+import { parseDiskOption, parseRngOption } from "./device-options.ts";
 import { formatStats } from "./stats.ts";
 
 /** Exit code for bad input from the user (file, option), distinct from a guest's own exit codes. */
@@ -72,6 +73,8 @@ interface RunFlags {
   sstc: string;
   stats?: boolean;
   reboot: boolean;
+  disk?: string[];
+  rng?: string | true;
 }
 
 function addMachineOptions(command: Command): Command {
@@ -84,7 +87,13 @@ function addMachineOptions(command: Command): Command {
     .option("--console <kind>", "uart (ttyS0, 16550) or hvc (virtio-console)", "uart")
     .option("--sstc <on|off>", "offer the Sstc extension (stimecmp) to the guest", "on")
     .option("--no-reboot", "exit when the guest reboots instead of starting it again")
+    .option("--disk <spec>", "virtio-blk disk: path=FILE[,readonly=on][,id=NAME] (repeatable; the guest sees /dev/vda, /dev/vdb, ...)", collect, [])
+    .option("--rng [spec]", "virtio-rng from the host's CSPRNG: [rate=BYTES_PER_S][,burst=BYTES]")
     .option("--stats", "print instructions, exits, hypercalls and traps at exit");
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }
 
 async function runFromFlags(flags: RunFlags): Promise<void> {
@@ -101,6 +110,8 @@ async function runFromFlags(flags: RunFlags): Promise<void> {
     sstc: flags.sstc === "on",
     stats: Boolean(flags.stats),
     reboot: flags.reboot,
+    disks: (flags.disk ?? []).map((spec, i) => parseDiskOption(spec, i)),
+    rng: flags.rng === undefined ? undefined : parseRngOption(flags.rng),
   });
 }
 

@@ -22,6 +22,7 @@ import { PanicDetector } from "./panic-detector.ts";
 import type { VirtioDevice } from "../virtio/types.ts";
 import { VirtioMmioTransport } from "../virtio/transport/mmio.ts";
 import { ramGuestMemory } from "../virtio/memory.ts";
+import { VirtioConsoleDevice } from "../virtio/console/device.ts";
 
 const MIP_SSIP = 1 << 1;
 const MIP_STIP = 1 << 5;
@@ -64,6 +65,11 @@ export interface VirtMachineOptions {
   virtio?: readonly VirtioDevice[];
   /** Offer packed virtqueues (VIRTIO_F_RING_PACKED) as well as split ones; default true. */
   packedVirtqueues?: boolean;
+  /**
+   * Where host console input goes: the 16550 (`ttyS0`, default) or a virtio-console (`hvc0`) that
+   * the machine adds in the first virtio slot. Output of both always reaches `output`.
+   */
+  console?: "uart" | "hvc";
 }
 
 export type MachineExit =
@@ -84,6 +90,8 @@ export class VirtMachine implements SbiHost {
   readonly sbi: SbiDispatcher | undefined;
   /** The virtio-mmio transports, slot i at virtioMmioBase(i) with PLIC source virtioIrq(i). */
   readonly virtio: VirtioMmioTransport[] = [];
+  /** The virtio-console carrying hvc0 when the machine's console is "hvc". */
+  readonly hvc: VirtioConsoleDevice | undefined;
   readonly bootPath: BootPath;
   readonly deviceTree: Uint8Array;
   readonly startedAt = globalThis.performance.now();
@@ -116,7 +124,12 @@ export class VirtMachine implements SbiHost {
     this.bus.map(MAP.UART0_BASE, MAP.UART0_SIZE, this.uart);
     this.bus.map(MAP.RTC_BASE, MAP.RTC_SIZE, this.rtc);
     this.bus.map(MAP.TEST_BASE, MAP.TEST_SIZE, this.finisher);
-    const virtioDevices = options.virtio ?? [];
+    const virtioDevices: VirtioDevice[] = [];
+    if (options.console === "hvc") {
+      this.hvc = new VirtioConsoleDevice({ output, name: "virtio-console0" });
+      virtioDevices.push(this.hvc);
+    }
+    virtioDevices.push(...(options.virtio ?? []));
     if (virtioDevices.length > MAP.VIRTIO_MMIO_SLOTS) {
       throw new RangeError(`at most ${MAP.VIRTIO_MMIO_SLOTS} virtio devices fit the machine's virtio-mmio slots, got ${virtioDevices.length}`);
     }
@@ -208,7 +221,7 @@ export class VirtMachine implements SbiHost {
 
   /** Host keyboard or pipe input for the guest console. */
   sendInput(bytes: Uint8Array): void {
-    const accepted = this.uart.receive(bytes);
+    const accepted = this.hvc ? this.hvc.receive(bytes) : this.uart.receive(bytes);
     for (let i = accepted; i < bytes.length; i++) this.consoleInput.push(bytes[i]);
     this.wake?.();
   }
@@ -232,7 +245,7 @@ export class VirtMachine implements SbiHost {
     this.rtc.poll();
     if (this.consoleInput.length) {
       const pending = Uint8Array.from(this.consoleInput.splice(0));
-      const accepted = this.uart.receive(pending);
+      const accepted = this.hvc ? this.hvc.receive(pending) : this.uart.receive(pending);
       for (let i = accepted; i < pending.length; i++) this.consoleInput.push(pending[i]);
     }
   }

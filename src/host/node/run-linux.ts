@@ -7,9 +7,17 @@ import { attachConsole } from "./console.ts";
 import { buildGuestImage, cachedGuestImage, type GuestImage } from "./image/index.ts";
 import { UsageError } from "../../cli/options.ts";
 import { formatMachineStats } from "../../cli/stats.ts";
+import type { DiskConfig, RngConfig } from "../../cli/device-options.ts";
+import type { VirtioDevice } from "../../virtio/types.ts";
+import { VirtioBlk } from "../../virtio/blk/device.ts";
+import type { BlockBackend } from "../../virtio/blk/backend.ts";
+import { VirtioRngDevice } from "../../virtio/rng/device.ts";
+import { openBlockFile } from "./block-file.ts";
+import { randomFillSync } from "node:crypto";
 
 export const DEFAULT_MEMORY = 512 << 20;
 export const DEFAULT_APPEND = "console=ttyS0 earlycon=sbi";
+export const DEFAULT_APPEND_HVC = "console=hvc0 earlycon=sbi";
 
 export interface RunLinuxOptions {
   memory: number;
@@ -22,6 +30,8 @@ export interface RunLinuxOptions {
   sstc: boolean;
   stats: boolean;
   reboot: boolean;
+  disks?: DiskConfig[];
+  rng?: RngConfig;
 }
 
 function readInput(path: string, what: string): Uint8Array {
@@ -37,10 +47,25 @@ async function guestImage(): Promise<GuestImage> {
 }
 
 /** Runs until the guest powers off (or the user quits); returns the exit code for the process. */
-export async function runLinux(options: RunLinuxOptions): Promise<number> {
-  if (options.console === "hvc") {
-    throw new UsageError("--console hvc needs the virtio-console device, which this build does not have yet; use --console uart");
+/** Opens every --disk image; a file that cannot be used is a UsageError naming the option. */
+async function openDisks(disks: DiskConfig[]): Promise<BlockBackend[]> {
+  const backends: BlockBackend[] = [];
+  try {
+    for (const disk of disks) {
+      try {
+        backends.push(await openBlockFile(disk.path, { readOnly: disk.readOnly, id: disk.id }));
+      } catch (err) {
+        throw new UsageError(`--disk path=${disk.path}: ${(err as Error).message}`);
+      }
+    }
+  } catch (err) {
+    await Promise.all(backends.map((b) => b.close()));
+    throw err;
   }
+  return backends;
+}
+
+export async function runLinux(options: RunLinuxOptions): Promise<number> {
   let kernel: Uint8Array;
   let initrd: Uint8Array | undefined;
   let firmware: Uint8Array | undefined;
@@ -61,6 +86,21 @@ export async function runLinux(options: RunLinuxOptions): Promise<number> {
     firmware = readInput(options.firmware, "--firmware");
   }
 
+  const diskBackends = await openDisks(options.disks ?? []);
+  const makeDevices = (): VirtioDevice[] => {
+    const devices: VirtioDevice[] = diskBackends.map((backend, i) => new VirtioBlk({ backend, name: `virtio-blk${i}` }));
+    if (options.rng) {
+      devices.push(
+        new VirtioRngDevice({
+          entropy: (bytes) => randomFillSync(bytes),
+          bytesPerSecond: options.rng.rate ?? Infinity,
+          burstBytes: options.rng.burst,
+        }),
+      );
+    }
+    return devices;
+  };
+
   let machine: VirtMachine | undefined;
   const consoleAttachment = attachConsole({
     onInput: (bytes) => machine?.sendInput(bytes),
@@ -74,8 +114,10 @@ export async function runLinux(options: RunLinuxOptions): Promise<number> {
         kernel,
         initrd,
         firmware,
-        bootargs: options.append ?? DEFAULT_APPEND,
+        bootargs: options.append ?? (options.console === "hvc" ? DEFAULT_APPEND_HVC : DEFAULT_APPEND),
         sstc: options.sstc,
+        console: options.console,
+        virtio: makeDevices(),
         output: (bytes) => process.stdout.write(bytes),
       });
       const exit = await machine.run();
@@ -88,6 +130,8 @@ export async function runLinux(options: RunLinuxOptions): Promise<number> {
     }
   } finally {
     consoleAttachment.detach();
+    // The guest flushed what it wanted durable; closing does not add an fsync of its own.
+    await Promise.all(diskBackends.map((b) => b.close()));
   }
 }
 

@@ -45,6 +45,9 @@ if [ -r /etc/modules-load.list ]; then
     fi
   done < /etc/modules-load.list
 fi
+# With console=hvc0 the console only exists once virtio_mmio is loaded: reattach to it now.
+# (A failing redirection on exec would end this shell, and with it PID 1: try it in a subshell first.)
+if (: </dev/console) 2>/dev/null; then exec </dev/console >/dev/console 2>&1; fi
 # The goldfish RTC is built in; set the system clock from it when the platform has one.
 [ -e /dev/rtc0 ] && hwclock -s -u 2>/dev/null
 
