@@ -3,13 +3,17 @@ import { readFileSync } from "node:fs";
 import { VirtMachine, type MachineExit } from "../../src/machine/virt.ts";
 import { loadCoreModule } from "../../src/host/node/core-module.ts";
 import type { GuestImage } from "../../src/host/node/image/index.ts";
+import type { VirtioDevice } from "../../src/virtio/types.ts";
 
 export class GuestSession {
   readonly machine: VirtMachine;
   output = "";
   readonly finished: Promise<MachineExit>;
 
-  constructor(image: GuestImage, opts: { firmware?: boolean; append?: string; sstc?: boolean; memory?: number } = {}) {
+  constructor(
+    image: GuestImage,
+    opts: { firmware?: boolean; append?: string; sstc?: boolean; memory?: number; virtio?: VirtioDevice[]; console?: "uart" | "hvc" } = {},
+  ) {
     const decoder = new TextDecoder();
     this.machine = new VirtMachine({
       module: loadCoreModule(),
@@ -17,8 +21,10 @@ export class GuestSession {
       kernel: new Uint8Array(readFileSync(image.kernel)),
       initrd: new Uint8Array(readFileSync(image.initrd)),
       firmware: opts.firmware ? new Uint8Array(readFileSync(image.opensbi.fwDynamic!)) : undefined,
-      bootargs: opts.append ?? "console=ttyS0 earlycon=sbi",
+      bootargs: opts.append ?? (opts.console === "hvc" ? "console=hvc0 earlycon=sbi" : "console=ttyS0 earlycon=sbi"),
       sstc: opts.sstc,
+      virtio: opts.virtio,
+      console: opts.console,
       output: (bytes) => {
         this.output += decoder.decode(bytes, { stream: true });
       },
@@ -40,15 +46,19 @@ export class GuestSession {
     }
   }
 
-  /** Runs a shell command; returns its output (without the echoed command) and exit status. */
+  /**
+   * Runs a shell command; returns its output and exit status. The output is taken between two
+   * markers the command prints itself, so the shell's echo of the command line (which line
+   * editing may wrap and redraw) never mixes in.
+   */
   async run(command: string, timeoutMs = 60_000): Promise<{ text: string; status: number }> {
-    const tag = `__PARLEY_${Math.random().toString(36).slice(2, 10)}__`;
+    const tag = `PARLEY${Math.random().toString(36).slice(2, 10)}`;
     const start = this.output.length;
-    this.machine.sendInput(new TextEncoder().encode(`${command}; echo ${tag}$?\n`));
-    const match = await this.waitFor(new RegExp(`\\n${tag}(\\d+)`), timeoutMs, start);
-    const all = this.output.slice(start);
-    const body = all.slice(0, match.index);
-    const firstNewline = body.indexOf("\n"); // drop the echoed command line
-    return { text: body.slice(firstNewline + 1).replace(/\r/g, ""), status: Number(match[1]) };
+    this.machine.sendInput(new TextEncoder().encode(`echo ${tag}S; ${command}; echo ${tag}E$?\n`));
+    const end = await this.waitFor(new RegExp(`\\n${tag}E(\\d+)`), timeoutMs, start);
+    const all = this.output.slice(start, start + end.index);
+    const begin = new RegExp(`(?:^|\\n)${tag}S\\r?\\n`).exec(all);
+    if (!begin) throw new Error(`start marker of ${JSON.stringify(command)} not found in:\n${all}`);
+    return { text: all.slice(begin.index + begin[0].length).replace(/\r/g, ""), status: Number(end[1]) };
   }
 }
