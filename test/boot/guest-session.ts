@@ -47,6 +47,16 @@ export class GuestSession {
   }
 
   /**
+   * Waits for the shell prompt, then keeps kernel messages off the console (dmesg -n 1) so that
+   * they cannot interleave with command output; the kernel log stays readable with dmesg.
+   */
+  async shell(timeoutMs: number): Promise<void> {
+    await this.waitFor(/root@parley:[^\n]*# /, timeoutMs);
+    const quiet = await this.run("dmesg -n 1");
+    if (quiet.status !== 0) throw new Error(`dmesg -n 1 failed: ${quiet.text}`);
+  }
+
+  /**
    * Runs a shell command; returns its output and exit status. The output is taken between two
    * markers the command prints itself, so the shell's echo of the command line (which line
    * editing may wrap and redraw) never mixes in.
@@ -54,7 +64,9 @@ export class GuestSession {
   async run(command: string, timeoutMs = 60_000): Promise<{ text: string; status: number }> {
     const tag = `PARLEY${Math.random().toString(36).slice(2, 10)}`;
     const start = this.output.length;
-    this.machine.sendInput(new TextEncoder().encode(`echo ${tag}S; ${command}; echo ${tag}E$?\n`));
+    // The end marker starts a line of its own even when the output does not end with a newline;
+    // that extra newline is not part of the command's output.
+    this.machine.sendInput(new TextEncoder().encode(`echo ${tag}S; ${command}; printf '\\n${tag}E%d\\n' $?\n`));
     const end = await this.waitFor(new RegExp(`\\n${tag}E(\\d+)`), timeoutMs, start);
     const all = this.output.slice(start, start + end.index);
     const begin = new RegExp(`(?:^|\\n)${tag}S\\r?\\n`).exec(all);
