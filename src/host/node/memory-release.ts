@@ -1,0 +1,144 @@
+// Gives guest RAM pages back to the host OS (Node, Linux): the host half of the virtio balloon
+// (src/virtio/balloon) and of free page reporting.
+//
+// Guest RAM lives inside the CPU's WebAssembly.Memory (at wasm offset RAM_WASM_BASE, see
+// src/cpu/layout.ts). V8 backs a wasm memory with a private anonymous mapping, so
+// madvise(MADV_DONTNEED) on part of it drops those pages from the process's resident set at once
+// and the next access maps a fresh zero-filled page: exactly the balloon's contract (the guest
+// must not rely on the contents of pages it put in the balloon or reported as free).
+//
+// The host virtual address of the memory comes from koffi (a native FFI, loaded lazily):
+// koffi.address(arrayBuffer) is the ArrayBuffer's data pointer. The pointer is stable: Parley
+// creates the memory with initial = maximum and never grows it, and on 64-bit hosts V8 reserves
+// the whole wasm32 range (plus guard regions) up front and never moves a wasm memory's backing
+// store. It is still looked up again on every call (cheap), so even a grow(0), which swaps the
+// ArrayBuffer object, would be harmless.
+//
+// Without koffi, on a non-Linux host, or when libc cannot be loaded, the releaser does nothing
+// (still correct for the balloon: the pages simply stay resident).
+import { createRequire } from "node:module";
+import type { Cpu } from "../../cpu/cpu.ts";
+import { RAM_WASM_BASE } from "../../cpu/layout.ts";
+
+/** <sys/mman.h> on Linux (all architectures Node runs on). */
+const MADV_DONTNEED = 4;
+/** <unistd.h> on Linux/glibc and musl. */
+const _SC_PAGESIZE = 30;
+
+interface Native {
+  madvise(addr: bigint, length: number, advice: number): number;
+  address(buffer: ArrayBuffer): bigint;
+  errno(): number;
+  pageSize: number;
+}
+
+let native: Native | null | undefined;
+let nativeError: string | undefined;
+
+function loadNative(): Native | null {
+  if (native !== undefined) return native;
+  native = null;
+  if (process.platform !== "linux") {
+    nativeError = `madvise release is implemented for Linux only (host is ${process.platform})`;
+    return native;
+  }
+  try {
+    const require = createRequire(import.meta.url);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const koffi = require("koffi") as typeof import("koffi");
+    let libc: ReturnType<typeof koffi.load> | undefined;
+    let lastError: unknown;
+    for (const name of ["libc.so.6", "libc.so"]) {
+      try {
+        libc = koffi.load(name);
+        break;
+      } catch (e) {
+        lastError = e;
+      }
+    }
+    if (!libc) throw lastError;
+    const madvise = libc.func("int madvise(uintptr_t addr, size_t length, int advice)") as (addr: bigint, length: number, advice: number) => number;
+    const sysconf = libc.func("long sysconf(int name)") as (name: number) => number | bigint;
+    const pageSize = Number(sysconf(_SC_PAGESIZE));
+    if (!Number.isInteger(pageSize) || pageSize < 4096 || (pageSize & (pageSize - 1)) !== 0) throw new Error(`unexpected host page size ${pageSize}`);
+    native = { madvise, address: (b) => koffi.address(b), errno: () => koffi.errno(), pageSize };
+  } catch (e) {
+    nativeError = `koffi/libc unavailable: ${e instanceof Error ? e.message : String(e)}`;
+  }
+  return native;
+}
+
+export interface MemoryReleaseStats {
+  /** madvise calls that succeeded, and the bytes they covered. */
+  calls: number;
+  bytes: number;
+  /** madvise calls that failed (errno kept in lastErrno). */
+  failures: number;
+  lastErrno: number;
+  /** Requests ignored: outside RAM, not a number, or no whole host page inside. */
+  ignored: number;
+}
+
+export interface MemoryReleaser {
+  /**
+   * Releases the whole host pages inside guest physical [paddr, paddr + length). Invalid input
+   * (outside RAM, negative, non-integer) is a no-op. Never throws.
+   */
+  (paddr: number, length: number): void;
+  /** False when pages cannot really be released here (no koffi, not Linux): calls are no-ops. */
+  readonly supported: boolean;
+  /** Why not, when !supported. */
+  readonly reason: string | undefined;
+  readonly hostPageSize: number;
+  readonly stats: MemoryReleaseStats;
+}
+
+/** What the releaser needs from the CPU. ramWritten, when present, drops decoded code for the range. */
+export type ReleasableRam = Pick<Cpu, "memory" | "ramBase" | "ramSize"> & Partial<Pick<Cpu, "ramWritten">>;
+
+/** A release function for the balloon (VirtioBalloonOptions.release) over `cpu`'s guest RAM. */
+export function memoryReleaser(cpu: ReleasableRam): MemoryReleaser {
+  const n = loadNative();
+  const pageSize = n?.pageSize ?? 4096;
+  const stats: MemoryReleaseStats = { calls: 0, bytes: 0, failures: 0, lastErrno: 0, ignored: 0 };
+  const ramBase = cpu.ramBase;
+  const ramSize = cpu.ramSize;
+  const release = (paddr: number, length: number): void => {
+    if (!Number.isSafeInteger(paddr) || !Number.isSafeInteger(length) || length <= 0 || paddr < ramBase || paddr + length > ramBase + ramSize) {
+      stats.ignored++;
+      return;
+    }
+    if (!n) return;
+    const buffer = cpu.memory.buffer;
+    const offset = RAM_WASM_BASE + (paddr - ramBase);
+    // The wasm memory starts page-aligned (it is an mmap), so host alignment = offset alignment.
+    const start = Math.ceil(offset / pageSize) * pageSize;
+    const end = Math.floor((offset + length) / pageSize) * pageSize;
+    if (end <= start || end > buffer.byteLength || start < RAM_WASM_BASE) {
+      stats.ignored++;
+      return;
+    }
+    let ok = false;
+    try {
+      const base = n.address(buffer);
+      if (base % BigInt(pageSize) !== 0n) throw new Error("wasm memory is not page-aligned");
+      ok = n.madvise(base + BigInt(start), end - start, MADV_DONTNEED) === 0;
+      if (!ok) stats.lastErrno = n.errno();
+    } catch {
+      ok = false;
+    }
+    if (ok) {
+      stats.calls++;
+      stats.bytes += end - start;
+      cpu.ramWritten?.(ramBase + (start - RAM_WASM_BASE), end - start);
+    } else {
+      stats.failures++;
+    }
+  };
+  return Object.assign(release, { supported: n !== null, reason: n ? undefined : nativeError, hostPageSize: pageSize, stats });
+}
+
+/** The process's resident set size in bytes (for tests and the balloon's --stats output). */
+export function residentBytes(): number {
+  return process.memoryUsage.rss();
+}
