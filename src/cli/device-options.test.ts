@@ -41,3 +41,11 @@ test("key=value lists", () => {
   assert.throws(() => parseKeyValues("=1", "--x"), UsageError);
   assert.equal(parseMac("02:00:00:00:00:01")[5], 1);
 });
+
+test("balloon", async () => {
+  const { parseBalloonOption } = await import("./device-options.ts");
+  assert.deepEqual(parseBalloonOption(true), { targetBytes: 0 });
+  assert.deepEqual(parseBalloonOption("target=256M"), { targetBytes: 256 << 20 });
+  assert.throws(() => parseBalloonOption("target=lots"), /target must be a size such as 256M/);
+  assert.throws(() => parseBalloonOption("size=1G"), /unknown key "size"/);
+});

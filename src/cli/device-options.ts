@@ -156,3 +156,24 @@ export function parseVsockOption(text: string): VsockConfig {
   const v = check(vsockSchema, parseKeyValues(text, "--vsock"), "--vsock", text);
   return { cid: v.cid, uds: v.uds };
 }
+
+export interface BalloonConfig {
+  /** Initial target: how much memory the balloon should take from the guest (0: none). */
+  targetBytes: number;
+}
+
+const balloonSchema = z
+  .object({
+    target: z
+      .string()
+      .regex(/^\d+[KMG]?$/i, "must be a size such as 256M")
+      .transform((t) => Number(t.replace(/[KMG]$/i, "")) * ({ K: 1024, M: 1 << 20, G: 1 << 30 }[t.slice(-1).toUpperCase()] ?? 1))
+      .optional(),
+  })
+  .strict();
+
+export function parseBalloonOption(text: string | true): BalloonConfig {
+  if (text === true) return { targetBytes: 0 };
+  const v = check(balloonSchema, parseKeyValues(text, "--balloon"), "--balloon", text);
+  return { targetBytes: v.target ?? 0 };
+}

@@ -8,7 +8,7 @@ import { buildDemo } from "../host/node/guest-programs.ts";
 import { buildGuestImage, ImageBuildError } from "../host/node/image/index.ts";
 import { BootImageError } from "../platform/boot-image.ts";
 import { parsePositiveInteger, parseSize, UsageError } from "./options.ts";
-import { parseDiskOption, parseRngOption } from "./device-options.ts";
+import { parseBalloonOption, parseDiskOption, parseNetOption, parseRngOption, parseVsockOption } from "./device-options.ts";
 import { formatStats } from "./stats.ts";
 
 /** Exit code for bad input from the user (file, option), distinct from a guest's own exit codes. */
@@ -75,6 +75,9 @@ interface RunFlags {
   reboot: boolean;
   disk?: string[];
   rng?: string | true;
+  net?: string[];
+  balloon?: string | true;
+  vsock?: string;
 }
 
 function addMachineOptions(command: Command): Command {
@@ -89,6 +92,9 @@ function addMachineOptions(command: Command): Command {
     .option("--no-reboot", "exit when the guest reboots instead of starting it again")
     .option("--disk <spec>", "virtio-blk disk: path=FILE[,readonly=on][,id=NAME] (repeatable; the guest sees /dev/vda, /dev/vdb, ...)", collect, [])
     .option("--rng [spec]", "virtio-rng from the host's CSPRNG: [rate=BYTES_PER_S][,burst=BYTES]")
+    .option("--net <spec>", "virtio-net: tap=NAME | socket=listen:PATH | socket=connect:PATH, [,mac=52:54:00:..] (repeatable)", collect, [])
+    .option("--balloon [spec]", "virtio-balloon (statistics, free page reporting; memory goes back to the host): [target=SIZE]")
+    .option("--vsock <spec>", "virtio-vsock to Unix sockets (Firecracker's convention): cid=N,uds=PATH")
     .option("--stats", "print instructions, exits, hypercalls and traps at exit");
 }
 
@@ -112,6 +118,9 @@ async function runFromFlags(flags: RunFlags): Promise<void> {
     reboot: flags.reboot,
     disks: (flags.disk ?? []).map((spec, i) => parseDiskOption(spec, i)),
     rng: flags.rng === undefined ? undefined : parseRngOption(flags.rng),
+    nets: (flags.net ?? []).map((spec) => parseNetOption(spec)),
+    balloon: flags.balloon === undefined ? undefined : parseBalloonOption(flags.balloon),
+    vsock: flags.vsock === undefined ? undefined : parseVsockOption(flags.vsock),
   });
 }
 

@@ -7,12 +7,21 @@ import { attachConsole } from "./console.ts";
 import { buildGuestImage, cachedGuestImage, type GuestImage } from "./image/index.ts";
 import { UsageError } from "../../cli/options.ts";
 import { formatMachineStats } from "../../cli/stats.ts";
-import type { DiskConfig, RngConfig } from "../../cli/device-options.ts";
+import type { DiskConfig, NetConfig, RngConfig, VsockConfig } from "../../cli/device-options.ts";
 import type { VirtioDevice } from "../../virtio/types.ts";
 import { VirtioBlk } from "../../virtio/blk/device.ts";
 import type { BlockBackend } from "../../virtio/blk/backend.ts";
 import { VirtioRngDevice } from "../../virtio/rng/device.ts";
 import { openBlockFile } from "./block-file.ts";
+import { VirtioNet } from "../../virtio/net/device.ts";
+import type { NetBackend } from "../../virtio/net/backend.ts";
+import { randomMac } from "../../virtio/net/mac.ts";
+import { connectSocketBackend, listenSocketBackend } from "./net-socket.ts";
+import { openTapBackend } from "./net-tap.ts";
+import { VirtioBalloon } from "../../virtio/balloon/index.ts";
+import { memoryReleaser } from "./memory-release.ts";
+import { VirtioVsock } from "../../virtio/vsock/index.ts";
+import { UdsVsockBackend } from "./vsock-uds.ts";
 import { randomFillSync } from "node:crypto";
 
 export const DEFAULT_MEMORY = 512 << 20;
@@ -32,6 +41,10 @@ export interface RunLinuxOptions {
   reboot: boolean;
   disks?: DiskConfig[];
   rng?: RngConfig;
+  nets?: NetConfig[];
+  /** Present: add a virtio-balloon; targetBytes is its initial target (default 0: no inflation). */
+  balloon?: { targetBytes: number };
+  vsock?: VsockConfig;
 }
 
 function readInput(path: string, what: string): Uint8Array {
@@ -65,6 +78,27 @@ async function openDisks(disks: DiskConfig[]): Promise<BlockBackend[]> {
   return backends;
 }
 
+/** Opens the network backends; the MAC of each NIC is fixed for the whole run (reboots included). */
+async function openNets(nets: NetConfig[]): Promise<{ backend: NetBackend; mac: Uint8Array }[]> {
+  const opened: { backend: NetBackend; mac: Uint8Array }[] = [];
+  try {
+    for (const net of nets) {
+      const what = net.kind === "tap" ? `tap=${net.ifname}` : `socket=${net.kind === "socket-listen" ? "listen" : "connect"}:${net.path}`;
+      try {
+        const backend =
+          net.kind === "tap" ? await openTapBackend(net.ifname) : net.kind === "socket-listen" ? await listenSocketBackend(net.path) : await connectSocketBackend(net.path);
+        opened.push({ backend, mac: net.mac ?? randomMac() });
+      } catch (err) {
+        throw new UsageError(`--net ${what}: ${(err as Error).message}`);
+      }
+    }
+  } catch (err) {
+    await Promise.all(opened.map((n) => n.backend.close()));
+    throw err;
+  }
+  return opened;
+}
+
 export async function runLinux(options: RunLinuxOptions): Promise<number> {
   let kernel: Uint8Array;
   let initrd: Uint8Array | undefined;
@@ -87,6 +121,20 @@ export async function runLinux(options: RunLinuxOptions): Promise<number> {
   }
 
   const diskBackends = await openDisks(options.disks ?? []);
+  const nets = await openNets(options.nets ?? []);
+  let vsockBackend: UdsVsockBackend | undefined;
+  if (options.vsock) {
+    vsockBackend = new UdsVsockBackend({ uds: options.vsock.uds });
+    try {
+      await vsockBackend.listen();
+    } catch (err) {
+      throw new UsageError(`--vsock uds=${options.vsock.uds}: ${(err as Error).message}`);
+    }
+  }
+  // Rebuilt for every boot: a reboot gets fresh device state, the backends stay connected.
+  let balloon: VirtioBalloon | undefined;
+  let vsock: VirtioVsock | undefined;
+  let release = (_paddr: number, _length: number): void => {};
   const makeDevices = (): VirtioDevice[] => {
     const devices: VirtioDevice[] = diskBackends.map((backend, i) => new VirtioBlk({ backend, name: `virtio-blk${i}` }));
     if (options.rng) {
@@ -98,6 +146,15 @@ export async function runLinux(options: RunLinuxOptions): Promise<number> {
         }),
       );
     }
+    nets.forEach(({ backend, mac }, i) => devices.push(new VirtioNet({ backend, mac, name: `virtio-net${i}` })));
+    balloon = undefined;
+    if (options.balloon) {
+      balloon = new VirtioBalloon({ release: (paddr, length) => release(paddr, length) });
+      balloon.setTarget(Math.floor(options.balloon.targetBytes / 4096));
+      devices.push(balloon);
+    }
+    vsock = vsockBackend ? new VirtioVsock({ guestCid: options.vsock!.cid, backend: vsockBackend }) : undefined;
+    if (vsock) devices.push(vsock);
     return devices;
   };
 
@@ -120,7 +177,13 @@ export async function runLinux(options: RunLinuxOptions): Promise<number> {
         virtio: makeDevices(),
         output: (bytes) => process.stdout.write(bytes),
       });
+      if (balloon) {
+        const releaser = memoryReleaser(machine.cpu);
+        if (!releaser.supported) process.stderr.write(`parley: --balloon cannot return memory to the host here: ${releaser.reason}\n`);
+        release = releaser;
+      }
       const exit = await machine.run();
+      vsock?.reset(); // the old guest's host connections end with it
       if (options.stats) process.stderr.write("\n" + formatMachineStats(machine) + "\n");
       if (exit.reason === "reboot" && options.reboot) {
         process.stderr.write("\r\nparley: guest rebooted; starting it again (--no-reboot to exit instead)\r\n");
@@ -132,6 +195,8 @@ export async function runLinux(options: RunLinuxOptions): Promise<number> {
     consoleAttachment.detach();
     // The guest flushed what it wanted durable; closing does not add an fsync of its own.
     await Promise.all(diskBackends.map((b) => b.close()));
+    await Promise.all(nets.map((n) => n.backend.close()));
+    await vsockBackend?.close();
   }
 }
 
