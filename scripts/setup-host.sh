@@ -13,6 +13,9 @@ PACKAGES=(
   xz-utils                      # unpacks Debian's kernel modules (.ko.xz) for the guest image
   cpio                          # reference reader for the initramfs archives Parley writes (tests)
   debian-archive-keyring        # verifies Debian trixie's package lists for the guest image
+  iproute2                      # network namespaces and TAP addresses for the virtio-net TAP test
+  iputils-ping                  # the host side of the TAP test's pings
+  e2fsprogs                     # debugfs: the host reads back files the guest wrote to an ext4 disk
 )
 
 missing=()
