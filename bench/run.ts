@@ -9,3 +9,7 @@ if (all || which.includes("boot")) {
   process.argv = [process.argv[0], process.argv[1]];
   await import("./boot.ts");
 }
+if (all || which.includes("virtio")) {
+  process.argv = [process.argv[0], process.argv[1]];
+  await import("./virtio.ts");
+}

@@ -158,6 +158,24 @@ export async function runLinux(options: RunLinuxOptions): Promise<number> {
     return devices;
   };
 
+  // The UART hands over output a byte at a time; one write to the terminal per slice instead of
+  // per byte keeps the host's share of console output small.
+  const pendingOutput: Uint8Array[] = [];
+  let flushScheduled = false;
+  const flushOutput = () => {
+    flushScheduled = false;
+    if (pendingOutput.length === 0) return;
+    // A copy: devices may reuse the buffers they handed over once this returns.
+    process.stdout.write(Buffer.concat(pendingOutput.splice(0)));
+  };
+  const consoleOutput = (bytes: Uint8Array) => {
+    pendingOutput.push(bytes);
+    if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(flushOutput);
+    }
+  };
+
   let machine: VirtMachine | undefined;
   const consoleAttachment = attachConsole({
     onInput: (bytes) => machine?.sendInput(bytes),
@@ -175,7 +193,7 @@ export async function runLinux(options: RunLinuxOptions): Promise<number> {
         sstc: options.sstc,
         console: options.console,
         virtio: makeDevices(),
-        output: (bytes) => process.stdout.write(bytes),
+        output: consoleOutput,
       });
       if (balloon) {
         const releaser = memoryReleaser(machine.cpu);
@@ -183,6 +201,7 @@ export async function runLinux(options: RunLinuxOptions): Promise<number> {
         release = releaser;
       }
       const exit = await machine.run();
+      flushOutput();
       vsock?.reset(); // the old guest's host connections end with it
       if (options.stats) process.stderr.write("\n" + formatMachineStats(machine) + "\n");
       if (exit.reason === "reboot" && options.reboot) {
