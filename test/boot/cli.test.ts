@@ -56,6 +56,12 @@ test("option errors say what to fix and exit with 2", async () => {
     [["run", "--bogus"], /unknown option '--bogus'/],
     [["run", "--kernel", "/etc/hostname"], /kernel file is \d+ bytes, too small|no RISC-V Image header/],
     [["run-elf", "/etc/passwd"], /not an ELF file/],
+    [["run", "--disk", "path=/nonexistent/disk.img"], /--disk path=\/nonexistent\/disk.img: .*(no such|does not exist|not found)/i],
+    [["run", "--disk", "readonly=on"], /--disk readonly=on: path is required/],
+    [["run", "--net", "socket=serve:/tmp/x"], /--net socket=serve:\/tmp\/x: socket must be listen:PATH or connect:PATH/],
+    [["run", "--vsock", "cid=1,uds=/tmp/v"], /--vsock cid=1,uds=\/tmp\/v: cid must be between 3/],
+    [["run", "--rng", "rate=fast"], /--rng rate=fast: rate must be a whole number/],
+    [["run", "--balloon", "target=lots"], /--balloon target=lots: target must be a size/],
   ];
   for (const [args, message] of cases) {
     const run = await parley(args, "", 30_000);

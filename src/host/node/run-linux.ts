@@ -100,6 +100,18 @@ async function openNets(nets: NetConfig[]): Promise<{ backend: NetBackend; mac: 
 }
 
 export async function runLinux(options: RunLinuxOptions): Promise<number> {
+  // The user's files and sockets first: a typo there should not wait for an image download.
+  const diskBackends = await openDisks(options.disks ?? []);
+  const nets = await openNets(options.nets ?? []);
+  let vsockBackend: UdsVsockBackend | undefined;
+  if (options.vsock) {
+    vsockBackend = new UdsVsockBackend({ uds: options.vsock.uds });
+    try {
+      await vsockBackend.listen();
+    } catch (err) {
+      throw new UsageError(`--vsock uds=${options.vsock.uds}: ${(err as Error).message}`);
+    }
+  }
   let kernel: Uint8Array;
   let initrd: Uint8Array | undefined;
   let firmware: Uint8Array | undefined;
@@ -120,17 +132,6 @@ export async function runLinux(options: RunLinuxOptions): Promise<number> {
     firmware = readInput(options.firmware, "--firmware");
   }
 
-  const diskBackends = await openDisks(options.disks ?? []);
-  const nets = await openNets(options.nets ?? []);
-  let vsockBackend: UdsVsockBackend | undefined;
-  if (options.vsock) {
-    vsockBackend = new UdsVsockBackend({ uds: options.vsock.uds });
-    try {
-      await vsockBackend.listen();
-    } catch (err) {
-      throw new UsageError(`--vsock uds=${options.vsock.uds}: ${(err as Error).message}`);
-    }
-  }
   // Rebuilt for every boot: a reboot gets fresh device state, the backends stay connected.
   let balloon: VirtioBalloon | undefined;
   let vsock: VirtioVsock | undefined;
