@@ -74,8 +74,8 @@ test("virtio-balloon: statistics arrive, a new target inflates, and freed guest 
     await session.shell(BOOT_MS);
     // Statistics: the driver answers the host's requests on the stats queue.
     const deadline = Date.now() + 60_000;
-    while (Object.keys(balloon.stats()).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 500));
-    assert.ok(Object.keys(balloon.stats()).length > 0, "balloon statistics arrived");
+    while (Object.keys(balloon.stats() ?? {}).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 500));
+    assert.ok(Object.keys(balloon.stats() ?? {}).length > 0, "balloon statistics arrived");
 
     // The guest dirties 200 MiB, then frees it; free page reporting hands it back.
     const fill = await session.run("mkdir -p /scratch && mount -t tmpfs -o size=300m tmpfs /scratch && dd if=/dev/zero of=/scratch/f bs=1M count=200 2>/dev/null && sync", 120_000);
