@@ -7,9 +7,9 @@ import { runLinux, DEFAULT_APPEND, DEFAULT_MEMORY } from "../host/node/run-linux
 import { buildDemo } from "../host/node/guest-programs.ts";
 import { buildGuestImage, ImageBuildError } from "../host/node/image/index.ts";
 import { BootImageError } from "../platform/boot-image.ts";
-import { parsePositiveInteger, parseSize, UsageError } from "./options.ts";
+import { parsePort, parsePositiveInteger, parseSize, UsageError } from "./options.ts";
 import { parseBalloonOption, parseDiskOption, parseNetOption, parseRngOption, parseVsockOption } from "./device-options.ts";
-import { formatStats } from "./stats.ts";
+import { formatLedger, formatStats } from "./stats.ts";
 
 /** Exit code for bad input from the user (file, option), distinct from a guest's own exit codes. */
 const EXIT_USAGE = 2;
@@ -28,17 +28,14 @@ program
   .argument("<file>", "ELF executable (RV64, little-endian, loaded at its physical addresses)")
   .option("--max-insns <n>", "stop after about N instructions (exit code 124 if the program has not exited)")
   .option("--memory <size>", "guest RAM size, e.g. 128M", "128M")
-  .option("--stats", "print instructions retired, traps by cause and MIPS to stderr at exit")
-  .action(async (file: string, opts: { maxInsns?: string; memory: string; stats?: boolean }) => {
+  .option("--stats", "print the ledger (instructions, exits by device and register, traps, bytes moved) to stderr at exit")
+  .option("--stats-json <file>", "write the ledger as JSON to FILE at exit")
+  .action(async (file: string, opts: { maxInsns?: string; memory: string; stats?: boolean; statsJson?: string }) => {
     const maxInsns = opts.maxInsns === undefined ? undefined : parsePositiveInteger(opts.maxInsns, "--max-insns");
     const ramSize = parseSize(opts.memory, "--memory");
     if (!existsSync(file)) throw new UsageError(`${file}: no such file`);
-    const result = await runElfFile(file, { maxInsns, ramSize, onOutput: (text) => process.stdout.write(text) });
-    if (opts.stats) {
-      process.stderr.write(
-        formatStats({ instructions: result.instret, seconds: result.seconds, trapCounts: result.trapCounts, mmioExits: result.mmioExits }) + "\n",
-      );
-    }
+    const result = await runElfFile(file, { maxInsns, ramSize, statsJson: opts.statsJson, onOutput: (text) => process.stdout.write(text) });
+    if (opts.stats) process.stderr.write(formatLedger(result.ledger) + "\n");
     if (result.stopReason === "instruction-limit") {
       process.stderr.write(`parley: stopped after ${result.instret} instructions (--max-insns) before the program exited\n`);
       process.exitCode = 124;
@@ -72,6 +69,8 @@ interface RunFlags {
   console: string;
   sstc: string;
   stats?: boolean;
+  statsJson?: string;
+  metricsPort?: string;
   reboot: boolean;
   disk?: string[];
   rng?: string | true;
@@ -95,7 +94,9 @@ function addMachineOptions(command: Command): Command {
     .option("--net <spec>", "virtio-net: tap=NAME | socket=listen:PATH | socket=connect:PATH, [,mac=52:54:00:..] (repeatable)", collect, [])
     .option("--balloon [spec]", "virtio-balloon (statistics, free page reporting; memory goes back to the host): [target=SIZE]")
     .option("--vsock <spec>", "virtio-vsock to Unix sockets (Firecracker's convention): cid=N,uds=PATH")
-    .option("--stats", "print instructions, exits, hypercalls and traps at exit");
+    .option("--stats", "print the ledger at exit: instructions, exits, hypercalls, interrupts, virtio notifications, bytes moved")
+    .option("--stats-json <file>", "write the ledger as JSON to FILE at exit")
+    .option("--metrics-port <port>", "serve the ledger in Prometheus text format at http://127.0.0.1:PORT/metrics");
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -115,6 +116,8 @@ async function runFromFlags(flags: RunFlags): Promise<void> {
     console: flags.console,
     sstc: flags.sstc === "on",
     stats: Boolean(flags.stats),
+    statsJson: flags.statsJson,
+    metricsPort: flags.metricsPort === undefined ? undefined : parsePort(flags.metricsPort, "--metrics-port"),
     reboot: flags.reboot,
     disks: (flags.disk ?? []).map((spec, i) => parseDiskOption(spec, i)),
     rng: flags.rng === undefined ? undefined : parseRngOption(flags.rng),

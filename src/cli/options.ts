@@ -21,3 +21,10 @@ export function parsePositiveInteger(text: string, what: string): number {
   if (!Number.isSafeInteger(value) || value <= 0) throw new UsageError(`${what}: "${text}" must be a positive whole number`);
   return value;
 }
+
+/** A TCP port to listen on: 1-65535. */
+export function parsePort(text: string, what: string): number {
+  const value = /^\s*\d+\s*$/.test(text) ? Number(text) : NaN;
+  if (!Number.isInteger(value) || value < 1 || value > 65535) throw new UsageError(`${what}: "${text}" is not a TCP port number (1-65535)`);
+  return value;
+}

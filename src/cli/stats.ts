@@ -1,30 +1,6 @@
-// Formats the run statistics printed by --stats.
-
-/** Exception and interrupt names by cause number (privileged ISA table 3.6). */
-const EXCEPTION_NAMES: Record<number, string> = {
-  0: "instruction address misaligned",
-  1: "instruction access fault",
-  2: "illegal instruction",
-  3: "breakpoint",
-  4: "load address misaligned",
-  5: "load access fault",
-  6: "store/AMO address misaligned",
-  7: "store/AMO access fault",
-  8: "environment call from U-mode",
-  9: "environment call from S-mode",
-  11: "environment call from M-mode",
-  12: "instruction page fault",
-  13: "load page fault",
-  15: "store/AMO page fault",
-};
-const INTERRUPT_NAMES: Record<number, string> = {
-  1: "supervisor software interrupt",
-  3: "machine software interrupt",
-  5: "supervisor timer interrupt",
-  7: "machine timer interrupt",
-  9: "supervisor external interrupt",
-  11: "machine external interrupt",
-};
+// Formats the run statistics printed by --stats: the paravirtualization ledger as tables
+// (formatLedger), and the short summary of `parley demo` (formatStats).
+import { EXCEPTION_NAMES, INTERRUPT_NAMES, type Ledger } from "../machine/ledger.ts";
 
 export interface RunStats {
   instructions: bigint;
@@ -53,29 +29,102 @@ export function formatStats(stats: RunStats): string {
   return lines.join("\n");
 }
 
-/** What `parley run --stats` prints for a Linux machine: speed, exits by device, hypercalls, traps. */
-export function formatMachineStats(machine: {
-  cpu: { instret: bigint; trapCounts(): bigint[] };
-  bus: { exits: { byDevice: Map<string, { loads: number; stores: number }>; unmapped: number } };
-  sbi?: { counters: { total: number; byFunction: Map<string, number> } };
-  startedAt: number;
-}): string {
-  const seconds = (globalThis.performance.now() - machine.startedAt) / 1000;
-  let exits = 0;
-  for (const d of machine.bus.exits.byDevice.values()) exits += d.loads + d.stores;
-  const lines = [
-    formatStats({ instructions: machine.cpu.instret, seconds, trapCounts: machine.cpu.trapCounts(), mmioExits: exits }),
-    "MMIO exits by device",
-  ];
-  for (const [name, d] of machine.bus.exits.byDevice) {
-    if (d.loads + d.stores > 0) lines.push(`  ${name.padEnd(10)} ${String(d.loads).padStart(10)} loads ${String(d.stores).padStart(10)} stores`);
+/** A table row: its depth (0 = section heading, 1 = item, 2 = sub-item) and its cells. */
+type Row = { depth: number; cells: (string | number)[] };
+
+/**
+ * Lays out one section: the first column left-aligned and indented by depth, the others
+ * right-aligned, every column as wide as its widest cell. Pure.
+ */
+export function renderTable(rows: readonly Row[]): string[] {
+  const text = rows.map((r) => r.cells.map(String));
+  const first = Math.max(...rows.map((r, i) => 2 * r.depth + text[i][0].length));
+  const columns = Math.max(...text.map((t) => t.length));
+  const widths: number[] = [];
+  for (let c = 1; c < columns; c++) widths.push(Math.max(...text.map((t) => (t[c] ?? "").length)));
+  return rows.map((r, i) => {
+    let line = (" ".repeat(2 * r.depth) + text[i][0]).padEnd(first);
+    for (let c = 1; c < columns; c++) line += "  " + (text[i][c] ?? "").padStart(widths[c - 1]);
+    return line.trimEnd();
+  });
+}
+
+function entries(record: Record<string, number>): [string, number][] {
+  return Object.entries(record);
+}
+
+/** What `--stats` prints at exit: the ledger of the run, section by section. */
+export function formatLedger(ledger: Ledger): string {
+  const sections: string[][] = [];
+  const mips = ledger.wallSeconds > 0 ? ledger.instructions / ledger.wallSeconds / 1e6 : 0;
+  sections.push(
+    renderTable([
+      { depth: 0, cells: ["Run"] },
+      { depth: 1, cells: ["wall time (s)", ledger.wallSeconds.toFixed(3)] },
+      { depth: 1, cells: ["instructions retired", ledger.instructions] },
+      { depth: 1, cells: ["speed (MIPS)", mips.toFixed(1)] },
+    ]),
+  );
+
+  const exits: Row[] = [{ depth: 0, cells: ["MMIO exits (core -> device models)", "loads", "stores", "total"] }];
+  for (const [device, d] of Object.entries(ledger.exits.byDevice)) {
+    if (d.loads + d.stores === 0) continue;
+    exits.push({ depth: 1, cells: [device, d.loads, d.stores, d.loads + d.stores] });
+    for (const [register, count] of entries(d.byRegister)) exits.push({ depth: 2, cells: [register, "", "", count] });
   }
-  if (machine.bus.exits.unmapped) lines.push(`  unmapped   ${machine.bus.exits.unmapped}`);
-  if (machine.sbi) {
-    lines.push(`SBI calls             ${machine.sbi.counters.total}`);
-    for (const [fn, count] of [...machine.sbi.counters.byFunction].sort((a, b) => b[1] - a[1])) {
-      lines.push(`  ${fn.padEnd(30)} ${count}`);
+  if (ledger.exits.unmapped) exits.push({ depth: 1, cells: ["(unmapped)", "", "", ledger.exits.unmapped] });
+  exits.push({ depth: 1, cells: ["all devices", "", "", ledger.exits.total] });
+  sections.push(renderTable(exits));
+
+  if (ledger.sbi.total > 0) {
+    const sbi: Row[] = [{ depth: 0, cells: ["SBI calls (hypercalls)", "calls"] }];
+    for (const [fn, count] of entries(ledger.sbi.byFunction)) sbi.push({ depth: 1, cells: [fn, count] });
+    for (const [error, count] of entries(ledger.sbi.errors)) sbi.push({ depth: 1, cells: [`failed: ${error}`, count] });
+    sbi.push({ depth: 1, cells: ["all calls", ledger.sbi.total] });
+    sections.push(renderTable(sbi));
+  }
+
+  const interrupts: Row[] = [{ depth: 0, cells: ["Interrupts taken", "count"] }];
+  for (const [cause, count] of entries(ledger.interrupts.byCause)) interrupts.push({ depth: 1, cells: [cause, count] });
+  interrupts.push({ depth: 1, cells: ["all interrupts", ledger.interrupts.total] });
+  const sources = entries(ledger.interrupts.bySource);
+  if (sources.length) {
+    interrupts.push({ depth: 0, cells: ["Interrupt requests by source (PLIC)", ""] });
+    for (const [source, count] of sources) interrupts.push({ depth: 1, cells: [source, count] });
+  }
+  if (ledger.exceptions.total > 0) {
+    interrupts.push({ depth: 0, cells: ["Exceptions taken", ""] });
+    for (const [cause, count] of entries(ledger.exceptions.byCause)) interrupts.push({ depth: 1, cells: [cause, count] });
+  }
+  sections.push(renderTable(interrupts));
+
+  const virtio = Object.entries(ledger.virtio);
+  if (virtio.length) {
+    const rows: Row[] = [
+      { depth: 0, cells: ["Virtio", "kicks", "kicks avoided", "chains", "used irqs", "used irqs avoided", "config irqs"] },
+    ];
+    for (const [device, v] of virtio) {
+      const chains = v.perQueue.reduce((a, q) => a + q.chainsPopped, 0);
+      rows.push({
+        depth: 1,
+        cells: [device, v.notificationsReceived, v.notificationsSuppressed, chains, v.usedInterruptsSent, v.usedInterruptsSuppressed, v.configInterrupts],
+      });
+      for (const q of v.perQueue) {
+        if (q.notificationsReceived + q.chainsPopped === 0) continue;
+        rows.push({
+          depth: 2,
+          cells: [`queue ${q.queue}`, q.notificationsReceived, q.notificationsSuppressed, q.chainsPopped, q.usedInterruptsSent, q.usedInterruptsSuppressed, ""],
+        });
+      }
     }
+    sections.push(renderTable(rows));
   }
-  return lines.join("\n");
+
+  const bytes = Object.entries(ledger.bytes);
+  if (bytes.length) {
+    const rows: Row[] = [{ depth: 0, cells: ["Bytes moved", "to guest", "from guest"] }];
+    for (const [device, b] of bytes) rows.push({ depth: 1, cells: [device, b.in, b.out] });
+    sections.push(renderTable(rows));
+  }
+  return sections.map((s) => s.join("\n")).join("\n\n");
 }

@@ -42,6 +42,14 @@ export class Clint implements MmioDevice {
     return best === undefined ? undefined : Number(best);
   }
 
+  /** For the exit ledger: msip[hart], mtimecmp[hart] and mtime; reserved space is unnamed. */
+  registerName(offset: number): string | undefined {
+    if (offset >= MTIME_OFFSET && offset < MTIME_OFFSET + 8) return "mtime";
+    if (offset >= MTIMECMP_OFFSET && offset < MTIMECMP_OFFSET + 8 * this.harts.length) return `mtimecmp[${(offset - MTIMECMP_OFFSET) >> 3}]`;
+    if (offset >= MSIP_OFFSET && offset < MSIP_OFFSET + 4 * this.harts.length) return `msip[${offset >> 2}]`;
+    return undefined;
+  }
+
   load(offset: number, size: number): number | bigint | undefined {
     if (offset >= MTIME_OFFSET && offset + size <= MTIME_OFFSET + 8) {
       return sliceValue(BigInt(this.now()), offset - MTIME_OFFSET, size);

@@ -109,6 +109,11 @@ export class GoldfishRtc implements MmioDevice {
     table[name] = (table[name] ?? 0) + 1;
   }
 
+  /** For the exit ledger: the names of the goldfish documentation ("TIME_LOW"). */
+  registerName(offset: number): string | undefined {
+    return REGISTER_NAMES[offset];
+  }
+
   /** 32-bit, aligned accesses only (the driver uses readl/writel); others fault. */
   load(offset: number, size: number): number | bigint | undefined {
     if (size !== 4 || (offset & 3) !== 0) return undefined;

@@ -7,7 +7,7 @@
 //   until the context that claimed it writes the completion; if the level is still asserted at
 //   that point, a new request is forwarded at once. A request cannot be retracted: a source that
 //   deasserts while pending stays pending until claimed (the handler then finds nothing to do).
-import type { MmioDevice } from "../machine/bus.ts";
+import type { MmioAccess, MmioDevice } from "../machine/bus.ts";
 import type { InterruptTarget } from "./clint.ts";
 
 /** Register map (spec chapter "Memory Map"). */
@@ -187,6 +187,21 @@ export class Plic implements MmioDevice {
     if (reg === PLIC_THRESHOLD_OFFSET) return { kind: "threshold", ctx, index: 0 };
     if (reg === PLIC_CLAIM_COMPLETE_OFFSET) return { kind: "claim", ctx, index: 0 };
     return undefined;
+  }
+
+  /**
+   * For the exit ledger: registers by kind, with the context as hart and mode where there is one
+   * ("claim[hart0.S]"); priorities and pending words are not told apart by source, which keeps
+   * the number of ledger lines (and Prometheus series) small.
+   */
+  registerName(offset: number, access: MmioAccess): string | undefined {
+    const r = this.decode(offset);
+    if (r === undefined) return undefined;
+    if (!("ctx" in r)) return r.kind;
+    if (r.ctx >= this.contexts) return undefined;
+    const context = `hart${r.ctx >> 1}.${(r.ctx & 1) === 0 ? "M" : "S"}`;
+    const kind = r.kind === "claim" && access === "store" ? "complete" : r.kind;
+    return `${kind}[${context}]`;
   }
 
   /** All PLIC registers are 32 bits wide and naturally aligned; anything else is an access fault. */

@@ -35,6 +35,11 @@ export class SysconTest implements MmioDevice {
 
   constructor(private readonly onEvent: (event: FinisherEvent) => void) {}
 
+  /** For the exit ledger: the one register, as QEMU's sifive_test calls it. */
+  registerName(offset: number): string | undefined {
+    return offset >= FINISHER_REGISTER && offset < FINISHER_REGISTER + 4 ? "FINISHER" : undefined;
+  }
+
   /**
    * Reads return 0: syscon regmap_update_bits() reads the register before writing it. Accesses
    * are 16 or 32 bits wide (QEMU accepts the same); anything else faults.

@@ -16,7 +16,7 @@
 // queue is empty, the character-timeout condition (datasheet: data below the trigger level and
 // no FIFO activity for 4 character times) is taken to have elapsed as soon as the FIFO holds
 // fewer bytes than the trigger level.
-import type { MmioDevice } from "../machine/bus.ts";
+import type { MmioAccess, MmioDevice } from "../machine/bus.ts";
 
 // Register offsets.
 export const UART_RX = 0; // RBR
@@ -171,6 +171,10 @@ export interface Uart16550Options {
   hostQueueLimit?: number;
   name?: string;
 }
+
+/** Register names by offset for the exit ledger (DLAB clear), loads and stores. */
+const LEDGER_LOAD_NAMES: readonly UartRegisterName[] = ["RBR", "IER", "IIR", "LCR", "MCR", "LSR", "MSR", "SCR"];
+const LEDGER_STORE_NAMES: readonly UartRegisterName[] = ["THR", "IER", "FCR", "LCR", "MCR", "LSR", "MSR", "SCR"];
 
 /** Marks an RX FIFO entry that arrived from the host rather than through loopback. */
 const FROM_HOST = 0x100;
@@ -345,7 +349,11 @@ export class Uart16550 implements MmioDevice {
     this.modemInputs = inputs;
   }
 
-  private registerName(offset: number, isWrite: boolean): UartRegisterName {
+  /**
+   * The register an access reaches now, divisor latch included (what the 16550's own counters
+   * use). registerName() below names offsets for the bus's exit ledger without the DLAB state.
+   */
+  private currentRegister(offset: number, isWrite: boolean): UartRegisterName {
     const dlab = (this.lcr & UART_LCR_DLAB) !== 0;
     switch (offset) {
       case UART_RX:
@@ -367,10 +375,20 @@ export class Uart16550 implements MmioDevice {
     }
   }
 
+  /**
+   * For the exit ledger, which counts by offset: offset 0 is RBR/THR and offset 1 IER even
+   * while LCR.DLAB selects the divisor latch (a few accesses at baud-rate setup; counters.reads
+   * and counters.writes tell them apart).
+   */
+  registerName(offset: number, access: MmioAccess): UartRegisterName | undefined {
+    if (!Number.isInteger(offset) || offset < 0 || offset >= UART_REGISTER_COUNT) return undefined;
+    return (access === "store" ? LEDGER_STORE_NAMES : LEDGER_LOAD_NAMES)[offset];
+  }
+
   /** Byte registers only: wider or out-of-range accesses fault. */
   load(offset: number, size: number): number | bigint | undefined {
     if (size !== 1 || offset < 0 || offset >= UART_REGISTER_COUNT) return undefined;
-    const reg = this.registerName(offset, false);
+    const reg = this.currentRegister(offset, false);
     this.counters.reads[reg]++;
     let value: number;
     switch (reg) {
@@ -422,7 +440,7 @@ export class Uart16550 implements MmioDevice {
   store(offset: number, size: number, value: number | bigint): boolean {
     if (size !== 1 || offset < 0 || offset >= UART_REGISTER_COUNT) return false;
     const v = Number(value) & 0xff;
-    const reg = this.registerName(offset, true);
+    const reg = this.currentRegister(offset, true);
     this.counters.writes[reg]++;
     switch (reg) {
       case "THR":

@@ -1,10 +1,14 @@
-// A bare-metal machine for RV64 ELF programs: RAM at 0x80000000, a CLINT, and HTIF for console
-// and exit. The program starts in M-mode at its entry point, as on Spike or QEMU's spike machine.
+// A bare-metal machine for RV64 ELF programs: RAM at 0x80000000, a CLINT, HTIF for console
+// and exit, and a 16550 UART at QEMU virt's address (polled: there is no interrupt controller).
+// The program starts in M-mode at its entry point, as on Spike or QEMU's spike machine.
 import { Cpu, ExitReason } from "../cpu/cpu.ts";
 import * as L from "../cpu/layout.ts";
 import { Bus } from "./bus.ts";
 import { Clint, CLINT_BASE, CLINT_SIZE } from "../devices/clint.ts";
 import { Htif } from "../devices/htif.ts";
+import { Uart16550 } from "../devices/uart16550.ts";
+import { UART0_BASE, UART0_SIZE } from "../platform/memory-map.ts";
+import { collectLedger, type Ledger } from "./ledger.ts";
 import { ElfError, type ElfImage } from "../platform/elf.ts";
 
 export const BARE_METAL_RAM_DEFAULT = 128 << 20;
@@ -39,6 +43,11 @@ export class BareMetalMachine {
   readonly bus = new Bus();
   readonly clint: Clint;
   readonly htif: Htif | undefined;
+  /** 16550 at 0x10000000 as on QEMU virt: output goes to onOutput, there is no input. */
+  readonly uart: Uart16550;
+  readonly startedAt = globalThis.performance.now();
+  /** When run() returned: the end of the ledger's wall time. */
+  stoppedAt: number | undefined;
   private exited = false;
 
   constructor(private readonly options: BareMetalOptions) {
@@ -46,6 +55,9 @@ export class BareMetalMachine {
     this.cpu = new Cpu({ module: options.module, ramSize, bus: this.bus, sstc: true });
     this.clint = new Clint([this.cpu], () => this.cpu.readTime());
     this.bus.map(CLINT_BASE, CLINT_SIZE, this.clint);
+    // No interrupt controller: programs poll LSR, and the interrupt output goes nowhere.
+    this.uart = new Uart16550({ output: (bytes) => options.onOutput?.(bytes), irq: () => {} });
+    this.bus.map(UART0_BASE, UART0_SIZE, this.uart);
 
     const { elf } = options;
     for (const segment of elf.segments) {
@@ -67,7 +79,10 @@ export class BareMetalMachine {
         this.exited = true;
         this.cpu.requestStop();
       });
-      this.bus.watch(tohost, tohost + 8, (paddr, size, value) => this.htif!.store(paddr, size, value));
+      this.bus.watch(tohost, tohost + 8, (paddr, size, value) => this.htif!.store(paddr, size, value), {
+        name: "htif",
+        registerName: () => "tohost",
+      });
       this.cpu.watchStores(tohost, tohost + 8);
     }
     this.cpu.pc = BigInt(elf.entry);
@@ -83,7 +98,13 @@ export class BareMetalMachine {
     return deadline;
   }
 
+  /** The paravirtualization ledger so far (see src/machine/ledger.ts). */
+  ledger(): Ledger {
+    return collectLedger(this);
+  }
+
   async run(): Promise<BareMetalResult> {
+    this.stoppedAt = undefined;
     const sleep = this.options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
     const yieldToHost = this.options.yieldToHost ?? (() => new Promise<void>((r) => setTimeout(r, 0)));
     const limit = this.options.maxInstructions === undefined ? undefined : BigInt(this.options.maxInstructions);
@@ -110,6 +131,7 @@ export class BareMetalMachine {
         await yieldToHost();
       }
     }
+    this.stoppedAt = globalThis.performance.now();
     return {
       exitCode: this.htif?.exitCode,
       stopReason: this.exited ? "exit" : "instruction-limit",

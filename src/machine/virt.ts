@@ -23,6 +23,8 @@ import type { VirtioDevice } from "../virtio/types.ts";
 import { VirtioMmioTransport } from "../virtio/transport/mmio.ts";
 import { ramGuestMemory } from "../virtio/memory.ts";
 import { VirtioConsoleDevice } from "../virtio/console/device.ts";
+import { virtioMmioRegisterName } from "../virtio/transport/mmio-registers.ts";
+import { collectLedger, type Ledger } from "./ledger.ts";
 
 const MIP_SSIP = 1 << 1;
 const MIP_STIP = 1 << 5;
@@ -95,6 +97,12 @@ export class VirtMachine implements SbiHost {
   readonly bootPath: BootPath;
   readonly deviceTree: Uint8Array;
   readonly startedAt = globalThis.performance.now();
+  /** When run() returned: the end of the ledger's wall time. */
+  stoppedAt: number | undefined;
+  /** PLIC source -> the device wired to it, for the ledger's interrupts by source. */
+  readonly interruptSources = new Map<number, string>();
+  /** Bytes through the SBI debug console (legacy and DBCN), for the ledger. */
+  readonly sbiConsoleBytes = { in: 0, out: 0 };
 
   private exit: MachineExit | undefined;
   private sbiTimerDeadline = NEVER;
@@ -132,6 +140,8 @@ export class VirtMachine implements SbiHost {
     this.bus.map(MAP.UART0_BASE, MAP.UART0_SIZE, this.uart);
     this.bus.map(MAP.RTC_BASE, MAP.RTC_SIZE, this.rtc);
     this.bus.map(MAP.TEST_BASE, MAP.TEST_SIZE, this.finisher);
+    this.interruptSources.set(MAP.UART0_IRQ, this.uart.name);
+    this.interruptSources.set(MAP.RTC_IRQ, this.rtc.name);
     const virtioDevices: VirtioDevice[] = [];
     if (options.console === "hvc") {
       this.hvc = new VirtioConsoleDevice({ output, name: "virtio-console0" });
@@ -150,7 +160,8 @@ export class VirtMachine implements SbiHost {
         offerPacked: options.packedVirtqueues ?? true,
       });
       this.virtio.push(transport);
-      this.bus.map(MAP.virtioMmioBase(slot), MAP.VIRTIO_MMIO_SIZE, transport);
+      this.bus.map(MAP.virtioMmioBase(slot), MAP.VIRTIO_MMIO_SIZE, transport, { registerName: virtioMmioRegisterName });
+      this.interruptSources.set(MAP.virtioIrq(slot), transport.name);
     });
     if (this.bootPath === "firmware") {
       this.clint = new Clint([this.cpu], () => this.cpu.readTime());
@@ -290,7 +301,13 @@ export class VirtMachine implements SbiHost {
     });
   }
 
+  /** The paravirtualization ledger so far (see src/machine/ledger.ts). */
+  ledger(): Ledger {
+    return collectLedger(this);
+  }
+
   async run(): Promise<MachineExit> {
+    this.stoppedAt = undefined;
     while (!this.exit) {
       const now = this.cpu.readTime();
       this.updateInterrupts(now);
@@ -317,6 +334,7 @@ export class VirtMachine implements SbiHost {
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
     }
+    this.stoppedAt = globalThis.performance.now();
     return this.exit!;
   }
 
@@ -370,11 +388,14 @@ export class VirtMachine implements SbiHost {
     this.cpu.requestStop();
   }
   consoleWrite(bytes: Uint8Array): number {
+    this.sbiConsoleBytes.out += bytes.length;
     this.consoleOutput(bytes);
     return bytes.length;
   }
   consoleRead(max: number): Uint8Array {
-    return Uint8Array.from(this.consoleInput.splice(0, max));
+    const bytes = Uint8Array.from(this.consoleInput.splice(0, max));
+    this.sbiConsoleBytes.in += bytes.length;
+    return bytes;
   }
   readGuest(paddr: bigint, length: number): Uint8Array | undefined {
     const addr = Number(paddr);

@@ -3,11 +3,15 @@ import { readFileSync } from "node:fs";
 import { parseElf } from "../../platform/elf.ts";
 import { BareMetalMachine } from "../../machine/bare-metal.ts";
 import { loadCoreModule } from "./core-module.ts";
+import type { Ledger } from "../../machine/ledger.ts";
+import { checkStatsJsonPath, writeLedgerJson } from "./stats-file.ts";
 
 export interface RunElfOptions {
   maxInsns?: number;
   ramSize?: number;
   onOutput?: (text: string) => void;
+  /** Write the ledger as JSON to this file when the program stops (`--stats-json`). */
+  statsJson?: string;
 }
 
 export interface RunElfResult {
@@ -19,9 +23,12 @@ export interface RunElfResult {
   seconds: number;
   trapCounts: bigint[];
   mmioExits: number;
+  /** The paravirtualization ledger of the run (src/machine/ledger.ts). */
+  ledger: Ledger;
 }
 
 export async function runElfFile(path: string, options: RunElfOptions = {}): Promise<RunElfResult> {
+  if (options.statsJson !== undefined) checkStatsJsonPath(options.statsJson);
   const elf = parseElf(new Uint8Array(readFileSync(path)));
   let output = "";
   const decoder = new TextDecoder();
@@ -37,8 +44,8 @@ export async function runElfFile(path: string, options: RunElfOptions = {}): Pro
     },
   });
   const result = await machine.run();
-  let mmioExits = 0;
-  for (const d of machine.bus.exits.byDevice.values()) mmioExits += d.loads + d.stores;
+  const ledger = machine.ledger();
+  if (options.statsJson !== undefined) writeLedgerJson(options.statsJson, ledger);
   return {
     exitCode: result.exitCode ?? -1,
     stopReason: result.stopReason,
@@ -46,6 +53,7 @@ export async function runElfFile(path: string, options: RunElfOptions = {}): Pro
     instret: result.instructions,
     seconds: result.seconds,
     trapCounts: result.trapCounts,
-    mmioExits,
+    mmioExits: ledger.exits.total,
+    ledger,
   };
 }

@@ -6,7 +6,9 @@ import { loadCoreModule } from "./core-module.ts";
 import { attachConsole } from "./console.ts";
 import { buildGuestImage, cachedGuestImage, type GuestImage } from "./image/index.ts";
 import { UsageError } from "../../cli/options.ts";
-import { formatMachineStats } from "../../cli/stats.ts";
+import { formatLedger } from "../../cli/stats.ts";
+import { startMetricsServer, type MetricsServer } from "./metrics-server.ts";
+import { checkStatsJsonPath, writeLedgerJson } from "./stats-file.ts";
 import type { DiskConfig, NetConfig, RngConfig, VsockConfig } from "../../cli/device-options.ts";
 import type { VirtioDevice } from "../../virtio/types.ts";
 import { VirtioBlk } from "../../virtio/blk/device.ts";
@@ -38,6 +40,10 @@ export interface RunLinuxOptions {
   console: "uart" | "hvc";
   sstc: boolean;
   stats: boolean;
+  /** Write the ledger (src/machine/ledger.ts) as JSON to this file when the machine stops. */
+  statsJson?: string;
+  /** Serve the ledger in Prometheus text format on 127.0.0.1:PORT/metrics while the guest runs. */
+  metricsPort?: number;
   reboot: boolean;
   disks?: DiskConfig[];
   rng?: RngConfig;
@@ -100,6 +106,27 @@ async function openNets(nets: NetConfig[]): Promise<{ backend: NetBackend; mac: 
 }
 
 export async function runLinux(options: RunLinuxOptions): Promise<number> {
+  // Checked first, like the other user-named files and sockets: cheap, and nothing to undo.
+  if (options.statsJson !== undefined) checkStatsJsonPath(options.statsJson);
+  // The machine of the current boot, for scrapes of the metrics endpoint.
+  const live: { machine?: VirtMachine } = {};
+  let metrics: MetricsServer | undefined;
+  if (options.metricsPort !== undefined) {
+    try {
+      metrics = await startMetricsServer({ port: options.metricsPort, ledger: () => live.machine?.ledger() });
+    } catch (err) {
+      throw new UsageError(`--metrics-port ${options.metricsPort}: ${(err as Error).message}`);
+    }
+    process.stderr.write(`parley: metrics at ${metrics.url}\n`);
+  }
+  try {
+    return await boot(options, live);
+  } finally {
+    await metrics?.close();
+  }
+}
+
+async function boot(options: RunLinuxOptions, live: { machine?: VirtMachine }): Promise<number> {
   // The user's files and sockets first: a typo there should not wait for an image download.
   const diskBackends = await openDisks(options.disks ?? []);
   const nets = await openNets(options.nets ?? []);
@@ -196,6 +223,7 @@ export async function runLinux(options: RunLinuxOptions): Promise<number> {
         virtio: makeDevices(),
         output: consoleOutput,
       });
+      live.machine = machine;
       if (balloon) {
         const releaser = memoryReleaser(machine.cpu);
         if (!releaser.supported) process.stderr.write(`parley: --balloon cannot return memory to the host here: ${releaser.reason}\n`);
@@ -204,7 +232,10 @@ export async function runLinux(options: RunLinuxOptions): Promise<number> {
       const exit = await machine.run();
       flushOutput();
       vsock?.reset(); // the old guest's host connections end with it
-      if (options.stats) process.stderr.write("\n" + formatMachineStats(machine) + "\n");
+      const ledger = machine.ledger();
+      if (options.stats) process.stderr.write("\n" + formatLedger(ledger) + "\n");
+      // Rewritten at every boot's end: after reboots the file holds the last boot's ledger.
+      if (options.statsJson !== undefined) writeLedgerJson(options.statsJson, ledger);
       if (exit.reason === "reboot" && options.reboot) {
         process.stderr.write("\r\nparley: guest rebooted; starting it again (--no-reboot to exit instead)\r\n");
         continue;

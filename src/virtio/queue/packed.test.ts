@@ -162,6 +162,34 @@ test("setNotifications writes the device event suppression flags", () => {
   assert.equal(driver.deviceEventFlags, RING_EVENT_FLAGS_ENABLE);
 });
 
+test("with EVENT_IDX the device asks for one notification per batch, at its next read position", () => {
+  const { driver, vq } = setup(4, { eventIdx: true });
+  assert.equal(driver.deviceEventFlags, RING_EVENT_FLAGS_DESC);
+  const kicks: boolean[] = [];
+  for (let round = 0; round < 6; round++) {
+    // A batch of two, then the device drains the ring (the lists wrap around the end of the ring).
+    driver.add([bytes(1)], []);
+    kicks.push(driver.kickPrepare());
+    driver.add([bytes(2)], []);
+    kicks.push(driver.kickPrepare());
+    for (let c = vq.pop(); c; c = vq.pop()) vq.pushUsed(c, 0);
+    driver.used();
+  }
+  assert.deepEqual(kicks, [true, false, true, false, true, false, true, false, true, false, true, false]);
+  // Not drained: the driver keeps adding without notifying; once the device reads, it asks again.
+  driver.add([bytes(1)], []);
+  assert.equal(driver.kickPrepare(), true);
+  driver.add([bytes(1)], []);
+  assert.equal(driver.kickPrepare(), false);
+  vq.pop();
+  vq.pop();
+  driver.add([bytes(1)], []);
+  assert.equal(driver.kickPrepare(), true);
+  vq.setNotifications(false);
+  driver.add([bytes(1)], []);
+  assert.equal(driver.kickPrepare(), false);
+});
+
 test("layout checks", () => {
   const ram = new FakeRam();
   const b = ram.base;

@@ -206,7 +206,8 @@ export class PackedVirtqueue implements Virtqueue {
   /** Ring slots taken and not yet returned: pushUsed may never overtake the read position. */
   private outstanding = 0;
   private inFlight = 0;
-  private deviceEventFlags = RING_EVENT_FLAGS_ENABLE;
+  /** What the device event suppression structure says (-1 before the first write). */
+  private deviceEventFlags = -1;
   private brokenReason: string | undefined;
   private detached = false;
 
@@ -226,7 +227,7 @@ export class PackedVirtqueue implements Virtqueue {
     this.eventIdx = config.eventIdx;
     this.indirect = config.indirect;
     this.onReject = config.onReject;
-    this.writeDeviceEvent(RING_EVENT_FLAGS_ENABLE);
+    this.setNotifications(true);
   }
 
   get broken(): string | undefined {
@@ -248,6 +249,7 @@ export class PackedVirtqueue implements Virtqueue {
     const slot = this.availIdx;
     this.counters.popped++;
     this.advanceAvail(count);
+    if (this.eventIdx && this.deviceEventFlags === RING_EVENT_FLAGS_DESC) this.writeDeviceEvent(RING_EVENT_FLAGS_DESC);
     if (isChainError(chain)) {
       // Consume the slots read and give the buffer back empty, then stop using the queue.
       this.counters.rejected++;
@@ -308,16 +310,23 @@ export class PackedVirtqueue implements Virtqueue {
     return notify;
   }
 
-  /** Spec 2.8.10: ENABLE or DISABLE in the device event suppression structure. */
+  /**
+   * Spec 2.8.10 / 2.8.14, the device event suppression structure. Disabled: DISABLE. Enabled:
+   * with EVENT_IDX, DESC at the next slot the device will read (kept current by pop(), like the
+   * split ring's avail_event), so the driver notifies once per batch after the device caught up
+   * (Linux's virtqueue_kick_prepare_packed); without it, ENABLE.
+   */
   setNotifications(enabled: boolean): void {
     if (this.detached) return;
-    const flags = enabled ? RING_EVENT_FLAGS_ENABLE : RING_EVENT_FLAGS_DISABLE;
-    if (flags !== this.deviceEventFlags) this.writeDeviceEvent(flags);
+    const flags = !enabled ? RING_EVENT_FLAGS_DISABLE : this.eventIdx ? RING_EVENT_FLAGS_DESC : RING_EVENT_FLAGS_ENABLE;
+    if (flags !== this.deviceEventFlags || flags === RING_EVENT_FLAGS_DESC) this.writeDeviceEvent(flags);
   }
 
+  /** off_wrap first, then flags (the driver reads both in one 32-bit snapshot). */
   private writeDeviceEvent(flags: number): void {
     this.deviceEventFlags = flags;
-    this.deviceEvent.setUint16(0, 0, true);
+    const offWrap = flags === RING_EVENT_FLAGS_DESC ? this.availIdx | (this.availWrap ? 0x8000 : 0) : 0;
+    this.deviceEvent.setUint16(0, offWrap, true);
     this.deviceEvent.setUint16(2, flags, true);
     this.memory.written(this.deviceAddr, VIRTQ_EVENT_SUPPRESS_SIZE);
   }

@@ -128,6 +128,20 @@ test("with EVENT_IDX: used_event decides (flags ignored), avail_event follows th
   assert.equal(driver.availEvent, 7);
 });
 
+test("with EVENT_IDX the driver notifies once per batch after the device caught up (avail_event)", () => {
+  const { driver, vq } = setup(4, { eventIdx: true });
+  const kicks: boolean[] = [];
+  for (let round = 0; round < 3; round++) {
+    driver.add([bytes(1)], []);
+    kicks.push(driver.kickPrepare(true));
+    driver.add([bytes(2)], []);
+    kicks.push(driver.kickPrepare(true));
+    for (let c = vq.pop(); c; c = vq.pop()) vq.pushUsed(c, 0);
+    driver.used();
+  }
+  assert.deepEqual(kicks, [true, false, true, false, true, false]);
+});
+
 test("vring_need_event across the 16-bit wrap", () => {
   assert.equal(vringNeedEvent(0xffff, 0x0001, 0xfffe), true);
   assert.equal(vringNeedEvent(0x0000, 0x0001, 0xffff), true);

@@ -5,6 +5,8 @@ import type { GuestMemory } from "../types.ts";
 import { ramGuestMemory } from "../memory.ts";
 import {
   VIRTQ_AVAIL_F_NO_INTERRUPT,
+  RING_EVENT_FLAGS_DESC,
+  RING_EVENT_FLAGS_DISABLE,
   VIRTQ_DESC_F_AVAIL,
   VIRTQ_DESC_F_INDIRECT,
   VIRTQ_DESC_F_NEXT,
@@ -17,6 +19,7 @@ import {
   VirtioMmioRegister as R,
 } from "../constants.ts";
 import type { VirtioMmioTransport } from "../transport/mmio.ts";
+import { vringNeedEvent } from "../queue/split.ts";
 
 export const RAM_BASE = 0x8000_0000;
 
@@ -193,6 +196,17 @@ export class SplitDriver {
   /** Whether used() moves used_event along as Linux does (tests of suppression turn it off). */
   autoUsedEvent = true;
 
+  /** Entries made available since the last kickPrepare(). */
+  private kickedAt = 0;
+
+  /** virtqueue_kick_prepare_split(): whether the device wants a notification now. */
+  kickPrepare(eventIdx: boolean): boolean {
+    const oldIdx = this.kickedAt;
+    this.kickedAt = this.availIdx;
+    if (eventIdx) return vringNeedEvent(this.availEvent, this.availIdx, oldIdx);
+    return (this.usedFlags & 1) === 0;
+  }
+
   setNoInterrupt(on: boolean): void {
     this.ram.setU16(this.availAddr, on ? VIRTQ_AVAIL_F_NO_INTERRUPT : 0);
   }
@@ -298,7 +312,24 @@ export class PackedDriver {
     return { id, inAddrs };
   }
 
+  /** Descriptors made available since the last kickPrepare(). */
+  private numAdded = 0;
+
+  /** virtqueue_kick_prepare_packed(): whether the device wants a notification now. */
+  kickPrepare(): boolean {
+    const newIdx = this.nextAvail;
+    const oldIdx = (newIdx - this.numAdded) & 0xffff;
+    this.numAdded = 0;
+    const offWrap = this.ram.u16(this.deviceAddr);
+    const flags = this.ram.u16(this.deviceAddr + 2);
+    if (flags !== RING_EVENT_FLAGS_DESC) return flags !== RING_EVENT_FLAGS_DISABLE;
+    let event = offWrap & 0x7fff;
+    if (offWrap >> 15 !== (this.availWrap ? 1 : 0)) event -= this.size;
+    return vringNeedEvent(event & 0xffff, newIdx, oldIdx);
+  }
+
   private advance(n: number): void {
+    this.numAdded += n;
     this.freeSlots -= n;
     this.nextAvail += n;
     if (this.nextAvail >= this.size) {
