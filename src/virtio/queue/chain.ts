@@ -135,3 +135,8 @@ export function forEachReadable(
   }
   return done;
 }
+
+/** A little-endian reader over a view of guest memory (rings and descriptors are little-endian). */
+export function dataView(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}

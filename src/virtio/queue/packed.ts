@@ -32,7 +32,7 @@ import {
   VIRTQ_PACKED_MAX_SIZE,
 } from "../constants.ts";
 import { u64FromHalves } from "../memory.ts";
-import { ChainBuilder, chainError, isChainError, type ChainError } from "./chain.ts";
+import { ChainBuilder, chainError, dataView, isChainError, type ChainError } from "./chain.ts";
 import { newVirtqueueCounters, vringNeedEvent, type VirtqueueConfig } from "./split.ts";
 
 /**
@@ -57,10 +57,6 @@ export function packedLayoutError(memory: GuestMemory, size: number, ringAddr: n
 /** Spec 2.8.1: whether descriptor flags mark it available for a device whose wrap counter is `wrap`. */
 export function isAvailable(flags: number, wrap: boolean): boolean {
   return ((flags & VIRTQ_DESC_F_AVAIL) !== 0) === wrap && ((flags & VIRTQ_DESC_F_USED) !== 0) !== wrap;
-}
-
-function dataView(bytes: Uint8Array): DataView {
-  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /**

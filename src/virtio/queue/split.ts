@@ -23,7 +23,7 @@ import {
   VIRTQ_USED_F_NO_NOTIFY,
 } from "../constants.ts";
 import { u64FromHalves } from "../memory.ts";
-import { ChainBuilder, chainError, isChainError, type ChainError } from "./chain.ts";
+import { ChainBuilder, chainError, dataView, isChainError, type ChainError } from "./chain.ts";
 
 /** What a transport tells a queue when the driver sets it up (spec 4.2.3.2 for MMIO). */
 export interface VirtqueueConfig {
@@ -78,10 +78,6 @@ export function splitLayoutError(memory: GuestMemory, size: number, descAddr: nu
     if (!memory.contains(addr, length)) return `${name} at 0x${addr.toString(16)} (${length} bytes) is outside guest RAM`;
   }
   return undefined;
-}
-
-function dataView(bytes: Uint8Array): DataView {
-  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /**
