@@ -1,4 +1,5 @@
-// `npm run bench`: every benchmark, in one invocation.
+// `npm run bench`: every benchmark, in one invocation; `npm run bench -- pv [--quick] ...` the
+// paravirtual comparisons (long, so only when named).
 const which = process.argv.slice(2);
 const all = which.length === 0;
 if (all || which.includes("cpu")) {
@@ -12,4 +13,8 @@ if (all || which.includes("boot")) {
 if (all || which.includes("virtio")) {
   process.argv = [process.argv[0], process.argv[1]];
   await import("./virtio.ts");
+}
+if (which[0] === "pv") {
+  process.argv = [process.argv[0], process.argv[1], ...which.slice(1)];
+  await import("./pv.ts");
 }

@@ -49,3 +49,17 @@ test("balloon", async () => {
   assert.throws(() => parseBalloonOption("target=lots"), /target must be a size such as 256M/);
   assert.throws(() => parseBalloonOption("size=1G"), /unknown key "size"/);
 });
+
+test("interrupt coalescing on disks and networks", async () => {
+  const { parseCoalesce } = await import("./device-options.ts");
+  assert.deepEqual(parseDiskOption("path=a.img,coalesce=16/200us", 0).coalesce, { maxCompletions: 16, maxDelayUs: 200 });
+  assert.deepEqual(parseDiskOption("path=a.img,coalesce=64/1ms", 0).coalesce, { maxCompletions: 64, maxDelayUs: 1000 });
+  assert.deepEqual(parseNetOption("tap=t0,coalesce=4/50us").coalesce, { maxCompletions: 4, maxDelayUs: 50 });
+  assert.deepEqual(parseCoalesce("off"), { maxCompletions: 1, maxDelayUs: 0 });
+  assert.equal("coalesce" in parseDiskOption("path=a.img", 0), false, "absent unless given");
+  assert.throws(() => parseDiskOption("path=a,coalesce=16", 0), /--disk path=a,coalesce=16: coalesce must be N\/Tus or N\/Tms/);
+  assert.throws(() => parseDiskOption("path=a,coalesce=16/200", 0), /e\.g\. 16\/200us/);
+  assert.throws(() => parseDiskOption("path=a,coalesce=0/10us", 0), /coalesce N must be a whole number of at least 1, not 0/);
+  assert.throws(() => parseNetOption("tap=t0,coalesce=8/0us"), /8 completions need a delay bound \(T > 0\)/);
+  assert.throws(() => parseDiskOption("path=a,coalesce=4/20000ms", 0), /T must be at most 10000000us/);
+});

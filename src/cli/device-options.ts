@@ -3,9 +3,11 @@
 //   --disk path=disk.img,readonly=on,id=data
 //   --net socket=listen:/tmp/net0.sock,mac=52:54:00:12:34:56
 //   --rng rate=1048576          --vsock cid=3,uds=/tmp/vsock.sock
+//   --disk path=disk.img,coalesce=16/200us   (interrupt coalescing, also on --net)
 // Pure functions: the result is a checked configuration, or a UsageError saying what to fix.
 import { z } from "zod";
 import { UsageError } from "./options.ts";
+import { checkCoalesce, type VirtioCoalesce } from "../virtio/transport/mmio.ts";
 
 /** Splits on single commas; ",," stands for a literal comma inside a value (as in QEMU). */
 function splitItems(text: string): string[] {
@@ -54,10 +56,46 @@ function check<T>(schema: z.ZodType<T>, value: unknown, option: string, text: st
   throw new UsageError(`${option} ${text}: ${key ? `${key} ` : ""}${issue.message}`);
 }
 
+/**
+ * Interrupt coalescing, `coalesce=N/T`: one used-buffer interrupt per N completions, or T after
+ * the first waiting completion, whichever comes first. T takes a unit, us or ms (16/200us,
+ * 64/1ms); `off` (the default) is 1/0us, an interrupt for every completion.
+ */
+export function parseCoalesce(text: string): VirtioCoalesce {
+  if (text === "off") return { maxCompletions: 1, maxDelayUs: 0 };
+  const m = /^(\d+)\/(\d+)(us|ms)$/.exec(text);
+  if (!m) throw new Error("must be N/Tus or N/Tms (at most N completions or T per interrupt), e.g. 16/200us, or off");
+  const coalesce = { maxCompletions: Number(m[1]), maxDelayUs: Number(m[2]) * (m[3] === "ms" ? 1000 : 1) };
+  try {
+    checkCoalesce(coalesce);
+  } catch (err) {
+    // In the option's own terms: N completions, T the delay.
+    throw new Error(
+      (err as Error).message
+        .replace(/^interrupt coalescing: /, "")
+        .replace("maxCompletions", "N")
+        .replace(/maxDelayUs must be between 0 and 10000000 microseconds/, "T must be at most 10000000us")
+        .replace("maxDelayUs", "T"),
+    );
+  }
+  return coalesce;
+}
+
+const coalesceSchema = z.string().transform((text, ctx) => {
+  try {
+    return parseCoalesce(text);
+  } catch (err) {
+    ctx.addIssue({ code: "custom", message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
 export interface DiskConfig {
   path: string;
   readOnly: boolean;
   id: string;
+  /** Interrupt coalescing of the disk's virtio-mmio transport; absent: none. */
+  coalesce?: VirtioCoalesce;
 }
 
 const diskSchema = z
@@ -68,18 +106,20 @@ const diskSchema = z
       .string()
       .regex(/^[A-Za-z0-9_.-]{1,20}$/, "must be 1-20 letters, digits, '.', '_' or '-' (virtio-blk IDs are 20 bytes)")
       .optional(),
+    coalesce: coalesceSchema.optional(),
   })
   .strict();
 
 export function parseDiskOption(text: string, index: number): DiskConfig {
   const v = check(diskSchema, parseKeyValues(text, "--disk"), "--disk", text);
-  return { path: v.path, readOnly: v.readonly ?? false, id: v.id ?? `disk${index}` };
+  return { path: v.path, readOnly: v.readonly ?? false, id: v.id ?? `disk${index}`, ...(v.coalesce ? { coalesce: v.coalesce } : {}) };
 }
 
-export type NetConfig =
+export type NetConfig = (
   | { kind: "tap"; ifname: string; mac?: Uint8Array }
   | { kind: "socket-listen"; path: string; mac?: Uint8Array }
-  | { kind: "socket-connect"; path: string; mac?: Uint8Array };
+  | { kind: "socket-connect"; path: string; mac?: Uint8Array }
+) & { coalesce?: VirtioCoalesce };
 
 /** "52:54:00:12:34:56" -> bytes; a multicast (group bit) address is refused, as a NIC's own MAC must be unicast. */
 export function parseMac(text: string): Uint8Array {
@@ -106,16 +146,18 @@ const netSchema = z
       .regex(/^(listen|connect):.+$/, "must be listen:PATH or connect:PATH")
       .optional(),
     mac: macSchema.optional(),
+    coalesce: coalesceSchema.optional(),
   })
   .strict()
   .refine((v) => (v.tap === undefined) !== (v.socket === undefined), { message: "needs exactly one backend: tap=NAME or socket=listen:PATH|connect:PATH" });
 
 export function parseNetOption(text: string): NetConfig {
   const v = check(netSchema, parseKeyValues(text, "--net"), "--net", text);
-  if (v.tap !== undefined) return { kind: "tap", ifname: v.tap, mac: v.mac };
+  const coalesce = v.coalesce ? { coalesce: v.coalesce } : {};
+  if (v.tap !== undefined) return { kind: "tap", ifname: v.tap, mac: v.mac, ...coalesce };
   const [mode, ...rest] = v.socket!.split(":");
   const path = rest.join(":");
-  return mode === "listen" ? { kind: "socket-listen", path, mac: v.mac } : { kind: "socket-connect", path, mac: v.mac };
+  return mode === "listen" ? { kind: "socket-listen", path, mac: v.mac, ...coalesce } : { kind: "socket-connect", path, mac: v.mac, ...coalesce };
 }
 
 export interface RngConfig {

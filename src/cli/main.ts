@@ -89,9 +89,9 @@ function addMachineOptions(command: Command): Command {
     .option("--console <kind>", "uart (ttyS0, 16550) or hvc (virtio-console)", "uart")
     .option("--sstc <on|off>", "offer the Sstc extension (stimecmp) to the guest", "on")
     .option("--no-reboot", "exit when the guest reboots instead of starting it again")
-    .option("--disk <spec>", "virtio-blk disk: path=FILE[,readonly=on][,id=NAME] (repeatable; the guest sees /dev/vda, /dev/vdb, ...)", collect, [])
+    .option("--disk <spec>", "virtio-blk disk: path=FILE[,readonly=on][,id=NAME][,coalesce=N/Tus] (repeatable; the guest sees /dev/vda, /dev/vdb, ...)", collect, [])
     .option("--rng [spec]", "virtio-rng from the host's CSPRNG: [rate=BYTES_PER_S][,burst=BYTES]")
-    .option("--net <spec>", "virtio-net: tap=NAME | socket=listen:PATH | socket=connect:PATH, [,mac=52:54:00:..] (repeatable)", collect, [])
+    .option("--net <spec>", "virtio-net: tap=NAME | socket=listen:PATH | socket=connect:PATH, [,mac=52:54:00:..][,coalesce=N/Tus] (repeatable)", collect, [])
     .option("--balloon [spec]", "virtio-balloon (statistics, free page reporting; memory goes back to the host): [target=SIZE]")
     .option("--vsock <spec>", "virtio-vsock to Unix sockets (Firecracker's convention): cid=N,uds=PATH")
     .option("--stats", "print the ledger at exit: instructions, exits, hypercalls, interrupts, virtio notifications, bytes moved")
@@ -142,6 +142,30 @@ image
   .action(async (opts: { add?: string[]; force?: boolean }) => {
     const built = await buildGuestImage({ add: opts.add, force: opts.force, progress: true });
     process.stdout.write(`kernel  ${built.kernel}\ninitrd  ${built.initrd}\nversion ${built.kernelVersion}\n`);
+  });
+
+program
+  .command("bench")
+  .description("measurements inside booted guests")
+  .command("pv")
+  .description("each paravirtual path against its emulated counterpart: console, timer, boot, PLIC, interrupt coalescing")
+  .option("--quick", "every comparison at reduced size (a few minutes)")
+  .option("--out <dir>", "also write the charts (SVG, PNG) and pv-results.md to DIR, e.g. docs/")
+  .option("--only <list>", "comma-separated subset: console,timer,boot,plic,coalesce")
+  .option("--reps <n>", "repetitions (boots per boot measurement, passes elsewhere; default 3, --quick 1); medians are reported")
+  .option("--json <file>", "also write the results as JSON to FILE")
+  .option("--render <file>", "re-draw tables, charts and pv-results.md from a results file (pv-results.json) instead of measuring")
+  .action(async (opts: { quick?: boolean; out?: string; only?: string; reps?: string; json?: string; render?: string }) => {
+    const { benchPv, parseComparisons } = await import("../host/node/bench-pv.ts");
+    let only;
+    try {
+      only = opts.only === undefined ? undefined : parseComparisons(opts.only);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    const reps = opts.reps === undefined ? undefined : parsePositiveInteger(opts.reps, "--reps");
+    if (opts.render !== undefined && !existsSync(opts.render)) throw new UsageError(`--render ${opts.render}: no such file`);
+    await benchPv({ quick: opts.quick, out: opts.out, only, reps, json: opts.json, render: opts.render });
   });
 
 try {

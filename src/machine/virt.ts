@@ -20,7 +20,7 @@ import { parseKernelImage, planBootLayout, BootImageError, FDT_REGION_SIZE } fro
 import { SbiDispatcher, standardExtensions, type SbiHost, type HsmState, SBI_SUCCESS, SBI_ERR_FAILED } from "../sbi/index.ts";
 import { PanicDetector } from "./panic-detector.ts";
 import type { VirtioDevice } from "../virtio/types.ts";
-import { VirtioMmioTransport } from "../virtio/transport/mmio.ts";
+import { VirtioMmioTransport, type VirtioMmioOptions } from "../virtio/transport/mmio.ts";
 import { ramGuestMemory } from "../virtio/memory.ts";
 import { VirtioConsoleDevice } from "../virtio/console/device.ts";
 import { virtioMmioRegisterName } from "../virtio/transport/mmio-registers.ts";
@@ -67,6 +67,8 @@ export interface VirtMachineOptions {
   virtio?: readonly VirtioDevice[];
   /** Offer packed virtqueues (VIRTIO_F_RING_PACKED) as well as split ones; default true. */
   packedVirtqueues?: boolean;
+  /** Per-device transport settings (interrupt coalescing), keyed by the device objects of `virtio`. */
+  virtioTransport?: ReadonlyMap<VirtioDevice, Pick<VirtioMmioOptions, "coalesce" | "coalesceTimer">>;
   /**
    * Where host console input goes: the 16550 (`ttyS0`, default) or a virtio-console (`hvc0`) that
    * the machine adds in the first virtio slot. Output of both always reaches `output`.
@@ -158,6 +160,8 @@ export class VirtMachine implements SbiHost {
         memory: guestMemory,
         irq: (on) => this.plic.setLevel(MAP.virtioIrq(slot), on),
         offerPacked: options.packedVirtqueues ?? true,
+        coalesce: options.virtioTransport?.get(device)?.coalesce,
+        coalesceTimer: options.virtioTransport?.get(device)?.coalesceTimer,
       });
       this.virtio.push(transport);
       this.bus.map(MAP.virtioMmioBase(slot), MAP.VIRTIO_MMIO_SIZE, transport, { registerName: virtioMmioRegisterName });

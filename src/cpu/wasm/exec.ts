@@ -418,12 +418,14 @@ export function run(budget: i32): i32 {
         }
       }
     }
-    if (executed >= budget) break;
     if (getState(L.S_STOP_REQUEST) != 0) { exitReason = L.EXIT_STOP; break; }
+    // Before the budget: a WFI that happens to be the budget's last instruction still idles
+    // the hart (else the host would resume it as if WFI had been a no-op).
     if (wfiIdle) {
       if (!wfiShouldWake()) { exitReason = L.EXIT_WFI; break; }
       wfiIdle = false;
     }
+    if (executed >= budget) break;
     pc = checkInterrupts(pc);
   }
   setState(L.S_PC, pc);

@@ -11,6 +11,8 @@ import { startMetricsServer, type MetricsServer } from "./metrics-server.ts";
 import { checkStatsJsonPath, writeLedgerJson } from "./stats-file.ts";
 import type { DiskConfig, NetConfig, RngConfig, VsockConfig } from "../../cli/device-options.ts";
 import type { VirtioDevice } from "../../virtio/types.ts";
+import type { VirtioCoalesce, CoalesceTimer } from "../../virtio/transport/mmio.ts";
+import { preciseTimer } from "./precise-timer.ts";
 import { VirtioBlk } from "../../virtio/blk/device.ts";
 import type { BlockBackend } from "../../virtio/blk/backend.ts";
 import { VirtioRngDevice } from "../../virtio/rng/device.ts";
@@ -163,8 +165,15 @@ async function boot(options: RunLinuxOptions, live: { machine?: VirtMachine }): 
   let balloon: VirtioBalloon | undefined;
   let vsock: VirtioVsock | undefined;
   let release = (_paddr: number, _length: number): void => {};
+  // Transport settings (interrupt coalescing) of the devices of the current boot.
+  let transportOptions = new Map<VirtioDevice, { coalesce?: VirtioCoalesce; coalesceTimer?: CoalesceTimer }>();
   const makeDevices = (): VirtioDevice[] => {
-    const devices: VirtioDevice[] = diskBackends.map((backend, i) => new VirtioBlk({ backend, name: `virtio-blk${i}` }));
+    transportOptions = new Map();
+    const devices: VirtioDevice[] = diskBackends.map((backend, i) => {
+      const disk = new VirtioBlk({ backend, name: `virtio-blk${i}` });
+      transportOptions.set(disk, { coalesce: options.disks![i].coalesce, coalesceTimer: preciseTimer });
+      return disk;
+    });
     if (options.rng) {
       devices.push(
         new VirtioRngDevice({
@@ -174,7 +183,11 @@ async function boot(options: RunLinuxOptions, live: { machine?: VirtMachine }): 
         }),
       );
     }
-    nets.forEach(({ backend, mac }, i) => devices.push(new VirtioNet({ backend, mac, name: `virtio-net${i}` })));
+    nets.forEach(({ backend, mac }, i) => {
+      const nic = new VirtioNet({ backend, mac, name: `virtio-net${i}` });
+      transportOptions.set(nic, { coalesce: options.nets![i].coalesce, coalesceTimer: preciseTimer });
+      devices.push(nic);
+    });
     balloon = undefined;
     if (options.balloon) {
       balloon = new VirtioBalloon({ release: (paddr, length) => release(paddr, length) });
@@ -221,6 +234,7 @@ async function boot(options: RunLinuxOptions, live: { machine?: VirtMachine }): 
         sstc: options.sstc,
         console: options.console,
         virtio: makeDevices(),
+        virtioTransport: transportOptions,
         output: consoleOutput,
       });
       live.machine = machine;

@@ -104,6 +104,52 @@ export interface VirtioMmioOptions {
   name?: string;
   /** Offer VIRTIO_F_RING_PACKED (default true). Linux then uses packed rings. */
   offerPacked?: boolean;
+  /** Used-buffer interrupt coalescing (default: none, one interrupt decision per notifyUsed). */
+  coalesce?: VirtioCoalesce;
+  /**
+   * Starts the coalescing delay: calls `fire` after `delayUs` microseconds unless the returned
+   * function cancels it first. Default: setTimeout, which fires no sooner than about 1 ms in Node
+   * and 4 ms in browsers; a host can supply a finer one (src/host/node/precise-timer.ts).
+   */
+  coalesceTimer?: CoalesceTimer;
+}
+
+export type CoalesceTimer = (delayUs: number, fire: () => void) => () => void;
+
+const defaultCoalesceTimer: CoalesceTimer = (delayUs, fire) => {
+  const handle = setTimeout(fire, delayUs / 1000);
+  return () => clearTimeout(handle);
+};
+
+/**
+ * Interrupt coalescing, as a NIC's rx-frames / rx-usecs: completions (used buffers) are gathered
+ * and the used-buffer interrupt is raised once `maxCompletions` are pending, or `maxDelayUs`
+ * microseconds after the first pending one, whichever comes first. Fewer interrupts mean fewer
+ * exits (PLIC claim/complete, InterruptStatus, InterruptACK) and less guest interrupt handling
+ * per completion, at the price of up to `maxDelayUs` added latency. { 1, 0 } is no coalescing.
+ * The delay is a host timer (VirtioMmioOptions.coalesceTimer): while the guest executes, host
+ * timers run only between execution slices, so a delay can end later than asked, never sooner.
+ */
+export interface VirtioCoalesce {
+  /** Completions that raise the interrupt at once (1 or more). */
+  maxCompletions: number;
+  /** Longest wait, in microseconds, after the first pending completion (0: no wait). */
+  maxDelayUs: number;
+}
+
+/** Throws a RangeError for settings that are not whole, non-negative or that could strand completions. */
+export function checkCoalesce(c: VirtioCoalesce): void {
+  if (!Number.isSafeInteger(c.maxCompletions) || c.maxCompletions < 1) {
+    throw new RangeError(`interrupt coalescing: maxCompletions must be a whole number of at least 1, not ${c.maxCompletions}`);
+  }
+  if (!Number.isFinite(c.maxDelayUs) || c.maxDelayUs < 0 || c.maxDelayUs > 10_000_000) {
+    throw new RangeError(`interrupt coalescing: maxDelayUs must be between 0 and 10000000 microseconds, not ${c.maxDelayUs}`);
+  }
+  // Without a delay bound, a batch that never reaches maxCompletions (the last requests of a
+  // workload) would wait for ever: the driver would hang.
+  if (c.maxCompletions > 1 && c.maxDelayUs === 0) {
+    throw new RangeError(`interrupt coalescing: ${c.maxCompletions} completions need a delay bound (maxDelayUs > 0)`);
+  }
 }
 
 export interface VirtioMmioCounters {
@@ -138,6 +184,10 @@ export interface VirtioMmioCounters {
   needsReset: number;
   /** Chains the queues consumed and rejected as malformed. */
   rejectedChains: number;
+  /** Interrupt coalescing: completions gathered, and batches ended by the count or by the timer. */
+  coalescedCompletions: number;
+  coalesceFlushesByCount: number;
+  coalesceFlushesByTimer: number;
 }
 
 interface QueueRegisters {
@@ -189,11 +239,21 @@ export class VirtioMmioTransport implements MmioDevice {
   private epoch = 0;
   private live = false;
   private context: VirtioDeviceContext | undefined;
+  private coalesce: VirtioCoalesce | undefined;
+  /** Completions waiting for the coalesced interrupt, the queues they are on, and its timer. */
+  private pendingCompletions = 0;
+  private pendingQueues = new Set<number>();
+  private readonly startTimer: CoalesceTimer;
+  /** Cancels the running coalescing delay, if any. */
+  private cancelTimer: (() => void) | undefined;
+  /** Each live queue's counters.used at the last accounting: completions are the difference. */
+  private usedSeen: number[] = [];
 
   constructor(options: VirtioMmioOptions) {
     this.device = options.device;
     this.memory = options.memory;
     this.irq = options.irq;
+    this.startTimer = options.coalesceTimer ?? defaultCoalesceTimer;
     this.name = options.name ?? options.device.name;
     let offered = (options.device.deviceFeatures & DEVICE_FEATURE_MASK) | featureBit(VIRTIO_F_VERSION_1);
     offered |= featureBit(VIRTIO_F_EVENT_IDX) | featureBit(VIRTIO_F_INDIRECT_DESC);
@@ -220,7 +280,29 @@ export class VirtioMmioTransport implements MmioDevice {
       resets: 0,
       needsReset: 0,
       rejectedChains: 0,
+      coalescedCompletions: 0,
+      coalesceFlushesByCount: 0,
+      coalesceFlushesByTimer: 0,
     };
+    this.setCoalesce(options.coalesce);
+  }
+
+  // ---- interrupt coalescing ------------------------------------------------------------------
+  /**
+   * Changes the coalescing setting at any time (like `ethtool -C`); undefined or { 1, 0 } turns
+   * it off. Completions already waiting are signalled at once, so none waits under a bound that
+   * no longer applies.
+   */
+  setCoalesce(coalesce: VirtioCoalesce | undefined): void {
+    if (coalesce) checkCoalesce(coalesce);
+    this.flushCoalesced("change");
+    const off = !coalesce || coalesce.maxCompletions === 1 || coalesce.maxDelayUs === 0;
+    this.coalesce = off ? undefined : { ...coalesce };
+  }
+
+  /** The current coalescing setting ({ 1, 0 } when off). */
+  get coalescing(): VirtioCoalesce {
+    return this.coalesce ? { ...this.coalesce } : { maxCompletions: 1, maxDelayUs: 0 };
   }
 
   private freshQueue(max: number): QueueRegisters {
@@ -352,7 +434,7 @@ export class VirtioMmioTransport implements MmioDevice {
     if (size === 8 || offset % size !== 0) return this.fault();
     const value = this.device.readConfig(offset, size);
     if (value === undefined) return this.fault();
-    return value;
+    return toUint(value, size * 8);
   }
 
   private storeConfig(offset: number, size: AccessSize, value: number | bigint): boolean {
@@ -433,6 +515,7 @@ export class VirtioMmioTransport implements MmioDevice {
     this.shmSel = 0;
     this.live = false;
     this.context = undefined;
+    this.dropCoalesced(); // the completions belonged to the old activation's rings
     this.interruptStatus = 0; // spec 4.2.2.1: upon reset, InterruptStatus and QueueReady are cleared
     this.updateIrq();
     this.counters.resets++;
@@ -565,11 +648,26 @@ export class VirtioMmioTransport implements MmioDevice {
         if (!current() || this.needsResetReason !== undefined) return;
         const q = queues[i];
         if (!q) return;
-        if (q.shouldInterrupt()) {
-          this.counters.usedInterrupts++;
-          this.raise(VIRTIO_MMIO_INT_VRING);
-        } else {
-          this.counters.usedInterruptsSuppressed++;
+        const coalesce = this.coalesce;
+        if (!coalesce) {
+          this.usedSeen[i] = q.counters.used; // so that coalescing turned on later counts from here
+          this.signalUsed(q);
+          return;
+        }
+        // One notifyUsed may stand for several used buffers (a device batches what settled
+        // together): count the buffers, not the calls.
+        const completions = Math.max(0, q.counters.used - (this.usedSeen[i] ?? 0));
+        this.usedSeen[i] = q.counters.used;
+        this.pendingQueues.add(i);
+        this.pendingCompletions += completions;
+        this.counters.coalescedCompletions += completions;
+        if (this.pendingCompletions >= coalesce.maxCompletions) {
+          this.flushCoalesced("count");
+        } else if (this.cancelTimer === undefined) {
+          this.cancelTimer = this.startTimer(coalesce.maxDelayUs, () => {
+            this.cancelTimer = undefined;
+            this.flushCoalesced("timer");
+          });
         }
       },
       notifyConfigChange: () => {
@@ -592,6 +690,47 @@ export class VirtioMmioTransport implements MmioDevice {
   }
 
   // ---- interrupts (spec 4.2.2 InterruptStatus / InterruptACK, 4.2.3.4) -----------------------
+  /** The driver's suppression (flags / used_event) decides whether used buffers interrupt. */
+  private signalUsed(q: Virtqueue): void {
+    if (q.shouldInterrupt()) {
+      this.counters.usedInterrupts++;
+      this.raise(VIRTIO_MMIO_INT_VRING);
+    } else {
+      this.counters.usedInterruptsSuppressed++;
+    }
+  }
+
+  /**
+   * Ends a coalesced batch: each queue with pending completions asks the driver's suppression
+   * now, at the time the interrupt would be raised (the driver may have turned interrupts off,
+   * or moved used_event, while the batch gathered). shouldInterrupt() covers every used buffer
+   * since its last decision, so one call per queue judges the whole batch.
+   */
+  private flushCoalesced(why: "count" | "timer" | "change"): void {
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+    if (this.pendingQueues.size === 0) return;
+    const queues = [...this.pendingQueues];
+    this.pendingQueues.clear();
+    this.pendingCompletions = 0;
+    if (why === "count") this.counters.coalesceFlushesByCount++;
+    else if (why === "timer") this.counters.coalesceFlushesByTimer++;
+    const context = this.context;
+    if (!context || !this.live || this.needsResetReason !== undefined) return;
+    for (const i of queues) {
+      const q = context.queues[i];
+      if (q) this.signalUsed(q);
+    }
+  }
+
+  private dropCoalesced(): void {
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+    this.pendingQueues.clear();
+    this.pendingCompletions = 0;
+    this.usedSeen = [];
+  }
+
   private raise(bit: number): void {
     if (bit === VIRTIO_MMIO_INT_CONFIG) this.counters.configInterrupts++;
     this.interruptStatus |= bit;
