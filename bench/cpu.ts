@@ -4,6 +4,7 @@
 //   --reps N          timed repetitions per measurement (median reported; default 3)
 //   --iterations N    iterations of the mix (default: the program's compile-time default)
 //   --no-parley       QEMU only (instruction counts then come from qemu-system -icount)
+//   --jit on|off      Parley's engine: the translator (default) or the interpreter alone
 //
 // QEMU cannot count instructions cheaply, but the benchmark kernel is compiled to identical code on
 // both targets, so Parley's instruction count for a workload is also QEMU's. Each workload is also run
@@ -22,7 +23,7 @@ import { CACHE_DIR } from "../src/host/node/toolchain.ts";
 
 type RunElfFile = (
   path: string,
-  opts?: { maxInsns?: number; onOutput?: (text: string) => void },
+  opts?: { maxInsns?: number; jit?: "on" | "off"; onOutput?: (text: string) => void },
 ) => Promise<{ exitCode: number; output: string; instret: bigint; seconds: number }>;
 
 interface Workload {
@@ -47,7 +48,7 @@ const SMALL_ITERATIONS = 1;
 const QEMU_TARGET_INSTRUCTIONS = 2.5e9;
 
 function parseArgs(argv: string[]) {
-  const opts = { each: false, reps: 3, iterations: undefined as number | undefined, parley: true };
+  const opts = { each: false, reps: 3, iterations: undefined as number | undefined, parley: true, jit: "on" as "on" | "off" };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const num = () => {
@@ -59,6 +60,11 @@ function parseArgs(argv: string[]) {
     else if (a === "--reps") opts.reps = num();
     else if (a === "--iterations") opts.iterations = num();
     else if (a === "--no-parley") opts.parley = false;
+    else if (a === "--jit") {
+      const v = argv[++i];
+      if (v !== "on" && v !== "off") throw new Error("--jit needs on or off");
+      opts.jit = v;
+    }
     else throw new Error(`unknown option ${a}`);
   }
   if (opts.iterations !== undefined && opts.iterations <= SMALL_ITERATIONS)
@@ -146,6 +152,7 @@ async function main() {
   if (opts.parley && !runElfFile)
     console.log("bench: src/host/node/run-elf.ts not present yet; measuring QEMU only (instruction counts from qemu-system -icount)");
 
+  if (runElfFile) console.log(`bench: Parley with the ${opts.jit === "on" ? "translator (--jit on)" : "interpreter alone (--jit off)"}`);
   console.log("bench: building the benchmark for bare metal and Linux ...");
   const builds = await Promise.all(
     workloads.map(async (w) => ({
@@ -190,12 +197,12 @@ async function main() {
       // A Parley failure is reported (and fails the benchmark) but QEMU's half still gets measured.
       try {
         const maxInsns = Math.ceil(icFull.instret! * 1.5) + 200_000_000;
-        const small = await runElfFile(b.bmSmall, { maxInsns });
+        const small = await runElfFile(b.bmSmall, { maxInsns, jit: opts.jit });
         parseBenchOutput(`${w.name}: Parley (calibration)`, small);
         const seconds: number[] = [];
         let instret: bigint | undefined;
         for (let r = 0; r < opts.reps; r++) {
-          const run = await runElfFile(b.bm, { maxInsns });
+          const run = await runElfFile(b.bm, { maxInsns, jit: opts.jit });
           const out = parseBenchOutput(`${w.name}: Parley`, run);
           if (out.checksum !== icFull.checksum)
             throw new Error(`${w.name}: Parley's checksum ${out.checksum} differs from QEMU's ${icFull.checksum}`);
@@ -336,6 +343,7 @@ async function main() {
     host: { cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length, node: process.version, platform: process.platform },
     qemu: await qemuVersion(),
     reps: opts.reps,
+    parleyEngine: opts.jit === "on" ? "translator" : "interpreter",
     parleyAvailable: runElfFile !== undefined,
     workloads: results,
   };

@@ -25,7 +25,12 @@ const isSource = (p) => p.endsWith(".ts") && !p.endsWith(".test.ts");
 mkdirSync(join(root, "build"), { recursive: true });
 
 const wasmOut = join(root, "build/cpu.wasm");
-const wasmInputs = Math.max(newestMtime(join(root, "src/cpu/wasm"), isSource), statSync(join(root, "src/cpu/layout.ts")).mtimeMs);
+const wasmInputs = Math.max(
+  newestMtime(join(root, "src/cpu/wasm"), isSource),
+  // Shared with the TypeScript side (untyped constants), compiled into the engine too.
+  statSync(join(root, "src/cpu/layout.ts")).mtimeMs,
+  statSync(join(root, "src/cpu/opcodes.ts")).mtimeMs,
+);
 if (!upToDate(wasmOut, wasmInputs)) {
   console.log("build: src/cpu/wasm -> build/cpu.wasm (AssemblyScript)");
   execFileSync(
@@ -39,6 +44,8 @@ if (!upToDate(wasmOut, wasmInputs)) {
       "--shrinkLevel", "0",
       "--runtime", "stub",
       "--importMemory",
+      // Translated code (src/cpu/jit) is called through this table (call_indirect in exec.ts).
+      "--importTable",
       "--noAssert",
       "--memoryBase", "4096",
       "--enable", "bulk-memory",

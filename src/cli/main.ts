@@ -14,6 +14,16 @@ import { formatLedger, formatStats } from "./stats.ts";
 /** Exit code for bad input from the user (file, option), distinct from a guest's own exit codes. */
 const EXIT_USAGE = 2;
 
+const JIT_HELP = "the RISC-V to WebAssembly translator: on or off (default: $PARLEY_JIT, else on); eager translates all code at once (testing)";
+
+type JitSetting = "on" | "off" | "eager";
+
+function parseJitFlag(value: string | undefined): JitSetting | undefined {
+  if (value === undefined) return undefined;
+  if (value !== "on" && value !== "off" && value !== "eager") throw new UsageError(`--jit ${value}: use on or off`);
+  return value;
+}
+
 const program = new Command();
 program
   .name("parley")
@@ -30,11 +40,13 @@ program
   .option("--memory <size>", "guest RAM size, e.g. 128M", "128M")
   .option("--stats", "print the ledger (instructions, exits by device and register, traps, bytes moved) to stderr at exit")
   .option("--stats-json <file>", "write the ledger as JSON to FILE at exit")
-  .action(async (file: string, opts: { maxInsns?: string; memory: string; stats?: boolean; statsJson?: string }) => {
+  .option("--jit <on|off>", JIT_HELP)
+  .action(async (file: string, opts: { maxInsns?: string; memory: string; stats?: boolean; statsJson?: string; jit?: string }) => {
+    const jit = parseJitFlag(opts.jit);
     const maxInsns = opts.maxInsns === undefined ? undefined : parsePositiveInteger(opts.maxInsns, "--max-insns");
     const ramSize = parseSize(opts.memory, "--memory");
     if (!existsSync(file)) throw new UsageError(`${file}: no such file`);
-    const result = await runElfFile(file, { maxInsns, ramSize, statsJson: opts.statsJson, onOutput: (text) => process.stdout.write(text) });
+    const result = await runElfFile(file, { maxInsns, ramSize, jit, statsJson: opts.statsJson, onOutput: (text) => process.stdout.write(text) });
     if (opts.stats) process.stderr.write(formatLedger(result.ledger) + "\n");
     if (result.stopReason === "instruction-limit") {
       process.stderr.write(`parley: stopped after ${result.instret} instructions (--max-insns) before the program exited\n`);
@@ -48,10 +60,12 @@ program
   .command("demo")
   .description("build (with the riscv64 cross compiler) and run the bare-metal demo program: a quick self-check of the CPU")
   .option("--stats", "print instructions retired, traps by cause and MIPS to stderr at exit")
-  .action(async (opts: { stats?: boolean }) => {
+  .option("--jit <on|off>", JIT_HELP)
+  .action(async (opts: { stats?: boolean; jit?: string }) => {
+    const jit = parseJitFlag(opts.jit);
     const elf = await buildDemo();
     process.stderr.write(`parley: running ${elf}\n`);
-    const result = await runElfFile(elf, { onOutput: (text) => process.stdout.write(text) });
+    const result = await runElfFile(elf, { jit, onOutput: (text) => process.stdout.write(text) });
     if (opts.stats) {
       process.stderr.write(
         formatStats({ instructions: result.instret, seconds: result.seconds, trapCounts: result.trapCounts, mmioExits: result.mmioExits }) + "\n",
@@ -77,6 +91,7 @@ interface RunFlags {
   net?: string[];
   balloon?: string | true;
   vsock?: string;
+  jit?: string;
 }
 
 function addMachineOptions(command: Command): Command {
@@ -96,7 +111,8 @@ function addMachineOptions(command: Command): Command {
     .option("--vsock <spec>", "virtio-vsock to Unix sockets (Firecracker's convention): cid=N,uds=PATH")
     .option("--stats", "print the ledger at exit: instructions, exits, hypercalls, interrupts, virtio notifications, bytes moved")
     .option("--stats-json <file>", "write the ledger as JSON to FILE at exit")
-    .option("--metrics-port <port>", "serve the ledger in Prometheus text format at http://127.0.0.1:PORT/metrics");
+    .option("--metrics-port <port>", "serve the ledger in Prometheus text format at http://127.0.0.1:PORT/metrics")
+    .option("--jit <on|off>", JIT_HELP);
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -104,6 +120,7 @@ function collect(value: string, previous: string[]): string[] {
 }
 
 async function runFromFlags(flags: RunFlags): Promise<void> {
+  const jit = parseJitFlag(flags.jit);
   if (flags.console !== "uart" && flags.console !== "hvc") throw new UsageError(`--console ${flags.console}: use uart or hvc`);
   if (flags.sstc !== "on" && flags.sstc !== "off") throw new UsageError(`--sstc ${flags.sstc}: use on or off`);
   if (flags.initrd !== undefined && flags.kernel === undefined && !existsSync(flags.initrd)) throw new UsageError(`--initrd ${flags.initrd}: no such file`);
@@ -124,6 +141,7 @@ async function runFromFlags(flags: RunFlags): Promise<void> {
     nets: (flags.net ?? []).map((spec) => parseNetOption(spec)),
     balloon: flags.balloon === undefined ? undefined : parseBalloonOption(flags.balloon),
     vsock: flags.vsock === undefined ? undefined : parseVsockOption(flags.vsock),
+    jit,
   });
 }
 

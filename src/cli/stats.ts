@@ -66,6 +66,24 @@ export function formatLedger(ledger: Ledger): string {
     ]),
   );
 
+  const t = ledger.translator;
+  if (t) {
+    const share = ledger.instructions > 0 ? (100 * t.instructionsTranslatedRetired) / ledger.instructions : 0;
+    sections.push(
+      renderTable([
+        { depth: 0, cells: ["Translator (RISC-V -> wasm)", ""] },
+        { depth: 1, cells: ["instructions retired in translated code", `${t.instructionsTranslatedRetired} (${share.toFixed(1)}%)`] },
+        { depth: 1, cells: ["calls into translated code", t.entries] },
+        { depth: 1, cells: ["pages translated", t.pagesTranslated] },
+        { depth: 1, cells: ["guest instructions translated", t.instructionsTranslated] },
+        { depth: 1, cells: ["translations dropped (code written)", t.drops] },
+        { depth: 1, cells: ["wasm modules compiled", `${t.modules} (${(t.wasmBytes / 1024).toFixed(0)} KiB)`] },
+        { depth: 1, cells: ["host time translating / compiling (ms)", `${t.translateMs.toFixed(0)} / ${t.compileMs.toFixed(0)}`] },
+        ...(t.failures ? [{ depth: 1, cells: ["pages left to the interpreter (translation failed)", t.failures] } as Row] : []),
+      ]),
+    );
+  }
+
   const exits: Row[] = [{ depth: 0, cells: ["MMIO exits (core -> device models)", "loads", "stores", "total"] }];
   for (const [device, d] of Object.entries(ledger.exits.byDevice)) {
     if (d.loads + d.stores === 0) continue;

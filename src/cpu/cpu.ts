@@ -2,6 +2,9 @@
 // CSRs and RAM, and routes the core's exits (MMIO, hypercalls, time) to TypeScript handlers.
 // Imports neither Node nor the DOM: the caller supplies the compiled wasm module.
 import * as L from "./layout.ts";
+import { Jit, type CoreJitExports, type JitOptions } from "./jit/jit.ts";
+
+export type { JitOptions } from "./jit/jit.ts";
 
 export const RAM_PHYS_BASE_DEFAULT = 0x8000_0000;
 /** wasm32 gives 4 GiB; the core's own tables take the first RAM_WASM_BASE bytes. */
@@ -31,6 +34,70 @@ export interface CpuOptions {
   readTime?: () => number;
   /** Supervisor timer compare CSR (Sstc). */
   sstc?: boolean;
+  /**
+   * The RISC-V -> wasm translator (src/cpu/jit): false/"off", true/"on", "eager" (translate every
+   * code page at once; for tests) or options. Default: the PARLEY_JIT environment variable
+   * (off | on | eager) when the host has one, else on. Off leaves the interpreter alone, the
+   * reference the translator is tested against.
+   */
+  jit?: boolean | "on" | "off" | "eager" | JitOptions;
+}
+
+/** The host's environment variables, without depending on Node (globalThis.process exists only there). */
+function environment(name: string): string | undefined {
+  const value = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
+  return value === "" ? undefined : value;
+}
+
+function jitFromEnvironment(): CpuOptions["jit"] {
+  const value = environment("PARLEY_JIT");
+  if (value === undefined) return undefined;
+  if (value === "on" || value === "off" || value === "eager") return value;
+  throw new Error(`PARLEY_JIT=${value}: use on, off or eager`);
+}
+
+/**
+ * The translator settings for a Cpu, or undefined when it is off. Tuning knobs for experiments
+ * come from the environment too: PARLEY_JIT_THRESHOLD, PARLEY_JIT_FUNCTION_SIZE, PARLEY_JIT_ASYNC=1.
+ */
+export function resolveJitOptions(jit: CpuOptions["jit"]): JitOptions | undefined {
+  const setting = jit ?? jitFromEnvironment() ?? true;
+  if (setting === false || setting === "off") return undefined;
+  const options: JitOptions = setting === true || setting === "on" ? {} : setting === "eager" ? { eager: true } : { ...setting };
+  const number = (name: string) => {
+    const text = environment(name);
+    if (text === undefined) return undefined;
+    const value = Number(text);
+    if (!Number.isInteger(value) || value < 1) throw new Error(`${name}=${text}: use a positive whole number`);
+    return value;
+  };
+  options.threshold ??= number("PARLEY_JIT_THRESHOLD");
+  options.functionSize ??= number("PARLEY_JIT_FUNCTION_SIZE");
+  if (environment("PARLEY_JIT_ASYNC") === "1") options.async ??= true;
+  return options;
+}
+
+/** The translator's counters (see Cpu.translatorCounters). */
+export interface TranslatorCounters {
+  /** Guest instructions retired by translated code (the rest ran on the interpreter). */
+  instructionsTranslatedRetired: number;
+  /** Calls from the interpreter into translated code, and block entries it ran itself instead. */
+  entries: number;
+  bounces: number;
+  /** Code pages the core asked to translate, translations installed, and dropped (code written, page reused). */
+  requests: number;
+  installs: number;
+  drops: number;
+  /** Pages translated, guest instructions in them, wasm modules compiled and their size. */
+  pagesTranslated: number;
+  instructionsTranslated: number;
+  modules: number;
+  wasmBytes: number;
+  /** Pages the translator could not translate (they stay interpreted). */
+  failures: number;
+  /** Host time spent translating and compiling. */
+  translateMs: number;
+  compileMs: number;
 }
 
 export const PRIV_U = 0;
@@ -43,7 +110,7 @@ export const enum ExitReason {
   Stop = L.EXIT_STOP,
 }
 
-interface CoreExports {
+interface CoreExports extends CoreJitExports {
   init(): void;
   run(budget: number): number;
   flushTlb(): void;
@@ -67,6 +134,9 @@ export class Cpu {
   readonly ram: Uint8Array;
   private readonly view: DataView;
   private readonly core: CoreExports;
+  readonly table: WebAssembly.Table;
+  /** The translator, when enabled (see src/cpu/jit). */
+  readonly jit: Jit | undefined;
   bus: PhysicalBus | undefined;
   hypercall: ((cpu: Cpu) => void) | undefined;
   readTime: () => number;
@@ -90,9 +160,12 @@ export class Cpu {
     this.hypercall = options.hypercall;
     this.readTime = options.readTime ?? hostTimeTicks;
 
+    // The engine calls translated code through this table (slot 0 stays empty).
+    this.table = new WebAssembly.Table({ element: "anyfunc", initial: 1 });
     const instance = new WebAssembly.Instance(options.module, {
       env: {
         memory: this.memory,
+        table: this.table,
         abort: (_msg: number, _file: number, line: number, col: number) => {
           throw new Error(`cpu core abort at ${line}:${col}`);
         },
@@ -100,6 +173,8 @@ export class Cpu {
         mmioWrite: (paddr: number, size: number) => this.onMmioWrite(paddr, size as AccessSize),
         sbiCall: () => this.onHypercall(),
         readTime: () => this.readTime(),
+        jitRequest: (poolIndex: number, pc: number) => this.jit?.request(poolIndex, pc),
+        jitDropped: (tableIndex: number) => this.jit?.dropped(tableIndex),
       },
     });
     this.core = instance.exports as unknown as CoreExports;
@@ -111,6 +186,15 @@ export class Cpu {
     this.setState(L.S_FLAGS, BigInt(flags));
     this.setState(L.S_WATCH_LO, 0n);
     this.setState(L.S_WATCH_HI, 0n);
+    const jitOptions = resolveJitOptions(options.jit);
+    if (jitOptions) {
+      this.jit = new Jit(this.memory, this.table, this.core, jitOptions);
+      this.setState(L.S_JIT_THRESHOLD, BigInt(this.jit.threshold));
+      this.setState(L.S_JIT_FLAGS, BigInt(this.jit.eager ? L.JIT_FLAG_EAGER : 0));
+    } else {
+      this.setState(L.S_JIT_THRESHOLD, 0n);
+      this.setState(L.S_JIT_FLAGS, 0n);
+    }
     this.core.init();
     this.setState(L.S_MHARTID, BigInt(options.hartId ?? 0));
   }
@@ -173,6 +257,28 @@ export class Cpu {
     this.core.flushTlb();
   }
   /** Traps taken so far by cause: exceptions 0..31, interrupts 32..63. */
+  /** What the translator did, or undefined when it is off (counters since the Cpu was made). */
+  translatorCounters(): TranslatorCounters | undefined {
+    if (!this.jit) return undefined;
+    const n = (offset: number) => Number(this.getState(offset));
+    const s = this.jit.stats;
+    return {
+      instructionsTranslatedRetired: n(L.S_JIT_RETIRED),
+      entries: n(L.S_JIT_ENTRIES),
+      bounces: n(L.S_JIT_BOUNCES),
+      requests: n(L.S_JIT_REQUESTS),
+      installs: n(L.S_JIT_INSTALLS),
+      drops: n(L.S_JIT_DROPS),
+      pagesTranslated: s.translations,
+      instructionsTranslated: s.instructions,
+      modules: s.modules,
+      wasmBytes: s.wasmBytes,
+      failures: s.failures,
+      translateMs: s.translateMs,
+      compileMs: s.compileMs,
+    };
+  }
+
   trapCounts(): bigint[] {
     const out: bigint[] = [];
     for (let i = 0; i < 64; i++) out.push(this.getState(L.S_TRAP_COUNTS + i * 8));
@@ -209,7 +315,9 @@ export class Cpu {
   /** Runs at most `budget` instructions; returns why it stopped. */
   run(budget: number): ExitReason {
     this.setState(L.S_STOP_REQUEST, 0n);
-    return this.core.run(budget) as ExitReason;
+    const reason = this.core.run(budget) as ExitReason;
+    this.jit?.afterRun();
+    return reason;
   }
   /** Asks a running core to return from run() after the current instruction (call from a handler). */
   requestStop(): void {

@@ -18,10 +18,26 @@ export const TLB_CONTEXTS = 4;
 export const PAGEMAP_BASE = 0x0040_0000;
 /** Per pool page: the guest-RAM page number it caches, or -1. */
 export const POOL_OWNER_BASE = 0x00c0_0000;
+/** Translator bookkeeping, one i32 per pool page each (see src/cpu/wasm/jit.ts). */
+export const JIT_HOT_BASE = 0x00c1_0000; // countdown of taken branches until a translation request
+export const JIT_FUNC_BASE = 0x00c2_0000; // 1 when the page has a translation installed
+export const JIT_GEN_BASE = 0x00c3_0000; // bumped whenever the pool page changes owner or is dropped
+export const JIT_TRIES_BASE = 0x00c4_0000; // translation requests made for the current owner
+/** Scratch for the translator: a whole page decoded (2048 slots x 8 bytes), and install lists. */
+export const JIT_DECODE_BASE = 0x00c5_0000;
+export const JIT_INSTALL_BASE = 0x00c6_0000; // per entry: u32 page offset, u32 table index
 /** Decoded-instruction pool: POOL_PAGES pages of 2048 slots (one per 2-byte parcel) x 8 bytes. */
 export const POOL_BASE = 0x0100_0000;
 export const POOL_PAGES = 4096;
 export const POOL_PAGE_SIZE = 0x4000;
+/**
+ * Per pool page, a bit per parcel: control arrived there from elsewhere (another page, or an exit
+ * from translated code) although it is no block entry yet. Translations make these entries.
+ */
+export const JIT_WANT_BASE = 0x0500_0000;
+export const JIT_WANT_BYTES = 256;
+/** Taken off a page's hot countdown each time control misses an entry there (see JIT_WANT_BASE). */
+export const JIT_MISS_PENALTY = 16;
 /** Guest RAM starts here in wasm memory; guest physical RAM_PHYS_BASE maps to this offset. */
 export const RAM_WASM_BASE = 0x0800_0000;
 
@@ -71,6 +87,13 @@ export const S_FLAGS = 0x610; // CONFIG_* bits below
 export const S_WATCH_LO = 0x618; // guest physical [lo, hi): stores here leave the core as MMIO
 export const S_WATCH_HI = 0x620;
 export const S_SLICE_INSNS = 0x628;
+export const S_JIT_THRESHOLD = 0x630; // taken branches in a code page before it is translated; 0 = translator off
+export const S_JIT_FLAGS = 0x638; // JIT_FLAG_* bits below
+
+// Shared with translated code (src/cpu/jit): read at every entry or after every slow path.
+export const S_DATA_TLB = 0x680; // wasm address of the TLB table loads and stores use (i32)
+export const S_JIT_STATUS = 0x688; // set by the jit* slow-path helpers: JIT_STATUS_* below (i32)
+export const S_FETCH_TLB = 0x690; // wasm address of the TLB table instruction fetch uses (i32)
 
 // Exit mailbox, shared with the imported host functions.
 export const S_MMIO_DATA = 0x700; // value for mmioWrite, result of mmioRead
@@ -85,12 +108,32 @@ export const S_CODE_PAGES_DECODED = 0xa08;
 export const S_CODE_INVALIDATIONS = 0xa10;
 export const S_MMIO_EXITS = 0xa18;
 export const S_ECALL_EXITS = 0xa20;
+export const S_JIT_ENTRIES = 0xa28; // calls into translated code
+export const S_JIT_REQUESTS = 0xa30; // translation requests made to the host
+export const S_JIT_INSTALLS = 0xa38; // translations installed
+export const S_JIT_DROPS = 0xa40; // translations dropped (code written, pool page reused)
+export const S_JIT_BOUNCES = 0xa48; // block entries interpreted instead (budget, fault, system instruction)
+export const S_JIT_RETIRED = 0xa50; // instructions retired by translated code
 
 // ---- Configuration flags (S_FLAGS) ------------------------------------------------------
 /** Sstc: stimecmp exists and drives STIP when menvcfg.STCE is set. */
 export const CONFIG_SSTC = 1;
 /** ECALL from S-mode is served by the host (paravirtual SBI): calls the sbiCall import. */
 export const CONFIG_SBI_IN_HOST = 2;
+
+// ---- Translator (S_JIT_FLAGS, S_JIT_STATUS, translated-code return value) -----------------
+/** Request a translation of every code page on its first execution (stress testing). */
+export const JIT_FLAG_EAGER = 1;
+/** Slow-path status: the access raised an exception; nothing was done. */
+export const JIT_STATUS_FAULT = 1;
+/** Slow-path status: the access was done but the core must regain control (MMIO, code written). */
+export const JIT_STATUS_EXIT = 2;
+/**
+ * A translated function returns the number of instructions it retired, ORed with this flag
+ * when it stopped in front of an instruction the interpreter must execute itself (even if that
+ * instruction is a block entry of translated code).
+ */
+export const JIT_RET_INTERPRET = 0x4000_0000;
 
 // ---- run() exit reasons ---------------------------------------------------------------
 export const EXIT_BUDGET = 0; // the instruction budget ran out

@@ -1,7 +1,7 @@
 // A bare-metal machine for RV64 ELF programs: RAM at 0x80000000, a CLINT, HTIF for console
 // and exit, and a 16550 UART at QEMU virt's address (polled: there is no interrupt controller).
 // The program starts in M-mode at its entry point, as on Spike or QEMU's spike machine.
-import { Cpu, ExitReason } from "../cpu/cpu.ts";
+import { Cpu, ExitReason, type CpuOptions } from "../cpu/cpu.ts";
 import * as L from "../cpu/layout.ts";
 import { Bus } from "./bus.ts";
 import { Clint, CLINT_BASE, CLINT_SIZE } from "../devices/clint.ts";
@@ -27,6 +27,8 @@ export interface BareMetalOptions {
   sleep?: (ms: number) => Promise<void>;
   /** Give control back to the event loop now and then (defaults to setImmediate-like). */
   yieldToHost?: () => Promise<void>;
+  /** The RISC-V -> wasm translator: see CpuOptions.jit (default: PARLEY_JIT, else on). */
+  jit?: CpuOptions["jit"];
 }
 
 export interface BareMetalResult {
@@ -52,7 +54,7 @@ export class BareMetalMachine {
 
   constructor(private readonly options: BareMetalOptions) {
     const ramSize = options.ramSize ?? BARE_METAL_RAM_DEFAULT;
-    this.cpu = new Cpu({ module: options.module, ramSize, bus: this.bus, sstc: true });
+    this.cpu = new Cpu({ module: options.module, ramSize, bus: this.bus, sstc: true, jit: options.jit });
     this.clint = new Clint([this.cpu], () => this.cpu.readTime());
     this.bus.map(CLINT_BASE, CLINT_SIZE, this.clint);
     // No interrupt controller: programs poll LSR, and the interrupt output goes nowhere.

@@ -9,6 +9,7 @@
 // machine and tests with hand-made parts can all provide one.
 import { exitKey, type ExitCounts } from "./bus.ts";
 import type { VirtqueueCounters } from "../virtio/types.ts";
+import type { TranslatorCounters } from "../cpu/cpu.ts";
 
 /** Version of the ledger's shape, for readers of `--stats-json` files. */
 export const LEDGER_VERSION = 1;
@@ -27,6 +28,8 @@ export interface Ledger {
   exceptions: { total: number; byCause: Record<string, number> };
   /** By virtio device (transport) name. */
   virtio: Record<string, LedgerVirtio>;
+  /** The RISC-V -> wasm translator's counters; absent when it is off. */
+  translator?: TranslatorCounters;
   /** By device: bytes into the guest (`in`: disk reads, received frames, console input, entropy) and out of it. */
   bytes: Record<string, { in: number; out: number }>;
 }
@@ -100,7 +103,7 @@ export interface LedgerVirtqueue {
 
 /** The parts of a machine the ledger reads. Optional parts are absent on machines without them. */
 export interface LedgerMachine {
-  readonly cpu: { readonly instret: bigint; trapCounts(): readonly bigint[] };
+  readonly cpu: { readonly instret: bigint; trapCounts(): readonly bigint[]; translatorCounters?(): TranslatorCounters | undefined };
   readonly bus: { readonly exits: ExitCounts };
   /** performance.now() at construction, and when run() returned (undefined while running). */
   readonly startedAt: number;
@@ -308,6 +311,12 @@ export function collectLedger(machine: LedgerMachine, now: number = globalThis.p
     interrupts: { ...interrupts, bySource: collectSources(machine) },
     exceptions,
     virtio,
+    ...translatorPart(machine),
     bytes,
   };
+}
+
+function translatorPart(machine: LedgerMachine): { translator?: TranslatorCounters } {
+  const translator = machine.cpu.translatorCounters?.();
+  return translator ? { translator } : {};
 }

@@ -6,7 +6,7 @@
 //   leave the core and are served by src/sbi. No firmware runs in the guest.
 // - firmware: Debian's OpenSBI (fw_dynamic) runs in emulated M-mode with an emulated CLINT and
 //   then enters the same kernel, as on real hardware.
-import { Cpu, ExitReason, PRIV_S, TIMEBASE_FREQUENCY } from "../cpu/cpu.ts";
+import { Cpu, ExitReason, PRIV_S, TIMEBASE_FREQUENCY, type CpuOptions } from "../cpu/cpu.ts";
 import * as L from "../cpu/layout.ts";
 import { Bus } from "./bus.ts";
 import { Plic } from "../devices/plic.ts";
@@ -74,6 +74,8 @@ export interface VirtMachineOptions {
    * the machine adds in the first virtio slot. Output of both always reaches `output`.
    */
   console?: "uart" | "hvc";
+  /** The RISC-V -> wasm translator: see CpuOptions.jit (default: PARLEY_JIT, else on). */
+  jit?: CpuOptions["jit"];
 }
 
 export type MachineExit =
@@ -123,6 +125,7 @@ export class VirtMachine implements SbiHost {
       bus: this.bus,
       sstc,
       hypercall: this.bootPath === "paravirtual" ? (cpu) => this.sbi!.handleCpuEcall(cpu, 0) : undefined,
+      jit: options.jit,
     });
     const output = (bytes: Uint8Array) => this.consoleOutput(bytes);
     // Device interrupts can be raised from host events (I/O completions, incoming frames, input)

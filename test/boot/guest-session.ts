@@ -12,7 +12,16 @@ export class GuestSession {
 
   constructor(
     image: GuestImage,
-    opts: { firmware?: boolean; append?: string; sstc?: boolean; memory?: number; virtio?: VirtioDevice[]; console?: "uart" | "hvc" } = {},
+    opts: {
+      firmware?: boolean;
+      append?: string;
+      sstc?: boolean;
+      memory?: number;
+      virtio?: VirtioDevice[];
+      console?: "uart" | "hvc";
+      /** The translator: "on", "off" (the interpreter alone) or "eager"; default as CpuOptions.jit. */
+      jit?: "on" | "off" | "eager";
+    } = {},
   ) {
     const decoder = new TextDecoder();
     this.machine = new VirtMachine({
@@ -25,6 +34,7 @@ export class GuestSession {
       sstc: opts.sstc,
       virtio: opts.virtio,
       console: opts.console,
+      jit: opts.jit,
       output: (bytes) => {
         this.output += decoder.decode(bytes, { stream: true });
       },

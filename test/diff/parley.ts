@@ -2,7 +2,7 @@
 // paging off. The code is followed by a wfi; with mie = 0 nothing can wake the hart, so run()
 // returns ExitReason.Wfi with the pc at that wfi when the sequence completes. mtvec points at a
 // second wfi (TRAP_BASE), which tells a trap apart from the normal end.
-import { Cpu, ExitReason, PRIV_M } from "../../src/cpu/cpu.ts";
+import { Cpu, ExitReason, PRIV_M, type CpuOptions } from "../../src/cpu/cpu.ts";
 import * as CL from "../../src/cpu/layout.ts";
 import { loadCoreModule } from "../../src/host/node/core-module.ts";
 import * as E from "./encode.ts";
@@ -31,9 +31,13 @@ function atWfi(pc: bigint, addr: number): boolean {
 
 export class ParleyRunner {
   private readonly cpu: Cpu;
+  /** Instructions retired over all runs, and those retired by translated code (src/cpu/jit). */
+  retired = 0n;
+  translated = 0n;
 
-  constructor(module: WebAssembly.Module = loadCoreModule()) {
-    this.cpu = new Cpu({ module, ramSize: RAM_SIZE });
+  /** `jit`: "off" runs the interpreter; "eager" translates every sequence before it runs. */
+  constructor(jit?: CpuOptions["jit"], module: WebAssembly.Module = loadCoreModule()) {
+    this.cpu = new Cpu({ module, ramSize: RAM_SIZE, jit });
     this.cpu.writeRam(L.TRAP_BASE, WFI_BYTES);
   }
 
@@ -47,7 +51,10 @@ export class ParleyRunner {
     cpu.writeRam(L.SCRATCH, init.mem);
     this.resetHart(init);
 
+    const instret0 = cpu.instret, translated0 = cpu.getState(CL.S_JIT_RETIRED);
     const exit = cpu.run(BUDGET);
+    this.retired += cpu.instret - instret0;
+    this.translated += cpu.getState(CL.S_JIT_RETIRED) - translated0;
     if (exit === ExitReason.Wfi && atWfi(cpu.pc, L.CODE_BASE + code.length)) return { kind: "ok", state: this.capture() };
     return { kind: "trap", detail: this.describeStop(exit) };
   }

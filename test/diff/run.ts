@@ -6,6 +6,7 @@ import { assemble, generateCase, type Group, type Item, type TestCase } from "./
 import { buildOracle, runOracle, type OracleCase, type RunResult } from "./oracle.ts";
 import type { MachineState } from "./layout.ts";
 import { ParleyRunner } from "./parley.ts";
+import type { CpuOptions } from "../../src/cpu/cpu.ts";
 
 export interface CampaignOptions {
   seed: number;
@@ -17,6 +18,8 @@ export interface CampaignOptions {
   /** How many mismatches get shrunk and formatted (the rest are only counted). */
   maxReports?: number;
   log?: (line: string) => void;
+  /** The Parley engine: CpuOptions.jit ("off": the interpreter, "eager": every sequence translated). */
+  jit?: CpuOptions["jit"];
 }
 
 export interface Mismatch {
@@ -29,6 +32,9 @@ export interface Mismatch {
 export interface CampaignResult {
   cases: number;
   mismatches: Mismatch[];
+  /** Instructions Parley retired, and of those in translated code. */
+  retired: bigint;
+  translated: bigint;
 }
 
 /**
@@ -38,10 +44,18 @@ export interface CampaignResult {
  */
 export class SafeParley {
   private runner: ParleyRunner | undefined;
+  /** Instructions retired, and of those by translated code, over every run (`jit` as CpuOptions.jit). */
+  retired = 0n;
+  translated = 0n;
+  constructor(private readonly jit?: CpuOptions["jit"]) {}
   run(code: Uint8Array, init: MachineState): RunResult {
     try {
-      this.runner ??= new ParleyRunner();
-      return this.runner.run(code, init);
+      const runner = (this.runner ??= new ParleyRunner(this.jit));
+      const retired0 = runner.retired, translated0 = runner.translated;
+      const result = runner.run(code, init);
+      this.retired += runner.retired - retired0;
+      this.translated += runner.translated - translated0;
+      return result;
     } catch (err) {
       this.runner = undefined;
       return { kind: "trap", detail: `core threw: ${(err as Error).message}` };
@@ -61,21 +75,26 @@ async function mismatching(oracle: string, parley: SafeParley, tc: TestCase, can
  * after others ran on the same core (stale cached state in Parley) cannot be shrunk alone; its
  * report says so and names the range of cases that reproduces it.
  */
-export async function reproduce(oracle: string, tc: TestCase, historyFrom = tc.index): Promise<{ text: string; diffs: string[] }> {
-  const parley = new SafeParley();
+export async function reproduce(
+  oracle: string,
+  tc: TestCase,
+  historyFrom = tc.index,
+  jit?: CpuOptions["jit"],
+): Promise<{ text: string; diffs: string[] }> {
+  const parley = new SafeParley(jit);
   const [standalone] = await mismatching(oracle, parley, tc, [tc.items]);
   if (!standalone) {
     const text = [
       `MISMATCH group=${tc.group} seed=${tc.seed} case=${tc.index}: only after earlier cases ran on the same core`,
       "  (it passes on a fresh core: Parley keeps state across cases that it should not)",
-      `  replay: node --import tsx test/diff/explore.ts --seed ${tc.seed} --replay-range ${tc.group}:${historyFrom}-${tc.index}`,
+      `  replay: ${jit === undefined ? "" : `PARLEY_JIT=${jit} `}node --import tsx test/diff/explore.ts --seed ${tc.seed} --replay-range ${tc.group}:${historyFrom}-${tc.index}`,
     ].join("\n");
     return { text, diffs: ["history-dependent"] };
   }
   const items = await shrinkItems(tc.items, (cands) => mismatching(oracle, parley, tc, cands));
   const code = assemble(items);
   const [qemu] = await runOracle(oracle, [{ code, init: tc.init }]);
-  const diffs = compareRuns(qemu, new SafeParley().run(code, tc.init));
+  const diffs = compareRuns(qemu, new SafeParley(jit).run(code, tc.init));
   return { text: formatReproducer(tc, tc.items.length, items, diffs), diffs };
 }
 
@@ -102,7 +121,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
   const batchSize = opts.batchSize ?? 200;
   const maxReports = opts.maxReports ?? 3;
   const mismatches: Mismatch[] = [];
-  const parley = new SafeParley();
+  const parley = new SafeParley(opts.jit);
 
   const makeBatch = (start: number) => {
     const cases: TestCase[] = [];
@@ -126,11 +145,11 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
   }
 
   for (const m of mismatches.slice(0, maxReports)) {
-    const { text } = await reproduce(oracle, m.tc, first);
+    const { text } = await reproduce(oracle, m.tc, first, opts.jit);
     m.report = text;
     opts.log?.(text);
   }
-  return { cases: opts.count, mismatches };
+  return { cases: opts.count, mismatches, retired: parley.retired, translated: parley.translated };
 }
 
 /** What kind of state a difference line is about: "x", "f", "fcsr", "mem" or the failure text. */

@@ -106,19 +106,22 @@ const haveQemu = await haveTool("qemu-system-riscv64");
 for (const file of sources) {
   const base = basename(file, ".S");
 
-  test(`isa ${base} on Parley`, { timeout: TEST_TIMEOUT_MS }, async (t) => {
-    if (!haveGcc) return t.skip("riscv64-unknown-elf-gcc missing: run `npm run setup`");
-    if (!existsSync(RUN_ELF)) return t.skip("src/host/node/run-elf.ts does not exist yet");
-    const elf = await build(file, "parley");
-    // Imported lazily so the QEMU half of the suite does not depend on Parley's core.
-    const { runElfFile } = (await import(RUN_ELF)) as typeof import("../../src/host/node/run-elf.ts");
-    const result = await runElfFile(elf, { maxInsns: PARLEY_MAX_INSNS });
-    if (result.exitCode === -1) {
-      assert.fail(`${file}: stopped by the ${PARLEY_MAX_INSNS}-instruction limit (last test number unknown)\n${result.output}`);
-    }
-    assert.equal(result.exitCode, 0, describeFailure(file, result.exitCode, result.output));
-    assert.match(result.output, /PASS/, `${file}: exited 0 without printing PASS\n${result.output}`);
-  });
+  // On the interpreter and on the translator (eager: every code page translated before it runs).
+  for (const [engine, jit] of [["interpreter", "off"], ["translator", "eager"]] as const) {
+    test(`isa ${base} on Parley (${engine})`, { timeout: TEST_TIMEOUT_MS }, async (t) => {
+      if (!haveGcc) return t.skip("riscv64-unknown-elf-gcc missing: run `npm run setup`");
+      if (!existsSync(RUN_ELF)) return t.skip("src/host/node/run-elf.ts does not exist yet");
+      const elf = await build(file, "parley");
+      // Imported lazily so the QEMU half of the suite does not depend on Parley's core.
+      const { runElfFile } = (await import(RUN_ELF)) as typeof import("../../src/host/node/run-elf.ts");
+      const result = await runElfFile(elf, { maxInsns: PARLEY_MAX_INSNS, jit });
+      if (result.exitCode === -1) {
+        assert.fail(`${file}: stopped by the ${PARLEY_MAX_INSNS}-instruction limit (last test number unknown)\n${result.output}`);
+      }
+      assert.equal(result.exitCode, 0, describeFailure(file, result.exitCode, result.output));
+      assert.match(result.output, /PASS/, `${file}: exited 0 without printing PASS\n${result.output}`);
+    });
+  }
 
   test(`isa ${base} on QEMU (oracle)`, { timeout: TEST_TIMEOUT_MS }, async (t) => {
     if (!haveGcc) return t.skip("riscv64-unknown-elf-gcc missing: run `npm run setup`");

@@ -3,6 +3,7 @@
 // mmu.ts; everything rare (traps, CSRs, xRET, hypercalls) lives in out-of-line functions.
 import * as L from "../layout";
 import * as O from "./ops";
+import * as R from "./regions";
 import {
   getX, setX, setXSafe, getState, setState, bumpCounter,
   PRIV_M, PRIV_S, PRIV_U, MSTATUS_TVM, MSTATUS_TW, MSTATUS_TSR,
@@ -13,6 +14,7 @@ import {
   memFault, trapCause, trapTval, fetchTag, fetchBase, fetchRam, runLimit, crossPageRaw, CROSS_PAGE_SLOT,
   loadSlow, storeSlow, fetchSlow, decodeIntoSlot, atomicAddress, wasmToPhysical,
   flushTranslated, flushPage, setRunLimit, clearMemFault, invalidateFetch,
+  armBounce, requestTranslation,
 } from "./mmu";
 import {
   csrRead, csrWrite, csrIllegal, csrSideEffects, clearCsrSideEffects,
@@ -132,6 +134,19 @@ function remw(a: i32, b: i32): i64 {
 function remuw(a: u32, b: u32): i64 {
   if (b == 0) return <i64><i32>a;
   return <i64><i32>(a % b);
+}
+
+// ---- translation trigger ---------------------------------------------------------------------------
+
+/**
+ * A taken branch or jump in the code page whose pool page is `codeBase`: counts down the page's
+ * hotness (with the translator off the countdown starts at i32.MAX_VALUE and never matters).
+ */
+@inline function countTaken(codeBase: usize, pc: i64): void {
+  const counter = R.JIT_HOT_BASE + ((codeBase - R.POOL_BASE) >> 12); // pool index * 4
+  const left = load<i32>(counter) - 1;
+  store<i32>(counter, left);
+  if (left <= 0) requestTranslation(<u32>((codeBase - R.POOL_BASE) >> 14), pc);
 }
 
 // ---- rare paths ---------------------------------------------------------------------------------
@@ -254,20 +269,36 @@ export function run(budget: i32): i32 {
         case O.OP_REMUW: setX(RD(w), remuw(<u32>getX(RS1(w)), <u32>getX(RS2(w)))); pc += LEN(w); break;
 
         // ---- control transfer
-        case O.OP_BEQ: pc += getX(RS1(w)) == getX(RS2(w)) ? imm : LEN(w); break;
-        case O.OP_BNE: pc += getX(RS1(w)) != getX(RS2(w)) ? imm : LEN(w); break;
-        case O.OP_BLT: pc += getX(RS1(w)) < getX(RS2(w)) ? imm : LEN(w); break;
-        case O.OP_BGE: pc += getX(RS1(w)) >= getX(RS2(w)) ? imm : LEN(w); break;
-        case O.OP_BLTU: pc += <u64>getX(RS1(w)) < <u64>getX(RS2(w)) ? imm : LEN(w); break;
-        case O.OP_BGEU: pc += <u64>getX(RS1(w)) >= <u64>getX(RS2(w)) ? imm : LEN(w); break;
-        case O.OP_BEQZ: pc += getX(RS1(w)) == 0 ? imm : LEN(w); break;
-        case O.OP_BNEZ: pc += getX(RS1(w)) != 0 ? imm : LEN(w); break;
-        case O.OP_JAL: setX(RD(w), pc + LEN(w)); pc += imm; break;
-        case O.OP_J: pc += imm; break;
+        case O.OP_BEQ: if (getX(RS1(w)) == getX(RS2(w))) { pc += imm; countTaken(codeBase, pc); } else pc += LEN(w); break;
+        case O.OP_BNE: if (getX(RS1(w)) != getX(RS2(w))) { pc += imm; countTaken(codeBase, pc); } else pc += LEN(w); break;
+        case O.OP_BLT: if (getX(RS1(w)) < getX(RS2(w))) { pc += imm; countTaken(codeBase, pc); } else pc += LEN(w); break;
+        case O.OP_BGE: if (getX(RS1(w)) >= getX(RS2(w))) { pc += imm; countTaken(codeBase, pc); } else pc += LEN(w); break;
+        case O.OP_BLTU: if (<u64>getX(RS1(w)) < <u64>getX(RS2(w))) { pc += imm; countTaken(codeBase, pc); } else pc += LEN(w); break;
+        case O.OP_BGEU: if (<u64>getX(RS1(w)) >= <u64>getX(RS2(w))) { pc += imm; countTaken(codeBase, pc); } else pc += LEN(w); break;
+        case O.OP_BEQZ: if (getX(RS1(w)) == 0) { pc += imm; countTaken(codeBase, pc); } else pc += LEN(w); break;
+        case O.OP_BNEZ: if (getX(RS1(w)) != 0) { pc += imm; countTaken(codeBase, pc); } else pc += LEN(w); break;
+        case O.OP_JAL: setX(RD(w), pc + LEN(w)); pc += imm; countTaken(codeBase, pc); break;
+        case O.OP_J: pc += imm; countTaken(codeBase, pc); break;
         case O.OP_JALR: {
           const target = (getX(RS1(w)) + imm) & ~1;
           setXSafe(RD(w), pc + LEN(w));
           pc = target;
+          countTaken(codeBase, pc);
+          break;
+        }
+
+        // ---- a block entry of translated code (src/cpu/jit): run it with the budget left
+        case O.OP_TRANSLATED: {
+          bumpCounter(L.S_JIT_ENTRIES);
+          const budget = runLimit - executed + 1;
+          const r = call_indirect<i32>(<u32>imm, pc, budget, budget);
+          pc = getState(L.S_PC);
+          executed += (r & 0x3fff_ffff) - 1; // this iteration already counted one
+          setState(L.S_JIT_RETIRED, getState(L.S_JIT_RETIRED) + <i64>(r & 0x3fff_ffff));
+          if ((r & L.JIT_RET_INTERPRET) != 0) {
+            armBounce(pc);
+            codeTag = -1;
+          }
           break;
         }
 
@@ -318,7 +349,7 @@ export function run(budget: i32): i32 {
           const op = w & 0xff;
           const csr = <u32>imm & 0xfff;
           const isWrite = op == O.OP_CSRRW || op == O.OP_CSRRWI || RS1(w) != 0;
-          const source: i64 = op >= O.OP_CSRRWI ? <i64>RS1(w) : getX(RS1(w));
+          const source: i64 = op >= <u32>O.OP_CSRRWI ? <i64>RS1(w) : getX(RS1(w));
           // Make the counters exact for this instruction: it sees everything retired before it.
           setState(L.S_MINSTRET, instretBase + <i64>(executed - notRetired - 1));
           if (isWrite && (csr >> 10) == 3) { pc = raiseIllegal(pc, w); notRetired++; break; }
@@ -433,7 +464,7 @@ export function run(budget: i32): i32 {
   return exitReason;
 }
 
-function amo32(op: u32, a: i32, b: i32): i32 {
+export function amo32(op: u32, a: i32, b: i32): i32 {
   switch (op) {
     case O.OP_AMOSWAP_W: return b;
     case O.OP_AMOADD_W: return a + b;
@@ -446,7 +477,7 @@ function amo32(op: u32, a: i32, b: i32): i32 {
     default: return <u32>a > <u32>b ? a : b; // AMOMAXU.W
   }
 }
-function amo64(op: u32, a: i64, b: i64): i64 {
+export function amo64(op: u32, a: i64, b: i64): i64 {
   switch (op) {
     case O.OP_AMOSWAP_D: return b;
     case O.OP_AMOADD_D: return a + b;
@@ -464,7 +495,7 @@ const SIGN_S: u32 = 0x8000_0000;
 const SIGN_D: i64 = 1 << 63;
 
 /** F and D computation instructions; false when the instruction is illegal in the current state. */
-function executeFp(w: u32, rd: u32, rs1: u32, rs2: u32): bool {
+export function executeFp(w: u32, rd: u32, rs1: u32, rs2: u32): bool {
   const op = w & 0xff;
   const rs3 = (w >> 23) & 31;
   // Operations that take no rounding mode still need the FPU enabled.

@@ -4,6 +4,7 @@ import { getState, setState, PRIV_M, MSTATUS_FS } from "./state";
 import { configureMemory, resetCodeCache, flushAll, invalidateRange, updateContexts } from "./mmu";
 import { csrRead, csrWrite, csrIllegal, resetHart, CSR_FFLAGS, CSR_FCSR, CSR_MINSTRET } from "./csr";
 export { run } from "./exec";
+export { jitAmo, jitFp, jitDecodePage, jitInstall, jitEvict, jitRearm, jitPredecode } from "./jit";
 
 /** Applies the configuration in the state block and resets the hart. */
 export function init(): void {

@@ -19,10 +19,14 @@ import {
   CAUSE_MISALIGNED_LOAD,
 } from "./state";
 import { decode16, decode32, decodedImm, decodedWord } from "./decode";
-import { OP_CROSSPAGE } from "./ops";
+import { OP_CROSSPAGE, OP_TRANSLATED } from "./ops";
 
 @external("env", "mmioRead") declare function hostMmioRead(paddr: f64, size: i32): i32;
 @external("env", "mmioWrite") declare function hostMmioWrite(paddr: f64, size: i32): i32;
+/** A code page got hot: the host may translate pool page `poolIndex` (pc: where it happened). */
+@external("env", "jitRequest") declare function hostJitRequest(poolIndex: u32, pc: f64): void;
+/** The translation of pool page `poolIndex` is no longer reachable (its page changed or the pool page is reused). */
+@external("env", "jitDropped") declare function hostJitDropped(poolIndex: u32): void;
 
 export const TLB_MASK: u32 = <u32>R.TLB_ENTRIES - 1;
 const TLB_CONTEXT_BYTES: usize = R.TLB_ENTRIES * R.TLB_ENTRY_SIZE;
@@ -72,6 +76,21 @@ export let fetchBase: usize = 0;
 export let fetchRam: usize = 0;
 /** A decode slot outside the pool for an instruction that straddles two pages. */
 export const CROSS_PAGE_SLOT: usize = STATE + 0x7f0;
+/** A decode slot outside the pool for a block entry the interpreter runs itself (armBounce). */
+const BOUNCE_SLOT: usize = STATE + 0x7e0;
+/** The pc whose next fetch bypasses a translated block entry (see armBounce). */
+let bouncePc: i64 = -1;
+
+/**
+ * Translated code stopped in front of the instruction at pc and left it to the interpreter
+ * (it faults, needs the budget the translation lacks, or is a system instruction). If pc is a
+ * block entry, its pool slot holds OP_TRANSLATED, so the next fetch of pc must decode the
+ * original instruction instead; forcing the slow fetch path arranges that.
+ */
+export function armBounce(pc: i64): void {
+  bouncePc = pc;
+  fetchTag = -1;
+}
 
 export let ramBase: i64 = 0x8000_0000;
 export let ramSize: i64 = 0;
@@ -114,6 +133,9 @@ export function updateContexts(): void {
   const fetchCtx = priv == PRIV_M ? CTX_M : priv == PRIV_S ? CTX_S : CTX_U;
   dataTlb = R.TLB_BASE + <usize>dataCtx * TLB_CONTEXT_BYTES;
   fetchTlb = R.TLB_BASE + <usize>fetchCtx * TLB_CONTEXT_BYTES;
+  // Translated code reads the table from here on entry (contexts only change outside it).
+  store<i32>(STATE + L.S_DATA_TLB, <i32>dataTlb);
+  store<i32>(STATE + L.S_FETCH_TLB, <i32>fetchTlb);
   invalidateFetch();
 }
 
@@ -408,6 +430,7 @@ function dropCodePage(entry: usize): void {
   const poolIndex = load<u32>(entry) - 1;
   store<u32>(entry, 0);
   store<i32>(R.POOL_OWNER_BASE + (<usize>poolIndex << 2), -1);
+  dropTranslation(poolIndex);
   bumpCounter(L.S_CODE_INVALIDATIONS);
   if (fetchBase == R.POOL_BASE + <usize>poolIndex * R.POOL_PAGE_SIZE) invalidateFetch();
 }
@@ -435,6 +458,11 @@ function codePageFor(pageWasm: usize): usize {
   const ownerSlot = R.POOL_OWNER_BASE + (<usize>index << 2);
   const previousOwner = load<i32>(ownerSlot);
   if (previousOwner >= 0) store<u32>(R.PAGEMAP_BASE + (<usize>previousOwner << 2), 0);
+  dropTranslation(index);
+  memory.fill(R.JIT_WANT_BASE + <usize>index * L.JIT_WANT_BYTES, 0, L.JIT_WANT_BYTES);
+  const threshold = <i32>getState(L.S_JIT_THRESHOLD);
+  store<i32>(R.JIT_HOT_BASE + (<usize>index << 2), threshold > 0 ? threshold : i32.MAX_VALUE);
+  store<u32>(R.JIT_TRIES_BASE + (<usize>index << 2), 0);
   store<i32>(ownerSlot, ramPage);
   store<u32>(entry, index + 1);
   const pool = R.POOL_BASE + <usize>index * R.POOL_PAGE_SIZE;
@@ -467,6 +495,22 @@ export function fetchSlow(pc: i64): usize {
   fetchTag = pc & ~0xfff;
   fetchBase = pool;
   fetchRam = pageWasm;
+  const poolIndex = <u32>((pool - R.POOL_BASE) / R.POOL_PAGE_SIZE);
+  // Control arrives in this page from elsewhere: a translation of it should have an entry here.
+  const want = R.JIT_WANT_BASE + <usize>poolIndex * L.JIT_WANT_BYTES + (offset >> 4);
+  store<u8>(want, <u8>(<u32>load<u8>(want) | (<u32>1 << <u32>((offset >> 1) & 7))));
+  if ((getState(L.S_JIT_FLAGS) & L.JIT_FLAG_EAGER) != 0 && load<u32>(R.JIT_TRIES_BASE + (<usize>poolIndex << 2)) == 0) {
+    requestTranslation(poolIndex, pc); // the host translates at once and installs before this returns
+  }
+  if (pc == bouncePc) {
+    // The translated code stopped here for the interpreter: run the original instruction once.
+    bouncePc = -1;
+    if ((load<u32>(pool + (offset << 2)) & 0xff) == OP_TRANSLATED && offset != 0xffe) {
+      decodeIntoSlot(BOUNCE_SLOT, pc);
+      bumpCounter(L.S_JIT_BOUNCES);
+      return BOUNCE_SLOT;
+    }
+  }
   if (offset == 0xffe) {
     const low = <u32>load<u16>(pageWasm + 0xffe);
     if ((low & 3) == 3) {
@@ -505,3 +549,58 @@ export function decodeIntoSlot(slot: usize, pc: i64): void {
 export function setRunLimit(limit: i32): void { runLimit = limit; }
 export function clearMemFault(): void { memFault = false; }
 
+
+// ---- Translator bookkeeping ---------------------------------------------------------------------
+//
+// Per pool page: a countdown of taken branches (JIT_HOT) that asks the host for a translation when
+// it reaches zero, the table index of the installed translation (JIT_FUNC), a generation number
+// that changes whenever the pool page's content becomes invalid (JIT_GEN: translations compiled
+// from an older generation are discarded at install), and the number of requests made (JIT_TRIES).
+
+const MAX_REQUESTS: u32 = 16;
+
+/** The page's decoded code is gone: so is its translation (which may be running right now). */
+function dropTranslation(poolIndex: u32): void {
+  const genSlot = R.JIT_GEN_BASE + (<usize>poolIndex << 2);
+  store<u32>(genSlot, load<u32>(genSlot) + 1);
+  const fnSlot = R.JIT_FUNC_BASE + (<usize>poolIndex << 2);
+  if (load<u32>(fnSlot) == 0) return;
+  store<u32>(fnSlot, 0);
+  bumpCounter(L.S_JIT_DROPS);
+  // Translated code that wrote its own page must not go on: it checks runLimit after slow paths.
+  runLimit = 0;
+  hostJitDropped(poolIndex);
+}
+
+/**
+ * The hot countdown of a pool page ran out (or eager mode saw its first fetch): ask the host to
+ * translate it. Later requests for the same page (paths the translation did not cover keep the
+ * interpreter busy there) need exponentially more taken branches, and stop after MAX_REQUESTS.
+ */
+export function requestTranslation(poolIndex: u32, pc: i64): void {
+  const hot = R.JIT_HOT_BASE + (<usize>poolIndex << 2);
+  const threshold = <i32>getState(L.S_JIT_THRESHOLD);
+  const triesSlot = R.JIT_TRIES_BASE + (<usize>poolIndex << 2);
+  const tries = load<u32>(triesSlot) + 1;
+  if (threshold <= 0 || tries > MAX_REQUESTS) {
+    store<i32>(hot, i32.MAX_VALUE);
+    return;
+  }
+  store<u32>(triesSlot, tries);
+  // No further request until the host has dealt with this one (jitRearm).
+  store<i32>(hot, i32.MAX_VALUE);
+  bumpCounter(L.S_JIT_REQUESTS);
+  hostJitRequest(poolIndex, <f64>pc);
+}
+
+/**
+ * The host installed (or gave up on) a translation of the page: count down again, longer after
+ * every request, so that code paths the translation does not cover yet get translated too.
+ */
+export function rearmTranslation(poolIndex: u32): void {
+  const threshold = <i32>getState(L.S_JIT_THRESHOLD);
+  const tries = load<u32>(R.JIT_TRIES_BASE + (<usize>poolIndex << 2));
+  const next = <i64>threshold << <i64>tries;
+  const hot = R.JIT_HOT_BASE + (<usize>poolIndex << 2);
+  store<i32>(hot, threshold <= 0 || tries >= MAX_REQUESTS || next > <i64>i32.MAX_VALUE ? i32.MAX_VALUE : <i32>next);
+}

@@ -45,6 +45,27 @@ export const LEDGER_METRICS: readonly MetricSpec[] = [
     samples: (l) => one(l.instructions),
   },
   {
+    name: "parley_translated_instructions_retired_total",
+    help: "Guest instructions retired by translated code (RISC-V -> wasm); absent with the translator off.",
+    type: "counter",
+    labelNames: [],
+    samples: (l) => (l.translator ? one(l.translator.instructionsTranslatedRetired) : []),
+  },
+  {
+    name: "parley_translated_pages_total",
+    help: "Guest code pages translated to WebAssembly.",
+    type: "counter",
+    labelNames: [],
+    samples: (l) => (l.translator ? one(l.translator.pagesTranslated) : []),
+  },
+  {
+    name: "parley_translations_dropped_total",
+    help: "Translations dropped because their code was written (or its page reused).",
+    type: "counter",
+    labelNames: [],
+    samples: (l) => (l.translator ? one(l.translator.drops) : []),
+  },
+  {
     name: "parley_mmio_exits_total",
     help: "Loads and stores that left the CPU core for a device model, by register.",
     type: "counter",

@@ -12,6 +12,8 @@ export interface RunElfOptions {
   onOutput?: (text: string) => void;
   /** Write the ledger as JSON to this file when the program stops (`--stats-json`). */
   statsJson?: string;
+  /** The RISC-V -> wasm translator (default: PARLEY_JIT, else on); see CpuOptions.jit. */
+  jit?: "on" | "off" | "eager";
 }
 
 export interface RunElfResult {
@@ -37,6 +39,7 @@ export async function runElfFile(path: string, options: RunElfOptions = {}): Pro
     elf,
     ramSize: options.ramSize,
     maxInstructions: options.maxInsns,
+    jit: options.jit,
     onOutput: (bytes) => {
       const text = decoder.decode(bytes, { stream: true });
       output += text;

@@ -53,6 +53,8 @@ export interface RunLinuxOptions {
   /** Present: add a virtio-balloon; targetBytes is its initial target (default 0: no inflation). */
   balloon?: { targetBytes: number };
   vsock?: VsockConfig;
+  /** The RISC-V -> wasm translator (default: PARLEY_JIT, else on); see CpuOptions.jit. */
+  jit?: "on" | "off" | "eager";
 }
 
 function readInput(path: string, what: string): Uint8Array {
@@ -236,6 +238,7 @@ async function boot(options: RunLinuxOptions, live: { machine?: VirtMachine }): 
         virtio: makeDevices(),
         virtioTransport: transportOptions,
         output: consoleOutput,
+        jit: options.jit,
       });
       live.machine = machine;
       if (balloon) {

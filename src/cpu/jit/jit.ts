@@ -1,0 +1,396 @@
+// The translator's host side: collects the core's translation requests (a code page got hot),
+// translates the pages (translate.ts), compiles them in batches into wasm modules that share the
+// core's memory and slow paths, and installs each page's function in the core's function table.
+//
+// Compilation is batched because V8 charges tens of microseconds per module whatever its size.
+// Requests made during a run() are compiled when it returns: synchronously by default (V8
+// compiles function bodies lazily on first call anyway, and tiers hot ones up to TurboFan in the
+// background), or with WebAssembly.compile when `async` is set, in which case the guest keeps
+// running interpreted until the module is ready. Installing checks that the page did not change
+// since it was decoded (a generation number per pool page), so a late install is harmless.
+import * as L from "../layout.ts";
+import * as O from "../opcodes.ts";
+import { Code, ModuleBuilder, Op, ValType } from "./wasm-emitter.ts";
+import { FIRST_PAGE_FUNCTION, FN_AMO, FN_CHAIN, FN_FP, findRoots, translatePage, type DecodedPage } from "./translate.ts";
+
+export interface JitOptions {
+  /** Taken branches in a code page (counted by the interpreter) before it is translated. */
+  threshold?: number;
+  /** Translate every code page on its first execution, at once (stress-tests the translator). */
+  eager?: boolean;
+  /** Compile with WebAssembly.compile off the critical path; installs when the host's event loop runs. */
+  async?: boolean;
+  /** Pages compiled into one module at most. */
+  batch?: number;
+  /** Guest instructions per wasm function at most (regions of a page are grouped up to this). */
+  functionSize?: number;
+}
+
+/**
+ * The default countdown. Boot runs a lot of code a few times: translating late costs little
+ * (hot loops still get there within a millisecond of interpretation) and compiles much less.
+ */
+export const JIT_DEFAULT_THRESHOLD = 50_000;
+export const JIT_DEFAULT_FUNCTION_SIZE = 64;
+const DEFAULT_BATCH = 64;
+
+/** The core exports the translator uses (src/cpu/wasm/jit.ts). */
+export interface CoreJitExports {
+  jitAmo: Function;
+  jitFp: Function;
+  jitDecodePage(ramPage: number): void;
+  jitInstall(poolIndex: number, generation: number, count: number): number;
+  jitEvict(poolIndex: number): void;
+  jitRearm(poolIndex: number): void;
+  jitPredecode(poolIndex: number, generation: number, count: number): void;
+}
+
+export interface JitStats {
+  requests: number;
+  translations: number;
+  instructions: number;
+  modules: number;
+  wasmBytes: number;
+  stale: number;
+  dropped: number;
+  failures: number;
+  translateMs: number;
+  compileMs: number;
+}
+
+interface Pending {
+  pool: number;
+  generation: number;
+  /** The page's functions: entry offsets and export name. */
+  functions: { entries: number[]; exportName: string }[];
+  covered: number[];
+}
+
+const I64 = ValType.i64;
+
+export class Jit {
+  readonly threshold: number;
+  readonly eager: boolean;
+  readonly async: boolean;
+  readonly batch: number;
+  readonly functionSize: number;
+  readonly stats: JitStats = {
+    requests: 0, translations: 0, instructions: 0, modules: 0, wasmBytes: 0, stale: 0, dropped: 0, failures: 0, translateMs: 0, compileMs: 0,
+  };
+  private readonly queue = new Set<number>();
+  private readonly freeSlots: number[] = [];
+  private readonly poolSlots = new Map<number, number[]>(); // pool page -> table slots of its translation
+  private compiling = false;
+  private readonly words: Uint32Array;
+  private readonly imms: Int32Array;
+  private readonly page: DecodedPage;
+  private readonly chain: Function;
+
+  constructor(
+    private readonly memory: WebAssembly.Memory,
+    private readonly table: WebAssembly.Table,
+    private readonly core: CoreJitExports,
+    options: JitOptions = {},
+  ) {
+    this.eager = options.eager ?? false;
+    // Eager mode translates at first fetch; retranslating then follows the usual hotness.
+    this.threshold = Math.max(1, Math.floor(options.threshold ?? JIT_DEFAULT_THRESHOLD));
+    this.async = !this.eager && (options.async ?? false);
+    this.functionSize = Math.max(1, Math.floor(options.functionSize ?? JIT_DEFAULT_FUNCTION_SIZE));
+    this.batch = Math.max(1, options.batch ?? DEFAULT_BATCH);
+    // The decoded page, interleaved (word, imm) per parcel: slot = offset * 4 bytes.
+    this.words = new Uint32Array(memory.buffer, L.JIT_DECODE_BASE, 4096);
+    this.imms = new Int32Array(memory.buffer, L.JIT_DECODE_BASE, 4096);
+    const words = this.words, imms = this.imms;
+    this.page = { word: (off) => words[off], imm: (off) => imms[off + 1] };
+    this.chain = chainModule(memory, table);
+  }
+
+  /** The core asks for pool page `poolIndex` (hot, or first seen in eager mode). */
+  request(poolIndex: number, pc: number): void {
+    this.stats.requests++;
+    // In eager mode the request comes from the first fetch in the page, at pc: translate from there.
+    if (this.eager) this.compile([poolIndex], false, pc % 4096);
+    else this.queue.add(poolIndex);
+  }
+
+  /** The core dropped the translation of pool page `poolIndex` (its page was written or reused). */
+  dropped(poolIndex: number): void {
+    const slots = this.poolSlots.get(poolIndex);
+    if (!slots) return;
+    this.poolSlots.delete(poolIndex);
+    this.freeAll(slots);
+    this.stats.dropped++;
+  }
+
+  private freeAll(slots: number[]): void {
+    for (const slot of slots) {
+      this.table.set(slot, null);
+      this.freeSlots.push(slot);
+    }
+  }
+
+  /** Called after every run(): compiles what was requested meanwhile. */
+  afterRun(): void {
+    if (this.queue.size === 0 || this.compiling) return;
+    const pools = [...this.queue].slice(0, this.batch);
+    for (const p of pools) this.queue.delete(p);
+    this.compile(pools, this.async);
+  }
+
+  private allocSlot(): number {
+    const free = this.freeSlots.pop();
+    if (free !== undefined) return free;
+    const index = this.table.length;
+    this.table.grow(Math.max(64, index >> 1));
+    for (let i = this.table.length - 1; i > index; i--) this.freeSlots.push(i);
+    return index;
+  }
+
+  private compile(pools: number[], async: boolean, eagerRoot?: number): void {
+    const t0 = performance.now();
+    const builder = new ModuleBuilder();
+    declareImports(builder, this.memory);
+    const view = new DataView(this.memory.buffer);
+    const pending: Pending[] = [];
+    for (const pool of pools) {
+      const owner = view.getInt32(L.POOL_OWNER_BASE + pool * 4, true);
+      if (owner < 0) continue;
+      const generation = view.getUint32(L.JIT_GEN_BASE + pool * 4, true);
+      this.core.jitDecodePage(owner);
+      const poolBase = L.POOL_BASE + pool * L.POOL_PAGE_SIZE;
+      // A pool slot is non-zero once the interpreter decoded (executed) it or it is a block entry.
+      const executed = (off: number) => view.getUint32(poolBase + off * 4, true) !== 0;
+      const wantBase = L.JIT_WANT_BASE + pool * L.JIT_WANT_BYTES;
+      const wanted = (off: number) => ((view.getUint8(wantBase + (off >> 4)) >> ((off >> 1) & 7)) & 1) !== 0;
+      const roots = findRoots(this.page, executed, wanted);
+      // Eager mode translates everything reachable, run or not, to exercise the translator.
+      if (eagerRoot !== undefined) roots.push(eagerRoot);
+      let t: ReturnType<typeof translatePage>;
+      try {
+        const first = FIRST_PAGE_FUNCTION + builder.functionCount;
+        t = roots.length ? translatePage(this.page, roots, first, this.functionSize, eagerRoot === undefined ? executed : undefined) : undefined;
+      } catch (err) {
+        // A translator bug must not take the guest down: this page stays interpreted.
+        this.stats.failures++;
+        if (this.stats.failures <= 3) console.warn(`parley jit: page not translated: ${err instanceof Error ? err.message : err}`);
+        t = undefined;
+      }
+      if (!t) {
+        this.core.jitRearm(pool);
+        continue;
+      }
+      const functions: Pending["functions"] = [];
+      for (const f of t.functions) {
+        const exportName = f.entries.length ? `f${f.index}` : undefined; // the dispatcher is internal
+        if (builder.addFunction(PAGE_TYPE, f.locals, f.body, exportName) !== f.index) throw new Error("jit: function numbering");
+        if (exportName) functions.push({ entries: f.entries, exportName });
+      }
+      pending.push({ pool, generation, functions, covered: t.covered });
+      this.stats.translations++;
+      this.stats.instructions += t.instructions;
+    }
+    const t1 = performance.now();
+    this.stats.translateMs += t1 - t0;
+    if (!pending.length) return;
+    const bytes = builder.toBytes();
+    this.stats.modules++;
+    this.stats.wasmBytes += bytes.length;
+    const imports = {
+      env: {
+        memory: this.memory,
+        amo: this.core.jitAmo,
+        fp: this.core.jitFp,
+        chain: this.chain,
+      },
+    };
+    if (!async) {
+      const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), imports);
+      this.stats.compileMs += performance.now() - t1;
+      this.install(instance, pending);
+      return;
+    }
+    this.compiling = true;
+    WebAssembly.instantiate(bytes, imports).then(
+      ({ instance }) => {
+        this.compiling = false;
+        this.stats.compileMs += performance.now() - t1;
+        this.install(instance, pending);
+      },
+      (err) => {
+        this.compiling = false;
+        throw err;
+      },
+    );
+  }
+
+  private install(instance: WebAssembly.Instance, pending: Pending[]): void {
+    const installList = new Uint32Array(this.memory.buffer, L.JIT_INSTALL_BASE, 2 * 2048);
+    for (const p of pending) {
+      const slots: number[] = [];
+      let count = 0;
+      for (const f of p.functions) {
+        const slot = this.allocSlot();
+        this.table.set(slot, instance.exports[f.exportName] as Function);
+        slots.push(slot);
+        for (const offset of f.entries) {
+          installList[2 * count] = offset;
+          installList[2 * count + 1] = slot;
+          count++;
+        }
+      }
+      if (!this.core.jitInstall(p.pool, p.generation, count)) {
+        this.stats.stale++;
+        this.freeAll(slots);
+        continue;
+      }
+      const old = this.poolSlots.get(p.pool);
+      if (old) this.freeAll(old);
+      this.poolSlots.set(p.pool, slots);
+      if (this.eager) {
+        installList.set(p.covered);
+        this.core.jitPredecode(p.pool, p.generation, p.covered.length);
+      }
+    }
+  }
+}
+
+/** (pc, budget left, budget at the first entry) -> instructions retired. Also the chaining function's type. */
+const PAGE_TYPE = { params: [I64, ValType.i32, ValType.i32], results: [ValType.i32] };
+
+
+function declareImports(b: ModuleBuilder, memory: WebAssembly.Memory): void {
+  b.importMemory("env", "memory", memory.buffer.byteLength / 65536);
+  const amo = b.importFunction("env", "amo", { params: [ValType.i32, I64, I64], results: [I64] });
+  const fp = b.importFunction("env", "fp", { params: [ValType.i32], results: [ValType.i32] });
+  const chain = b.importFunction("env", "chain", PAGE_TYPE);
+  if (amo !== FN_AMO || fp !== FN_FP || chain !== FN_CHAIN) throw new Error("jit: import order");
+}
+
+/**
+ * The chaining function lives in a module of its own, instantiated once: it is the only one
+ * besides the core that imports the table, because V8 updates every importing instance's
+ * dispatch table on each table.set (with one per translated module that was quadratic).
+ */
+function chainModule(memory: WebAssembly.Memory, table: WebAssembly.Table): Function {
+  const b = new ModuleBuilder();
+  b.importMemory("env", "memory", memory.buffer.byteLength / 65536);
+  b.importTable("env", "table", 1);
+  addChain(b);
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(b.toBytes()), { env: { memory, table } });
+  return instance.exports.chain as Function;
+}
+
+/**
+ * The chaining function (pc, left, budget0) -> retired: what the interpreter would do at pc,
+ * minus the interpreting. Looks pc up in the fetch TLB, the page map and the pool page, and if
+ * the slot is a block entry of translated code, tail-calls it through the table; otherwise
+ * stores pc and returns to the interpreter. Saves a round trip through the interpreter loop on
+ * every jump between pages (calls and returns, mostly).
+ */
+function addChain(b: ModuleBuilder): void {
+  const P_PC = 0, P_LEFT = 1, P_BUDGET0 = 2, L_E = 3, L_POOL = 4, L_SLOT = 5, L_W = 6;
+  const c = new Code();
+  // e = fetch TLB + ((pc >>> 12) & (TLB_ENTRIES - 1)) * 32; hit if its execute tag is pc's page
+  c.i32Const(0);
+  c.mem(Op.i32_load, L.STATE_BASE + L.S_FETCH_TLB);
+  c.get(P_PC);
+  c.op(Op.i32_wrap_i64);
+  c.i32Const(7);
+  c.op(Op.i32_shr_u);
+  c.i32Const((L.TLB_ENTRIES - 1) << 5);
+  c.op(Op.i32_and);
+  c.op(Op.i32_add);
+  c.tee(L_E);
+  c.mem(Op.i64_load, 16);
+  c.get(P_PC);
+  c.i64Const(12);
+  c.op(Op.i64_shr_u);
+  c.op(Op.i64_eq);
+  c.if();
+  // pool page + 1 = pagemap[(page's wasm address - RAM_WASM_BASE) >>> 12]
+  c.get(P_PC);
+  c.op(Op.i32_wrap_i64);
+  c.i32Const(-4096);
+  c.op(Op.i32_and);
+  c.get(L_E);
+  c.mem(Op.i32_load, 24);
+  c.op(Op.i32_add);
+  c.i32Const(L.RAM_WASM_BASE);
+  c.op(Op.i32_sub);
+  c.i32Const(12);
+  c.op(Op.i32_shr_u);
+  c.i32Const(2);
+  c.op(Op.i32_shl);
+  c.mem(Op.i32_load, L.PAGEMAP_BASE);
+  c.tee(L_POOL);
+  c.if();
+  // slot = POOL_BASE + (pool page + 1 - 1) * POOL_PAGE_SIZE + (pc & 0xffe) * 4
+  c.get(L_POOL);
+  c.i32Const(Math.log2(L.POOL_PAGE_SIZE));
+  c.op(Op.i32_shl);
+  c.get(P_PC);
+  c.op(Op.i32_wrap_i64);
+  c.i32Const(0xffe);
+  c.op(Op.i32_and);
+  c.i32Const(2);
+  c.op(Op.i32_shl);
+  c.op(Op.i32_add);
+  c.tee(L_SLOT);
+  c.mem(Op.i32_load, L.POOL_BASE - L.POOL_PAGE_SIZE);
+  c.tee(L_W);
+  c.i32Const(0xff);
+  c.op(Op.i32_and);
+  c.i32Const(O.OP_TRANSLATED);
+  c.op(Op.i32_eq);
+  c.if();
+  c.get(P_PC);
+  c.get(P_LEFT);
+  c.get(P_BUDGET0);
+  c.get(L_SLOT);
+  c.mem(Op.i32_load, L.POOL_BASE - L.POOL_PAGE_SIZE + 4);
+  c.returnCallIndirect(b.typeIndex(PAGE_TYPE), 0);
+  c.end();
+  // The page is decoded but pc is no entry: ask for one (want bit, and hotter page).
+  c.get(L_POOL);
+  c.i32Const(L.JIT_WANT_BYTES);
+  c.op(Op.i32_mul);
+  c.get(P_PC);
+  c.op(Op.i32_wrap_i64);
+  c.i32Const(0xfff);
+  c.op(Op.i32_and);
+  c.i32Const(4);
+  c.op(Op.i32_shr_u);
+  c.op(Op.i32_add);
+  c.tee(L_W);
+  c.get(L_W);
+  c.mem(Op.i32_load8_u, L.JIT_WANT_BASE - L.JIT_WANT_BYTES);
+  c.i32Const(1);
+  c.get(P_PC);
+  c.op(Op.i32_wrap_i64);
+  c.i32Const(1);
+  c.op(Op.i32_shr_u);
+  c.i32Const(7);
+  c.op(Op.i32_and);
+  c.op(Op.i32_shl);
+  c.op(Op.i32_or);
+  c.mem(Op.i32_store8, L.JIT_WANT_BASE - L.JIT_WANT_BYTES);
+  c.get(L_POOL);
+  c.i32Const(2);
+  c.op(Op.i32_shl);
+  c.tee(L_W);
+  c.get(L_W);
+  c.mem(Op.i32_load, L.JIT_HOT_BASE - 4);
+  c.i32Const(L.JIT_MISS_PENALTY);
+  c.op(Op.i32_sub);
+  c.mem(Op.i32_store, L.JIT_HOT_BASE - 4);
+  c.end();
+  c.end();
+  c.i32Const(0);
+  c.get(P_PC);
+  c.mem(Op.i64_store, L.STATE_BASE + L.S_PC);
+  c.get(P_BUDGET0);
+  c.get(P_LEFT);
+  c.op(Op.i32_sub);
+  b.addFunction(PAGE_TYPE, [{ count: 4, type: ValType.i32 }], c.finish(), "chain");
+}

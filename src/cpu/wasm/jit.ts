@@ -1,0 +1,189 @@
+// The core's side of the translator (src/cpu/jit): the helpers translated code calls (atomics,
+// floating point), and the plumbing the host uses to translate a page (decode it whole) and to
+// install or evict a translation. Loads and stores that miss the inline TLB check do not call
+// in: the translated code stops in front of them and the interpreter performs them.
+//
+// Helpers report through S_JIT_STATUS instead of raising anything themselves: on a fault they
+// change nothing, so the translated code can stop in front of the instruction and let the
+// interpreter execute it again (it faults the same way and takes the trap precisely); when the
+// core must regain control (a write to translated code) the access is done and the translated
+// code stops right after the instruction.
+import * as L from "../layout";
+import * as R from "./regions";
+import * as O from "./ops";
+import { STATE, getState, setState, bumpCounter } from "./state";
+import {
+  atomicAddress, wasmToPhysical, memFault, clearMemFault, runLimit, rearmTranslation,
+  dataTlb, TLB_MASK, TLB_TAG_R, TLB_TAG_W, TLB_ADDEND,
+} from "./mmu";
+import { decode16, decode32, decodedWord, decodedImm } from "./decode";
+import { executeFp, amo32, amo64 } from "./exec";
+
+const STATUS: usize = STATE + L.S_JIT_STATUS;
+
+@inline function finishSlowPath(): void {
+  let status = 0;
+  if (memFault) {
+    clearMemFault();
+    status = L.JIT_STATUS_FAULT;
+  } else if (runLimit == 0) {
+    status = L.JIT_STATUS_EXIT;
+  }
+  store<i32>(STATUS, status);
+}
+
+@inline function atomicPtr(va: i64, size: i32, isLoadReserved: bool): usize {
+  const e = dataTlb + ((<usize>(va >>> 12) & TLB_MASK) << 5);
+  const tag = load<i64>(e + (isLoadReserved ? TLB_TAG_R : TLB_TAG_W));
+  if (tag == (va >>> 12) && (va & (size - 1)) == 0) return <usize>(va + load<i64>(e + TLB_ADDEND));
+  return atomicAddress(va, size, isLoadReserved);
+}
+
+/**
+ * LR, SC and AMO (op from the decoded word) at va with rs2's value `src`; returns what rd
+ * receives. Same semantics as the interpreter's cases in exec.ts.
+ */
+export function jitAmo(word: u32, va: i64, src: i64): i64 {
+  const op = word & 0xff;
+  let result: i64 = 0;
+  if (op == O.OP_LR_W || op == O.OP_LR_D) {
+    const size = op == O.OP_LR_W ? 4 : 8;
+    const p = atomicPtr(va, size, true);
+    if (!memFault) {
+      setState(L.S_RESERVATION, wasmToPhysical(p));
+      result = size == 4 ? <i64>load<i32>(p) : load<i64>(p);
+    }
+  } else if (op == O.OP_SC_W || op == O.OP_SC_D) {
+    const size = op == O.OP_SC_W ? 4 : 8;
+    const p = atomicPtr(va, size, false);
+    if (!memFault) {
+      const reserved = getState(L.S_RESERVATION) == wasmToPhysical(p);
+      setState(L.S_RESERVATION, -1);
+      if (reserved) {
+        if (size == 4) store<i32>(p, <i32>src); else store<i64>(p, src);
+      }
+      result = reserved ? 0 : 1;
+    }
+  } else if (op <= <u32>O.OP_AMOMAXU_W) {
+    const p = atomicPtr(va, 4, false);
+    if (!memFault) {
+      const a = load<i32>(p);
+      store<i32>(p, amo32(op, a, <i32>src));
+      result = <i64>a;
+    }
+  } else {
+    const p = atomicPtr(va, 8, false);
+    if (!memFault) {
+      const a = load<i64>(p);
+      store<i64>(p, amo64(op, a, src));
+      result = a;
+    }
+  }
+  finishSlowPath();
+  return result;
+}
+
+/**
+ * An F/D computation instruction (decoded word): operands and result in the register file in
+ * memory. Returns 0, or 1 when it is illegal in the current state (nothing changed then).
+ */
+export function jitFp(word: u32): i32 {
+  return executeFp(word, (word >> 8) & 31, (word >> 13) & 31, (word >> 18) & 31) ? 0 : 1;
+}
+
+/**
+ * Decodes every 2-byte parcel of RAM page `ramPage` into JIT_DECODE_BASE (slot = offset * 4),
+ * exactly as the interpreter would decode an instruction starting there.
+ */
+export function jitDecodePage(ramPage: u32): void {
+  const ram = R.RAM_WASM_BASE + (<usize>ramPage << 12);
+  for (let off: usize = 0; off < 4096; off += 2) {
+    const low = <u32>load<u16>(ram + off);
+    let word: u32;
+    let imm: i32;
+    if ((low & 3) != 3) {
+      decode16(low);
+      word = decodedWord;
+      imm = decodedImm;
+    } else if (off == 0xffe) {
+      word = O.OP_CROSSPAGE;
+      imm = 0;
+    } else {
+      decode32(low | (<u32>load<u16>(ram + off + 2) << 16));
+      word = decodedWord;
+      imm = decodedImm;
+    }
+    store<u32>(R.JIT_DECODE_BASE + (off << 2), word);
+    store<i32>(R.JIT_DECODE_BASE + (off << 2) + 4, imm);
+  }
+}
+
+/** Turns the page's block entries back into ordinary decode slots. */
+function clearEntries(poolIndex: u32): void {
+  const pool = R.POOL_BASE + <usize>poolIndex * R.POOL_PAGE_SIZE;
+  for (let slot = pool; slot < pool + R.POOL_PAGE_SIZE; slot += 8) {
+    if ((load<u32>(slot) & 0xff) == O.OP_TRANSLATED) store<u64>(slot, 0); // OP_DECODE: decoded again on use
+  }
+}
+
+/**
+ * Installs a translation of pool page `poolIndex` compiled from generation `generation` of its
+ * content: `count` entries wait at JIT_INSTALL_BASE as (page offset, table index) pairs.
+ * Returns 1, or 0 when the page changed meanwhile (nothing installed).
+ */
+export function jitInstall(poolIndex: u32, generation: u32, count: u32): i32 {
+  if (poolIndex >= <u32>R.POOL_PAGES) return 0;
+  if (load<u32>(R.JIT_GEN_BASE + (<usize>poolIndex << 2)) != generation) return 0;
+  if (load<i32>(R.POOL_OWNER_BASE + (<usize>poolIndex << 2)) < 0) return 0;
+  clearEntries(poolIndex);
+  const pool = R.POOL_BASE + <usize>poolIndex * R.POOL_PAGE_SIZE;
+  for (let i: u32 = 0; i < count; i++) {
+    const pair = R.JIT_INSTALL_BASE + (<usize>i << 3);
+    const slot = pool + (<usize>(load<u32>(pair) & 0xffe) << 2);
+    store<u32>(slot, O.OP_TRANSLATED);
+    store<u32>(slot + 4, load<u32>(pair, 4));
+  }
+  store<u32>(R.JIT_FUNC_BASE + (<usize>poolIndex << 2), 1);
+  rearmTranslation(poolIndex);
+  bumpCounter(L.S_JIT_INSTALLS);
+  return 1;
+}
+
+/** The host will not translate pool page `poolIndex` after its last request (nothing to do, stale). */
+export function jitRearm(poolIndex: u32): void {
+  if (poolIndex < <u32>R.POOL_PAGES) rearmTranslation(poolIndex);
+}
+
+/**
+ * Decodes the pool slots of `count` instructions (u32 page offsets at JIT_INSTALL_BASE) of pool
+ * page `poolIndex` that are still undecoded, as if the interpreter had run them. Eager mode
+ * uses it for the instructions its translations cover, which then never run interpreted: this
+ * keeps decode bounces (which count against run()'s budget) as rare as without the translator.
+ */
+export function jitPredecode(poolIndex: u32, generation: u32, count: u32): void {
+  if (poolIndex >= <u32>R.POOL_PAGES) return;
+  if (load<u32>(R.JIT_GEN_BASE + (<usize>poolIndex << 2)) != generation) return;
+  const owner = load<i32>(R.POOL_OWNER_BASE + (<usize>poolIndex << 2));
+  if (owner < 0) return;
+  const pool = R.POOL_BASE + <usize>poolIndex * R.POOL_PAGE_SIZE;
+  const ram = R.RAM_WASM_BASE + (<usize>owner << 12);
+  for (let i: u32 = 0; i < count; i++) {
+    const off = <usize>(load<u32>(R.JIT_INSTALL_BASE + (<usize>i << 2)) & 0xffe);
+    const slot = pool + (off << 2);
+    if (load<u32>(slot) != 0) continue;
+    const low = <u32>load<u16>(ram + off);
+    if ((low & 3) != 3) decode16(low);
+    else if (off == 0xffe) continue; // page-straddling: the interpreter decodes those on every fetch
+    else decode32(low | (<u32>load<u16>(ram + off + 2) << 16));
+    store<u32>(slot, decodedWord);
+    store<i32>(slot + 4, decodedImm);
+  }
+}
+
+/** Removes pool page `poolIndex`'s translation (the host reclaims its table slot) and stops asking. */
+export function jitEvict(poolIndex: u32): void {
+  if (poolIndex >= <u32>R.POOL_PAGES) return;
+  clearEntries(poolIndex);
+  store<u32>(R.JIT_FUNC_BASE + (<usize>poolIndex << 2), 0);
+  store<i32>(R.JIT_HOT_BASE + (<usize>poolIndex << 2), i32.MAX_VALUE);
+}

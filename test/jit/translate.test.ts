@@ -1,0 +1,301 @@
+// The translator against the interpreter: the same programs on a core with the translator off and
+// on (eager: every code page translated on its first execution; and hot-page mode with a
+// threshold of one taken branch) must end in the same state, with the same instret, whatever
+// the budgets run() gets. Plus the cases the translator must get right beyond plain computing:
+// self-modifying code, precise faults, page-table changes, atomics, FP dirty tracking,
+// interrupts between runs.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Cpu, ExitReason, PRIV_S, type AccessSize, type CpuOptions } from "../../src/cpu/cpu.ts";
+import * as L from "../../src/cpu/layout.ts";
+import { loadCoreModule } from "../../src/host/node/core-module.ts";
+import * as E from "../diff/encode.ts";
+import { BASE, RAM, SCRATCH, li, loadProgram, randomProgram, words } from "./programs.ts";
+
+const RAM_SIZE = 4 << 20;
+const MSTATUS = 0x300, MIE = 0x304, MTVEC = 0x305, MEPC = 0x341, MCAUSE = 0x342, MTVAL = 0x343, MIP_MSIP = 1 << 3;
+const SATP = 0x180;
+/** Random programs per translator mode (JIT_TEST_SEEDS for longer campaigns). */
+const SEEDS = Number(process.env.JIT_TEST_SEEDS ?? 12);
+
+type Mode = NonNullable<CpuOptions["jit"]>;
+const MODES: [string, Mode][] = [
+  ["eager", "eager"],
+  ["hot pages (threshold 1)", { threshold: 1 }],
+];
+
+function makeCpu(jit: Mode | false, bus?: Cpu["bus"]): Cpu {
+  const cpu = new Cpu({ module: loadCoreModule(), ramSize: RAM_SIZE, bus, jit });
+  cpu.writeCsr(MSTATUS, 3n << 13n); // FS = Dirty: FP instructions allowed
+  return cpu;
+}
+
+/** Runs until WFI, in slices of the given sizes (cycling); fails on a program that does not get there. */
+function runToWfi(cpu: Cpu, slices: number[], limit = 2_000_000): void {
+  let steps = 0;
+  for (let k = 0; steps < limit; k++) {
+    const slice = slices[k % slices.length];
+    const reason = cpu.run(slice);
+    steps += slice;
+    if (reason === ExitReason.Wfi) return;
+  }
+  throw new Error(`no WFI within ${limit} steps (pc 0x${cpu.pc.toString(16)}, mcause ${cpu.readCsr(MCAUSE)})`);
+}
+
+interface Snapshot {
+  pc: bigint;
+  instret: bigint;
+  x: bigint[];
+  f: bigint[];
+  fcsr: bigint;
+  mstatus: bigint;
+  scratch: Uint8Array;
+}
+function snapshot(cpu: Cpu): Snapshot {
+  return {
+    pc: cpu.pc,
+    instret: cpu.instret,
+    x: Array.from({ length: 32 }, (_, i) => cpu.x(i)),
+    f: Array.from({ length: 32 }, (_, i) => cpu.f(i)),
+    fcsr: cpu.readCsr(0x003),
+    mstatus: cpu.readCsr(MSTATUS),
+    scratch: cpu.readRam(SCRATCH, 8192),
+  };
+}
+
+// ---- random programs --------------------------------------------------------------------------
+
+for (const [name, mode] of MODES) {
+  test(`random programs end alike with the translator (${name}) and without, whatever the budgets`, () => {
+    for (let seed = 1; seed <= SEEDS; seed++) {
+      const program = randomProgram(seed);
+      const reference = makeCpu(false);
+      loadProgram(reference, program, seed);
+      try {
+        runToWfi(reference, [1_000_000]);
+      } catch (err) {
+        throw new Error(`seed ${seed} (interpreter): ${(err as Error).message}`);
+      }
+      const expected = snapshot(reference);
+      for (const slices of [[1_000_000], [1, 7, 50, 333], [97]]) {
+        const cpu = makeCpu(mode);
+        loadProgram(cpu, program, seed);
+        try {
+          runToWfi(cpu, slices);
+        } catch (err) {
+          throw new Error(`seed ${seed}, slices ${slices}: ${(err as Error).message}`);
+        }
+        assert.deepEqual(snapshot(cpu), expected, `seed ${seed}, slices ${slices}`);
+      }
+    }
+  });
+}
+
+// ---- specific behaviours ------------------------------------------------------------------------
+
+/** Runs a program on the interpreter and with each translator mode; returns the snapshots. */
+function compareModes(setup: (cpu: Cpu) => void, slices = [1_000_000]): Snapshot {
+  const reference = makeCpu(false);
+  setup(reference);
+  runToWfi(reference, slices);
+  const expected = snapshot(reference);
+  for (const [name, mode] of MODES) {
+    const cpu = makeCpu(mode);
+    setup(cpu);
+    runToWfi(cpu, slices);
+    assert.deepEqual(snapshot(cpu), expected, name);
+  }
+  return expected;
+}
+
+test("a loop that rewrites an instruction of its own page sees every new version", () => {
+  // 0: li t0, 100 ; loop: patched: addi a0, a0, k ; build addi a0,a0,(t0) in t1 ; sw t1, -> patched ;
+  // addi t0, t0, -1 ; bnez t0, loop ; wfi
+  const base = RAM + 0x800;
+  const patched = base + 16;
+  const addiA0 = E.aluImm("addi", 10, 10, 0); // immediate field filled in by the program
+  const prog = [
+    ...li(5, 100), // t0 = 100           (base + 0 .. + 12)
+    addiA0, // patched                   (base + 16)
+    ...li(6, addiA0), // t1 = addi a0,a0,0 template
+    E.shiftImm("slli", 7, 5, 20), // t2 = t0 << 20 (the immediate field)
+    E.aluReg("or", 6, 6, 7),
+    ...li(28, patched), // t3 = &patched
+    E.store("sw", 28, 6, 0),
+    E.aluImm("addi", 5, 5, -1),
+    E.branch("bne", 5, 0, -4 * 13), // back to the patched instruction
+    E.wfi(),
+  ];
+  const final = compareModes((cpu) => {
+    cpu.writeRam(base, words(prog));
+    cpu.pc = BigInt(base);
+  });
+  // First pass adds 0, then 100, 99, ..., 2 (each iteration runs the instruction patched before).
+  assert.equal(final.x[10], BigInt((100 * 101) / 2 - 1));
+});
+
+test("an access fault in the middle of translated code traps precisely", () => {
+  const bus = { load: (paddr: number) => (paddr === 0x1000_0000 ? undefined : 0), store: () => true };
+  const prog = [
+    E.aluImm("addi", 10, 0, 1),
+    E.aluImm("addi", 11, 0, 2),
+    E.lui(12, 0x10000), // a2 = 0x10000000: the bus refuses loads there
+    E.load("lw", 13, 12, 0), // faults
+    E.aluImm("addi", 14, 0, 4), // must not run
+    E.wfi(),
+  ];
+  const trap = [E.wfi()];
+  for (const [name, mode] of [["interpreter", false], ...MODES] as [string, Mode | false][]) {
+    const cpu = makeCpu(mode, bus);
+    cpu.writeRam(RAM, words(prog));
+    cpu.writeRam(RAM + 0x400, words(trap));
+    cpu.writeCsr(MTVEC, BigInt(RAM + 0x400));
+    cpu.pc = BigInt(RAM);
+    assert.equal(cpu.run(1000), ExitReason.Wfi, name);
+    assert.equal(cpu.readCsr(MCAUSE), 5n, name);
+    assert.equal(cpu.readCsr(MEPC), BigInt(RAM + 12), name);
+    assert.equal(cpu.readCsr(MTVAL), 0x1000_0000n, name);
+    assert.deepEqual([cpu.x(10), cpu.x(11), cpu.x(13), cpu.x(14)], [1n, 2n, 0n, 0n], name);
+    assert.equal(cpu.instret, 4n, name); // three before the fault, and the handler's wfi
+  }
+});
+
+test("MMIO from translated code leaves the core with the right values", () => {
+  const seen: string[] = [];
+  const bus = {
+    load: (paddr: number, size: AccessSize) => (seen.push(`load ${paddr.toString(16)} ${size}`), 0x40 + seen.length),
+    store: (paddr: number, size: AccessSize, value: number | bigint) => (seen.push(`store ${paddr.toString(16)} ${size} ${value}`), true),
+  };
+  const prog = [E.lui(12, 0x10000), E.aluImm("addi", 5, 0, 3)];
+  // loop: load, add, store back, three times
+  prog.push(E.load("lbu", 13, 12, 5), E.aluImm("addi", 13, 13, 1), E.store("sb", 12, 13, 0), E.aluImm("addi", 5, 5, -1), E.branch("bne", 5, 0, -16), E.wfi());
+  for (const [name, mode] of [["interpreter", false], ...MODES] as [string, Mode | false][]) {
+    seen.length = 0;
+    const cpu = makeCpu(mode, bus);
+    cpu.writeRam(RAM, words(prog));
+    cpu.pc = BigInt(RAM);
+    runToWfi(cpu, [1000]);
+    assert.deepEqual(seen, ["load 10000005 1", "store 10000000 1 66", "load 10000005 1", "store 10000000 1 68", "load 10000005 1", "store 10000000 1 70"], name);
+  }
+});
+
+test("instret read inside a loop counts exactly", () => {
+  const prog = [E.aluImm("addi", 5, 0, 50), E.aluImm("addi", 6, 6, 1), E.csr("csrrs", 7, 0xc02, 0), E.aluReg("add", 10, 10, 7), E.aluImm("addi", 5, 5, -1), E.branch("bne", 5, 0, -16), E.wfi()];
+  compareModes((cpu) => {
+    cpu.writeRam(RAM, words(prog));
+    cpu.writeCsr(0x306, 0xffff_ffffn); // mcounteren (harmless in M-mode)
+    cpu.pc = BigInt(RAM);
+  }, [1, 13, 1000]);
+});
+
+test("LR/SC and AMOs in translated loops", () => {
+  const prog = [
+    ...li(BASE, SCRATCH),
+    E.aluImm("addi", 5, 0, 64),
+    // retry: lr.d a0, (s11); addi a0, a0, 3; sc.d a1, a0, (s11); bnez a1, retry
+    E.amo("lr", 8, 10, BASE, 0, true, false),
+    E.aluImm("addi", 10, 10, 3),
+    E.amo("sc", 8, 11, BASE, 10, false, true),
+    E.branch("bne", 11, 0, -12),
+    E.amo("amoadd", 4, 12, BASE, 5, false, false),
+    E.amo("amomaxu", 8, 13, BASE, 12, false, false),
+    E.aluImm("addi", 5, 5, -1),
+    E.branch("bne", 5, 0, -28),
+    E.wfi(),
+  ];
+  compareModes((cpu) => {
+    cpu.writeRam(RAM, words(prog));
+    cpu.pc = BigInt(RAM);
+  }, [5, 1000]);
+});
+
+test("FP writes in translated code mark the FP state dirty", () => {
+  const prog = [E.aluImm("addi", 5, 0, 7), E.fcvtFpFromInt(2, 1, 7, 1, 5), E.fmvXF(1, 6, 1), E.wfi()];
+  const final = compareModes((cpu) => {
+    cpu.writeCsr(MSTATUS, 1n << 13n); // FS = Initial
+    cpu.writeRam(RAM, words(prog));
+    cpu.pc = BigInt(RAM);
+  });
+  assert.equal((final.mstatus >> 13n) & 3n, 3n);
+  assert.equal(final.x[6], 0x401c000000000000n); // 7.0
+});
+
+test("an interrupt raised between runs is taken where the translated code stopped", () => {
+  // An endless counting loop; the host raises a software interrupt after some slices. (Budgets
+  // differ between modes by the interpreter's decode bounces, so each mode is checked for a
+  // consistent state rather than against the others.)
+  const prog = [E.aluImm("addi", 10, 10, 1), E.jal(0, -4)];
+  const handler = [E.csr("csrrw", 0, MIE, 0), E.wfi()]; // mie = 0 so that the wfi waits
+  for (const [name, mode] of [["interpreter", false], ...MODES] as [string, Mode | false][]) {
+    const cpu = makeCpu(mode);
+    cpu.writeRam(RAM, words(prog));
+    cpu.writeRam(RAM + 0x400, words(handler));
+    cpu.writeCsr(MTVEC, BigInt(RAM + 0x400));
+    cpu.writeCsr(MIE, BigInt(MIP_MSIP));
+    cpu.writeCsr(MSTATUS, cpu.readCsr(MSTATUS) | 8n); // MIE
+    cpu.pc = BigInt(RAM);
+    for (let i = 0; i < 5; i++) assert.equal(cpu.run(1001), ExitReason.Budget, name);
+    cpu.setPendingInterrupt(MIP_MSIP, true);
+    assert.equal(cpu.run(1000), ExitReason.Wfi, name);
+    assert.equal(cpu.readCsr(MCAUSE), (1n << 63n) | 3n, name);
+    const loop = cpu.instret - 2n; // the handler retired two
+    assert.ok(loop > 4900n, `${name}: ${loop} loop instructions`);
+    assert.equal(cpu.x(10), (loop + 1n) / 2n, name);
+    assert.equal(cpu.readCsr(MEPC), BigInt(RAM) + 4n * (loop % 2n), name);
+  }
+});
+
+test("a page mapped anew (page table change + SFENCE.VMA) runs its new code", () => {
+  // Sv39: root at RAM+0x20000 -> level 1 at +0x21000 -> level 0 at +0x22000; VA 0x40000000
+  // maps the code page, VA 0x40001000 a trampoline (sfence.vma; jump to 0x40000000).
+  const root = RAM + 0x20000, l1 = RAM + 0x21000, l0 = RAM + 0x22000;
+  const pageA = RAM + 0x30000, pageB = RAM + 0x31000, tramp = RAM + 0x32000;
+  const ptr = (pa: number) => BigInt(((pa >>> 12) << 10) | 1);
+  const leaf = (pa: number) => BigInt(((pa >>> 12) << 10) | 0xcf); // V R W X A D
+  const pte = (v: bigint) => {
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setBigUint64(0, v, true);
+    return b;
+  };
+  const codeA = [E.aluImm("addi", 11, 0, 1), E.aluImm("addi", 12, 12, 1), E.aluImm("addi", 13, 13, 1), E.wfi()];
+  const codeB = [E.aluImm("addi", 11, 0, 2), E.aluImm("addi", 12, 12, 10), E.aluImm("addi", 13, 13, 10), E.wfi()];
+  const trampoline = [0x12000073 /* sfence.vma */, E.lui(5, 0x40000), E.jalr(0, 5, 0)];
+  const results: bigint[][] = [];
+  for (const [name, mode] of [["interpreter", false], ...MODES] as [string, Mode | false][]) {
+    const cpu = makeCpu(mode);
+    cpu.writeRam(root + 8 * 1, pte(ptr(l1))); // VA bits 38:30 = 1
+    cpu.writeRam(l1, pte(ptr(l0)));
+    cpu.writeRam(l0, pte(leaf(pageA)));
+    cpu.writeRam(l0 + 8, pte(leaf(tramp)));
+    cpu.writeRam(pageA, words(codeA));
+    cpu.writeRam(pageB, words(codeB));
+    cpu.writeRam(tramp, words(trampoline));
+    cpu.writeCsr(SATP, (8n << 60n) | BigInt(root >>> 12));
+    cpu.priv = PRIV_S;
+    for (let pass = 0; pass < 3; pass++) {
+      cpu.pc = 0x40000000n;
+      assert.equal(cpu.run(100), ExitReason.Wfi, name);
+    }
+    assert.equal(cpu.x(11), 1n, name);
+    cpu.writeRam(l0, pte(leaf(pageB))); // remap; the guest's sfence.vma makes it visible
+    for (let pass = 0; pass < 3; pass++) {
+      cpu.pc = 0x40001000n;
+      assert.equal(cpu.run(100), ExitReason.Wfi, name);
+      assert.equal(cpu.x(11), 2n, name);
+    }
+    results.push([cpu.x(12), cpu.x(13), cpu.instret]);
+  }
+  assert.deepEqual(results[1], results[0]);
+  assert.deepEqual(results[2], results[0]);
+  assert.deepEqual(results[0].slice(0, 2), [33n, 33n]);
+});
+
+test("the translator's statistics show it ran", () => {
+  const program = randomProgram(7);
+  const cpu = makeCpu("eager");
+  loadProgram(cpu, program, 7);
+  runToWfi(cpu, [1_000_000]);
+  assert.ok(cpu.jit!.stats.translations > 0);
+  const retired = cpu.getState(L.S_JIT_RETIRED);
+  assert.ok(retired > cpu.instret / 2n, `translated code retired ${retired} of ${cpu.instret}`);
+});
