@@ -12,7 +12,7 @@
 // clock, which follows the host's wall clock on Parley and on QEMU alike, so the figures compare
 // directly (and suffer alike from a busy host).
 //
-// Options: --reps N (default 1), --memory SIZE (default 512M), --sysbench-seconds N (default 10),
+// Options: --reps N (default 3; medians are reported), --memory SIZE (default 512M), --sysbench-seconds N (default 10),
 // --only parley-off,parley-on,qemu (a subset), --skip-boot.
 import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -33,7 +33,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const opts: Options = { reps: 1, memory: "512M", sysbenchSeconds: 10, only: undefined, skipBoot: false };
+  const opts: Options = { reps: 3, memory: "512M", sysbenchSeconds: 10, only: undefined, skipBoot: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {

@@ -1,5 +1,5 @@
-// `npm run bench`: every benchmark (cpu, boot, virtio, guest-cpu), in one invocation, or those named; `npm run bench -- pv [--quick] ...` the
-// paravirtual comparisons (long, so only when named).
+// `npm run bench`: every benchmark (cpu, boot, virtio, guest-cpu) in one invocation, or those
+// named; `npm run bench -- pv [--quick] ...` the paravirtual comparisons (long, so only when named).
 const which = process.argv.slice(2);
 const all = which.length === 0;
 if (all || which.includes("cpu")) {

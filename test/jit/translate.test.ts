@@ -299,3 +299,50 @@ test("the translator's statistics show it ran", () => {
   const retired = cpu.getState(L.S_JIT_RETIRED);
   assert.ok(retired > cpu.instret / 2n, `translated code retired ${retired} of ${cpu.instret}`);
 });
+
+test("asynchronous compilation: the guest runs interpreted until a module is ready, and ends alike", async () => {
+  for (const seed of [3, 11]) {
+    const program = randomProgram(seed);
+    const reference = makeCpu(false);
+    loadProgram(reference, program, seed);
+    runToWfi(reference, [1_000_000]);
+    const cpu = makeCpu({ threshold: 1, async: true });
+    loadProgram(cpu, program, seed);
+    // Short slices with the event loop turning between them, as a machine runs: modules
+    // compiled off the critical path get installed while the program is still running.
+    let reason = ExitReason.Budget;
+    for (let slices = 0; reason !== ExitReason.Wfi; slices++) {
+      assert.ok(slices < 200_000, `seed ${seed}: no WFI`);
+      reason = cpu.run(100);
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    assert.deepEqual(snapshot(cpu), snapshot(reference), `seed ${seed}`);
+    assert.ok(cpu.jit!.stats.modules > 0, "modules were compiled");
+    assert.ok(cpu.getState(L.S_JIT_RETIRED) > 0n, "translated code ran");
+  }
+});
+
+test("a module the engine refuses leaves its pages interpreted, and the guest unaware", () => {
+  const program = randomProgram(5);
+  const reference = makeCpu(false);
+  loadProgram(reference, program, 5);
+  runToWfi(reference, [1_000_000]);
+  const cpu = makeCpu({ threshold: 1 });
+  loadProgram(cpu, program, 5);
+  const RealModule = WebAssembly.Module;
+  const warn = console.warn;
+  // As if the translator had emitted an invalid module (validation fails on compilation).
+  (WebAssembly as { Module: unknown }).Module = function refuse(): never {
+    throw new WebAssembly.CompileError("injected: invalid module");
+  };
+  console.warn = () => {};
+  try {
+    runToWfi(cpu, [1_000, 77]);
+  } finally {
+    (WebAssembly as { Module: unknown }).Module = RealModule;
+    console.warn = warn;
+  }
+  assert.deepEqual(snapshot(cpu), snapshot(reference));
+  assert.ok(cpu.jit!.stats.failures > 0);
+  assert.equal(cpu.getState(L.S_JIT_RETIRED), 0n, "nothing ran translated");
+});

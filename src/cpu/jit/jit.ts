@@ -205,7 +205,13 @@ export class Jit {
       },
     };
     if (!async) {
-      const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), imports);
+      let instance: WebAssembly.Instance;
+      try {
+        instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), imports);
+      } catch (err) {
+        this.compileFailed(pending, err);
+        return;
+      }
       this.stats.compileMs += performance.now() - t1;
       this.install(instance, pending);
       return;
@@ -219,9 +225,19 @@ export class Jit {
       },
       (err) => {
         this.compiling = false;
-        throw err;
+        this.compileFailed(pending, err);
       },
     );
+  }
+
+  /**
+   * The engine refused a module (a translator bug: wasm validation failed). The guest must not
+   * notice: its pages stay interpreted, and are asked for again only after more hotness.
+   */
+  private compileFailed(pending: Pending[], err: unknown): void {
+    this.stats.failures += pending.length;
+    if (this.stats.failures <= 3) console.warn(`parley jit: module not compiled: ${err instanceof Error ? err.message : err}`);
+    for (const p of pending) this.core.jitRearm(p.pool);
   }
 
   private install(instance: WebAssembly.Instance, pending: Pending[]): void {
