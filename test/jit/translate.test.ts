@@ -346,3 +346,26 @@ test("a module the engine refuses leaves its pages interpreted, and the guest un
   assert.ok(cpu.jit!.stats.failures > 0);
   assert.equal(cpu.getState(L.S_JIT_RETIRED), 0n, "nothing ran translated");
 });
+
+test("host writes into a translated page (DMA) drop its translation", () => {
+  const prog = (k: number) => words([E.aluImm("addi", 5, 0, 10), E.aluImm("addi", 6, 6, k), E.aluImm("addi", 5, 5, -1), E.branch("bne", 5, 0, -8), E.wfi()]);
+  for (const [name, mode] of MODES) {
+    const cpu = makeCpu(mode);
+    cpu.writeRam(RAM, prog(1));
+    cpu.pc = BigInt(RAM);
+    runToWfi(cpu, [7]); // short runs: hot-page mode compiles between them
+    assert.equal(cpu.x(6), 10n, name);
+    assert.ok(cpu.getState(L.S_JIT_RETIRED) > 0n, `${name}: the loop ran translated`);
+    // As a device's DMA does: through writeRam, and through the raw view plus ramWritten().
+    cpu.writeRam(RAM, prog(3));
+    cpu.pc = BigInt(RAM);
+    runToWfi(cpu, [7]); // short runs: hot-page mode compiles between them
+    assert.equal(cpu.x(6), 10n + 30n, name);
+    new DataView(cpu.ram.buffer, cpu.ram.byteOffset).setUint32(4, E.aluImm("addi", 6, 6, 100), true);
+    cpu.ramWritten(RAM + 4, 4);
+    cpu.pc = BigInt(RAM);
+    runToWfi(cpu, [7]); // short runs: hot-page mode compiles between them
+    assert.equal(cpu.x(6), 40n + 1000n, name);
+    assert.ok(cpu.getState(L.S_JIT_DROPS) >= 2n, `${name}: ${cpu.getState(L.S_JIT_DROPS)} translations dropped`);
+  }
+});
