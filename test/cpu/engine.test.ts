@@ -2,7 +2,7 @@
 // decoded-code invalidation, exits to the host, instruction budgets, robustness on garbage.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Cpu, ExitReason, type AccessSize } from "../../src/cpu/cpu.ts";
+import { Cpu, ExitReason, type AccessSize, type CpuOptions } from "../../src/cpu/cpu.ts";
 import { loadCoreModule } from "../../src/host/node/core-module.ts";
 import { aluImm, store, load, jal, wfi, lui } from "../diff/encode.ts";
 
@@ -16,8 +16,8 @@ function words(...insns: number[]): Uint8Array {
   return out;
 }
 
-function makeCpu(bus?: Cpu["bus"]): Cpu {
-  return new Cpu({ module: loadCoreModule(), ramSize: 1 << 20, bus });
+function makeCpu(bus?: Cpu["bus"], jit?: CpuOptions["jit"]): Cpu {
+  return new Cpu({ module: loadCoreModule(), ramSize: 1 << 20, bus, jit });
 }
 
 test("x0 stays zero whatever writes it", () => {
@@ -123,24 +123,31 @@ test("an access the bus refuses becomes a load access fault in the guest", () =>
   assert.equal(cpu.readCsr(MEPC), BigInt(RAM + 4));
 });
 
-test("random bytes as code never crash or hang the host", () => {
-  let seed = 0x9e3779b9;
-  const rand = () => {
-    seed ^= seed << 13; seed >>>= 0;
-    seed ^= seed >>> 17;
-    seed ^= seed << 5; seed >>>= 0;
-    return seed;
-  };
-  const cpu = makeCpu({ load: () => 0, store: () => true });
-  for (let round = 0; round < 40; round++) {
-    const code = new Uint8Array(8192);
-    for (let i = 0; i < code.length; i += 4) new DataView(code.buffer).setUint32(i, rand(), true);
-    cpu.writeRam(RAM, code);
-    for (let r = 1; r < 32; r++) cpu.setX(r, BigInt(RAM + (rand() & 0xffff)) | (r % 5 === 0 ? BigInt(rand()) << 32n : 0n));
-    cpu.writeCsr(MTVEC, BigInt(RAM + (rand() & 0x1ffc)));
-    cpu.writeCsr(MSTATUS, BigInt(rand() & 0x6000)); // FS on or off
-    cpu.pc = BigInt(RAM + (rand() & 0x1ffe));
-    const reason = cpu.run(20_000);
-    assert.ok([ExitReason.Budget, ExitReason.Wfi, ExitReason.Stop].includes(reason));
-  }
-});
+// The translator reads guest code too: eager mode translates every page the random code reaches.
+for (const jit of ["off", "eager"] as const) {
+  test(`random bytes as code never crash or hang the host (translator ${jit})`, () => {
+    let seed = 0x9e3779b9;
+    const rand = () => {
+      seed ^= seed << 13; seed >>>= 0;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5; seed >>>= 0;
+      return seed;
+    };
+    const cpu = makeCpu({ load: () => 0, store: () => true }, jit);
+    for (let round = 0; round < 40; round++) {
+      const code = new Uint8Array(8192);
+      for (let i = 0; i < code.length; i += 4) new DataView(code.buffer).setUint32(i, rand(), true);
+      cpu.writeRam(RAM, code);
+      for (let r = 1; r < 32; r++) cpu.setX(r, BigInt(RAM + (rand() & 0xffff)) | (r % 5 === 0 ? BigInt(rand()) << 32n : 0n));
+      cpu.writeCsr(MTVEC, BigInt(RAM + (rand() & 0x1ffc)));
+      cpu.writeCsr(MSTATUS, BigInt(rand() & 0x6000)); // FS on or off
+      cpu.pc = BigInt(RAM + (rand() & 0x1ffe));
+      const reason = cpu.run(20_000);
+      assert.ok([ExitReason.Budget, ExitReason.Wfi, ExitReason.Stop].includes(reason));
+    }
+    if (jit === "eager") {
+      assert.ok(cpu.jit!.stats.translations > 0, "pages were translated");
+      assert.equal(cpu.jit!.stats.failures, 0, "the translator handled every page");
+    }
+  });
+}

@@ -44,19 +44,24 @@ export interface CampaignResult {
  */
 export class SafeParley {
   private runner: ParleyRunner | undefined;
-  /** Instructions retired, and of those by translated code, over every run (`jit` as CpuOptions.jit). */
-  retired = 0n;
-  translated = 0n;
+  /** What the cores replaced after a throw had counted. */
+  private replaced = { retired: 0n, translated: 0n };
+  /** `jit` as CpuOptions.jit. */
   constructor(private readonly jit?: CpuOptions["jit"]) {}
+  /** Instructions retired over every run, and of those by translated code. */
+  get retired(): bigint {
+    return this.replaced.retired + (this.runner?.retired ?? 0n);
+  }
+  get translated(): bigint {
+    return this.replaced.translated + (this.runner?.translated ?? 0n);
+  }
   run(code: Uint8Array, init: MachineState): RunResult {
     try {
-      const runner = (this.runner ??= new ParleyRunner(this.jit));
-      const retired0 = runner.retired, translated0 = runner.translated;
-      const result = runner.run(code, init);
-      this.retired += runner.retired - retired0;
-      this.translated += runner.translated - translated0;
-      return result;
+      this.runner ??= new ParleyRunner(this.jit);
+      return this.runner.run(code, init);
     } catch (err) {
+      this.replaced.retired += this.runner?.retired ?? 0n;
+      this.replaced.translated += this.runner?.translated ?? 0n;
       this.runner = undefined;
       return { kind: "trap", detail: `core threw: ${(err as Error).message}` };
     }

@@ -21,6 +21,8 @@ interface MetricSpec {
 }
 
 const one = (value: number): Sample[] => [{ labels: {}, value }];
+/** A translator counter; no sample when the translator is off. */
+const translatorSample = (l: Ledger, pick: (t: NonNullable<Ledger["translator"]>) => number): Sample[] => (l.translator ? one(pick(l.translator)) : []);
 
 /** "TIME.set_timer" -> extension TIME, function set_timer; "unknown" -> both unknown. */
 function splitSbiFunction(key: string): Labels {
@@ -49,21 +51,21 @@ export const LEDGER_METRICS: readonly MetricSpec[] = [
     help: "Guest instructions retired by translated code (RISC-V -> wasm); absent with the translator off.",
     type: "counter",
     labelNames: [],
-    samples: (l) => (l.translator ? one(l.translator.instructionsTranslatedRetired) : []),
+    samples: (l) => translatorSample(l, (t) => t.instructionsTranslatedRetired),
   },
   {
     name: "parley_translated_pages_total",
     help: "Guest code pages translated to WebAssembly.",
     type: "counter",
     labelNames: [],
-    samples: (l) => (l.translator ? one(l.translator.pagesTranslated) : []),
+    samples: (l) => translatorSample(l, (t) => t.pagesTranslated),
   },
   {
     name: "parley_translations_dropped_total",
     help: "Translations dropped because their code was written (or its page reused).",
     type: "counter",
     labelNames: [],
-    samples: (l) => (l.translator ? one(l.translator.drops) : []),
+    samples: (l) => translatorSample(l, (t) => t.drops),
   },
   {
     name: "parley_mmio_exits_total",

@@ -380,6 +380,19 @@ export class PackedDriver {
 
 // ---- virtio_mmio.c, as a sequence of register accesses ----------------------------------------
 
+/** An interrupt line as the PLIC sees it: its level, and how many times it rose. Pass `set` as the irq callback. */
+export function irqLine(): { level: boolean; edges: number; set: (on: boolean) => void } {
+  const line = {
+    level: false,
+    edges: 0,
+    set: (on: boolean) => {
+      if (on && !line.level) line.edges++;
+      line.level = on;
+    },
+  };
+  return line;
+}
+
 export function mmioRead(t: VirtioMmioTransport, offset: number): number {
   const v = t.load(offset, 4);
   if (typeof v !== "number") throw new Error(`read of 0x${offset.toString(16)} faulted`);

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { VirtioMmioTransport, checkCoalesce, type CoalesceTimer, type VirtioCoalesce } from "./mmio.ts";
 import type { DescriptorChain, VirtioDevice, VirtioDeviceContext } from "../types.ts";
 import { VIRTIO_F_EVENT_IDX, VIRTIO_F_RING_PACKED, VIRTIO_MMIO_INT_VRING, VirtioMmioRegister as R, featureBit } from "../constants.ts";
-import { FakeRam, SplitDriver, linuxProbe, mmioWrite, takeInterrupt } from "../testing/fake-driver.ts";
+import { FakeRam, SplitDriver, irqLine, linuxProbe, mmioWrite, takeInterrupt } from "../testing/fake-driver.ts";
 
 /** Takes every request on a kick and completes them only when the test says so (like slow I/O). */
 class HeldDevice implements VirtioDevice {
@@ -48,14 +48,11 @@ class HeldDevice implements VirtioDevice {
 function setup(coalesce: VirtioCoalesce | undefined, requests = 8, eventIdx = false, coalesceTimer?: CoalesceTimer) {
   const ram = new FakeRam();
   const device = new HeldDevice();
-  const irq = { level: false, edges: 0 };
+  const irq = irqLine();
   const t = new VirtioMmioTransport({
     device,
     memory: ram.memory,
-    irq: (on) => {
-      if (on && !irq.level) irq.edges++;
-      irq.level = on;
-    },
+    irq: irq.set,
     coalesce,
     coalesceTimer,
   });

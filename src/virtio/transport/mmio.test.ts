@@ -18,7 +18,7 @@ import {
   VirtioMmioRegister as R,
   featureBit,
 } from "../constants.ts";
-import { FakeRam, PackedDriver, SplitDriver, linuxProbe, mmioRead, mmioWrite, takeInterrupt } from "../testing/fake-driver.ts";
+import { FakeRam, PackedDriver, SplitDriver, irqLine, linuxProbe, mmioRead, mmioWrite, takeInterrupt } from "../testing/fake-driver.ts";
 import { PackedVirtqueue } from "../queue/packed.ts";
 import { SplitVirtqueue } from "../queue/split.ts";
 
@@ -80,14 +80,11 @@ class EchoDevice implements VirtioDevice {
 function setup(offerPacked = true) {
   const ram = new FakeRam();
   const device = new EchoDevice();
-  const irq = { level: false, edges: 0 };
+  const irq = irqLine();
   const t = new VirtioMmioTransport({
     device,
     memory: ram.memory,
-    irq: (on) => {
-      if (on && !irq.level) irq.edges++;
-      irq.level = on;
-    },
+    irq: irq.set,
     offerPacked,
   });
   return { ram, device, irq, t };

@@ -707,12 +707,8 @@ export class VirtioMmioTransport implements MmioDevice {
    * since its last decision, so one call per queue judges the whole batch.
    */
   private flushCoalesced(why: "count" | "timer" | "change"): void {
-    this.cancelTimer?.();
-    this.cancelTimer = undefined;
-    if (this.pendingQueues.size === 0) return;
-    const queues = [...this.pendingQueues];
-    this.pendingQueues.clear();
-    this.pendingCompletions = 0;
+    const queues = this.takePending();
+    if (queues.length === 0) return;
     if (why === "count") this.counters.coalesceFlushesByCount++;
     else if (why === "timer") this.counters.coalesceFlushesByTimer++;
     const context = this.context;
@@ -724,11 +720,18 @@ export class VirtioMmioTransport implements MmioDevice {
   }
 
   private dropCoalesced(): void {
+    this.takePending();
+    this.usedSeen = [];
+  }
+
+  /** Stops the coalescing delay and empties the batch; returns the queues it had completions on. */
+  private takePending(): number[] {
     this.cancelTimer?.();
     this.cancelTimer = undefined;
+    const queues = [...this.pendingQueues];
     this.pendingQueues.clear();
     this.pendingCompletions = 0;
-    this.usedSeen = [];
+    return queues;
   }
 
   private raise(bit: number): void {
