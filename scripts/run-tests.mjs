@@ -1,7 +1,12 @@
 // Runs every *.test.ts under src/ and test/ with Node's test runner (TypeScript through tsx).
 // --unit limits the run to src/ (fast, no guest toolchain needed).
+//
+// The runner's output goes to the terminal as usual; a second reporter tallies the results, and
+// the closing line says how many tests passed, failed and were skipped. The exit code is non-zero
+// on any failure and when no test ran at all (a run that tests nothing is not a pass).
 import { spawnSync } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -19,11 +24,41 @@ function find(dir, out = []) {
   return out;
 }
 let files = find(join(root, "src"));
-if (!unitOnly) files.push(...find(join(root, "test")));
+if (!unitOnly) files.push(...find(join(root, "test")), ...find(join(root, "bench")));
 if (filters.length) files = files.filter((f) => filters.some((flt) => f.includes(flt)));
 files.sort();
-const result = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=2", ...files], {
-  cwd: root,
-  stdio: "inherit",
-});
-process.exit(result.status ?? 1);
+if (files.length === 0) {
+  console.error(`run-tests: no test file matches ${filters.join(" ") || "(all)"}`);
+  process.exit(1);
+}
+
+const tallyDir = mkdtempSync(join(tmpdir(), "parley-tests-"));
+const tallyFile = join(tallyDir, "tally.json");
+const result = spawnSync(
+  process.execPath,
+  [
+    "--import", "tsx", "--test", "--test-concurrency=2",
+    "--test-reporter=spec", "--test-reporter-destination=stdout",
+    `--test-reporter=${join(root, "scripts/test-tally.mjs")}`, `--test-reporter-destination=${tallyFile}`,
+    ...files,
+  ],
+  { cwd: root, stdio: "inherit" },
+);
+
+let tally;
+try {
+  tally = JSON.parse(readFileSync(tallyFile, "utf8"));
+} catch {
+  tally = undefined;
+} finally {
+  rmSync(tallyDir, { recursive: true, force: true });
+}
+if (!tally) {
+  console.error(`run-tests: the test runner ended (status ${result.status ?? result.signal}) without a tally`);
+  process.exit(1);
+}
+for (const f of tally.failures) console.log(`failed: ${f}`);
+const todo = tally.todo ? `, ${tally.todo} todo` : "";
+console.log(`tests: ${tally.passed} passed, ${tally.failed} failed, ${tally.skipped} skipped${todo}`);
+if (tally.passed === 0) console.error("run-tests: no test ran");
+process.exit(tally.failed > 0 || tally.passed === 0 || result.status !== 0 ? 1 : 0);

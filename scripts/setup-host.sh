@@ -7,6 +7,7 @@ PACKAGES=(
   gcc-riscv64-unknown-elf       # bare-metal cross compiler: ISA tests, demo and benchmark programs
   picolibc-riscv64-unknown-elf  # C library for the bare-metal programs
   gcc-riscv64-linux-gnu         # Linux cross compiler: static programs for qemu-riscv64 (differential tests)
+  libc6-dev-riscv64-cross       # riscv64 glibc headers and static libraries for that compiler (only a Recommends of it)
   qemu-user                     # qemu-riscv64: the reference oracle and the user-mode speed baseline
   qemu-system-misc              # qemu-system-riscv64: the system-mode oracle and baseline
   device-tree-compiler          # dtc: checks the device trees Parley generates

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildVirtDeviceTree, riscvIsaString, UART0_PATH, type VirtDeviceTreeConfig } from "./device-tree.ts";
 import { parseFdt, findNode, getProperty, decodeU32Cells, decodeString, decodeStrings, decodeU64, type FdtNode } from "./fdt.ts";
+import { needsHostTools } from "../../test/support/host-tools.ts";
 
 const EXTENSIONS = ["i", "m", "a", "f", "d", "c", "zicsr", "zifencei", "zicntr", "zihintpause", "sstc"];
 
@@ -26,7 +27,7 @@ function config(overrides: Partial<VirtDeviceTreeConfig> = {}): VirtDeviceTreeCo
   };
 }
 
-const hasDtc = spawnSync("dtc", ["--version"]).status === 0;
+const dtc = needsHostTools("dtc");
 
 function node(root: FdtNode, path: string): FdtNode {
   const n = findNode(root, path);
@@ -37,7 +38,8 @@ const cells = (n: FdtNode, name: string): number[] => decodeU32Cells(getProperty
 const str = (n: FdtNode, name: string): string => decodeString(getProperty(n, name)!);
 const strs = (n: FdtNode, name: string): string[] => decodeStrings(getProperty(n, name)!);
 
-test("round-trips through dtc (dtb -> dts -> dtb) without errors", { skip: !hasDtc && "dtc is not installed" }, () => {
+test("round-trips through dtc (dtb -> dts -> dtb) without errors", { skip: dtc.skip }, () => {
+  dtc.check();
   const dir = mkdtempSync(join(tmpdir(), "parley-dt-"));
   try {
     for (const variant of [config(), config({ harts: 1, withClint: false, initrd: undefined, virtio: [], stdoutPath: "hvc", mmuType: "riscv,sv48" }), config({ harts: 8, virtio: [0, 1, 2, 3, 4, 5, 6, 7].map((slot) => ({ slot })) })]) {

@@ -7,7 +7,8 @@ import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { haveTool, REPO_ROOT } from "../../src/host/node/toolchain.ts";
+import { REPO_ROOT } from "../../src/host/node/toolchain.ts";
+import { LINUX_TOOLCHAIN, needsHostTools } from "../support/host-tools.ts";
 import { shrinkItems } from "./compare.ts";
 import { GROUPS, assemble, generateCase, type Item } from "./generate.ts";
 import { buildOracle, runOracle } from "./oracle.ts";
@@ -19,18 +20,12 @@ const PER_GROUP = Math.ceil(CASES / GROUPS.length);
 /** Reproducers printed per group; each costs a few QEMU runs to shrink. */
 const REPORTS = Number(process.env.DIFF_REPORTS ?? 2);
 
-async function toolsMissing(): Promise<string | undefined> {
-  for (const tool of ["qemu-riscv64", "riscv64-linux-gnu-gcc"]) {
-    if (!(await haveTool(tool))) return `${tool} not found (run \`npm run setup\`)`;
-  }
-  return undefined;
-}
+const tools = needsHostTools("qemu-riscv64", ...LINUX_TOOLCHAIN);
 
-const missing = await toolsMissing();
-
-describe("differential testing against qemu-riscv64", { skip: missing }, () => {
+describe("differential testing against qemu-riscv64", { skip: tools.skip }, () => {
   let oracle = "";
   before(async () => {
+    tools.check();
     console.log(`diff: seed ${SEED} (DIFF_SEED), ${PER_GROUP} cases per group (DIFF_CASES=${CASES})`);
     oracle = await buildOracle();
   });

@@ -7,7 +7,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { haveTool } from "../../src/host/node/toolchain.ts";
+import { needsHostTools } from "../support/host-tools.ts";
 import * as E from "./encode.ts";
 
 const CASES: Array<[number, string]> = [
@@ -113,9 +113,10 @@ function assemble(lines: string[]): Uint8Array {
   }
 }
 
-const noAs = !(await haveTool("riscv64-linux-gnu-as")) && "riscv64-linux-gnu-as not found (run `npm run setup`)";
+const gnuAs = needsHostTools("riscv64-linux-gnu-as");
 
-test("encoder matches GNU as", { skip: noAs }, () => {
+test("encoder matches GNU as", { skip: gnuAs.skip }, () => {
+  gnuAs.check();
   // One instruction per assembly so that a mismatch names the instruction.
   const expected = assemble(CASES.map(([, asm]) => asm));
   let off = 0;

@@ -11,6 +11,7 @@ import { buildGuestImage, cachedGuestImage, type GuestImage } from "../../src/ho
 import { readCpio } from "../../src/host/node/image/cpio.ts";
 import { findLinuxBanner, parseRiscvImageHeader } from "../../src/host/node/image/kernel.ts";
 import { moduleName } from "../../src/host/node/image/modules.ts";
+import { needsHostTools } from "../support/host-tools.ts";
 
 const skip = process.env.PARLEY_SKIP_NETWORK_TESTS ? "PARLEY_SKIP_NETWORK_TESTS is set" : false;
 let image: GuestImage | undefined;
@@ -69,8 +70,9 @@ test("build: a second call is served from the cache", { skip, timeout: 10 * 60_0
   assert.deepEqual(await cachedGuestImage(), again);
 });
 
-const haveQemu = spawnSync("sh", ["-c", "command -v qemu-system-riscv64"]).status === 0;
-test("boot under qemu-system-riscv64: /init loads every module and runs a command", { skip: skip || (haveQemu ? false : "no qemu-system-riscv64"), timeout: 5 * 60_000 }, async () => {
+const qemu = needsHostTools("qemu-system-riscv64");
+test("boot under qemu-system-riscv64: /init loads every module and runs a command", { skip: skip || qemu.skip, timeout: 5 * 60_000 }, async () => {
+  qemu.check();
   const img = image ?? (await buildGuestImage());
   const args = [
     "-M", "virt", "-m", "512M", "-smp", "1", "-nographic", "-no-reboot",

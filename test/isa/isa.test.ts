@@ -8,12 +8,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { basename, join } from "node:path";
-import { buildGuest, haveTool, REPO_ROOT } from "../../src/host/node/toolchain.ts";
+import { buildGuest, REPO_ROOT } from "../../src/host/node/toolchain.ts";
+import { BAREMETAL_TOOLCHAIN, needsHostTools } from "../support/host-tools.ts";
 
 const ISA_DIR = join(REPO_ROOT, "test/isa");
-const RUN_ELF = join(REPO_ROOT, "src/host/node/run-elf.ts");
 
 const GCC_ARGS = [
   "-march=rv64gc_zicsr_zifencei",
@@ -100,20 +100,19 @@ function describeFailure(file: string, exitCode: number | null, output: string):
   return `${file}: failing test number ${exitCode} -- ${failLine.trim()}\n--- output ---\n${output}`;
 }
 
-const haveGcc = await haveTool("riscv64-unknown-elf-gcc");
-const haveQemu = await haveTool("qemu-system-riscv64");
+const parleyTools = needsHostTools(...BAREMETAL_TOOLCHAIN);
+const qemuTools = needsHostTools(...BAREMETAL_TOOLCHAIN, "qemu-system-riscv64");
 
 for (const file of sources) {
   const base = basename(file, ".S");
 
   // On the interpreter and on the translator (eager: every code page translated before it runs).
   for (const [engine, jit] of [["interpreter", "off"], ["translator", "eager"]] as const) {
-    test(`isa ${base} on Parley (${engine})`, { timeout: TEST_TIMEOUT_MS }, async (t) => {
-      if (!haveGcc) return t.skip("riscv64-unknown-elf-gcc missing: run `npm run setup`");
-      if (!existsSync(RUN_ELF)) return t.skip("src/host/node/run-elf.ts does not exist yet");
+    test(`isa ${base} on Parley (${engine})`, { timeout: TEST_TIMEOUT_MS, skip: parleyTools.skip }, async () => {
+      parleyTools.check();
       const elf = await build(file, "parley");
       // Imported lazily so the QEMU half of the suite does not depend on Parley's core.
-      const { runElfFile } = (await import(RUN_ELF)) as typeof import("../../src/host/node/run-elf.ts");
+      const { runElfFile } = await import("../../src/host/node/run-elf.ts");
       const result = await runElfFile(elf, { maxInsns: PARLEY_MAX_INSNS, jit });
       if (result.exitCode === -1) {
         assert.fail(`${file}: stopped by the ${PARLEY_MAX_INSNS}-instruction limit (last test number unknown)\n${result.output}`);
@@ -123,9 +122,8 @@ for (const file of sources) {
     });
   }
 
-  test(`isa ${base} on QEMU (oracle)`, { timeout: TEST_TIMEOUT_MS }, async (t) => {
-    if (!haveGcc) return t.skip("riscv64-unknown-elf-gcc missing: run `npm run setup`");
-    if (!haveQemu) return t.skip("qemu-system-riscv64 missing: run `npm run setup`");
+  test(`isa ${base} on QEMU (oracle)`, { timeout: TEST_TIMEOUT_MS, skip: qemuTools.skip }, async (t) => {
+    qemuTools.check();
     for (const [quirk, why] of Object.entries(QEMU_SETUP[base]?.quirks ?? {})) {
       t.diagnostic(`Parley-only (QEMU 7.2 deviates from the spec): ${quirk}: ${why}`);
     }

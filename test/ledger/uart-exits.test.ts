@@ -5,10 +5,11 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildGuest, haveTool } from "../../src/host/node/toolchain.ts";
+import { buildGuest } from "../../src/host/node/toolchain.ts";
 import { GUEST_ARCH_FLAGS } from "../../src/host/node/guest-programs.ts";
 import { runElfFile } from "../../src/host/node/run-elf.ts";
 import { formatLedger } from "../../src/cli/stats.ts";
+import { BAREMETAL_TOOLCHAIN, needsHostTools } from "../support/host-tools.ts";
 import type { Ledger } from "../../src/machine/ledger.ts";
 
 const BYTES = 37;
@@ -23,10 +24,10 @@ function build(bytes: number): Promise<string> {
   });
 }
 
-const haveGcc = await haveTool("riscv64-unknown-elf-gcc");
+const tools = needsHostTools(...BAREMETAL_TOOLCHAIN);
 
-test("N bytes to the UART: exactly N THR stores, N LSR loads, 6N + 8 instructions", async (t) => {
-  if (!haveGcc) return t.skip("riscv64-unknown-elf-gcc missing: run `npm run setup`");
+test("N bytes to the UART: exactly N THR stores, N LSR loads, 6N + 8 instructions", { skip: tools.skip }, async () => {
+  tools.check();
   const elf = await build(BYTES);
   const dir = mkdtempSync(join(tmpdir(), "parley-ledger-"));
   try {
@@ -70,8 +71,8 @@ test("N bytes to the UART: exactly N THR stores, N LSR loads, 6N + 8 instruction
   }
 });
 
-test("the counts scale with N: a second size gives the same formula", async (t) => {
-  if (!haveGcc) return t.skip("riscv64-unknown-elf-gcc missing: run `npm run setup`");
+test("the counts scale with N: a second size gives the same formula", { skip: tools.skip }, async () => {
+  tools.check();
   const n = 1000;
   const result = await runElfFile(await build(n));
   assert.equal(result.exitCode, 0);
@@ -81,8 +82,8 @@ test("the counts scale with N: a second size gives the same formula", async (t) 
   assert.equal(result.ledger.bytes.uart0.out, n);
 });
 
-test("the counts do not depend on the engine; the translator's own counters show it ran", async (t) => {
-  if (!haveGcc) return t.skip("riscv64-unknown-elf-gcc missing: run `npm run setup`");
+test("the counts do not depend on the engine; the translator's own counters show it ran", { skip: tools.skip }, async () => {
+  tools.check();
   const elf = await build(500);
   const interpreted = await runElfFile(elf, { jit: "off" });
   const translated = await runElfFile(elf, { jit: "eager" });

@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO_ROOT } from "../../src/host/node/paths.ts";
+import { LINUX_TOOLCHAIN, needsHostTools } from "../support/host-tools.ts";
 import type { PvResults } from "../../src/host/node/bench-pv.ts";
 
 const TIMEOUT_MS = 300_000;
@@ -28,9 +29,13 @@ function run(args: string[]): Promise<{ code: number | null; output: string }> {
   });
 }
 
+// The comparisons run a small static guest program built with the Linux cross toolchain.
+const tools = needsHostTools(...LINUX_TOOLCHAIN);
+
 const positive = (value: number, what: string) => assert.ok(Number.isFinite(value) && value > 0, `${what} = ${value}`);
 
-test("parley bench pv --quick: every comparison, sane numbers, fewer exits on the paravirtual side", { timeout: TIMEOUT_MS }, async () => {
+test("parley bench pv --quick: every comparison, sane numbers, fewer exits on the paravirtual side", { timeout: TIMEOUT_MS, skip: tools.skip }, async () => {
+  tools.check();
   const out = mkdtempSync(join(tmpdir(), "parley-pv-"));
   const json = join(out, "results.json");
   const { code, output } = await run(["bench", "pv", "--quick", "--out", out, "--json", json]);

@@ -24,6 +24,7 @@ import { dirname, join, resolve } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { LINUX_TOOLCHAIN, needsHostTools } from "../support/host-tools.ts";
 
 const run = promisify(execFile);
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -50,15 +51,6 @@ const API = [
 
 // ---------------------------------------------------------------------------------------------
 // Building the oracle and the harness
-
-async function haveTool(tool: string): Promise<boolean> {
-  try {
-    await run("sh", ["-c", `command -v ${tool}`]);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Compiles oracle.c into cache/softfloat, keyed by a hash of its source and flags. */
 async function buildOracle(): Promise<string> {
@@ -689,13 +681,10 @@ const FLAG_NAMES = ["NX", "UF", "OF", "DZ", "NV"];
 const hex = (v: bigint) => "0x" + v.toString(16);
 const flagText = (f: number) => FLAG_NAMES.filter((_, i) => f & (1 << i)).join("|") || "-";
 
-test("softfloat matches RISC-V floating point (qemu-riscv64)", { timeout: 300_000 }, async (t) => {
-  const missing: string[] = [];
-  for (const tool of [COMPILER, QEMU]) if (!(await haveTool(tool))) missing.push(tool);
-  if (missing.length) {
-    t.skip(`${missing.join(", ")} not installed: run \`npm run setup\` (bash scripts/setup-host.sh)`);
-    return;
-  }
+const tools = needsHostTools(...LINUX_TOOLCHAIN, "qemu-riscv64");
+
+test("softfloat matches RISC-V floating point (qemu-riscv64)", { timeout: 300_000, skip: tools.skip }, async (t) => {
+  tools.check();
   const [oracle, x] = await Promise.all([buildOracle(), buildHarness()]);
 
   await t.test("exports the whole API", () => {

@@ -6,6 +6,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildGuestImage, type GuestImage } from "../../src/host/node/image/index.ts";
+import { needsHostTools } from "../support/host-tools.ts";
+
+const debugfs = needsHostTools("debugfs");
 import { REPO_ROOT } from "../../src/host/node/paths.ts";
 import { openBlockFile } from "../../src/host/node/block-file.ts";
 import { VirtioBlk } from "../../src/virtio/blk/device.ts";
@@ -29,7 +32,8 @@ function debugfsCat(imagePath: string, file: string): string {
   return execFileSync("debugfs", ["-R", `cat ${file}`, imagePath], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
 }
 
-test("virtio-blk: mkfs, mount, write, sync in the guest; the host reads the file back", { timeout: BOOT_MS + 120_000 }, async () => {
+test("virtio-blk: mkfs, mount, write, sync in the guest; the host reads the file back", { timeout: BOOT_MS + 120_000, skip: debugfs.skip }, async () => {
+  debugfs.check();
   const img = await image();
   const path = scratchImage(64);
   const backend = await openBlockFile(path, { id: "data" });

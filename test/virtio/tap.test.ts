@@ -7,9 +7,10 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { REPO_ROOT } from "../../src/host/node/paths.ts";
 import { buildGuestImage } from "../../src/host/node/image/index.ts";
+import { hostGate, missingHostTools } from "../support/host-tools.ts";
 
 const isRoot = process.getuid?.() === 0;
-const canRun = isRoot && existsSync("/dev/net/tun");
+const host = hostGate(!isRoot ? "needs root (network namespace and TAP interface)" : !existsSync("/dev/net/tun") ? "/dev/net/tun is missing" : missingHostTools(["ip", "ping"]));
 const NS = `parley-tap-${process.pid}`;
 const TAP = "ptap1";
 
@@ -17,7 +18,8 @@ function inNamespace(...args: string[]): string {
   return execFileSync("ip", ["netns", "exec", NS, ...args], { encoding: "utf8" });
 }
 
-test("virtio-net over TAP: guest and host reach each other", { skip: canRun ? false : "needs root and /dev/net/tun", timeout: 420_000 }, async () => {
+test("virtio-net over TAP: guest and host reach each other", { skip: host.skip, timeout: 420_000 }, async () => {
+  host.check();
   await buildGuestImage();
   execFileSync("ip", ["netns", "add", NS]);
   const child = spawn("ip", ["netns", "exec", NS, process.execPath, join(REPO_ROOT, "dist/parley.mjs"), "run", "--net", `tap=${TAP},mac=52:54:00:00:00:21`], {

@@ -9,6 +9,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { hostGate, missingHostTools } from "../../../test/support/host-tools.ts";
 import { IFF_NO_PI, IFF_TAP, TUNSETIFF, buildTunSetIffRequest, ifreqName, openTapBackend, tapNameProblem } from "./net-tap.ts";
 import { VirtioNet } from "../../virtio/net/device.ts";
 import { FakeNetDriver } from "../../virtio/net/testing.ts";
@@ -216,11 +217,12 @@ if (isChild) {
   );
 } else {
   test("TAP backend in a private network namespace: ARP, ICMP, UDP, backpressure, errors", async (t) => {
-    const why = skipReason();
-    if (why) {
-      t.skip(why);
+    const host = hostGate(skipReason());
+    if (host.skip) {
+      t.skip(host.skip);
       return;
     }
+    host.check();
     const ns = `parley-test-${process.pid}`;
     const self = fileURLToPath(import.meta.url);
     execFileSync("ip", ["netns", "add", ns]);
@@ -278,6 +280,5 @@ function skipReason(): string | undefined {
   if (process.platform !== "linux") return "TAP needs Linux";
   if (process.getuid?.() !== 0) return "needs root to create a network namespace and a TAP interface";
   if (!existsSync("/dev/net/tun")) return "/dev/net/tun is missing";
-  if (spawnSync("ip", ["-V"]).status !== 0) return "the ip command (iproute2) is missing";
-  return undefined;
+  return missingHostTools(["ip"]);
 }

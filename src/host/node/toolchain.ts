@@ -57,13 +57,3 @@ export async function buildGuest(build: GuestBuild): Promise<string> {
   renameSync(tmp, out);
   return out;
 }
-
-/** True when a host tool is on PATH (used by tests to explain a missing toolchain instead of failing obscurely). */
-export async function haveTool(tool: string): Promise<boolean> {
-  try {
-    await run("sh", ["-c", `command -v ${tool}`]);
-    return true;
-  } catch {
-    return false;
-  }
-}
