@@ -18,8 +18,8 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildCpuBench, type CpuBenchKernel } from "../src/host/node/guest-programs.ts";
-import { CACHE_DIR } from "../src/host/node/toolchain.ts";
+import { buildCpuBench, type CpuBenchKernel } from "../src/image/guest-programs.ts";
+import { CACHE_DIR } from "../src/image/toolchain.ts";
 
 type RunElfFile = (
   path: string,

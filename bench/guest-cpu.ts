@@ -18,7 +18,7 @@ import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
-import { buildGuestImage, type GuestImage } from "../src/host/node/image/index.ts";
+import { buildGuestImage, type GuestImage } from "../src/image/index.ts";
 import { CACHE_DIR, REPO_ROOT } from "../src/host/node/paths.ts";
 
 const INIT_MARKER = /Run \/init as init process/;

@@ -1,6 +1,6 @@
 // `npm run bench -- pv` (or `node --import tsx bench/pv.ts [--quick] [--out docs/] [--only LIST] [--render FILE]`):
 // the paravirtual-against-emulated comparisons of `parley bench pv`, run from the sources.
-import { benchPv, parseComparisons } from "../src/host/node/bench-pv.ts";
+import { benchPv, parseComparisons } from "./pv/comparisons.ts";
 
 const args = process.argv.slice(2);
 const value = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);

@@ -13,7 +13,7 @@ import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildGuestImage } from "../src/host/node/image/index.ts";
+import { buildGuestImage } from "../src/image/index.ts";
 import { CACHE_DIR, REPO_ROOT } from "../src/host/node/paths.ts";
 
 const args = process.argv.slice(2);

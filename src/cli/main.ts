@@ -2,10 +2,10 @@
 import { Command, CommanderError } from "commander";
 import { existsSync } from "node:fs";
 import { ElfError } from "../platform/elf.ts";
-import { runElfFile } from "../host/node/run-elf.ts";
-import { runLinux, DEFAULT_APPEND, DEFAULT_MEMORY } from "../host/node/run-linux.ts";
-import { buildDemo } from "../host/node/guest-programs.ts";
-import { buildGuestImage, ImageBuildError } from "../host/node/image/index.ts";
+import { runElfFile } from "./run-elf.ts";
+import { runLinux, DEFAULT_APPEND, DEFAULT_MEMORY } from "./run-linux.ts";
+import { buildDemo } from "../image/guest-programs.ts";
+import { buildGuestImage, ImageBuildError } from "../image/index.ts";
 import { BootImageError } from "../platform/boot-image.ts";
 import { parsePort, parsePositiveInteger, parseSize, UsageError } from "./options.ts";
 import { parseBalloonOption, parseDiskOption, parseNetOption, parseRngOption, parseVsockOption } from "./device-options.ts";
@@ -174,7 +174,7 @@ program
   .option("--json <file>", "also write the results as JSON to FILE")
   .option("--render <file>", "re-draw tables, charts and pv-results.md from a results file (pv-results.json) instead of measuring")
   .action(async (opts: { quick?: boolean; out?: string; only?: string; reps?: string; json?: string; render?: string }) => {
-    const { benchPv, parseComparisons } = await import("../host/node/bench-pv.ts");
+    const { benchPv, parseComparisons } = await import("../../bench/pv/comparisons.ts");
     let only;
     try {
       only = opts.only === undefined ? undefined : parseComparisons(opts.only);

@@ -1,7 +1,7 @@
 // ACLINT-compatible core-local interruptor: MSWI (msip) and MTIMER (mtime, mtimecmp), at the
 // layout of SiFive's CLINT that QEMU's virt and spike machines also use
 // (RISC-V ACLINT spec, sections 2 and 3).
-import type { MmioDevice } from "../machine/bus.ts";
+import type { MmioDevice } from "./mmio-device.ts";
 
 export const CLINT_BASE = 0x0200_0000;
 export const CLINT_SIZE = 0x1_0000;

@@ -6,7 +6,7 @@
 //   latches the high half); the alarm compares against the same clock and, once it passes,
 //   raises the interrupt until the guest writes CLEAR_INTERRUPT.
 // The clock is the host's wall clock (injected `now()`), plus an offset the guest may set.
-import type { MmioDevice } from "../machine/bus.ts";
+import type { MmioDevice } from "./mmio-device.ts";
 
 export const TIMER_TIME_LOW = 0x00; // R: current time, low 32 bits; latches TIME_HIGH. W: set low half.
 export const TIMER_TIME_HIGH = 0x04; // R: high 32 bits latched by the last TIME_LOW read. W: set high half.

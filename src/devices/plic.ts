@@ -7,7 +7,7 @@
 //   until the context that claimed it writes the completion; if the level is still asserted at
 //   that point, a new request is forwarded at once. A request cannot be retracted: a source that
 //   deasserts while pending stays pending until claimed (the handler then finds nothing to do).
-import type { MmioAccess, MmioDevice } from "../machine/bus.ts";
+import type { MmioAccess, MmioDevice } from "./mmio-device.ts";
 import type { InterruptTarget } from "./clint.ts";
 
 /** Register map (spec chapter "Memory Map"). */

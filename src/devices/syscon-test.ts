@@ -3,7 +3,7 @@
 // exit code for FINISHER_FAIL. Linux reaches it through syscon-poweroff / syscon-reboot (regmap
 // writes of the DT `value`), OpenSBI through its sifive_test reset driver. The codes are those of
 // SiFive's test finisher as QEMU's hw/misc/sifive_test.c implements it; other values are ignored.
-import type { MmioDevice } from "../machine/bus.ts";
+import type { MmioDevice } from "./mmio-device.ts";
 
 export const FINISHER_FAIL = 0x3333;
 export const FINISHER_PASS = 0x5555;

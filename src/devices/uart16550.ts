@@ -16,7 +16,7 @@
 // queue is empty, the character-timeout condition (datasheet: data below the trigger level and
 // no FIFO activity for 4 character times) is taken to have elapsed as soon as the FIFO holds
 // fewer bytes than the trigger level.
-import type { MmioAccess, MmioDevice } from "../machine/bus.ts";
+import type { MmioAccess, MmioDevice } from "./mmio-device.ts";
 
 // Register offsets.
 export const UART_RX = 0; // RBR

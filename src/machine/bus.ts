@@ -1,24 +1,9 @@
 // The physical address map outside RAM: routes the CPU's MMIO exits to device models and
 // counts them per device and per register offset (the "exits" of the paravirtualization ledger).
 import type { AccessSize, PhysicalBus } from "../cpu/cpu.ts";
+import type { MmioAccess, MmioDevice, RegisterNamer } from "../devices/mmio-device.ts";
 
-export type MmioAccess = "load" | "store";
-
-export interface MmioDevice {
-  readonly name: string;
-  /** offset is relative to the device's base; undefined raises an access fault. */
-  load(offset: number, size: AccessSize): number | bigint | undefined;
-  store(offset: number, size: AccessSize, value: number | bigint): boolean;
-  /**
-   * The register at `offset` as the ledger names it ("THR", "claim[hart0.S]"), or undefined for
-   * reserved space. Called only when statistics are collected, never per access. The direction
-   * is given because some offsets hold two registers (16550 RBR/THR, PLIC claim/complete).
-   */
-  registerName?(offset: number, access: MmioAccess): string | undefined;
-}
-
-/** Names registers for the ledger; see MmioDevice.registerName. */
-export type RegisterNamer = (offset: number, access: MmioAccess) => string | undefined;
+export type { MmioAccess, MmioDevice, RegisterNamer };
 
 /** The exits of one mapped device (or watched RAM range). */
 export interface DeviceExits {

@@ -2,7 +2,7 @@
 // own shell: kernel version, ISA, the RTC's time, a clean kernel log, and a clean power-off.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { buildGuestImage, type GuestImage } from "../../src/host/node/image/index.ts";
+import { buildGuestImage, type GuestImage } from "../../src/image/index.ts";
 import { GuestSession } from "./guest-session.ts";
 
 const BOOT_TIMEOUT_MS = 240_000;

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { REPO_ROOT } from "../../src/host/node/paths.ts";
-import { buildGuestImage } from "../../src/host/node/image/index.ts";
+import { buildGuestImage } from "../../src/image/index.ts";
 
 const CLI = join(REPO_ROOT, "dist/parley.mjs");
 

@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { VirtMachine, type MachineExit } from "../../src/machine/virt.ts";
 import { loadCoreModule } from "../../src/host/node/core-module.ts";
-import type { GuestImage } from "../../src/host/node/image/index.ts";
+import type { GuestImage } from "../../src/image/index.ts";
 import type { VirtioDevice } from "../../src/virtio/types.ts";
 
 export class GuestSession {

@@ -7,7 +7,7 @@ import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { REPO_ROOT } from "../../src/host/node/toolchain.ts";
+import { REPO_ROOT } from "../../src/image/toolchain.ts";
 import { LINUX_TOOLCHAIN, needsHostTools } from "../support/host-tools.ts";
 import { shrinkItems } from "./compare.ts";
 import { GROUPS, assemble, generateCase, type Item } from "./generate.ts";

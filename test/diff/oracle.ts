@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { CACHE_DIR } from "../../src/host/node/toolchain.ts";
+import { CACHE_DIR } from "../../src/image/toolchain.ts";
 import * as L from "./layout.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));

@@ -1,8 +1,8 @@
 // Parsers for apt's output, the --add closure, and the private apt configuration text.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { isSkippedPackage, packageClosure, parseDependsField, parseDlStatus, parsePackageStanzas, parseSimulatedInstalls } from "../../src/host/node/image/apt-parse.ts";
-import { aptConfText, aptPaths, checkHostTools, debFileName, findOnPath, listFilePrefix, packageRef, proxyConfLines, sourcesListText } from "../../src/host/node/image/apt.ts";
+import { isSkippedPackage, packageClosure, parseDependsField, parseDlStatus, parsePackageStanzas, parseSimulatedInstalls } from "../../src/image/apt-parse.ts";
+import { aptConfText, aptPaths, checkHostTools, debFileName, findOnPath, listFilePrefix, packageRef, proxyConfLines, sourcesListText } from "../../src/image/apt.ts";
 
 test("apt-get -s install: Inst lines give the closure with versions", () => {
   const out = `Reading package lists...

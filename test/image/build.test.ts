@@ -7,10 +7,10 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
-import { buildGuestImage, cachedGuestImage, type GuestImage } from "../../src/host/node/image/index.ts";
-import { readCpio } from "../../src/host/node/image/cpio.ts";
-import { findLinuxBanner, parseRiscvImageHeader } from "../../src/host/node/image/kernel.ts";
-import { moduleName } from "../../src/host/node/image/modules.ts";
+import { buildGuestImage, cachedGuestImage, type GuestImage } from "../../src/image/index.ts";
+import { readCpio } from "../../src/image/cpio.ts";
+import { findLinuxBanner, parseRiscvImageHeader } from "../../src/image/kernel.ts";
+import { moduleName } from "../../src/image/modules.ts";
 import { needsHostTools } from "../support/host-tools.ts";
 
 const skip = process.env.PARLEY_SKIP_NETWORK_TESTS ? "PARLEY_SKIP_NETWORK_TESTS is set" : false;

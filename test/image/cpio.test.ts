@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { needsHostTools } from "../support/host-tools.ts";
-import { normalizeCpioPath, readCpio, withParentDirs, writeCpio, type CpioEntry } from "../../src/host/node/image/cpio.ts";
+import { normalizeCpioPath, readCpio, withParentDirs, writeCpio, type CpioEntry } from "../../src/image/cpio.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
 

@@ -11,9 +11,9 @@ import {
   isDroppedPath,
   mergeLayers,
   skeletonEntries,
-} from "../../src/host/node/image/initramfs.ts";
-import { findOpensbi, normalizeAddList } from "../../src/host/node/image/build.ts";
-import { withParentDirs, writeCpio, type CpioEntry } from "../../src/host/node/image/cpio.ts";
+} from "../../src/image/initramfs.ts";
+import { findOpensbi, normalizeAddList } from "../../src/image/build.ts";
+import { withParentDirs, writeCpio, type CpioEntry } from "../../src/image/cpio.ts";
 
 test("/init is valid POSIX sh (checked with the host's sh -n) and hands over to busybox init, which powers off after the session", () => {
   const r = spawnSync("sh", ["-n"], { input: INIT_SCRIPT, encoding: "utf8" });

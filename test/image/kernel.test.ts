@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
-import { classifyKernel, findLinuxBanner, parseRiscvImageHeader } from "../../src/host/node/image/kernel.ts";
+import { classifyKernel, findLinuxBanner, parseRiscvImageHeader } from "../../src/image/kernel.ts";
 
 /** The first 64 bytes of a riscv64 Image as Debian's kernel has them (EFI stub "MZ" in code0). */
 function imageHeader(): Buffer {

@@ -13,7 +13,7 @@ import {
   resolveModuleClosure,
   resolveSoftdep,
   uncompressedModulePath,
-} from "../../src/host/node/image/modules.ts";
+} from "../../src/image/modules.ts";
 
 // Excerpt in depmod's format (as /lib/modules/$(uname -r)/modules.dep on an installed trixie system).
 const MODULES_DEP = `kernel/fs/ext4/ext4.ko.xz: kernel/lib/crc16.ko.xz kernel/fs/mbcache.ko.xz kernel/fs/jbd2/jbd2.ko.xz

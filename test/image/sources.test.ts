@@ -1,8 +1,8 @@
 // The host apt sources parser: both formats, and picking Debian's main archive as the mirror.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { findDebianMirror, isDebianArchiveUri, isDebianSuite, parseAptSources, parseDeb822Sources, parseOneLineSources } from "../../src/host/node/image/sources.ts";
-import { chooseMirror } from "../../src/host/node/image/apt.ts";
+import { findDebianMirror, isDebianArchiveUri, isDebianSuite, parseAptSources, parseDeb822Sources, parseOneLineSources } from "../../src/image/sources.ts";
+import { chooseMirror } from "../../src/image/apt.ts";
 
 // As on a Debian 12 cloud image (comments carry snapshot URLs that must not be picked up).
 const DEB822 = `Types: deb

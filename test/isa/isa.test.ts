@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { basename, join } from "node:path";
-import { buildGuest, REPO_ROOT } from "../../src/host/node/toolchain.ts";
+import { buildGuest, REPO_ROOT } from "../../src/image/toolchain.ts";
 import { BAREMETAL_TOOLCHAIN, needsHostTools } from "../support/host-tools.ts";
 
 const ISA_DIR = join(REPO_ROOT, "test/isa");
@@ -112,7 +112,7 @@ for (const file of sources) {
       parleyTools.check();
       const elf = await build(file, "parley");
       // Imported lazily so the QEMU half of the suite does not depend on Parley's core.
-      const { runElfFile } = await import("../../src/host/node/run-elf.ts");
+      const { runElfFile } = await import("../../src/cli/run-elf.ts");
       const result = await runElfFile(elf, { maxInsns: PARLEY_MAX_INSNS, jit });
       if (result.exitCode === -1) {
         assert.fail(`${file}: stopped by the ${PARLEY_MAX_INSNS}-instruction limit (last test number unknown)\n${result.output}`);

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO_ROOT } from "../../src/host/node/paths.ts";
 import { LINUX_TOOLCHAIN, needsHostTools } from "../support/host-tools.ts";
-import type { PvResults } from "../../src/host/node/bench-pv.ts";
+import type { PvResults } from "../../bench/pv/comparisons.ts";
 
 const TIMEOUT_MS = 300_000;
 

@@ -5,7 +5,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildGuestImage, type GuestImage } from "../../src/host/node/image/index.ts";
+import { buildGuestImage, type GuestImage } from "../../src/image/index.ts";
 import { needsHostTools } from "../support/host-tools.ts";
 
 const debugfs = needsHostTools("debugfs");

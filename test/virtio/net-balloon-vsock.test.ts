@@ -5,7 +5,7 @@ import { createServer, connect, type Socket } from "node:net";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildGuestImage, type GuestImage } from "../../src/host/node/image/index.ts";
+import { buildGuestImage, type GuestImage } from "../../src/image/index.ts";
 import { listenSocketBackend, connectSocketBackend } from "../../src/host/node/net-socket.ts";
 import { VirtioNet } from "../../src/virtio/net/device.ts";
 import { VirtioBalloon } from "../../src/virtio/balloon/index.ts";

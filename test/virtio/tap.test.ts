@@ -6,7 +6,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { REPO_ROOT } from "../../src/host/node/paths.ts";
-import { buildGuestImage } from "../../src/host/node/image/index.ts";
+import { buildGuestImage } from "../../src/image/index.ts";
 import { hostGate, missingHostTools } from "../support/host-tools.ts";
 
 const isRoot = process.getuid?.() === 0;

@@ -1,7 +1,7 @@
 // Loads the compiled execution engine from build/cpu.wasm (built by `npm run build`).
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { REPO_ROOT } from "./toolchain.ts";
+import { REPO_ROOT } from "./paths.ts";
 
 let cached: WebAssembly.Module | undefined;
 

@@ -8,7 +8,7 @@
 // VirtqueueError from the queues or the device model ends in DEVICE_NEEDS_RESET (spec 2.1.2),
 // never in an exception out of load()/store().
 import type { AccessSize } from "../../cpu/cpu.ts";
-import type { MmioDevice } from "../../machine/bus.ts";
+import type { MmioDevice } from "../../devices/mmio-device.ts";
 import type { GuestMemory, Virtqueue, VirtioDevice, VirtioDeviceContext } from "../types.ts";
 import { VirtqueueError } from "../types.ts";
 import {

@@ -1,9 +1,9 @@
 // Runs a bare-metal RV64 ELF file on Parley from Node (used by `parley run-elf`, tests and benchmarks).
 import { readFileSync } from "node:fs";
-import { parseElf } from "../../platform/elf.ts";
-import { BareMetalMachine } from "../../machine/bare-metal.ts";
-import { loadCoreModule } from "./core-module.ts";
-import type { Ledger } from "../../machine/ledger.ts";
+import { parseElf } from "../platform/elf.ts";
+import { BareMetalMachine } from "../machine/bare-metal.ts";
+import { loadCoreModule } from "../host/node/core-module.ts";
+import type { Ledger } from "../machine/ledger.ts";
 import { checkStatsJsonPath, writeLedgerJson } from "./stats-file.ts";
 
 export interface RunElfOptions {

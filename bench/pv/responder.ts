@@ -6,7 +6,7 @@
 // The stream honours the device's flow control (pauseReceive while the guest has no receive
 // buffers), so no frame is dropped on the host side and what is measured is the guest's path.
 // Everything else the guest sends is counted and dropped.
-import { newNetBackendCounters, type NetBackend } from "../../virtio/net/backend.ts";
+import { newNetBackendCounters, type NetBackend } from "../../src/virtio/net/backend.ts";
 
 const ETH_HEADER = 14;
 const ETHERTYPE_IPV4 = 0x0800;

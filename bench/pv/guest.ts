@@ -5,9 +5,9 @@
 // Counters are read directly from the components (bus, SBI dispatcher, PLIC, UART, virtio
 // transports, CPU trap counts), which is what the machine's own --stats reads too.
 import { gzipSync } from "node:zlib";
-import { VirtMachine, type MachineExit, type VirtMachineOptions } from "../../machine/virt.ts";
-import { loadCoreModule } from "./core-module.ts";
-import { writeCpio, type CpioEntry } from "./image/cpio.ts";
+import { VirtMachine, type MachineExit, type VirtMachineOptions } from "../../src/machine/virt.ts";
+import { loadCoreModule } from "../../src/host/node/core-module.ts";
+import { writeCpio, type CpioEntry } from "../../src/image/cpio.ts";
 
 /** Trap-count index of an interrupt cause (CPU trapCounts: exceptions 0..31, interrupts 32..63). */
 export const TRAP_INTERRUPT = (cause: number) => 32 + cause;

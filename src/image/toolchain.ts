@@ -5,7 +5,7 @@ import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { CACHE_DIR, REPO_ROOT } from "./paths.ts";
+import { CACHE_DIR, REPO_ROOT } from "../host/node/paths.ts";
 
 const run = promisify(execFile);
 

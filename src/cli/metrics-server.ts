@@ -5,7 +5,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Counter, Gauge, Registry } from "prom-client";
-import type { Ledger } from "../../machine/ledger.ts";
+import type { Ledger } from "../machine/ledger.ts";
 
 type Labels = Record<string, string>;
 interface Sample {

@@ -19,12 +19,12 @@
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join, relative, sep } from "node:path";
-import { buildGuestImage, type GuestImage } from "./image/index.ts";
-import { buildGuest } from "./toolchain.ts";
-import { GUEST_ARCH_FLAGS } from "./guest-programs.ts";
-import { CACHE_DIR, REPO_ROOT } from "./paths.ts";
-import { openBlockFile } from "./block-file.ts";
-import { ResponderBackend } from "./pv-responder.ts";
+import { buildGuestImage, type GuestImage } from "../../src/image/index.ts";
+import { buildGuest } from "../../src/image/toolchain.ts";
+import { GUEST_ARCH_FLAGS } from "../../src/image/guest-programs.ts";
+import { CACHE_DIR, REPO_ROOT } from "../../src/host/node/paths.ts";
+import { openBlockFile } from "../../src/host/node/block-file.ts";
+import { ResponderBackend } from "./responder.ts";
 import {
   CAUSE_ECALL_FROM_S,
   CAUSE_M_TIMER,
@@ -39,13 +39,13 @@ import {
   delta,
   type Counters,
   type GuestOptions,
-} from "./pv-guest.ts";
-import { COLORS, barChartSvg, curveChartSvg, writeChart } from "./charts.ts";
-import { VirtioBlk } from "../../virtio/blk/device.ts";
-import { VirtioNet } from "../../virtio/net/device.ts";
-import type { VirtioCoalesce } from "../../virtio/transport/mmio.ts";
-import { preciseTimer } from "./precise-timer.ts";
-import type { VirtioDevice } from "../../virtio/types.ts";
+} from "./guest.ts";
+import { COLORS, barChartSvg, curveChartSvg, writeChart } from "../charts.ts";
+import { VirtioBlk } from "../../src/virtio/blk/device.ts";
+import { VirtioNet } from "../../src/virtio/net/device.ts";
+import type { VirtioCoalesce } from "../../src/virtio/transport/mmio.ts";
+import { preciseTimer } from "../../src/host/node/precise-timer.ts";
+import type { VirtioDevice } from "../../src/virtio/types.ts";
 
 export const COMPARISONS = ["console", "timer", "boot", "plic", "coalesce"] as const;
 export type Comparison = (typeof COMPARISONS)[number];

@@ -9,7 +9,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameS
 import { join, relative } from "node:path";
 import { promisify } from "node:util";
 import { gunzipSync, gzip } from "node:zlib";
-import { CACHE_DIR, REPO_ROOT } from "../paths.ts";
+import { CACHE_DIR, REPO_ROOT } from "../host/node/paths.ts";
 import { ARCH, ImageBuildError, PrivateApt, SUITE, packageRef, type PackageRef } from "./apt.ts";
 import { SKIPPED_PACKAGES, packageClosure } from "./apt-parse.ts";
 import { withParentDirs, writeCpio, type CpioEntry } from "./cpio.ts";

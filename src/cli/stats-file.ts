@@ -1,8 +1,8 @@
 // `--stats-json FILE`: the ledger of a run, written as JSON when the machine stops.
 import { accessSync, constants, renameSync, statSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { UsageError } from "../../cli/options.ts";
-import type { Ledger } from "../../machine/ledger.ts";
+import { UsageError } from "./options.ts";
+import type { Ledger } from "../machine/ledger.ts";
 
 /**
  * Checks before the run that FILE can be written, so that a typo costs nothing rather than the
