@@ -2,11 +2,11 @@
 // process") and to the init script's banner, for Parley on both boot paths and for
 // qemu-system-riscv64 -M virt (TCG) on the same kernel, initramfs and command line, in one run.
 // Options: --reps N (default 3), --memory SIZE (default 512M).
-import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildGuestImage } from "../src/image/index.ts";
 import { CACHE_DIR, REPO_ROOT } from "../src/host/node/paths.ts";
+import { runTimed } from "./harness.ts";
 
 const INIT_MARKER = /Run \/init as init process/;
 const SHELL_MARKER = /Parley guest: Linux/;
@@ -18,31 +18,18 @@ interface BootTiming {
   toShellS: number;
 }
 
-/** Starts a command and times the first appearance of each marker on its output; kills it after the last. */
-function timeBoot(command: string, args: string[]): Promise<BootTiming> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const child = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"] });
-    let output = "";
-    let toInit: number | undefined;
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`${command} did not reach the shell within ${TIMEOUT_MS / 1000} s; output tail:\n${output.slice(-1500)}`));
-    }, TIMEOUT_MS);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString("latin1");
-      const now = (performance.now() - started) / 1000;
-      if (toInit === undefined && INIT_MARKER.test(output)) toInit = now;
-      if (toInit !== undefined && SHELL_MARKER.test(output)) {
-        clearTimeout(timer);
-        child.kill("SIGKILL");
-        resolve({ toInitS: toInit, toShellS: now });
-      }
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    child.on("error", reject);
+/** Times the first appearance of each marker on a command's output; kills it at the shell banner. */
+async function timeBoot(command: string, args: string[]): Promise<BootTiming> {
+  const run = await runTimed(command, args, {
+    markers: { init: INIT_MARKER, shell: SHELL_MARKER },
+    stopAt: SHELL_MARKER,
+    timeoutMs: TIMEOUT_MS,
+    // An open stdin that stays silent, like an idle terminal, as in every measurement so far.
+    stdin: "pipe",
   });
+  const { init, shell } = run.markers;
+  if (init === undefined || shell === undefined) throw new Error(`${command} did not reach the shell; output tail:\n${run.output.slice(-1500)}`);
+  return { toInitS: init, toShellS: shell };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];

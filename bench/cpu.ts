@@ -13,18 +13,13 @@
 // dividing by the iteration difference gives the exact per-iteration count (every iteration repeats
 // the same work). QEMU then runs more iterations than Parley, to be timed with useful precision.
 // qemu-system-riscv64 -icount provides an independent instruction count to cross-check Parley's.
-import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { buildCpuBench, type CpuBenchKernel } from "../src/image/guest-programs.ts";
 import { CACHE_DIR } from "../src/image/toolchain.ts";
-
-type RunElfFile = (
-  path: string,
-  opts?: { maxInsns?: number; jit?: "on" | "off"; onOutput?: (text: string) => void },
-) => Promise<{ exitCode: number; output: string; instret: bigint; seconds: number }>;
+import { runTimed } from "./harness.ts";
+import { runElfFile as runParleyElf } from "../src/cli/run-elf.ts";
 
 interface Workload {
   name: string;
@@ -78,29 +73,6 @@ const median = (xs: number[]) => {
   return s.length & 1 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-interface ProgramRun {
-  exitCode: number;
-  output: string;
-  seconds: number;
-}
-
-function runProcess(cmd: string, args: string[]): Promise<ProgramRun> {
-  return new Promise((resolvePromise, reject) => {
-    const start = process.hrtime.bigint();
-    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
-    let output = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (output += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (output += d));
-    child.on("error", (err: NodeJS.ErrnoException) =>
-      reject(err.code === "ENOENT" ? new Error(`${cmd} not found: run \`npm run setup\``) : err),
-    );
-    child.on("close", (code, signal) => {
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      resolvePromise({ exitCode: code ?? (signal ? 128 : 1), output, seconds });
-    });
-  });
-}
-
 interface BenchOutput {
   iterations: number;
   checksum: string;
@@ -120,18 +92,9 @@ function parseBenchOutput(what: string, run: { exitCode: number; output: string 
   return { iterations: Number(iterations[1]), checksum: checksum[1], instret: instret ? Number(instret[1]) : undefined };
 }
 
-async function loadParley(): Promise<RunElfFile | undefined> {
-  const path = fileURLToPath(new URL("../src/host/node/run-elf.ts", import.meta.url));
-  if (!existsSync(path)) return undefined;
-  // A computed specifier keeps this file compiling while run-elf.ts is absent.
-  const mod = (await import(new URL("../src/host/node/run-elf.ts", import.meta.url).href)) as { runElfFile?: RunElfFile };
-  if (typeof mod.runElfFile !== "function") throw new Error("src/host/node/run-elf.ts does not export runElfFile");
-  return mod.runElfFile;
-}
-
 async function qemuVersion(): Promise<string> {
   try {
-    const r = await runProcess("qemu-riscv64", ["--version"]);
+    const r = await runTimed("qemu-riscv64", ["--version"]);
     return r.output.split("\n")[0].trim();
   } catch {
     return "unknown";
@@ -148,9 +111,7 @@ async function main() {
     for (const [kernel, iterations] of Object.entries(SINGLE_KERNEL_ITERATIONS))
       workloads.push({ name: kernel, kernel: kernel as CpuBenchKernel, iterations });
 
-  const runElfFile = opts.parley ? await loadParley() : undefined;
-  if (opts.parley && !runElfFile)
-    console.log("bench: src/host/node/run-elf.ts not present yet; measuring QEMU only (instruction counts from qemu-system -icount)");
+  const runElfFile = opts.parley ? runParleyElf : undefined;
 
   if (runElfFile) console.log(`bench: Parley with the ${opts.jit === "on" ? "translator (--jit on)" : "interpreter alone (--jit off)"}`);
   console.log("bench: building the benchmark for bare metal and Linux ...");
@@ -168,135 +129,151 @@ async function main() {
 
   const results = [];
   for (let i = 0; i < workloads.length; i++) {
-    const w = workloads[i];
-    const b = builds[i];
-    console.log(`bench: ${w.name}`);
+    console.log(`bench: ${workloads[i].name}`);
+    results.push(await measureWorkload(workloads[i], builds[i], opts, runElfFile));
+  }
+  printResults(results, opts.reps);
+  await writeReport(results, opts, runElfFile !== undefined);
+}
 
-    // Exact kernel instruction counts from QEMU's system emulator in icount mode.
-    const icountArgs = (elf: string) => ["-M", "spike", "-bios", "none", "-nographic", "-icount", "shift=0", "-kernel", elf];
-    const icFull = parseBenchOutput(`${w.name}: qemu-system -icount`, await runProcess("qemu-system-riscv64", icountArgs(b.bmInstret)));
-    const icSmall = parseBenchOutput(
-      `${w.name}: qemu-system -icount (calibration)`,
-      await runProcess("qemu-system-riscv64", icountArgs(b.bmInstretSmall)),
+type Builds = { bm: string; bmSmall: string; linux: string; linuxSmall: string; bmInstret: string; bmInstretSmall: string };
+type Options = ReturnType<typeof parseArgs>;
+type WorkloadResult = Awaited<ReturnType<typeof measureWorkload>>;
+
+/** One workload: exact instruction counts (QEMU -icount), Parley's runs, qemu-riscv64's runs. */
+async function measureWorkload(w: Workload, b: Builds, opts: Options, runElfFile: typeof runParleyElf | undefined) {
+  // Exact kernel instruction counts from QEMU's system emulator in icount mode.
+  const icountArgs = (elf: string) => ["-M", "spike", "-bios", "none", "-nographic", "-icount", "shift=0", "-kernel", elf];
+  const icFull = parseBenchOutput(`${w.name}: qemu-system -icount`, await runTimed("qemu-system-riscv64", icountArgs(b.bmInstret)));
+  const icSmall = parseBenchOutput(
+    `${w.name}: qemu-system -icount (calibration)`,
+    await runTimed("qemu-system-riscv64", icountArgs(b.bmInstretSmall)),
+  );
+  const iterations = icFull.iterations;
+  const icountKernelInsns = icFull.instret! - icSmall.instret!;
+
+  // The Linux build must compute exactly what the bare-metal one does.
+  const linuxCheck = parseBenchOutput(`${w.name}: qemu-riscv64`, await runTimed("qemu-riscv64", [b.linux]));
+  if (linuxCheck.iterations !== iterations) throw new Error(`${w.name}: builds disagree on the iteration count`);
+  if (linuxCheck.checksum !== icFull.checksum)
+    throw new Error(`${w.name}: checksum differs between Linux (${linuxCheck.checksum}) and bare metal (${icFull.checksum})`);
+
+  const { parley, parleyError } = await measureParley(w, b, opts, runElfFile, icFull);
+
+  // Parley's difference also contains a few dozen instructions of printf whose work depends on the
+  // printed numbers; anything beyond that means Parley miscounts (or mis-executes) instructions.
+  const kernelInsns = parley ? parley.instret - parley.instretSmall : icountKernelInsns;
+  const instretMismatch = parley ? kernelInsns - icountKernelInsns : 0;
+  if (Math.abs(instretMismatch) > 10_000)
+    console.warn(`  WARNING: Parley counted ${kernelInsns} kernel instructions, QEMU -icount ${icountKernelInsns}`);
+  // Every iteration executes the same instructions (the kernels redo identical work), so the count
+  // scales exactly with the iteration count.
+  const perIteration = kernelInsns / (iterations - SMALL_ITERATIONS);
+
+  // QEMU is an order of magnitude faster than Parley: a run sized for Parley would be over in a
+  // fraction of a second, comparable to QEMU's start-up noise, so QEMU runs more iterations.
+  const qemuIterations = Math.max(iterations, Math.ceil(QEMU_TARGET_INSTRUCTIONS / perIteration));
+  const qemuElf = await buildCpuBench("linux-static", qemuIterations, { kernel: w.kernel });
+  const qemuKernelInsns = perIteration * (qemuIterations - SMALL_ITERATIONS);
+
+  // Alternate full and calibration runs so drift in host load hits both alike.
+  const qemuSeconds: number[] = [];
+  const qemuSmallSeconds: number[] = [];
+  for (let r = 0; r < opts.reps; r++) {
+    const full = await runTimed("qemu-riscv64", [qemuElf]);
+    parseBenchOutput(`${w.name}: qemu-riscv64 (${qemuIterations} iterations)`, full);
+    qemuSeconds.push(full.seconds);
+    const small = await runTimed("qemu-riscv64", [b.linuxSmall]);
+    parseBenchOutput(`${w.name}: qemu-riscv64 (calibration)`, small);
+    qemuSmallSeconds.push(small.seconds);
+    console.log(
+      `  qemu    run ${r + 1}/${opts.reps}: ${full.seconds.toFixed(3)} s for ${qemuIterations} iterations (calibration ${small.seconds.toFixed(3)} s)`,
     );
-    const iterations = icFull.iterations;
-    const icountKernelInsns = icFull.instret! - icSmall.instret!;
-
-    // The Linux build must compute exactly what the bare-metal one does.
-    const linuxCheck = parseBenchOutput(`${w.name}: qemu-riscv64`, await runProcess("qemu-riscv64", [b.linux]));
-    if (linuxCheck.iterations !== iterations) throw new Error(`${w.name}: builds disagree on the iteration count`);
-    if (linuxCheck.checksum !== icFull.checksum)
-      throw new Error(`${w.name}: checksum differs between Linux (${linuxCheck.checksum}) and bare metal (${icFull.checksum})`);
-
-    // Parley: full run repeated, calibration run once (only its instruction count is needed).
-    let parley:
-      | { instret: number; instretSmall: number; seconds: number[]; smallSeconds: number }
-      | undefined;
-    let parleyError: string | undefined;
-    if (runElfFile) {
-      // A Parley failure is reported (and fails the benchmark) but QEMU's half still gets measured.
-      try {
-        const maxInsns = Math.ceil(icFull.instret! * 1.5) + 200_000_000;
-        const small = await runElfFile(b.bmSmall, { maxInsns, jit: opts.jit });
-        parseBenchOutput(`${w.name}: Parley (calibration)`, small);
-        const seconds: number[] = [];
-        let instret: bigint | undefined;
-        for (let r = 0; r < opts.reps; r++) {
-          const run = await runElfFile(b.bm, { maxInsns, jit: opts.jit });
-          const out = parseBenchOutput(`${w.name}: Parley`, run);
-          if (out.checksum !== icFull.checksum)
-            throw new Error(`${w.name}: Parley's checksum ${out.checksum} differs from QEMU's ${icFull.checksum}`);
-          if (instret !== undefined && run.instret !== instret)
-            throw new Error(`${w.name}: Parley's instret differs between identical runs (${instret} vs ${run.instret})`);
-          instret = run.instret;
-          seconds.push(run.seconds);
-          console.log(`  parley  run ${r + 1}/${opts.reps}: ${run.seconds.toFixed(3)} s, ${run.instret} instructions`);
-        }
-        parley = { instret: Number(instret!), instretSmall: Number(small.instret), seconds, smallSeconds: small.seconds };
-      } catch (err) {
-        parleyError = err instanceof Error ? err.message : String(err);
-        console.error(`  PARLEY FAILED: ${parleyError}`);
-      }
-    }
-
-    // Parley's difference also contains a few dozen instructions of printf whose work depends on the
-    // printed numbers; anything beyond that means Parley miscounts (or mis-executes) instructions.
-    const kernelInsns = parley ? parley.instret - parley.instretSmall : icountKernelInsns;
-    const instretMismatch = parley ? kernelInsns - icountKernelInsns : 0;
-    if (Math.abs(instretMismatch) > 10_000)
-      console.warn(`  WARNING: Parley counted ${kernelInsns} kernel instructions, QEMU -icount ${icountKernelInsns}`);
-    // Every iteration executes the same instructions (the kernels redo identical work), so the count
-    // scales exactly with the iteration count.
-    const perIteration = kernelInsns / (iterations - SMALL_ITERATIONS);
-
-    // QEMU is an order of magnitude faster than Parley: a run sized for Parley would be over in a
-    // fraction of a second, comparable to QEMU's start-up noise, so QEMU runs more iterations.
-    const qemuIterations = Math.max(iterations, Math.ceil(QEMU_TARGET_INSTRUCTIONS / perIteration));
-    const qemuElf = await buildCpuBench("linux-static", qemuIterations, { kernel: w.kernel });
-    const qemuKernelInsns = perIteration * (qemuIterations - SMALL_ITERATIONS);
-
-    // Alternate full and calibration runs so drift in host load hits both alike.
-    const qemuSeconds: number[] = [];
-    const qemuSmallSeconds: number[] = [];
-    for (let r = 0; r < opts.reps; r++) {
-      const full = await runProcess("qemu-riscv64", [qemuElf]);
-      parseBenchOutput(`${w.name}: qemu-riscv64 (${qemuIterations} iterations)`, full);
-      qemuSeconds.push(full.seconds);
-      const small = await runProcess("qemu-riscv64", [b.linuxSmall]);
-      parseBenchOutput(`${w.name}: qemu-riscv64 (calibration)`, small);
-      qemuSmallSeconds.push(small.seconds);
-      console.log(
-        `  qemu    run ${r + 1}/${opts.reps}: ${full.seconds.toFixed(3)} s for ${qemuIterations} iterations (calibration ${small.seconds.toFixed(3)} s)`,
-      );
-    }
-
-    const parleyMedian = parley ? median(parley.seconds) : undefined;
-    const parleyMips = parley && parleyMedian ? parley.instret / parleyMedian / 1e6 : undefined;
-    const parleyKernelMips = parley && parleyMedian ? kernelInsns / (parleyMedian - parley.smallSeconds) / 1e6 : undefined;
-    const qemuMedian = median(qemuSeconds);
-    const qemuSmallMedian = median(qemuSmallSeconds);
-    const qemuKernelSeconds = qemuMedian - qemuSmallMedian;
-    const qemuMips = qemuKernelSeconds > 0 ? qemuKernelInsns / qemuKernelSeconds / 1e6 : undefined;
-
-    results.push({
-      name: w.name,
-      kernel: w.kernel,
-      iterations,
-      smallIterations: SMALL_ITERATIONS,
-      checksum: icFull.checksum,
-      instructions: {
-        source: parley ? "parley" : "qemu-icount",
-        perIteration,
-        kernel: kernelInsns,
-        parleyRun: parley?.instret,
-        parleySmallRun: parley?.instretSmall,
-        icountKernel: icountKernelInsns,
-        parleyMinusIcount: parley ? instretMismatch : undefined,
-      },
-      parleyError,
-      parley: parley
-        ? {
-            seconds: parley.seconds,
-            medianSeconds: parleyMedian,
-            smallSeconds: parley.smallSeconds,
-            mips: parleyMips,
-            kernelMips: parleyKernelMips,
-          }
-        : null,
-      qemu: {
-        iterations: qemuIterations,
-        kernelInstructions: qemuKernelInsns,
-        seconds: qemuSeconds,
-        smallSeconds: qemuSmallSeconds,
-        medianSeconds: qemuMedian,
-        medianSmallSeconds: qemuSmallMedian,
-        kernelSeconds: qemuKernelSeconds,
-        mips: qemuMips,
-      },
-      ratio: parleyMips !== undefined && qemuMips !== undefined ? parleyMips / qemuMips : undefined,
-    });
   }
 
+  const parleyMedian = parley ? median(parley.seconds) : undefined;
+  const parleyMips = parley && parleyMedian ? parley.instret / parleyMedian / 1e6 : undefined;
+  const parleyKernelMips = parley && parleyMedian ? kernelInsns / (parleyMedian - parley.smallSeconds) / 1e6 : undefined;
+  const qemuMedian = median(qemuSeconds);
+  const qemuSmallMedian = median(qemuSmallSeconds);
+  const qemuKernelSeconds = qemuMedian - qemuSmallMedian;
+  const qemuMips = qemuKernelSeconds > 0 ? qemuKernelInsns / qemuKernelSeconds / 1e6 : undefined;
+
+  return {
+    name: w.name,
+    kernel: w.kernel,
+    iterations,
+    smallIterations: SMALL_ITERATIONS,
+    checksum: icFull.checksum,
+    instructions: {
+      source: parley ? "parley" : "qemu-icount",
+      perIteration,
+      kernel: kernelInsns,
+      parleyRun: parley?.instret,
+      parleySmallRun: parley?.instretSmall,
+      icountKernel: icountKernelInsns,
+      parleyMinusIcount: parley ? instretMismatch : undefined,
+    },
+    parleyError,
+    parley: parley
+      ? {
+          seconds: parley.seconds,
+          medianSeconds: parleyMedian,
+          smallSeconds: parley.smallSeconds,
+          mips: parleyMips,
+          kernelMips: parleyKernelMips,
+        }
+      : null,
+    qemu: {
+      iterations: qemuIterations,
+      kernelInstructions: qemuKernelInsns,
+      seconds: qemuSeconds,
+      smallSeconds: qemuSmallSeconds,
+      medianSeconds: qemuMedian,
+      medianSmallSeconds: qemuSmallMedian,
+      kernelSeconds: qemuKernelSeconds,
+      mips: qemuMips,
+    },
+    ratio: parleyMips !== undefined && qemuMips !== undefined ? parleyMips / qemuMips : undefined,
+  };
+}
+
+/** Parley: full run repeated, calibration run once (only its instruction count is needed). */
+async function measureParley(w: Workload, b: Builds, opts: Options, runElfFile: typeof runParleyElf | undefined, icFull: BenchOutput) {
+  let parley:
+    | { instret: number; instretSmall: number; seconds: number[]; smallSeconds: number }
+    | undefined;
+  let parleyError: string | undefined;
+  if (runElfFile) {
+    // A Parley failure is reported (and fails the benchmark) but QEMU's half still gets measured.
+    try {
+      const maxInsns = Math.ceil(icFull.instret! * 1.5) + 200_000_000;
+      const small = await runElfFile(b.bmSmall, { maxInsns, jit: opts.jit });
+      parseBenchOutput(`${w.name}: Parley (calibration)`, small);
+      const seconds: number[] = [];
+      let instret: bigint | undefined;
+      for (let r = 0; r < opts.reps; r++) {
+        const run = await runElfFile(b.bm, { maxInsns, jit: opts.jit });
+        const out = parseBenchOutput(`${w.name}: Parley`, run);
+        if (out.checksum !== icFull.checksum)
+          throw new Error(`${w.name}: Parley's checksum ${out.checksum} differs from QEMU's ${icFull.checksum}`);
+        if (instret !== undefined && run.instret !== instret)
+          throw new Error(`${w.name}: Parley's instret differs between identical runs (${instret} vs ${run.instret})`);
+        instret = run.instret;
+        seconds.push(run.seconds);
+        console.log(`  parley  run ${r + 1}/${opts.reps}: ${run.seconds.toFixed(3)} s, ${run.instret} instructions`);
+      }
+      parley = { instret: Number(instret!), instretSmall: Number(small.instret), seconds, smallSeconds: small.seconds };
+    } catch (err) {
+      parleyError = err instanceof Error ? err.message : String(err);
+      console.error(`  PARLEY FAILED: ${parleyError}`);
+    }
+  }
+
+  return { parley, parleyError };
+}
+
+function printResults(results: WorkloadResult[], reps: number): void {
   const header = [
     "workload",
     "iters",
@@ -330,11 +307,14 @@ async function main() {
   console.log("");
   console.log(
     `instructions: Parley's instret for its whole run (without Parley: QEMU -icount's count for the kernel iterations).\n` +
-      `Parley MIPS = instret / Parley's run time, median of ${opts.reps}.\n` +
+      `Parley MIPS = instret / Parley's run time, median of ${reps}.\n` +
       `QEMU s = median(QEMU iters run) - median(${SMALL_ITERATIONS}-iteration run), which removes process start-up;\n` +
       `QEMU MIPS = insns/iter * (QEMU iters - ${SMALL_ITERATIONS}) / QEMU s.`,
   );
 
+}
+
+async function writeReport(results: WorkloadResult[], opts: Options, parleyAvailable: boolean): Promise<void> {
   const outDir = join(CACHE_DIR, "bench");
   mkdirSync(outDir, { recursive: true });
   const outFile = join(outDir, "cpu.json");
@@ -344,7 +324,7 @@ async function main() {
     qemu: await qemuVersion(),
     reps: opts.reps,
     parleyEngine: opts.jit === "on" ? "translator" : "interpreter",
-    parleyAvailable: runElfFile !== undefined,
+    parleyAvailable,
     workloads: results,
   };
   writeFileSync(outFile, JSON.stringify(report, null, 2) + "\n");

@@ -14,12 +14,12 @@
 //
 // Options: --reps N (default 3; medians are reported), --memory SIZE (default 512M), --sysbench-seconds N (default 10),
 // --only parley-off,parley-on,qemu (a subset), --skip-boot.
-import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { buildGuestImage, type GuestImage } from "../src/image/index.ts";
 import { CACHE_DIR, REPO_ROOT } from "../src/host/node/paths.ts";
+import { runTimed } from "./harness.ts";
 
 const INIT_MARKER = /Run \/init as init process/;
 const TIMEOUT_MS = 1_800_000;
@@ -85,33 +85,9 @@ interface RunResult {
 }
 
 /** Runs a guest to its end (or until `stopAt` appears), timing the init marker. */
-function runGuest(command: string, args: string[], stopAt?: RegExp): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
-    let output = "";
-    let toInit: number | undefined;
-    let finished = false;
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`${command} did not finish within ${TIMEOUT_MS / 1000} s; output tail:\n${output.slice(-2000)}`));
-    }, TIMEOUT_MS);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString("latin1");
-      if (toInit === undefined && INIT_MARKER.test(output)) toInit = (performance.now() - started) / 1000;
-      if (stopAt && !finished && stopAt.test(output)) {
-        finished = true;
-        child.kill("SIGKILL");
-      }
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    child.on("error", reject);
-    child.on("close", () => {
-      clearTimeout(timer);
-      resolve({ output, toInitS: toInit, totalS: (performance.now() - started) / 1000 });
-    });
-  });
+async function runGuest(command: string, args: string[], stopAt?: RegExp): Promise<RunResult> {
+  const run = await runTimed(command, args, { markers: { init: INIT_MARKER }, stopAt, timeoutMs: TIMEOUT_MS });
+  return { output: run.output, toInitS: run.markers.init, totalS: run.seconds };
 }
 
 interface SevenZip {

@@ -9,12 +9,12 @@
 // (stty -opost), so the guest's line discipline does not rewrite every byte and what is timed is
 // the path from the tty driver to the host.
 // Options: --mib N (disk transfer size, default 256), --reps N (default 3).
-import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildGuestImage } from "../src/image/index.ts";
 import { CACHE_DIR, REPO_ROOT } from "../src/host/node/paths.ts";
+import { runTimed } from "./harness.ts";
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
@@ -22,20 +22,11 @@ const MIB = option("--mib", 256);
 const REPS = option("--reps", 3);
 const CONSOLE_BYTES = 1 << 20;
 
-/** Runs a command to completion; returns everything it printed. */
-function capture(command: string, argv: string[], timeoutMs = 900_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.on("data", (d) => (out += d.toString("latin1")));
-    child.stderr.on("data", (d) => (out += d.toString("latin1")));
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      if (!/command exited with status 0/.test(out)) reject(new Error(`${command} failed (${code}); output tail:\n${out.slice(-2000)}`));
-      else resolve(out);
-    });
-  });
+/** Runs a command to completion; returns everything it printed, if the guest's command succeeded. */
+async function capture(command: string, argv: string[], timeoutMs = 900_000): Promise<string> {
+  const run = await runTimed(command, argv, { timeoutMs });
+  if (!/command exited with status 0/.test(run.output)) throw new Error(`${command} failed (${run.exitCode}); output tail:\n${run.output.slice(-2000)}`);
+  return run.output;
 }
 
 /** The `real` seconds of each `time -p` report labelled with `MARK <label>` before it. */

@@ -28,8 +28,7 @@ const wasmOut = join(root, "build/cpu.wasm");
 const wasmInputs = Math.max(
   newestMtime(join(root, "src/cpu/wasm"), isSource),
   // Shared with the TypeScript side (untyped constants), compiled into the engine too.
-  statSync(join(root, "src/cpu/layout.ts")).mtimeMs,
-  statSync(join(root, "src/cpu/opcodes.ts")).mtimeMs,
+  ...["layout.ts", "opcodes.ts", "decoded.ts", "csr-numbers.ts", "interrupts.ts"].map((f) => statSync(join(root, "src/cpu", f)).mtimeMs),
 );
 if (!upToDate(wasmOut, wasmInputs)) {
   console.log("build: src/cpu/wasm -> build/cpu.wasm (AssemblyScript)");

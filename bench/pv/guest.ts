@@ -1,4 +1,4 @@
-// A Linux guest driven from the host for `parley bench pv`: builds the VirtMachine, types commands
+// A Linux guest driven from the host for `npm run bench -- pv`: builds the VirtMachine, types commands
 // on its console and reads every counter the machine keeps, so that exits, hypercalls, interrupts
 // and instructions can be attributed to one command (one benchmark phase) at a time.
 //
@@ -6,6 +6,7 @@
 // transports, CPU trap counts), which is what the machine's own --stats reads too.
 import { gzipSync } from "node:zlib";
 import { VirtMachine, type MachineExit, type VirtMachineOptions } from "../../src/machine/virt.ts";
+import { nodeClock } from "../../src/host/node/clock.ts";
 import { loadCoreModule } from "../../src/host/node/core-module.ts";
 import { writeCpio, type CpioEntry } from "../../src/image/cpio.ts";
 
@@ -194,7 +195,7 @@ export class PvGuest {
   private readonly waiters = new Set<Waiter>();
 
   constructor(options: GuestOptions) {
-    this.machine = new VirtMachine({ ...options, module: loadCoreModule(), output: (bytes) => this.onOutput(bytes) });
+    this.machine = new VirtMachine({ clock: nodeClock, ...options, module: loadCoreModule(), output: (bytes) => this.onOutput(bytes) });
     this.finished = this.machine.run().then((exit) => {
       this.exit = exit;
       return exit;

@@ -1,4 +1,4 @@
-// A host at the other end of a virtio-net link, inside the Parley process, for `parley bench pv`:
+// A host at the other end of a virtio-net link, inside the Parley process, for `npm run bench -- pv`:
 // no TAP device, no root, no second guest. It answers ARP for its address and two UDP services:
 //   port 7 (echo): every datagram comes straight back (request/response latency);
 //   port 19 (a chargen of sorts): a datagram "COUNT SIZE" starts a stream of COUNT datagrams of

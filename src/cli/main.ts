@@ -162,30 +162,6 @@ image
     process.stdout.write(`kernel  ${built.kernel}\ninitrd  ${built.initrd}\nversion ${built.kernelVersion}\n`);
   });
 
-program
-  .command("bench")
-  .description("measurements inside booted guests")
-  .command("pv")
-  .description("each paravirtual path against its emulated counterpart: console, timer, boot, PLIC, interrupt coalescing")
-  .option("--quick", "every comparison at reduced size (a few minutes)")
-  .option("--out <dir>", "also write the charts (SVG, PNG) and pv-results.md to DIR, e.g. docs/")
-  .option("--only <list>", "comma-separated subset: console,timer,boot,plic,coalesce")
-  .option("--reps <n>", "repetitions (boots per boot measurement, passes elsewhere; default 3, --quick 1); medians are reported")
-  .option("--json <file>", "also write the results as JSON to FILE")
-  .option("--render <file>", "re-draw tables, charts and pv-results.md from a results file (pv-results.json) instead of measuring")
-  .action(async (opts: { quick?: boolean; out?: string; only?: string; reps?: string; json?: string; render?: string }) => {
-    const { benchPv, parseComparisons } = await import("../../bench/pv/comparisons.ts");
-    let only;
-    try {
-      only = opts.only === undefined ? undefined : parseComparisons(opts.only);
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
-    const reps = opts.reps === undefined ? undefined : parsePositiveInteger(opts.reps, "--reps");
-    if (opts.render !== undefined && !existsSync(opts.render)) throw new UsageError(`--render ${opts.render}: no such file`);
-    await benchPv({ quick: opts.quick, out: opts.out, only, reps, json: opts.json, render: opts.render });
-  });
-
 try {
   await program.parseAsync(process.argv);
 } catch (err) {

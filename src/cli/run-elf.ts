@@ -2,7 +2,9 @@
 import { readFileSync } from "node:fs";
 import { parseElf } from "../platform/elf.ts";
 import { BareMetalMachine } from "../machine/bare-metal.ts";
+import { nodeClock } from "../host/node/clock.ts";
 import { loadCoreModule } from "../host/node/core-module.ts";
+import { jitFromEnvironment } from "../host/node/jit-environment.ts";
 import type { Ledger } from "../machine/ledger.ts";
 import { checkStatsJsonPath, writeLedgerJson } from "./stats-file.ts";
 
@@ -39,7 +41,8 @@ export async function runElfFile(path: string, options: RunElfOptions = {}): Pro
     elf,
     ramSize: options.ramSize,
     maxInstructions: options.maxInsns,
-    jit: options.jit,
+    jit: jitFromEnvironment(process.env, options.jit),
+    clock: nodeClock,
     onOutput: (bytes) => {
       const text = decoder.decode(bytes, { stream: true });
       output += text;

@@ -2,7 +2,9 @@
 // console to the terminal, and turns the machine's end into a process exit code.
 import { existsSync, readFileSync } from "node:fs";
 import { VirtMachine, type MachineExit } from "../machine/virt.ts";
+import { nodeClock } from "../host/node/clock.ts";
 import { loadCoreModule } from "../host/node/core-module.ts";
+import { jitFromEnvironment } from "../host/node/jit-environment.ts";
 import { attachConsole } from "../host/node/console.ts";
 import { buildGuestImage, cachedGuestImage, type GuestImage } from "../image/index.ts";
 import { UsageError } from "./options.ts";
@@ -11,8 +13,8 @@ import { startMetricsServer, type MetricsServer } from "./metrics-server.ts";
 import { checkStatsJsonPath, writeLedgerJson } from "./stats-file.ts";
 import type { DiskConfig, NetConfig, RngConfig, VsockConfig } from "./device-options.ts";
 import type { VirtioDevice } from "../virtio/types.ts";
-import type { VirtioCoalesce, CoalesceTimer } from "../virtio/transport/mmio.ts";
-import { preciseTimer } from "../host/node/precise-timer.ts";
+import type { VirtioCoalesce } from "../virtio/transport/mmio.ts";
+import type { HostClock } from "../platform/clock.ts";
 import { VirtioBlk } from "../virtio/blk/device.ts";
 import type { BlockBackend } from "../virtio/blk/backend.ts";
 import { VirtioRngDevice } from "../virtio/rng/device.ts";
@@ -168,12 +170,12 @@ async function boot(options: RunLinuxOptions, live: { machine?: VirtMachine }): 
   let vsock: VirtioVsock | undefined;
   let release = (_paddr: number, _length: number): void => {};
   // Transport settings (interrupt coalescing) of the devices of the current boot.
-  let transportOptions = new Map<VirtioDevice, { coalesce?: VirtioCoalesce; coalesceTimer?: CoalesceTimer }>();
+  let transportOptions = new Map<VirtioDevice, { coalesce?: VirtioCoalesce; clock?: HostClock }>();
   const makeDevices = (): VirtioDevice[] => {
     transportOptions = new Map();
     const devices: VirtioDevice[] = diskBackends.map((backend, i) => {
       const disk = new VirtioBlk({ backend, name: `virtio-blk${i}` });
-      transportOptions.set(disk, { coalesce: options.disks![i].coalesce, coalesceTimer: preciseTimer });
+      transportOptions.set(disk, { coalesce: options.disks![i].coalesce, clock: nodeClock });
       return disk;
     });
     if (options.rng) {
@@ -187,16 +189,16 @@ async function boot(options: RunLinuxOptions, live: { machine?: VirtMachine }): 
     }
     nets.forEach(({ backend, mac }, i) => {
       const nic = new VirtioNet({ backend, mac, name: `virtio-net${i}` });
-      transportOptions.set(nic, { coalesce: options.nets![i].coalesce, coalesceTimer: preciseTimer });
+      transportOptions.set(nic, { coalesce: options.nets![i].coalesce, clock: nodeClock });
       devices.push(nic);
     });
     balloon = undefined;
     if (options.balloon) {
-      balloon = new VirtioBalloon({ release: (paddr, length) => release(paddr, length) });
+      balloon = new VirtioBalloon({ release: (paddr, length) => release(paddr, length), clock: nodeClock });
       balloon.setTarget(Math.floor(options.balloon.targetBytes / 4096));
       devices.push(balloon);
     }
-    vsock = vsockBackend ? new VirtioVsock({ guestCid: options.vsock!.cid, backend: vsockBackend }) : undefined;
+    vsock = vsockBackend ? new VirtioVsock({ guestCid: options.vsock!.cid, backend: vsockBackend, clock: nodeClock }) : undefined;
     if (vsock) devices.push(vsock);
     return devices;
   };
@@ -238,7 +240,8 @@ async function boot(options: RunLinuxOptions, live: { machine?: VirtMachine }): 
         virtio: makeDevices(),
         virtioTransport: transportOptions,
         output: consoleOutput,
-        jit: options.jit,
+        jit: jitFromEnvironment(process.env, options.jit),
+        clock: nodeClock,
       });
       live.machine = machine;
       if (balloon) {

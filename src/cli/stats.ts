@@ -55,35 +55,43 @@ function entries(record: Record<string, number>): [string, number][] {
 
 /** What `--stats` prints at exit: the ledger of the run, section by section. */
 export function formatLedger(ledger: Ledger): string {
-  const sections: string[][] = [];
+  return LEDGER_SECTIONS.map((section) => section(ledger))
+    .filter((rows): rows is Row[] => rows !== undefined)
+    .map((rows) => renderTable(rows).join("\n"))
+    .join("\n\n");
+}
+
+/** Each section of the --stats output; undefined leaves a section out (nothing to show). */
+const LEDGER_SECTIONS: ((ledger: Ledger) => Row[] | undefined)[] = [runRows, translatorRows, exitRows, sbiRows, interruptRows, virtioRows, byteRows];
+
+function runRows(ledger: Ledger): Row[] {
   const mips = ledger.wallSeconds > 0 ? ledger.instructions / ledger.wallSeconds / 1e6 : 0;
-  sections.push(
-    renderTable([
-      { depth: 0, cells: ["Run"] },
-      { depth: 1, cells: ["wall time (s)", ledger.wallSeconds.toFixed(3)] },
-      { depth: 1, cells: ["instructions retired", ledger.instructions] },
-      { depth: 1, cells: ["speed (MIPS)", mips.toFixed(1)] },
-    ]),
-  );
+  return [
+    { depth: 0, cells: ["Run"] },
+    { depth: 1, cells: ["wall time (s)", ledger.wallSeconds.toFixed(3)] },
+    { depth: 1, cells: ["instructions retired", ledger.instructions] },
+    { depth: 1, cells: ["speed (MIPS)", mips.toFixed(1)] },
+  ];
+}
 
+function translatorRows(ledger: Ledger): Row[] | undefined {
   const t = ledger.translator;
-  if (t) {
-    const share = ledger.instructions > 0 ? (100 * t.instructionsTranslatedRetired) / ledger.instructions : 0;
-    sections.push(
-      renderTable([
-        { depth: 0, cells: ["Translator (RISC-V -> wasm)", ""] },
-        { depth: 1, cells: ["instructions retired in translated code", `${t.instructionsTranslatedRetired} (${share.toFixed(1)}%)`] },
-        { depth: 1, cells: ["calls into translated code", t.entries] },
-        { depth: 1, cells: ["pages translated", t.pagesTranslated] },
-        { depth: 1, cells: ["guest instructions translated", t.instructionsTranslated] },
-        { depth: 1, cells: ["translations dropped (code written)", t.drops] },
-        { depth: 1, cells: ["wasm modules compiled", `${t.modules} (${(t.wasmBytes / 1024).toFixed(0)} KiB)`] },
-        { depth: 1, cells: ["host time translating / compiling (ms)", `${t.translateMs.toFixed(0)} / ${t.compileMs.toFixed(0)}`] },
-        ...(t.failures ? [{ depth: 1, cells: ["pages left to the interpreter (translation failed)", t.failures] } as Row] : []),
-      ]),
-    );
-  }
+  if (!t) return undefined;
+  const share = ledger.instructions > 0 ? (100 * t.instructionsTranslatedRetired) / ledger.instructions : 0;
+  return [
+    { depth: 0, cells: ["Translator (RISC-V -> wasm)", ""] },
+    { depth: 1, cells: ["instructions retired in translated code", `${t.instructionsTranslatedRetired} (${share.toFixed(1)}%)`] },
+    { depth: 1, cells: ["calls into translated code", t.entries] },
+    { depth: 1, cells: ["pages translated", t.pagesTranslated] },
+    { depth: 1, cells: ["guest instructions translated", t.instructionsTranslated] },
+    { depth: 1, cells: ["translations dropped (code written)", t.drops] },
+    { depth: 1, cells: ["wasm modules compiled", `${t.modules} (${(t.wasmBytes / 1024).toFixed(0)} KiB)`] },
+    { depth: 1, cells: ["host time translating / compiling (ms)", `${t.translateMs.toFixed(0)} / ${t.compileMs.toFixed(0)}`] },
+    ...(t.failures ? [{ depth: 1, cells: ["pages left to the interpreter (translation failed)", t.failures] } as Row] : []),
+  ];
+}
 
+function exitRows(ledger: Ledger): Row[] {
   const exits: Row[] = [{ depth: 0, cells: ["MMIO exits (core -> device models)", "loads", "stores", "total"] }];
   for (const [device, d] of Object.entries(ledger.exits.byDevice)) {
     if (d.loads + d.stores === 0) continue;
@@ -92,16 +100,19 @@ export function formatLedger(ledger: Ledger): string {
   }
   if (ledger.exits.unmapped) exits.push({ depth: 1, cells: ["(unmapped)", "", "", ledger.exits.unmapped] });
   exits.push({ depth: 1, cells: ["all devices", "", "", ledger.exits.total] });
-  sections.push(renderTable(exits));
+  return exits;
+}
 
-  if (ledger.sbi.total > 0) {
-    const sbi: Row[] = [{ depth: 0, cells: ["SBI calls (hypercalls)", "calls"] }];
-    for (const [fn, count] of entries(ledger.sbi.byFunction)) sbi.push({ depth: 1, cells: [fn, count] });
-    for (const [error, count] of entries(ledger.sbi.errors)) sbi.push({ depth: 1, cells: [`failed: ${error}`, count] });
-    sbi.push({ depth: 1, cells: ["all calls", ledger.sbi.total] });
-    sections.push(renderTable(sbi));
-  }
+function sbiRows(ledger: Ledger): Row[] | undefined {
+  if (ledger.sbi.total === 0) return undefined;
+  const sbi: Row[] = [{ depth: 0, cells: ["SBI calls (hypercalls)", "calls"] }];
+  for (const [fn, count] of entries(ledger.sbi.byFunction)) sbi.push({ depth: 1, cells: [fn, count] });
+  for (const [error, count] of entries(ledger.sbi.errors)) sbi.push({ depth: 1, cells: [`failed: ${error}`, count] });
+  sbi.push({ depth: 1, cells: ["all calls", ledger.sbi.total] });
+  return sbi;
+}
 
+function interruptRows(ledger: Ledger): Row[] {
   const interrupts: Row[] = [{ depth: 0, cells: ["Interrupts taken", "count"] }];
   for (const [cause, count] of entries(ledger.interrupts.byCause)) interrupts.push({ depth: 1, cells: [cause, count] });
   interrupts.push({ depth: 1, cells: ["all interrupts", ledger.interrupts.total] });
@@ -114,35 +125,34 @@ export function formatLedger(ledger: Ledger): string {
     interrupts.push({ depth: 0, cells: ["Exceptions taken", ""] });
     for (const [cause, count] of entries(ledger.exceptions.byCause)) interrupts.push({ depth: 1, cells: [cause, count] });
   }
-  sections.push(renderTable(interrupts));
+  return interrupts;
+}
 
+function virtioRows(ledger: Ledger): Row[] | undefined {
   const virtio = Object.entries(ledger.virtio);
-  if (virtio.length) {
-    const rows: Row[] = [
-      { depth: 0, cells: ["Virtio", "kicks", "kicks avoided", "chains", "used irqs", "used irqs avoided", "config irqs"] },
-    ];
-    for (const [device, v] of virtio) {
-      const chains = v.perQueue.reduce((a, q) => a + q.chainsPopped, 0);
+  if (!virtio.length) return undefined;
+  const rows: Row[] = [{ depth: 0, cells: ["Virtio", "kicks", "kicks avoided", "chains", "used irqs", "used irqs avoided", "config irqs"] }];
+  for (const [device, v] of virtio) {
+    const chains = v.perQueue.reduce((a, q) => a + q.chainsPopped, 0);
+    rows.push({
+      depth: 1,
+      cells: [device, v.notificationsReceived, v.notificationsSuppressed, chains, v.usedInterruptsSent, v.usedInterruptsSuppressed, v.configInterrupts],
+    });
+    for (const q of v.perQueue) {
+      if (q.notificationsReceived + q.chainsPopped === 0) continue;
       rows.push({
-        depth: 1,
-        cells: [device, v.notificationsReceived, v.notificationsSuppressed, chains, v.usedInterruptsSent, v.usedInterruptsSuppressed, v.configInterrupts],
+        depth: 2,
+        cells: [`queue ${q.queue}`, q.notificationsReceived, q.notificationsSuppressed, q.chainsPopped, q.usedInterruptsSent, q.usedInterruptsSuppressed, ""],
       });
-      for (const q of v.perQueue) {
-        if (q.notificationsReceived + q.chainsPopped === 0) continue;
-        rows.push({
-          depth: 2,
-          cells: [`queue ${q.queue}`, q.notificationsReceived, q.notificationsSuppressed, q.chainsPopped, q.usedInterruptsSent, q.usedInterruptsSuppressed, ""],
-        });
-      }
     }
-    sections.push(renderTable(rows));
   }
+  return rows;
+}
 
+function byteRows(ledger: Ledger): Row[] | undefined {
   const bytes = Object.entries(ledger.bytes);
-  if (bytes.length) {
-    const rows: Row[] = [{ depth: 0, cells: ["Bytes moved", "to guest", "from guest"] }];
-    for (const [device, b] of bytes) rows.push({ depth: 1, cells: [device, b.in, b.out] });
-    sections.push(renderTable(rows));
-  }
-  return sections.map((s) => s.join("\n")).join("\n\n");
+  if (!bytes.length) return undefined;
+  const rows: Row[] = [{ depth: 0, cells: ["Bytes moved", "to guest", "from guest"] }];
+  for (const [device, b] of bytes) rows.push({ depth: 1, cells: [device, b.in, b.out] });
+  return rows;
 }

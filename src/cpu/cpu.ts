@@ -2,6 +2,7 @@
 // CSRs and RAM, and routes the core's exits (MMIO, hypercalls, time) to TypeScript handlers.
 // Imports neither Node nor the DOM: the caller supplies the compiled wasm module.
 import * as L from "./layout.ts";
+import { portableClock } from "../platform/clock.ts";
 import { Jit, type CoreJitExports, type JitOptions } from "./jit/jit.ts";
 
 export type { JitOptions } from "./jit/jit.ts";
@@ -36,45 +37,21 @@ export interface CpuOptions {
   sstc?: boolean;
   /**
    * The RISC-V -> wasm translator (src/cpu/jit): false/"off", true/"on", "eager" (translate every
-   * code page at once; for tests) or options. Default: the PARLEY_JIT environment variable
-   * (off | on | eager) when the host has one, else on. Off leaves the interpreter alone, the
-   * reference the translator is tested against.
+   * code page at once; for tests) or options. Default: on. Off leaves the interpreter alone,
+   * the reference the translator is tested against.
    */
   jit?: boolean | "on" | "off" | "eager" | JitOptions;
 }
 
-/** The host's environment variables, without depending on Node (globalThis.process exists only there). */
-function environment(name: string): string | undefined {
-  const value = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
-  return value === "" ? undefined : value;
-}
-
-function jitFromEnvironment(): CpuOptions["jit"] {
-  const value = environment("PARLEY_JIT");
-  if (value === undefined) return undefined;
-  if (value === "on" || value === "off" || value === "eager") return value;
-  throw new Error(`PARLEY_JIT=${value}: use on, off or eager`);
-}
-
 /**
- * The translator settings for a Cpu, or undefined when it is off. Tuning knobs for experiments
- * come from the environment too: PARLEY_JIT_THRESHOLD, PARLEY_JIT_FUNCTION_SIZE, PARLEY_JIT_ASYNC=1.
+ * The translator settings for a Cpu, or undefined when it is off. The core reads no environment:
+ * Node front ends parse PARLEY_JIT and its tuning knobs (src/host/node/jit-environment.ts) and
+ * pass the result here.
  */
 export function resolveJitOptions(jit: CpuOptions["jit"]): JitOptions | undefined {
-  const setting = jit ?? jitFromEnvironment() ?? true;
+  const setting = jit ?? true;
   if (setting === false || setting === "off") return undefined;
-  const options: JitOptions = setting === true || setting === "on" ? {} : setting === "eager" ? { eager: true } : { ...setting };
-  const number = (name: string) => {
-    const text = environment(name);
-    if (text === undefined) return undefined;
-    const value = Number(text);
-    if (!Number.isInteger(value) || value < 1) throw new Error(`${name}=${text}: use a positive whole number`);
-    return value;
-  };
-  options.threshold ??= number("PARLEY_JIT_THRESHOLD");
-  options.functionSize ??= number("PARLEY_JIT_FUNCTION_SIZE");
-  if (environment("PARLEY_JIT_ASYNC") === "1") options.async ??= true;
-  return options;
+  return setting === true || setting === "on" ? {} : setting === "eager" ? { eager: true } : { ...setting };
 }
 
 /** The translator's counters (see Cpu.translatorCounters). */
@@ -100,9 +77,7 @@ export interface TranslatorCounters {
   compileMs: number;
 }
 
-export const PRIV_U = 0;
-export const PRIV_S = 1;
-export const PRIV_M = 3;
+export { PRIV_U, PRIV_S, PRIV_M } from "./csr-numbers.ts";
 
 export const enum ExitReason {
   Budget = L.EXIT_BUDGET,
@@ -121,9 +96,10 @@ interface CoreExports extends CoreJitExports {
 
 /** Default mtime: a 10 MHz timebase driven by the host's monotonic clock. */
 export const TIMEBASE_FREQUENCY = 10_000_000;
-const startMs = globalThis.performance.now();
+const hostClock = portableClock();
+const startMs = hostClock.now();
 export function hostTimeTicks(): number {
-  return Math.floor((globalThis.performance.now() - startMs) * (TIMEBASE_FREQUENCY / 1000));
+  return Math.floor((hostClock.now() - startMs) * (TIMEBASE_FREQUENCY / 1000));
 }
 
 export class Cpu {

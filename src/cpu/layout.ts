@@ -14,6 +14,20 @@ export const TLB_BASE = 0x0020_0000;
 export const TLB_ENTRIES = 1024;
 export const TLB_ENTRY_SIZE = 32;
 export const TLB_CONTEXTS = 4;
+/** log2(TLB_ENTRY_SIZE): an entry's address is its table's plus its index shifted by this. */
+export const TLB_ENTRY_SHIFT = 5;
+/**
+ * A TLB entry's fields (src/cpu/wasm/mmu.ts fills them; the interpreter, the translated code and
+ * the chaining function read them inline). One tag per access kind: the virtual page number
+ * (va >>> 12) the entry maps when that kind of access is allowed, else -1 (no page has that
+ * number), so a permission check is a single compare. Entry index = (va >>> 12) & (TLB_ENTRIES - 1).
+ */
+export const TLB_TAG_R = 0; // i64: tag for loads
+export const TLB_TAG_W = 8; // i64: tag for stores (set only once the PTE's D bit is and the page holds no decoded code)
+export const TLB_TAG_X = 16; // i64: tag for instruction fetch
+export const TLB_ADDEND = 24; // i64: wasm address minus virtual address of the page (its low 32 bits suffice)
+/** Bits of a page offset (4 KiB pages, privileged ISA 12.3). */
+export const PAGE_SHIFT = 12;
 /** Per guest-RAM page: index+1 of the decoded-code pool page caching it, 0 when none. */
 export const PAGEMAP_BASE = 0x0040_0000;
 /** Per pool page: the guest-RAM page number it caches, or -1. */

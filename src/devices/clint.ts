@@ -2,14 +2,13 @@
 // layout of SiFive's CLINT that QEMU's virt and spike machines also use
 // (RISC-V ACLINT spec, sections 2 and 3).
 import type { MmioDevice } from "./mmio-device.ts";
+import { MIP_MSIP, MIP_MTIP } from "../cpu/interrupts.ts";
 
 export const CLINT_BASE = 0x0200_0000;
 export const CLINT_SIZE = 0x1_0000;
 const MSIP_OFFSET = 0x0000; // 4 bytes per hart
 const MTIMECMP_OFFSET = 0x4000; // 8 bytes per hart
 const MTIME_OFFSET = 0xbff8;
-const MIP_MSIP = 1 << 3;
-const MIP_MTIP = 1 << 7;
 
 export interface InterruptTarget {
   setPendingInterrupt(mask: number, asserted: boolean): void;

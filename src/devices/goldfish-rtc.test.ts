@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { irqLine } from "../testing/fakes.ts";
 import {
   GoldfishRtc,
   TIMER_TIME_LOW,
@@ -16,8 +17,8 @@ const NSEC_PER_SEC = 1_000_000_000n;
 
 function setup(start = 1_700_000_000n * NSEC_PER_SEC) {
   const clock = { ns: start };
-  const irq = { level: false };
-  const rtc = new GoldfishRtc({ now: () => clock.ns, irq: (on) => (irq.level = on) });
+  const irq = irqLine();
+  const rtc = new GoldfishRtc({ now: () => clock.ns, irq: irq.set });
   const r = (off: number) => rtc.load(off, 4) as number;
   const w = (off: number, v: number) => assert.equal(rtc.store(off, 4, v), true);
   // goldfish_rtc_read_time(): low then high.

@@ -9,6 +9,7 @@
 //   deasserts while pending stays pending until claimed (the handler then finds nothing to do).
 import type { MmioAccess, MmioDevice } from "./mmio-device.ts";
 import type { InterruptTarget } from "./clint.ts";
+import { MIP_MEIP, MIP_SEIP } from "../cpu/interrupts.ts";
 
 /** Register map (spec chapter "Memory Map"). */
 export const PLIC_PRIORITY_BASE = 0x00_0000; // 4 bytes per source; source 0 reserved
@@ -32,8 +33,7 @@ export const PLIC_PRIORITY_BITS = 3;
 const PRIORITY_MASK = (1 << PLIC_PRIORITY_BITS) - 1;
 
 /** mip bits driven by the PLIC: context 2N is hart N's M-mode, 2N+1 its S-mode external interrupt. */
-export const MIP_MEIP = 1 << 11;
-export const MIP_SEIP = 1 << 9;
+export { MIP_MEIP, MIP_SEIP };
 export const PLIC_CONTEXTS_PER_HART = 2;
 
 export interface PlicCounters {

@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { irqLine } from "../testing/fakes.ts";
 import {
   Uart16550,
   UART_RX,
@@ -42,15 +43,8 @@ const UART_EFR_OFFSET = 2;
 
 function setup(hostQueueLimit?: number) {
   const out: number[] = [];
-  const irq = { level: false, edges: 0 };
-  const uart = new Uart16550({
-    output: (b) => out.push(...b),
-    irq: (on) => {
-      if (on && !irq.level) irq.edges++;
-      irq.level = on;
-    },
-    hostQueueLimit,
-  });
+  const irq = irqLine();
+  const uart = new Uart16550({ output: (b) => out.push(...b), irq: irq.set, hostQueueLimit });
   const r = (off: number) => uart.load(off, 1) as number;
   const w = (off: number, v: number) => assert.equal(uart.store(off, 1, v), true);
   return { uart, out, irq, r, w };

@@ -11,7 +11,7 @@ import { promisify } from "node:util";
 import { gunzipSync, gzip } from "node:zlib";
 import { CACHE_DIR, REPO_ROOT } from "../host/node/paths.ts";
 import { ARCH, ImageBuildError, PrivateApt, SUITE, packageRef, type PackageRef } from "./apt.ts";
-import { SKIPPED_PACKAGES, packageClosure } from "./apt-parse.ts";
+import { SKIPPED_PACKAGES, packageClosure, type PackageStanza } from "./apt-parse.ts";
 import { withParentDirs, writeCpio, type CpioEntry } from "./cpio.ts";
 import { INIT_SCRIPT, PROFILE, REQUIRED_APPLETS, appletLinks, busyboxApplets, canonicalPackagePath, collectTree, mergeLayers, skeletonEntries } from "./initramfs.ts";
 import { classifyKernel, findLinuxBanner, parseRiscvImageHeader } from "./kernel.ts";
@@ -87,13 +87,18 @@ function shown(path: string): string {
   return rel && !rel.startsWith("..") ? rel : path;
 }
 
+/** Files in src/image that build guest programs, not the image: changing them keeps the cached image. */
+const NOT_IMAGE_SOURCES = new Set(["toolchain.ts", "guest-programs.ts"]);
+
 /** Hash of everything in Parley that shapes the image: the init script, module list, build code. */
 export function buildInputsHash(): string {
   const h = createHash("sha256");
   h.update(JSON.stringify({ BUILD_FORMAT, INIT_SCRIPT, PROFILE, GUEST_MODULES, skip: SKIPPED_PACKAGES.map(String), SUITE, ARCH }));
-  const srcDir = join(REPO_ROOT, "src/host/node/image");
+  const srcDir = join(REPO_ROOT, "src/image");
   if (existsSync(srcDir)) {
-    for (const f of readdirSync(srcDir).sort()) if (f.endsWith(".ts") && !f.endsWith(".test.ts")) h.update(f + "\0").update(readFileSync(join(srcDir, f)));
+    for (const f of readdirSync(srcDir).sort()) {
+      if (f.endsWith(".ts") && !f.endsWith(".test.ts") && !NOT_IMAGE_SOURCES.has(f)) h.update(f + "\0").update(readFileSync(join(srcDir, f)));
+    }
   }
   return h.digest("hex").slice(0, 16);
 }
@@ -168,34 +173,8 @@ export async function buildGuestImage(opts: BuildImageOptions = {}): Promise<Gue
     }
     await apt.update(opts.force);
 
-    // Resolve what to build from: the kernel behind the metapackage, busybox, OpenSBI, --add closure.
-    const busyboxName = add.length ? BUSYBOX_DYNAMIC : BUSYBOX_STATIC;
-    const wanted = [KERNEL_META, OPENSBI, busyboxName];
-    const offered = await apt.show(wanted);
-    const [meta, opensbi, busybox] = wanted.map((n) => offered.find((p) => p.name === n));
-    if (!meta || !busybox || !opensbi) throw new ImageBuildError(`Debian ${SUITE} ${ARCH} lacks ${wanted.filter((n) => !offered.some((p) => p.name === n)).join(", ")}`);
-    const kernelPkgName = meta.depends.flat().find((d) => /^linux-image-\d/.test(d));
-    if (!kernelPkgName) throw new ImageBuildError(`${KERNEL_META} ${meta.version} depends on no versioned linux-image package (Depends: ${meta.fields.get("depends")})`);
-    const [kernelPkg] = await apt.show([kernelPkgName]);
-    const kernelVersion = kernelPkgName.replace(/^linux-image-/, "").replace(/-unsigned$/, "");
-    reporter.log(`Debian ${SUITE} ${ARCH}: ${KERNEL_META} ${meta.version} -> ${kernelPkg.name} ${kernelPkg.version}; ${busyboxName} ${busybox.version}; ${OPENSBI} ${opensbi.version}`);
-
-    // The dynamic busybox joins the --add closure (for its libc); busybox-static stands alone.
-    const core: PackageRef[] = [kernelPkg, opensbi, ...(add.length ? [] : [busybox])].map(packageRef);
-    let extra: PackageRef[] = [];
-    if (add.length) {
-      const roots = [...add, BUSYBOX_DYNAMIC];
-      const sim = await apt.simulateInstall(roots);
-      const stanzas = await apt.show(sim.map((s) => `${s.name}=${s.version}`));
-      const keep = new Set(packageClosure(stanzas, roots));
-      const skipped = sim.filter((s) => !keep.has(s.name)).map((s) => s.name);
-      // A core package named in --add (say, opensbi) is already there: do not fetch it twice.
-      extra = stanzas.filter((s) => keep.has(s.name) && !core.some((c) => c.name === s.name)).map(packageRef);
-      reporter.log(`--add ${add.join(" ")}: ${extra.length} packages (${extra.map((p) => p.name).join(" ")})${skipped.length ? `; left out (maintainer-script/doc only): ${skipped.join(" ")}` : ""}`);
-    }
-    const packages: Record<string, string> = { [KERNEL_META]: meta.version };
-    for (const p of [...core, ...extra]) packages[p.name] = p.version;
-    const sortedPackages = Object.fromEntries(Object.entries(packages).sort(([a], [b]) => a.localeCompare(b)));
+    const resolved = await resolvePackages(apt, add, reporter);
+    const { kernelVersion, core, extra, sortedPackages } = resolved;
     const key = `${kernelVersion}-${createHash("sha256").update(JSON.stringify({ packages: sortedPackages, add, inputs })).digest("hex").slice(0, 12)}`;
     const outDir = join(IMAGE_ROOT(), key);
 
@@ -215,64 +194,7 @@ export async function buildGuestImage(opts: BuildImageOptions = {}): Promise<Gue
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { recursive: true });
     try {
-      // The kernel package dominates (xz-compressed data.tar, ~5 s); the others extract meanwhile.
-      const trees = await reporter.step(`extracting ${debs.length} package${debs.length > 1 ? "s" : ""} with dpkg-deb`, () => mapLimit(debs, 4, (d) => apt.extract(d)));
-      const treeOf = (name: string) => trees[[...core, ...extra].findIndex((p) => p.name === name)];
-      const [kernelTree, opensbiTree, busyboxTree] = [kernelPkg.name, OPENSBI, busyboxName].map(treeOf);
-      const extraTrees = trees.slice(core.length);
-
-      const kernelInfo = await reporter.step(`kernel ${kernelVersion}: writing the uncompressed Image`, () => writeKernelImage(kernelTree, kernelVersion, join(tmp, "Image")));
-      reporter.log(`kernel: ${kernelInfo.source} is ${kernelInfo.format}; Image ${formatBytes(kernelInfo.size)}, text_offset 0x${kernelInfo.textOffset.toString(16)}, ${kernelInfo.banner}`);
-      copyFileSync(join(kernelTree, "boot", `config-${kernelVersion}`), join(tmp, "config"));
-
-      const firmware = findOpensbi(listFiles(opensbiTree));
-      const opensbiOut: GuestImage["opensbi"] = {};
-      for (const [k, rel] of Object.entries(firmware) as [keyof GuestImage["opensbi"], string][]) {
-        const name = rel.slice(rel.lastIndexOf("/") + 1);
-        copyFileSync(join(opensbiTree, rel), join(tmp, name));
-        opensbiOut[k] = name;
-      }
-      if (!opensbiOut.fwJump && !opensbiOut.fwDynamic) throw new ImageBuildError(`${OPENSBI} ${opensbi.version}: no generic-platform fw_jump/fw_dynamic for rv64 found`);
-      reporter.log(`opensbi: ${Object.values(firmware).map((f) => "/" + f).join(", ")}`);
-
-      const mods = await reporter.step(`kernel modules: resolving dependencies of ${GUEST_MODULES.length} requested modules`, () => collectModules(kernelTree, kernelVersion));
-      reporter.log(`modules: ${mods.names.length} to load (${mods.names.join(" ")}); built in: ${mods.builtin.join(" ")}`);
-      if (mods.missing.length) reporter.log(`warning: modules neither built in nor in ${kernelPkg.name}: ${mods.missing.join(" ")}`);
-      for (const s of mods.unresolvedSoftdeps) reporter.log(`note: soft dependency not resolved: ${s}`);
-
-      const initrd = await reporter.step("initramfs: writing the cpio archive", async () => {
-        const busyboxBin = readFileSync(join(busyboxTree, existsSync(join(busyboxTree, "usr/bin/busybox")) ? "usr/bin/busybox" : "bin/busybox"));
-        const applets = busyboxApplets(busyboxBin);
-        const lacking = REQUIRED_APPLETS.filter((a) => !applets.includes(a));
-        if (lacking.length) throw new ImageBuildError(`${busyboxName} ${busybox.version} lacks applets ${lacking.join(" ")} (found ${applets.length} applets)`);
-        const skeleton = skeletonEntries();
-        const own: CpioEntry[] = [
-          ...skeleton.filter((e) => e.type !== "dir"),
-          { path: "usr/bin/busybox", type: "file", mode: 0o755, data: busyboxBin },
-          ...mods.entries,
-        ];
-        const layers = [skeleton, appletLinks(applets), ...extraTrees.map((t) => collectTree(t)), own];
-        const entries = withParentDirs(mergeLayers(...layers));
-        const cpio = writeCpio(entries);
-        // Level 6: level 9 takes ~8x as long (seconds) for well under 1% smaller output.
-        const gz = await promisify(gzip)(cpio, { level: 6 });
-        writeFileSync(join(tmp, "initrd.img"), gz);
-        return { entries: entries.length, raw: cpio.length, size: gz.length, applets: applets.length };
-      });
-      reporter.log(`initramfs: ${initrd.entries} entries, ${initrd.applets} busybox applets, ${formatBytes(initrd.raw)} -> ${formatBytes(initrd.size)} gzipped`);
-
-      const image: GuestImage = {
-        kernel: "Image",
-        initrd: "initrd.img",
-        kernelVersion,
-        modulesIncluded: mods.names,
-        opensbi: opensbiOut,
-        packages: sortedPackages,
-        modulesBuiltin: mods.builtin,
-        config: "config",
-        dir: "",
-      };
-      writeFileSync(join(tmp, "image.json"), JSON.stringify(image, null, 2) + "\n");
+      await assembleImage(tmp, { apt, debs, ...resolved }, reporter);
       rmSync(outDir, { recursive: true, force: true });
       renameSync(tmp, outDir);
     } catch (err) {
@@ -285,6 +207,114 @@ export async function buildGuestImage(opts: BuildImageOptions = {}): Promise<Gue
     reporter.log(`guest image ready in ${((Date.now() - started) / 1000).toFixed(1)} s: ${shown(outDir)}`);
     return image;
   });
+}
+
+/** What the image is built from: the kernel behind the metapackage, busybox, OpenSBI, --add closure. */
+async function resolvePackages(apt: PrivateApt, add: string[], reporter: Reporter) {
+  const busyboxName = add.length ? BUSYBOX_DYNAMIC : BUSYBOX_STATIC;
+  const wanted = [KERNEL_META, OPENSBI, busyboxName];
+  const offered = await apt.show(wanted);
+  const [meta, opensbi, busybox] = wanted.map((n) => offered.find((p) => p.name === n));
+  if (!meta || !busybox || !opensbi) throw new ImageBuildError(`Debian ${SUITE} ${ARCH} lacks ${wanted.filter((n) => !offered.some((p) => p.name === n)).join(", ")}`);
+  const kernelPkgName = meta.depends.flat().find((d) => /^linux-image-\d/.test(d));
+  if (!kernelPkgName) throw new ImageBuildError(`${KERNEL_META} ${meta.version} depends on no versioned linux-image package (Depends: ${meta.fields.get("depends")})`);
+  const [kernelPkg] = await apt.show([kernelPkgName]);
+  const kernelVersion = kernelPkgName.replace(/^linux-image-/, "").replace(/-unsigned$/, "");
+  reporter.log(`Debian ${SUITE} ${ARCH}: ${KERNEL_META} ${meta.version} -> ${kernelPkg.name} ${kernelPkg.version}; ${busyboxName} ${busybox.version}; ${OPENSBI} ${opensbi.version}`);
+
+  // The dynamic busybox joins the --add closure (for its libc); busybox-static stands alone.
+  const core: PackageRef[] = [kernelPkg, opensbi, ...(add.length ? [] : [busybox])].map(packageRef);
+  let extra: PackageRef[] = [];
+  if (add.length) {
+    const roots = [...add, BUSYBOX_DYNAMIC];
+    const sim = await apt.simulateInstall(roots);
+    const stanzas = await apt.show(sim.map((s) => `${s.name}=${s.version}`));
+    const keep = new Set(packageClosure(stanzas, roots));
+    const skipped = sim.filter((s) => !keep.has(s.name)).map((s) => s.name);
+    // A core package named in --add (say, opensbi) is already there: do not fetch it twice.
+    extra = stanzas.filter((s) => keep.has(s.name) && !core.some((c) => c.name === s.name)).map(packageRef);
+    reporter.log(`--add ${add.join(" ")}: ${extra.length} packages (${extra.map((p) => p.name).join(" ")})${skipped.length ? `; left out (maintainer-script/doc only): ${skipped.join(" ")}` : ""}`);
+  }
+  const packages: Record<string, string> = { [KERNEL_META]: meta.version };
+  for (const p of [...core, ...extra]) packages[p.name] = p.version;
+  const sortedPackages = Object.fromEntries(Object.entries(packages).sort(([a], [b]) => a.localeCompare(b)));
+  return { kernelPkg, kernelVersion, opensbi, busybox, busyboxName, core, extra, sortedPackages };
+}
+
+interface ImageInputs {
+  apt: PrivateApt;
+  debs: string[];
+  core: PackageRef[];
+  extra: PackageRef[];
+  kernelPkg: PackageStanza;
+  kernelVersion: string;
+  opensbi: PackageStanza;
+  busybox: PackageStanza;
+  busyboxName: string;
+  sortedPackages: Record<string, string>;
+}
+
+/** Writes the image's files into `tmp`: kernel Image and config, OpenSBI, the initramfs, image.json. */
+async function assembleImage(tmp: string, inputs: ImageInputs, reporter: Reporter): Promise<void> {
+  const { apt, debs, core, extra, kernelPkg, kernelVersion, opensbi, busybox, busyboxName, sortedPackages } = inputs;
+  // The kernel package dominates (xz-compressed data.tar, ~5 s); the others extract meanwhile.
+  const trees = await reporter.step(`extracting ${debs.length} package${debs.length > 1 ? "s" : ""} with dpkg-deb`, () => mapLimit(debs, 4, (d) => apt.extract(d)));
+  const treeOf = (name: string) => trees[[...core, ...extra].findIndex((p) => p.name === name)];
+  const [kernelTree, opensbiTree, busyboxTree] = [kernelPkg.name, OPENSBI, busyboxName].map(treeOf);
+  const extraTrees = trees.slice(core.length);
+
+  const kernelInfo = await reporter.step(`kernel ${kernelVersion}: writing the uncompressed Image`, () => writeKernelImage(kernelTree, kernelVersion, join(tmp, "Image")));
+  reporter.log(`kernel: ${kernelInfo.source} is ${kernelInfo.format}; Image ${formatBytes(kernelInfo.size)}, text_offset 0x${kernelInfo.textOffset.toString(16)}, ${kernelInfo.banner}`);
+  copyFileSync(join(kernelTree, "boot", `config-${kernelVersion}`), join(tmp, "config"));
+
+  const firmware = findOpensbi(listFiles(opensbiTree));
+  const opensbiOut: GuestImage["opensbi"] = {};
+  for (const [k, rel] of Object.entries(firmware) as [keyof GuestImage["opensbi"], string][]) {
+    const name = rel.slice(rel.lastIndexOf("/") + 1);
+    copyFileSync(join(opensbiTree, rel), join(tmp, name));
+    opensbiOut[k] = name;
+  }
+  if (!opensbiOut.fwJump && !opensbiOut.fwDynamic) throw new ImageBuildError(`${OPENSBI} ${opensbi.version}: no generic-platform fw_jump/fw_dynamic for rv64 found`);
+  reporter.log(`opensbi: ${Object.values(firmware).map((f) => "/" + f).join(", ")}`);
+
+  const mods = await reporter.step(`kernel modules: resolving dependencies of ${GUEST_MODULES.length} requested modules`, () => collectModules(kernelTree, kernelVersion));
+  reporter.log(`modules: ${mods.names.length} to load (${mods.names.join(" ")}); built in: ${mods.builtin.join(" ")}`);
+  if (mods.missing.length) reporter.log(`warning: modules neither built in nor in ${kernelPkg.name}: ${mods.missing.join(" ")}`);
+  for (const s of mods.unresolvedSoftdeps) reporter.log(`note: soft dependency not resolved: ${s}`);
+
+  const initrd = await reporter.step("initramfs: writing the cpio archive", async () => {
+    const busyboxBin = readFileSync(join(busyboxTree, existsSync(join(busyboxTree, "usr/bin/busybox")) ? "usr/bin/busybox" : "bin/busybox"));
+    const applets = busyboxApplets(busyboxBin);
+    const lacking = REQUIRED_APPLETS.filter((a) => !applets.includes(a));
+    if (lacking.length) throw new ImageBuildError(`${busyboxName} ${busybox.version} lacks applets ${lacking.join(" ")} (found ${applets.length} applets)`);
+    const skeleton = skeletonEntries();
+    const own: CpioEntry[] = [
+      ...skeleton.filter((e) => e.type !== "dir"),
+      { path: "usr/bin/busybox", type: "file", mode: 0o755, data: busyboxBin },
+      ...mods.entries,
+    ];
+    const layers = [skeleton, appletLinks(applets), ...extraTrees.map((t) => collectTree(t)), own];
+    const entries = withParentDirs(mergeLayers(...layers));
+    const cpio = writeCpio(entries);
+    // Level 6: level 9 takes ~8x as long (seconds) for well under 1% smaller output.
+    const gz = await promisify(gzip)(cpio, { level: 6 });
+    writeFileSync(join(tmp, "initrd.img"), gz);
+    return { entries: entries.length, raw: cpio.length, size: gz.length, applets: applets.length };
+  });
+  reporter.log(`initramfs: ${initrd.entries} entries, ${initrd.applets} busybox applets, ${formatBytes(initrd.raw)} -> ${formatBytes(initrd.size)} gzipped`);
+
+  const image: GuestImage = {
+    kernel: "Image",
+    initrd: "initrd.img",
+    kernelVersion,
+    modulesIncluded: mods.names,
+    opensbi: opensbiOut,
+    packages: sortedPackages,
+    modulesBuiltin: mods.builtin,
+    config: "config",
+    dir: "",
+  };
+  writeFileSync(join(tmp, "image.json"), JSON.stringify(image, null, 2) + "\n");
 }
 
 /** Like Promise.all(items.map(fn)) with at most `limit` calls in flight. */

@@ -1,8 +1,11 @@
 // A bare-metal machine for RV64 ELF programs: RAM at 0x80000000, a CLINT, HTIF for console
 // and exit, and a 16550 UART at QEMU virt's address (polled: there is no interrupt controller).
 // The program starts in M-mode at its entry point, as on Spike or QEMU's spike machine.
+import { portableClock, type HostClock } from "../platform/clock.ts";
+import { timebaseTicks } from "./timebase.ts";
 import { Cpu, ExitReason, type CpuOptions } from "../cpu/cpu.ts";
 import * as L from "../cpu/layout.ts";
+import { CSR_MENVCFG } from "../cpu/csr-numbers.ts";
 import { Bus } from "./bus.ts";
 import { Clint, CLINT_BASE, CLINT_SIZE } from "../devices/clint.ts";
 import { Htif } from "../devices/htif.ts";
@@ -23,11 +26,12 @@ export interface BareMetalOptions {
   /** Stop after about this many instructions (the result then has exitCode undefined). */
   maxInstructions?: number;
   onOutput?: (bytes: Uint8Array) => void;
-  /** Host hooks for waiting while the hart sleeps in WFI (defaults to setTimeout). */
-  sleep?: (ms: number) => Promise<void>;
-  /** Give control back to the event loop now and then (defaults to setImmediate-like). */
-  yieldToHost?: () => Promise<void>;
-  /** The RISC-V -> wasm translator: see CpuOptions.jit (default: PARLEY_JIT, else on). */
+  /**
+   * The host's clock and timers: guest time, sleeping while the hart waits in WFI, and giving
+   * control back to the host now and then. Default: portableClock().
+   */
+  clock?: HostClock;
+  /** The RISC-V -> wasm translator: see CpuOptions.jit. */
   jit?: CpuOptions["jit"];
 }
 
@@ -47,14 +51,17 @@ export class BareMetalMachine {
   readonly htif: Htif | undefined;
   /** 16550 at 0x10000000 as on QEMU virt: output goes to onOutput, there is no input. */
   readonly uart: Uart16550;
-  readonly startedAt = globalThis.performance.now();
+  readonly clock: HostClock;
+  readonly startedAt: number;
   /** When run() returned: the end of the ledger's wall time. */
   stoppedAt: number | undefined;
   private exited = false;
 
   constructor(private readonly options: BareMetalOptions) {
     const ramSize = options.ramSize ?? BARE_METAL_RAM_DEFAULT;
-    this.cpu = new Cpu({ module: options.module, ramSize, bus: this.bus, sstc: true, jit: options.jit });
+    this.clock = options.clock ?? portableClock();
+    this.startedAt = this.clock.now();
+    this.cpu = new Cpu({ module: options.module, ramSize, bus: this.bus, readTime: timebaseTicks(this.clock), sstc: true, jit: options.jit });
     this.clint = new Clint([this.cpu], () => this.cpu.readTime());
     this.bus.map(CLINT_BASE, CLINT_SIZE, this.clint);
     // No interrupt controller: programs poll LSR, and the interrupt output goes nowhere.
@@ -93,7 +100,7 @@ export class BareMetalMachine {
   /** The next time (mtime ticks) at which a timer interrupt could wake a sleeping hart. */
   private nextTimerDeadline(): number | undefined {
     let deadline = this.clint.nextDeadline();
-    if ((this.cpu.readCsr(0x30a) & MENVCFG_STCE) !== 0n) {
+    if ((this.cpu.readCsr(CSR_MENVCFG) & MENVCFG_STCE) !== 0n) {
       const stimecmp = this.cpu.getState(L.S_STIMECMP);
       if (stimecmp !== 0xffff_ffff_ffff_ffffn) deadline = Math.min(deadline ?? Infinity, Number(stimecmp));
     }
@@ -107,10 +114,10 @@ export class BareMetalMachine {
 
   async run(): Promise<BareMetalResult> {
     this.stoppedAt = undefined;
-    const sleep = this.options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-    const yieldToHost = this.options.yieldToHost ?? (() => new Promise<void>((r) => setTimeout(r, 0)));
+    const clock = this.clock;
+    const sleep = (ms: number) => new Promise<void>((resolve) => clock.setTimer(ms, resolve));
     const limit = this.options.maxInstructions === undefined ? undefined : BigInt(this.options.maxInstructions);
-    const start = globalThis.performance.now();
+    const start = clock.now();
     const startInstret = this.cpu.instret;
     let lastYield = start;
     while (!this.exited) {
@@ -127,18 +134,18 @@ export class BareMetalMachine {
         const ticks = deadline - this.cpu.readTime();
         if (ticks > 0) await sleep(Math.max(0, ticks / 10_000));
       }
-      const now = globalThis.performance.now();
+      const now = clock.now();
       if (now - lastYield > 50) {
         lastYield = now;
-        await yieldToHost();
+        await clock.yieldToHost();
       }
     }
-    this.stoppedAt = globalThis.performance.now();
+    this.stoppedAt = clock.now();
     return {
       exitCode: this.htif?.exitCode,
       stopReason: this.exited ? "exit" : "instruction-limit",
       instructions: this.cpu.instret - startInstret,
-      seconds: (globalThis.performance.now() - start) / 1000,
+      seconds: (clock.now() - start) / 1000,
       trapCounts: this.cpu.trapCounts(),
     };
   }

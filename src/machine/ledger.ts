@@ -7,6 +7,7 @@
 // by number (the bus by device and offset); names are made here, once per collection.
 // It is typed against the little it reads, so the Linux machine (VirtMachine), the bare-metal
 // machine and tests with hand-made parts can all provide one.
+import type { HostClock } from "../platform/clock.ts";
 import { exitKey, type ExitCounts } from "./bus.ts";
 import type { VirtqueueCounters } from "../virtio/types.ts";
 import type { TranslatorCounters } from "../cpu/cpu.ts";
@@ -107,6 +108,8 @@ export interface LedgerMachine {
   readonly bus: { readonly exits: ExitCounts };
   /** performance.now() at construction, and when run() returned (undefined while running). */
   readonly startedAt: number;
+  /** The clock startedAt and stoppedAt come from; the ledger reads "now" from it. */
+  readonly clock?: HostClock;
   readonly stoppedAt?: number;
   readonly sbi?: {
     readonly counters: {
@@ -285,7 +288,7 @@ function collectVirtio(transport: LedgerVirtioTransport): LedgerVirtio {
  * The ledger of `machine` as of `now` (performance.now() milliseconds; only wall time depends on
  * it). Pure: reads counters, changes nothing.
  */
-export function collectLedger(machine: LedgerMachine, now: number = globalThis.performance.now()): Ledger {
+export function collectLedger(machine: LedgerMachine, now: number = machine.clock?.now() ?? machine.stoppedAt ?? machine.startedAt): Ledger {
   const { interrupts, exceptions } = collectTraps(machine.cpu.trapCounts());
   const sbiCounters = machine.sbi?.counters;
   const virtio: Record<string, LedgerVirtio> = {};

@@ -6,8 +6,12 @@
 //   leave the core and are served by src/sbi. No firmware runs in the guest.
 // - firmware: Debian's OpenSBI (fw_dynamic) runs in emulated M-mode with an emulated CLINT and
 //   then enters the same kernel, as on real hardware.
+import { portableClock, type HostClock } from "../platform/clock.ts";
+import { timebaseTicks } from "./timebase.ts";
 import { Cpu, ExitReason, PRIV_S, TIMEBASE_FREQUENCY, type CpuOptions } from "../cpu/cpu.ts";
 import * as L from "../cpu/layout.ts";
+import { MIP_SEIP, MIP_SSIP, MIP_STIP } from "../cpu/interrupts.ts";
+import { CSR_MCOUNTEREN, CSR_MEDELEG, CSR_MENVCFG, CSR_MIDELEG, CSR_MSTATUS, CSR_SCOUNTEREN, MSTATUS_FS_INITIAL } from "../cpu/csr-numbers.ts";
 import { Bus } from "./bus.ts";
 import { Plic } from "../devices/plic.ts";
 import { Uart16550 } from "../devices/uart16550.ts";
@@ -16,7 +20,7 @@ import { SysconTest, type FinisherEvent } from "../devices/syscon-test.ts";
 import { Clint } from "../devices/clint.ts";
 import * as MAP from "../platform/memory-map.ts";
 import { buildVirtDeviceTree } from "../platform/device-tree.ts";
-import { parseKernelImage, planBootLayout, BootImageError, FDT_REGION_SIZE } from "../platform/boot-image.ts";
+import { parseKernelImage, planBootLayout, BootImageError, FDT_REGION_SIZE, type BootLayout } from "../platform/boot-image.ts";
 import { SbiDispatcher, standardExtensions, type SbiHost, type HsmState, SBI_SUCCESS, SBI_ERR_FAILED } from "../sbi/index.ts";
 import { PanicDetector } from "./panic-detector.ts";
 import type { VirtioDevice } from "../virtio/types.ts";
@@ -26,14 +30,10 @@ import { VirtioConsoleDevice } from "../virtio/console/device.ts";
 import { virtioMmioRegisterName } from "../virtio/transport/mmio-registers.ts";
 import { collectLedger, type Ledger } from "./ledger.ts";
 
-const MIP_SSIP = 1 << 1;
-const MIP_STIP = 1 << 5;
 /** Exceptions the hypervisor hands to the guest kernel: all but ECALL from S (served here) and from M. */
 const MEDELEG_PARAVIRT = 0xb1ff;
-const MIDELEG_S_INTERRUPTS = MIP_SSIP | MIP_STIP | (1 << 9);
-const MSTATUS_FS_INITIAL = 1n << 13n;
+const MIDELEG_S_INTERRUPTS = MIP_SSIP | MIP_STIP | MIP_SEIP;
 const MENVCFG_STCE = 1n << 63n;
-const CSR_SCOUNTEREN = 0x106, CSR_MSTATUS = 0x300, CSR_MEDELEG = 0x302, CSR_MIDELEG = 0x303, CSR_MCOUNTEREN = 0x306, CSR_MENVCFG = 0x30a;
 /** cycle, time and instret readable from U-mode, as OpenSBI leaves scounteren: Linux only rewrites
  * it in its SBI PMU driver, so without SBI PMU the vDSO's rdtime depends on this. */
 const SCOUNTEREN_CY_TM_IR = 0x7n;
@@ -68,14 +68,19 @@ export interface VirtMachineOptions {
   /** Offer packed virtqueues (VIRTIO_F_RING_PACKED) as well as split ones; default true. */
   packedVirtqueues?: boolean;
   /** Per-device transport settings (interrupt coalescing), keyed by the device objects of `virtio`. */
-  virtioTransport?: ReadonlyMap<VirtioDevice, Pick<VirtioMmioOptions, "coalesce" | "coalesceTimer">>;
+  virtioTransport?: ReadonlyMap<VirtioDevice, Pick<VirtioMmioOptions, "coalesce" | "clock">>;
   /**
    * Where host console input goes: the 16550 (`ttyS0`, default) or a virtio-console (`hvc0`) that
    * the machine adds in the first virtio slot. Output of both always reaches `output`.
    */
   console?: "uart" | "hvc";
-  /** The RISC-V -> wasm translator: see CpuOptions.jit (default: PARLEY_JIT, else on). */
+  /** The RISC-V -> wasm translator: see CpuOptions.jit. */
   jit?: CpuOptions["jit"];
+  /**
+   * The host's clock and timers: guest time (the 10 MHz timebase), sleeping in WFI, and yielding to
+   * the host between execution slices. Default: portableClock() (millisecond timers).
+   */
+  clock?: HostClock;
 }
 
 export type MachineExit =
@@ -100,7 +105,8 @@ export class VirtMachine implements SbiHost {
   readonly hvc: VirtioConsoleDevice | undefined;
   readonly bootPath: BootPath;
   readonly deviceTree: Uint8Array;
-  readonly startedAt = globalThis.performance.now();
+  readonly clock: HostClock;
+  readonly startedAt: number;
   /** When run() returned: the end of the ledger's wall time. */
   stoppedAt: number | undefined;
   /** PLIC source -> the device wired to it, for the ledger's interrupts by source. */
@@ -116,6 +122,8 @@ export class VirtMachine implements SbiHost {
   private readonly consoleInput: number[] = [];
 
   constructor(private readonly options: VirtMachineOptions) {
+    this.clock = options.clock ?? portableClock();
+    this.startedAt = this.clock.now();
     this.bootPath = options.firmware ? "firmware" : "paravirtual";
     const sstc = options.sstc ?? true;
     this.cpu = new Cpu({
@@ -123,60 +131,80 @@ export class VirtMachine implements SbiHost {
       ramSize: options.ramSize,
       ramBase: MAP.RAM_BASE,
       bus: this.bus,
+      readTime: timebaseTicks(this.clock),
       sstc,
       hypercall: this.bootPath === "paravirtual" ? (cpu) => this.sbi!.handleCpuEcall(cpu, 0) : undefined,
       jit: options.jit,
     });
     const output = (bytes: Uint8Array) => this.consoleOutput(bytes);
-    // Device interrupts can be raised from host events (I/O completions, incoming frames, input)
-    // while the hart sleeps in WFI: an asserted line must end that sleep at once.
-    const plicTarget = {
-      setPendingInterrupt: (mask: number, asserted: boolean) => {
-        this.cpu.setPendingInterrupt(mask, asserted);
-        if (asserted) this.wake?.();
-      },
-    };
-    this.plic = new Plic([plicTarget], { sources: MAP.PLIC_NUM_SOURCES });
+    this.plic = new Plic([this.wakingInterruptTarget()], { sources: MAP.PLIC_NUM_SOURCES });
     this.uart = new Uart16550({ output, irq: (on) => this.plic.setLevel(MAP.UART0_IRQ, on) });
     const wallClockNs = options.wallClockNs ?? (() => BigInt(Date.now()) * 1_000_000n);
     this.rtc = new GoldfishRtc({ now: wallClockNs, irq: (on) => this.plic.setLevel(MAP.RTC_IRQ, on) });
     this.finisher = new SysconTest((event) => this.onFinisher(event));
-    this.bus.map(MAP.PLIC_BASE, MAP.PLIC_SIZE, this.plic);
-    this.bus.map(MAP.UART0_BASE, MAP.UART0_SIZE, this.uart);
-    this.bus.map(MAP.RTC_BASE, MAP.RTC_SIZE, this.rtc);
-    this.bus.map(MAP.TEST_BASE, MAP.TEST_SIZE, this.finisher);
-    this.interruptSources.set(MAP.UART0_IRQ, this.uart.name);
-    this.interruptSources.set(MAP.RTC_IRQ, this.rtc.name);
-    const virtioDevices: VirtioDevice[] = [];
-    if (options.console === "hvc") {
-      this.hvc = new VirtioConsoleDevice({ output, name: "virtio-console0" });
-      virtioDevices.push(this.hvc);
-    }
-    virtioDevices.push(...(options.virtio ?? []));
-    if (virtioDevices.length > MAP.VIRTIO_MMIO_SLOTS) {
-      throw new RangeError(`at most ${MAP.VIRTIO_MMIO_SLOTS} virtio devices fit the machine's virtio-mmio slots, got ${virtioDevices.length}`);
-    }
-    const guestMemory = ramGuestMemory(this.cpu.ram, MAP.RAM_BASE, (paddr, length) => this.cpu.ramWritten(paddr, length));
-    virtioDevices.forEach((device, slot) => {
-      const transport = new VirtioMmioTransport({
-        device,
-        memory: guestMemory,
-        irq: (on) => this.plic.setLevel(MAP.virtioIrq(slot), on),
-        offerPacked: options.packedVirtqueues ?? true,
-        coalesce: options.virtioTransport?.get(device)?.coalesce,
-        coalesceTimer: options.virtioTransport?.get(device)?.coalesceTimer,
-      });
-      this.virtio.push(transport);
-      this.bus.map(MAP.virtioMmioBase(slot), MAP.VIRTIO_MMIO_SIZE, transport, { registerName: virtioMmioRegisterName });
-      this.interruptSources.set(MAP.virtioIrq(slot), transport.name);
-    });
+    this.mapPlatformDevices();
+    if (options.console === "hvc") this.hvc = new VirtioConsoleDevice({ output, name: "virtio-console0" });
+    const virtioDevices = [...(this.hvc ? [this.hvc] : []), ...(options.virtio ?? [])];
+    this.attachVirtio(virtioDevices);
     if (this.bootPath === "firmware") {
       this.clint = new Clint([this.cpu], () => this.cpu.readTime());
       this.bus.map(MAP.CLINT_BASE, MAP.CLINT_SIZE, this.clint);
     } else {
       this.sbi = new SbiDispatcher(standardExtensions(), this);
     }
+    const { layout, deviceTree } = this.placeBootImages(sstc, virtioDevices.length);
+    this.deviceTree = deviceTree;
+    if (this.bootPath === "firmware") this.enterFirmware(layout);
+    else this.enterKernel(layout, sstc);
+  }
 
+  /**
+   * The PLIC's view of the hart. Device interrupts can be raised from host events (I/O
+   * completions, incoming frames, input) while the hart sleeps in WFI: an asserted line must end
+   * that sleep at once.
+   */
+  private wakingInterruptTarget() {
+    return {
+      setPendingInterrupt: (mask: number, asserted: boolean) => {
+        this.cpu.setPendingInterrupt(mask, asserted);
+        if (asserted) this.wake?.();
+      },
+    };
+  }
+
+  private mapPlatformDevices(): void {
+    this.bus.map(MAP.PLIC_BASE, MAP.PLIC_SIZE, this.plic);
+    this.bus.map(MAP.UART0_BASE, MAP.UART0_SIZE, this.uart);
+    this.bus.map(MAP.RTC_BASE, MAP.RTC_SIZE, this.rtc);
+    this.bus.map(MAP.TEST_BASE, MAP.TEST_SIZE, this.finisher);
+    this.interruptSources.set(MAP.UART0_IRQ, this.uart.name);
+    this.interruptSources.set(MAP.RTC_IRQ, this.rtc.name);
+  }
+
+  /** Each virtio device on its own virtio-mmio slot, in order, with its PLIC source. */
+  private attachVirtio(devices: readonly VirtioDevice[]): void {
+    if (devices.length > MAP.VIRTIO_MMIO_SLOTS) {
+      throw new RangeError(`at most ${MAP.VIRTIO_MMIO_SLOTS} virtio devices fit the machine's virtio-mmio slots, got ${devices.length}`);
+    }
+    const guestMemory = ramGuestMemory(this.cpu.ram, MAP.RAM_BASE, (paddr, length) => this.cpu.ramWritten(paddr, length));
+    devices.forEach((device, slot) => {
+      const transport = new VirtioMmioTransport({
+        device,
+        memory: guestMemory,
+        irq: (on) => this.plic.setLevel(MAP.virtioIrq(slot), on),
+        offerPacked: this.options.packedVirtqueues ?? true,
+        coalesce: this.options.virtioTransport?.get(device)?.coalesce,
+        clock: this.options.virtioTransport?.get(device)?.clock,
+      });
+      this.virtio.push(transport);
+      this.bus.map(MAP.virtioMmioBase(slot), MAP.VIRTIO_MMIO_SIZE, transport, { registerName: virtioMmioRegisterName });
+      this.interruptSources.set(MAP.virtioIrq(slot), transport.name);
+    });
+  }
+
+  /** Lays out kernel, initrd and device tree in RAM (planBootLayout) and writes them there. */
+  private placeBootImages(sstc: boolean, virtioSlots: number): { layout: BootLayout; deviceTree: Uint8Array } {
+    const options = this.options;
     const header = parseKernelImage(options.kernel);
     const isa = ["i", "m", "a", "f", "d", "c", "zicntr", "zicsr", "zifencei", "zihintpause"];
     if (sstc) isa.push("sstc");
@@ -189,7 +217,7 @@ export class VirtMachine implements SbiHost {
       bootargs: options.bootargs,
       initrd,
       stdoutPath: "uart" as const,
-      virtio: virtioDevices.map((_, slot) => ({ slot })),
+      virtio: Array.from({ length: virtioSlots }, (_, slot) => ({ slot })),
       withClint: this.bootPath === "firmware",
       mmuType: "riscv,sv57" as const,
     });
@@ -201,48 +229,55 @@ export class VirtMachine implements SbiHost {
       initrdSize: options.initrd?.length,
       fdtSize: buildVirtDeviceTree(dtConfig(options.initrd ? { start: MAP.RAM_BASE, end: MAP.RAM_BASE + 1 } : undefined)).length,
     });
-    this.deviceTree = buildVirtDeviceTree(dtConfig(layout.initrd));
+    const deviceTree = buildVirtDeviceTree(dtConfig(layout.initrd));
     this.cpu.writeRam(layout.kernel, options.kernel);
     if (options.initrd && layout.initrd) this.cpu.writeRam(layout.initrd.start, options.initrd);
-    this.cpu.writeRam(layout.fdt, this.deviceTree);
+    this.cpu.writeRam(layout.fdt, deviceTree);
+    return { layout, deviceTree };
+  }
 
-    if (this.bootPath === "firmware") {
-      const firmware = options.firmware!;
-      if (MAP.RAM_BASE + firmware.length > layout.kernel) {
-        throw new BootImageError(`firmware of ${firmware.length} bytes overlaps the kernel at 0x${layout.kernel.toString(16)}`);
-      }
-      this.cpu.writeRam(MAP.RAM_BASE, firmware);
-      const info = new DataView(new ArrayBuffer(48));
-      [FW_DYNAMIC_INFO_MAGIC, FW_DYNAMIC_INFO_VERSION, BigInt(layout.kernel), FW_DYNAMIC_NEXT_MODE_S, 0n, 0n].forEach((v, i) =>
-        info.setBigUint64(i * 8, v, true),
-      );
-      // In the device tree's own 2 MiB at the top of RAM, past any growth of the tree by OpenSBI.
-      const infoAddr = layout.fdt + FDT_REGION_SIZE / 2;
-      this.cpu.writeRam(infoAddr, new Uint8Array(info.buffer));
-      this.cpu.pc = BigInt(MAP.RAM_BASE);
-      this.cpu.setX(10, 0n); // a0: hart id
-      this.cpu.setX(11, BigInt(layout.fdt)); // a1: device tree
-      this.cpu.setX(12, BigInt(infoAddr)); // a2: fw_dynamic_info
-    } else {
-      // What the SBI implementation would have done before entering the kernel (SBI spec and
-      // Linux boot protocol): S-mode, MMU off, interrupts off, traps delegated, counters readable.
-      this.cpu.writeCsr(CSR_MEDELEG, BigInt(MEDELEG_PARAVIRT));
-      this.cpu.writeCsr(CSR_MIDELEG, BigInt(MIDELEG_S_INTERRUPTS));
-      this.cpu.writeCsr(CSR_MCOUNTEREN, 0xffff_ffffn);
-      this.cpu.writeCsr(CSR_SCOUNTEREN, SCOUNTEREN_CY_TM_IR);
-      if (sstc) this.cpu.writeCsr(CSR_MENVCFG, MENVCFG_STCE);
-      this.cpu.writeCsr(CSR_MSTATUS, MSTATUS_FS_INITIAL);
-      this.cpu.priv = PRIV_S;
-      this.cpu.pc = BigInt(layout.kernel);
-      this.cpu.setX(10, 0n);
-      this.cpu.setX(11, BigInt(layout.fdt));
+  /** Firmware boot: OpenSBI's fw_dynamic at the start of RAM, entered in M-mode with its info block. */
+  private enterFirmware(layout: BootLayout): void {
+    const firmware = this.options.firmware!;
+    if (MAP.RAM_BASE + firmware.length > layout.kernel) {
+      throw new BootImageError(`firmware of ${firmware.length} bytes overlaps the kernel at 0x${layout.kernel.toString(16)}`);
     }
+    this.cpu.writeRam(MAP.RAM_BASE, firmware);
+    const info = new DataView(new ArrayBuffer(48));
+    [FW_DYNAMIC_INFO_MAGIC, FW_DYNAMIC_INFO_VERSION, BigInt(layout.kernel), FW_DYNAMIC_NEXT_MODE_S, 0n, 0n].forEach((v, i) =>
+      info.setBigUint64(i * 8, v, true),
+    );
+    // In the device tree's own 2 MiB at the top of RAM, past any growth of the tree by OpenSBI.
+    const infoAddr = layout.fdt + FDT_REGION_SIZE / 2;
+    this.cpu.writeRam(infoAddr, new Uint8Array(info.buffer));
+    this.cpu.pc = BigInt(MAP.RAM_BASE);
+    this.cpu.setX(10, 0n); // a0: hart id
+    this.cpu.setX(11, BigInt(layout.fdt)); // a1: device tree
+    this.cpu.setX(12, BigInt(infoAddr)); // a2: fw_dynamic_info
+  }
+
+  /**
+   * Paravirtual boot: what the SBI implementation would have done before entering the kernel
+   * (SBI spec and Linux boot protocol): S-mode, MMU off, interrupts off, traps delegated,
+   * counters readable.
+   */
+  private enterKernel(layout: BootLayout, sstc: boolean): void {
+    this.cpu.writeCsr(CSR_MEDELEG, BigInt(MEDELEG_PARAVIRT));
+    this.cpu.writeCsr(CSR_MIDELEG, BigInt(MIDELEG_S_INTERRUPTS));
+    this.cpu.writeCsr(CSR_MCOUNTEREN, 0xffff_ffffn);
+    this.cpu.writeCsr(CSR_SCOUNTEREN, SCOUNTEREN_CY_TM_IR);
+    if (sstc) this.cpu.writeCsr(CSR_MENVCFG, MENVCFG_STCE);
+    this.cpu.writeCsr(CSR_MSTATUS, BigInt(MSTATUS_FS_INITIAL));
+    this.cpu.priv = PRIV_S;
+    this.cpu.pc = BigInt(layout.kernel);
+    this.cpu.setX(10, 0n);
+    this.cpu.setX(11, BigInt(layout.fdt));
   }
 
   // ---- console ------------------------------------------------------------------------------
   private consoleOutput(bytes: Uint8Array): void {
     this.options.output(bytes);
-    if (this.panicSince === undefined && this.panic.feed(bytes)) this.panicSince = globalThis.performance.now();
+    if (this.panicSince === undefined && this.panic.feed(bytes)) this.panicSince = this.clock.now();
   }
 
   /** Host keyboard or pipe input for the guest console. */
@@ -296,9 +331,9 @@ export class VirtMachine implements SbiHost {
 
   private waitForEvent(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
+      const cancel = this.clock.setTimer(ms, done);
       function done() {
-        clearTimeout(timer);
+        cancel();
         resolve();
       }
       this.wake = () => {
@@ -323,7 +358,7 @@ export class VirtMachine implements SbiHost {
       if (deadline !== undefined && deadline > now) budget = Math.max(1000, Math.min(budget, (deadline - now) * INSTRUCTIONS_PER_TICK));
       const reason = this.cpu.run(budget);
       if (this.exit) break;
-      if (this.panicSince !== undefined && globalThis.performance.now() - this.panicSince > 300) {
+      if (this.panicSince !== undefined && this.clock.now() - this.panicSince > 300) {
         this.exit = { reason: "panic" };
         break;
       }
@@ -338,10 +373,10 @@ export class VirtMachine implements SbiHost {
         }
       } else {
         // Let the event loop deliver console input and timers between slices.
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        await this.clock.yieldToHost();
       }
     }
-    this.stoppedAt = globalThis.performance.now();
+    this.stoppedAt = this.clock.now();
     return this.exit!;
   }
 

@@ -34,15 +34,17 @@ interface PortableTimers {
 }
 
 /**
- * A HostClock from the portable timer functions: millisecond granularity, no background timers.
+ * A HostClock from the portable timer functions: millisecond granularity; a background timer is
+ * unref'd where the host's timer handle can be (Node, Deno, Bun) and is a plain timer elsewhere.
  * The default when a caller injects nothing (library use, tests that do not care about time).
  */
 export function portableClock(): HostClock {
   const host = globalThis as unknown as PortableTimers;
   return {
     now: () => host.performance.now(),
-    setTimer(ms, fire) {
+    setTimer(ms, fire, options) {
       const handle = host.setTimeout(fire, ms);
+      if (options?.background) (handle as { unref?: () => void } | undefined)?.unref?.();
       return () => host.clearTimeout(handle);
     },
     yieldToHost: () => new Promise<void>((resolve) => host.setTimeout(resolve, 0)),

@@ -37,8 +37,9 @@ declare namespace WebAssembly {
   class RuntimeError extends Error {}
   function compile(bytes: BufferSource): Promise<Module>;
   function validate(bytes: BufferSource): boolean;
-  function instantiate(module: Module, imports?: Imports): Promise<Instance>;
+  // Bytes first: Module has no members, so any argument would match a Module overload listed first.
   function instantiate(bytes: BufferSource, imports?: Imports): Promise<{ module: Module; instance: Instance }>;
+  function instantiate(module: Module, imports?: Imports): Promise<Instance>;
 }
 
 type BufferSource = ArrayBufferView | ArrayBuffer;

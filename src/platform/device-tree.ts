@@ -129,19 +129,65 @@ function checkConfig(config: VirtDeviceTreeConfig): void {
 const reg64 = (base: number, size: number): Uint8Array => prop.u64(base, size);
 const hex = (n: number): string => n.toString(16);
 
+/** The phandles nodes refer to each other by: per hart its cpu and its interrupt controller. */
+interface Phandles {
+  readonly cpu: readonly number[];
+  readonly intc: readonly number[];
+  readonly plic: number;
+  readonly test: number;
+}
+
+function allocatePhandles(harts: number): Phandles {
+  let next = 1;
+  const cpu: number[] = [];
+  const intc: number[] = [];
+  for (let hart = 0; hart < harts; hart++) {
+    cpu.push(next++);
+    intc.push(next++);
+  }
+  return { cpu, intc, plic: next++, test: next++ };
+}
+
 export function buildVirtDeviceTree(config: VirtDeviceTreeConfig): Uint8Array {
   checkConfig(config);
-  let nextPhandle = 1;
-  const cpuPhandles: number[] = [];
-  const intcPhandles: number[] = [];
-  for (let hart = 0; hart < config.harts; hart++) {
-    cpuPhandles.push(nextPhandle++);
-    intcPhandles.push(nextPhandle++);
-  }
-  const plicPhandle = nextPhandle++;
-  const testPhandle = nextPhandle++;
+  const phandles = allocatePhandles(config.harts);
+  const root = fdtNode(
+    "",
+    {
+      "#address-cells": prop.u32(2),
+      "#size-cells": prop.u32(2),
+      compatible: prop.strings(["parley,virt", "riscv-virtio"]),
+      model: prop.string("Parley RISC-V virt"),
+    },
+    [
+      chosenNode(config),
+      fdtNode("aliases", { serial0: prop.string(UART0_PATH) }),
+      fdtNode(`memory@${hex(config.ramBase)}`, {
+        device_type: prop.string("memory"),
+        reg: reg64(config.ramBase, config.ramSize),
+      }),
+      cpusNode(config, phandles),
+      // bindings/power/reset/syscon-poweroff.yaml and syscon-reboot.yaml
+      fdtNode("poweroff", {
+        compatible: prop.string("syscon-poweroff"),
+        regmap: prop.phandle(phandles.test),
+        offset: prop.u32(0),
+        value: prop.u32(FINISHER_PASS),
+      }),
+      fdtNode("reboot", {
+        compatible: prop.string("syscon-reboot"),
+        regmap: prop.phandle(phandles.test),
+        offset: prop.u32(0),
+        value: prop.u32(FINISHER_RESET),
+      }),
+      socNode(config, phandles),
+    ],
+  );
+  return buildFdt({ root, bootCpuId: 0 });
+}
 
-  // --- /cpus (bindings/riscv/cpus.yaml, riscv/extensions.yaml, interrupt-controller/riscv,cpu-intc.yaml)
+/** /cpus (bindings/riscv/cpus.yaml, riscv/extensions.yaml, interrupt-controller/riscv,cpu-intc.yaml). */
+function cpusNode(config: VirtDeviceTreeConfig, { cpu: cpuPhandles, intc: intcPhandles }: Phandles): FdtNode {
   const isa = riscvIsaString(64, config.isaExtensions);
   const cpuNodes: FdtNode[] = [];
   for (let hart = 0; hart < config.harts; hart++) {
@@ -179,7 +225,7 @@ export function buildVirtDeviceTree(config: VirtDeviceTreeConfig): Uint8Array {
       cpuPhandles.map((phandle, hart) => fdtNode(`core${hart}`, { cpu: prop.phandle(phandle) })),
     ),
   ]);
-  const cpus = fdtNode(
+  return fdtNode(
     "cpus",
     {
       "#address-cells": prop.u32(1),
@@ -188,8 +234,10 @@ export function buildVirtDeviceTree(config: VirtDeviceTreeConfig): Uint8Array {
     },
     [...cpuNodes, cpuMap],
   );
+}
 
-  // --- /soc (simple-bus with an identity `ranges`)
+/** /soc: a simple-bus with an identity `ranges`, holding every memory-mapped device. */
+function socNode(config: VirtDeviceTreeConfig, { intc: intcPhandles, plic: plicPhandle, test: testPhandle }: Phandles): FdtNode {
   const perHart = (pair: (hart: number) => [number, number]): Uint8Array =>
     prop.concat(
       ...intcPhandles.flatMap((intc, hart) => {
@@ -262,7 +310,7 @@ export function buildVirtDeviceTree(config: VirtDeviceTreeConfig): Uint8Array {
       }),
     );
   }
-  const soc = fdtNode(
+  return fdtNode(
     "soc",
     {
       "#address-cells": prop.u32(2),
@@ -272,46 +320,14 @@ export function buildVirtDeviceTree(config: VirtDeviceTreeConfig): Uint8Array {
     },
     socChildren,
   );
+}
 
-  // --- /chosen (DTSpec 3.6; Linux: linux,initrd-* may be one or two cells, we use two)
-  const chosen = fdtNode("chosen", {
+/** /chosen (DTSpec 3.6; Linux: linux,initrd-* may be one or two cells, we use two). */
+function chosenNode(config: VirtDeviceTreeConfig): FdtNode {
+  return fdtNode("chosen", {
     bootargs: prop.string(config.bootargs),
     "stdout-path": prop.string(UART0_PATH),
     "linux,initrd-start": config.initrd ? prop.u64(config.initrd.start) : undefined,
     "linux,initrd-end": config.initrd ? prop.u64(config.initrd.end) : undefined,
   });
-
-  const root = fdtNode(
-    "",
-    {
-      "#address-cells": prop.u32(2),
-      "#size-cells": prop.u32(2),
-      compatible: prop.strings(["parley,virt", "riscv-virtio"]),
-      model: prop.string("Parley RISC-V virt"),
-    },
-    [
-      chosen,
-      fdtNode("aliases", { serial0: prop.string(UART0_PATH) }),
-      fdtNode(`memory@${hex(config.ramBase)}`, {
-        device_type: prop.string("memory"),
-        reg: reg64(config.ramBase, config.ramSize),
-      }),
-      cpus,
-      // bindings/power/reset/syscon-poweroff.yaml and syscon-reboot.yaml
-      fdtNode("poweroff", {
-        compatible: prop.string("syscon-poweroff"),
-        regmap: prop.phandle(testPhandle),
-        offset: prop.u32(0),
-        value: prop.u32(FINISHER_PASS),
-      }),
-      fdtNode("reboot", {
-        compatible: prop.string("syscon-reboot"),
-        regmap: prop.phandle(testPhandle),
-        offset: prop.u32(0),
-        value: prop.u32(FINISHER_RESET),
-      }),
-      soc,
-    ],
-  );
-  return buildFdt({ root, bootCpuId: 0 });
 }

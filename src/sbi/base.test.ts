@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { call, setup } from "./fake-host.ts";
+import { call, setup } from "./testing/fake-host.ts";
 import {
   PARLEY_SBI_IMPL_ID,
   PARLEY_SBI_IMPL_VERSION,

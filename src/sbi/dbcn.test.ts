@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { call, RAM_BASE, RAM_SIZE, setup } from "./fake-host.ts";
+import { call, RAM_BASE, RAM_SIZE, setup } from "./testing/fake-host.ts";
 import { DBCN_MAX_CHUNK, SBI_EXT_DBCN, SBI_EXT_DBCN_CONSOLE_READ, SBI_EXT_DBCN_CONSOLE_WRITE, SBI_EXT_DBCN_CONSOLE_WRITE_BYTE } from "./dbcn.ts";
 import { SBI_ERR_FAILED, SBI_ERR_INVALID_PARAM, SBI_ERR_NOT_SUPPORTED } from "./types.ts";
 import { ULONG_MAX } from "./params.ts";

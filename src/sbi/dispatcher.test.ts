@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { call, FakeHost, FakeRegisters, setup } from "./fake-host.ts";
+import { call, FakeHost, FakeRegisters, setup } from "./testing/fake-host.ts";
 import { SbiDispatcher } from "./dispatcher.ts";
 import { standardExtensions } from "./index.ts";
 import { SBI_EXT_BASE, SBI_EXT_BASE_GET_SPEC_VERSION } from "./base.ts";

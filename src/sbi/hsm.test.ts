@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { call, RAM_BASE, RAM_SIZE, setup } from "./fake-host.ts";
+import { call, RAM_BASE, RAM_SIZE, setup } from "./testing/fake-host.ts";
 import {
   HSM_TRANSITIONS,
   hsmTransition,

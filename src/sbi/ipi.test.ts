@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { call, setup } from "./fake-host.ts";
+import { call, setup } from "./testing/fake-host.ts";
 import { SBI_EXT_IPI, SBI_EXT_IPI_SEND_IPI } from "./ipi.ts";
 import { SBI_ERR_INVALID_PARAM, SBI_ERR_NOT_SUPPORTED } from "./types.ts";
 import { ULONG_MAX } from "./params.ts";

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { FakeRegisters, RAM_BASE, setup } from "./fake-host.ts";
+import { FakeRegisters, RAM_BASE, setup } from "./testing/fake-host.ts";
 import {
   SBI_EXT_0_1_CLEAR_IPI,
   SBI_EXT_0_1_CONSOLE_GETCHAR,

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { call, setup } from "./fake-host.ts";
+import { call, setup } from "./testing/fake-host.ts";
 import { SBI_EXT_TIME, SBI_EXT_TIME_SET_TIMER } from "./time.ts";
 import { SBI_ERR_NOT_SUPPORTED } from "./types.ts";
 import { ULONG_MAX } from "./params.ts";

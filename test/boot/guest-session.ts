@@ -1,7 +1,9 @@
 // Drives a booted guest's console from a test: send a command, wait for its output and status.
 import { readFileSync } from "node:fs";
 import { VirtMachine, type MachineExit } from "../../src/machine/virt.ts";
+import { nodeClock } from "../../src/host/node/clock.ts";
 import { loadCoreModule } from "../../src/host/node/core-module.ts";
+import { jitFromEnvironment } from "../../src/host/node/jit-environment.ts";
 import type { GuestImage } from "../../src/image/index.ts";
 import type { VirtioDevice } from "../../src/virtio/types.ts";
 
@@ -34,7 +36,8 @@ export class GuestSession {
       sstc: opts.sstc,
       virtio: opts.virtio,
       console: opts.console,
-      jit: opts.jit,
+      jit: jitFromEnvironment(process.env, opts.jit),
+      clock: nodeClock,
       output: (bytes) => {
         this.output += decoder.decode(bytes, { stream: true });
       },

@@ -4,10 +4,13 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Cpu, ExitReason, type AccessSize, type CpuOptions } from "../../src/cpu/cpu.ts";
 import { loadCoreModule } from "../../src/host/node/core-module.ts";
+import { jitFromEnvironment } from "../../src/host/node/jit-environment.ts";
 import { aluImm, store, load, jal, wfi, lui } from "../diff/encode.ts";
+import {
+  CSR_MSTATUS as MSTATUS, CSR_MTVEC as MTVEC, CSR_MCAUSE as MCAUSE, CSR_MTVAL as MTVAL, CSR_MEPC as MEPC,
+} from "../../src/cpu/csr-numbers.ts";
 
 const RAM = 0x8000_0000;
-const MSTATUS = 0x300, MTVEC = 0x305, MCAUSE = 0x342, MTVAL = 0x343, MEPC = 0x341;
 
 function words(...insns: number[]): Uint8Array {
   const out = new Uint8Array(insns.length * 4);
@@ -17,7 +20,7 @@ function words(...insns: number[]): Uint8Array {
 }
 
 function makeCpu(bus?: Cpu["bus"], jit?: CpuOptions["jit"]): Cpu {
-  return new Cpu({ module: loadCoreModule(), ramSize: 1 << 20, bus, jit });
+  return new Cpu({ module: loadCoreModule(), ramSize: 1 << 20, bus, jit: jit ?? jitFromEnvironment() });
 }
 
 test("x0 stays zero whatever writes it", () => {

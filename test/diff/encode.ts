@@ -207,9 +207,7 @@ export const wfi = () => 0x10500073;
 
 // ---- Zicsr ----------------------------------------------------------------------------------
 
-export const CSR_FFLAGS = 0x001;
-export const CSR_FRM = 0x002;
-export const CSR_FCSR = 0x003;
+export { CSR_FFLAGS, CSR_FRM, CSR_FCSR } from "../../src/cpu/csr-numbers.ts";
 export const CSR_F3 = { csrrw: 1, csrrs: 2, csrrc: 3, csrrwi: 5, csrrsi: 6, csrrci: 7 } as const;
 export type CsrOp = keyof typeof CSR_F3;
 /** For the *i forms, `src` is the 5-bit unsigned immediate; otherwise it is rs1. */

@@ -11,6 +11,7 @@ import { GROUPS, assemble, generateCase, type Group, type TestCase } from "./gen
 import { buildOracle, runOracle } from "./oracle.ts";
 import { SafeParley, replayRange, reproduce, runCampaign, summarize } from "./run.ts";
 import { compareRuns, formatReproducer } from "./compare.ts";
+import { jitFromEnvironment } from "../../src/host/node/jit-environment.ts";
 
 const { values } = parseArgs({
   options: {
@@ -25,6 +26,8 @@ const { values } = parseArgs({
 });
 
 const seed = Number(values.seed);
+/** The engine as PARLEY_JIT and its tuning knobs say (the translator by default). */
+const jit = jitFromEnvironment();
 const groups = values.groups!.split(",").map((g) => {
   if (!(GROUPS as readonly string[]).includes(g)) throw new Error(`unknown group ${g} (groups: ${GROUPS.join(", ")})`);
   return g as Group;
@@ -37,12 +40,12 @@ async function replay(spec: string): Promise<void> {
   const oracle = await buildOracle();
   const code = assemble(tc.items);
   const [qemu] = await runOracle(oracle, [{ code, init: tc.init }]);
-  const diffs = compareRuns(qemu, new SafeParley().run(code, tc.init));
+  const diffs = compareRuns(qemu, new SafeParley(jit).run(code, tc.init));
   if (diffs.length === 0) {
     console.log(formatReproducer(tc, tc.items.length, tc.items, ["(none: QEMU and Parley agree)"]));
     return;
   }
-  console.log((await reproduce(oracle, tc)).text);
+  console.log((await reproduce(oracle, tc, undefined, jit)).text);
 }
 
 /** Runs only the QEMU side: a trap there means the generator produced an invalid sequence. */
@@ -71,7 +74,7 @@ async function main(): Promise<number> {
     const [group, range] = values["replay-range"].split(":");
     const [from, to] = range.split("-").map(Number);
     if (!(GROUPS as readonly string[]).includes(group)) throw new Error(`unknown group ${group}`);
-    const diffs = await replayRange(seed, group as Group, from, to);
+    const diffs = await replayRange(seed, group as Group, from, to, jit);
     console.log(diffs.length ? diffs.join("\n") : `case ${to} agrees after cases ${from}..${to - 1}`);
     return diffs.length ? 1 : 0;
   }
@@ -92,7 +95,7 @@ async function main(): Promise<number> {
   const started = Date.now();
   for (const group of groups) {
     const t0 = Date.now();
-    const res = await runCampaign({ seed, group, count: perGroup, maxReports: Math.max(0, reportsLeft), log: (t) => console.log(t + "\n") });
+    const res = await runCampaign({ seed, group, count: perGroup, maxReports: Math.max(0, reportsLeft), jit, log: (t) => console.log(t + "\n") });
     reportsLeft -= Math.min(reportsLeft, res.mismatches.length);
     all.push(...res.mismatches);
     console.log(`${group}: ${res.mismatches.length} mismatch(es) in ${perGroup} cases (${((Date.now() - t0) / 1000).toFixed(1)} s)`);

@@ -8,15 +8,9 @@ import { loadCoreModule } from "../../src/host/node/core-module.ts";
 import * as E from "./encode.ts";
 import * as L from "./layout.ts";
 import type { RunResult } from "./oracle.ts";
+import { CSR_FCSR, CSR_MCAUSE, CSR_MEPC, CSR_MIE, CSR_MSTATUS, CSR_MTVAL, CSR_MTVEC } from "../../src/cpu/csr-numbers.ts";
 
 const RAM_SIZE = 1 << 20;
-const CSR_FCSR = 0x003;
-const CSR_MSTATUS = 0x300;
-const CSR_MIE = 0x304;
-const CSR_MTVEC = 0x305;
-const CSR_MEPC = 0x341;
-const CSR_MCAUSE = 0x342;
-const CSR_MTVAL = 0x343;
 /** mstatus.FS = Dirty: FP instructions and the fcsr CSRs are enabled. */
 const MSTATUS_FS = 3n << 13n;
 /** More than any generated sequence can execute (they are short and only jump forward). */

@@ -92,7 +92,7 @@ export async function reproduce(
     const text = [
       `MISMATCH group=${tc.group} seed=${tc.seed} case=${tc.index}: only after earlier cases ran on the same core`,
       "  (it passes on a fresh core: Parley keeps state across cases that it should not)",
-      `  replay: ${jit === undefined ? "" : `PARLEY_JIT=${jit} `}node --import tsx test/diff/explore.ts --seed ${tc.seed} --replay-range ${tc.group}:${historyFrom}-${tc.index}`,
+      `  replay: ${typeof jit === "string" ? `PARLEY_JIT=${jit} ` : ""}node --import tsx test/diff/explore.ts --seed ${tc.seed} --replay-range ${tc.group}:${historyFrom}-${tc.index}`,
     ].join("\n");
     return { text, diffs: ["history-dependent"] };
   }
@@ -107,9 +107,9 @@ export async function reproduce(
  * Runs cases first..last of a group in order on one core, like a campaign does, and returns the
  * differences of the last one: replays failures that depend on what ran before.
  */
-export async function replayRange(seed: number, group: Group, first: number, last: number): Promise<string[]> {
+export async function replayRange(seed: number, group: Group, first: number, last: number, jit?: CpuOptions["jit"]): Promise<string[]> {
   const oracle = await buildOracle();
-  const parley = new SafeParley();
+  const parley = new SafeParley(jit);
   const tc = generateCase(seed, group, last);
   for (let i = first; i < last; i++) {
     const prev = generateCase(seed, group, i);

@@ -11,10 +11,13 @@ import * as L from "../../src/cpu/layout.ts";
 import { loadCoreModule } from "../../src/host/node/core-module.ts";
 import * as E from "../diff/encode.ts";
 import { BASE, RAM, SCRATCH, li, loadProgram, randomProgram, words } from "./programs.ts";
+import {
+  CSR_MSTATUS as MSTATUS, CSR_MIE as MIE, CSR_MTVEC as MTVEC, CSR_MEPC as MEPC, CSR_MCAUSE as MCAUSE, CSR_MTVAL as MTVAL,
+  CSR_SATP as SATP, CSR_INSTRET, CSR_MCOUNTEREN,
+} from "../../src/cpu/csr-numbers.ts";
+import { MIP_MSIP } from "../../src/cpu/interrupts.ts";
 
 const RAM_SIZE = 4 << 20;
-const MSTATUS = 0x300, MIE = 0x304, MTVEC = 0x305, MEPC = 0x341, MCAUSE = 0x342, MTVAL = 0x343, MIP_MSIP = 1 << 3;
-const SATP = 0x180;
 /** Random programs per translator mode (JIT_TEST_SEEDS for longer campaigns). */
 const SEEDS = Number(process.env.JIT_TEST_SEEDS ?? 12);
 
@@ -180,10 +183,10 @@ test("MMIO from translated code leaves the core with the right values", () => {
 });
 
 test("instret read inside a loop counts exactly", () => {
-  const prog = [E.aluImm("addi", 5, 0, 50), E.aluImm("addi", 6, 6, 1), E.csr("csrrs", 7, 0xc02, 0), E.aluReg("add", 10, 10, 7), E.aluImm("addi", 5, 5, -1), E.branch("bne", 5, 0, -16), E.wfi()];
+  const prog = [E.aluImm("addi", 5, 0, 50), E.aluImm("addi", 6, 6, 1), E.csr("csrrs", 7, CSR_INSTRET, 0), E.aluReg("add", 10, 10, 7), E.aluImm("addi", 5, 5, -1), E.branch("bne", 5, 0, -16), E.wfi()];
   compareModes((cpu) => {
     cpu.writeRam(RAM, words(prog));
-    cpu.writeCsr(0x306, 0xffff_ffffn); // mcounteren (harmless in M-mode)
+    cpu.writeCsr(CSR_MCOUNTEREN, 0xffff_ffffn); // harmless in M-mode
     cpu.pc = BigInt(RAM);
   }, [1, 13, 1000]);
 });

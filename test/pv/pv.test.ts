@@ -1,4 +1,4 @@
-// `parley bench pv --quick`: every comparison at reduced size, through the command line, checking
+// `npm run bench -- pv --quick`: every comparison at reduced size, through the benchmark's entry, checking
 // that each produces sane numbers and that the paravirtual side exits less wherever it must:
 // a virtio-console write costs a notification per buffer where the 16550 traps on every byte;
 // with Sstc the guest programs its timer without leaving the core.
@@ -10,13 +10,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO_ROOT } from "../../src/host/node/paths.ts";
 import { LINUX_TOOLCHAIN, needsHostTools } from "../support/host-tools.ts";
-import type { PvResults } from "../../bench/pv/comparisons.ts";
+import type { PvResults } from "../../bench/pv/results.ts";
 
 const TIMEOUT_MS = 300_000;
 
 function run(args: string[]): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(REPO_ROOT, "dist/parley.mjs"), ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--import", "tsx", "bench/run.ts", ...args], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     child.stdout.on("data", (d) => (output += d));
     child.stderr.on("data", (d) => (output += d));
@@ -34,11 +34,11 @@ const tools = needsHostTools(...LINUX_TOOLCHAIN);
 
 const positive = (value: number, what: string) => assert.ok(Number.isFinite(value) && value > 0, `${what} = ${value}`);
 
-test("parley bench pv --quick: every comparison, sane numbers, fewer exits on the paravirtual side", { timeout: TIMEOUT_MS, skip: tools.skip }, async () => {
+test("npm run bench -- pv --quick: every comparison, sane numbers, fewer exits on the paravirtual side", { timeout: TIMEOUT_MS, skip: tools.skip }, async () => {
   tools.check();
   const out = mkdtempSync(join(tmpdir(), "parley-pv-"));
   const json = join(out, "results.json");
-  const { code, output } = await run(["bench", "pv", "--quick", "--out", out, "--json", json]);
+  const { code, output } = await run(["pv", "--quick", "--out", out, "--json", json]);
   assert.equal(code, 0, output.slice(-4000));
   const r = JSON.parse(readFileSync(json, "utf8")) as PvResults;
   assert.equal(r.quick, true);

@@ -1,5 +1,5 @@
 // The translator's host side: collects the core's translation requests (a code page got hot),
-// translates the pages (translate.ts), compiles them in batches into wasm modules that share the
+// translates the pages (page-emitter.ts), compiles them in batches into wasm modules that share the
 // core's memory and slow paths, and installs each page's function in the core's function table.
 //
 // Compilation is batched because V8 charges tens of microseconds per module whatever its size.
@@ -10,8 +10,13 @@
 // since it was decoded (a generation number per pool page), so a late install is harmless.
 import * as L from "../layout.ts";
 import * as O from "../opcodes.ts";
+import * as D from "../decoded.ts";
+import { portableClock } from "../../platform/clock.ts";
 import { Code, ModuleBuilder, Op, ValType } from "./wasm-emitter.ts";
-import { FIRST_PAGE_FUNCTION, FN_AMO, FN_CHAIN, FN_FP, findRoots, translatePage, type DecodedPage } from "./translate.ts";
+import type { DecodedPage } from "./instructions.ts";
+import { findRoots } from "./control-flow.ts";
+import { translatePage } from "./page-emitter.ts";
+import { FIRST_PAGE_FUNCTION, FN_AMO, FN_CHAIN, FN_FP } from "./frame.ts";
 
 export interface JitOptions {
   /** Taken branches in a code page (counted by the interpreter) before it is translated. */
@@ -67,6 +72,8 @@ interface Pending {
 }
 
 const I64 = ValType.i64;
+/** For the statistics' translate and compile times only. */
+const clock = portableClock();
 
 export class Jit {
   readonly threshold: number;
@@ -148,7 +155,7 @@ export class Jit {
   }
 
   private compile(pools: number[], async: boolean, eagerRoot?: number): void {
-    const t0 = performance.now();
+    const t0 = clock.now();
     const builder = new ModuleBuilder();
     declareImports(builder, this.memory);
     const view = new DataView(this.memory.buffer);
@@ -190,7 +197,7 @@ export class Jit {
       this.stats.translations++;
       this.stats.instructions += t.instructions;
     }
-    const t1 = performance.now();
+    const t1 = clock.now();
     this.stats.translateMs += t1 - t0;
     if (!pending.length) return;
     const bytes = builder.toBytes();
@@ -212,7 +219,7 @@ export class Jit {
         this.compileFailed(pending, err);
         return;
       }
-      this.stats.compileMs += performance.now() - t1;
+      this.stats.compileMs += clock.now() - t1;
       this.install(instance, pending);
       return;
     }
@@ -220,7 +227,7 @@ export class Jit {
     WebAssembly.instantiate(bytes, imports).then(
       ({ instance }) => {
         this.compiling = false;
-        this.stats.compileMs += performance.now() - t1;
+        this.stats.compileMs += clock.now() - t1;
         this.install(instance, pending);
       },
       (err) => {
@@ -307,20 +314,20 @@ function chainModule(memory: WebAssembly.Memory, table: WebAssembly.Table): Func
 function addChain(b: ModuleBuilder): void {
   const P_PC = 0, P_LEFT = 1, P_BUDGET0 = 2, L_E = 3, L_POOL = 4, L_SLOT = 5, L_W = 6;
   const c = new Code();
-  // e = fetch TLB + ((pc >>> 12) & (TLB_ENTRIES - 1)) * 32; hit if its execute tag is pc's page
+  // e = fetch TLB + ((pc >>> PAGE_SHIFT) & (TLB_ENTRIES - 1)) * TLB_ENTRY_SIZE; hit if its execute tag is pc's page
   c.i32Const(0);
   c.mem(Op.i32_load, L.STATE_BASE + L.S_FETCH_TLB);
   c.get(P_PC);
   c.op(Op.i32_wrap_i64);
-  c.i32Const(7);
+  c.i32Const(L.PAGE_SHIFT - L.TLB_ENTRY_SHIFT);
   c.op(Op.i32_shr_u);
-  c.i32Const((L.TLB_ENTRIES - 1) << 5);
+  c.i32Const((L.TLB_ENTRIES - 1) << L.TLB_ENTRY_SHIFT);
   c.op(Op.i32_and);
   c.op(Op.i32_add);
   c.tee(L_E);
-  c.mem(Op.i64_load, 16);
+  c.mem(Op.i64_load, L.TLB_TAG_X);
   c.get(P_PC);
-  c.i64Const(12);
+  c.i64Const(L.PAGE_SHIFT);
   c.op(Op.i64_shr_u);
   c.op(Op.i64_eq);
   c.if();
@@ -330,18 +337,18 @@ function addChain(b: ModuleBuilder): void {
   c.i32Const(-4096);
   c.op(Op.i32_and);
   c.get(L_E);
-  c.mem(Op.i32_load, 24);
+  c.mem(Op.i32_load, L.TLB_ADDEND);
   c.op(Op.i32_add);
   c.i32Const(L.RAM_WASM_BASE);
   c.op(Op.i32_sub);
-  c.i32Const(12);
+  c.i32Const(L.PAGE_SHIFT);
   c.op(Op.i32_shr_u);
   c.i32Const(2);
   c.op(Op.i32_shl);
   c.mem(Op.i32_load, L.PAGEMAP_BASE);
   c.tee(L_POOL);
   c.if();
-  // slot = POOL_BASE + (pool page + 1 - 1) * POOL_PAGE_SIZE + (pc & 0xffe) * 4
+  // slot = POOL_BASE + (pool page + 1 - 1) * POOL_PAGE_SIZE + (pc & 0xffe) << DECODED_SLOT_SHIFT
   c.get(L_POOL);
   c.i32Const(Math.log2(L.POOL_PAGE_SIZE));
   c.op(Op.i32_shl);
@@ -349,13 +356,13 @@ function addChain(b: ModuleBuilder): void {
   c.op(Op.i32_wrap_i64);
   c.i32Const(0xffe);
   c.op(Op.i32_and);
-  c.i32Const(2);
+  c.i32Const(D.DECODED_SLOT_SHIFT);
   c.op(Op.i32_shl);
   c.op(Op.i32_add);
   c.tee(L_SLOT);
   c.mem(Op.i32_load, L.POOL_BASE - L.POOL_PAGE_SIZE);
   c.tee(L_W);
-  c.i32Const(0xff);
+  c.i32Const(D.DECODED_OP_MASK);
   c.op(Op.i32_and);
   c.i32Const(O.OP_TRANSLATED);
   c.op(Op.i32_eq);
@@ -364,7 +371,7 @@ function addChain(b: ModuleBuilder): void {
   c.get(P_LEFT);
   c.get(P_BUDGET0);
   c.get(L_SLOT);
-  c.mem(Op.i32_load, L.POOL_BASE - L.POOL_PAGE_SIZE + 4);
+  c.mem(Op.i32_load, L.POOL_BASE - L.POOL_PAGE_SIZE + D.DECODED_IMM_OFFSET);
   c.returnCallIndirect(b.typeIndex(PAGE_TYPE), 0);
   c.end();
   // The page is decoded but pc is no entry: ask for one (want bit, and hotter page).

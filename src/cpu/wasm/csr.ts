@@ -15,56 +15,17 @@ import { updateContexts, flushTranslated, flushAll } from "./mmu";
 
 @external("env", "readTime") declare function hostReadTime(): f64;
 
-// CSR numbers (privileged ISA table 2.2-2.5, unprivileged ISA chapters on F and Zicntr).
-export const CSR_FFLAGS: u32 = 0x001;
-export const CSR_FRM: u32 = 0x002;
-export const CSR_FCSR: u32 = 0x003;
-export const CSR_CYCLE: u32 = 0xc00;
-export const CSR_TIME: u32 = 0xc01;
-export const CSR_INSTRET: u32 = 0xc02;
-export const CSR_HPMCOUNTER3: u32 = 0xc03;
-export const CSR_HPMCOUNTER31: u32 = 0xc1f;
-export const CSR_SSTATUS: u32 = 0x100;
-export const CSR_SIE: u32 = 0x104;
-export const CSR_STVEC: u32 = 0x105;
-export const CSR_SCOUNTEREN: u32 = 0x106;
-export const CSR_SENVCFG: u32 = 0x10a;
-export const CSR_SSCRATCH: u32 = 0x140;
-export const CSR_SEPC: u32 = 0x141;
-export const CSR_SCAUSE: u32 = 0x142;
-export const CSR_STVAL: u32 = 0x143;
-export const CSR_SIP: u32 = 0x144;
-export const CSR_STIMECMP: u32 = 0x14d;
-export const CSR_SATP: u32 = 0x180;
-export const CSR_MVENDORID: u32 = 0xf11;
-export const CSR_MARCHID: u32 = 0xf12;
-export const CSR_MIMPID: u32 = 0xf13;
-export const CSR_MHARTID: u32 = 0xf14;
-export const CSR_MCONFIGPTR: u32 = 0xf15;
-export const CSR_MSTATUS: u32 = 0x300;
-export const CSR_MISA: u32 = 0x301;
-export const CSR_MEDELEG: u32 = 0x302;
-export const CSR_MIDELEG: u32 = 0x303;
-export const CSR_MIE: u32 = 0x304;
-export const CSR_MTVEC: u32 = 0x305;
-export const CSR_MCOUNTEREN: u32 = 0x306;
-export const CSR_MENVCFG: u32 = 0x30a;
-export const CSR_MCOUNTINHIBIT: u32 = 0x320;
-export const CSR_MHPMEVENT3: u32 = 0x323;
-export const CSR_MHPMEVENT31: u32 = 0x33f;
-export const CSR_MSCRATCH: u32 = 0x340;
-export const CSR_MEPC: u32 = 0x341;
-export const CSR_MCAUSE: u32 = 0x342;
-export const CSR_MTVAL: u32 = 0x343;
-export const CSR_MIP: u32 = 0x344;
-export const CSR_PMPCFG0: u32 = 0x3a0;
-export const CSR_PMPCFG15: u32 = 0x3af;
-export const CSR_PMPADDR0: u32 = 0x3b0;
-export const CSR_PMPADDR63: u32 = 0x3ef;
-export const CSR_MCYCLE: u32 = 0xb00;
-export const CSR_MINSTRET: u32 = 0xb02;
-export const CSR_MHPMCOUNTER3: u32 = 0xb03;
-export const CSR_MHPMCOUNTER31: u32 = 0xb1f;
+// CSR numbers: the shared list in src/cpu/csr-numbers.ts (the host side uses the same numbers).
+export * from "../csr-numbers";
+import {
+  CSR_FFLAGS, CSR_FRM, CSR_FCSR, CSR_CYCLE, CSR_TIME, CSR_INSTRET, CSR_HPMCOUNTER3, CSR_HPMCOUNTER31,
+  CSR_SSTATUS, CSR_SIE, CSR_STVEC, CSR_SCOUNTEREN, CSR_SENVCFG, CSR_SSCRATCH, CSR_SEPC, CSR_SCAUSE,
+  CSR_STVAL, CSR_SIP, CSR_STIMECMP, CSR_SATP, CSR_MVENDORID, CSR_MARCHID, CSR_MIMPID, CSR_MHARTID,
+  CSR_MCONFIGPTR, CSR_MSTATUS, CSR_MISA, CSR_MEDELEG, CSR_MIDELEG, CSR_MIE, CSR_MTVEC, CSR_MCOUNTEREN,
+  CSR_MENVCFG, CSR_MCOUNTINHIBIT, CSR_MHPMEVENT3, CSR_MHPMEVENT31, CSR_MSCRATCH, CSR_MEPC, CSR_MCAUSE,
+  CSR_MTVAL, CSR_MIP, CSR_PMPCFG0, CSR_PMPCFG15, CSR_PMPADDR0, CSR_PMPADDR63, CSR_MCYCLE, CSR_MINSTRET,
+  CSR_MHPMCOUNTER3, CSR_MHPMCOUNTER31,
+} from "../csr-numbers";
 
 /** misa: MXL=2 (64-bit) and extensions A, C, D, F, I, M, S, U. Read-only (WARL). */
 export const MISA_VALUE: i64 = (<i64>2 << 62) | (1 << 0) | (1 << 2) | (1 << 3) | (1 << 5) | (1 << 8) | (1 << 12) | (1 << 18) | (1 << 20);
@@ -166,17 +127,17 @@ export function csrRead(csr: u32): i64 {
     case CSR_MCYCLE: return mcycle();
     case CSR_MINSTRET: return getState(L.S_MINSTRET);
     default:
-      if (csr >= CSR_HPMCOUNTER3 && csr <= CSR_HPMCOUNTER31) {
+      if (csr >= <u32>CSR_HPMCOUNTER3 && csr <= <u32>CSR_HPMCOUNTER31) {
         if (!counterAllowed(csr - CSR_CYCLE)) break;
         return 0;
       }
-      if (csr >= CSR_MHPMCOUNTER3 && csr <= CSR_MHPMCOUNTER31) return 0;
-      if (csr >= CSR_MHPMEVENT3 && csr <= CSR_MHPMEVENT31) return 0;
-      if (csr >= CSR_PMPCFG0 && csr <= CSR_PMPCFG15) {
+      if (csr >= <u32>CSR_MHPMCOUNTER3 && csr <= <u32>CSR_MHPMCOUNTER31) return 0;
+      if (csr >= <u32>CSR_MHPMEVENT3 && csr <= <u32>CSR_MHPMEVENT31) return 0;
+      if (csr >= <u32>CSR_PMPCFG0 && csr <= <u32>CSR_PMPCFG15) {
         if ((csr & 1) != 0) break; // odd pmpcfg registers do not exist on RV64
         return getState(L.S_PMPCFG + <i32>((csr - CSR_PMPCFG0) >> 1) * 8);
       }
-      if (csr >= CSR_PMPADDR0 && csr <= CSR_PMPADDR63) return getState(L.S_PMPADDR + <i32>(csr - CSR_PMPADDR0) * 8);
+      if (csr >= <u32>CSR_PMPADDR0 && csr <= <u32>CSR_PMPADDR63) return getState(L.S_PMPADDR + <i32>(csr - CSR_PMPADDR0) * 8);
   }
   csrIllegal = true;
   return 0;
@@ -288,11 +249,11 @@ export function csrWrite(csr: u32, value: i64): void {
       setState(L.S_MINSTRET, value - 1);
       return;
     default:
-      if (csr >= CSR_PMPCFG0 && csr <= CSR_PMPCFG15) {
+      if (csr >= <u32>CSR_PMPCFG0 && csr <= <u32>CSR_PMPCFG15) {
         setState(L.S_PMPCFG + <i32>((csr - CSR_PMPCFG0) >> 1) * 8, value);
         return;
       }
-      if (csr >= CSR_PMPADDR0 && csr <= CSR_PMPADDR63) {
+      if (csr >= <u32>CSR_PMPADDR0 && csr <= <u32>CSR_PMPADDR63) {
         setState(L.S_PMPADDR + <i32>(csr - CSR_PMPADDR0) * 8, value & ((<i64>1 << 54) - 1));
         return;
       }

@@ -3,9 +3,9 @@
 // executor never sees an RVC encoding. Decoding happens once per instruction slot of a code
 // page (see fetch in exec.ts); the result is cached until the page is written.
 //
-// Decoded word: op[7:0] rd[12:8] rs1[17:13] rs2[22:18] rs3[27:23] rm[30:28] compressed[31]
-// plus a 32-bit immediate. Register fields hold architectural numbers (x or f by op).
+// The decoded form (word and 32-bit immediate) is laid out in src/cpu/decoded.ts.
 import * as O from "./ops";
+import * as D from "../decoded";
 
 export let decodedWord: u32 = 0;
 export let decodedImm: i32 = 0;
@@ -20,12 +20,23 @@ const OP_MULDIV_OPS: StaticArray<u32> = [O.OP_MUL, O.OP_MULH, O.OP_MULHSU, O.OP_
 const CSR_OPS: StaticArray<u32> = [O.OP_ILLEGAL, O.OP_CSRRW, O.OP_CSRRS, O.OP_CSRRC, O.OP_ILLEGAL, O.OP_CSRRWI, O.OP_CSRRSI, O.OP_CSRRCI];
 const C_ARITH_OPS: StaticArray<u32> = [O.OP_SUB, O.OP_XOR, O.OP_OR, O.OP_AND];
 
+// Fields of a decoded word, extracted only by the executor's cases that use them.
+@inline export function decodedOp(w: u32): u32 { return w & D.DECODED_OP_MASK; }
+@inline export function decodedRd(w: u32): u32 { return (w >> D.DECODED_RD_SHIFT) & D.DECODED_REG_MASK; }
+@inline export function decodedRs1(w: u32): u32 { return (w >> D.DECODED_RS1_SHIFT) & D.DECODED_REG_MASK; }
+@inline export function decodedRs2(w: u32): u32 { return (w >> D.DECODED_RS2_SHIFT) & D.DECODED_REG_MASK; }
+@inline export function decodedRs3(w: u32): u32 { return (w >> D.DECODED_RS3_SHIFT) & D.DECODED_REG_MASK; }
+@inline export function decodedRm(w: u32): u32 { return (w >> D.DECODED_RM_SHIFT) & D.DECODED_RM_MASK; }
+/** Instruction length: 2 for compressed encodings, else 4. */
+@inline export function decodedLength(w: u32): i64 { return 4 - <i64>((w >> (D.DECODED_COMPRESSED_SHIFT - 1)) & 2); }
+
 @inline function pack(op: u32, rd: u32, rs1: u32, rs2: u32, imm: i32): void {
-  decodedWord = op | (rd << 8) | (rs1 << 13) | (rs2 << 18);
+  decodedWord = op | (rd << D.DECODED_RD_SHIFT) | (rs1 << D.DECODED_RS1_SHIFT) | (rs2 << D.DECODED_RS2_SHIFT);
   decodedImm = imm;
 }
 @inline function packFp(op: u32, rd: u32, rs1: u32, rs2: u32, rs3: u32, rm: u32): void {
-  decodedWord = op | (rd << 8) | (rs1 << 13) | (rs2 << 18) | (rs3 << 23) | (rm << 28);
+  decodedWord = op | (rd << D.DECODED_RD_SHIFT) | (rs1 << D.DECODED_RS1_SHIFT) | (rs2 << D.DECODED_RS2_SHIFT) |
+    (rs3 << D.DECODED_RS3_SHIFT) | (rm << D.DECODED_RM_SHIFT);
   decodedImm = 0;
 }
 @inline function illegal(raw: u32): void {
@@ -288,7 +299,7 @@ function decodeOpFp(raw: u32, rd: u32, rm: u32, rs1: u32, rs2: u32, funct7: u32)
 /** Compressed register fields name x8..x15. */
 @inline function creg(field: u32): u32 { return 8 + field; }
 
-function setCompressed(): void { decodedWord |= 0x8000_0000; }
+function setCompressed(): void { decodedWord |= <u32>1 << D.DECODED_COMPRESSED_SHIFT; }
 
 /** Decodes a 16-bit instruction (raw & 3 != 3) into its base-ISA equivalent. */
 export function decode16(raw: u32): void {

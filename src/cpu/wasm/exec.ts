@@ -4,13 +4,14 @@
 import * as L from "../layout";
 import * as O from "./ops";
 import * as R from "./regions";
+import * as D from "../decoded";
 import {
   getX, setX, setXSafe, getState, setState, bumpCounter,
   PRIV_M, PRIV_S, PRIV_U, MSTATUS_TVM, MSTATUS_TW, MSTATUS_TSR,
   CAUSE_ILLEGAL_INSTRUCTION, CAUSE_BREAKPOINT, CAUSE_USER_ECALL,
 } from "./state";
 import {
-  dataTlb, TLB_MASK, TLB_TAG_R, TLB_TAG_W, TLB_ADDEND,
+  dataTlb, TLB_MASK,
   memFault, trapCause, trapTval, fetchTag, fetchBase, fetchRam, runLimit, crossPageRaw, CROSS_PAGE_SLOT,
   loadSlow, storeSlow, fetchSlow, decodeIntoSlot, atomicAddress, wasmToPhysical,
   flushTranslated, flushPage, setRunLimit, clearMemFault, invalidateFetch,
@@ -22,29 +23,27 @@ import {
 } from "./csr";
 import { roundingMode, fpEnabled, getS, setS, getD, setD, accrueFlags } from "./fpu";
 import * as SF from "./softfloat";
+// Decoded-word fields, short because the dispatch cases below use them on every line.
+import {
+  decodedOp, decodedRd as RD, decodedRs1 as RS1, decodedRs2 as RS2, decodedRs3, decodedLength as LEN,
+} from "./decode";
 
 @external("env", "sbiCall") declare function hostSbiCall(): void;
 
 let wfiIdle = false;
 
-// Decoded-word fields, extracted only by the cases that use them.
-@inline function RD(w: u32): u32 { return (w >> 8) & 31; }
-@inline function RS1(w: u32): u32 { return (w >> 13) & 31; }
-@inline function RS2(w: u32): u32 { return (w >> 18) & 31; }
-/** Instruction length: 2 for compressed encodings (bit 31 of the decoded word), else 4. */
-@inline function LEN(w: u32): i64 { return 4 - <i64>((w >> 30) & 2); }
 
 // ---- memory fast paths --------------------------------------------------------------------------
 
 @inline function tlbEntry(va: i64): usize {
-  return dataTlb + ((<usize>(va >>> 12) & TLB_MASK) << 5);
+  return dataTlb + ((<usize>(va >>> 12) & TLB_MASK) << R.TLB_ENTRY_SHIFT);
 }
 
 /** Zero-extended load; the slow path sets memFault on an exception. */
 @inline function memLoad(va: i64, size: i32): i64 {
   const e = tlbEntry(va);
-  if (load<i64>(e + TLB_TAG_R) == (va >>> 12) && (<u32>va & 0xfff) <= <u32>(4096 - size)) {
-    const p = <usize>(va + load<i64>(e + TLB_ADDEND));
+  if (load<i64>(e + R.TLB_TAG_R) == (va >>> 12) && (<u32>va & 0xfff) <= <u32>(4096 - size)) {
+    const p = <usize>(va + load<i64>(e + R.TLB_ADDEND));
     if (size == 8) return load<i64>(p);
     if (size == 4) return <i64>load<u32>(p);
     if (size == 2) return <i64>load<u16>(p);
@@ -55,8 +54,8 @@ let wfiIdle = false;
 
 @inline function memStore(va: i64, size: i32, value: i64): void {
   const e = tlbEntry(va);
-  if (load<i64>(e + TLB_TAG_W) == (va >>> 12) && (<u32>va & 0xfff) <= <u32>(4096 - size)) {
-    const p = <usize>(va + load<i64>(e + TLB_ADDEND));
+  if (load<i64>(e + R.TLB_TAG_W) == (va >>> 12) && (<u32>va & 0xfff) <= <u32>(4096 - size)) {
+    const p = <usize>(va + load<i64>(e + R.TLB_ADDEND));
     if (size == 8) store<i64>(p, value);
     else if (size == 4) store<u32>(p, <u32>value);
     else if (size == 2) store<u16>(p, <u16>value);
@@ -69,8 +68,8 @@ let wfiIdle = false;
 /** wasm address for an AMO/SC (write permission) or LR (read), or 0 with memFault set. */
 @inline function atomicPtr(va: i64, size: i32, isLoadReserved: bool): usize {
   const e = tlbEntry(va);
-  const tag = load<i64>(e + (isLoadReserved ? TLB_TAG_R : TLB_TAG_W));
-  if (tag == (va >>> 12) && (va & (size - 1)) == 0) return <usize>(va + load<i64>(e + TLB_ADDEND));
+  const tag = load<i64>(e + (isLoadReserved ? R.TLB_TAG_R : R.TLB_TAG_W));
+  if (tag == (va >>> 12) && (va & (size - 1)) == 0) return <usize>(va + load<i64>(e + R.TLB_ADDEND));
   return atomicAddress(va, size, isLoadReserved);
 }
 
@@ -207,7 +206,7 @@ export function run(budget: i32): i32 {
       executed++;
       let slot: usize;
       if (((pc ^ codeTag) >>> 12) == 0) {
-        slot = codeBase + ((<usize>pc & 0xffe) << 2);
+        slot = codeBase + ((<usize>pc & 0xffe) << D.DECODED_SLOT_SHIFT);
       } else {
         slot = fetchSlow(pc);
         if (slot == 0) { pc = raiseMemoryFault(pc); notRetired++; continue; }
@@ -215,8 +214,8 @@ export function run(budget: i32): i32 {
         codeBase = fetchBase;
       }
       const w = load<u32>(slot);
-      const imm = <i64>load<i32>(slot, 4);
-      switch (w & 0xff) {
+      const imm = <i64>load<i32>(slot, D.DECODED_IMM_OFFSET);
+      switch (decodedOp(w)) {
         case O.OP_DECODE: decodeIntoSlot(slot, pc); notRetired++; break;
         case O.OP_CROSSPAGE: invalidateFetch(); notRetired++; break;
         case O.OP_ILLEGAL: pc = takeTrap(CAUSE_ILLEGAL_INSTRUCTION, imm & 0xffffffff, pc); notRetired++; break;
@@ -346,7 +345,7 @@ export function run(budget: i32): i32 {
           break;
         }
         case O.OP_CSRRW: case O.OP_CSRRS: case O.OP_CSRRC: case O.OP_CSRRWI: case O.OP_CSRRSI: case O.OP_CSRRCI: {
-          const op = w & 0xff;
+          const op = decodedOp(w);
           const csr = <u32>imm & 0xfff;
           const isWrite = op == O.OP_CSRRW || op == O.OP_CSRRWI || RS1(w) != 0;
           const source: i64 = op >= <u32>O.OP_CSRRWI ? <i64>RS1(w) : getX(RS1(w));
@@ -370,7 +369,7 @@ export function run(budget: i32): i32 {
 
         // ---- atomics (A extension); single hart per memory for now, so plain loads/stores are atomic
         case O.OP_LR_W: case O.OP_LR_D: {
-          const size = (w & 0xff) == O.OP_LR_W ? 4 : 8;
+          const size = decodedOp(w) == O.OP_LR_W ? 4 : 8;
           const p = atomicPtr(getX(RS1(w)), size, true);
           if (memFault) { pc = raiseMemoryFault(pc); notRetired++; break; }
           setState(L.S_RESERVATION, wasmToPhysical(p));
@@ -379,7 +378,7 @@ export function run(budget: i32): i32 {
           break;
         }
         case O.OP_SC_W: case O.OP_SC_D: {
-          const size = (w & 0xff) == O.OP_SC_W ? 4 : 8;
+          const size = decodedOp(w) == O.OP_SC_W ? 4 : 8;
           const value = getX(RS2(w));
           const p = atomicPtr(getX(RS1(w)), size, false);
           if (memFault) { pc = raiseMemoryFault(pc); notRetired++; break; }
@@ -398,7 +397,7 @@ export function run(budget: i32): i32 {
           const p = atomicPtr(getX(RS1(w)), 4, false);
           if (memFault) { pc = raiseMemoryFault(pc); notRetired++; break; }
           const a = load<i32>(p);
-          store<i32>(p, amo32(w & 0xff, a, b));
+          store<i32>(p, amo32(decodedOp(w), a, b));
           setXSafe(RD(w), <i64>a);
           pc += LEN(w);
           break;
@@ -409,7 +408,7 @@ export function run(budget: i32): i32 {
           const p = atomicPtr(getX(RS1(w)), 8, false);
           if (memFault) { pc = raiseMemoryFault(pc); notRetired++; break; }
           const a = load<i64>(p);
-          store<i64>(p, amo64(w & 0xff, a, b));
+          store<i64>(p, amo64(decodedOp(w), a, b));
           setXSafe(RD(w), a);
           pc += LEN(w);
           break;
@@ -496,8 +495,8 @@ const SIGN_D: i64 = 1 << 63;
 
 /** F and D computation instructions; false when the instruction is illegal in the current state. */
 export function executeFp(w: u32, rd: u32, rs1: u32, rs2: u32): bool {
-  const op = w & 0xff;
-  const rs3 = (w >> 23) & 31;
+  const op = decodedOp(w);
+  const rs3 = decodedRs3(w);
   // Operations that take no rounding mode still need the FPU enabled.
   if (!fpEnabled()) return false;
   switch (op) {

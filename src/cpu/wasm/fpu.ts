@@ -1,11 +1,12 @@
 // Glue between the executor and the software floating point: FS gating, rounding-mode
 // resolution, NaN-boxing and fflags accrual (unprivileged ISA chapters 11-12).
 import * as L from "../layout";
+import * as C from "../csr-numbers";
 import { getState, setState, getF, setFRaw, MSTATUS_FS } from "./state";
 import { markFpDirty } from "./csr";
 import { sfTakeFlags } from "./softfloat";
+import { decodedRm } from "./decode";
 
-const RM_DYNAMIC: u32 = 7;
 const CANONICAL_NAN_S: u32 = 0x7fc00000;
 const BOX_S: i64 = 0xffffffff_00000000;
 
@@ -15,10 +16,10 @@ const BOX_S: i64 = 0xffffffff_00000000;
  */
 @inline export function roundingMode(word: u32): i32 {
   if ((getState(L.S_MSTATUS) & MSTATUS_FS) == 0) return -1;
-  let rm = (word >> 28) & 7;
-  if (rm == RM_DYNAMIC) {
-    rm = <u32>(getState(L.S_FCSR) >> 5) & 7;
-    if (rm > 4) return -1;
+  let rm = decodedRm(word);
+  if (rm == C.RM_DYNAMIC) {
+    rm = <u32>(getState(L.S_FCSR) >> C.FCSR_FRM_SHIFT) & C.FCSR_FRM_MASK;
+    if (rm > <u32>C.RM_MAX_VALID) return -1;
   }
   return <i32>rm;
 }

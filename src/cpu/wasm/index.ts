@@ -1,5 +1,6 @@
 // The execution engine's exports: what src/cpu/cpu.ts calls.
 import * as L from "../layout";
+import * as C from "../csr-numbers";
 import { getState, setState, PRIV_M, MSTATUS_FS } from "./state";
 import { configureMemory, resetCodeCache, flushAll, invalidateRange, updateContexts } from "./mmu";
 import { csrRead, csrWrite, csrIllegal, resetHart, CSR_FFLAGS, CSR_FCSR, CSR_MINSTRET } from "./csr";
@@ -26,9 +27,9 @@ export function invalidateCode(offset: u32, length: u32): void {
 
 /** CSR read with M-mode rights for the host (FP CSRs readable even with FS = Off). */
 export function readCsr(csr: u32): i64 {
-  if (csr >= CSR_FFLAGS && csr <= CSR_FCSR) {
+  if (csr >= <u32>CSR_FFLAGS && csr <= <u32>CSR_FCSR) {
     const fcsr = getState(L.S_FCSR);
-    return csr == CSR_FCSR ? fcsr & 0xff : csr == CSR_FFLAGS ? fcsr & 0x1f : (fcsr >> 5) & 7;
+    return csr == CSR_FCSR ? fcsr & 0xff : csr == CSR_FFLAGS ? fcsr & C.FCSR_FFLAGS_MASK : (fcsr >> C.FCSR_FRM_SHIFT) & C.FCSR_FRM_MASK;
   }
   const saved = getState(L.S_PRIV);
   setState(L.S_PRIV, PRIV_M);
@@ -46,6 +47,6 @@ export function writeCsr(csr: u32, value: i64): void {
   else csrWrite(csr, value);
   setState(L.S_PRIV, saved);
   // An FP CSR written by the host does not count as the guest dirtying its FP state.
-  if (csr >= CSR_FFLAGS && csr <= CSR_FCSR) setState(L.S_MSTATUS, (getState(L.S_MSTATUS) & ~MSTATUS_FS) | (savedStatus & MSTATUS_FS) | (savedStatus & (<i64>1 << 63)));
+  if (csr >= <u32>CSR_FFLAGS && csr <= <u32>CSR_FCSR) setState(L.S_MSTATUS, (getState(L.S_MSTATUS) & ~MSTATUS_FS) | (savedStatus & MSTATUS_FS) | (savedStatus & (<i64>1 << 63)));
   updateContexts();
 }

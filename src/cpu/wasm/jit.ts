@@ -14,9 +14,10 @@ import * as O from "./ops";
 import { STATE, getState, setState, bumpCounter } from "./state";
 import {
   atomicAddress, wasmToPhysical, memFault, clearMemFault, runLimit, rearmTranslation,
-  dataTlb, TLB_MASK, TLB_TAG_R, TLB_TAG_W, TLB_ADDEND,
+  dataTlb, TLB_MASK,
 } from "./mmu";
-import { decode16, decode32, decodedWord, decodedImm } from "./decode";
+import * as D from "../decoded";
+import { decode16, decode32, decodedWord, decodedImm, decodedOp, decodedRd, decodedRs1, decodedRs2 } from "./decode";
 import { executeFp, amo32, amo64 } from "./exec";
 
 const STATUS: usize = STATE + L.S_JIT_STATUS;
@@ -33,9 +34,9 @@ const STATUS: usize = STATE + L.S_JIT_STATUS;
 }
 
 @inline function atomicPtr(va: i64, size: i32, isLoadReserved: bool): usize {
-  const e = dataTlb + ((<usize>(va >>> 12) & TLB_MASK) << 5);
-  const tag = load<i64>(e + (isLoadReserved ? TLB_TAG_R : TLB_TAG_W));
-  if (tag == (va >>> 12) && (va & (size - 1)) == 0) return <usize>(va + load<i64>(e + TLB_ADDEND));
+  const e = dataTlb + ((<usize>(va >>> 12) & TLB_MASK) << R.TLB_ENTRY_SHIFT);
+  const tag = load<i64>(e + (isLoadReserved ? R.TLB_TAG_R : R.TLB_TAG_W));
+  if (tag == (va >>> 12) && (va & (size - 1)) == 0) return <usize>(va + load<i64>(e + R.TLB_ADDEND));
   return atomicAddress(va, size, isLoadReserved);
 }
 
@@ -44,7 +45,7 @@ const STATUS: usize = STATE + L.S_JIT_STATUS;
  * receives. Same semantics as the interpreter's cases in exec.ts.
  */
 export function jitAmo(word: u32, va: i64, src: i64): i64 {
-  const op = word & 0xff;
+  const op = decodedOp(word);
   let result: i64 = 0;
   if (op == O.OP_LR_W || op == O.OP_LR_D) {
     const size = op == O.OP_LR_W ? 4 : 8;
@@ -88,7 +89,7 @@ export function jitAmo(word: u32, va: i64, src: i64): i64 {
  * memory. Returns 0, or 1 when it is illegal in the current state (nothing changed then).
  */
 export function jitFp(word: u32): i32 {
-  return executeFp(word, (word >> 8) & 31, (word >> 13) & 31, (word >> 18) & 31) ? 0 : 1;
+  return executeFp(word, decodedRd(word), decodedRs1(word), decodedRs2(word)) ? 0 : 1;
 }
 
 /**
@@ -113,16 +114,16 @@ export function jitDecodePage(ramPage: u32): void {
       word = decodedWord;
       imm = decodedImm;
     }
-    store<u32>(R.JIT_DECODE_BASE + (off << 2), word);
-    store<i32>(R.JIT_DECODE_BASE + (off << 2) + 4, imm);
+    store<u32>(R.JIT_DECODE_BASE + (off << D.DECODED_SLOT_SHIFT), word);
+    store<i32>(R.JIT_DECODE_BASE + (off << D.DECODED_SLOT_SHIFT) + D.DECODED_IMM_OFFSET, imm);
   }
 }
 
 /** Turns the page's block entries back into ordinary decode slots. */
 function clearEntries(poolIndex: u32): void {
   const pool = R.POOL_BASE + <usize>poolIndex * R.POOL_PAGE_SIZE;
-  for (let slot = pool; slot < pool + R.POOL_PAGE_SIZE; slot += 8) {
-    if ((load<u32>(slot) & 0xff) == O.OP_TRANSLATED) store<u64>(slot, 0); // OP_DECODE: decoded again on use
+  for (let slot = pool; slot < pool + R.POOL_PAGE_SIZE; slot += D.DECODED_SLOT_SIZE) {
+    if (decodedOp(load<u32>(slot)) == O.OP_TRANSLATED) store<u64>(slot, 0); // OP_DECODE: decoded again on use
   }
 }
 
@@ -139,9 +140,9 @@ export function jitInstall(poolIndex: u32, generation: u32, count: u32): i32 {
   const pool = R.POOL_BASE + <usize>poolIndex * R.POOL_PAGE_SIZE;
   for (let i: u32 = 0; i < count; i++) {
     const pair = R.JIT_INSTALL_BASE + (<usize>i << 3);
-    const slot = pool + (<usize>(load<u32>(pair) & 0xffe) << 2);
+    const slot = pool + (<usize>(load<u32>(pair) & 0xffe) << D.DECODED_SLOT_SHIFT);
     store<u32>(slot, O.OP_TRANSLATED);
-    store<u32>(slot + 4, load<u32>(pair, 4));
+    store<u32>(slot + D.DECODED_IMM_OFFSET, load<u32>(pair, 4));
   }
   store<u32>(R.JIT_FUNC_BASE + (<usize>poolIndex << 2), 1);
   rearmTranslation(poolIndex);
@@ -169,14 +170,14 @@ export function jitPredecode(poolIndex: u32, generation: u32, count: u32): void 
   const ram = R.RAM_WASM_BASE + (<usize>owner << 12);
   for (let i: u32 = 0; i < count; i++) {
     const off = <usize>(load<u32>(R.JIT_INSTALL_BASE + (<usize>i << 2)) & 0xffe);
-    const slot = pool + (off << 2);
+    const slot = pool + (off << D.DECODED_SLOT_SHIFT);
     if (load<u32>(slot) != 0) continue;
     const low = <u32>load<u16>(ram + off);
     if ((low & 3) != 3) decode16(low);
     else if (off == 0xffe) continue; // page-straddling: the interpreter decodes those on every fetch
     else decode32(low | (<u32>load<u16>(ram + off + 2) << 16));
     store<u32>(slot, decodedWord);
-    store<i32>(slot + 4, decodedImm);
+    store<i32>(slot + D.DECODED_IMM_OFFSET, decodedImm);
   }
 }
 

@@ -18,7 +18,8 @@ import {
   CAUSE_FETCH_PAGE_FAULT, CAUSE_LOAD_PAGE_FAULT, CAUSE_STORE_PAGE_FAULT,
   CAUSE_MISALIGNED_LOAD,
 } from "./state";
-import { decode16, decode32, decodedImm, decodedWord } from "./decode";
+import * as D from "../decoded";
+import { decode16, decode32, decodedImm, decodedWord, decodedOp } from "./decode";
 import { OP_CROSSPAGE, OP_TRANSLATED } from "./ops";
 
 @external("env", "mmioRead") declare function hostMmioRead(paddr: f64, size: i32): i32;
@@ -30,11 +31,6 @@ import { OP_CROSSPAGE, OP_TRANSLATED } from "./ops";
 
 export const TLB_MASK: u32 = <u32>R.TLB_ENTRIES - 1;
 const TLB_CONTEXT_BYTES: usize = R.TLB_ENTRIES * R.TLB_ENTRY_SIZE;
-// Entry fields.
-export const TLB_TAG_R: usize = 0;
-export const TLB_TAG_W: usize = 8;
-export const TLB_TAG_X: usize = 16;
-export const TLB_ADDEND: usize = 24;
 const TAG_INVALID: i64 = -1; // no va >>> 12 has all 64 bits set
 
 const CTX_U: u32 = 0;
@@ -160,9 +156,9 @@ export function flushPage(va: i64): void {
   const index = (<usize>vpn & TLB_MASK) * R.TLB_ENTRY_SIZE;
   for (let ctx: usize = 0; ctx < 3; ctx++) {
     const e = R.TLB_BASE + ctx * TLB_CONTEXT_BYTES + index;
-    store<i64>(e + TLB_TAG_R, TAG_INVALID);
-    store<i64>(e + TLB_TAG_W, TAG_INVALID);
-    store<i64>(e + TLB_TAG_X, TAG_INVALID);
+    store<i64>(e + R.TLB_TAG_R, TAG_INVALID);
+    store<i64>(e + R.TLB_TAG_W, TAG_INVALID);
+    store<i64>(e + R.TLB_TAG_X, TAG_INVALID);
   }
   invalidateFetch();
 }
@@ -171,9 +167,9 @@ export function flushPage(va: i64): void {
 function stripWriteTags(pageWasmAddr: usize): void {
   const end = R.TLB_BASE + TLB_CONTEXT_BYTES * R.TLB_CONTEXTS;
   for (let e: usize = R.TLB_BASE; e < end; e += R.TLB_ENTRY_SIZE) {
-    const tag = load<i64>(e + TLB_TAG_W);
-    if (tag != TAG_INVALID && <usize>((tag << 12) + load<i64>(e + TLB_ADDEND)) == pageWasmAddr) {
-      store<i64>(e + TLB_TAG_W, TAG_INVALID);
+    const tag = load<i64>(e + R.TLB_TAG_W);
+    if (tag != TAG_INVALID && <usize>((tag << 12) + load<i64>(e + R.TLB_ADDEND)) == pageWasmAddr) {
+      store<i64>(e + R.TLB_TAG_W, TAG_INVALID);
     }
   }
 }
@@ -182,16 +178,16 @@ function fillTlb(tlb: usize, va: i64, paddr: i64, readable: bool, writable: bool
   const vpn = va >>> 12;
   const e = tlb + (<usize>vpn & TLB_MASK) * R.TLB_ENTRY_SIZE;
   const pageWasm = ramWasmAddr(paddr & ~0xfff);
-  const sameEntry = load<i64>(e + TLB_TAG_R) == vpn || load<i64>(e + TLB_TAG_W) == vpn || load<i64>(e + TLB_TAG_X) == vpn;
+  const sameEntry = load<i64>(e + R.TLB_TAG_R) == vpn || load<i64>(e + R.TLB_TAG_W) == vpn || load<i64>(e + R.TLB_TAG_X) == vpn;
   if (!sameEntry) {
-    store<i64>(e + TLB_TAG_R, TAG_INVALID);
-    store<i64>(e + TLB_TAG_W, TAG_INVALID);
-    store<i64>(e + TLB_TAG_X, TAG_INVALID);
+    store<i64>(e + R.TLB_TAG_R, TAG_INVALID);
+    store<i64>(e + R.TLB_TAG_W, TAG_INVALID);
+    store<i64>(e + R.TLB_TAG_X, TAG_INVALID);
   }
-  store<i64>(e + TLB_ADDEND, <i64>pageWasm - (vpn << 12));
-  if (readable) store<i64>(e + TLB_TAG_R, vpn);
-  if (writable && !isWatchedPage(paddr) && load<u32>(pageMapEntry(paddr)) == 0) store<i64>(e + TLB_TAG_W, vpn);
-  if (executable) store<i64>(e + TLB_TAG_X, vpn);
+  store<i64>(e + R.TLB_ADDEND, <i64>pageWasm - (vpn << 12));
+  if (readable) store<i64>(e + R.TLB_TAG_R, vpn);
+  if (writable && !isWatchedPage(paddr) && load<u32>(pageMapEntry(paddr)) == 0) store<i64>(e + R.TLB_TAG_W, vpn);
+  if (executable) store<i64>(e + R.TLB_TAG_X, vpn);
 }
 
 @inline function isWatchedPage(paddr: i64): bool {
@@ -481,8 +477,8 @@ export function fetchSlow(pc: i64): usize {
   const vpn = pc >>> 12;
   const e = fetchTlb + (<usize>vpn & TLB_MASK) * R.TLB_ENTRY_SIZE;
   let pageWasm: usize;
-  if (load<i64>(e + TLB_TAG_X) == vpn) {
-    pageWasm = <usize>((vpn << 12) + load<i64>(e + TLB_ADDEND));
+  if (load<i64>(e + R.TLB_TAG_X) == vpn) {
+    pageWasm = <usize>((vpn << 12) + load<i64>(e + R.TLB_ADDEND));
   } else {
     const paddr = translate(pc, ACCESS_FETCH, currentPriv());
     if (paddr == -1 && memFault) return 0;
@@ -505,7 +501,7 @@ export function fetchSlow(pc: i64): usize {
   if (pc == bouncePc) {
     // The translated code stopped here for the interpreter: run the original instruction once.
     bouncePc = -1;
-    if ((load<u32>(pool + (offset << 2)) & 0xff) == OP_TRANSLATED && offset != 0xffe) {
+    if (decodedOp(load<u32>(pool + (offset << D.DECODED_SLOT_SHIFT))) == OP_TRANSLATED && offset != 0xffe) {
       decodeIntoSlot(BOUNCE_SLOT, pc);
       bumpCounter(L.S_JIT_BOUNCES);
       return BOUNCE_SLOT;
@@ -522,12 +518,12 @@ export function fetchSlow(pc: i64): usize {
       crossPageRaw = low | (high << 16);
       decode32(crossPageRaw);
       store<u32>(CROSS_PAGE_SLOT, decodedWord);
-      store<i32>(CROSS_PAGE_SLOT + 4, decodedImm);
+      store<i32>(CROSS_PAGE_SLOT + D.DECODED_IMM_OFFSET, decodedImm);
       fetchTag = -1; // the next instruction goes through here again
       return CROSS_PAGE_SLOT;
     }
   }
-  return pool + (offset << 2);
+  return pool + (offset << D.DECODED_SLOT_SHIFT);
 }
 
 /** Decodes the instruction at pc of the current code page into its pool slot. */
@@ -543,7 +539,7 @@ export function decodeIntoSlot(slot: usize, pc: i64): void {
     decode32(low | (<u32>load<u16>(fetchRam + offset + 2) << 16));
   }
   store<u32>(slot, decodedWord);
-  store<i32>(slot + 4, decodedImm);
+  store<i32>(slot + D.DECODED_IMM_OFFSET, decodedImm);
 }
 
 export function setRunLimit(limit: i32): void { runLimit = limit; }

@@ -1,4 +1,4 @@
-// The layout's region addresses as pointer-typed constants for the engine (layout.ts itself
+// The layout's region addresses and TLB entry fields as pointer-typed constants for the engine (layout.ts itself
 // must stay plain numbers so that TypeScript can share it).
 import * as L from "../layout";
 
@@ -6,6 +6,11 @@ export const TLB_BASE: usize = L.TLB_BASE;
 export const TLB_ENTRIES: usize = L.TLB_ENTRIES;
 export const TLB_ENTRY_SIZE: usize = L.TLB_ENTRY_SIZE;
 export const TLB_CONTEXTS: usize = L.TLB_CONTEXTS;
+export const TLB_ENTRY_SHIFT: usize = L.TLB_ENTRY_SHIFT;
+export const TLB_TAG_R: usize = L.TLB_TAG_R;
+export const TLB_TAG_W: usize = L.TLB_TAG_W;
+export const TLB_TAG_X: usize = L.TLB_TAG_X;
+export const TLB_ADDEND: usize = L.TLB_ADDEND;
 export const PAGEMAP_BASE: usize = L.PAGEMAP_BASE;
 export const POOL_OWNER_BASE: usize = L.POOL_OWNER_BASE;
 export const POOL_BASE: usize = L.POOL_BASE;

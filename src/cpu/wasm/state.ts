@@ -1,5 +1,6 @@
 // Hart state accessors and architectural constants shared by the engine's modules.
 import * as L from "../layout";
+import * as C from "../csr-numbers";
 
 export const STATE: usize = L.STATE_BASE;
 
@@ -18,10 +19,8 @@ export const STATE: usize = L.STATE_BASE;
 @inline export function setState(offset: i32, v: i64): void { store<i64>(STATE + <usize>offset, v); }
 @inline export function bumpCounter(offset: i32): void { store<i64>(STATE + <usize>offset, load<i64>(STATE + <usize>offset) + 1); }
 
-// Privilege levels (privileged ISA 1.2).
-export const PRIV_U: i32 = 0;
-export const PRIV_S: i32 = 1;
-export const PRIV_M: i32 = 3;
+// Privilege levels: the shared definition in src/cpu/csr-numbers.ts.
+export { PRIV_U, PRIV_S, PRIV_M } from "../csr-numbers";
 
 // mstatus fields (privileged ISA 3.1.6).
 export const MSTATUS_SIE: i64 = 1 << 1;
@@ -33,9 +32,9 @@ export const MSTATUS_SPP: i64 = 1 << 8;
 export const MSTATUS_VS: i64 = 3 << 9;
 export const MSTATUS_MPP_SHIFT: i64 = 11;
 export const MSTATUS_MPP: i64 = 3 << 11;
-export const MSTATUS_FS: i64 = 3 << 13;
-export const MSTATUS_FS_INITIAL: i64 = 1 << 13;
-export const MSTATUS_FS_DIRTY: i64 = 3 << 13;
+export const MSTATUS_FS: i64 = C.MSTATUS_FS;
+export const MSTATUS_FS_INITIAL: i64 = C.MSTATUS_FS_INITIAL;
+export const MSTATUS_FS_DIRTY: i64 = C.MSTATUS_FS_DIRTY;
 export const MSTATUS_XS: i64 = 3 << 15;
 export const MSTATUS_MPRV: i64 = 1 << 17;
 export const MSTATUS_SUM: i64 = 1 << 18;
@@ -47,19 +46,8 @@ export const MSTATUS_UXL: i64 = 3 << 32;
 export const MSTATUS_SXL: i64 = 3 << 34;
 export const MSTATUS_SD: i64 = 1 << 63;
 
-// Interrupt numbers / mip bits (privileged ISA 3.1.9).
-export const IRQ_SSI: i32 = 1;
-export const IRQ_MSI: i32 = 3;
-export const IRQ_STI: i32 = 5;
-export const IRQ_MTI: i32 = 7;
-export const IRQ_SEI: i32 = 9;
-export const IRQ_MEI: i32 = 11;
-export const MIP_SSIP: i64 = 1 << 1;
-export const MIP_MSIP: i64 = 1 << 3;
-export const MIP_STIP: i64 = 1 << 5;
-export const MIP_MTIP: i64 = 1 << 7;
-export const MIP_SEIP: i64 = 1 << 9;
-export const MIP_MEIP: i64 = 1 << 11;
+// Interrupt numbers and mip bits: the shared definition in src/cpu/interrupts.ts.
+export * from "../interrupts";
 
 // Exception causes (privileged ISA table 3.6).
 export const CAUSE_MISALIGNED_FETCH: i64 = 0;

@@ -6,7 +6,9 @@ import { join } from "node:path";
 import { openBlockFile, WRITE_ZEROES_CHUNK } from "./block-file.ts";
 import { VirtioBlk } from "../../virtio/blk/device.ts";
 import { VIRTIO_BLK_S_OK, VIRTIO_BLK_T_FLUSH, VIRTIO_BLK_T_IN, VIRTIO_BLK_T_OUT } from "../../virtio/blk/spec.ts";
-import { FakeContext, FakeDriver, FakeMemory, tick } from "../../virtio/blk/testing.ts";
+import { FakeDriver } from "../../virtio/testing/blk.ts";
+import { FakeContext } from "../../virtio/testing/fake-queue.ts";
+import { FakeGuestMemory, tick } from "../../testing/fakes.ts";
 
 async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "parley-blk-"));
@@ -137,7 +139,7 @@ test("through the device: guest write + FLUSH reach the file with datasync; read
     const path = await image(dir, 1024 * 1024);
     const backend = await openBlockFile(path, { id: "file-disk" });
     const device = new VirtioBlk({ backend, name: "virtio-blk0" });
-    const memory = new FakeMemory(1 << 20);
+    const memory = new FakeGuestMemory(1 << 20);
     const context = new FakeContext(memory, device.deviceFeatures);
     device.activate(context);
     const driver = new FakeDriver(memory);
@@ -146,10 +148,10 @@ test("through the device: guest write + FLUSH reach the file with datasync; read
     const syncs = await countDatasync(dir, async () => {
       const w = driver.request({ type: VIRTIO_BLK_T_OUT, sector: 64, out: data, split: 4096 });
       const f = driver.request({ type: VIRTIO_BLK_T_FLUSH });
-      context.queue.add(w.chain);
+      context.queue.push(w.chain);
       device.queueNotify(0);
       await device.drain();
-      context.queue.add(f.chain);
+      context.queue.push(f.chain);
       device.queueNotify(0);
       await device.drain();
       await tick();
@@ -158,7 +160,7 @@ test("through the device: guest write + FLUSH reach the file with datasync; read
     });
     assert.equal(syncs, 1);
     const r = driver.request({ type: VIRTIO_BLK_T_IN, sector: 64, inLen: data.length });
-    context.queue.add(r.chain);
+    context.queue.push(r.chain);
     device.queueNotify(0);
     await device.drain();
     await tick();

@@ -14,7 +14,7 @@ import {
   listenSocketBackend,
 } from "./net-socket.ts";
 import { VirtioNet } from "../../virtio/net/device.ts";
-import { FakeNetDriver, makeFrame } from "../../virtio/net/testing.ts";
+import { FakeNetDriver, makeFrame } from "../../virtio/testing/net.ts";
 
 const quiet = () => {};
 

@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { hostGate, missingHostTools } from "../../../test/support/host-tools.ts";
 import { IFF_NO_PI, IFF_TAP, TUNSETIFF, buildTunSetIffRequest, ifreqName, openTapBackend, tapNameProblem } from "./net-tap.ts";
 import { VirtioNet } from "../../virtio/net/device.ts";
-import { FakeNetDriver } from "../../virtio/net/testing.ts";
+import { FakeNetDriver } from "../../virtio/testing/net.ts";
 
 const CHILD_ENV = "PARLEY_NET_TAP_CHILD";
 const RESULT = "PARLEY-TAP-RESULT ";

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { VirtioVsock, type VirtioVsockOptions } from "../../virtio/vsock/device.ts";
 import { VIRTIO_VSOCK_OP_RST, VIRTIO_VSOCK_SHUTDOWN_MASK, VIRTIO_VSOCK_SHUTDOWN_SEND } from "../../virtio/vsock/spec.ts";
-import { GuestDriver, GuestStack, type GuestSocket } from "../../virtio/vsock/test-driver.ts";
+import { GuestDriver, GuestStack, type GuestSocket } from "../../virtio/testing/vsock.ts";
 import { UdsVsockBackend } from "./vsock-uds.ts";
 
 async function setup(t: { after: (fn: () => unknown) => void }, options: Partial<VirtioVsockOptions> = {}) {

@@ -17,7 +17,8 @@ import {
   VIRTIO_BALLOON_S_MEMTOT,
   VIRTIO_ID_BALLOON,
 } from "./spec.ts";
-import { FAKE_RAM_BASE, FakeClock, FakeContext, FakeMemory } from "./fake-virtio.ts";
+import { FAKE_RAM_BASE, FakeClock, FakeGuestMemory } from "../../testing/fakes.ts";
+import { FakeContext } from "../testing/fake-queue.ts";
 
 const STATS = featureBit(VIRTIO_BALLOON_F_STATS_VQ);
 const REPORTING = featureBit(VIRTIO_BALLOON_F_PAGE_REPORTING);
@@ -42,11 +43,11 @@ function statBytes(entries: [number, bigint][]): Uint8Array {
 }
 
 function setup(features = ALL, statsIntervalMs = 1000) {
-  const memory = new FakeMemory(RAM_SIZE);
+  const memory = new FakeGuestMemory(RAM_SIZE, FAKE_RAM_BASE, 1 << 20);
   const released: [number, number][] = [];
   const clock = new FakeClock();
-  const dev = new VirtioBalloon({ release: (a, l) => void released.push([a, l]), statsIntervalMs, schedule: clock.schedule });
-  const ctx = new FakeContext(memory, dev.queueSizes.length, features & dev.deviceFeatures);
+  const dev = new VirtioBalloon({ release: (a, l) => void released.push([a, l]), statsIntervalMs, clock });
+  const ctx = new FakeContext(memory, features & dev.deviceFeatures, dev.queueSizes.map(() => 256));
   return { memory, released, clock, dev, ctx };
 }
 
@@ -86,7 +87,7 @@ test("the device follows the negotiated layout: reporting_vq is queue 2 without 
     dev.queueNotify(reportingq);
     assert.deepEqual(released, [[addr, 0x10_0000]]);
     assert.equal(ctx.queues[reportingq].used.length, 1);
-    assert.ok(memory.writtenRanges.some(([a, l]) => a === addr && l === 0x10_0000));
+    assert.ok(memory.writes.some((w) => w.addr === addr && w.len === 0x10_0000));
     assert.deepEqual(ctx.resetReasons, []);
   }
 });
@@ -119,7 +120,7 @@ test("inflate releases valid 4 KiB pages, merging consecutive frames; out-of-RAM
   assert.deepEqual(ctx.queues[0].used.map((u) => u.written), [0]);
   assert.deepEqual(ctx.notified, [0]);
   for (const [a, l] of released) assert.ok(memory.contains(a, l));
-  assert.ok(memory.writtenRanges.some(([a]) => a === FAKE_RAM_BASE + 10 * 4096), "decoded code for released pages is dropped");
+  assert.ok(memory.writes.some((w) => w.addr === FAKE_RAM_BASE + 10 * 4096), "decoded code for released pages is dropped");
 });
 
 test("a PFN split across two buffers is decoded; several chains per notification", () => {
@@ -181,7 +182,7 @@ test("malformed inflate chains put the device into NEEDS_RESET; reset recovers",
     assert.equal(s.ctx.resetReasons.length, 1, `${what}: reported once`);
     // The driver resets the device and starts over.
     s.dev.reset();
-    const ctx2 = new FakeContext(s.memory, 4, ALL);
+    const ctx2 = new FakeContext(s.memory, ALL, [256, 256, 256, 256]);
     s.dev.activate(ctx2);
     ctx2.queues[0].add([s.memory.out(pfnBytes([PFN_BASE + 3]))]);
     s.dev.queueNotify(0);

@@ -13,7 +13,9 @@
 // against guest RAM before release() sees it, the amount of work per request is bounded, and a
 // malformed chain puts the device into DEVICE_NEEDS_RESET.
 import { VirtqueueError, type DescriptorChain, type GuestBuffer, type GuestMemory, type Virtqueue, type VirtioDevice, type VirtioDeviceContext } from "../types.ts";
-import { alignRangeInward, decodeBalloonStats, decodePfns, namedBalloonStats, type BalloonStats, type PfnDecodeResult } from "./parse.ts";
+import { alignRangeInward, decodeBalloonStats, decodePfns, namedBalloonStats, type BalloonStats } from "./parse.ts";
+import { readFromBuffers, readFromChain } from "../queue/chain.ts";
+import { portableClock, type HostClock } from "../../platform/clock.ts";
 import {
   balloonQueueLayout,
   featureBit,
@@ -31,8 +33,6 @@ import {
   type BalloonQueueLayout,
 } from "./spec.ts";
 
-export type Schedule = (ms: number, fn: () => void) => () => void;
-
 export interface VirtioBalloonOptions {
   /**
    * Gives [guestPhysAddr, guestPhysAddr + length) back to the host OS; afterwards the range reads
@@ -46,8 +46,8 @@ export interface VirtioBalloonOptions {
    * requestStats(). Default 5000.
    */
   statsIntervalMs?: number;
-  /** Timer source (tests inject a fake clock). Default: globalThis.setTimeout, unref'd where possible. */
-  schedule?: Schedule;
+  /** Time for the statistics timer, a background timer. Default portableClock(). */
+  clock?: HostClock;
   /** Size of every virtqueue. Default 128 (Linux needs >= 32 on reporting_vq). */
   queueSize?: number;
 }
@@ -83,12 +83,6 @@ export const BALLOON_MAX_REPORT_BUFFERS = 1024;
 const DEFAULT_QUEUE_SIZE = 128;
 const DEFAULT_STATS_INTERVAL_MS = 5000;
 
-const defaultSchedule: Schedule = (ms, fn) => {
-  const handle = globalThis.setTimeout(fn, ms) as unknown as { unref?: () => void };
-  handle.unref?.();
-  return () => globalThis.clearTimeout(handle as unknown as number);
-};
-
 export class VirtioBalloon implements VirtioDevice {
   readonly deviceId = VIRTIO_ID_BALLOON;
   readonly name: string;
@@ -122,7 +116,7 @@ export class VirtioBalloon implements VirtioDevice {
 
   private readonly release: (guestPhysAddr: number, length: number) => void;
   private readonly statsIntervalMs: number;
-  private readonly schedule: Schedule;
+  private readonly clock: HostClock;
   /** struct virtio_balloon_config, little-endian (5.5.4). */
   private readonly config = new Uint8Array(VIRTIO_BALLOON_CONFIG_SIZE);
   private readonly configView = new DataView(this.config.buffer);
@@ -139,7 +133,7 @@ export class VirtioBalloon implements VirtioDevice {
     this.name = options.name ?? "virtio-balloon";
     this.statsIntervalMs = options.statsIntervalMs ?? DEFAULT_STATS_INTERVAL_MS;
     if (!(this.statsIntervalMs >= 0)) throw new RangeError(`statsIntervalMs must be >= 0, got ${options.statsIntervalMs}`);
-    this.schedule = options.schedule ?? defaultSchedule;
+    this.clock = options.clock ?? portableClock();
     const size = options.queueSize ?? DEFAULT_QUEUE_SIZE;
     if (!Number.isInteger(size) || size < 32 || size > 32768 || (size & (size - 1)) !== 0) {
       throw new RangeError(`balloon queue size must be a power of two in [32, 32768], got ${size}`);
@@ -286,29 +280,10 @@ export class VirtioBalloon implements VirtioDevice {
       this.counters.deflatedPages += total;
       return true;
     }
-    const result: PfnDecodeResult = { runs: [], pfns: 0, invalid: 0 };
-    const isValid = (addr: number) => memory.contains(addr, VIRTIO_BALLOON_PAGE_SIZE);
-    let budget = Math.min(total, BALLOON_MAX_PFNS_PER_REQUEST) * VIRTIO_BALLOON_PFN_SIZE;
-    const carry = new Uint8Array(VIRTIO_BALLOON_PFN_SIZE);
-    let carried = 0;
-    for (const buf of chain.readable) {
-      if (budget === 0) break;
-      const take = Math.min(buf.len, budget);
-      const bytes = memory.view(buf.addr, take);
-      if (!bytes) return this.fail(`${this.name}: ${what} buffer outside RAM`);
-      budget -= take;
-      let at = 0;
-      if (carried > 0) {
-        // A PFN split across two buffers.
-        while (carried < VIRTIO_BALLOON_PFN_SIZE && at < bytes.length) carry[carried++] = bytes[at++];
-        if (carried < VIRTIO_BALLOON_PFN_SIZE) continue;
-        decodePfns(carry, isValid, result);
-        carried = 0;
-      }
-      const whole = at + Math.floor((bytes.length - at) / VIRTIO_BALLOON_PFN_SIZE) * VIRTIO_BALLOON_PFN_SIZE;
-      decodePfns(bytes.subarray(at, whole), isValid, result);
-      for (let i = whole; i < bytes.length; i++) carry[carried++] = bytes[i];
-    }
+    // Bounded by the device's limit, not by the guest: at most 256 KiB of PFNs are read.
+    const bytes = new Uint8Array(Math.min(total, BALLOON_MAX_PFNS_PER_REQUEST) * VIRTIO_BALLOON_PFN_SIZE);
+    if (readFromBuffers(memory, chain.readable, 0, bytes) !== bytes.length) return this.fail(`${this.name}: ${what} buffer outside RAM`);
+    const result = decodePfns(bytes, (addr) => memory.contains(addr, VIRTIO_BALLOON_PAGE_SIZE));
     for (const run of result.runs) this.giveBack(memory, run.addr, run.pages * VIRTIO_BALLOON_PAGE_SIZE);
     this.counters.inflateRequests++;
     this.counters.inflatedPages += result.pfns - result.invalid;
@@ -353,8 +328,8 @@ export class VirtioBalloon implements VirtioDevice {
         this.fail(`${this.name}: statsq chain has device-writable buffers`);
         return;
       }
-      const bytes = gather(context.memory, chain.readable, BALLOON_MAX_STATS * VIRTIO_BALLOON_STAT_SIZE);
-      if (!bytes) {
+      const bytes = new Uint8Array(Math.min(chain.readableLength, BALLOON_MAX_STATS * VIRTIO_BALLOON_STAT_SIZE));
+      if (readFromChain(context.memory, chain, 0, bytes) !== bytes.length) {
         this.fail(`${this.name}: statsq buffer outside RAM`);
         return;
       }
@@ -365,10 +340,15 @@ export class VirtioBalloon implements VirtioDevice {
       if (this.statsChain) this.returnStatsBuffer();
       this.statsChain = chain;
       if (this.statsIntervalMs > 0) {
-        this.cancelStatsTimer = this.schedule(this.statsIntervalMs, () => {
-          this.cancelStatsTimer = undefined;
-          this.returnStatsBuffer();
-        });
+        // Background: a held statistics buffer must not keep a stopped machine's host process alive.
+        this.cancelStatsTimer = this.clock.setTimer(
+          this.statsIntervalMs,
+          () => {
+            this.cancelStatsTimer = undefined;
+            this.returnStatsBuffer();
+          },
+          { background: true },
+        );
       }
     }
   }
@@ -391,21 +371,4 @@ export class VirtioBalloon implements VirtioDevice {
 
 function configAccessOk(offset: number, size: number): boolean {
   return (size === 1 || size === 2 || size === 4) && Number.isInteger(offset) && offset >= 0 && offset + size <= VIRTIO_BALLOON_CONFIG_SIZE;
-}
-
-/** Copies up to `max` bytes from the start of `buffers`; undefined if one lies outside RAM. */
-function gather(memory: GuestMemory, buffers: readonly GuestBuffer[], max: number): Uint8Array | undefined {
-  let total = 0;
-  for (const b of buffers) total += b.len;
-  const out = new Uint8Array(Math.min(total, max));
-  let at = 0;
-  for (const b of buffers) {
-    if (at === out.length) break;
-    const take = Math.min(b.len, out.length - at);
-    const view = memory.view(b.addr, take);
-    if (!view) return undefined;
-    out.set(view, at);
-    at += take;
-  }
-  return out;
 }

@@ -31,7 +31,9 @@ import {
   VIRTIO_BLK_T_WRITE_ZEROES,
   VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP,
 } from "./spec.ts";
-import { FakeContext, FakeDriver, FakeMemory, FakeQueue, makeChain, RAM_BASE, segments, tick } from "./testing.ts";
+import { FakeDriver, segments } from "../testing/blk.ts";
+import { FakeContext, makeChain } from "../testing/fake-queue.ts";
+import { FAKE_RAM_BASE as RAM_BASE, FakeGuestMemory, tick } from "../../testing/fakes.ts";
 
 const DISK = 1024 * 1024;
 const NOT_WRITTEN = 0xee;
@@ -92,9 +94,9 @@ function setup(
 ) {
   const backend = options.backend ?? new MemoryBlockBackend({ size: DISK, id: "parley-disk" });
   const device = new VirtioBlk({ backend, name: "virtio-blk0", queueSize: options.queueSize });
-  const memory = new FakeMemory(options.ram ?? 4 * 1024 * 1024);
+  const memory = new FakeGuestMemory(options.ram ?? 4 * 1024 * 1024);
   const features = (options.features ?? device.deviceFeatures) & ~(options.drop ?? 0n);
-  const context = new FakeContext(memory, features, new FakeQueue(device.queueSizes[0]));
+  const context = new FakeContext(memory, features, [device.queueSizes[0]]);
   device.activate(context);
   const driver = new FakeDriver(memory);
   const settle = async () => {
@@ -160,7 +162,7 @@ test("read: data lands in the guest buffers, status OK, chain used, driver notif
   const contents = pattern(DISK);
   backend.data.set(contents);
   const req = driver.request({ type: VIRTIO_BLK_T_IN, sector: 5, inLen: 4096, split: 1000 });
-  queue.add(req.chain);
+  queue.push(req.chain);
   device.queueNotify(0);
   assert.equal(queue.used.length, 0, "completes asynchronously");
   assert.equal(backend.calls.reads, 0, "no I/O inside queueNotify");
@@ -169,7 +171,7 @@ test("read: data lands in the guest buffers, status OK, chain used, driver notif
   assert.deepEqual(req.data(), contents.subarray(5 * 512, 5 * 512 + 4096));
   assert.equal(queue.used.length, 1);
   assert.equal(queue.used[0].written, 4096 + 1);
-  assert.equal(context.notified, 1);
+  assert.equal(context.notified.length, 1);
   assert.equal(device.counters.requests.in, 1);
   assert.equal(device.counters.bytesRead, 4096);
 });
@@ -181,7 +183,7 @@ test("a read larger than the I/O chunk is done in bounded chunks", async () => {
   const { driver, queue, device, settle } = setup({ backend, ram: 8 * 1024 * 1024 });
   const length = 3 * BLK_IO_CHUNK + 4096;
   const req = driver.request({ type: VIRTIO_BLK_T_IN, sector: 8, inLen: length, split: 4096 });
-  queue.add(req.chain);
+  queue.push(req.chain);
   device.queueNotify(0);
   await settle();
   assert.equal(req.status(), VIRTIO_BLK_S_OK);
@@ -194,13 +196,13 @@ test("write then read back, with the header and data split over odd buffers", as
   const { backend, driver, queue, device, settle } = setup();
   const data = pattern(8192, 9);
   const w = driver.request({ type: VIRTIO_BLK_T_OUT, sector: 100, out: data, split: 333 });
-  queue.add(w.chain);
+  queue.push(w.chain);
   device.queueNotify(0);
   await settle();
   assert.equal(w.status(), VIRTIO_BLK_S_OK);
   assert.deepEqual(backend.data.subarray(100 * 512, 100 * 512 + 8192), data);
   const r = driver.request({ type: VIRTIO_BLK_T_IN, sector: 100, inLen: 8192, statusWithData: true });
-  queue.add(r.chain);
+  queue.push(r.chain);
   device.queueNotify(0);
   await settle();
   assert.equal(r.status(), VIRTIO_BLK_S_OK);
@@ -219,7 +221,7 @@ test("flush, get-id, discard, write-zeroes", async () => {
     type: VIRTIO_BLK_T_WRITE_ZEROES,
     out: segments({ sector: 16, numSectors: 2, flags: VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP }, { sector: 40, numSectors: 1 }),
   });
-  queue.add(flush.chain, id.chain, discard.chain, zero.chain);
+  queue.push(flush.chain, id.chain, discard.chain, zero.chain);
   device.queueNotify(0);
   await settle();
   for (const r of [flush, id, discard, zero]) assert.equal(r.status(), VIRTIO_BLK_S_OK);
@@ -239,7 +241,7 @@ test("flush, get-id, discard, write-zeroes", async () => {
     backend: new MemoryBlockBackend({ size: 4096, id: "ABCDEFGHIJKLMNOPQRST" }),
   });
   const id2 = d2.request({ type: VIRTIO_BLK_T_GET_ID, inLen: 20 });
-  q2.add(id2.chain);
+  q2.push(id2.chain);
   dev2.queueNotify(0);
   await s2();
   assert.equal(new TextDecoder().decode(id2.data()), "ABCDEFGHIJKLMNOPQRST");
@@ -258,10 +260,10 @@ test("bad requests complete with IOERR / UNSUPP without touching the backend", a
     [driver.request({ type: 0x1234, inLen: 8 }), VIRTIO_BLK_S_UNSUPP],
     [driver.request({ type: VIRTIO_BLK_T_DISCARD, out: segments({ sector: 0, numSectors: 1, flags: 1 }) }), VIRTIO_BLK_S_UNSUPP],
   ] as const;
-  for (const [r] of cases) queue.add(r.chain);
+  for (const [r] of cases) queue.push(r.chain);
   device.queueNotify(0);
   assert.equal(queue.used.length, cases.length, "rejected requests complete at once");
-  assert.equal(context.notified, 1, "one notification for the batch");
+  assert.equal(context.notified.length, 1, "one notification for the batch");
   await settle();
   cases.forEach(([r, status], i) => assert.equal(r.status(), status, `case ${i}`));
   assert.equal(backend.calls.reads + backend.calls.writes + backend.calls.discards, 0);
@@ -279,7 +281,7 @@ test("huge claimed lengths: rejected by the capacity check, never allocated", as
     { addr: 0x1_0000_0000, len: 2 ** 32 - 512 },
     { addr: status, len: 1 },
   ]);
-  queue.add(chain);
+  queue.push(chain);
   device.queueNotify(0);
   await settle();
   assert.equal(memory.view(status, 1)![0], VIRTIO_BLK_S_IOERR);
@@ -289,7 +291,7 @@ test("huge claimed lengths: rejected by the capacity check, never allocated", as
     { addr: 0x1000, len: 4096 },
     { addr: status2, len: 1 },
   ]);
-  queue.add(chain2);
+  queue.push(chain2);
   device.queueNotify(0);
   await settle();
   assert.equal(memory.view(status2, 1)![0], VIRTIO_BLK_S_IOERR);
@@ -303,7 +305,7 @@ test("read-only device: writes fail with IOERR and write nothing; reads work", a
   const w = driver.request({ type: VIRTIO_BLK_T_OUT, sector: 0, out: new Uint8Array(512) });
   const wz = driver.request({ type: VIRTIO_BLK_T_WRITE_ZEROES, out: segments({ sector: 0, numSectors: 1 }) });
   const r = driver.request({ type: VIRTIO_BLK_T_IN, sector: 0, inLen: 512 });
-  queue.add(w.chain, wz.chain, r.chain);
+  queue.push(w.chain, wz.chain, r.chain);
   device.queueNotify(0);
   await settle();
   assert.equal(w.status(), VIRTIO_BLK_S_IOERR);
@@ -318,7 +320,7 @@ test("malformed chains ask for a reset; nothing more is processed until reset", 
   const { driver, queue, device, settle, context, memory } = setup();
   const missingStatus = driver.request({ type: VIRTIO_BLK_T_FLUSH, status: false }); // no device-writable byte at all
   const after = driver.request({ type: VIRTIO_BLK_T_FLUSH });
-  queue.add(missingStatus.chain, after.chain);
+  queue.push(missingStatus.chain, after.chain);
   device.queueNotify(0);
   await settle();
   assert.equal(context.resetReasons.length, 1);
@@ -333,7 +335,7 @@ test("malformed chains ask for a reset; nothing more is processed until reset", 
   const context2 = new FakeContext(memory, device.deviceFeatures);
   device.activate(context2);
   const ok = driver.request({ type: VIRTIO_BLK_T_FLUSH });
-  context2.queue.add(ok.chain);
+  context2.queue.push(ok.chain);
   device.queueNotify(0);
   await settle();
   assert.equal(ok.status(), VIRTIO_BLK_S_OK);
@@ -342,7 +344,7 @@ test("malformed chains ask for a reset; nothing more is processed until reset", 
 
 test("a VirtqueueError from pop() asks for a reset and never escapes queueNotify", async () => {
   const { queue, device, context } = setup();
-  queue.add(new VirtqueueError("descriptor loop"));
+  queue.push(new VirtqueueError("descriptor loop"));
   assert.doesNotThrow(() => device.queueNotify(0));
   assert.deepEqual(context.resetReasons, ["virtio-blk0: descriptor loop"]);
   // Kicks for a queue the device does not have, or before activation, are ignored.
@@ -356,7 +358,7 @@ test("reset while I/O is in flight: the late completion is dropped and guest mem
   backend.data.fill(0x42);
   const { driver, queue, device, context, memory } = setup({ backend });
   const r = driver.request({ type: VIRTIO_BLK_T_IN, sector: 0, inLen: 4096 });
-  queue.add(r.chain);
+  queue.push(r.chain);
   device.queueNotify(0);
   await tick();
   assert.equal(backend.waiting.length, 1);
@@ -370,7 +372,7 @@ test("reset while I/O is in flight: the late completion is dropped and guest mem
   assert.ok(r.data().every((b) => b === 0), "no data copied into the guest after reset");
   assert.equal(memory.writes.length, writesBefore);
   assert.equal(queue.used.length, 0);
-  assert.equal(context.notified, 0);
+  assert.equal(context.notified.length, 0);
   assert.equal(device.counters.droppedAfterReset, 1);
   assert.equal(device.inFlight, 0);
 });
@@ -379,21 +381,21 @@ test("in-flight requests are bounded by the queue size, across resets too", asyn
   const backend = new GatedBackend(new Set(["read"]));
   const { driver, queue, device, settle, memory } = setup({ backend, queueSize: 4 });
   const reqs = Array.from({ length: 10 }, (_, i) => driver.request({ type: VIRTIO_BLK_T_IN, sector: i, inLen: 512 }));
-  for (const r of reqs) queue.add(r.chain);
+  for (const r of reqs) queue.push(r.chain);
   device.queueNotify(0);
   await tick();
   assert.equal(device.inFlight, 4);
-  assert.equal(queue.pending.length, 6, "the rest stays in the ring");
+  assert.equal(queue.available.length, 6, "the rest stays in the ring");
   // Reset and re-activate: old I/O still counts against the bound.
   device.reset();
-  const context2 = new FakeContext(memory, device.deviceFeatures, new FakeQueue(4));
+  const context2 = new FakeContext(memory, device.deviceFeatures, [4]);
   device.activate(context2);
   const more = Array.from({ length: 3 }, (_, i) => driver.request({ type: VIRTIO_BLK_T_IN, sector: i, inLen: 512 }));
-  for (const r of more) context2.queue.add(r.chain);
+  for (const r of more) context2.queue.push(r.chain);
   device.queueNotify(0);
   await tick();
   assert.equal(device.inFlight, 4);
-  assert.equal(context2.queue.pending.length, 3);
+  assert.equal(context2.queue.available.length, 3);
   // As old I/O drains, new requests are taken.
   while (backend.waiting.length > 0) {
     backend.release("read");
@@ -410,7 +412,7 @@ test("write-through when FLUSH is not negotiated: each write is flushed before i
   const backend = new GatedBackend(new Set(["flush"]));
   const { driver, queue, device, settle } = setup({ backend, drop: featureBit(VIRTIO_BLK_F_FLUSH) });
   const w = driver.request({ type: VIRTIO_BLK_T_OUT, sector: 3, out: pattern(1024) });
-  queue.add(w.chain);
+  queue.push(w.chain);
   device.queueNotify(0);
   for (let i = 0; i < 5; i++) await tick();
   assert.deepEqual(backend.log, ["write", "flush"]);
@@ -422,7 +424,7 @@ test("write-through when FLUSH is not negotiated: each write is flushed before i
   assert.equal(queue.used.length, 1);
   // Write-zeroes is a write too.
   const wz = driver.request({ type: VIRTIO_BLK_T_WRITE_ZEROES, out: segments({ sector: 3, numSectors: 1 }) });
-  queue.add(wz.chain);
+  queue.push(wz.chain);
   device.queueNotify(0);
   for (let i = 0; i < 5; i++) await tick();
   assert.equal(queue.used.length, 1);
@@ -435,7 +437,7 @@ test("FLUSH completes only after backend.flush resolved", async () => {
   const backend = new GatedBackend(new Set(["flush"]));
   const { driver, queue, device, settle } = setup({ backend });
   const f = driver.request({ type: VIRTIO_BLK_T_FLUSH });
-  queue.add(f.chain);
+  queue.push(f.chain);
   device.queueNotify(0);
   for (let i = 0; i < 5; i++) await tick();
   assert.equal(f.status(), NOT_WRITTEN);
@@ -449,7 +451,7 @@ test("a failed flush is sticky: later flushes and write-through writes report IO
   const { driver, queue, device, settle, memory } = setup({ backend });
   const f1 = driver.request({ type: VIRTIO_BLK_T_FLUSH });
   const f2 = driver.request({ type: VIRTIO_BLK_T_FLUSH });
-  queue.add(f1.chain, f2.chain);
+  queue.push(f1.chain, f2.chain);
   device.queueNotify(0);
   for (let i = 0; i < 3; i++) await tick();
   assert.equal(backend.waiting.length, 2, "two flushes running concurrently");
@@ -460,7 +462,7 @@ test("a failed flush is sticky: later flushes and write-through writes report IO
   assert.equal(f2.status(), VIRTIO_BLK_S_IOERR, "a concurrent flush must not report success");
   // Every later flush fails too, even though the backend would now succeed.
   const f3 = driver.request({ type: VIRTIO_BLK_T_FLUSH });
-  queue.add(f3.chain);
+  queue.push(f3.chain);
   device.queueNotify(0);
   await settle();
   assert.equal(f3.status(), VIRTIO_BLK_S_IOERR);
@@ -469,7 +471,7 @@ test("a failed flush is sticky: later flushes and write-through writes report IO
   assert.match(device.lastBackendError ?? "", /EIO/);
   // Reads still work.
   const r = driver.request({ type: VIRTIO_BLK_T_IN, inLen: 512 });
-  queue.add(r.chain);
+  queue.push(r.chain);
   device.queueNotify(0);
   await settle();
   assert.equal(r.status(), VIRTIO_BLK_S_OK);
@@ -478,7 +480,7 @@ test("a failed flush is sticky: later flushes and write-through writes report IO
   const context2 = new FakeContext(memory, device.deviceFeatures & ~featureBit(VIRTIO_BLK_F_FLUSH));
   device.activate(context2);
   const w = driver.request({ type: VIRTIO_BLK_T_OUT, out: new Uint8Array(512) });
-  context2.queue.add(w.chain);
+  context2.queue.push(w.chain);
   device.queueNotify(0);
   await settle();
   assert.equal(w.status(), VIRTIO_BLK_S_IOERR);
@@ -497,11 +499,11 @@ test("a flush that fails once: that flush IOERR, the next one IOERR too", async 
   }
   const { driver, queue, device, settle } = setup({ backend: new FailOnce({ size: DISK }) });
   const a = driver.request({ type: VIRTIO_BLK_T_FLUSH });
-  queue.add(a.chain);
+  queue.push(a.chain);
   device.queueNotify(0);
   await settle();
   const b = driver.request({ type: VIRTIO_BLK_T_FLUSH });
-  queue.add(b.chain);
+  queue.push(b.chain);
   device.queueNotify(0);
   await settle();
   assert.equal(a.status(), VIRTIO_BLK_S_IOERR);
@@ -520,7 +522,7 @@ test("backend errors map to IOERR", async () => {
   const { driver, queue, device, settle } = setup({ backend: new Broken({ size: DISK }) });
   const r = driver.request({ type: VIRTIO_BLK_T_IN, inLen: 512 });
   const w = driver.request({ type: VIRTIO_BLK_T_OUT, out: new Uint8Array(512) });
-  queue.add(r.chain, w.chain);
+  queue.push(r.chain, w.chain);
   device.queueNotify(0);
   await settle();
   assert.equal(r.status(), VIRTIO_BLK_S_IOERR);
@@ -534,7 +536,7 @@ test("snapshot: state round-trips when idle; refused while requests are in fligh
   const backend = new GatedBackend(new Set(["read"]));
   const { driver, queue, device, settle } = setup({ backend });
   const f = driver.request({ type: VIRTIO_BLK_T_FLUSH });
-  queue.add(f.chain);
+  queue.push(f.chain);
   device.queueNotify(0);
   await settle();
   const snap = saveVirtioBlk(device);
@@ -548,7 +550,7 @@ test("snapshot: state round-trips when idle; refused while requests are in fligh
   assert.throws(() => restoreVirtioBlk(new VirtioBlk({ backend: new MemoryBlockBackend({ size: 4096 }) }), json), /different disk/);
 
   const r = driver.request({ type: VIRTIO_BLK_T_IN, inLen: 512 });
-  queue.add(r.chain);
+  queue.push(r.chain);
   device.queueNotify(0);
   await tick();
   assert.throws(() => saveVirtioBlk(device), /in flight/);
@@ -561,11 +563,11 @@ test("snapshot: state round-trips when idle; refused while requests are in fligh
 test("used ring and notifications: completions that settle together share one notification", async () => {
   const { driver, queue, device, settle, context } = setup();
   const reqs = Array.from({ length: 8 }, (_, i) => driver.request({ type: VIRTIO_BLK_T_IN, sector: i, inLen: 512 }));
-  for (const r of reqs) queue.add(r.chain);
+  for (const r of reqs) queue.push(r.chain);
   device.queueNotify(0);
   await settle();
   assert.equal(queue.used.length, 8);
-  assert.ok(context.notified >= 1 && context.notified < 8, `notified ${context.notified}`);
+  assert.ok(context.notified.length >= 1 && context.notified.length < 8, `notified ${context.notified.length}`);
   assert.deepEqual(
     reqs.map((r) => r.status()),
     reqs.map(() => VIRTIO_BLK_S_OK),

@@ -25,11 +25,10 @@
 import type { DescriptorChain, VirtioDevice, VirtioDeviceContext } from "../types.ts";
 import type { BlockBackend } from "./backend.ts";
 import { encodeBlockId } from "./backend.ts";
-import { gather, scatter } from "./guest-buffers.ts";
+import { readFromBuffers, writeToBuffers } from "../queue/chain.ts";
 import { parseRequest } from "./request.ts";
 import type { BlkRequest, BlkRequestLimits } from "./request.ts";
-import { newState } from "./snapshot.ts";
-import type { VirtioBlkCounters, VirtioBlkState } from "./snapshot.ts";
+import { newState, type VirtioBlkCounters, type VirtioBlkState } from "./state.ts";
 import {
   SECTOR_SIZE,
   VIRTIO_BLK_CONFIG_BLK_SIZE,
@@ -376,7 +375,7 @@ export class VirtioBlk implements VirtioDevice {
           const part = n === buffer.length ? buffer : buffer.subarray(0, n);
           await backend.read(request.offset + done, part);
           if (!live()) return DROPPED;
-          if (!scatter(memory, request.data, done, part)) return VIRTIO_BLK_S_IOERR;
+          if (writeToBuffers(memory, request.data, done, part) !== n) return VIRTIO_BLK_S_IOERR;
           done += n;
           counters.bytesRead += n;
         }
@@ -390,7 +389,7 @@ export class VirtioBlk implements VirtioDevice {
           if (!live()) return DROPPED;
           const n = Math.min(buffer.length, request.length - done);
           const part = n === buffer.length ? buffer : buffer.subarray(0, n);
-          if (!gather(memory, request.data, done, part)) return VIRTIO_BLK_S_IOERR;
+          if (readFromBuffers(memory, request.data, done, part) !== n) return VIRTIO_BLK_S_IOERR;
           await backend.write(request.offset + done, part);
           done += n;
           counters.bytesWritten += n;
@@ -403,7 +402,7 @@ export class VirtioBlk implements VirtioDevice {
 
       case VIRTIO_BLK_T_GET_ID:
         if (!live()) return DROPPED;
-        return scatter(memory, request.data, 0, this.idBytes) ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
+        return writeToBuffers(memory, request.data, 0, this.idBytes) === this.idBytes.length ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
 
       case VIRTIO_BLK_T_DISCARD:
         for (const r of request.ranges) {

@@ -24,7 +24,8 @@ import {
   VIRTIO_BLK_T_SECURE_ERASE,
   VIRTIO_BLK_T_WRITE_ZEROES,
 } from "./spec.ts";
-import { FakeContext, FakeMemory, makeChain, RAM_BASE, rng } from "./testing.ts";
+import { FakeContext, makeChain } from "../testing/fake-queue.ts";
+import { FAKE_RAM_BASE as RAM_BASE, FakeGuestMemory, prng as rng } from "../../testing/fakes.ts";
 
 const SEED = Number(process.env.BLK_FUZZ_SEED ?? 0x5eed_b10c) >>> 0;
 const CASES = Number(process.env.BLK_FUZZ_CASES ?? 20000);
@@ -102,7 +103,7 @@ class Gen {
 }
 
 /** Writes a plausible request header (and maybe segments) into the chain's readable buffers. */
-function plant(memory: FakeMemory, g: Gen, readable: GuestBuffer[]): void {
+function plant(memory: FakeGuestMemory, g: Gen, readable: GuestBuffer[]): void {
   const bytes = new Uint8Array(16 + 16 * g.int(6));
   const v = new DataView(bytes.buffer);
   v.setUint32(0, g.chance(0.9) ? g.pick(TYPES) : g.u32(), true);
@@ -139,7 +140,7 @@ function split(g: Gen, len: number): GuestBuffer[] {
 }
 
 /** A chain shaped like a real request of a random type, with mostly plausible fields. */
-function shapedChain(memory: FakeMemory, g: Gen): [GuestBuffer[], GuestBuffer[]] {
+function shapedChain(memory: FakeGuestMemory, g: Gen): [GuestBuffer[], GuestBuffer[]] {
   const type = g.chance(0.9) ? g.pick(TYPES) : g.u32();
   const sectors = g.pick([0, 1, 2, 8, g.int(16)]);
   const nseg = g.pick([1, 1, 2, 4, 5, 0]);
@@ -169,7 +170,7 @@ function shapedChain(memory: FakeMemory, g: Gen): [GuestBuffer[], GuestBuffer[]]
   return [readable, writable];
 }
 
-function randomChain(memory: FakeMemory, g: Gen, id: number): DescriptorChain {
+function randomChain(memory: FakeGuestMemory, g: Gen, id: number): DescriptorChain {
   let readable: GuestBuffer[];
   let writable: GuestBuffer[];
   if (g.chance(0.5)) {
@@ -190,7 +191,7 @@ function within(inner: GuestBuffer, outers: readonly GuestBuffer[]): boolean {
 
 test(`parser fuzz: ${CASES} random chains (seed 0x${SEED.toString(16)})`, () => {
   const g = new Gen(rng(SEED));
-  const memory = new FakeMemory(RAM_SIZE);
+  const memory = new FakeGuestMemory(RAM_SIZE);
   const kinds = { request: 0, reject: 0, malformed: 0 };
   for (let i = 0; i < CASES; i++) {
     if (i % 500 === 0) for (let j = 0; j < RAM_SIZE; j += 4) memory.bytes[j] = g.int(256);
@@ -269,7 +270,7 @@ test(`device fuzz: random chains through VirtioBlk (seed 0x${SEED.toString(16)})
   let completed = 0;
   let resets = 0;
   for (let round = 0; round < rounds; round++) {
-    const memory = new FakeMemory(RAM_SIZE);
+    const memory = new FakeGuestMemory(RAM_SIZE);
     for (let j = 0; j < RAM_SIZE; j += 3) memory.bytes[j] = g.int(256);
     const backend = new MemoryBlockBackend({ size: CAPACITY * SECTOR_SIZE, readOnly: g.chance(0.1) });
     const device = new VirtioBlk({ backend, queueSize: 8 });
@@ -281,12 +282,12 @@ test(`device fuzz: random chains through VirtioBlk (seed 0x${SEED.toString(16)})
     const chains: DescriptorChain[] = [];
     for (let i = 0; i < 20; i++) {
       if (g.chance(0.01)) {
-        context.queue.add(new VirtqueueError("fuzz: bad ring"));
+        context.queue.push(new VirtqueueError("fuzz: bad ring"));
         continue;
       }
       const chain = randomChain(memory, g, i);
       chains.push(chain);
-      context.queue.add(chain);
+      context.queue.push(chain);
     }
     const before = memory.writes.length;
     for (let kick = 0; kick < 3; kick++) device.queueNotify(0); // must not throw
@@ -297,7 +298,7 @@ test(`device fuzz: random chains through VirtioBlk (seed 0x${SEED.toString(16)})
     const usedIds = context.queue.used.map((u) => u.chain.id);
     assert.equal(new Set(usedIds).size, usedIds.length, "a chain was returned twice");
     if (context.resetReasons.length === 0) {
-      assert.equal(context.queue.pending.length, 0);
+      assert.equal(context.queue.available.length, 0);
       assert.equal(usedIds.length, chains.length);
     } else {
       resets++;

@@ -6,5 +6,6 @@ export type { BlockBackend, MemoryBlockBackendOptions } from "./backend.ts";
 export { parseRequest } from "./request.ts";
 export type { BlkParseResult, BlkRequest, BlkRequestLimits } from "./request.ts";
 export { saveVirtioBlk, restoreVirtioBlk } from "./snapshot.ts";
-export type { VirtioBlkCounters, VirtioBlkSnapshot, VirtioBlkState } from "./snapshot.ts";
+export type { VirtioBlkSnapshot } from "./snapshot.ts";
+export type { VirtioBlkCounters, VirtioBlkState } from "./state.ts";
 export { VIRTIO_ID_BLOCK } from "./spec.ts";

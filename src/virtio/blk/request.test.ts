@@ -15,8 +15,9 @@ import {
   VIRTIO_BLK_T_WRITE_ZEROES,
   VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP,
 } from "./spec.ts";
-import { FakeDriver, FakeMemory, makeChain, RAM_BASE, segments } from "./testing.ts";
-import type { RequestSpec } from "./testing.ts";
+import { FakeDriver, segments, type RequestSpec } from "../testing/blk.ts";
+import { makeChain } from "../testing/fake-queue.ts";
+import { FAKE_RAM_BASE as RAM_BASE, FakeGuestMemory } from "../../testing/fakes.ts";
 
 const CAPACITY = 2048; // sectors: a 1 MiB disk
 
@@ -32,7 +33,7 @@ const LIMITS: BlkRequestLimits = {
 };
 
 function parse(spec: RequestSpec, limits: Partial<BlkRequestLimits> = {}): BlkParseResult {
-  const memory = new FakeMemory(1 << 20);
+  const memory = new FakeGuestMemory(1 << 20);
   const driver = new FakeDriver(memory);
   const { chain } = driver.request(spec);
   return parseRequest(chain, memory, { ...LIMITS, ...limits });
@@ -125,7 +126,7 @@ test("IN/OUT validation table", () => {
 test("malformed chains: no status byte, header too short", () => {
   const missing = parse({ type: VIRTIO_BLK_T_IN, status: false });
   assert.equal(missing.kind, "malformed");
-  const memory = new FakeMemory(1 << 16);
+  const memory = new FakeGuestMemory(1 << 16);
   const short = makeChain(0, [{ addr: RAM_BASE, len: 15 }], [{ addr: RAM_BASE + 100, len: 1 }]);
   const r = parseRequest(short, memory, LIMITS);
   assert.equal(r.kind, "malformed");
@@ -135,7 +136,7 @@ test("malformed chains: no status byte, header too short", () => {
 });
 
 test("malformed chains: lengths that do not add up, buffers outside RAM", () => {
-  const memory = new FakeMemory(1 << 16);
+  const memory = new FakeGuestMemory(1 << 16);
   const chain = { ...makeChain(0, [{ addr: RAM_BASE, len: 16 }], [{ addr: RAM_BASE + 64, len: 1 }]), writableLength: 4096 };
   assert.equal(parseRequest(chain, memory, LIMITS).kind, "malformed");
   const outside = makeChain(0, [{ addr: 0x1000, len: 16 }], [{ addr: RAM_BASE, len: 1 }]);

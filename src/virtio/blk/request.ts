@@ -22,7 +22,7 @@
 // max_discard_seg / max_write_zeroes_seg segments of 16 bytes), never by a guest-chosen length.
 
 import type { DescriptorChain, GuestBuffer, GuestMemory } from "../types.ts";
-import { addressAt, gather, sliceBuffers, totalLength } from "./guest-buffers.ts";
+import { addressAt, readFromBuffers, sliceBuffers, totalLength } from "../queue/chain.ts";
 import {
   SECTOR_SIZE,
   VIRTIO_BLK_DISCARD_WRITE_ZEROES_SIZE,
@@ -181,7 +181,7 @@ export function parseRequest(
     return { kind: "malformed", reason: `request header too short (${readableLength} of ${VIRTIO_BLK_REQ_HEADER_SIZE} bytes)` };
   }
   const header = new Uint8Array(VIRTIO_BLK_REQ_HEADER_SIZE);
-  if (!gather(memory, chain.readable, 0, header)) {
+  if (readFromBuffers(memory, chain.readable, 0, header) !== header.length) {
     return { kind: "malformed", reason: "request header outside guest RAM" };
   }
   const hv = new DataView(header.buffer);
@@ -268,7 +268,7 @@ export function parseRequest(
       // Checked before allocating: the segment array is at most maxSeg * 16 bytes.
       if (count > maxSeg) return reject(type, VIRTIO_BLK_S_IOERR, statusAddr, `${name} with ${count} segments (max ${maxSeg})`);
       const segBytes = new Uint8Array(outData);
-      if (!gather(memory, chain.readable, VIRTIO_BLK_REQ_HEADER_SIZE, segBytes)) {
+      if (readFromBuffers(memory, chain.readable, VIRTIO_BLK_REQ_HEADER_SIZE, segBytes) !== segBytes.length) {
         return { kind: "malformed", reason: `${name} segments outside guest RAM` };
       }
       const sv = new DataView(segBytes.buffer);

@@ -1,5 +1,5 @@
-// The serializable state of a VirtioBlk, kept apart from the device model: negotiated features, the
-// sticky flush-failure flag and counters. The configuration space is derived from the backend and
+// Snapshots of a VirtioBlk: its state (state.ts: negotiated features, the sticky flush-failure
+// flag and counters) in a JSON-safe form. The configuration space is derived from the backend and
 // the constructor options, so a snapshot only records it to check that it is restored onto the
 // same kind of disk.
 //
@@ -10,59 +10,7 @@
 // itself is not part of the snapshot (flush it and copy/reflink the file alongside).
 
 import type { VirtioBlk } from "./device.ts";
-
-export interface VirtioBlkCounters {
-  /** Requests taken from the queue, by type name (spec.ts requestTypeName). */
-  requests: Record<string, number>;
-  bytesRead: number;
-  bytesWritten: number;
-  /** Requests completed with VIRTIO_BLK_S_IOERR (guest errors and backend errors). */
-  ioErrors: number;
-  /** Requests completed with VIRTIO_BLK_S_UNSUPP. */
-  unsupported: number;
-  /** Backend operations that rejected. */
-  backendErrors: number;
-  /** backend.flush() calls, and those that rejected. */
-  flushes: number;
-  flushFailures: number;
-  /** Requests whose host I/O is running now, and the most at any time. */
-  inFlight: number;
-  inFlightMax: number;
-  /** Completions dropped because the device was reset while they ran. */
-  droppedAfterReset: number;
-  /** Chains that made the device ask for a reset (DEVICE_NEEDS_RESET). */
-  malformed: number;
-}
-
-export function newCounters(): VirtioBlkCounters {
-  return {
-    requests: {},
-    bytesRead: 0,
-    bytesWritten: 0,
-    ioErrors: 0,
-    unsupported: 0,
-    backendErrors: 0,
-    flushes: 0,
-    flushFailures: 0,
-    inFlight: 0,
-    inFlightMax: 0,
-    droppedAfterReset: 0,
-    malformed: 0,
-  };
-}
-
-/** The device's mutable state that survives a snapshot. */
-export interface VirtioBlkState {
-  /** Features the driver accepted (0 before activation / after reset). */
-  features: bigint;
-  /** A flush failed once: every later flush (and write-through write) reports IOERR. */
-  flushFailed: boolean;
-  counters: VirtioBlkCounters;
-}
-
-export function newState(): VirtioBlkState {
-  return { features: 0n, flushFailed: false, counters: newCounters() };
-}
+import { newCounters, type VirtioBlkCounters } from "./state.ts";
 
 /** JSON-safe form. */
 export interface VirtioBlkSnapshot {

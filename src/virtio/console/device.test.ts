@@ -12,6 +12,7 @@ import {
 import { VirtioMmioTransport } from "../transport/mmio.ts";
 import { VirtioMmioRegister as R, DEVICE_NEEDS_RESET, VIRTIO_MMIO_INT_CONFIG, VIRTIO_MMIO_INT_VRING, featureBit, VIRTIO_F_RING_PACKED, hasFeature } from "../constants.ts";
 import { FakeRam, SplitDriver, linuxProbe, mmioRead, mmioWrite, takeInterrupt } from "../testing/fake-driver.ts";
+import { irqLine } from "../../testing/fakes.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
 const str = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -20,8 +21,8 @@ function setup(options: Partial<VirtioConsoleOptions> = {}, packed = false) {
   const out: Uint8Array[] = [];
   const device = new VirtioConsoleDevice({ output: (b) => out.push(b), ...options });
   const ram = new FakeRam(2 << 20);
-  const irq = { level: false };
-  const t = new VirtioMmioTransport({ device, memory: ram.memory, irq: (on) => (irq.level = on) });
+  const irq = irqLine();
+  const t = new VirtioMmioTransport({ device, memory: ram.memory, irq: irq.set });
   const probe = () => {
     const p = linuxProbe(t, ram, (o) => (packed ? o : o & ~featureBit(VIRTIO_F_RING_PACKED)));
     return { rx: p.drivers[VIRTIO_CONSOLE_RECEIVEQ], tx: p.drivers[VIRTIO_CONSOLE_TRANSMITQ], features: p.deviceFeatures };

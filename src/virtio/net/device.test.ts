@@ -15,11 +15,12 @@ import {
   VIRTIO_NET_HDR_GSO_TCPV4,
   featureBit,
 } from "./header.ts";
-import { FakeBackend, FakeMemory, FakeNetDriver, makeFrame } from "./testing.ts";
+import { FakeBackend, FakeNetDriver, makeFrame } from "../testing/net.ts";
+import { FakeGuestMemory } from "../../testing/fakes.ts";
 
 const MAC = Uint8Array.of(0x52, 0x54, 0x00, 0x12, 0x34, 0x56);
 
-function setup(options: Partial<VirtioNetOptions> = {}, driverOptions: { features?: bigint; memory?: FakeMemory } = {}) {
+function setup(options: Partial<VirtioNetOptions> = {}, driverOptions: { features?: bigint; memory?: FakeGuestMemory } = {}) {
   const backend = new FakeBackend();
   const device = new VirtioNet({ backend, mac: MAC, ...options });
   const driver = new FakeNetDriver(device, driverOptions).activate();
@@ -89,7 +90,7 @@ test("TX: frames reach the backend without the header, in any descriptor layout"
   const used = driver.takeTransmitted();
   assert.equal(used.length, 4);
   assert.ok(used.every((u) => u.written === 0));
-  assert.deepEqual(driver.context.usedNotifications, [TRANSMITQ1, TRANSMITQ1, TRANSMITQ1, TRANSMITQ1]);
+  assert.deepEqual(driver.context.notified, [TRANSMITQ1, TRANSMITQ1, TRANSMITQ1, TRANSMITQ1]);
   assert.equal(device.counters.txFrames, 4);
   assert.equal(device.counters.txBytes, 14 + 60 + 1518 + 500);
   assert.deepEqual(driver.context.resetReasons, []);
@@ -100,7 +101,7 @@ test("TX: several chains per kick are processed together", () => {
   for (let i = 0; i < 10; i++) driver.transmit(makeFrame(64, { seed: i }), { kick: false });
   driver.device.queueNotify(TRANSMITQ1);
   assert.equal(backend.sent.length, 10);
-  assert.deepEqual(driver.context.usedNotifications, [TRANSMITQ1]);
+  assert.deepEqual(driver.context.notified, [TRANSMITQ1]);
 });
 
 test("TX: MTU violations, runts and offload requests are dropped and counted", () => {
@@ -124,7 +125,7 @@ test("TX: malformed chains ask for a reset and stop the device", () => {
   {
     const { backend, device, driver } = setup();
     const addr = driver.memory.alloc(8);
-    driver.txq.offer([{ addr, len: 8 }], []);
+    driver.txq.add([{ addr, len: 8 }], []);
     device.queueNotify(TRANSMITQ1);
     assert.equal(driver.context.resetReasons.length, 1);
     assert.match(driver.context.resetReasons[0], /shorter than struct virtio_net_hdr/);
@@ -136,14 +137,14 @@ test("TX: malformed chains ask for a reset and stop the device", () => {
   {
     const { driver } = setup();
     const addr = driver.memory.alloc(100);
-    driver.txq.offer([{ addr, len: 80 }], [{ addr, len: 20 }]);
+    driver.txq.add([{ addr, len: 80 }], [{ addr, len: 20 }]);
     driver.device.queueNotify(TRANSMITQ1);
     assert.match(driver.context.resetReasons[0], /device-writable/);
   }
   // Buffers outside guest RAM (a chain the core did not vet, as a fuzz would produce).
   {
     const { driver } = setup();
-    driver.txq.offer([{ addr: 0x1000, len: 100 }], []);
+    driver.txq.add([{ addr: 0x1000, len: 100 }], []);
     driver.device.queueNotify(TRANSMITQ1);
     assert.match(driver.context.resetReasons[0], /outside guest RAM/);
   }
@@ -151,7 +152,7 @@ test("TX: malformed chains ask for a reset and stop the device", () => {
   {
     const { backend, driver } = setup();
     driver.transmit(makeFrame(64), { kick: false });
-    driver.txq.failNextPop = "descriptor loop";
+    driver.txq.nextError = "descriptor loop";
     driver.device.queueNotify(TRANSMITQ1);
     assert.match(driver.context.resetReasons[0], /descriptor loop/);
     assert.equal(backend.sent.length, 0);
@@ -161,7 +162,7 @@ test("TX: malformed chains ask for a reset and stop the device", () => {
 test("TX: an oversize length is refused before anything is allocated or read", () => {
   const { backend, device, driver } = setup();
   // A chain claiming ~4 GiB: never read (it is not even in RAM) and not a reason to reset.
-  driver.txq.offer(
+  driver.txq.add(
     [
       { addr: driver.memory.alloc(12), len: 12 },
       { addr: 0x10_0000_0000, len: 0xffff_fff0 },
@@ -192,7 +193,7 @@ test("RX: frames go into receive buffers with a header (num_buffers 1)", () => {
   assert.deepEqual(driver.rxq.used.map((u) => u.written), [72, 1530, 26]);
   assert.equal(device.counters.rxFrames, 3);
   assert.equal(device.counters.rxBytes, 60 + 1518 + 14);
-  assert.ok(driver.context.usedNotifications.includes(RECEIVEQ1));
+  assert.ok(driver.context.notified.includes(RECEIVEQ1));
   assert.equal(backend.paused, false);
 });
 
@@ -334,7 +335,7 @@ test("RX: malformed receive buffers ask for a reset", () => {
   {
     const { backend, driver } = setup();
     const addr = driver.memory.alloc(2000);
-    driver.rxq.offer([{ addr, len: 10 }], [{ addr: addr + 10, len: 1600 }]);
+    driver.rxq.add([{ addr, len: 10 }], [{ addr: addr + 10, len: 1600 }]);
     backend.inject(makeFrame(64));
     assert.match(driver.context.resetReasons[0], /device-readable/);
   }
@@ -346,7 +347,7 @@ test("RX: malformed receive buffers ask for a reset", () => {
   }
   {
     const { backend, device, driver } = setup();
-    driver.rxq.offer([], [{ addr: 0x10, len: 2000 }]);
+    driver.rxq.add([], [{ addr: 0x10, len: 2000 }]);
     backend.inject(makeFrame(64));
     assert.match(driver.context.resetReasons[0], /outside guest RAM/);
     // Afterwards frames are dropped, not queued.
@@ -356,7 +357,7 @@ test("RX: malformed receive buffers ask for a reset", () => {
   }
   {
     const { backend, driver } = setup();
-    driver.rxq.failNextPop = "bad avail index";
+    driver.rxq.nextError = "bad avail index";
     backend.inject(makeFrame(64));
     assert.match(driver.context.resetReasons[0], /bad avail index/);
   }
@@ -393,7 +394,7 @@ test("fuzz: random chains never throw, never write outside RAM, and either work 
   for (let round = 0; round < 300; round++) {
     const mergeable = rand(2) === 0;
     const features = featureBit(VIRTIO_F_VERSION_1) | featureBit(VIRTIO_NET_F_MAC) | (mergeable ? featureBit(VIRTIO_NET_F_MRG_RXBUF) : 0n);
-    const memory = new FakeMemory(0x8000_0000, 1 << 16);
+    const memory = new FakeGuestMemory(1 << 16, 0x8000_0000);
     const { backend, device, driver } = setup({ queueSize: 8, hostQueueFrames: 3 }, { features, memory });
     const randomBuffer = () => {
       const kind = rand(10);
@@ -409,17 +410,17 @@ test("fuzz: random chains never throw, never write outside RAM, and either work 
         if (rand(2)) {
           // Sometimes a well-formed transmit chain.
           driver.transmit(makeFrame(rand(1600)), { split: 1 + rand(200), kick: false });
-        } else driver.txq.offer(readable, writable);
+        } else driver.txq.add(readable, writable);
         device.queueNotify(TRANSMITQ1);
       } else if (action === 1) {
         const readable = rand(6) === 0 ? [randomBuffer()] : [];
         const writable = Array.from({ length: 1 + rand(3) }, randomBuffer);
-        driver.rxq.offer(readable, writable);
+        driver.rxq.add(readable, writable);
         device.queueNotify(RECEIVEQ1);
       } else if (action === 2) {
         backend.inject(makeFrame(rand(1700), { seed: step }));
       } else if (rand(10) === 0) {
-        driver.rxq.failNextPop = "fuzz";
+        driver.rxq.nextError = "fuzz";
         device.queueNotify(RECEIVEQ1);
       }
     }

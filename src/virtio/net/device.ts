@@ -18,7 +18,6 @@
 import {
   VirtqueueError,
   type DescriptorChain,
-  type GuestBuffer,
   type GuestMemory,
   type VirtioDevice,
   type VirtioDeviceContext,
@@ -50,6 +49,7 @@ import {
   parseNetHeader,
 } from "./header.ts";
 import { macProblem } from "./mac.ts";
+import { readExactly, writeToChain } from "../queue/chain.ts";
 
 export interface VirtioNetOptions {
   backend: NetBackend;
@@ -110,46 +110,6 @@ export interface VirtioNetCounters {
 
 function newDrops(): VirtioNetDrops {
   return { runt: 0, oversize: 0, offload: 0, queueFull: 0, notReady: 0, bufferTooSmall: 0, reset: 0 };
-}
-
-/**
- * Copies `length` bytes starting `offset` bytes into a chain's buffers (taken in order) out of
- * guest memory. Undefined when the buffers hold fewer bytes or a buffer is not RAM. The caller
- * bounds `length`.
- */
-export function readFromBuffers(memory: GuestMemory, buffers: readonly GuestBuffer[], offset: number, length: number): Uint8Array | undefined {
-  const out = new Uint8Array(length);
-  let done = 0;
-  let skip = offset;
-  for (const b of buffers) {
-    if (done === length) break;
-    if (skip >= b.len) {
-      skip -= b.len;
-      continue;
-    }
-    const take = Math.min(b.len - skip, length - done);
-    const view = memory.view(b.addr + skip, take);
-    if (!view || view.length < take) return undefined;
-    out.set(view.subarray(0, take), done);
-    done += take;
-    skip = 0;
-  }
-  return done === length ? out : undefined;
-}
-
-/**
- * Writes `data` into a chain's buffers in order from their start. Returns false (possibly after a
- * partial write) when the buffers are too small or a buffer is not RAM.
- */
-export function writeToBuffers(memory: GuestMemory, buffers: readonly GuestBuffer[], data: Uint8Array): boolean {
-  let done = 0;
-  for (const b of buffers) {
-    if (done === data.length) break;
-    const take = Math.min(b.len, data.length - done);
-    if (!memory.write(b.addr, data.subarray(done, done + take))) return false;
-    done += take;
-  }
-  return done === data.length;
 }
 
 /**
@@ -351,7 +311,7 @@ export class VirtioNet implements VirtioDevice {
     if (chain.readableLength < hdrSize) {
       return this.fail(`transmitq chain of ${chain.readableLength} bytes is shorter than struct virtio_net_hdr (${hdrSize})`);
     }
-    const headerBytes = readFromBuffers(memory, chain.readable, 0, hdrSize);
+    const headerBytes = readExactly(memory, chain.readable, 0, hdrSize);
     const header = headerBytes && parseNetHeader(headerBytes, 0, hdrSize);
     if (!header) return this.fail("transmitq buffer outside guest RAM");
     const frameLength = chain.readableLength - hdrSize;
@@ -364,7 +324,7 @@ export class VirtioNet implements VirtioDevice {
       drops.offload++;
       return true;
     }
-    const frame = readFromBuffers(memory, chain.readable, hdrSize, frameLength);
+    const frame = readExactly(memory, chain.readable, hdrSize, frameLength);
     if (!frame) return this.fail("transmitq buffer outside guest RAM");
     this.counters.txFrames++;
     this.counters.txBytes += frameLength;
@@ -436,7 +396,7 @@ export class VirtioNet implements VirtioDevice {
       const data = new Uint8Array(total);
       data.set(buildReceiveHeader(1, hdrSize), 0);
       data.set(frame, hdrSize);
-      if (!writeToBuffers(memory, chain.writable, data)) return this.failPlace("receiveq buffer outside guest RAM");
+      if (writeToChain(memory, chain, 0, data) !== total) return this.failPlace("receiveq buffer outside guest RAM");
       queue.pushUsed(chain, total);
       this.counters.rxBuffersUsed++;
       this.countDelivered(frame.length);
@@ -472,7 +432,7 @@ export class VirtioNet implements VirtioDevice {
     data.set(frame, hdrSize);
     let offset = 0;
     for (let i = 0; i < plan.length; i++) {
-      if (!writeToBuffers(memory, held[i].writable, data.subarray(offset, offset + plan[i]))) {
+      if (writeToChain(memory, held[i], 0, data.subarray(offset, offset + plan[i])) !== plan[i]) {
         return this.failPlace("receiveq buffer outside guest RAM");
       }
       offset += plan[i];

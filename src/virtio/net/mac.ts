@@ -2,6 +2,7 @@
 // 5.1.4); the command line's parseMac is in src/cli/device-options.ts. Pure functions; randomMac
 // takes its random source from the Web Crypto API, which both Node and browsers provide, or from
 // the caller.
+import { defaultEntropySource, type EntropySource } from "../rng/backend.ts";
 
 /** "52:54:00:12:34:56". */
 export function formatMac(mac: Uint8Array): string {
@@ -20,7 +21,7 @@ export function macProblem(mac: Uint8Array): string | undefined {
  * A random unicast MAC with the prefix QEMU uses for its NICs, 52:54:00 (locally administered,
  * bit 1 of the first byte), so that two Parley machines on one link do not collide.
  */
-export function randomMac(fill: (bytes: Uint8Array) => void = (b) => globalThis.crypto.getRandomValues(b)): Uint8Array {
+export function randomMac(fill: EntropySource = defaultEntropySource): Uint8Array {
   const tail = new Uint8Array(3);
   fill(tail);
   return Uint8Array.from([0x52, 0x54, 0x00, tail[0], tail[1], tail[2]]);

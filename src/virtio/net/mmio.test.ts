@@ -6,8 +6,9 @@ import { VirtioNet } from "./device.ts";
 import { VirtioMmioTransport } from "../transport/mmio.ts";
 import { DEVICE_NEEDS_RESET, VIRTIO_F_EVENT_IDX, VIRTIO_F_INDIRECT_DESC, VIRTIO_F_RING_PACKED, VirtioMmioRegister as R } from "../constants.ts";
 import { FakeRam, PackedDriver, SplitDriver, linuxProbe, mmioRead, mmioWrite, takeInterrupt, type Added } from "../testing/fake-driver.ts";
+import { irqLine } from "../../testing/fakes.ts";
 import { VIRTIO_F_VERSION_1, VIRTIO_NET_F_MAC, VIRTIO_NET_F_MRG_RXBUF, VIRTIO_NET_F_MTU, VIRTIO_NET_F_STATUS, buildNetHeader, featureBit, parseNetHeader } from "./header.ts";
-import { FakeBackend, makeFrame } from "./testing.ts";
+import { FakeBackend, makeFrame } from "../testing/net.ts";
 
 const MAC = Uint8Array.of(0x52, 0x54, 0x00, 0xab, 0xcd, 0xef);
 /** What Linux 6.12's virtio_net accepts of what this device and transport offer. */
@@ -25,8 +26,8 @@ function setup(options: { packed?: boolean; mergeable?: boolean; mtu?: number } 
   const backend = new FakeBackend();
   const device = new VirtioNet({ backend, mac: MAC, mtu: options.mtu, queueSize: 64 });
   const ram = new FakeRam(4 << 20);
-  const irq = { level: false };
-  const t = new VirtioMmioTransport({ device, memory: ram.memory, irq: (on) => (irq.level = on) });
+  const irq = irqLine();
+  const t = new VirtioMmioTransport({ device, memory: ram.memory, irq: irq.set });
   let accept = LINUX_FEATURES;
   if (!options.packed) accept &= ~featureBit(VIRTIO_F_RING_PACKED);
   if (options.mergeable === false) accept &= ~featureBit(VIRTIO_NET_F_MRG_RXBUF);

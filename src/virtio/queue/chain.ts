@@ -1,5 +1,6 @@
-// Descriptor chains: what the pure ring parsers return, and helpers device models use to move
-// bytes between host buffers and a chain's guest buffers without trusting anything in it.
+// Descriptor chains: what the pure ring parsers return (ChainBuilder enforces the rules common to
+// both ring layouts), and the one reader and writer device models use to move bytes between host
+// buffers and a chain's guest buffers without trusting anything in it.
 import type { DescriptorChain, GuestBuffer, GuestMemory } from "../types.ts";
 import { VIRTQ_MAX_CHAIN_BYTES } from "../constants.ts";
 
@@ -65,23 +66,77 @@ export class ChainBuilder {
   }
 }
 
+// ---- Reading and writing a chain's buffers ---------------------------------------------------
+//
+// The one implementation every device model uses to move bytes between host buffers and guest
+// buffers. The driver may split any part of a request over any number of buffers (spec 2.6.4
+// "Message Framing"), so the device addresses bytes by offset into the concatenation of a chain's
+// readable (or writable) buffers. Every piece goes through GuestMemory, which checks it against
+// guest RAM, even though the queue layer already checked the chain: a buffer list may also be a
+// slice of one (sliceBuffers) or come from a test. Zero-length buffers carry no data and are
+// skipped, as the queue layer drops them.
+
+/** Sum of the buffer lengths; NaN when an address or length is not a non-negative safe integer. */
+export function totalLength(buffers: readonly GuestBuffer[]): number {
+  let total = 0;
+  for (const b of buffers) {
+    if (!Number.isSafeInteger(b.len) || b.len < 0 || !Number.isSafeInteger(b.addr) || b.addr < 0) return NaN;
+    total += b.len;
+  }
+  return Number.isSafeInteger(total) ? total : NaN;
+}
+
 /**
- * Copies up to `dest.length` bytes of the chain's device-readable data, starting `offset` bytes
- * into it, into `dest`. Returns the number of bytes copied (less at the end of the data).
+ * The sub-list covering bytes [start, start + length) of the concatenated buffers (empty pieces
+ * are skipped). The caller guarantees start + length <= totalLength(buffers). Pure; the result
+ * has at most buffers.length entries.
  */
-export function readFromChain(memory: GuestMemory, chain: DescriptorChain, offset: number, dest: Uint8Array): number {
-  let skip = offset;
-  let done = 0;
-  for (const b of chain.readable) {
-    if (done >= dest.length) break;
+export function sliceBuffers(buffers: readonly GuestBuffer[], start: number, length: number): GuestBuffer[] {
+  const out: GuestBuffer[] = [];
+  let skip = start;
+  let left = length;
+  for (const b of buffers) {
+    if (left <= 0) break;
     if (skip >= b.len) {
       skip -= b.len;
       continue;
     }
-    const n = Math.min(b.len - skip, dest.length - done);
+    const n = Math.min(b.len - skip, left);
+    if (n > 0) out.push({ addr: b.addr + skip, len: n });
+    left -= n;
+    skip = 0;
+  }
+  return out;
+}
+
+/** The guest address of byte `index` of the concatenated buffers, or undefined when out of range. Pure. */
+export function addressAt(buffers: readonly GuestBuffer[], index: number): number | undefined {
+  let skip = index;
+  for (const b of buffers) {
+    if (skip < b.len) return b.addr + skip;
+    skip -= b.len;
+  }
+  return undefined;
+}
+
+/**
+ * Copies bytes of the concatenated buffers, starting `offset` bytes into them, into `into`.
+ * Returns how many were copied: `into.length` unless the buffers end first or a piece is not
+ * guest RAM (then it stops there). Reads only.
+ */
+export function readFromBuffers(memory: Pick<GuestMemory, "view">, buffers: readonly GuestBuffer[], offset: number, into: Uint8Array): number {
+  let skip = offset;
+  let done = 0;
+  for (const b of buffers) {
+    if (done >= into.length) break;
+    if (skip >= b.len) {
+      skip -= b.len;
+      continue;
+    }
+    const n = Math.min(b.len - skip, into.length - done);
     const view = memory.view(b.addr + skip, n);
-    if (!view) break; // cannot happen for a validated chain
-    dest.set(view, done);
+    if (!view || view.length < n) break;
+    into.set(view.subarray(0, n), done);
     done += n;
     skip = 0;
   }
@@ -89,20 +144,21 @@ export function readFromChain(memory: GuestMemory, chain: DescriptorChain, offse
 }
 
 /**
- * Copies `src` into the chain's device-writable buffers starting `offset` bytes into them.
- * Returns the number of bytes written (less when the buffers are shorter).
+ * Copies `from` into the concatenated buffers starting `offset` bytes into them (every piece is
+ * reported to the memory's written()). Returns how many bytes were written: `from.length` unless
+ * the buffers end first or a piece is not guest RAM (pieces before it stay written).
  */
-export function writeToChain(memory: GuestMemory, chain: DescriptorChain, offset: number, src: Uint8Array): number {
+export function writeToBuffers(memory: Pick<GuestMemory, "write">, buffers: readonly GuestBuffer[], offset: number, from: Uint8Array): number {
   let skip = offset;
   let done = 0;
-  for (const b of chain.writable) {
-    if (done >= src.length) break;
+  for (const b of buffers) {
+    if (done >= from.length) break;
     if (skip >= b.len) {
       skip -= b.len;
       continue;
     }
-    const n = Math.min(b.len - skip, src.length - done);
-    if (!memory.write(b.addr + skip, src.subarray(done, done + n))) break;
+    const n = Math.min(b.len - skip, from.length - done);
+    if (!memory.write(b.addr + skip, from.subarray(done, done + n))) break;
     done += n;
     skip = 0;
   }
@@ -110,30 +166,22 @@ export function writeToChain(memory: GuestMemory, chain: DescriptorChain, offset
 }
 
 /**
- * Visits the chain's device-readable data as guest RAM views (no copy), at most `limit` bytes
- * in total, in pieces of at most `pieceSize` bytes. The views alias guest memory: copy what must
- * outlive the callback. Returns the number of bytes visited.
+ * Exactly `length` bytes starting `offset` bytes into the concatenated buffers, or undefined when
+ * the buffers hold fewer or a piece is not guest RAM. The caller bounds `length`.
  */
-export function forEachReadable(
-  memory: GuestMemory,
-  chain: DescriptorChain,
-  limit: number,
-  pieceSize: number,
-  visit: (bytes: Uint8Array) => void,
-): number {
-  let done = 0;
-  for (const b of chain.readable) {
-    for (let at = 0; at < b.len && done < limit; ) {
-      const n = Math.min(b.len - at, limit - done, pieceSize);
-      const view = memory.view(b.addr + at, n);
-      if (!view) return done;
-      visit(view);
-      at += n;
-      done += n;
-    }
-    if (done >= limit) break;
-  }
-  return done;
+export function readExactly(memory: Pick<GuestMemory, "view">, buffers: readonly GuestBuffer[], offset: number, length: number): Uint8Array | undefined {
+  const out = new Uint8Array(length);
+  return readFromBuffers(memory, buffers, offset, out) === length ? out : undefined;
+}
+
+/** readFromBuffers() over the chain's device-readable buffers. */
+export function readFromChain(memory: Pick<GuestMemory, "view">, chain: DescriptorChain, offset: number, into: Uint8Array): number {
+  return readFromBuffers(memory, chain.readable, offset, into);
+}
+
+/** writeToBuffers() over the chain's device-writable buffers. */
+export function writeToChain(memory: Pick<GuestMemory, "write">, chain: DescriptorChain, offset: number, from: Uint8Array): number {
+  return writeToBuffers(memory, chain.writable, offset, from);
 }
 
 /** A little-endian reader over a view of guest memory (rings and descriptors are little-endian). */

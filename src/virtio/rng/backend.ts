@@ -1,22 +1,18 @@
-// What the entropy device needs from its host: randomness, a clock and a timer. All injected so
-// the device model runs the same in Node, in a browser and in tests.
+// What the entropy device needs from its host besides time (an injected HostClock,
+// src/platform/clock.ts): randomness. Injected so the device model runs the same in Node, in a
+// browser and in tests.
 
 /** Fills `bytes` with random bytes (at most 65536 per call, the Web Crypto limit). */
 export type EntropySource = (bytes: Uint8Array) => void;
-/** Milliseconds from an arbitrary origin, never going backwards. */
-export type Clock = () => number;
-/** Runs `fn` once after about `ms` milliseconds. */
-export type Scheduler = (ms: number, fn: () => void) => void;
 
-/** Web Crypto's getRandomValues, present in Node 20 and in browsers (globalThis.crypto). */
+/** Web Crypto as every JavaScript host offers it (Node 20, browsers, workers). */
+interface WebCrypto {
+  crypto: { getRandomValues(bytes: Uint8Array): Uint8Array };
+}
+
+/** Web Crypto's getRandomValues (globalThis.crypto). */
 export const defaultEntropySource: EntropySource = (bytes) => {
-  globalThis.crypto.getRandomValues(bytes);
-};
-
-export const defaultClock: Clock = () => globalThis.performance.now();
-
-export const defaultScheduler: Scheduler = (ms, fn) => {
-  globalThis.setTimeout(fn, ms);
+  (globalThis as unknown as WebCrypto).crypto.getRandomValues(bytes);
 };
 
 /**
@@ -30,7 +26,8 @@ export class TokenBucket {
   constructor(
     readonly rate: number,
     readonly burst: number,
-    private readonly now: Clock,
+    /** Milliseconds from an arbitrary origin, never going backwards (HostClock.now). */
+    private readonly now: () => number,
   ) {
     if (!(rate > 0)) throw new RangeError(`entropy rate ${rate} must be positive`);
     if (!(burst >= 1) || !Number.isFinite(burst)) throw new RangeError(`entropy burst ${burst} must be at least 1 byte`);

@@ -5,10 +5,10 @@ import { TokenBucket } from "./backend.ts";
 import { VirtioMmioTransport } from "../transport/mmio.ts";
 import { VirtioMmioRegister as R, DEVICE_NEEDS_RESET, featureBit, VIRTIO_F_RING_PACKED } from "../constants.ts";
 import { FakeRam, SplitDriver, linuxProbe, mmioRead, mmioWrite, takeInterrupt } from "../testing/fake-driver.ts";
+import { FakeClock, irqLine } from "../../testing/fakes.ts";
 
 function setup(options: { rate?: number; burst?: number; packed?: boolean; maxPerRequest?: number } = {}) {
-  const clock = { ms: 1000 };
-  const timers: { at: number; fn: () => void }[] = [];
+  const clock = new FakeClock(1000);
   let counter = 0;
   const device = new VirtioRngDevice({
     entropy: (b) => {
@@ -16,24 +16,15 @@ function setup(options: { rate?: number; burst?: number; packed?: boolean; maxPe
     },
     bytesPerSecond: options.rate ?? Infinity,
     burstBytes: options.burst ?? 1 << 16,
-    now: () => clock.ms,
-    schedule: (ms, fn) => timers.push({ at: clock.ms + ms, fn }),
+    clock,
     maxBytesPerRequest: options.maxPerRequest,
   });
   const ram = new FakeRam(4 << 20);
-  const irq = { level: false };
-  const t = new VirtioMmioTransport({ device, memory: ram.memory, irq: (on) => (irq.level = on) });
+  const irq = irqLine();
+  const t = new VirtioMmioTransport({ device, memory: ram.memory, irq: irq.set });
   const probe = linuxProbe(t, ram, (o) => (options.packed ? o : o & ~featureBit(VIRTIO_F_RING_PACKED)));
   const d = probe.drivers[0];
-  /** Advances the fake clock and runs the timers that are due. */
-  const advance = (ms: number) => {
-    clock.ms += ms;
-    for (const timer of timers.splice(0)) {
-      if (timer.at <= clock.ms) timer.fn();
-      else timers.push(timer);
-    }
-  };
-  return { device, ram, t, d, irq, timers, advance, clock };
+  return { device, ram, t, d, irq, advance: (ms: number) => clock.advance(ms), clock };
 }
 
 test("fills a 64-byte request the way Linux's virtio-rng makes it (split and packed)", () => {
@@ -78,16 +69,16 @@ test("a request made available before DRIVER_OK is served at activation", () => 
 });
 
 test("token bucket: a burst, then waiting on the timer; never more than one timer", () => {
-  const { t, d, timers, advance, device } = setup({ rate: 100, burst: 64 });
+  const { t, d, clock, advance, device } = setup({ rate: 100, burst: 64 });
   d.add([], [64]);
   d.add([], [64]);
   d.add([], [64]);
   mmioWrite(t, R.QueueNotify, 0);
   assert.equal(d.used().length, 1, "the burst covers the first request");
-  assert.equal(timers.length, 1);
-  assert.equal(timers[0].at - 1000, 640, "64 bytes at 100 B/s");
+  assert.equal(clock.pending, 1);
+  assert.equal(clock.pendingTimers()[0].at - 1000, 640, "64 bytes at 100 B/s");
   mmioWrite(t, R.QueueNotify, 0); // a kick while waiting changes nothing
-  assert.equal(timers.length, 1);
+  assert.equal(clock.pending, 1);
   assert.equal(device.counters.rateLimited, 2);
   advance(320);
   assert.equal(d.used().length, 0, "timer not due yet");
@@ -96,15 +87,15 @@ test("token bucket: a burst, then waiting on the timer; never more than one time
     d.used().map((u) => u.len),
     [64],
   );
-  assert.equal(timers.length, 1, "the third request waits again");
+  assert.equal(clock.pending, 1, "the third request waits again");
   advance(640);
   assert.equal(d.used().length, 1);
-  assert.equal(timers.length, 0);
+  assert.equal(clock.pending, 0);
   assert.equal(device.counters.timers, 2);
 });
 
 test("a request larger than the burst gets what the bucket holds once it is full", () => {
-  const { t, d, timers, advance } = setup({ rate: 1000, burst: 100 });
+  const { t, d, clock, advance } = setup({ rate: 1000, burst: 100 });
   d.add([], [4096]);
   mmioWrite(t, R.QueueNotify, 0);
   assert.deepEqual(
@@ -113,7 +104,7 @@ test("a request larger than the burst gets what the bucket holds once it is full
   );
   d.add([], [4096]);
   mmioWrite(t, R.QueueNotify, 0);
-  assert.equal(timers.length, 1);
+  assert.equal(clock.pending, 1);
   advance(100);
   assert.deepEqual(
     d.used().map((u) => u.len),
@@ -133,11 +124,11 @@ test("at most 64 KiB per request, whatever the buffer size; no writable buffer g
 });
 
 test("reset drops the waiting request; a stale timer does no harm", () => {
-  const { t, d, ram, timers, advance } = setup({ rate: 10, burst: 8 });
+  const { t, d, ram, clock, advance } = setup({ rate: 10, burst: 8 });
   d.add([], [8]);
   d.add([], [8]);
   mmioWrite(t, R.QueueNotify, 0);
-  assert.equal(timers.length, 1);
+  assert.equal(clock.pending, 1);
   mmioWrite(t, R.Status, 0);
   const before = ram.get(ram.base, 0x20000);
   advance(10_000);

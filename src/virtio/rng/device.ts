@@ -11,14 +11,16 @@
 // does not have to trust Parley's bytes; they only add to what it already has.
 //
 // Host side: bytes come from an injected EntropySource (default: Web Crypto getRandomValues, in
-// Node 20 and browsers alike), spent from a token bucket (rate, burst) on an injected clock. When
-// the bucket is empty the request stays where it is (at most one chain is held by the device) and
-// an injected timer retries later; nothing spins, and nothing is allocated per request beyond a
-// fixed scratch buffer.
+// Node 20 and browsers alike), spent from a token bucket (rate, burst) on an injected HostClock.
+// When the bucket is empty the request stays where it is (at most one chain is held by the device)
+// and a timer of that clock retries later; nothing spins, and nothing is allocated per request
+// beyond a fixed scratch buffer.
 import type { DescriptorChain, GuestMemory, VirtioDevice, VirtioDeviceContext } from "../types.ts";
 import { VirtqueueError } from "../types.ts";
 import { VIRTIO_ID_ENTROPY } from "../constants.ts";
-import { TokenBucket, defaultClock, defaultEntropySource, defaultScheduler, type Clock, type EntropySource, type Scheduler } from "./backend.ts";
+import { TokenBucket, defaultEntropySource, type EntropySource } from "./backend.ts";
+import { writeToChain } from "../queue/chain.ts";
+import { portableClock, type HostClock } from "../../platform/clock.ts";
 
 /** Spec 5.4.2: the only virtqueue. */
 export const VIRTIO_RNG_REQUESTQ = 0;
@@ -37,10 +39,8 @@ export interface VirtioRngOptions {
   bytesPerSecond?: number;
   /** Bucket size in bytes: what can be given at once after a pause (default 64 KiB). */
   burstBytes?: number;
-  /** Clock in milliseconds (default performance.now). */
-  now?: Clock;
-  /** Timer for retrying when the bucket is empty (default setTimeout). */
-  schedule?: Scheduler;
+  /** Time for the token bucket and the timer that retries when it is empty. Default portableClock(). */
+  clock?: HostClock;
   /** Cap on bytes per request (default and maximum 65536). */
   maxBytesPerRequest?: number;
 }
@@ -64,7 +64,7 @@ export class VirtioRngDevice implements VirtioDevice {
   readonly counters: VirtioRngCounters = { bytes: 0, requests: 0, rateLimited: 0, timers: 0 };
   private readonly entropy: EntropySource;
   private readonly bucket: TokenBucket;
-  private readonly schedule: Scheduler;
+  private readonly clock: HostClock;
   private readonly maxPerRequest: number;
   private readonly scratch = new Uint8Array(SCRATCH_BYTES);
   private context: VirtioDeviceContext | undefined;
@@ -77,8 +77,8 @@ export class VirtioRngDevice implements VirtioDevice {
     this.name = options.name ?? "virtio-rng0";
     this.queueSizes = [options.queueSize ?? 64];
     this.entropy = options.entropy ?? defaultEntropySource;
-    this.bucket = new TokenBucket(options.bytesPerSecond ?? 1 << 20, options.burstBytes ?? 64 << 10, options.now ?? defaultClock);
-    this.schedule = options.schedule ?? defaultScheduler;
+    this.clock = options.clock ?? portableClock();
+    this.bucket = new TokenBucket(options.bytesPerSecond ?? 1 << 20, options.burstBytes ?? 64 << 10, () => this.clock.now());
     const cap = options.maxBytesPerRequest ?? VIRTIO_RNG_MAX_REQUEST_BYTES;
     if (!Number.isInteger(cap) || cap < 1 || cap > VIRTIO_RNG_MAX_REQUEST_BYTES) {
       throw new RangeError(`maxBytesPerRequest ${cap} is outside 1..${VIRTIO_RNG_MAX_REQUEST_BYTES}`);
@@ -152,7 +152,8 @@ export class VirtioRngDevice implements VirtioDevice {
     if (this.timerArmed) return;
     this.timerArmed = true;
     this.counters.timers++;
-    this.schedule(ms, () => {
+    // Never cancelled: after a reset the retry finds no context and does nothing.
+    this.clock.setTimer(ms, () => {
       this.timerArmed = false;
       this.service();
     });
@@ -160,17 +161,11 @@ export class VirtioRngDevice implements VirtioDevice {
 
   /** Writes `n` random bytes into the chain's writable buffers, a scratch buffer at a time. */
   private fill(memory: GuestMemory, chain: DescriptorChain, n: number): void {
-    let left = n;
-    for (const b of chain.writable) {
-      for (let at = 0; at < b.len && left > 0; ) {
-        const k = Math.min(b.len - at, left, SCRATCH_BYTES);
-        const piece = this.scratch.subarray(0, k);
-        this.entropy(piece);
-        memory.write(b.addr + at, piece);
-        at += k;
-        left -= k;
-      }
-      if (left === 0) break;
+    for (let done = 0; done < n; ) {
+      const piece = this.scratch.subarray(0, Math.min(n - done, SCRATCH_BYTES));
+      this.entropy(piece);
+      writeToChain(memory, chain, done, piece);
+      done += piece.length;
     }
     this.scratch.fill(0);
   }

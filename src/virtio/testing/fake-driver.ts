@@ -1,8 +1,9 @@
-// Test support: a fake guest RAM and minimal drivers that build split and packed rings the way
-// Linux's drivers/virtio/virtio_ring.c does, plus the virtio_mmio.c register sequence. Used by
-// the unit, adversarial and fuzz tests; not part of Parley's runtime.
+// Test support: guest RAM for rings (on the common FakeGuestMemory) and minimal drivers that build
+// split and packed rings the way Linux's drivers/virtio/virtio_ring.c does, plus the
+// virtio_mmio.c register sequence. Used by the unit, adversarial and fuzz tests; not part of
+// Parley's runtime.
 import type { GuestMemory } from "../types.ts";
-import { ramGuestMemory } from "../memory.ts";
+import { FAKE_RAM_BASE, FakeGuestMemory } from "../../testing/fakes.ts";
 import {
   VIRTQ_AVAIL_F_NO_INTERRUPT,
   RING_EVENT_FLAGS_DESC,
@@ -21,58 +22,26 @@ import {
 import type { VirtioMmioTransport } from "../transport/mmio.ts";
 import { vringNeedEvent } from "../queue/split.ts";
 
-export const RAM_BASE = 0x8000_0000;
+export const RAM_BASE = FAKE_RAM_BASE;
 
-export class FakeRam {
-  readonly bytes: Uint8Array;
-  readonly view: DataView;
-  readonly memory: GuestMemory;
-  /** Ranges reported through written(). */
-  readonly writes: [number, number][] = [];
-  private next: number;
-
-  constructor(
-    readonly size = 1 << 20,
-    readonly base = RAM_BASE,
-  ) {
-    this.bytes = new Uint8Array(size);
-    this.view = new DataView(this.bytes.buffer);
-    this.memory = ramGuestMemory(this.bytes, base, (p, n) => {
-      if (this.writes.length < 10_000) this.writes.push([p, n]);
-    });
-    this.next = base + (size >> 1); // the lower half is for rings, the upper half for buffers
+/**
+ * Guest RAM for ring-level tests: the lower half is for rings (placed by the drivers below), the
+ * upper half for buffers, allocated 16-byte aligned.
+ */
+export class FakeRam extends FakeGuestMemory {
+  constructor(size = 1 << 20, base = RAM_BASE) {
+    super(size, base, size >> 1);
   }
-
-  /** A fresh buffer in the upper half of RAM (bump allocation, wraps around). */
-  alloc(length: number, align = 16): number {
-    let at = Math.ceil(this.next / align) * align;
-    if (at + length > this.base + this.size) at = this.base + (this.size >> 1);
-    this.next = at + length;
-    return at;
+  /** The RAM as the transport and the queues take it. */
+  get memory(): GuestMemory {
+    return this;
   }
-  off(paddr: number): number {
-    return paddr - this.base;
+  override alloc(length: number, align = 16): number {
+    return super.alloc(length, align);
   }
-  u16(paddr: number): number {
-    return this.view.getUint16(this.off(paddr), true);
-  }
-  u32(paddr: number): number {
-    return this.view.getUint32(this.off(paddr), true);
-  }
-  setU16(paddr: number, v: number): void {
-    this.view.setUint16(this.off(paddr), v, true);
-  }
-  setU32(paddr: number, v: number): void {
-    this.view.setUint32(this.off(paddr), v >>> 0, true);
-  }
-  setU64(paddr: number, v: number | bigint): void {
-    this.view.setBigUint64(this.off(paddr), BigInt.asUintN(64, BigInt(v)), true);
-  }
-  put(paddr: number, data: Uint8Array): void {
-    this.bytes.set(data, this.off(paddr));
-  }
+  /** A copy of guest RAM. */
   get(paddr: number, length: number): Uint8Array {
-    return this.bytes.slice(this.off(paddr), this.off(paddr) + length);
+    return this.read(paddr, length);
   }
 }
 
@@ -380,19 +349,6 @@ export class PackedDriver {
 
 // ---- virtio_mmio.c, as a sequence of register accesses ----------------------------------------
 
-/** An interrupt line as the PLIC sees it: its level, and how many times it rose. Pass `set` as the irq callback. */
-export function irqLine(): { level: boolean; edges: number; set: (on: boolean) => void } {
-  const line = {
-    level: false,
-    edges: 0,
-    set: (on: boolean) => {
-      if (on && !line.level) line.edges++;
-      line.level = on;
-    },
-  };
-  return line;
-}
-
 export function mmioRead(t: VirtioMmioTransport, offset: number): number {
   const v = t.load(offset, 4);
   if (typeof v !== "number") throw new Error(`read of 0x${offset.toString(16)} faulted`);
@@ -466,16 +422,4 @@ export function takeInterrupt(t: VirtioMmioTransport): number {
   const status = mmioRead(t, R.InterruptStatus);
   if (status) mmioWrite(t, R.InterruptACK, status);
   return status;
-}
-
-/** A deterministic PRNG (mulberry32) for fuzzing. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

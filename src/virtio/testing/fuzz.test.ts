@@ -25,7 +25,7 @@ import {
   VIRTQ_MAX_CHAIN_BYTES,
   VirtioMmioRegister as R,
 } from "../constants.ts";
-import { prng } from "./fake-driver.ts";
+import { FakeClock, prng } from "../../testing/fakes.ts";
 
 const SEED = Number(process.env.VIRTIO_FUZZ_SEED ?? 0x5eed_c0de) >>> 0;
 const SCALE = Number(process.env.VIRTIO_FUZZ_SCALE ?? 1);
@@ -268,7 +268,7 @@ test(`MMIO transport with console and entropy devices under random register writ
     let outputBytes = 0;
     const device = f.chance(0.5)
       ? new VirtioConsoleDevice({ output: (b) => (outputBytes += b.length), size: { cols: 80, rows: 24 } })
-      : new VirtioRngDevice({ bytesPerSecond: f.pick([Infinity, 100]), burstBytes: 64, now: () => c, schedule: () => {} });
+      : new VirtioRngDevice({ bytesPerSecond: f.pick([Infinity, 100]), burstBytes: 64, clock: new FakeClock(c) });
     const packed = f.chance(0.5);
     const transport = new VirtioMmioTransport({ device, memory: memory, irq: () => {}, offerPacked: packed });
     // A mostly well-behaved probe, so that queues get set up and go live.

@@ -1,11 +1,13 @@
-// Interrupt coalescing in the virtio-mmio transport (VirtioMmioOptions.coalesce), with Node's
-// fake timers: the delay bound is a host timer, so the tests move time by hand.
-import { test, mock } from "node:test";
+// Interrupt coalescing in the virtio-mmio transport (VirtioMmioOptions.coalesce), on a fake
+// HostClock: the delay bound is a host timer, so the tests move time by hand.
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { VirtioMmioTransport, checkCoalesce, type CoalesceTimer, type VirtioCoalesce } from "./mmio.ts";
+import { VirtioMmioTransport, checkCoalesce, type VirtioCoalesce } from "./mmio.ts";
+import type { HostClock } from "../../platform/clock.ts";
 import type { DescriptorChain, VirtioDevice, VirtioDeviceContext } from "../types.ts";
 import { VIRTIO_F_EVENT_IDX, VIRTIO_F_RING_PACKED, VIRTIO_MMIO_INT_VRING, VirtioMmioRegister as R, featureBit } from "../constants.ts";
-import { FakeRam, SplitDriver, irqLine, linuxProbe, mmioWrite, takeInterrupt } from "../testing/fake-driver.ts";
+import { FakeRam, SplitDriver, linuxProbe, mmioWrite, takeInterrupt } from "../testing/fake-driver.ts";
+import { FakeClock, irqLine } from "../../testing/fakes.ts";
 
 /** Takes every request on a kick and completes them only when the test says so (like slow I/O). */
 class HeldDevice implements VirtioDevice {
@@ -45,7 +47,7 @@ class HeldDevice implements VirtioDevice {
 }
 
 /** A transport with a split-ring driver that submitted `requests` requests; no EVENT_IDX unless asked. */
-function setup(coalesce: VirtioCoalesce | undefined, requests = 8, eventIdx = false, coalesceTimer?: CoalesceTimer) {
+function setup(coalesce: VirtioCoalesce | undefined, requests = 8, eventIdx = false, clock: HostClock = new FakeClock()) {
   const ram = new FakeRam();
   const device = new HeldDevice();
   const irq = irqLine();
@@ -54,23 +56,14 @@ function setup(coalesce: VirtioCoalesce | undefined, requests = 8, eventIdx = fa
     memory: ram.memory,
     irq: irq.set,
     coalesce,
-    coalesceTimer,
+    clock,
   });
   const probe = linuxProbe(t, ram, (offered) => offered & ~featureBit(VIRTIO_F_RING_PACKED) & (eventIdx ? ~0n : ~featureBit(VIRTIO_F_EVENT_IDX)));
   const driver = probe.drivers[0] as SplitDriver;
   for (let i = 0; i < requests; i++) driver.add([], [16]);
   mmioWrite(t, R.QueueNotify, 0);
   assert.equal(device.held.length, requests);
-  return { t, device, driver, irq };
-}
-
-function withFakeTimers(body: () => void) {
-  mock.timers.enable({ apis: ["setTimeout"] });
-  try {
-    body();
-  } finally {
-    mock.timers.reset();
-  }
+  return { t, device, driver, irq, clock: clock as FakeClock };
 }
 
 test("without coalescing (and with { 1, 0 }) every completion interrupts at once, as before", () => {
@@ -90,116 +83,102 @@ test("without coalescing (and with { 1, 0 }) every completion interrupts at once
 });
 
 test("N completions raise one interrupt at once", () => {
-  withFakeTimers(() => {
-    const { t, device, irq } = setup({ maxCompletions: 4, maxDelayUs: 5000 });
-    device.complete(3);
-    assert.equal(irq.level, false, "three of four: still gathering");
-    device.complete(1);
-    assert.equal(irq.level, true, "the fourth raises it without waiting for the timer");
-    assert.equal(t.counters.usedInterrupts, 1);
-    assert.equal(t.counters.coalesceFlushesByCount, 1);
-    takeInterrupt(t);
-    mock.timers.tick(10);
-    assert.equal(irq.edges, 1, "the timer was cancelled with the batch");
-    assert.equal(t.counters.coalesceFlushesByTimer, 0);
-  });
+  const { t, device, irq, clock } = setup({ maxCompletions: 4, maxDelayUs: 5000 });
+  device.complete(3);
+  assert.equal(irq.level, false, "three of four: still gathering");
+  device.complete(1);
+  assert.equal(irq.level, true, "the fourth raises it without waiting for the timer");
+  assert.equal(t.counters.usedInterrupts, 1);
+  assert.equal(t.counters.coalesceFlushesByCount, 1);
+  takeInterrupt(t);
+  clock.advance(10);
+  assert.equal(irq.edges, 1, "the timer was cancelled with the batch");
+  assert.equal(t.counters.coalesceFlushesByTimer, 0);
 });
 
 test("several used buffers signalled by one notifyUsed count as several completions", () => {
-  withFakeTimers(() => {
-    const { t, device, irq } = setup({ maxCompletions: 4, maxDelayUs: 5000 });
-    device.complete(4, 4);
-    assert.equal(irq.level, true);
-    assert.equal(t.counters.coalescedCompletions, 4);
-  });
+  const { t, device, irq } = setup({ maxCompletions: 4, maxDelayUs: 5000 });
+  device.complete(4, 4);
+  assert.equal(irq.level, true);
+  assert.equal(t.counters.coalescedCompletions, 4);
 });
 
 test("fewer than N completions interrupt T microseconds after the first one", () => {
-  withFakeTimers(() => {
-    const { t, device, irq } = setup({ maxCompletions: 16, maxDelayUs: 2000 });
-    device.complete(1);
-    mock.timers.tick(1);
-    device.complete(1); // a later completion does not restart the clock
-    assert.equal(irq.level, false);
-    mock.timers.tick(0.999);
-    assert.equal(irq.level, false, "1.999 ms after the first completion");
-    mock.timers.tick(0.001);
-    assert.equal(irq.level, true, "2 ms after the first completion");
-    assert.equal(t.counters.coalesceFlushesByTimer, 1);
-    assert.equal(t.counters.usedInterrupts, 1);
-    takeInterrupt(t);
-    // A new batch starts its own clock.
-    device.complete(1);
-    mock.timers.tick(1.5);
-    assert.equal(irq.level, false);
-    mock.timers.tick(0.5);
-    assert.equal(irq.level, true);
-    assert.equal(irq.edges, 2);
-  });
+  const { t, device, irq, clock } = setup({ maxCompletions: 16, maxDelayUs: 2000 });
+  device.complete(1);
+  clock.advance(1);
+  device.complete(1); // a later completion does not restart the clock
+  assert.equal(irq.level, false);
+  clock.advance(0.999);
+  assert.equal(irq.level, false, "1.999 ms after the first completion");
+  clock.advance(0.001);
+  assert.equal(irq.level, true, "2 ms after the first completion");
+  assert.equal(t.counters.coalesceFlushesByTimer, 1);
+  assert.equal(t.counters.usedInterrupts, 1);
+  takeInterrupt(t);
+  // A new batch starts its own clock.
+  device.complete(1);
+  clock.advance(1.5);
+  assert.equal(irq.level, false);
+  clock.advance(0.5);
+  assert.equal(irq.level, true);
+  assert.equal(irq.edges, 2);
 });
 
 test("the driver's suppression is judged when the interrupt is raised, not when a completion arrives", () => {
-  withFakeTimers(() => {
-    // Interrupts turned off while the batch gathers: none is raised.
-    const a = setup({ maxCompletions: 8, maxDelayUs: 1000 });
-    a.device.complete(2);
-    a.driver.setNoInterrupt(true);
-    mock.timers.tick(1);
-    assert.equal(a.irq.edges, 0);
-    assert.equal(a.t.counters.usedInterruptsSuppressed, 1);
+  // Interrupts turned off while the batch gathers: none is raised.
+  const a = setup({ maxCompletions: 8, maxDelayUs: 1000 });
+  a.device.complete(2);
+  a.driver.setNoInterrupt(true);
+  a.clock.advance(1);
+  assert.equal(a.irq.edges, 0);
+  assert.equal(a.t.counters.usedInterruptsSuppressed, 1);
 
-    // Off when the completions arrived, on again before the batch ends: the interrupt is raised.
-    const b = setup({ maxCompletions: 8, maxDelayUs: 1000 });
-    b.driver.setNoInterrupt(true);
-    b.device.complete(2);
-    b.driver.setNoInterrupt(false);
-    mock.timers.tick(1);
-    assert.equal(b.irq.edges, 1);
-  });
+  // Off when the completions arrived, on again before the batch ends: the interrupt is raised.
+  const b = setup({ maxCompletions: 8, maxDelayUs: 1000 });
+  b.driver.setNoInterrupt(true);
+  b.device.complete(2);
+  b.driver.setNoInterrupt(false);
+  b.clock.advance(1);
+  assert.equal(b.irq.edges, 1);
 });
 
 test("EVENT_IDX: a batch interrupts when used_event lies anywhere inside it", () => {
-  withFakeTimers(() => {
-    const { t, device, driver, irq } = setup({ maxCompletions: 4, maxDelayUs: 1000 }, 8, true);
-    driver.setUsedEvent(2); // "interrupt me once entry 2 is used"
-    device.complete(4);
-    assert.equal(irq.edges, 1, "entries 0..3 include 2");
-    takeInterrupt(t);
-    driver.setUsedEvent(100); // far ahead: the next batch is not wanted
-    device.complete(4);
-    assert.equal(irq.edges, 1);
-    assert.equal(t.counters.usedInterruptsSuppressed, 1);
-  });
+  const { t, device, driver, irq } = setup({ maxCompletions: 4, maxDelayUs: 1000 }, 8, true);
+  driver.setUsedEvent(2); // "interrupt me once entry 2 is used"
+  device.complete(4);
+  assert.equal(irq.edges, 1, "entries 0..3 include 2");
+  takeInterrupt(t);
+  driver.setUsedEvent(100); // far ahead: the next batch is not wanted
+  device.complete(4);
+  assert.equal(irq.edges, 1);
+  assert.equal(t.counters.usedInterruptsSuppressed, 1);
 });
 
 test("a device reset drops the gathered completions and their timer", () => {
-  withFakeTimers(() => {
-    const { t, device, irq } = setup({ maxCompletions: 8, maxDelayUs: 1000 });
-    device.complete(2);
-    mmioWrite(t, R.Status, 0);
-    mock.timers.tick(5);
-    assert.equal(irq.edges, 0);
-    assert.equal(t.counters.coalesceFlushesByTimer, 0);
-  });
+  const { t, device, irq, clock } = setup({ maxCompletions: 8, maxDelayUs: 1000 });
+  device.complete(2);
+  mmioWrite(t, R.Status, 0);
+  clock.advance(5);
+  assert.equal(irq.edges, 0);
+  assert.equal(t.counters.coalesceFlushesByTimer, 0);
 });
 
 test("changing the setting at run time signals what was waiting", () => {
-  withFakeTimers(() => {
-    const { t, device, irq } = setup({ maxCompletions: 8, maxDelayUs: 100_000 });
-    device.complete(2);
-    assert.equal(irq.level, false);
-    t.setCoalesce(undefined);
-    assert.equal(irq.level, true, "turning coalescing off does not leave completions behind");
-    takeInterrupt(t);
-    device.complete(1);
-    assert.equal(irq.edges, 2, "and it is off");
-    takeInterrupt(t);
-    t.setCoalesce({ maxCompletions: 2, maxDelayUs: 1000 });
-    device.complete(1);
-    assert.equal(irq.edges, 2, "counting starts afresh: earlier completions are not counted again");
-    device.complete(1);
-    assert.equal(irq.edges, 3);
-  });
+  const { t, device, irq } = setup({ maxCompletions: 8, maxDelayUs: 100_000 });
+  device.complete(2);
+  assert.equal(irq.level, false);
+  t.setCoalesce(undefined);
+  assert.equal(irq.level, true, "turning coalescing off does not leave completions behind");
+  takeInterrupt(t);
+  device.complete(1);
+  assert.equal(irq.edges, 2, "and it is off");
+  takeInterrupt(t);
+  t.setCoalesce({ maxCompletions: 2, maxDelayUs: 1000 });
+  device.complete(1);
+  assert.equal(irq.edges, 2, "counting starts afresh: earlier completions are not counted again");
+  device.complete(1);
+  assert.equal(irq.edges, 3);
 });
 
 test("settings that cannot work are refused", () => {
@@ -211,25 +190,29 @@ test("settings that cannot work are refused", () => {
   assert.throws(() => setup({ maxCompletions: 4, maxDelayUs: 0 }), RangeError);
 });
 
-test("a host-supplied timer gets the delay in microseconds and is cancelled when the count ends the batch", () => {
+test("the host clock gets the delay in milliseconds and the timer is cancelled when the count ends the batch", () => {
   const started: number[] = [];
   let cancels = 0;
   let fire: (() => void) | undefined;
-  const timer: CoalesceTimer = (delayUs, f) => {
-    started.push(delayUs);
-    fire = f;
-    return () => cancels++;
+  const clock: HostClock = {
+    now: () => 0,
+    setTimer(ms, f) {
+      started.push(ms);
+      fire = f;
+      return () => cancels++;
+    },
+    yieldToHost: () => Promise.resolve(),
   };
-  const { t, device, irq } = setup({ maxCompletions: 3, maxDelayUs: 50 }, 8, false, timer);
+  const { t, device, irq } = setup({ maxCompletions: 3, maxDelayUs: 50 }, 8, false, clock);
   device.complete(1);
   device.complete(1);
-  assert.deepEqual(started, [50], "one timer per batch, started by its first completion");
+  assert.deepEqual(started, [0.05], "one timer per batch, started by its first completion");
   device.complete(1);
   assert.equal(irq.edges, 1);
   assert.equal(cancels, 1);
   takeInterrupt(t);
   device.complete(1);
-  assert.deepEqual(started, [50, 50]);
+  assert.deepEqual(started, [0.05, 0.05]);
   fire!();
   assert.equal(irq.edges, 2);
   assert.equal(t.counters.coalesceFlushesByTimer, 1);

@@ -18,7 +18,8 @@ import {
   VirtioMmioRegister as R,
   featureBit,
 } from "../constants.ts";
-import { FakeRam, PackedDriver, SplitDriver, irqLine, linuxProbe, mmioRead, mmioWrite, takeInterrupt } from "../testing/fake-driver.ts";
+import { FakeRam, PackedDriver, SplitDriver, linuxProbe, mmioRead, mmioWrite, takeInterrupt } from "../testing/fake-driver.ts";
+import { irqLine } from "../../testing/fakes.ts";
 import { PackedVirtqueue } from "../queue/packed.ts";
 import { SplitVirtqueue } from "../queue/split.ts";
 

@@ -22,8 +22,8 @@ import {
   VSOCK_QUEUE_RX,
   VSOCK_QUEUE_TX,
 } from "./spec.ts";
-import { FakeBackend, FakeStream, GuestDriver, makeVsock, type Packet } from "./test-driver.ts";
-import { FakeClock } from "../balloon/fake-virtio.ts";
+import { FakeBackend, FakeStream, GuestDriver, makeVsock, type Packet } from "../testing/vsock.ts";
+import { FakeClock } from "../../testing/fakes.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -384,11 +384,11 @@ test("no rx buffers: RST replies are bounded and tx waits (5.10.6.1), then every
   guest.kick();
   const tx = guest.context.queues[VSOCK_QUEUE_TX];
   assert.equal(tx.counters.popped, VSOCK_RST_QUEUE_LIMIT, "tx stops when the reply queue is full");
-  assert.equal(tx.available, 1000 - VSOCK_RST_QUEUE_LIMIT);
+  assert.equal(tx.available.length, 1000 - VSOCK_RST_QUEUE_LIMIT);
   guest.kick();
   assert.equal(tx.counters.popped, VSOCK_RST_QUEUE_LIMIT, "and stays stopped");
   guest.addRx(2000);
-  assert.equal(tx.available, 0);
+  assert.equal(tx.available.length, 0);
   const rsts = guest.take();
   assert.equal(rsts.length, 1000);
   assert.ok(rsts.every((p) => p.header.op === VIRTIO_VSOCK_OP_RST));
@@ -398,7 +398,7 @@ test("no rx buffers: RST replies are bounded and tx waits (5.10.6.1), then every
 
 test("timeouts: an unanswered connect and a close the guest never finishes", () => {
   const clock = new FakeClock();
-  const { guest, backend, device } = makeVsock({ schedule: clock.schedule, connectTimeoutMs: 1000, closeTimeoutMs: 500 });
+  const { guest, backend, device } = makeVsock({ clock, connectTimeoutMs: 1000, closeTimeoutMs: 500 });
   guest.send({ op: VIRTIO_VSOCK_OP_REQUEST, src_port: 1, dst_port: 80 });
   clock.advance(999);
   assert.equal(device.connectionCount, 1);

@@ -8,7 +8,7 @@ import { VirtioMmioRegister as R } from "../constants.ts";
 import { VirtioVsock } from "./device.ts";
 import { buildVsockHeader, parseVsockHeader, vsockHeader } from "./header.ts";
 import { VIRTIO_VSOCK_OP_REQUEST, VIRTIO_VSOCK_OP_RESPONSE, VIRTIO_VSOCK_OP_RW, VSOCK_QUEUE_RX, VSOCK_QUEUE_TX } from "./spec.ts";
-import { FakeBackend, FakeStream } from "./test-driver.ts";
+import { FakeBackend, FakeStream } from "../testing/vsock.ts";
 
 const PACKED = 1n << 34n;
 

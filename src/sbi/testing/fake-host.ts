@@ -1,8 +1,10 @@
 // Test double for SbiHost and the ECALL register file, shared by the src/sbi tests. It records
-// every request and keeps HSM states with the same transition table the real machine uses.
-import { hsmTransition, type HsmEvent } from "./hsm.ts";
-import { SbiDispatcher } from "./dispatcher.ts";
-import { standardExtensions } from "./index.ts";
+// every request and keeps HSM states with the same transition table the real machine uses; its
+// RAM is the common FakeGuestMemory (src/testing/fakes.ts).
+import { FakeGuestMemory } from "../../testing/fakes.ts";
+import { hsmTransition, type HsmEvent } from "../hsm.ts";
+import { SbiDispatcher } from "../dispatcher.ts";
+import { standardExtensions } from "../index.ts";
 import {
   SBI_HSM_STATE_STARTED,
   SBI_HSM_STATE_STOPPED,
@@ -13,7 +15,7 @@ import {
   type SbiCall,
   type SbiErrorCode,
   type SbiHost,
-} from "./types.ts";
+} from "../types.ts";
 
 export const RAM_BASE = 0x8000_0000n;
 export const RAM_SIZE = 0x1_0000; // 64 KiB is plenty for tests
@@ -24,7 +26,7 @@ export class FakeHost implements SbiHost {
   mvendorid = 0n;
   marchid = 0n;
   mimpid = 0n;
-  readonly ram = new Uint8Array(RAM_SIZE);
+  readonly memory = new FakeGuestMemory(RAM_SIZE, Number(RAM_BASE));
   readonly states: HsmState[];
 
   readonly timers: { hartId: number; value: bigint }[] = [];
@@ -109,26 +111,29 @@ export class FakeHost implements SbiHost {
     this.input = this.input.slice(bytes.length);
     return Uint8Array.from(bytes);
   }
-  private offset(paddr: bigint, length: number): number | undefined {
-    const off = paddr - RAM_BASE;
-    return off >= 0n && off + BigInt(length) <= BigInt(RAM_SIZE) ? Number(off) : undefined;
+  /** Guest RAM's bytes (index 0 is RAM_BASE). */
+  get ram(): Uint8Array {
+    return this.memory.bytes;
+  }
+  /** A view of [paddr, paddr + length) when it lies entirely in RAM. */
+  private range(paddr: bigint, length: number): Uint8Array | undefined {
+    return this.memory.view(paddr >= 0n && paddr <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(paddr) : -1, length);
   }
   readGuest(paddr: bigint, length: number): Uint8Array | undefined {
     this.largestRequest = Math.max(this.largestRequest, length);
-    const off = this.offset(paddr, length);
-    return off === undefined ? undefined : this.ram.slice(off, off + length);
+    return this.range(paddr, length)?.slice();
   }
   writeGuest(paddr: bigint, bytes: Uint8Array): boolean {
-    const off = this.offset(paddr, bytes.length);
-    if (off === undefined) return false;
-    this.ram.set(bytes, off);
+    const target = this.range(paddr, bytes.length);
+    if (!target) return false;
+    target.set(bytes);
     return true;
   }
   loadSupervisorUlong(_hartId: number, vaddr: bigint): bigint | undefined {
     if (!this.supportsVirtualLoads) return undefined;
-    const off = this.offset(vaddr, 8);
-    if (off === undefined) return undefined;
-    return new DataView(this.ram.buffer).getBigUint64(off, true);
+    const bytes = this.range(vaddr, 8);
+    if (!bytes) return undefined;
+    return new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
   }
   /** Guest memory helper for tests. */
   poke(paddr: bigint, bytes: ArrayLike<number>): void {

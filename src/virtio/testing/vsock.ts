@@ -1,9 +1,11 @@
-// Test doubles for virtio-vsock: a guest driver that talks to the device through fake queues,
-// and a recording backend. Used by the vsock tests and src/host/node/vsock-uds.test.ts.
-import { FakeContext, FakeMemory } from "../balloon/fake-virtio.ts";
-import type { VsockBackend, VsockCloseReason, VsockConnection, VsockConnectRequest, VsockDeviceApi, VsockHostStream } from "./backend.ts";
-import { VirtioVsock, type VirtioVsockOptions } from "./device.ts";
-import { buildVsockHeader, parseVsockHeader, vsockHeader, type VsockHeader } from "./header.ts";
+// Test support for virtio-vsock: a guest driver that talks to the device through the common
+// FakeContext (fake-queue.ts), a recording backend, and a model of the guest's socket stack. Used
+// by the vsock tests and src/host/node/vsock-uds.test.ts.
+import { FakeGuestMemory } from "../../testing/fakes.ts";
+import { FakeContext } from "./fake-queue.ts";
+import type { VsockBackend, VsockCloseReason, VsockConnection, VsockConnectRequest, VsockDeviceApi, VsockHostStream } from "../vsock/backend.ts";
+import { VirtioVsock, type VirtioVsockOptions } from "../vsock/device.ts";
+import { buildVsockHeader, parseVsockHeader, vsockHeader, type VsockHeader } from "../vsock/header.ts";
 import {
   VIRTIO_VSOCK_HDR_SIZE,
   VIRTIO_VSOCK_OP_CREDIT_REQUEST,
@@ -17,7 +19,7 @@ import {
   VMADDR_CID_HOST,
   VSOCK_QUEUE_RX,
   VSOCK_QUEUE_TX,
-} from "./spec.ts";
+} from "../vsock/spec.ts";
 
 export interface Packet {
   header: VsockHeader;
@@ -26,7 +28,7 @@ export interface Packet {
 
 /** The guest side: puts packets on tx, supplies rx buffers, decodes what the device wrote. */
 export class GuestDriver {
-  readonly memory: FakeMemory;
+  readonly memory: FakeGuestMemory;
   readonly context: FakeContext;
   /** Packets received and not yet taken by the test. */
   readonly inbox: Packet[] = [];
@@ -40,8 +42,9 @@ export class GuestDriver {
     readonly device: VirtioVsock,
     options: { features?: bigint; rxBuffers?: number; memorySize?: number } = {},
   ) {
-    this.memory = new FakeMemory(options.memorySize ?? 32 << 20);
-    this.context = new FakeContext(this.memory, 3, options.features ?? device.deviceFeatures, 1 << 15);
+    // Room below 1 MiB for data a test places by hand; buffers above.
+    this.memory = new FakeGuestMemory(options.memorySize ?? 32 << 20, undefined, 1 << 20);
+    this.context = new FakeContext(this.memory, options.features ?? device.deviceFeatures, [1 << 15, 1 << 15, 1 << 15]);
     const n = options.rxBuffers ?? 64;
     for (let i = 0; i < n; i++) this.context.queues[VSOCK_QUEUE_RX].add([], [this.memory.in(this.rxBufferSize)]);
     device.activate(this.context);

@@ -1,144 +1,12 @@
-// Test doubles for the network device: guest RAM, a virtqueue that hands out chains the test
-// builds, a device context, a backend, and a small "driver" that speaks virtio-net through them.
-// Used by the tests next to the device and by the host backends' integration tests. No Node or
-// DOM imports.
-
-import {
-  VirtqueueError,
-  type DescriptorChain,
-  type GuestBuffer,
-  type GuestMemory,
-  type VirtioDevice,
-  type VirtioDeviceContext,
-  type Virtqueue,
-  type VirtqueueCounters,
-} from "../types.ts";
-import type { NetBackend } from "./backend.ts";
-import { newNetBackendCounters } from "./backend.ts";
-import { RECEIVEQ1, TRANSMITQ1, VIRTIO_F_VERSION_1, buildNetHeader, featureBit, netHeaderSize, parseNetHeader, type VirtioNetHeader } from "./header.ts";
-
-/** Flat guest RAM at `base` with a bump allocator for test buffers. */
-export class FakeMemory implements GuestMemory {
-  readonly bytes: Uint8Array;
-  writes = 0;
-  private next: number;
-  constructor(
-    readonly base = 0x8000_0000,
-    size = 1 << 20,
-  ) {
-    this.bytes = new Uint8Array(size);
-    this.next = base;
-  }
-  contains(paddr: number, length: number): boolean {
-    return Number.isInteger(paddr) && Number.isInteger(length) && length >= 0 && paddr >= this.base && paddr + length <= this.base + this.bytes.length;
-  }
-  view(paddr: number, length: number): Uint8Array | undefined {
-    if (!this.contains(paddr, length)) return undefined;
-    return this.bytes.subarray(paddr - this.base, paddr - this.base + length);
-  }
-  write(paddr: number, data: Uint8Array): boolean {
-    if (!this.contains(paddr, data.length)) return false;
-    this.bytes.set(data, paddr - this.base);
-    this.writes++;
-    return true;
-  }
-  written(): void {}
-  /** Reserves `length` bytes (8-aligned) and returns their address. */
-  alloc(length: number): number {
-    const addr = this.next;
-    this.next += (length + 7) & ~7;
-    if (this.next > this.base + this.bytes.length) {
-      // Wrap around: tests reuse RAM once it is exhausted (old buffers are long consumed).
-      this.next = this.base + ((length + 7) & ~7);
-      return this.base;
-    }
-    return addr;
-  }
-  read(paddr: number, length: number): Uint8Array {
-    return this.view(paddr, length)!.slice();
-  }
-}
-
-/** A chain as the test builds it; `readable`/`writable` may point anywhere (even outside RAM). */
-export interface FakeChain extends DescriptorChain {}
-
-export function makeChain(id: number, readable: GuestBuffer[], writable: GuestBuffer[]): FakeChain {
-  return {
-    id,
-    readable,
-    writable,
-    readableLength: readable.reduce((n, b) => n + b.len, 0),
-    writableLength: writable.reduce((n, b) => n + b.len, 0),
-    descriptorCount: readable.length + writable.length,
-  };
-}
-
-/** A virtqueue fed by the test: `offer` makes chains available, `used` records what came back. */
-export class FakeQueue implements Virtqueue {
-  readonly counters: VirtqueueCounters = { popped: 0, used: 0, notificationsReceived: 0, interruptsSent: 0, interruptsSuppressed: 0, rejected: 0 };
-  readonly available: DescriptorChain[] = [];
-  readonly used: { chain: DescriptorChain; written: number }[] = [];
-  notificationsEnabled = true;
-  notificationChanges: boolean[] = [];
-  /** When set, the next pop throws this (a malformed ring). */
-  failNextPop: string | undefined;
-  private nextId = 0;
-  constructor(
-    readonly index: number,
-    readonly size = 256,
-  ) {}
-  offer(readable: GuestBuffer[], writable: GuestBuffer[]): FakeChain {
-    const chain = makeChain(this.nextId++ % 65536, readable, writable);
-    this.available.push(chain);
-    return chain;
-  }
-  pop(): DescriptorChain | undefined {
-    if (this.failNextPop !== undefined) {
-      const message = this.failNextPop;
-      this.failNextPop = undefined;
-      this.counters.rejected++;
-      throw new VirtqueueError(message);
-    }
-    const chain = this.available.shift();
-    if (chain) this.counters.popped++;
-    return chain;
-  }
-  pushUsed(chain: DescriptorChain, written: number): void {
-    this.used.push({ chain, written });
-    this.counters.used++;
-  }
-  shouldInterrupt(): boolean {
-    this.counters.interruptsSent++;
-    return true;
-  }
-  setNotifications(enabled: boolean): void {
-    this.notificationsEnabled = enabled;
-    this.notificationChanges.push(enabled);
-  }
-}
-
-export class FakeContext implements VirtioDeviceContext {
-  readonly queues: FakeQueue[];
-  usedNotifications: number[] = [];
-  configChanges = 0;
-  resetReasons: string[] = [];
-  constructor(
-    readonly memory: FakeMemory,
-    readonly features: bigint,
-    queueSizes: readonly number[],
-  ) {
-    this.queues = queueSizes.map((size, i) => new FakeQueue(i, size));
-  }
-  notifyUsed(queueIndex: number): void {
-    this.usedNotifications.push(queueIndex);
-  }
-  notifyConfigChange(): void {
-    this.configChanges++;
-  }
-  needsReset(reason: string): void {
-    this.resetReasons.push(reason);
-  }
-}
+// Test support for virtio-net: a backend that records what the device sends, and a small "driver"
+// that speaks virtio-net to a device through the common FakeContext (fake-queue.ts). Used by the
+// tests next to the device and by the host backends' integration tests.
+import type { DescriptorChain, GuestBuffer, VirtioDevice } from "../types.ts";
+import type { NetBackend } from "../net/backend.ts";
+import { newNetBackendCounters } from "../net/backend.ts";
+import { RECEIVEQ1, TRANSMITQ1, VIRTIO_F_VERSION_1, buildNetHeader, featureBit, netHeaderSize, parseNetHeader, type VirtioNetHeader } from "../net/header.ts";
+import { FakeGuestMemory } from "../../testing/fakes.ts";
+import { FakeContext, type FakeQueue } from "./fake-queue.ts";
 
 /** A backend that records what the device sends and lets the test inject frames. */
 export class FakeBackend implements NetBackend {
@@ -188,16 +56,16 @@ export interface ReceivedPacket {
  * chains, posts receive buffers and reassembles received packets (num_buffers, 5.1.6.4).
  */
 export class FakeNetDriver {
-  readonly memory: FakeMemory;
+  readonly memory: FakeGuestMemory;
   readonly context: FakeContext;
   readonly headerSize: number;
   private rxConsumed = 0;
   private txConsumed = 0;
   constructor(
     readonly device: VirtioDevice,
-    options: { features?: bigint; memory?: FakeMemory } = {},
+    options: { features?: bigint; memory?: FakeGuestMemory } = {},
   ) {
-    this.memory = options.memory ?? new FakeMemory();
+    this.memory = options.memory ?? new FakeGuestMemory();
     const features = options.features ?? device.deviceFeatures | featureBit(VIRTIO_F_VERSION_1);
     this.context = new FakeContext(this.memory, features, device.queueSizes);
     this.headerSize = netHeaderSize(features);
@@ -216,7 +84,7 @@ export class FakeNetDriver {
    * Queues a frame for transmission: header then frame, split into descriptors of at most
    * `split` bytes (default: header and frame in one descriptor), then kicks unless told not to.
    */
-  transmit(frame: Uint8Array, options: { header?: Partial<VirtioNetHeader>; split?: number; kick?: boolean } = {}): FakeChain {
+  transmit(frame: Uint8Array, options: { header?: Partial<VirtioNetHeader>; split?: number; kick?: boolean } = {}): DescriptorChain {
     const bytes = new Uint8Array(this.headerSize + frame.length);
     bytes.set(buildNetHeader(options.header ?? {}, this.headerSize), 0);
     bytes.set(frame, this.headerSize);
@@ -228,7 +96,7 @@ export class FakeNetDriver {
       this.memory.write(addr, piece);
       readable.push({ addr, len: piece.length });
     }
-    const chain = this.txq.offer(readable, []);
+    const chain = this.txq.add(readable, []);
     if (options.kick ?? true) this.device.queueNotify(TRANSMITQ1);
     return chain;
   }
@@ -241,7 +109,7 @@ export class FakeNetDriver {
         const len = Math.min(split, size - off);
         writable.push({ addr: this.memory.alloc(len), len });
       }
-      this.rxq.offer([], writable);
+      this.rxq.add([], writable);
     }
     if (options.kick ?? true) this.device.queueNotify(RECEIVEQ1);
   }

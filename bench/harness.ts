@@ -1,0 +1,73 @@
+// Running and timing a child process for the benchmarks that compare whole programs (Parley's
+// command line, QEMU, native tools): everything the child prints, the seconds from spawn to the
+// first appearance of each marker on its output, and an early stop once the interesting part is
+// over, so a guest need not be shut down to be timed.
+import { spawn } from "node:child_process";
+
+export interface TimedRunOptions<Marker extends string> {
+  /** Markers whose first appearance on stdout or stderr is timed, by name. */
+  markers?: Record<Marker, RegExp>;
+  /** Kill the child as soon as this appears (checked after the markers, on the same output). */
+  stopAt?: RegExp;
+  /** Kill the child and reject after this long (default: no limit). */
+  timeoutMs?: number;
+  /** The child's stdin (default "ignore"). */
+  stdin?: "ignore" | "pipe";
+}
+
+export interface TimedRun<Marker extends string> {
+  /** stdout and stderr interleaved as they arrived, decoded as Latin-1 (guest output may be any bytes). */
+  output: string;
+  /** Seconds from spawn to each marker's first appearance; absent when it never appeared. */
+  markers: Partial<Record<Marker, number>>;
+  /** Seconds from spawn to the end of the child (or to stopAt). */
+  seconds: number;
+  /** Whether stopAt matched and the child was killed for it. */
+  stopped: boolean;
+  /** The exit code; 128 when a signal ended the child. */
+  exitCode: number;
+}
+
+/** Runs `command` to its end (or until `stopAt`), timing the markers on its output. */
+export function runTimed<Marker extends string = never>(command: string, args: string[], options: TimedRunOptions<Marker> = {}): Promise<TimedRun<Marker>> {
+  const markers = Object.entries(options.markers ?? {}) as [Marker, RegExp][];
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const elapsed = () => (performance.now() - started) / 1000;
+    const child = spawn(command, args, { stdio: [options.stdin ?? "ignore", "pipe", "pipe"] });
+    let output = "";
+    const seen: Partial<Record<Marker, number>> = {};
+    // Settles at most once. A stopped or timed-out child is not waited for: whatever it started
+    // may hold its output open after it is killed.
+    let settled = false;
+    const settle = (outcome: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      outcome();
+    };
+    const timer =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            child.kill("SIGKILL");
+            settle(() => reject(new Error(`${command} did not finish within ${options.timeoutMs! / 1000} s; output tail:\n${output.slice(-2000)}`)));
+          }, options.timeoutMs);
+    const onData = (chunk: Buffer) => {
+      if (settled) return;
+      output += chunk.toString("latin1");
+      const now = elapsed();
+      for (const [name, pattern] of markers) if (seen[name] === undefined && pattern.test(output)) seen[name] = now;
+      if (options.stopAt?.test(output)) {
+        child.kill("SIGKILL");
+        settle(() => resolve({ output, markers: seen, seconds: now, stopped: true, exitCode: 128 }));
+      }
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    child.on("error", (err: NodeJS.ErrnoException) =>
+      settle(() => reject(err.code === "ENOENT" ? new Error(`${command} not found: run \`npm run setup\``) : err)),
+    );
+    child.on("close", (code, signal) => settle(() => resolve({ output, markers: seen, seconds: elapsed(), stopped: false, exitCode: code ?? (signal ? 128 : 1) })));
+  });
+}

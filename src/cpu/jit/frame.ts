@@ -1,0 +1,75 @@
+// The shape of a translated function, shared by the page emitter (page-emitter.ts) and
+// instruction selection (select*.ts): its parameters and locals, the module's imported helpers,
+// the exit codes, and the interface through which an instruction's code is emitted.
+import * as L from "../layout.ts";
+import type { Code, Label } from "./wasm-emitter.ts";
+
+/** Function indices of the module's imports (see jit.ts); translated functions follow them. */
+export const FN_AMO = 0;
+export const FN_FP = 1;
+/** (pc, left, budget0) -> retired: continues in the translation at pc if there is one, else returns to the interpreter. */
+export const FN_CHAIN = 2;
+export const FIRST_PAGE_FUNCTION = 3;
+
+// Locals: three parameters, then scratch, then the guest registers.
+export const L_PC = 0; // i64 param: the guest pc of the entry
+export const L_LEFT = 1; // i32 param: instructions this call may still retire; counts down
+export const L_BUDGET0 = 2; // i32 param: instructions retired so far = budget0 - left
+export const L_E = 3; // i32: TLB entry address, slow-path status
+export const L_TLB = 4; // i32: data TLB table
+export const L_CODE = 5; // i32: exit code for the shared exit (see PageEmitter.exitTo)
+export const L_VBASE = 6; // i64: virtual address of the page
+export const L_NPC = 7; // i64: JALR target
+export const L_VA = 8; // i64: effective address
+export const L_T = 9; // i64: scratch
+export const L_T2 = 10; // i64: scratch
+export const FIRST_REG_LOCAL = 11;
+
+/** The hart state block, addressed with constant offsets from wasm address 0. */
+export const STATE = L.STATE_BASE;
+
+// Exit codes (exitTo): page offset (up to 4096, the page end), instructions not retired, interpret.
+export const EXIT_OFFSET_MASK = 0x1fff;
+export const EXIT_UNRETIRED_SHIFT = 13;
+export const EXIT_UNRETIRED_MASK = 0x7ff;
+export const EXIT_INTERPRET = 1 << 24;
+export const EXIT_INTERPRET_TO_RET = 6; // EXIT_INTERPRET << 6 == JIT_RET_INTERPRET
+
+/** One instruction being translated. */
+export interface Insn {
+  /** Its layout position, page offset, length, decoded word, op and immediate. */
+  i: number;
+  off: number;
+  len: number;
+  w: number;
+  op: number;
+  imm: number;
+  rd: number;
+  rs1: number;
+  rs2: number;
+  /** Instructions of the segment not retired when leaving in front of this instruction. */
+  before: number;
+  /** ... and when leaving right after it. */
+  after: number;
+}
+
+/** What instruction selection emits through: the function's code and its guest-state helpers. */
+export interface Emitter {
+  readonly c: Code;
+  /** The i64 local holding guest register r (r != 0). */
+  regLocal(r: number): number;
+  /** Pushes x[r] (0 for x0). */
+  getX(r: number): void;
+  /** Before computing a value for rd: its store's address operand (registers are written through). */
+  beginRd(rd: number): void;
+  /** After: the value on the stack goes to rd's local and its memory slot (x0: dropped). */
+  endRd(rd: number): void;
+  /** Leaves with pc = page + offset; see PageEmitter.exitTo. */
+  exitTo(offset: number, unretired: number, interpret: boolean): void;
+  /** Control goes to page offset `target` from the instruction at position i. */
+  jumpTo(target: number, i: number): void;
+  /** The wasm label taking control from position i to page offset `target`, when a branch can. */
+  branchLabel(i: number, target: number): Label | undefined;
+  /** The page's dispatcher function (JALR within the page goes there). */
+  readonly dispatcherIndex: number;
+}

@@ -1,0 +1,189 @@
+// Instruction selection for memory accesses: integer and FP loads and stores check the core's
+// data TLB inline (src/cpu/layout.ts describes its entries) and leave to the interpreter on
+// anything else; LR/SC and AMOs call the core's helper. Also the FP state checks that FP loads
+// and stores share with the FP computations (select-fp.ts).
+import * as L from "../layout.ts";
+import * as O from "../opcodes.ts";
+import * as C from "../csr-numbers.ts";
+import { Op, ValType } from "./wasm-emitter.ts";
+import { FN_AMO, L_E, L_T, L_TLB, L_VA, STATE, type Emitter, type Insn } from "./frame.ts";
+
+type Emit = (e: Emitter, x: Insn) => void;
+
+/** A single-precision value in an f register: the upper 32 bits all ones (unprivileged ISA 13.2). */
+export const NAN_BOX = -0x1_0000_0000n; // 0xffffffff_00000000
+/** mstatus.SD (privileged ISA 3.1.6), set with FS = Dirty. */
+const MSTATUS_SD = 1n << 63n;
+const MSTATUS_FS_DIRTY_SD = BigInt(C.MSTATUS_FS_DIRTY) | MSTATUS_SD;
+const STATUS = STATE + L.S_JIT_STATUS;
+
+/**
+ * $va = x[rs1] + imm and $e = its data TLB entry; leaves "the TLB hits for all `size` bytes"
+ * on the stack. Comparing the tag (the page number of the entry's page) with the page of the
+ * access's last byte checks both at once: an access crossing into the next page looks that
+ * page up at the first page's index, where its tag cannot be (tag & mask == index).
+ */
+function tlbLookup(e: Emitter, x: Insn, tagOffset: number, size: number): void {
+  const c = e.c;
+  e.getX(x.rs1);
+  if (x.imm !== 0) {
+    c.i64Const(x.imm);
+    c.op(Op.i64_add);
+  }
+  c.tee(L_VA);
+  // entry = tlb + ((va >>> PAGE_SHIFT) & (TLB_ENTRIES - 1)) * TLB_ENTRY_SIZE
+  c.op(Op.i32_wrap_i64);
+  c.i32Const(L.PAGE_SHIFT - L.TLB_ENTRY_SHIFT);
+  c.op(Op.i32_shr_u);
+  c.i32Const((L.TLB_ENTRIES - 1) << L.TLB_ENTRY_SHIFT);
+  c.op(Op.i32_and);
+  c.get(L_TLB);
+  c.op(Op.i32_add);
+  c.tee(L_E);
+  c.mem(Op.i64_load, tagOffset);
+  c.get(L_VA);
+  if (size > 1) {
+    c.i64Const(size - 1);
+    c.op(Op.i64_add);
+  }
+  c.i64Const(L.PAGE_SHIFT);
+  c.op(Op.i64_shr_u);
+  c.op(Op.i64_eq);
+}
+
+/** wasm address = va + addend; the low 32 bits of both suffice. */
+function hostAddress(e: Emitter): void {
+  const c = e.c;
+  c.get(L_VA);
+  c.op(Op.i32_wrap_i64);
+  c.get(L_E);
+  c.mem(Op.i32_load, L.TLB_ADDEND);
+  c.op(Op.i32_add);
+}
+
+/**
+ * A load: inline on a TLB hit; otherwise (miss, MMIO, page crossing) the function leaves in
+ * front of it and the interpreter performs it, filling the TLB for the next time.
+ */
+function load(size: number, fastOp: Op, fp: boolean): Emit {
+  return (e, x) => {
+    const c = e.c;
+    if (fp) {
+      requireFp(e, x);
+      c.i32Const(0);
+    } else e.beginRd(x.rd);
+    tlbLookup(e, x, L.TLB_TAG_R, size);
+    c.if(ValType.i64);
+    hostAddress(e);
+    c.mem(fastOp, 0);
+    c.else();
+    e.exitTo(x.off, x.before, true);
+    c.end();
+    if (!fp) {
+      e.endRd(x.rd);
+      return;
+    }
+    if (size === 4) {
+      c.i64Const(NAN_BOX);
+      c.op(Op.i64_or);
+    }
+    c.mem(Op.i64_store, STATE + L.S_F + x.rd * 8);
+    markFpDirty(e);
+  };
+}
+
+function store(size: number, storeOp: Op, fp: boolean): Emit {
+  return (e, x) => {
+    const c = e.c;
+    if (fp) requireFp(e, x);
+    tlbLookup(e, x, L.TLB_TAG_W, size);
+    c.if();
+    hostAddress(e);
+    if (fp) {
+      c.i32Const(0);
+      c.mem(Op.i64_load, STATE + L.S_F + x.rs2 * 8);
+    } else e.getX(x.rs2);
+    c.mem(storeOp, 0);
+    c.else();
+    e.exitTo(x.off, x.before, true);
+    c.end();
+  };
+}
+
+/** Loads and stores by op. */
+export const MEMORY_OPS = new Map<number, Emit>([
+  [O.OP_LB, load(1, Op.i64_load8_s, false)],
+  [O.OP_LH, load(2, Op.i64_load16_s, false)],
+  [O.OP_LW, load(4, Op.i64_load32_s, false)],
+  [O.OP_LD, load(8, Op.i64_load, false)],
+  [O.OP_LBU, load(1, Op.i64_load8_u, false)],
+  [O.OP_LHU, load(2, Op.i64_load16_u, false)],
+  [O.OP_LWU, load(4, Op.i64_load32_u, false)],
+  [O.OP_SB, store(1, Op.i64_store8, false)],
+  [O.OP_SH, store(2, Op.i64_store16, false)],
+  [O.OP_SW, store(4, Op.i64_store32, false)],
+  [O.OP_SD, store(8, Op.i64_store, false)],
+  [O.OP_FLW, load(4, Op.i64_load32_u, true)],
+  [O.OP_FLD, load(8, Op.i64_load, true)],
+  [O.OP_FSW, store(4, Op.i64_store32, true)],
+  [O.OP_FSD, store(8, Op.i64_store, true)],
+]);
+
+/** LR, SC and AMOs: the core's helper does the access (through the same TLB) and reports in S_JIT_STATUS. */
+export function atomic(e: Emitter, x: Insn): void {
+  const c = e.c;
+  c.i32Const(x.w);
+  e.getX(x.rs1);
+  e.getX(x.rs2);
+  c.call(FN_AMO);
+  c.set(L_T);
+  checkStatus(e, x);
+  e.beginRd(x.rd);
+  c.get(L_T);
+  e.endRd(x.rd);
+}
+
+/** After a helper call: a fault leaves in front of the instruction, an exit request after it. */
+function checkStatus(e: Emitter, x: Insn): void {
+  const c = e.c;
+  c.i32Const(0);
+  c.mem(Op.i32_load, STATUS);
+  c.tee(L_E);
+  c.if();
+  c.get(L_E);
+  c.i32Const(L.JIT_STATUS_FAULT);
+  c.op(Op.i32_eq);
+  c.if();
+  e.exitTo(x.off, x.before, true);
+  c.end();
+  // the access was done, but the core wants control back: complete the instruction, leave after it
+  e.beginRd(x.rd);
+  c.get(L_T);
+  e.endRd(x.rd);
+  e.exitTo(x.off + x.len, x.after, false);
+  c.end();
+}
+
+/** FP instructions need mstatus.FS != Off, else the interpreter raises illegal-instruction. */
+export function requireFp(e: Emitter, x: Insn): void {
+  const c = e.c;
+  c.i32Const(0);
+  c.mem(Op.i64_load, STATE + L.S_MSTATUS);
+  c.i64Const(C.MSTATUS_FS);
+  c.op(Op.i64_and);
+  c.op(Op.i64_eqz);
+  c.if();
+  e.exitTo(x.off, x.before, true);
+  c.end();
+}
+
+/** An f register was written: mstatus.FS = Dirty, and SD with it. */
+export function markFpDirty(e: Emitter): void {
+  const c = e.c;
+  c.i32Const(0);
+  c.i32Const(0);
+  c.mem(Op.i64_load, STATE + L.S_MSTATUS);
+  c.i64Const(MSTATUS_FS_DIRTY_SD);
+  c.op(Op.i64_or);
+  c.mem(Op.i64_store, STATE + L.S_MSTATUS);
+}
