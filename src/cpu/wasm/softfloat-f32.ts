@@ -9,9 +9,6 @@ import {
 import {
   f64_mulAdd,
 } from "./softfloat-f64";
-import {
-  f64_to_f32,
-} from "./softfloat-convert";
 
 // ---------------------------------------------------------------------------------------------
 // binary32 arithmetic
