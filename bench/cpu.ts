@@ -336,7 +336,9 @@ async function writeReport(results: WorkloadResult[], opts: Options, parleyAvail
   }
 }
 
-main().catch((err) => {
+// Awaited: `npm run bench` imports the parts one after another, and a part still running while
+// the next starts would share the host's cores with it and skew both.
+await main().catch((err) => {
   console.error(`bench: ${err instanceof Error ? err.message : err}`);
   process.exit(1);
 });
