@@ -5,11 +5,9 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openBlockFile } from "../../src/host/node/block-file.ts";
-import { nodeClock } from "../../src/host/node/clock.ts";
 import { VirtioBlk } from "../../src/virtio/blk/device.ts";
 import { VirtioNet } from "../../src/virtio/net/device.ts";
 import type { VirtioCoalesce } from "../../src/virtio/transport/mmio.ts";
-import type { VirtioDevice } from "../../src/virtio/types.ts";
 import { MODULES, type PvGuest } from "./guest.ts";
 import { ResponderBackend } from "./responder.ts";
 import { bootShell, type BenchImage, type Log } from "./session.ts";
@@ -36,14 +34,9 @@ export async function ioComparison(
   log("plic/coalesce: booting a guest with virtio-blk and virtio-net (in-process UDP responder)");
   let guest: PvGuest | undefined;
   try {
-    // Coalescing starts off; the sweep sets it between phases (setCoalesce), with a timer that
-    // honours delays below a millisecond.
-    const transport = { clock: nodeClock };
-    const virtioTransport = new Map<VirtioDevice, typeof transport>([
-      [blk, transport],
-      [net, transport],
-    ]);
-    guest = await bootShell(img, { virtio: [blk, net], virtioTransport, modules: MODULES.io });
+    // Coalescing starts off; the sweep sets it between phases (setCoalesce), timed by the
+    // machine's clock (the session passes nodeClock), which honours delays below a millisecond.
+    guest = await bootShell(img, { virtio: [blk, net], modules: MODULES.io });
     const host = HOST_IP.join(".");
     await bringUpNetwork(guest, host);
     const blkT = guest.machine.virtio.find((t) => t.name === "virtio-blk0")!;

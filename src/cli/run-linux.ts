@@ -14,7 +14,6 @@ import { checkStatsJsonPath, writeLedgerJson } from "./stats-file.ts";
 import type { DiskConfig, NetConfig, RngConfig, VsockConfig } from "./device-options.ts";
 import type { VirtioDevice } from "../virtio/types.ts";
 import type { VirtioCoalesce } from "../virtio/transport/mmio.ts";
-import type { HostClock } from "../platform/clock.ts";
 import { VirtioBlk } from "../virtio/blk/device.ts";
 import type { BlockBackend } from "../virtio/blk/backend.ts";
 import { VirtioRngDevice } from "../virtio/rng/device.ts";
@@ -134,93 +133,10 @@ export async function runLinux(options: RunLinuxOptions): Promise<number> {
 
 async function boot(options: RunLinuxOptions, live: { machine?: VirtMachine }): Promise<number> {
   // The user's files and sockets first: a typo there should not wait for an image download.
-  const diskBackends = await openDisks(options.disks ?? []);
-  const nets = await openNets(options.nets ?? []);
-  let vsockBackend: UdsVsockBackend | undefined;
-  if (options.vsock) {
-    vsockBackend = new UdsVsockBackend({ uds: options.vsock.uds });
-    try {
-      await vsockBackend.listen();
-    } catch (err) {
-      throw new UsageError(`--vsock uds=${options.vsock.uds}: ${(err as Error).message}`);
-    }
-  }
-  let kernel: Uint8Array;
-  let initrd: Uint8Array | undefined;
-  let firmware: Uint8Array | undefined;
-  const needsImage = options.kernel === undefined || options.firmware === "opensbi";
-  const image = needsImage ? await guestImage() : undefined;
-  if (options.kernel !== undefined) {
-    kernel = readInput(options.kernel, "--kernel");
-    initrd = options.initrd === undefined ? undefined : readInput(options.initrd, "--initrd");
-  } else {
-    kernel = readInput(image!.kernel, "kernel");
-    initrd = readInput(options.initrd ?? image!.initrd, options.initrd ? "--initrd" : "initrd");
-  }
-  if (options.firmware === "opensbi") {
-    const path = image!.opensbi.fwDynamic;
-    if (!path) throw new UsageError("the guest image has no OpenSBI fw_dynamic firmware; rebuild it with `parley image build --force`");
-    firmware = readInput(path, "firmware");
-  } else if (options.firmware !== "none") {
-    firmware = readInput(options.firmware, "--firmware");
-  }
-
-  // Rebuilt for every boot: a reboot gets fresh device state, the backends stay connected.
-  let balloon: VirtioBalloon | undefined;
-  let vsock: VirtioVsock | undefined;
-  let release = (_paddr: number, _length: number): void => {};
-  // Transport settings (interrupt coalescing) of the devices of the current boot.
-  let transportOptions = new Map<VirtioDevice, { coalesce?: VirtioCoalesce; clock?: HostClock }>();
-  const makeDevices = (): VirtioDevice[] => {
-    transportOptions = new Map();
-    const devices: VirtioDevice[] = diskBackends.map((backend, i) => {
-      const disk = new VirtioBlk({ backend, name: `virtio-blk${i}` });
-      transportOptions.set(disk, { coalesce: options.disks![i].coalesce, clock: nodeClock });
-      return disk;
-    });
-    if (options.rng) {
-      devices.push(
-        new VirtioRngDevice({
-          entropy: (bytes) => randomFillSync(bytes),
-          bytesPerSecond: options.rng.rate ?? Infinity,
-          burstBytes: options.rng.burst,
-        }),
-      );
-    }
-    nets.forEach(({ backend, mac }, i) => {
-      const nic = new VirtioNet({ backend, mac, name: `virtio-net${i}` });
-      transportOptions.set(nic, { coalesce: options.nets![i].coalesce, clock: nodeClock });
-      devices.push(nic);
-    });
-    balloon = undefined;
-    if (options.balloon) {
-      balloon = new VirtioBalloon({ release: (paddr, length) => release(paddr, length), clock: nodeClock });
-      balloon.setTarget(Math.floor(options.balloon.targetBytes / 4096));
-      devices.push(balloon);
-    }
-    vsock = vsockBackend ? new VirtioVsock({ guestCid: options.vsock!.cid, backend: vsockBackend, clock: nodeClock }) : undefined;
-    if (vsock) devices.push(vsock);
-    return devices;
-  };
-
-  // The UART hands over output a byte at a time; one write to the terminal per slice instead of
-  // per byte keeps the host's share of console output small.
-  const pendingOutput: Uint8Array[] = [];
-  let flushScheduled = false;
-  const flushOutput = () => {
-    flushScheduled = false;
-    if (pendingOutput.length === 0) return;
-    // A copy: devices may reuse the buffers they handed over once this returns.
-    process.stdout.write(Buffer.concat(pendingOutput.splice(0)));
-  };
-  const consoleOutput = (bytes: Uint8Array) => {
-    pendingOutput.push(bytes);
-    if (!flushScheduled) {
-      flushScheduled = true;
-      setImmediate(flushOutput);
-    }
-  };
-
+  const backends = await openBackends(options);
+  const { kernel, initrd, firmware } = await loadBootFiles(options);
+  const devices = new DeviceSet(options, backends);
+  const terminal = consoleWriter();
   let machine: VirtMachine | undefined;
   const consoleAttachment = attachConsole({
     onInput: (bytes) => machine?.sendInput(bytes),
@@ -228,6 +144,7 @@ async function boot(options: RunLinuxOptions, live: { machine?: VirtMachine }): 
   });
   try {
     for (;;) {
+      const virtio = devices.forNewBoot();
       machine = new VirtMachine({
         module: loadCoreModule(),
         ramSize: options.memory,
@@ -237,21 +154,17 @@ async function boot(options: RunLinuxOptions, live: { machine?: VirtMachine }): 
         bootargs: options.append ?? (options.console === "hvc" ? DEFAULT_APPEND_HVC : DEFAULT_APPEND),
         sstc: options.sstc,
         console: options.console,
-        virtio: makeDevices(),
-        virtioTransport: transportOptions,
-        output: consoleOutput,
+        virtio,
+        virtioTransport: devices.transportOptions,
+        output: terminal.write,
         jit: jitFromEnvironment(process.env, options.jit),
         clock: nodeClock,
       });
       live.machine = machine;
-      if (balloon) {
-        const releaser = memoryReleaser(machine.cpu);
-        if (!releaser.supported) process.stderr.write(`parley: --balloon cannot return memory to the host here: ${releaser.reason}\n`);
-        release = releaser;
-      }
+      devices.attach(machine);
       const exit = await machine.run();
-      flushOutput();
-      vsock?.reset(); // the old guest's host connections end with it
+      terminal.flush();
+      devices.vsock?.reset(); // the old guest's host connections end with it
       const ledger = machine.ledger();
       if (options.stats) process.stderr.write("\n" + formatLedger(ledger) + "\n");
       // Rewritten at every boot's end: after reboots the file holds the last boot's ledger.
@@ -265,10 +178,138 @@ async function boot(options: RunLinuxOptions, live: { machine?: VirtMachine }): 
   } finally {
     consoleAttachment.detach();
     // The guest flushed what it wanted durable; closing does not add an fsync of its own.
-    await Promise.all(diskBackends.map((b) => b.close()));
-    await Promise.all(nets.map((n) => n.backend.close()));
-    await vsockBackend?.close();
+    await Promise.all(backends.disks.map((b) => b.close()));
+    await Promise.all(backends.nets.map((n) => n.backend.close()));
+    await backends.vsock?.close();
   }
+}
+
+/** The host side of every device: disk files, network backends, the vsock socket. Kept across reboots. */
+interface HostBackends {
+  disks: BlockBackend[];
+  nets: { backend: NetBackend; mac: Uint8Array }[];
+  vsock: UdsVsockBackend | undefined;
+}
+
+async function openBackends(options: RunLinuxOptions): Promise<HostBackends> {
+  const disks = await openDisks(options.disks ?? []);
+  const nets = await openNets(options.nets ?? []);
+  let vsock: UdsVsockBackend | undefined;
+  if (options.vsock) {
+    vsock = new UdsVsockBackend({ uds: options.vsock.uds });
+    try {
+      await vsock.listen();
+    } catch (err) {
+      throw new UsageError(`--vsock uds=${options.vsock.uds}: ${(err as Error).message}`);
+    }
+  }
+  return { disks, nets, vsock };
+}
+
+/** Kernel, initrd and firmware: the user's files, or the guest image's (built on first use). */
+async function loadBootFiles(options: RunLinuxOptions): Promise<{ kernel: Uint8Array; initrd?: Uint8Array; firmware?: Uint8Array }> {
+  const needsImage = options.kernel === undefined || options.firmware === "opensbi";
+  const image = needsImage ? await guestImage() : undefined;
+  let kernel: Uint8Array;
+  let initrd: Uint8Array | undefined;
+  if (options.kernel !== undefined) {
+    kernel = readInput(options.kernel, "--kernel");
+    initrd = options.initrd === undefined ? undefined : readInput(options.initrd, "--initrd");
+  } else {
+    kernel = readInput(image!.kernel, "kernel");
+    initrd = readInput(options.initrd ?? image!.initrd, options.initrd ? "--initrd" : "initrd");
+  }
+  let firmware: Uint8Array | undefined;
+  if (options.firmware === "opensbi") {
+    const path = image!.opensbi.fwDynamic;
+    if (!path) throw new UsageError("the guest image has no OpenSBI fw_dynamic firmware; rebuild it with `parley image build --force`");
+    firmware = readInput(path, "firmware");
+  } else if (options.firmware !== "none") {
+    firmware = readInput(options.firmware, "--firmware");
+  }
+  return { kernel, initrd, firmware };
+}
+
+/**
+ * The virtio devices of a boot. Rebuilt for every boot, so that a reboot gets fresh device state,
+ * over the same backends, which stay connected.
+ */
+class DeviceSet {
+  /** Transport settings (interrupt coalescing) of the devices of the current boot. */
+  transportOptions = new Map<VirtioDevice, { coalesce?: VirtioCoalesce }>();
+  balloon: VirtioBalloon | undefined;
+  vsock: VirtioVsock | undefined;
+  /** Where the balloon's freed pages go: the current machine's memory releaser. */
+  private release = (_paddr: number, _length: number): void => {};
+
+  constructor(
+    private readonly options: RunLinuxOptions,
+    private readonly backends: HostBackends,
+  ) {}
+
+  forNewBoot(): VirtioDevice[] {
+    const { options, backends } = this;
+    this.transportOptions = new Map();
+    const devices: VirtioDevice[] = backends.disks.map((backend, i) => {
+      const disk = new VirtioBlk({ backend, name: `virtio-blk${i}` });
+      this.transportOptions.set(disk, { coalesce: options.disks![i].coalesce });
+      return disk;
+    });
+    if (options.rng) {
+      devices.push(
+        new VirtioRngDevice({
+          entropy: (bytes) => randomFillSync(bytes),
+          bytesPerSecond: options.rng.rate ?? Infinity,
+          burstBytes: options.rng.burst,
+        }),
+      );
+    }
+    backends.nets.forEach(({ backend, mac }, i) => {
+      const nic = new VirtioNet({ backend, mac, name: `virtio-net${i}` });
+      this.transportOptions.set(nic, { coalesce: options.nets![i].coalesce });
+      devices.push(nic);
+    });
+    this.balloon = undefined;
+    if (options.balloon) {
+      this.balloon = new VirtioBalloon({ release: (paddr, length) => this.release(paddr, length), clock: nodeClock });
+      this.balloon.setTarget(Math.floor(options.balloon.targetBytes / 4096));
+      devices.push(this.balloon);
+    }
+    this.vsock = backends.vsock ? new VirtioVsock({ guestCid: options.vsock!.cid, backend: backends.vsock, clock: nodeClock }) : undefined;
+    if (this.vsock) devices.push(this.vsock);
+    return devices;
+  }
+
+  /** Connects the devices that need the machine itself (the balloon gives its RAM back). */
+  attach(machine: VirtMachine): void {
+    if (!this.balloon) return;
+    const releaser = memoryReleaser(machine.cpu);
+    if (!releaser.supported) process.stderr.write(`parley: --balloon cannot return memory to the host here: ${releaser.reason}\n`);
+    this.release = releaser;
+  }
+}
+
+/**
+ * The UART hands over output a byte at a time; one write to the terminal per slice instead of
+ * per byte keeps the host's share of console output small.
+ */
+function consoleWriter(): { write: (bytes: Uint8Array) => void; flush: () => void } {
+  const pending: Uint8Array[] = [];
+  let flushScheduled = false;
+  const flush = () => {
+    flushScheduled = false;
+    if (pending.length === 0) return;
+    // A copy: devices may reuse the buffers they handed over once this returns.
+    process.stdout.write(Buffer.concat(pending.splice(0)));
+  };
+  const write = (bytes: Uint8Array) => {
+    pending.push(bytes);
+    if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(flush);
+    }
+  };
+  return { write, flush };
 }
 
 function exitCode(exit: MachineExit): number {

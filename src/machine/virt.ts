@@ -68,7 +68,7 @@ export interface VirtMachineOptions {
   /** Offer packed virtqueues (VIRTIO_F_RING_PACKED) as well as split ones; default true. */
   packedVirtqueues?: boolean;
   /** Per-device transport settings (interrupt coalescing), keyed by the device objects of `virtio`. */
-  virtioTransport?: ReadonlyMap<VirtioDevice, Pick<VirtioMmioOptions, "coalesce" | "clock">>;
+  virtioTransport?: ReadonlyMap<VirtioDevice, Pick<VirtioMmioOptions, "coalesce">>;
   /**
    * Where host console input goes: the 16550 (`ttyS0`, default) or a virtio-console (`hvc0`) that
    * the machine adds in the first virtio slot. Output of both always reaches `output`.
@@ -194,7 +194,7 @@ export class VirtMachine implements SbiHost {
         irq: (on) => this.plic.setLevel(MAP.virtioIrq(slot), on),
         offerPacked: this.options.packedVirtqueues ?? true,
         coalesce: this.options.virtioTransport?.get(device)?.coalesce,
-        clock: this.options.virtioTransport?.get(device)?.clock,
+        clock: this.clock,
       });
       this.virtio.push(transport);
       this.bus.map(MAP.virtioMmioBase(slot), MAP.VIRTIO_MMIO_SIZE, transport, { registerName: virtioMmioRegisterName });
