@@ -78,7 +78,8 @@ function timerSection({ tables, img }: SectionContext): string[] {
       "records how late it woke; busy runs the same with a CPU hog competing for the only hart. Lateness depends little on " +
       "the timer path: in both modes the core takes the timer interrupt at the start of an execution slice (the run loop " +
       "shortens the slice that spans the next deadline, from `stimecmp` or the SBI deadline alike), and a hart asleep in " +
-      "WFI is woken by a Node `setTimeout`, whose granularity is a millisecond.",
+      "WFI is woken by the machine's clock, which on Node (`nodeClock`) keeps sub-millisecond deadlines: it sleeps with " +
+      "`setTimeout` until the last 1.5 ms and then checks the clock from the event loop.",
     "",
     tables.timer,
     "",

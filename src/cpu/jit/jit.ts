@@ -304,6 +304,9 @@ function chainModule(memory: WebAssembly.Memory, table: WebAssembly.Table): Func
   return instance.exports.chain as Function;
 }
 
+// The chaining function's parameters and locals (PAGE_TYPE: pc, instructions left, budget at entry).
+const P_PC = 0, P_LEFT = 1, P_BUDGET0 = 2, L_E = 3, L_POOL = 4, L_SLOT = 5, L_W = 6;
+
 /**
  * The chaining function (pc, left, budget0) -> retired: what the interpreter would do at pc,
  * minus the interpreting. Looks pc up in the fetch TLB, the page map and the pool page, and if
@@ -312,8 +315,24 @@ function chainModule(memory: WebAssembly.Memory, table: WebAssembly.Table): Func
  * every jump between pages (calls and returns, mostly).
  */
 function addChain(b: ModuleBuilder): void {
-  const P_PC = 0, P_LEFT = 1, P_BUDGET0 = 2, L_E = 3, L_POOL = 4, L_SLOT = 5, L_W = 6;
   const c = new Code();
+  emitFetchTlbHit(c);
+  c.if();
+  emitPoolPageOfPc(c);
+  c.if();
+  emitDecodedSlotIsTranslated(c);
+  c.if();
+  emitTailCallTranslation(c, b);
+  c.end();
+  emitWantEntry(c);
+  c.end();
+  c.end();
+  emitReturnToInterpreter(c);
+  b.addFunction(PAGE_TYPE, [{ count: 4, type: ValType.i32 }], c.finish(), "chain");
+}
+
+/** Leaves true when the fetch TLB entry of pc (kept in L_E) may execute pc's page. */
+function emitFetchTlbHit(c: Code): void {
   // e = fetch TLB + ((pc >>> PAGE_SHIFT) & (TLB_ENTRIES - 1)) * TLB_ENTRY_SIZE; hit if its execute tag is pc's page
   c.i32Const(0);
   c.mem(Op.i32_load, L.STATE_BASE + L.S_FETCH_TLB);
@@ -330,7 +349,10 @@ function addChain(b: ModuleBuilder): void {
   c.i64Const(L.PAGE_SHIFT);
   c.op(Op.i64_shr_u);
   c.op(Op.i64_eq);
-  c.if();
+}
+
+/** Leaves (and keeps in L_POOL) the decoded-code pool page + 1 holding pc's RAM page, 0 if none. */
+function emitPoolPageOfPc(c: Code): void {
   // pool page + 1 = pagemap[(page's wasm address - RAM_WASM_BASE) >>> 12]
   c.get(P_PC);
   c.op(Op.i32_wrap_i64);
@@ -347,7 +369,10 @@ function addChain(b: ModuleBuilder): void {
   c.op(Op.i32_shl);
   c.mem(Op.i32_load, L.PAGEMAP_BASE);
   c.tee(L_POOL);
-  c.if();
+}
+
+/** Leaves true when pc's decoded slot (kept in L_SLOT, its word in L_W) is a translation's entry. */
+function emitDecodedSlotIsTranslated(c: Code): void {
   // slot = POOL_BASE + (pool page + 1 - 1) * POOL_PAGE_SIZE + (pc & 0xffe) << DECODED_SLOT_SHIFT
   c.get(L_POOL);
   c.i32Const(Math.log2(L.POOL_PAGE_SIZE));
@@ -366,15 +391,20 @@ function addChain(b: ModuleBuilder): void {
   c.op(Op.i32_and);
   c.i32Const(O.OP_TRANSLATED);
   c.op(Op.i32_eq);
-  c.if();
+}
+
+/** Tail-calls the translated function whose table index is in pc's decoded slot. */
+function emitTailCallTranslation(c: Code, b: ModuleBuilder): void {
   c.get(P_PC);
   c.get(P_LEFT);
   c.get(P_BUDGET0);
   c.get(L_SLOT);
   c.mem(Op.i32_load, L.POOL_BASE - L.POOL_PAGE_SIZE + D.DECODED_IMM_OFFSET);
   c.returnCallIndirect(b.typeIndex(PAGE_TYPE), 0);
-  c.end();
-  // The page is decoded but pc is no entry: ask for one (want bit, and hotter page).
+}
+
+/** The page is decoded but pc is no entry: ask for one (want bit, and a hotter page). */
+function emitWantEntry(c: Code): void {
   c.get(L_POOL);
   c.i32Const(L.JIT_WANT_BYTES);
   c.op(Op.i32_mul);
@@ -407,13 +437,14 @@ function addChain(b: ModuleBuilder): void {
   c.i32Const(L.JIT_MISS_PENALTY);
   c.op(Op.i32_sub);
   c.mem(Op.i32_store, L.JIT_HOT_BASE - 4);
-  c.end();
-  c.end();
+}
+
+/** Stores pc for the interpreter and returns the instructions retired so far. */
+function emitReturnToInterpreter(c: Code): void {
   c.i32Const(0);
   c.get(P_PC);
   c.mem(Op.i64_store, L.STATE_BASE + L.S_PC);
   c.get(P_BUDGET0);
   c.get(P_LEFT);
   c.op(Op.i32_sub);
-  b.addFunction(PAGE_TYPE, [{ count: 4, type: ValType.i32 }], c.finish(), "chain");
 }
