@@ -4,13 +4,13 @@
 import * as L from "./layout.ts";
 import { portableClock } from "../platform/clock.ts";
 import { Jit, type CoreJitExports, type JitOptions } from "./jit/jit.ts";
+import { coreLayout, maxRamSize, type CoreLayout } from "./core-layout.ts";
 
 export type { JitOptions } from "./jit/jit.ts";
 
 export const RAM_PHYS_BASE_DEFAULT = 0x8000_0000;
-/** wasm32 gives 4 GiB; the core's own tables take the first RAM_WASM_BASE bytes. */
-export const RAM_MAX_SIZE = 0x1_0000_0000 - L.RAM_WASM_BASE;
-const WASM_PAGE = 65536;
+/** wasm32 gives 4 GiB; a single hart's region takes the start of it (see core-layout.ts). */
+export const RAM_MAX_SIZE = maxRamSize(1);
 
 export type AccessSize = 1 | 2 | 4 | 8;
 
@@ -41,6 +41,19 @@ export interface CpuOptions {
    * the reference the translator is tested against.
    */
   jit?: boolean | "on" | "off" | "eager" | JitOptions;
+  /**
+   * The machine's layout in memory: its harts' regions and its RAM (src/cpu/core-layout.ts).
+   * Default: one hart and `ramSize` bytes of RAM.
+   */
+  layout?: CoreLayout;
+  /** This Cpu's hart in `layout` (default 0): its state, TLB, decoded code and translations live there. */
+  hartIndex?: number;
+  /**
+   * The memory to run in, shared with the machine's other Cpus (at least layout.memoryBytes;
+   * it may be a shared memory, with the module built for one: build/cpu-shared.wasm).
+   * Default: a memory of this Cpu's own, sized by `layout`.
+   */
+  memory?: WebAssembly.Memory;
 }
 
 /**
@@ -104,6 +117,11 @@ export function hostTimeTicks(): number {
 
 export class Cpu {
   readonly memory: WebAssembly.Memory;
+  readonly layout: CoreLayout;
+  readonly hartIndex: number;
+  /** Wasm address of this hart's region, and of guest RAM. */
+  readonly hartBase: number;
+  readonly ramWasmBase: number;
   readonly ramBase: number;
   readonly ramSize: number;
   /** The guest RAM as bytes, index 0 = guest physical ramBase. */
@@ -120,18 +138,28 @@ export class Cpu {
   constructor(options: CpuOptions) {
     const ramBase = options.ramBase ?? RAM_PHYS_BASE_DEFAULT;
     const ramSize = options.ramSize;
-    if (!Number.isInteger(ramSize) || ramSize <= 0 || ramSize % 4096 !== 0) {
-      throw new RangeError(`RAM size must be a positive multiple of 4 KiB, got ${ramSize}`);
+    const layout = options.layout ?? coreLayout({ harts: 1, ramSize });
+    if (layout.ramSize !== ramSize) throw new RangeError(`RAM size ${ramSize} differs from the layout's ${layout.ramSize}`);
+    const hartIndex = options.hartIndex ?? 0;
+    if (!Number.isInteger(hartIndex) || hartIndex < 0 || hartIndex >= layout.harts) {
+      throw new RangeError(`hart index ${hartIndex} is outside the layout's ${layout.harts} hart(s)`);
     }
-    if (ramSize > RAM_MAX_SIZE) {
-      throw new RangeError(`RAM size ${ramSize >>> 20} MiB exceeds the maximum of ${RAM_MAX_SIZE >>> 20} MiB`);
-    }
+    this.layout = layout;
+    this.hartIndex = hartIndex;
+    this.hartBase = layout.hartBases[hartIndex];
+    this.ramWasmBase = layout.ramWasmBase;
     this.ramBase = ramBase;
     this.ramSize = ramSize;
-    const pages = Math.ceil((L.RAM_WASM_BASE + ramSize) / WASM_PAGE);
-    this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    if (options.memory) {
+      if (options.memory.buffer.byteLength < layout.memoryBytes) {
+        throw new RangeError(`the memory has ${options.memory.buffer.byteLength} bytes, the layout needs ${layout.memoryBytes}`);
+      }
+      this.memory = options.memory;
+    } else {
+      this.memory = new WebAssembly.Memory({ initial: layout.memoryPages, maximum: layout.memoryPages });
+    }
     this.view = new DataView(this.memory.buffer);
-    this.ram = new Uint8Array(this.memory.buffer, L.RAM_WASM_BASE, ramSize);
+    this.ram = new Uint8Array(this.memory.buffer, this.ramWasmBase, ramSize);
     this.bus = options.bus;
     this.hypercall = options.hypercall;
     this.readTime = options.readTime ?? hostTimeTicks;
@@ -142,6 +170,8 @@ export class Cpu {
       env: {
         memory: this.memory,
         table: this.table,
+        hartBase: this.hartBase,
+        ramWasmBase: this.ramWasmBase,
         abort: (_msg: number, _file: number, line: number, col: number) => {
           throw new Error(`cpu core abort at ${line}:${col}`);
         },
@@ -164,7 +194,7 @@ export class Cpu {
     this.setState(L.S_WATCH_HI, 0n);
     const jitOptions = resolveJitOptions(options.jit);
     if (jitOptions) {
-      this.jit = new Jit(this.memory, this.table, this.core, jitOptions);
+      this.jit = new Jit(this.memory, this.table, this.core, { hartBase: this.hartBase, ramWasmBase: this.ramWasmBase }, jitOptions);
       this.setState(L.S_JIT_THRESHOLD, BigInt(this.jit.threshold));
       this.setState(L.S_JIT_FLAGS, BigInt(this.jit.eager ? L.JIT_FLAG_EAGER : 0));
     } else {
@@ -172,12 +202,12 @@ export class Cpu {
       this.setState(L.S_JIT_FLAGS, 0n);
     }
     this.core.init();
-    this.setState(L.S_MHARTID, BigInt(options.hartId ?? 0));
+    this.setState(L.S_MHARTID, BigInt(options.hartId ?? hartIndex));
   }
 
   // ---- registers and state ------------------------------------------------------------
   private stateAddr(offset: number): number {
-    return L.STATE_BASE + offset;
+    return this.hartBase + L.HART_STATE + offset;
   }
   getState(offset: number): bigint {
     return this.view.getBigUint64(this.stateAddr(offset), true);

@@ -2,15 +2,28 @@
 // and the TypeScript host side (src/cpu/cpu.ts). This file must stay valid in both languages:
 // untyped integer constants below 2^31 only.
 //
-// Everything the core keeps lives at fixed addresses so that the hot path addresses it with
-// constant offsets, and so that the host can read registers and counters without a call.
+// Everything the core keeps lives at fixed offsets from its hart's base so that the hot path
+// addresses it with constant displacements, and so that the host can read registers and
+// counters without a call.
 
-// ---- Regions ---------------------------------------------------------------------------
+// ---- A hart's region -------------------------------------------------------------------
+// Every hart has a region of its own (its state, TLB, decoded-code pool and translator
+// bookkeeping); guest RAM, shared by all harts, follows the regions. Where each region and the
+// RAM start is decided per machine at run time (src/cpu/core-layout.ts): the engine imports its
+// hart's base and the RAM's wasm offset, and addresses everything below at a constant offset
+// from them. The offsets are fixed so that the hot paths keep constant displacements.
+/** Wasm addresses below the first hart's region hold the engine's static data. */
+export const HARTS_BASE = 0x0010_0000;
+/** Hart regions (and so guest RAM) start at multiples of this (a wasm page). */
+export const HART_REGION_ALIGN = 0x0001_0000;
+/** Guest RAM starts at a multiple of this in wasm memory (so hosts can give back whole huge pages). */
+export const RAM_WASM_ALIGN = 0x0020_0000;
+
 /** Hart state block: registers, pc, CSRs, exit mailbox, counters. */
-export const STATE_BASE = 0x0010_0000;
+export const HART_STATE = 0x0000_0000;
 export const STATE_SIZE = 0x0001_0000;
 /** Software TLB: TLB_CONTEXTS contexts x TLB_ENTRIES entries x TLB_ENTRY_SIZE bytes. */
-export const TLB_BASE = 0x0020_0000;
+export const HART_TLB = 0x0001_0000;
 export const TLB_ENTRIES = 1024;
 export const TLB_ENTRY_SIZE = 32;
 export const TLB_CONTEXTS = 4;
@@ -28,34 +41,35 @@ export const TLB_TAG_X = 16; // i64: tag for instruction fetch
 export const TLB_ADDEND = 24; // i64: wasm address minus virtual address of the page (its low 32 bits suffice)
 /** Bits of a page offset (4 KiB pages, privileged ISA 12.3). */
 export const PAGE_SHIFT = 12;
-/** Per guest-RAM page: index+1 of the decoded-code pool page caching it, 0 when none. */
-export const PAGEMAP_BASE = 0x0040_0000;
 /** Per pool page: the guest-RAM page number it caches, or -1. */
-export const POOL_OWNER_BASE = 0x00c0_0000;
+export const HART_POOL_OWNER = 0x0003_0000;
 /** Translator bookkeeping, one i32 per pool page each (see src/cpu/wasm/jit.ts). */
-export const JIT_HOT_BASE = 0x00c1_0000; // countdown of taken branches until a translation request
-export const JIT_FUNC_BASE = 0x00c2_0000; // 1 when the page has a translation installed
-export const JIT_GEN_BASE = 0x00c3_0000; // bumped whenever the pool page changes owner or is dropped
-export const JIT_TRIES_BASE = 0x00c4_0000; // translation requests made for the current owner
+export const HART_JIT_HOT = 0x0003_4000; // countdown of taken branches until a translation request
+export const HART_JIT_FUNC = 0x0003_8000; // 1 when the page has a translation installed
+export const HART_JIT_GEN = 0x0003_c000; // bumped whenever the pool page changes owner or is dropped
+export const HART_JIT_TRIES = 0x0004_0000; // translation requests made for the current owner
 /** Scratch for the translator: a whole page decoded (2048 slots x 8 bytes), and install lists. */
-export const JIT_DECODE_BASE = 0x00c5_0000;
-export const JIT_INSTALL_BASE = 0x00c6_0000; // per entry: u32 page offset, u32 table index
-/** Decoded-instruction pool: POOL_PAGES pages of 2048 slots (one per 2-byte parcel) x 8 bytes. */
-export const POOL_BASE = 0x0100_0000;
-export const POOL_PAGES = 4096;
-export const POOL_PAGE_SIZE = 0x4000;
+export const HART_JIT_DECODE = 0x0004_4000;
+export const HART_JIT_INSTALL = 0x0004_8000; // per entry: u32 page offset, u32 table index
 /**
  * Per pool page, a bit per parcel: control arrived there from elsewhere (another page, or an exit
  * from translated code) although it is no block entry yet. Translations make these entries.
  */
-export const JIT_WANT_BASE = 0x0500_0000;
+export const HART_JIT_WANT = 0x0005_0000;
 export const JIT_WANT_BYTES = 256;
-/** Taken off a page's hot countdown each time control misses an entry there (see JIT_WANT_BASE). */
+/** Taken off a page's hot countdown each time control misses an entry there (see HART_JIT_WANT). */
 export const JIT_MISS_PENALTY = 16;
-/** Guest RAM starts here in wasm memory; guest physical RAM_PHYS_BASE maps to this offset. */
-export const RAM_WASM_BASE = 0x0800_0000;
+/** Decoded-instruction pool: POOL_PAGES pages of 2048 slots (one per 2-byte parcel) x 8 bytes. */
+export const HART_POOL = 0x0020_0000;
+export const POOL_PAGES = 4096;
+export const POOL_PAGE_SIZE = 0x4000;
+/**
+ * Per guest-RAM page: index+1 of the decoded-code pool page caching it, 0 when none. Last in the
+ * region: its size (4 bytes per RAM page) is the only one that depends on the machine.
+ */
+export const HART_PAGEMAP = 0x0420_0000;
 
-// ---- State block offsets (bytes from STATE_BASE); every slot is 8 bytes ------------------
+// ---- State block offsets (bytes from the hart's base + HART_STATE); every slot is 8 bytes ------------------
 export const S_X = 0x000; // x0..x31
 export const S_F = 0x100; // f0..f31 (raw 64-bit, single precision NaN-boxed)
 export const S_PC = 0x200;

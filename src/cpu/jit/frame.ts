@@ -1,7 +1,6 @@
 // The shape of a translated function, shared by the page emitter (page-emitter.ts) and
 // instruction selection (select*.ts): its parameters and locals, the module's imported helpers,
 // the exit codes, and the interface through which an instruction's code is emitted.
-import * as L from "../layout.ts";
 import type { Code, Label } from "./wasm-emitter.ts";
 
 /** Function indices of the module's imports (see jit.ts); translated functions follow them. */
@@ -24,9 +23,6 @@ export const L_VA = 8; // i64: effective address
 export const L_T = 9; // i64: scratch
 export const L_T2 = 10; // i64: scratch
 export const FIRST_REG_LOCAL = 11;
-
-/** The hart state block, addressed with constant offsets from wasm address 0. */
-export const STATE = L.STATE_BASE;
 
 // Exit codes (exitTo): page offset (up to 4096, the page end), instructions not retired, interpret.
 export const EXIT_OFFSET_MASK = 0x1fff;
@@ -70,6 +66,11 @@ export interface Emitter {
   jumpTo(target: number, i: number): void;
   /** The wasm label taking control from position i to page offset `target`, when a branch can. */
   branchLabel(i: number, target: number): Label | undefined;
+  /**
+   * Wasm address of the hart's state block. Each Cpu has its own translator, so its code embeds
+   * its own hart's addresses as constants (the engine reads them from an imported global).
+   */
+  readonly state: number;
   /** The page's dispatcher function (JALR within the page goes there). */
   readonly dispatcherIndex: number;
 }

@@ -50,6 +50,15 @@ export interface CoreJitExports {
   jitPredecode(poolIndex: number, generation: number, count: number): void;
 }
 
+/**
+ * Where the translator's hart region and the guest RAM are in the memory (see
+ * src/cpu/core-layout.ts). Translated code and the chaining function embed these addresses.
+ */
+export interface JitHart {
+  hartBase: number;
+  ramWasmBase: number;
+}
+
 export interface JitStats {
   requests: number;
   translations: number;
@@ -92,13 +101,16 @@ export class Jit {
   private readonly imms: Int32Array;
   private readonly page: DecodedPage;
   private readonly chain: Function;
+  private readonly hartBase: number;
 
   constructor(
     private readonly memory: WebAssembly.Memory,
     private readonly table: WebAssembly.Table,
     private readonly core: CoreJitExports,
+    hart: JitHart,
     options: JitOptions = {},
   ) {
+    this.hartBase = hart.hartBase;
     this.eager = options.eager ?? false;
     // Eager mode translates at first fetch; retranslating then follows the usual hotness.
     this.threshold = Math.max(1, Math.floor(options.threshold ?? JIT_DEFAULT_THRESHOLD));
@@ -106,11 +118,11 @@ export class Jit {
     this.functionSize = Math.max(1, Math.floor(options.functionSize ?? JIT_DEFAULT_FUNCTION_SIZE));
     this.batch = Math.max(1, options.batch ?? DEFAULT_BATCH);
     // The decoded page, interleaved (word, imm) per parcel: slot = offset * 4 bytes.
-    this.words = new Uint32Array(memory.buffer, L.JIT_DECODE_BASE, 4096);
-    this.imms = new Int32Array(memory.buffer, L.JIT_DECODE_BASE, 4096);
+    this.words = new Uint32Array(memory.buffer, hart.hartBase + L.HART_JIT_DECODE, 4096);
+    this.imms = new Int32Array(memory.buffer, hart.hartBase + L.HART_JIT_DECODE, 4096);
     const words = this.words, imms = this.imms;
     this.page = { word: (off) => words[off], imm: (off) => imms[off + 1] };
-    this.chain = chainModule(memory, table);
+    this.chain = chainModule(memory, table, hart);
   }
 
   /** The core asks for pool page `poolIndex` (hot, or first seen in eager mode). */
@@ -161,14 +173,14 @@ export class Jit {
     const view = new DataView(this.memory.buffer);
     const pending: Pending[] = [];
     for (const pool of pools) {
-      const owner = view.getInt32(L.POOL_OWNER_BASE + pool * 4, true);
+      const owner = view.getInt32(this.hartBase + L.HART_POOL_OWNER + pool * 4, true);
       if (owner < 0) continue;
-      const generation = view.getUint32(L.JIT_GEN_BASE + pool * 4, true);
+      const generation = view.getUint32(this.hartBase + L.HART_JIT_GEN + pool * 4, true);
       this.core.jitDecodePage(owner);
-      const poolBase = L.POOL_BASE + pool * L.POOL_PAGE_SIZE;
+      const poolBase = this.hartBase + L.HART_POOL + pool * L.POOL_PAGE_SIZE;
       // A pool slot is non-zero once the interpreter decoded (executed) it or it is a block entry.
       const executed = (off: number) => view.getUint32(poolBase + off * 4, true) !== 0;
-      const wantBase = L.JIT_WANT_BASE + pool * L.JIT_WANT_BYTES;
+      const wantBase = this.hartBase + L.HART_JIT_WANT + pool * L.JIT_WANT_BYTES;
       const wanted = (off: number) => ((view.getUint8(wantBase + (off >> 4)) >> ((off >> 1) & 7)) & 1) !== 0;
       const roots = findRoots(this.page, executed, wanted);
       // Eager mode translates everything reachable, run or not, to exercise the translator.
@@ -176,7 +188,7 @@ export class Jit {
       let t: ReturnType<typeof translatePage>;
       try {
         const first = FIRST_PAGE_FUNCTION + builder.functionCount;
-        t = roots.length ? translatePage(this.page, roots, first, this.functionSize, eagerRoot === undefined ? executed : undefined) : undefined;
+        t = roots.length ? translatePage(this.page, roots, first, this.functionSize, this.hartBase + L.HART_STATE, eagerRoot === undefined ? executed : undefined) : undefined;
       } catch (err) {
         // A translator bug must not take the guest down: this page stays interpreted.
         this.stats.failures++;
@@ -248,7 +260,7 @@ export class Jit {
   }
 
   private install(instance: WebAssembly.Instance, pending: Pending[]): void {
-    const installList = new Uint32Array(this.memory.buffer, L.JIT_INSTALL_BASE, 2 * 2048);
+    const installList = new Uint32Array(this.memory.buffer, this.hartBase + L.HART_JIT_INSTALL, 2 * 2048);
     for (const p of pending) {
       const slots: number[] = [];
       let count = 0;
@@ -283,11 +295,17 @@ const PAGE_TYPE = { params: [I64, ValType.i32, ValType.i32], results: [ValType.i
 
 
 function declareImports(b: ModuleBuilder, memory: WebAssembly.Memory): void {
-  b.importMemory("env", "memory", memory.buffer.byteLength / 65536);
+  importMemory(b, memory);
   const amo = b.importFunction("env", "amo", { params: [ValType.i32, I64, I64], results: [I64] });
   const fp = b.importFunction("env", "fp", { params: [ValType.i32], results: [ValType.i32] });
   const chain = b.importFunction("env", "chain", PAGE_TYPE);
   if (amo !== FN_AMO || fp !== FN_FP || chain !== FN_CHAIN) throw new Error("jit: import order");
+}
+
+/** A memory import matches only a memory of the same sharedness (threads share the harts' memory). */
+function importMemory(b: ModuleBuilder, memory: WebAssembly.Memory): void {
+  const shared = typeof SharedArrayBuffer !== "undefined" && memory.buffer instanceof SharedArrayBuffer;
+  b.importMemory("env", "memory", memory.buffer.byteLength / 65536, shared);
 }
 
 /**
@@ -295,11 +313,11 @@ function declareImports(b: ModuleBuilder, memory: WebAssembly.Memory): void {
  * besides the core that imports the table, because V8 updates every importing instance's
  * dispatch table on each table.set (with one per translated module that was quadratic).
  */
-function chainModule(memory: WebAssembly.Memory, table: WebAssembly.Table): Function {
+function chainModule(memory: WebAssembly.Memory, table: WebAssembly.Table, hart: JitHart): Function {
   const b = new ModuleBuilder();
-  b.importMemory("env", "memory", memory.buffer.byteLength / 65536);
+  importMemory(b, memory);
   b.importTable("env", "table", 1);
-  addChain(b);
+  addChain(b, hart);
   const instance = new WebAssembly.Instance(new WebAssembly.Module(b.toBytes()), { env: { memory, table } });
   return instance.exports.chain as Function;
 }
@@ -314,28 +332,29 @@ const P_PC = 0, P_LEFT = 1, P_BUDGET0 = 2, L_E = 3, L_POOL = 4, L_SLOT = 5, L_W 
  * stores pc and returns to the interpreter. Saves a round trip through the interpreter loop on
  * every jump between pages (calls and returns, mostly).
  */
-function addChain(b: ModuleBuilder): void {
+function addChain(b: ModuleBuilder, hart: JitHart): void {
   const c = new Code();
-  emitFetchTlbHit(c);
+  const h = hart.hartBase;
+  emitFetchTlbHit(c, h);
   c.if();
-  emitPoolPageOfPc(c);
+  emitPoolPageOfPc(c, h, hart.ramWasmBase);
   c.if();
-  emitDecodedSlotIsTranslated(c);
+  emitDecodedSlotIsTranslated(c, h);
   c.if();
-  emitTailCallTranslation(c, b);
+  emitTailCallTranslation(c, b, h);
   c.end();
-  emitWantEntry(c);
+  emitWantEntry(c, h);
   c.end();
   c.end();
-  emitReturnToInterpreter(c);
+  emitReturnToInterpreter(c, h);
   b.addFunction(PAGE_TYPE, [{ count: 4, type: ValType.i32 }], c.finish(), "chain");
 }
 
 /** Leaves true when the fetch TLB entry of pc (kept in L_E) may execute pc's page. */
-function emitFetchTlbHit(c: Code): void {
+function emitFetchTlbHit(c: Code, hartBase: number): void {
   // e = fetch TLB + ((pc >>> PAGE_SHIFT) & (TLB_ENTRIES - 1)) * TLB_ENTRY_SIZE; hit if its execute tag is pc's page
   c.i32Const(0);
-  c.mem(Op.i32_load, L.STATE_BASE + L.S_FETCH_TLB);
+  c.mem(Op.i32_load, hartBase + L.HART_STATE + L.S_FETCH_TLB);
   c.get(P_PC);
   c.op(Op.i32_wrap_i64);
   c.i32Const(L.PAGE_SHIFT - L.TLB_ENTRY_SHIFT);
@@ -352,8 +371,8 @@ function emitFetchTlbHit(c: Code): void {
 }
 
 /** Leaves (and keeps in L_POOL) the decoded-code pool page + 1 holding pc's RAM page, 0 if none. */
-function emitPoolPageOfPc(c: Code): void {
-  // pool page + 1 = pagemap[(page's wasm address - RAM_WASM_BASE) >>> 12]
+function emitPoolPageOfPc(c: Code, hartBase: number, ramWasmBase: number): void {
+  // pool page + 1 = pagemap[(page's wasm address - ramWasmBase) >>> 12]
   c.get(P_PC);
   c.op(Op.i32_wrap_i64);
   c.i32Const(-4096);
@@ -361,19 +380,19 @@ function emitPoolPageOfPc(c: Code): void {
   c.get(L_E);
   c.mem(Op.i32_load, L.TLB_ADDEND);
   c.op(Op.i32_add);
-  c.i32Const(L.RAM_WASM_BASE);
+  c.i32Const(ramWasmBase);
   c.op(Op.i32_sub);
   c.i32Const(L.PAGE_SHIFT);
   c.op(Op.i32_shr_u);
   c.i32Const(2);
   c.op(Op.i32_shl);
-  c.mem(Op.i32_load, L.PAGEMAP_BASE);
+  c.mem(Op.i32_load, hartBase + L.HART_PAGEMAP);
   c.tee(L_POOL);
 }
 
 /** Leaves true when pc's decoded slot (kept in L_SLOT, its word in L_W) is a translation's entry. */
-function emitDecodedSlotIsTranslated(c: Code): void {
-  // slot = POOL_BASE + (pool page + 1 - 1) * POOL_PAGE_SIZE + (pc & 0xffe) << DECODED_SLOT_SHIFT
+function emitDecodedSlotIsTranslated(c: Code, hartBase: number): void {
+  // slot = pool + (pool page + 1 - 1) * POOL_PAGE_SIZE + (pc & 0xffe) << DECODED_SLOT_SHIFT
   c.get(L_POOL);
   c.i32Const(Math.log2(L.POOL_PAGE_SIZE));
   c.op(Op.i32_shl);
@@ -385,7 +404,7 @@ function emitDecodedSlotIsTranslated(c: Code): void {
   c.op(Op.i32_shl);
   c.op(Op.i32_add);
   c.tee(L_SLOT);
-  c.mem(Op.i32_load, L.POOL_BASE - L.POOL_PAGE_SIZE);
+  c.mem(Op.i32_load, hartBase + L.HART_POOL - L.POOL_PAGE_SIZE);
   c.tee(L_W);
   c.i32Const(D.DECODED_OP_MASK);
   c.op(Op.i32_and);
@@ -394,17 +413,17 @@ function emitDecodedSlotIsTranslated(c: Code): void {
 }
 
 /** Tail-calls the translated function whose table index is in pc's decoded slot. */
-function emitTailCallTranslation(c: Code, b: ModuleBuilder): void {
+function emitTailCallTranslation(c: Code, b: ModuleBuilder, hartBase: number): void {
   c.get(P_PC);
   c.get(P_LEFT);
   c.get(P_BUDGET0);
   c.get(L_SLOT);
-  c.mem(Op.i32_load, L.POOL_BASE - L.POOL_PAGE_SIZE + D.DECODED_IMM_OFFSET);
+  c.mem(Op.i32_load, hartBase + L.HART_POOL - L.POOL_PAGE_SIZE + D.DECODED_IMM_OFFSET);
   c.returnCallIndirect(b.typeIndex(PAGE_TYPE), 0);
 }
 
 /** The page is decoded but pc is no entry: ask for one (want bit, and a hotter page). */
-function emitWantEntry(c: Code): void {
+function emitWantEntry(c: Code, hartBase: number): void {
   c.get(L_POOL);
   c.i32Const(L.JIT_WANT_BYTES);
   c.op(Op.i32_mul);
@@ -417,7 +436,7 @@ function emitWantEntry(c: Code): void {
   c.op(Op.i32_add);
   c.tee(L_W);
   c.get(L_W);
-  c.mem(Op.i32_load8_u, L.JIT_WANT_BASE - L.JIT_WANT_BYTES);
+  c.mem(Op.i32_load8_u, hartBase + L.HART_JIT_WANT - L.JIT_WANT_BYTES);
   c.i32Const(1);
   c.get(P_PC);
   c.op(Op.i32_wrap_i64);
@@ -427,23 +446,23 @@ function emitWantEntry(c: Code): void {
   c.op(Op.i32_and);
   c.op(Op.i32_shl);
   c.op(Op.i32_or);
-  c.mem(Op.i32_store8, L.JIT_WANT_BASE - L.JIT_WANT_BYTES);
+  c.mem(Op.i32_store8, hartBase + L.HART_JIT_WANT - L.JIT_WANT_BYTES);
   c.get(L_POOL);
   c.i32Const(2);
   c.op(Op.i32_shl);
   c.tee(L_W);
   c.get(L_W);
-  c.mem(Op.i32_load, L.JIT_HOT_BASE - 4);
+  c.mem(Op.i32_load, hartBase + L.HART_JIT_HOT - 4);
   c.i32Const(L.JIT_MISS_PENALTY);
   c.op(Op.i32_sub);
-  c.mem(Op.i32_store, L.JIT_HOT_BASE - 4);
+  c.mem(Op.i32_store, hartBase + L.HART_JIT_HOT - 4);
 }
 
 /** Stores pc for the interpreter and returns the instructions retired so far. */
-function emitReturnToInterpreter(c: Code): void {
+function emitReturnToInterpreter(c: Code, hartBase: number): void {
   c.i32Const(0);
   c.get(P_PC);
-  c.mem(Op.i64_store, L.STATE_BASE + L.S_PC);
+  c.mem(Op.i64_store, hartBase + L.HART_STATE + L.S_PC);
   c.get(P_BUDGET0);
   c.get(P_LEFT);
   c.op(Op.i32_sub);

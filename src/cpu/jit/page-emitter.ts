@@ -39,7 +39,7 @@ import { Code, Op, ValType, type Label } from "./wasm-emitter.ts";
 import { ControlFlow, type Interval } from "./control-flow.ts";
 import { fallsThrough, lenOf, opOf, rdOf, regUse, rs1Of, rs2Of, type DecodedPage } from "./instructions.ts";
 import {
-  FN_CHAIN, FIRST_REG_LOCAL, L_BUDGET0, L_CODE, L_LEFT, L_PC, L_TLB, L_VBASE, STATE,
+  FN_CHAIN, FIRST_REG_LOCAL, L_BUDGET0, L_CODE, L_LEFT, L_PC, L_TLB, L_VBASE,
   EXIT_INTERPRET, EXIT_INTERPRET_TO_RET, EXIT_OFFSET_MASK, EXIT_UNRETIRED_MASK, EXIT_UNRETIRED_SHIFT,
   type Emitter, type Insn,
 } from "./frame.ts";
@@ -64,7 +64,8 @@ export interface Translation {
 
 /**
  * Translates the code reachable from `roots` (page offsets) into wasm function bodies, numbered
- * from `firstIndex` in their module; with `executed`, only instructions the interpreter has run
+ * from `firstIndex` in their module, for the hart whose state block is at wasm address
+ * `stateBase`; with `executed`, only instructions the interpreter has run
  * (control leaves to the interpreter where the rest begins).
  */
 export function translatePage(
@@ -72,11 +73,12 @@ export function translatePage(
   roots: number[],
   firstIndex: number,
   functionSize: number,
+  stateBase: number,
   executed?: (offset: number) => boolean,
 ): Translation | undefined {
   const flow = new ControlFlow(page, executed, functionSize);
   if (!flow.analyze(roots)) return undefined;
-  const emitter = new PageEmitter(flow, firstIndex);
+  const emitter = new PageEmitter(flow, firstIndex, stateBase);
   const functions: TranslatedFunction[] = [];
   for (let f = 0; f < flow.funcRegions.length; f++) functions.push(emitter.emitFunction(f));
   functions.push(emitter.emitDispatcher());
@@ -91,6 +93,7 @@ class PageEmitter implements Emitter {
   constructor(
     private readonly flow: ControlFlow,
     private readonly firstIndex: number,
+    readonly state: number,
   ) {}
 
   emitFunction(f: number): TranslatedFunction {
@@ -189,12 +192,12 @@ class PageEmitter implements Emitter {
     c.op(Op.i64_and);
     c.set(L_VBASE);
     c.i32Const(0);
-    c.mem(Op.i32_load, STATE + L.S_DATA_TLB);
+    c.mem(Op.i32_load, this.state + L.S_DATA_TLB);
     c.set(L_TLB);
     for (let reg = 1; reg < 32; reg++) {
       if (((reads >>> reg) & 1) === 0) continue;
       c.i32Const(0);
-      c.mem(Op.i64_load, STATE + L.S_X + reg * 8);
+      c.mem(Op.i64_load, this.state + L.S_X + reg * 8);
       c.set(this.regLocals[reg]);
     }
   }
@@ -225,7 +228,7 @@ class PageEmitter implements Emitter {
     c.op(Op.i32_and);
     c.op(Op.i64_extend_i32_u);
     c.op(Op.i64_add);
-    c.mem(Op.i64_store, STATE + L.S_PC);
+    c.mem(Op.i64_store, this.state + L.S_PC);
     c.get(L_BUDGET0);
     c.get(L_LEFT);
     c.op(Op.i32_sub);
@@ -303,7 +306,7 @@ class PageEmitter implements Emitter {
       return;
     }
     c.tee(this.regLocals[rd]);
-    c.mem(Op.i64_store, STATE + L.S_X + rd * 8);
+    c.mem(Op.i64_store, this.state + L.S_X + rd * 8);
   }
   /**
    * Leaves with pc = vbase + offset; `unretired` of the instructions already taken from $left
@@ -324,7 +327,7 @@ class PageEmitter implements Emitter {
       c.i64Const(offset);
       c.op(Op.i64_add);
     }
-    c.mem(Op.i64_store, STATE + L.S_PC);
+    c.mem(Op.i64_store, this.state + L.S_PC);
     c.get(L_BUDGET0);
     c.get(L_LEFT);
     c.op(Op.i32_sub);

@@ -7,7 +7,7 @@ import * as O from "../opcodes.ts";
 import * as C from "../csr-numbers.ts";
 import { Op, ValType } from "./wasm-emitter.ts";
 import { FP_WRITES_X, rmOf } from "./instructions.ts";
-import { FN_FP, STATE, type Emitter, type Insn } from "./frame.ts";
+import { FN_FP, type Emitter, type Insn } from "./frame.ts";
 import { NAN_BOX, markFpDirty, requireFp } from "./select-memory.ts";
 
 type Emit = (e: Emitter, x: Insn) => void;
@@ -25,14 +25,14 @@ function fpHelper(e: Emitter, x: Insn): void {
   c.end();
   if (FP_WRITES_X.has(x.op) && x.rd !== 0) {
     c.i32Const(0);
-    c.mem(Op.i64_load, STATE + L.S_X + x.rd * 8);
+    c.mem(Op.i64_load, e.state + L.S_X + x.rd * 8);
     c.set(e.regLocal(x.rd));
   }
 }
 
 function fReg(e: Emitter, r: number, type: Op.i64_load | Op.f64_load | Op.i64_load32_s): void {
   e.c.i32Const(0);
-  e.c.mem(type, STATE + L.S_F + r * 8);
+  e.c.mem(type, e.state + L.S_F + r * 8);
 }
 
 /** An instruction whose rounding-mode field says dynamic needs a valid frm, else it is illegal. */
@@ -40,7 +40,7 @@ function requireRoundingMode(e: Emitter, x: Insn): void {
   if (rmOf(x.w) !== C.RM_DYNAMIC) return; // static modes were validated by the decoder
   const c = e.c;
   c.i32Const(0);
-  c.mem(Op.i32_load, STATE + L.S_FCSR);
+  c.mem(Op.i32_load, e.state + L.S_FCSR);
   c.i32Const(C.FCSR_FRM_SHIFT);
   c.op(Op.i32_shr_u);
   c.i32Const(C.FCSR_FRM_MASK);
@@ -72,7 +72,7 @@ const moveFromX: Emit = (e, x) => {
     c.i64Const(NAN_BOX);
     c.op(Op.i64_or);
   }
-  c.mem(Op.i64_store, STATE + L.S_F + x.rd * 8);
+  c.mem(Op.i64_store, e.state + L.S_F + x.rd * 8);
   markFpDirty(e);
 };
 
@@ -94,7 +94,7 @@ const signInject: Emit = (e, x) => {
   c.i64Const(SIGN);
   c.op(Op.i64_and);
   c.op(x.op === O.OP_FSGNJX_D ? Op.i64_xor : Op.i64_or);
-  c.mem(Op.i64_store, STATE + L.S_F + x.rd * 8);
+  c.mem(Op.i64_store, e.state + L.S_F + x.rd * 8);
   markFpDirty(e);
 };
 
@@ -150,7 +150,7 @@ function convertToD(convertOp: Op, wide: boolean, signed: boolean): Emit {
     e.getX(x.rs1);
     if (!wide) c.op(Op.i32_wrap_i64);
     c.op(convertOp);
-    c.mem(Op.f64_store, STATE + L.S_F + x.rd * 8);
+    c.mem(Op.f64_store, e.state + L.S_F + x.rd * 8);
     markFpDirty(e);
     if (wide) {
       c.else();

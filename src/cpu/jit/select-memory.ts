@@ -6,7 +6,7 @@ import * as L from "../layout.ts";
 import * as O from "../opcodes.ts";
 import * as C from "../csr-numbers.ts";
 import { Op, ValType } from "./wasm-emitter.ts";
-import { FN_AMO, L_E, L_T, L_TLB, L_VA, STATE, type Emitter, type Insn } from "./frame.ts";
+import { FN_AMO, L_E, L_T, L_TLB, L_VA, type Emitter, type Insn } from "./frame.ts";
 
 type Emit = (e: Emitter, x: Insn) => void;
 
@@ -15,7 +15,6 @@ export const NAN_BOX = -0x1_0000_0000n; // 0xffffffff_00000000
 /** mstatus.SD (privileged ISA 3.1.6), set with FS = Dirty. */
 const MSTATUS_SD = 1n << 63n;
 const MSTATUS_FS_DIRTY_SD = BigInt(C.MSTATUS_FS_DIRTY) | MSTATUS_SD;
-const STATUS = STATE + L.S_JIT_STATUS;
 
 /**
  * $va = x[rs1] + imm and $e = its data TLB entry; leaves "the TLB hits for all `size` bytes"
@@ -87,7 +86,7 @@ function load(size: number, fastOp: Op, fp: boolean): Emit {
       c.i64Const(NAN_BOX);
       c.op(Op.i64_or);
     }
-    c.mem(Op.i64_store, STATE + L.S_F + x.rd * 8);
+    c.mem(Op.i64_store, e.state + L.S_F + x.rd * 8);
     markFpDirty(e);
   };
 }
@@ -101,7 +100,7 @@ function store(size: number, storeOp: Op, fp: boolean): Emit {
     hostAddress(e);
     if (fp) {
       c.i32Const(0);
-      c.mem(Op.i64_load, STATE + L.S_F + x.rs2 * 8);
+      c.mem(Op.i64_load, e.state + L.S_F + x.rs2 * 8);
     } else e.getX(x.rs2);
     c.mem(storeOp, 0);
     c.else();
@@ -147,7 +146,7 @@ export function atomic(e: Emitter, x: Insn): void {
 function checkStatus(e: Emitter, x: Insn): void {
   const c = e.c;
   c.i32Const(0);
-  c.mem(Op.i32_load, STATUS);
+  c.mem(Op.i32_load, e.state + L.S_JIT_STATUS);
   c.tee(L_E);
   c.if();
   c.get(L_E);
@@ -168,7 +167,7 @@ function checkStatus(e: Emitter, x: Insn): void {
 export function requireFp(e: Emitter, x: Insn): void {
   const c = e.c;
   c.i32Const(0);
-  c.mem(Op.i64_load, STATE + L.S_MSTATUS);
+  c.mem(Op.i64_load, e.state + L.S_MSTATUS);
   c.i64Const(C.MSTATUS_FS);
   c.op(Op.i64_and);
   c.op(Op.i64_eqz);
@@ -182,8 +181,8 @@ export function markFpDirty(e: Emitter): void {
   const c = e.c;
   c.i32Const(0);
   c.i32Const(0);
-  c.mem(Op.i64_load, STATE + L.S_MSTATUS);
+  c.mem(Op.i64_load, e.state + L.S_MSTATUS);
   c.i64Const(MSTATUS_FS_DIRTY_SD);
   c.op(Op.i64_or);
-  c.mem(Op.i64_store, STATE + L.S_MSTATUS);
+  c.mem(Op.i64_store, e.state + L.S_MSTATUS);
 }

@@ -335,7 +335,7 @@ export class ModuleBuilder {
   private readonly types: FuncType[] = [];
   private readonly typeKeys = new Map<string, number>();
   private readonly imports: { module: string; name: string; type: number }[] = [];
-  private memoryImport: { module: string; name: string; minPages: number } | undefined;
+  private memoryImport: { module: string; name: string; minPages: number; shared: boolean } | undefined;
   private tableImport: { module: string; name: string; minSize: number } | undefined;
   private readonly funcs: FuncDef[] = [];
 
@@ -349,8 +349,9 @@ export class ModuleBuilder {
     }
     return index;
   }
-  importMemory(module: string, name: string, minPages: number): void {
-    this.memoryImport = { module, name, minPages };
+  /** Shared memory imports declare wasm32's whole range as their maximum, so any shared memory matches. */
+  importMemory(module: string, name: string, minPages: number, shared = false): void {
+    this.memoryImport = { module, name, minPages, shared };
   }
   /** A funcref table (table index 0). */
   importTable(module: string, name: string, minSize: number): void {
@@ -405,8 +406,14 @@ export class ModuleBuilder {
         w.name(this.memoryImport.module);
         w.name(this.memoryImport.name);
         w.u8(0x02); // memory
-        w.u8(0x00); // limits: min only
-        w.u32(this.memoryImport.minPages);
+        if (this.memoryImport.shared) {
+          w.u8(0x03); // limits: min and max, shared
+          w.u32(this.memoryImport.minPages);
+          w.u32(65536);
+        } else {
+          w.u8(0x00); // limits: min only
+          w.u32(this.memoryImport.minPages);
+        }
       }
       for (const imp of this.imports) {
         w.name(imp.module);

@@ -2,7 +2,7 @@
 // (RISC-V privileged architecture, version 1.12 and later).
 import * as L from "../layout";
 import {
-  getState, setState, STATE,
+  getState, setState, stateBase,
   PRIV_M, PRIV_S, PRIV_U,
   MSTATUS_SIE, MSTATUS_MIE, MSTATUS_SPIE, MSTATUS_MPIE, MSTATUS_SPP, MSTATUS_MPP, MSTATUS_MPP_SHIFT,
   MSTATUS_FS, MSTATUS_VS, MSTATUS_XS, MSTATUS_MPRV, MSTATUS_SUM, MSTATUS_MXR, MSTATUS_TVM, MSTATUS_TW,
@@ -358,7 +358,7 @@ export function doSret(): i64 {
 
 /** Architectural reset state (privileged ISA 3.4): M-mode, interrupts off, FP off, bare translation. */
 export function resetHart(): void {
-  memory.fill(STATE, 0, 0x600); // registers and CSRs; configuration and statistics survive
+  memory.fill(stateBase(), 0, 0x600); // registers and CSRs; configuration and statistics survive
   setState(L.S_PRIV, PRIV_M);
   setState(L.S_MSTATUS, MSTATUS_RESET);
   setState(L.S_MISA, MISA_VALUE);

@@ -12,7 +12,7 @@ import {
 } from "./state";
 import {
   dataTlb, TLB_MASK,
-  memFault, trapCause, trapTval, fetchTag, fetchBase, fetchRam, runLimit, crossPageRaw, CROSS_PAGE_SLOT,
+  memFault, trapCause, trapTval, fetchTag, fetchBase, fetchRam, runLimit, crossPageRaw, crossPageSlot,
   loadSlow, storeSlow, fetchSlow, decodeIntoSlot, atomicAddress, wasmToPhysical,
   flushTranslated, flushPage, setRunLimit, clearMemFault, invalidateFetch,
   armBounce, requestTranslation,
@@ -142,10 +142,10 @@ function remuw(a: u32, b: u32): i64 {
  * hotness (with the translator off the countdown starts at i32.MAX_VALUE and never matters).
  */
 @inline function countTaken(codeBase: usize, pc: i64): void {
-  const counter = R.JIT_HOT_BASE + ((codeBase - R.POOL_BASE) >> 12); // pool index * 4
+  const counter = R.jitHotBase() + ((codeBase - R.poolBase()) >> 12); // pool index * 4
   const left = load<i32>(counter) - 1;
   store<i32>(counter, left);
-  if (left <= 0) requestTranslation(<u32>((codeBase - R.POOL_BASE) >> 14), pc);
+  if (left <= 0) requestTranslation(<u32>((codeBase - R.poolBase()) >> 14), pc);
 }
 
 // ---- rare paths ---------------------------------------------------------------------------------

@@ -11,7 +11,7 @@
 import * as L from "../layout";
 import * as R from "./regions";
 import * as O from "./ops";
-import { STATE, getState, setState, bumpCounter } from "./state";
+import { stateBase, getState, setState, bumpCounter } from "./state";
 import {
   atomicAddress, wasmToPhysical, memFault, clearMemFault, runLimit, rearmTranslation,
   dataTlb, TLB_MASK,
@@ -20,7 +20,7 @@ import * as D from "../decoded";
 import { decode16, decode32, decodedWord, decodedImm, decodedOp, decodedRd, decodedRs1, decodedRs2 } from "./decode";
 import { executeFp, amo32, amo64 } from "./exec";
 
-const STATUS: usize = STATE + L.S_JIT_STATUS;
+@inline function statusSlot(): usize { return stateBase() + <usize>L.S_JIT_STATUS; }
 
 @inline function finishSlowPath(): void {
   let status = 0;
@@ -30,7 +30,7 @@ const STATUS: usize = STATE + L.S_JIT_STATUS;
   } else if (runLimit == 0) {
     status = L.JIT_STATUS_EXIT;
   }
-  store<i32>(STATUS, status);
+  store<i32>(statusSlot(), status);
 }
 
 @inline function atomicPtr(va: i64, size: i32, isLoadReserved: bool): usize {
@@ -93,7 +93,7 @@ export function jitFp(word: u32): i32 {
 }
 
 /**
- * Decodes every 2-byte parcel of RAM page `ramPage` into JIT_DECODE_BASE (slot = offset * 4),
+ * Decodes every 2-byte parcel of RAM page `ramPage` into jitDecodeBase() (slot = offset * 4),
  * exactly as the interpreter would decode an instruction starting there.
  */
 export function jitDecodePage(ramPage: u32): void {
@@ -114,14 +114,14 @@ export function jitDecodePage(ramPage: u32): void {
       word = decodedWord;
       imm = decodedImm;
     }
-    store<u32>(R.JIT_DECODE_BASE + (off << D.DECODED_SLOT_SHIFT), word);
-    store<i32>(R.JIT_DECODE_BASE + (off << D.DECODED_SLOT_SHIFT) + D.DECODED_IMM_OFFSET, imm);
+    store<u32>(R.jitDecodeBase() + (off << D.DECODED_SLOT_SHIFT), word);
+    store<i32>(R.jitDecodeBase() + (off << D.DECODED_SLOT_SHIFT) + D.DECODED_IMM_OFFSET, imm);
   }
 }
 
 /** Turns the page's block entries back into ordinary decode slots. */
 function clearEntries(poolIndex: u32): void {
-  const pool = R.POOL_BASE + <usize>poolIndex * R.POOL_PAGE_SIZE;
+  const pool = R.poolBase() + <usize>poolIndex * R.POOL_PAGE_SIZE;
   for (let slot = pool; slot < pool + R.POOL_PAGE_SIZE; slot += D.DECODED_SLOT_SIZE) {
     if (decodedOp(load<u32>(slot)) == O.OP_TRANSLATED) store<u64>(slot, 0); // OP_DECODE: decoded again on use
   }
@@ -129,22 +129,22 @@ function clearEntries(poolIndex: u32): void {
 
 /**
  * Installs a translation of pool page `poolIndex` compiled from generation `generation` of its
- * content: `count` entries wait at JIT_INSTALL_BASE as (page offset, table index) pairs.
+ * content: `count` entries wait at jitInstallBase() as (page offset, table index) pairs.
  * Returns 1, or 0 when the page changed meanwhile (nothing installed).
  */
 export function jitInstall(poolIndex: u32, generation: u32, count: u32): i32 {
   if (poolIndex >= <u32>R.POOL_PAGES) return 0;
-  if (load<u32>(R.JIT_GEN_BASE + (<usize>poolIndex << 2)) != generation) return 0;
-  if (load<i32>(R.POOL_OWNER_BASE + (<usize>poolIndex << 2)) < 0) return 0;
+  if (load<u32>(R.jitGenBase() + (<usize>poolIndex << 2)) != generation) return 0;
+  if (load<i32>(R.poolOwnerBase() + (<usize>poolIndex << 2)) < 0) return 0;
   clearEntries(poolIndex);
-  const pool = R.POOL_BASE + <usize>poolIndex * R.POOL_PAGE_SIZE;
+  const pool = R.poolBase() + <usize>poolIndex * R.POOL_PAGE_SIZE;
   for (let i: u32 = 0; i < count; i++) {
-    const pair = R.JIT_INSTALL_BASE + (<usize>i << 3);
+    const pair = R.jitInstallBase() + (<usize>i << 3);
     const slot = pool + (<usize>(load<u32>(pair) & 0xffe) << D.DECODED_SLOT_SHIFT);
     store<u32>(slot, O.OP_TRANSLATED);
     store<u32>(slot + D.DECODED_IMM_OFFSET, load<u32>(pair, 4));
   }
-  store<u32>(R.JIT_FUNC_BASE + (<usize>poolIndex << 2), 1);
+  store<u32>(R.jitFuncBase() + (<usize>poolIndex << 2), 1);
   rearmTranslation(poolIndex);
   bumpCounter(L.S_JIT_INSTALLS);
   return 1;
@@ -156,20 +156,20 @@ export function jitRearm(poolIndex: u32): void {
 }
 
 /**
- * Decodes the pool slots of `count` instructions (u32 page offsets at JIT_INSTALL_BASE) of pool
+ * Decodes the pool slots of `count` instructions (u32 page offsets at jitInstallBase()) of pool
  * page `poolIndex` that are still undecoded, as if the interpreter had run them. Eager mode
  * uses it for the instructions its translations cover, which then never run interpreted: this
  * keeps decode bounces (which count against run()'s budget) as rare as without the translator.
  */
 export function jitPredecode(poolIndex: u32, generation: u32, count: u32): void {
   if (poolIndex >= <u32>R.POOL_PAGES) return;
-  if (load<u32>(R.JIT_GEN_BASE + (<usize>poolIndex << 2)) != generation) return;
-  const owner = load<i32>(R.POOL_OWNER_BASE + (<usize>poolIndex << 2));
+  if (load<u32>(R.jitGenBase() + (<usize>poolIndex << 2)) != generation) return;
+  const owner = load<i32>(R.poolOwnerBase() + (<usize>poolIndex << 2));
   if (owner < 0) return;
-  const pool = R.POOL_BASE + <usize>poolIndex * R.POOL_PAGE_SIZE;
+  const pool = R.poolBase() + <usize>poolIndex * R.POOL_PAGE_SIZE;
   const ram = R.RAM_WASM_BASE + (<usize>owner << 12);
   for (let i: u32 = 0; i < count; i++) {
-    const off = <usize>(load<u32>(R.JIT_INSTALL_BASE + (<usize>i << 2)) & 0xffe);
+    const off = <usize>(load<u32>(R.jitInstallBase() + (<usize>i << 2)) & 0xffe);
     const slot = pool + (off << D.DECODED_SLOT_SHIFT);
     if (load<u32>(slot) != 0) continue;
     const low = <u32>load<u16>(ram + off);
@@ -185,6 +185,6 @@ export function jitPredecode(poolIndex: u32, generation: u32, count: u32): void 
 export function jitEvict(poolIndex: u32): void {
   if (poolIndex >= <u32>R.POOL_PAGES) return;
   clearEntries(poolIndex);
-  store<u32>(R.JIT_FUNC_BASE + (<usize>poolIndex << 2), 0);
-  store<i32>(R.JIT_HOT_BASE + (<usize>poolIndex << 2), i32.MAX_VALUE);
+  store<u32>(R.jitFuncBase() + (<usize>poolIndex << 2), 0);
+  store<i32>(R.jitHotBase() + (<usize>poolIndex << 2), i32.MAX_VALUE);
 }

@@ -10,7 +10,7 @@
 import * as L from "../layout";
 import * as R from "./regions";
 import {
-  STATE, getState, setState, bumpCounter,
+  stateBase, getState, setState, bumpCounter,
   PRIV_M, PRIV_S, PRIV_U,
   MSTATUS_MPRV, MSTATUS_MPP, MSTATUS_MPP_SHIFT, MSTATUS_SUM, MSTATUS_MXR,
   ACCESS_FETCH, ACCESS_LOAD, ACCESS_STORE,
@@ -39,9 +39,9 @@ const CTX_S_SUM: u32 = 2;
 const CTX_M: u32 = 3;
 
 /** TLB table used by loads and stores (follows MPRV/MPP and SUM). */
-export let dataTlb: usize = R.TLB_BASE;
+export let dataTlb: usize = 0; // set by updateContexts(), which init() calls
 /** TLB table used by instruction fetch (follows the current privilege). */
-export let fetchTlb: usize = R.TLB_BASE;
+export let fetchTlb: usize = 0;
 let superpagesCached = false;
 
 /** Set by a slow path that raised an exception; trapCause/trapTval say which. */
@@ -71,9 +71,9 @@ export let fetchTag: i64 = -1;
 export let fetchBase: usize = 0;
 export let fetchRam: usize = 0;
 /** A decode slot outside the pool for an instruction that straddles two pages. */
-export const CROSS_PAGE_SLOT: usize = STATE + 0x7f0;
+@inline export function crossPageSlot(): usize { return stateBase() + 0x7f0; }
 /** A decode slot outside the pool for a block entry the interpreter runs itself (armBounce). */
-const BOUNCE_SLOT: usize = STATE + 0x7e0;
+@inline function bounceSlot(): usize { return stateBase() + 0x7e0; }
 /** The pc whose next fetch bypasses a translated block entry (see armBounce). */
 let bouncePc: i64 = -1;
 
@@ -102,8 +102,8 @@ export function configureMemory(): void {
 }
 
 export function resetCodeCache(): void {
-  memory.fill(R.PAGEMAP_BASE, 0, <usize>((ramSize >>> 12) << 2));
-  for (let i: u32 = 0; i < <u32>R.POOL_PAGES; i++) store<i32>(R.POOL_OWNER_BASE + (<usize>i << 2), -1);
+  memory.fill(R.pagemapBase(), 0, <usize>((ramSize >>> 12) << 2));
+  for (let i: u32 = 0; i < <u32>R.POOL_PAGES; i++) store<i32>(R.poolOwnerBase() + (<usize>i << 2), -1);
   poolNext = 0;
   invalidateFetch();
 }
@@ -127,24 +127,24 @@ export function updateContexts(): void {
   if (effective == PRIV_S) dataCtx = (mstatus & MSTATUS_SUM) != 0 ? CTX_S_SUM : CTX_S;
   else if (effective == PRIV_U) dataCtx = CTX_U;
   const fetchCtx = priv == PRIV_M ? CTX_M : priv == PRIV_S ? CTX_S : CTX_U;
-  dataTlb = R.TLB_BASE + <usize>dataCtx * TLB_CONTEXT_BYTES;
-  fetchTlb = R.TLB_BASE + <usize>fetchCtx * TLB_CONTEXT_BYTES;
+  dataTlb = R.tlbBase() + <usize>dataCtx * TLB_CONTEXT_BYTES;
+  fetchTlb = R.tlbBase() + <usize>fetchCtx * TLB_CONTEXT_BYTES;
   // Translated code reads the table from here on entry (contexts only change outside it).
-  store<i32>(STATE + L.S_DATA_TLB, <i32>dataTlb);
-  store<i32>(STATE + L.S_FETCH_TLB, <i32>fetchTlb);
+  store<i32>(stateBase() + L.S_DATA_TLB, <i32>dataTlb);
+  store<i32>(stateBase() + L.S_FETCH_TLB, <i32>fetchTlb);
   invalidateFetch();
 }
 
 /** Drops every translation (all contexts). */
 export function flushAll(): void {
-  memory.fill(R.TLB_BASE, 0xff, TLB_CONTEXT_BYTES * R.TLB_CONTEXTS);
+  memory.fill(R.tlbBase(), 0xff, TLB_CONTEXT_BYTES * R.TLB_CONTEXTS);
   superpagesCached = false;
   invalidateFetch();
 }
 
 /** Drops the translated contexts (U and S); M-mode bare mappings never change. */
 export function flushTranslated(): void {
-  memory.fill(R.TLB_BASE, 0xff, TLB_CONTEXT_BYTES * 3);
+  memory.fill(R.tlbBase(), 0xff, TLB_CONTEXT_BYTES * 3);
   superpagesCached = false;
   invalidateFetch();
 }
@@ -155,7 +155,7 @@ export function flushPage(va: i64): void {
   const vpn = va >>> 12;
   const index = (<usize>vpn & TLB_MASK) * R.TLB_ENTRY_SIZE;
   for (let ctx: usize = 0; ctx < 3; ctx++) {
-    const e = R.TLB_BASE + ctx * TLB_CONTEXT_BYTES + index;
+    const e = R.tlbBase() + ctx * TLB_CONTEXT_BYTES + index;
     store<i64>(e + R.TLB_TAG_R, TAG_INVALID);
     store<i64>(e + R.TLB_TAG_W, TAG_INVALID);
     store<i64>(e + R.TLB_TAG_X, TAG_INVALID);
@@ -165,8 +165,8 @@ export function flushPage(va: i64): void {
 
 /** Removes write permission from every cached translation of one RAM page (it now holds decoded code). */
 function stripWriteTags(pageWasmAddr: usize): void {
-  const end = R.TLB_BASE + TLB_CONTEXT_BYTES * R.TLB_CONTEXTS;
-  for (let e: usize = R.TLB_BASE; e < end; e += R.TLB_ENTRY_SIZE) {
+  const end = R.tlbBase() + TLB_CONTEXT_BYTES * R.TLB_CONTEXTS;
+  for (let e: usize = R.tlbBase(); e < end; e += R.TLB_ENTRY_SIZE) {
     const tag = load<i64>(e + R.TLB_TAG_W);
     if (tag != TAG_INVALID && <usize>((tag << 12) + load<i64>(e + R.TLB_ADDEND)) == pageWasmAddr) {
       store<i64>(e + R.TLB_TAG_W, TAG_INVALID);
@@ -195,7 +195,7 @@ function fillTlb(tlb: usize, va: i64, paddr: i64, readable: bool, writable: bool
   return watchHi > watchLo && page < watchHi && page + 0x1000 > watchLo;
 }
 @inline function pageMapEntry(paddr: i64): usize {
-  return R.PAGEMAP_BASE + (<usize>((paddr - ramBase) >>> 12) << 2);
+  return R.pagemapBase() + (<usize>((paddr - ramBase) >>> 12) << 2);
 }
 
 // ---- Translation -----------------------------------------------------------------------------
@@ -425,10 +425,10 @@ export function wasmToPhysical(ptr: usize): i64 {
 function dropCodePage(entry: usize): void {
   const poolIndex = load<u32>(entry) - 1;
   store<u32>(entry, 0);
-  store<i32>(R.POOL_OWNER_BASE + (<usize>poolIndex << 2), -1);
+  store<i32>(R.poolOwnerBase() + (<usize>poolIndex << 2), -1);
   dropTranslation(poolIndex);
   bumpCounter(L.S_CODE_INVALIDATIONS);
-  if (fetchBase == R.POOL_BASE + <usize>poolIndex * R.POOL_PAGE_SIZE) invalidateFetch();
+  if (fetchBase == R.poolBase() + <usize>poolIndex * R.POOL_PAGE_SIZE) invalidateFetch();
 }
 
 /** Invalidates decoded code for RAM offsets [offset, offset + length) (host writes into RAM). */
@@ -438,7 +438,7 @@ export function invalidateRange(offset: u32, length: u32): void {
   const last = <u32>((<u64>offset + <u64>length - 1) >>> 12);
   const pages = <u32>(ramSize >>> 12);
   for (let page = first; page <= last && page < pages; page++) {
-    const entry = R.PAGEMAP_BASE + (<usize>page << 2);
+    const entry = R.pagemapBase() + (<usize>page << 2);
     if (load<u32>(entry) != 0) dropCodePage(entry);
   }
 }
@@ -446,22 +446,22 @@ export function invalidateRange(offset: u32, length: u32): void {
 /** The pool page caching decoded instructions of a RAM page, allocated (and the page write-protected) on first use. */
 function codePageFor(pageWasm: usize): usize {
   const ramPage = <u32>((pageWasm - R.RAM_WASM_BASE) >>> 12);
-  const entry = R.PAGEMAP_BASE + (<usize>ramPage << 2);
+  const entry = R.pagemapBase() + (<usize>ramPage << 2);
   const existing = load<u32>(entry);
-  if (existing != 0) return R.POOL_BASE + <usize>(existing - 1) * R.POOL_PAGE_SIZE;
+  if (existing != 0) return R.poolBase() + <usize>(existing - 1) * R.POOL_PAGE_SIZE;
   const index = poolNext;
   poolNext = (poolNext + 1) & (<u32>R.POOL_PAGES - 1);
-  const ownerSlot = R.POOL_OWNER_BASE + (<usize>index << 2);
+  const ownerSlot = R.poolOwnerBase() + (<usize>index << 2);
   const previousOwner = load<i32>(ownerSlot);
-  if (previousOwner >= 0) store<u32>(R.PAGEMAP_BASE + (<usize>previousOwner << 2), 0);
+  if (previousOwner >= 0) store<u32>(R.pagemapBase() + (<usize>previousOwner << 2), 0);
   dropTranslation(index);
-  memory.fill(R.JIT_WANT_BASE + <usize>index * L.JIT_WANT_BYTES, 0, L.JIT_WANT_BYTES);
+  memory.fill(R.jitWantBase() + <usize>index * L.JIT_WANT_BYTES, 0, L.JIT_WANT_BYTES);
   const threshold = <i32>getState(L.S_JIT_THRESHOLD);
-  store<i32>(R.JIT_HOT_BASE + (<usize>index << 2), threshold > 0 ? threshold : i32.MAX_VALUE);
-  store<u32>(R.JIT_TRIES_BASE + (<usize>index << 2), 0);
+  store<i32>(R.jitHotBase() + (<usize>index << 2), threshold > 0 ? threshold : i32.MAX_VALUE);
+  store<u32>(R.jitTriesBase() + (<usize>index << 2), 0);
   store<i32>(ownerSlot, ramPage);
   store<u32>(entry, index + 1);
-  const pool = R.POOL_BASE + <usize>index * R.POOL_PAGE_SIZE;
+  const pool = R.poolBase() + <usize>index * R.POOL_PAGE_SIZE;
   memory.fill(pool, 0, R.POOL_PAGE_SIZE); // slot value 0 = OP_DECODE
   stripWriteTags(pageWasm);
   bumpCounter(L.S_CODE_PAGES_DECODED);
@@ -471,7 +471,7 @@ function codePageFor(pageWasm: usize): usize {
 /**
  * Instruction fetch after leaving the current code page: translates pc, selects the pool page
  * and returns the decode slot for pc, or 0 with memFault set. An instruction that straddles two
- * pages is decoded into CROSS_PAGE_SLOT on every execution instead of being cached.
+ * pages is decoded into crossPageSlot() on every execution instead of being cached.
  */
 export function fetchSlow(pc: i64): usize {
   const vpn = pc >>> 12;
@@ -491,20 +491,20 @@ export function fetchSlow(pc: i64): usize {
   fetchTag = pc & ~0xfff;
   fetchBase = pool;
   fetchRam = pageWasm;
-  const poolIndex = <u32>((pool - R.POOL_BASE) / R.POOL_PAGE_SIZE);
+  const poolIndex = <u32>((pool - R.poolBase()) / R.POOL_PAGE_SIZE);
   // Control arrives in this page from elsewhere: a translation of it should have an entry here.
-  const want = R.JIT_WANT_BASE + <usize>poolIndex * L.JIT_WANT_BYTES + (offset >> 4);
+  const want = R.jitWantBase() + <usize>poolIndex * L.JIT_WANT_BYTES + (offset >> 4);
   store<u8>(want, <u8>(<u32>load<u8>(want) | (<u32>1 << <u32>((offset >> 1) & 7))));
-  if ((getState(L.S_JIT_FLAGS) & L.JIT_FLAG_EAGER) != 0 && load<u32>(R.JIT_TRIES_BASE + (<usize>poolIndex << 2)) == 0) {
+  if ((getState(L.S_JIT_FLAGS) & L.JIT_FLAG_EAGER) != 0 && load<u32>(R.jitTriesBase() + (<usize>poolIndex << 2)) == 0) {
     requestTranslation(poolIndex, pc); // the host translates at once and installs before this returns
   }
   if (pc == bouncePc) {
     // The translated code stopped here for the interpreter: run the original instruction once.
     bouncePc = -1;
     if (decodedOp(load<u32>(pool + (offset << D.DECODED_SLOT_SHIFT))) == OP_TRANSLATED && offset != 0xffe) {
-      decodeIntoSlot(BOUNCE_SLOT, pc);
+      decodeIntoSlot(bounceSlot(), pc);
       bumpCounter(L.S_JIT_BOUNCES);
-      return BOUNCE_SLOT;
+      return bounceSlot();
     }
   }
   if (offset == 0xffe) {
@@ -517,10 +517,10 @@ export function fetchSlow(pc: i64): usize {
       const high = <u32>load<u16>(ramWasmAddr(nextPaddr));
       crossPageRaw = low | (high << 16);
       decode32(crossPageRaw);
-      store<u32>(CROSS_PAGE_SLOT, decodedWord);
-      store<i32>(CROSS_PAGE_SLOT + D.DECODED_IMM_OFFSET, decodedImm);
+      store<u32>(crossPageSlot(), decodedWord);
+      store<i32>(crossPageSlot() + D.DECODED_IMM_OFFSET, decodedImm);
       fetchTag = -1; // the next instruction goes through here again
-      return CROSS_PAGE_SLOT;
+      return crossPageSlot();
     }
   }
   return pool + (offset << D.DECODED_SLOT_SHIFT);
@@ -557,9 +557,9 @@ const MAX_REQUESTS: u32 = 16;
 
 /** The page's decoded code is gone: so is its translation (which may be running right now). */
 function dropTranslation(poolIndex: u32): void {
-  const genSlot = R.JIT_GEN_BASE + (<usize>poolIndex << 2);
+  const genSlot = R.jitGenBase() + (<usize>poolIndex << 2);
   store<u32>(genSlot, load<u32>(genSlot) + 1);
-  const fnSlot = R.JIT_FUNC_BASE + (<usize>poolIndex << 2);
+  const fnSlot = R.jitFuncBase() + (<usize>poolIndex << 2);
   if (load<u32>(fnSlot) == 0) return;
   store<u32>(fnSlot, 0);
   bumpCounter(L.S_JIT_DROPS);
@@ -574,9 +574,9 @@ function dropTranslation(poolIndex: u32): void {
  * interpreter busy there) need exponentially more taken branches, and stop after MAX_REQUESTS.
  */
 export function requestTranslation(poolIndex: u32, pc: i64): void {
-  const hot = R.JIT_HOT_BASE + (<usize>poolIndex << 2);
+  const hot = R.jitHotBase() + (<usize>poolIndex << 2);
   const threshold = <i32>getState(L.S_JIT_THRESHOLD);
-  const triesSlot = R.JIT_TRIES_BASE + (<usize>poolIndex << 2);
+  const triesSlot = R.jitTriesBase() + (<usize>poolIndex << 2);
   const tries = load<u32>(triesSlot) + 1;
   if (threshold <= 0 || tries > MAX_REQUESTS) {
     store<i32>(hot, i32.MAX_VALUE);
@@ -595,8 +595,8 @@ export function requestTranslation(poolIndex: u32, pc: i64): void {
  */
 export function rearmTranslation(poolIndex: u32): void {
   const threshold = <i32>getState(L.S_JIT_THRESHOLD);
-  const tries = load<u32>(R.JIT_TRIES_BASE + (<usize>poolIndex << 2));
+  const tries = load<u32>(R.jitTriesBase() + (<usize>poolIndex << 2));
   const next = <i64>threshold << <i64>tries;
-  const hot = R.JIT_HOT_BASE + (<usize>poolIndex << 2);
+  const hot = R.jitHotBase() + (<usize>poolIndex << 2);
   store<i32>(hot, threshold <= 0 || tries >= MAX_REQUESTS || next > <i64>i32.MAX_VALUE ? i32.MAX_VALUE : <i32>next);
 }

@@ -1,8 +1,15 @@
-// The layout's region addresses and TLB entry fields as pointer-typed constants for the engine (layout.ts itself
-// must stay plain numbers so that TypeScript can share it).
+// Where this instance's hart region and the machine's guest RAM are: imported, immutable, so
+// that the engine can compute every address as base + constant offset (layout.ts) and one
+// compiled module serves every hart of a machine (src/cpu/core-layout.ts decides the bases).
+// The offsets are re-exported pointer-typed (layout.ts itself must stay plain numbers so that
+// TypeScript can share it).
 import * as L from "../layout";
 
-export const TLB_BASE: usize = L.TLB_BASE;
+/** Wasm address of this hart's region. */
+@external("env", "hartBase") export declare const HART_BASE: usize;
+/** Wasm address of guest RAM (guest physical RAM_PHYS_BASE). */
+@external("env", "ramWasmBase") export declare const RAM_WASM_BASE: usize;
+
 export const TLB_ENTRIES: usize = L.TLB_ENTRIES;
 export const TLB_ENTRY_SIZE: usize = L.TLB_ENTRY_SIZE;
 export const TLB_CONTEXTS: usize = L.TLB_CONTEXTS;
@@ -11,16 +18,18 @@ export const TLB_TAG_R: usize = L.TLB_TAG_R;
 export const TLB_TAG_W: usize = L.TLB_TAG_W;
 export const TLB_TAG_X: usize = L.TLB_TAG_X;
 export const TLB_ADDEND: usize = L.TLB_ADDEND;
-export const PAGEMAP_BASE: usize = L.PAGEMAP_BASE;
-export const POOL_OWNER_BASE: usize = L.POOL_OWNER_BASE;
-export const POOL_BASE: usize = L.POOL_BASE;
 export const POOL_PAGES: usize = L.POOL_PAGES;
 export const POOL_PAGE_SIZE: usize = L.POOL_PAGE_SIZE;
-export const RAM_WASM_BASE: usize = L.RAM_WASM_BASE;
-export const JIT_HOT_BASE: usize = L.JIT_HOT_BASE;
-export const JIT_FUNC_BASE: usize = L.JIT_FUNC_BASE;
-export const JIT_GEN_BASE: usize = L.JIT_GEN_BASE;
-export const JIT_TRIES_BASE: usize = L.JIT_TRIES_BASE;
-export const JIT_DECODE_BASE: usize = L.JIT_DECODE_BASE;
-export const JIT_INSTALL_BASE: usize = L.JIT_INSTALL_BASE;
-export const JIT_WANT_BASE: usize = L.JIT_WANT_BASE;
+
+// This hart's regions (see layout.ts).
+@inline export function tlbBase(): usize { return HART_BASE + <usize>L.HART_TLB; }
+@inline export function pagemapBase(): usize { return HART_BASE + <usize>L.HART_PAGEMAP; }
+@inline export function poolOwnerBase(): usize { return HART_BASE + <usize>L.HART_POOL_OWNER; }
+@inline export function poolBase(): usize { return HART_BASE + <usize>L.HART_POOL; }
+@inline export function jitHotBase(): usize { return HART_BASE + <usize>L.HART_JIT_HOT; }
+@inline export function jitFuncBase(): usize { return HART_BASE + <usize>L.HART_JIT_FUNC; }
+@inline export function jitGenBase(): usize { return HART_BASE + <usize>L.HART_JIT_GEN; }
+@inline export function jitTriesBase(): usize { return HART_BASE + <usize>L.HART_JIT_TRIES; }
+@inline export function jitDecodeBase(): usize { return HART_BASE + <usize>L.HART_JIT_DECODE; }
+@inline export function jitInstallBase(): usize { return HART_BASE + <usize>L.HART_JIT_INSTALL; }
+@inline export function jitWantBase(): usize { return HART_BASE + <usize>L.HART_JIT_WANT; }

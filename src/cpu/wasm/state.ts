@@ -1,23 +1,25 @@
 // Hart state accessors and architectural constants shared by the engine's modules.
 import * as L from "../layout";
 import * as C from "../csr-numbers";
+import { HART_BASE } from "./regions";
 
-export const STATE: usize = L.STATE_BASE;
+/** This hart's state block. */
+@inline export function stateBase(): usize { return HART_BASE + <usize>L.HART_STATE; }
 
-@inline export function getX(i: u32): i64 { return load<i64>(STATE + (<usize>i << 3)); }
+@inline export function getX(i: u32): i64 { return load<i64>(stateBase() + (<usize>i << 3)); }
 /** Writes x[i]; callers guarantee i != 0 (the decoder turns writes to x0 by pure ALU ops into NOPs). */
-@inline export function setX(i: u32, v: i64): void { store<i64>(STATE + (<usize>i << 3), v); }
+@inline export function setX(i: u32, v: i64): void { store<i64>(stateBase() + (<usize>i << 3), v); }
 /** Writes x[i] for ops that may name x0 (loads, jumps, CSR, AMO, FP-to-int): x0 is re-zeroed. */
 @inline export function setXSafe(i: u32, v: i64): void {
-  store<i64>(STATE + (<usize>i << 3), v);
-  store<i64>(STATE, 0);
+  store<i64>(stateBase() + (<usize>i << 3), v);
+  store<i64>(stateBase(), 0);
 }
-@inline export function getF(i: u32): i64 { return load<i64>(STATE + L.S_F + (<usize>i << 3)); }
-@inline export function setFRaw(i: u32, v: i64): void { store<i64>(STATE + L.S_F + (<usize>i << 3), v); }
+@inline export function getF(i: u32): i64 { return load<i64>(stateBase() + L.S_F + (<usize>i << 3)); }
+@inline export function setFRaw(i: u32, v: i64): void { store<i64>(stateBase() + L.S_F + (<usize>i << 3), v); }
 
-@inline export function getState(offset: i32): i64 { return load<i64>(STATE + <usize>offset); }
-@inline export function setState(offset: i32, v: i64): void { store<i64>(STATE + <usize>offset, v); }
-@inline export function bumpCounter(offset: i32): void { store<i64>(STATE + <usize>offset, load<i64>(STATE + <usize>offset) + 1); }
+@inline export function getState(offset: i32): i64 { return load<i64>(stateBase() + <usize>offset); }
+@inline export function setState(offset: i32, v: i64): void { store<i64>(stateBase() + <usize>offset, v); }
+@inline export function bumpCounter(offset: i32): void { store<i64>(stateBase() + <usize>offset, load<i64>(stateBase() + <usize>offset) + 1); }
 
 // Privilege levels: the shared definition in src/cpu/csr-numbers.ts.
 export { PRIV_U, PRIV_S, PRIV_M } from "../csr-numbers";

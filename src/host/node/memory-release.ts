@@ -1,8 +1,8 @@
 // Gives guest RAM pages back to the host OS (Node, Linux): the host half of the virtio balloon
 // (src/virtio/balloon) and of free page reporting.
 //
-// Guest RAM lives inside the CPU's WebAssembly.Memory (at wasm offset RAM_WASM_BASE, see
-// src/cpu/layout.ts). V8 backs a wasm memory with a private anonymous mapping, so
+// Guest RAM lives inside the CPU's WebAssembly.Memory (at wasm offset cpu.ramWasmBase, see
+// src/cpu/core-layout.ts). V8 backs a wasm memory with a private anonymous mapping, so
 // madvise(MADV_DONTNEED) on part of it drops those pages from the process's resident set at once
 // and the next access maps a fresh zero-filled page: exactly the balloon's contract (the guest
 // must not rely on the contents of pages it put in the balloon or reported as free).
@@ -18,7 +18,6 @@
 // (still correct for the balloon: the pages simply stay resident).
 import { createRequire } from "node:module";
 import type { Cpu } from "../../cpu/cpu.ts";
-import { RAM_WASM_BASE } from "../../cpu/layout.ts";
 
 /** <sys/mman.h> on Linux (all architectures Node runs on). */
 const MADV_DONTNEED = 4;
@@ -94,7 +93,7 @@ export interface MemoryReleaser {
 }
 
 /** What the releaser needs from the CPU. ramWritten, when present, drops decoded code for the range. */
-export type ReleasableRam = Pick<Cpu, "memory" | "ramBase" | "ramSize"> & Partial<Pick<Cpu, "ramWritten">>;
+export type ReleasableRam = Pick<Cpu, "memory" | "ramBase" | "ramSize" | "ramWasmBase"> & Partial<Pick<Cpu, "ramWritten">>;
 
 /** A release function for the balloon (VirtioBalloonOptions.release) over `cpu`'s guest RAM. */
 export function memoryReleaser(cpu: ReleasableRam): MemoryReleaser {
@@ -103,6 +102,7 @@ export function memoryReleaser(cpu: ReleasableRam): MemoryReleaser {
   const stats: MemoryReleaseStats = { calls: 0, bytes: 0, failures: 0, lastErrno: 0, ignored: 0 };
   const ramBase = cpu.ramBase;
   const ramSize = cpu.ramSize;
+  const ramWasmBase = cpu.ramWasmBase;
   const release = (paddr: number, length: number): void => {
     if (!Number.isSafeInteger(paddr) || !Number.isSafeInteger(length) || length <= 0 || paddr < ramBase || paddr + length > ramBase + ramSize) {
       stats.ignored++;
@@ -110,11 +110,11 @@ export function memoryReleaser(cpu: ReleasableRam): MemoryReleaser {
     }
     if (!n) return;
     const buffer = cpu.memory.buffer;
-    const offset = RAM_WASM_BASE + (paddr - ramBase);
+    const offset = ramWasmBase + (paddr - ramBase);
     // The wasm memory starts page-aligned (it is an mmap), so host alignment = offset alignment.
     const start = Math.ceil(offset / pageSize) * pageSize;
     const end = Math.floor((offset + length) / pageSize) * pageSize;
-    if (end <= start || end > buffer.byteLength || start < RAM_WASM_BASE) {
+    if (end <= start || end > buffer.byteLength || start < ramWasmBase) {
       stats.ignored++;
       return;
     }
@@ -130,7 +130,7 @@ export function memoryReleaser(cpu: ReleasableRam): MemoryReleaser {
     if (ok) {
       stats.calls++;
       stats.bytes += end - start;
-      cpu.ramWritten?.(ramBase + (start - RAM_WASM_BASE), end - start);
+      cpu.ramWritten?.(ramBase + (start - ramWasmBase), end - start);
     } else {
       stats.failures++;
     }
