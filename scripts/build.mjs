@@ -48,7 +48,7 @@ for (const engine of engines) {
   execFileSync(
     process.execPath,
     [
-      join(root, "node_modules/assemblyscript/bin/asc.js"),
+      join(root, "scripts/asc.mjs"),
       "src/cpu/wasm/index.ts",
       "--outFile", engine.out,
       "--textFile", engine.wat,

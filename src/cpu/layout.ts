@@ -102,7 +102,7 @@ export const S_MCYCLE_OFFSET = 0x2d0; // mcycle = minstret + offset (writes to m
 export const S_MCOUNTINHIBIT = 0x2d8;
 export const S_MHARTID = 0x2e0;
 export const S_RESERVATION = 0x2e8; // LR reservation physical address, -1 when none
-export const S_MSCRATCH_UNUSED = 0x2f0;
+export const S_RESERVATION_VALUE = 0x2f0; // the value LR loaded (sign-extended for LR.W); SC compares against it
 export const S_TIME = 0x2f8; // last mtime value read from the host (ticks)
 export const S_PMPCFG = 0x300; // pmpcfg0, pmpcfg2, ... pmpcfg14 (8 slots)
 export const S_PMPADDR = 0x340; // pmpaddr0..63 (64 slots)

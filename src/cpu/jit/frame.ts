@@ -71,6 +71,11 @@ export interface Emitter {
    * its own hart's addresses as constants (the engine reads them from an imported global).
    */
   readonly state: number;
+  /**
+   * The memory is shared with harts in other threads (build/cpu-shared.wasm): FENCE needs a real
+   * barrier then (see src/cpu/wasm/atomics.ts).
+   */
+  readonly parallelHarts: boolean;
   /** The page's dispatcher function (JALR within the page goes there). */
   readonly dispatcherIndex: number;
 }

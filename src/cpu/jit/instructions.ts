@@ -40,7 +40,7 @@ export function kindOf(op: number): Kind {
   if (op >= O.OP_LB && op <= O.OP_LWU) return Kind.Load;
   if (op >= O.OP_SB && op <= O.OP_SD) return Kind.Store;
   // The core keeps decoded code coherent with every store, and translations with it: FENCE.I
-  // has nothing left to do.
+  // has nothing left to do. FENCE is a barrier only on a shared memory (select.ts).
   if (op === O.OP_NOP || op === O.OP_FENCE || op === O.OP_FENCE_I) return Kind.Nop;
   if (op >= O.OP_LR_W && op <= O.OP_AMOMAXU_D) return Kind.Amo;
   if (op === O.OP_FLW || op === O.OP_FLD) return Kind.FpLoad;

@@ -102,6 +102,7 @@ export class Jit {
   private readonly page: DecodedPage;
   private readonly chain: Function;
   private readonly hartBase: number;
+  private readonly parallelHarts: boolean;
 
   constructor(
     private readonly memory: WebAssembly.Memory,
@@ -111,6 +112,7 @@ export class Jit {
     options: JitOptions = {},
   ) {
     this.hartBase = hart.hartBase;
+    this.parallelHarts = isShared(memory);
     this.eager = options.eager ?? false;
     // Eager mode translates at first fetch; retranslating then follows the usual hotness.
     this.threshold = Math.max(1, Math.floor(options.threshold ?? JIT_DEFAULT_THRESHOLD));
@@ -188,7 +190,7 @@ export class Jit {
       let t: ReturnType<typeof translatePage>;
       try {
         const first = FIRST_PAGE_FUNCTION + builder.functionCount;
-        t = roots.length ? translatePage(this.page, roots, first, this.functionSize, this.hartBase + L.HART_STATE, eagerRoot === undefined ? executed : undefined) : undefined;
+        t = roots.length ? translatePage(this.page, roots, first, this.functionSize, this.hartBase + L.HART_STATE, this.parallelHarts, eagerRoot === undefined ? executed : undefined) : undefined;
       } catch (err) {
         // A translator bug must not take the guest down: this page stays interpreted.
         this.stats.failures++;
@@ -304,8 +306,11 @@ function declareImports(b: ModuleBuilder, memory: WebAssembly.Memory): void {
 
 /** A memory import matches only a memory of the same sharedness (threads share the harts' memory). */
 function importMemory(b: ModuleBuilder, memory: WebAssembly.Memory): void {
-  const shared = typeof SharedArrayBuffer !== "undefined" && memory.buffer instanceof SharedArrayBuffer;
-  b.importMemory("env", "memory", memory.buffer.byteLength / 65536, shared);
+  b.importMemory("env", "memory", memory.buffer.byteLength / 65536, isShared(memory));
+}
+
+function isShared(memory: WebAssembly.Memory): boolean {
+  return typeof SharedArrayBuffer !== "undefined" && memory.buffer instanceof SharedArrayBuffer;
 }
 
 /**

@@ -65,7 +65,8 @@ export interface Translation {
 /**
  * Translates the code reachable from `roots` (page offsets) into wasm function bodies, numbered
  * from `firstIndex` in their module, for the hart whose state block is at wasm address
- * `stateBase`; with `executed`, only instructions the interpreter has run
+ * `stateBase` (on a memory shared with other threads when `parallelHarts`); with `executed`, only
+ * instructions the interpreter has run
  * (control leaves to the interpreter where the rest begins).
  */
 export function translatePage(
@@ -74,11 +75,12 @@ export function translatePage(
   firstIndex: number,
   functionSize: number,
   stateBase: number,
+  parallelHarts: boolean,
   executed?: (offset: number) => boolean,
 ): Translation | undefined {
   const flow = new ControlFlow(page, executed, functionSize);
   if (!flow.analyze(roots)) return undefined;
-  const emitter = new PageEmitter(flow, firstIndex, stateBase);
+  const emitter = new PageEmitter(flow, firstIndex, stateBase, parallelHarts);
   const functions: TranslatedFunction[] = [];
   for (let f = 0; f < flow.funcRegions.length; f++) functions.push(emitter.emitFunction(f));
   functions.push(emitter.emitDispatcher());
@@ -94,6 +96,7 @@ class PageEmitter implements Emitter {
     private readonly flow: ControlFlow,
     private readonly firstIndex: number,
     readonly state: number,
+    readonly parallelHarts: boolean,
   ) {}
 
   emitFunction(f: number): TranslatedFunction {

@@ -112,6 +112,8 @@ export function selectInstruction(e: Emitter, x: Insn): boolean {
   }
   switch (kindOf(x.op)) {
     case Kind.Nop:
+      // A FENCE that orders memory (decode.ts sets its immediate) is the core's fence: atomics.ts.
+      if (x.op === O.OP_FENCE && x.imm !== 0 && e.parallelHarts) e.c.atomicFence();
       return true;
     case Kind.Amo:
       atomic(e, x);

@@ -303,6 +303,12 @@ export class Code extends ByteWriter {
     this.u32(typeIndex);
     this.u32(tableIndex);
   }
+  /** atomic.fence (threads proposal: prefix 0xfe, opcode 0x03, reserved 0x00), a full barrier. */
+  atomicFence(): void {
+    this.u8(0xfe);
+    this.u8(0x03);
+    this.u8(0x00);
+  }
   /** A load or store with the given static offset (alignment hint 0: guest addresses may be unaligned). */
   mem(opcode: Op, offset: number): void {
     this.u8(opcode);

@@ -172,7 +172,12 @@ export function decode32(raw: u32): void {
       return;
     }
     case 0x0f: // MISC-MEM
-      if (funct3 == 0) { pack(O.OP_FENCE, 0, 0, 0, 0); return; }
+      if (funct3 == 0) {
+        // The immediate says whether the fence orders memory accesses (both its predecessor and
+        // successor sets hold R or W), the only ones atomics.ts's fence has work for.
+        pack(O.OP_FENCE, 0, 0, 0, ((raw >> 24) & 3) != 0 && ((raw >> 20) & 3) != 0 ? 1 : 0);
+        return;
+      }
       if (funct3 == 1) { pack(O.OP_FENCE_I, 0, 0, 0, 0); return; }
       break;
     case 0x73: { // SYSTEM

@@ -21,6 +21,7 @@ import {
   csrRead, csrWrite, csrIllegal, csrSideEffects, clearCsrSideEffects,
   takeTrap, checkInterrupts, wfiShouldWake, doMret, doSret,
 } from "./csr";
+import { loadReserved, storeConditional, amoWord, amoDouble, fence } from "./atomics";
 import { roundingMode, fpEnabled, getS, setS, getD, setD, accrueFlags } from "./fpu";
 import * as SF from "./softfloat";
 // Decoded-word fields, short because the dispatch cases below use them on every line.
@@ -219,7 +220,8 @@ export function run(budget: i32): i32 {
         case O.OP_DECODE: decodeIntoSlot(slot, pc); notRetired++; break;
         case O.OP_CROSSPAGE: invalidateFetch(); notRetired++; break;
         case O.OP_ILLEGAL: pc = takeTrap(CAUSE_ILLEGAL_INSTRUCTION, imm & 0xffffffff, pc); notRetired++; break;
-        case O.OP_NOP: case O.OP_FENCE: case O.OP_FENCE_I: pc += LEN(w); break;
+        case O.OP_NOP: case O.OP_FENCE_I: pc += LEN(w); break;
+        case O.OP_FENCE: fence(imm); pc += LEN(w); break;
 
         // ---- integer computation
         case O.OP_LI: setX(RD(w), imm); pc += LEN(w); break;
@@ -367,13 +369,12 @@ export function run(budget: i32): i32 {
           break;
         }
 
-        // ---- atomics (A extension); single hart per memory for now, so plain loads/stores are atomic
+        // ---- atomics (A extension): atomics.ts, atomic across harts in parallel threads
         case O.OP_LR_W: case O.OP_LR_D: {
           const size = decodedOp(w) == O.OP_LR_W ? 4 : 8;
           const p = atomicPtr(getX(RS1(w)), size, true);
           if (memFault) { pc = raiseMemoryFault(pc); notRetired++; break; }
-          setState(L.S_RESERVATION, wasmToPhysical(p));
-          setXSafe(RD(w), size == 4 ? <i64>load<i32>(p) : load<i64>(p));
+          setXSafe(RD(w), loadReserved(p, wasmToPhysical(p), size));
           pc += LEN(w);
           break;
         }
@@ -382,12 +383,7 @@ export function run(budget: i32): i32 {
           const value = getX(RS2(w));
           const p = atomicPtr(getX(RS1(w)), size, false);
           if (memFault) { pc = raiseMemoryFault(pc); notRetired++; break; }
-          const reserved = getState(L.S_RESERVATION) == wasmToPhysical(p);
-          setState(L.S_RESERVATION, -1);
-          if (reserved) {
-            if (size == 4) store<i32>(p, <i32>value); else store<i64>(p, value);
-          }
-          setXSafe(RD(w), reserved ? 0 : 1);
+          setXSafe(RD(w), storeConditional(p, wasmToPhysical(p), size, value));
           pc += LEN(w);
           break;
         }
@@ -396,9 +392,7 @@ export function run(budget: i32): i32 {
           const b = <i32>getX(RS2(w));
           const p = atomicPtr(getX(RS1(w)), 4, false);
           if (memFault) { pc = raiseMemoryFault(pc); notRetired++; break; }
-          const a = load<i32>(p);
-          store<i32>(p, amo32(decodedOp(w), a, b));
-          setXSafe(RD(w), <i64>a);
+          setXSafe(RD(w), <i64>amoWord(decodedOp(w), p, b));
           pc += LEN(w);
           break;
         }
@@ -407,9 +401,7 @@ export function run(budget: i32): i32 {
           const b = getX(RS2(w));
           const p = atomicPtr(getX(RS1(w)), 8, false);
           if (memFault) { pc = raiseMemoryFault(pc); notRetired++; break; }
-          const a = load<i64>(p);
-          store<i64>(p, amo64(decodedOp(w), a, b));
-          setXSafe(RD(w), a);
+          setXSafe(RD(w), amoDouble(decodedOp(w), p, b));
           pc += LEN(w);
           break;
         }
@@ -461,33 +453,6 @@ export function run(budget: i32): i32 {
   setState(L.S_PC, pc);
   setState(L.S_MINSTRET, instretBase + <i64>(executed - notRetired));
   return exitReason;
-}
-
-export function amo32(op: u32, a: i32, b: i32): i32 {
-  switch (op) {
-    case O.OP_AMOSWAP_W: return b;
-    case O.OP_AMOADD_W: return a + b;
-    case O.OP_AMOXOR_W: return a ^ b;
-    case O.OP_AMOAND_W: return a & b;
-    case O.OP_AMOOR_W: return a | b;
-    case O.OP_AMOMIN_W: return a < b ? a : b;
-    case O.OP_AMOMAX_W: return a > b ? a : b;
-    case O.OP_AMOMINU_W: return <u32>a < <u32>b ? a : b;
-    default: return <u32>a > <u32>b ? a : b; // AMOMAXU.W
-  }
-}
-export function amo64(op: u32, a: i64, b: i64): i64 {
-  switch (op) {
-    case O.OP_AMOSWAP_D: return b;
-    case O.OP_AMOADD_D: return a + b;
-    case O.OP_AMOXOR_D: return a ^ b;
-    case O.OP_AMOAND_D: return a & b;
-    case O.OP_AMOOR_D: return a | b;
-    case O.OP_AMOMIN_D: return a < b ? a : b;
-    case O.OP_AMOMAX_D: return a > b ? a : b;
-    case O.OP_AMOMINU_D: return <u64>a < <u64>b ? a : b;
-    default: return <u64>a > <u64>b ? a : b; // AMOMAXU.D
-  }
 }
 
 const SIGN_S: u32 = 0x8000_0000;

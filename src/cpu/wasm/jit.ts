@@ -18,7 +18,8 @@ import {
 } from "./mmu";
 import * as D from "../decoded";
 import { decode16, decode32, decodedWord, decodedImm, decodedOp, decodedRd, decodedRs1, decodedRs2 } from "./decode";
-import { executeFp, amo32, amo64 } from "./exec";
+import { executeFp } from "./exec";
+import { loadReserved, storeConditional, amoWord, amoDouble } from "./atomics";
 
 @inline function statusSlot(): usize { return stateBase() + <usize>L.S_JIT_STATUS; }
 
@@ -50,35 +51,17 @@ export function jitAmo(word: u32, va: i64, src: i64): i64 {
   if (op == O.OP_LR_W || op == O.OP_LR_D) {
     const size = op == O.OP_LR_W ? 4 : 8;
     const p = atomicPtr(va, size, true);
-    if (!memFault) {
-      setState(L.S_RESERVATION, wasmToPhysical(p));
-      result = size == 4 ? <i64>load<i32>(p) : load<i64>(p);
-    }
+    if (!memFault) result = loadReserved(p, wasmToPhysical(p), size);
   } else if (op == O.OP_SC_W || op == O.OP_SC_D) {
     const size = op == O.OP_SC_W ? 4 : 8;
     const p = atomicPtr(va, size, false);
-    if (!memFault) {
-      const reserved = getState(L.S_RESERVATION) == wasmToPhysical(p);
-      setState(L.S_RESERVATION, -1);
-      if (reserved) {
-        if (size == 4) store<i32>(p, <i32>src); else store<i64>(p, src);
-      }
-      result = reserved ? 0 : 1;
-    }
+    if (!memFault) result = storeConditional(p, wasmToPhysical(p), size, src);
   } else if (op <= <u32>O.OP_AMOMAXU_W) {
     const p = atomicPtr(va, 4, false);
-    if (!memFault) {
-      const a = load<i32>(p);
-      store<i32>(p, amo32(op, a, <i32>src));
-      result = <i64>a;
-    }
+    if (!memFault) result = <i64>amoWord(op, p, <i32>src);
   } else {
     const p = atomicPtr(va, 8, false);
-    if (!memFault) {
-      const a = load<i64>(p);
-      store<i64>(p, amo64(op, a, src));
-      result = a;
-    }
+    if (!memFault) result = amoDouble(op, p, src);
   }
   finishSlowPath();
   return result;
