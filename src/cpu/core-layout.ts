@@ -1,5 +1,6 @@
 // Where a machine's harts and its guest RAM live in the one wasm memory they share: N hart
-// regions (each laid out as in layout.ts, at offsets from its base), then guest RAM. Every Cpu
+// regions (each laid out as in layout.ts, at offsets from its base), the code-holder map (per RAM
+// page, a bit per hart that holds decoded code of it), then guest RAM. Every Cpu
 // of the machine gets the same answer, so any of them can compute any other's addresses.
 import * as L from "./layout.ts";
 
@@ -20,12 +21,17 @@ export interface CoreLayout {
   readonly hartBases: readonly number[];
   /** Bytes from one hart's base to the next's. */
   readonly hartRegionSize: number;
+  /** Wasm address of the code-holder map: a u32 per RAM page, bit i set while hart i has decoded code of it. */
+  readonly codeHoldersBase: number;
   /** Wasm address of guest RAM's first byte. */
   readonly ramWasmBase: number;
   /** The memory the machine needs, in bytes and in wasm pages. */
   readonly memoryBytes: number;
   readonly memoryPages: number;
 }
+
+/** The code-holder map has a bit per hart in a u32. */
+export const MAX_HARTS = 32;
 
 const alignUp = (n: number, to: number) => Math.ceil(n / to) * to;
 
@@ -41,7 +47,8 @@ export function coreLayout({ harts, ramSize }: CoreLayoutOptions): CoreLayout {
   }
   const region = hartRegionSize(ramSize);
   const hartBases = Array.from({ length: harts }, (_, i) => L.HARTS_BASE + i * region);
-  const ramWasmBase = alignUp(L.HARTS_BASE + harts * region, L.RAM_WASM_ALIGN);
+  const codeHoldersBase = L.HARTS_BASE + harts * region;
+  const ramWasmBase = alignUp(codeHoldersBase + (ramSize / 4096) * 4, L.RAM_WASM_ALIGN);
   const memoryBytes = alignUp(ramWasmBase + ramSize, WASM_PAGE_BYTES);
   if (memoryBytes > WASM32_MEMORY_BYTES) {
     const mib = (n: number) => `${Math.ceil(n / 2 ** 20)} MiB`;
@@ -50,14 +57,15 @@ export function coreLayout({ harts, ramSize }: CoreLayoutOptions): CoreLayout {
         `the harts take ${mib(ramWasmBase)} (${mib(region)} each), leaving ${ramLeft(harts)} for RAM`,
     );
   }
-  return { harts, ramSize, hartBases, hartRegionSize: region, ramWasmBase, memoryBytes, memoryPages: memoryBytes / WASM_PAGE_BYTES };
+  if (harts > MAX_HARTS) throw new RangeError(`at most ${MAX_HARTS} harts share code-holder bits, got ${harts}`);
+  return { harts, ramSize, hartBases, hartRegionSize: region, codeHoldersBase, ramWasmBase, memoryBytes, memoryPages: memoryBytes / WASM_PAGE_BYTES };
 }
 
 /** The most RAM (bytes, a multiple of 4 KiB) that fits beside `harts` harts. */
 export function maxRamSize(harts: number): number {
-  // Each RAM page costs 4096 bytes plus 4 of page map per hart; search down from the estimate
-  // because of the alignments.
-  let ram = Math.floor((WASM32_MEMORY_BYTES - L.HARTS_BASE - harts * L.HART_PAGEMAP) / (4096 + 4 * harts)) * 4096;
+  // Each RAM page costs 4096 bytes plus 4 of page map per hart and 4 of code-holder map; search
+  // down from the estimate because of the alignments.
+  let ram = Math.floor((WASM32_MEMORY_BYTES - L.HARTS_BASE - harts * L.HART_PAGEMAP) / (4096 + 4 * harts + 4)) * 4096;
   while (ram > 0) {
     try {
       coreLayout({ harts, ramSize: ram });

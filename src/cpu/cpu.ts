@@ -172,6 +172,10 @@ export class Cpu {
         table: this.table,
         hartBase: this.hartBase,
         ramWasmBase: this.ramWasmBase,
+        hartIndex,
+        hartCount: layout.harts,
+        hartStride: layout.hartRegionSize,
+        codeHoldersBase: layout.codeHoldersBase,
         abort: (_msg: number, _file: number, line: number, col: number) => {
           throw new Error(`cpu core abort at ${line}:${col}`);
         },

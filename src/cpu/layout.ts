@@ -57,6 +57,21 @@ export const HART_JIT_INSTALL = 0x0004_8000; // per entry: u32 page offset, u32 
  */
 export const HART_JIT_WANT = 0x0005_0000;
 export const JIT_WANT_BYTES = 256;
+/**
+ * Pages whose decoded code this hart must drop because other harts (or DMA through another Cpu)
+ * wrote them: a ring of RAM page numbers + 1 that any thread may append to, drained by this hart
+ * on FENCE.I and at the start of every run() (src/cpu/wasm/mmu.ts, "Code written by other harts").
+ */
+export const HART_CODE_QUEUE = 0x0015_0000;
+export const CODE_QUEUE_HEAD = 0; // u32: entries taken so far (written by this hart only)
+export const CODE_QUEUE_TAIL = 4; // u32: entries reserved so far (any hart, compare-and-swap)
+export const CODE_QUEUE_OVERFLOW = 8; // u32: non-zero when an entry did not fit: drop all decoded code
+export const CODE_QUEUE_DRAINS = 12; // u32: drains that took something, so writers know an entry was consumed
+export const CODE_QUEUE_RING = 0x40;
+export const CODE_QUEUE_ENTRIES = 4096;
+/** What this hart queued for others lately (page, hart, that hart's drain count), so repeated stores queue once. */
+export const HART_CODE_QUEUED_MEMO = 0x0015_8000;
+export const CODE_QUEUED_MEMO_ENTRIES = 64;
 /** Taken off a page's hot countdown each time control misses an entry there (see HART_JIT_WANT). */
 export const JIT_MISS_PENALTY = 16;
 /** Decoded-instruction pool: POOL_PAGES pages of 2048 slots (one per 2-byte parcel) x 8 bytes. */

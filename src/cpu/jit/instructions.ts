@@ -39,9 +39,9 @@ export function kindOf(op: number): Kind {
   if (op === O.OP_JALR) return Kind.Jalr;
   if (op >= O.OP_LB && op <= O.OP_LWU) return Kind.Load;
   if (op >= O.OP_SB && op <= O.OP_SD) return Kind.Store;
-  // The core keeps decoded code coherent with every store, and translations with it: FENCE.I
-  // has nothing left to do. FENCE is a barrier only on a shared memory (select.ts).
-  if (op === O.OP_NOP || op === O.OP_FENCE || op === O.OP_FENCE_I) return Kind.Nop;
+  // FENCE is a barrier only on a shared memory (select.ts). FENCE.I goes to the interpreter,
+  // which drops the code other harts wrote (this hart's own stores already did).
+  if (op === O.OP_NOP || op === O.OP_FENCE) return Kind.Nop;
   if (op >= O.OP_LR_W && op <= O.OP_AMOMAXU_D) return Kind.Amo;
   if (op === O.OP_FLW || op === O.OP_FLD) return Kind.FpLoad;
   if (op === O.OP_FSW || op === O.OP_FSD) return Kind.FpStore;
@@ -51,7 +51,7 @@ export function kindOf(op: number): Kind {
 
 /** System instructions after which execution resumes at the next one once the interpreter ran them. */
 export function resumesAfter(op: number): boolean {
-  return op === O.OP_ECALL || op === O.OP_WFI || op === O.OP_SFENCE_VMA || (op >= O.OP_CSRRW && op <= O.OP_CSRRCI);
+  return op === O.OP_ECALL || op === O.OP_WFI || op === O.OP_SFENCE_VMA || op === O.OP_FENCE_I || (op >= O.OP_CSRRW && op <= O.OP_CSRRCI);
 }
 
 /** True when control can continue with the next instruction in memory. */

@@ -15,7 +15,7 @@ import {
   memFault, trapCause, trapTval, fetchTag, fetchBase, fetchRam, runLimit, crossPageRaw, crossPageSlot,
   loadSlow, storeSlow, fetchSlow, decodeIntoSlot, atomicAddress, wasmToPhysical,
   flushTranslated, flushPage, setRunLimit, clearMemFault, invalidateFetch,
-  armBounce, requestTranslation,
+  armBounce, requestTranslation, drainCodeQueue,
 } from "./mmu";
 import {
   csrRead, csrWrite, csrIllegal, csrSideEffects, clearCsrSideEffects,
@@ -197,6 +197,8 @@ export function run(budget: i32): i32 {
   let executed: i32 = 0;
   let notRetired: i32 = 0;
   let instretBase = getState(L.S_MINSTRET);
+  // Code other harts wrote becomes visible at every slice, even without FENCE.I.
+  drainCodeQueue();
   pc = checkInterrupts(pc);
   while (true) {
     setRunLimit(budget);
@@ -220,7 +222,9 @@ export function run(budget: i32): i32 {
         case O.OP_DECODE: decodeIntoSlot(slot, pc); notRetired++; break;
         case O.OP_CROSSPAGE: invalidateFetch(); notRetired++; break;
         case O.OP_ILLEGAL: pc = takeTrap(CAUSE_ILLEGAL_INSTRUCTION, imm & 0xffffffff, pc); notRetired++; break;
-        case O.OP_NOP: case O.OP_FENCE_I: pc += LEN(w); break;
+        case O.OP_NOP: pc += LEN(w); break;
+        // This hart's own stores already dropped its stale code; other harts' stores wait in its queue.
+        case O.OP_FENCE_I: drainCodeQueue(); pc += LEN(w); break;
         case O.OP_FENCE: fence(imm); pc += LEN(w); break;
 
         // ---- integer computation

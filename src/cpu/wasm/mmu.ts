@@ -6,7 +6,7 @@
 // flushing, which matters because Linux toggles SUM around every user copy. Each entry keeps a
 // separate tag per access kind (read, write, execute) so a permission check on the fast path is a
 // single compare; tags are filled only when the access kind is allowed, write tags only once the
-// PTE's D bit is set and the page holds no decoded code.
+// PTE's D bit is set and no hart of the machine holds decoded code of the page.
 import * as L from "../layout";
 import * as R from "./regions";
 import {
@@ -21,6 +21,7 @@ import {
 import * as D from "../decoded";
 import { decode16, decode32, decodedImm, decodedWord, decodedOp } from "./decode";
 import { OP_CROSSPAGE, OP_TRANSLATED } from "./ops";
+import { PARALLEL_HARTS } from "./atomics";
 
 @external("env", "mmioRead") declare function hostMmioRead(paddr: f64, size: i32): i32;
 @external("env", "mmioWrite") declare function hostMmioWrite(paddr: f64, size: i32): i32;
@@ -103,6 +104,15 @@ export function configureMemory(): void {
 
 export function resetCodeCache(): void {
   memory.fill(R.pagemapBase(), 0, <usize>((ramSize >>> 12) << 2));
+  const pages = <u32>(ramSize >>> 12);
+  for (let page: u32 = 0; page < pages; page++) {
+    if ((loadShared(holdersEntry(page)) & MY_HOLDER_BIT) != 0) clearHolder(page);
+  }
+  const queue = R.codeQueueBase();
+  storeShared(queue + L.CODE_QUEUE_OVERFLOW, 0);
+  memory.fill(queue + L.CODE_QUEUE_RING, 0, <usize>L.CODE_QUEUE_ENTRIES << 2);
+  store<u32>(queue + L.CODE_QUEUE_HEAD, loadShared(queue + L.CODE_QUEUE_TAIL));
+  memory.fill(R.codeQueuedMemoBase(), 0xff, <usize>L.CODE_QUEUED_MEMO_ENTRIES * 12);
   for (let i: u32 = 0; i < <u32>R.POOL_PAGES; i++) store<i32>(R.poolOwnerBase() + (<usize>i << 2), -1);
   poolNext = 0;
   invalidateFetch();
@@ -163,13 +173,23 @@ export function flushPage(va: i64): void {
   invalidateFetch();
 }
 
-/** Removes write permission from every cached translation of one RAM page (it now holds decoded code). */
-function stripWriteTags(pageWasmAddr: usize): void {
-  const end = R.tlbBase() + TLB_CONTEXT_BYTES * R.TLB_CONTEXTS;
-  for (let e: usize = R.tlbBase(); e < end; e += R.TLB_ENTRY_SIZE) {
-    const tag = load<i64>(e + R.TLB_TAG_W);
-    if (tag != TAG_INVALID && <usize>((tag << 12) + load<i64>(e + R.TLB_ADDEND)) == pageWasmAddr) {
-      store<i64>(e + R.TLB_TAG_W, TAG_INVALID);
+/**
+ * Removes write permission from every cached translation of one RAM page in every hart's TLB (it
+ * now holds decoded code). Other harts may be filling their entries at the same time: a fill
+ * that grants a write tag re-checks the code-holder map afterwards (fillTlb), so either it sees
+ * the page's new holder or this scan sees its tag. Stripping a tag that was just replaced by
+ * another page's only costs that page a slow store.
+ */
+function stripWriteTagsEverywhere(pageWasmAddr: usize): void {
+  for (let hart: u32 = 0; hart < R.HART_COUNT; hart++) {
+    const tlb = R.hartBaseOf(hart) + <usize>L.HART_TLB;
+    const end = tlb + TLB_CONTEXT_BYTES * R.TLB_CONTEXTS;
+    for (let e: usize = tlb; e < end; e += R.TLB_ENTRY_SIZE) {
+      const tag = PARALLEL_HARTS ? atomic.load<i64>(e + R.TLB_TAG_W) : load<i64>(e + R.TLB_TAG_W);
+      if (tag != TAG_INVALID && <usize>((tag << 12) + load<i64>(e + R.TLB_ADDEND)) == pageWasmAddr) {
+        if (PARALLEL_HARTS) atomic.store<i64>(e + R.TLB_TAG_W, TAG_INVALID);
+        else store<i64>(e + R.TLB_TAG_W, TAG_INVALID);
+      }
     }
   }
 }
@@ -186,7 +206,19 @@ function fillTlb(tlb: usize, va: i64, paddr: i64, readable: bool, writable: bool
   }
   store<i64>(e + R.TLB_ADDEND, <i64>pageWasm - (vpn << 12));
   if (readable) store<i64>(e + R.TLB_TAG_R, vpn);
-  if (writable && !isWatchedPage(paddr) && load<u32>(pageMapEntry(paddr)) == 0) store<i64>(e + R.TLB_TAG_W, vpn);
+  if (writable && !isWatchedPage(paddr) && load<u32>(pageMapEntry(paddr)) == 0) {
+    const holders = holdersEntry(<u32>((paddr - ramBase) >>> 12));
+    if (loadShared(holders) == 0) {
+      if (PARALLEL_HARTS) {
+        // A hart in another thread may start decoding the page right now (codePageFor): publish
+        // the tag, then look again; either this sees its holder bit or its scan sees the tag.
+        atomic.store<i64>(e + R.TLB_TAG_W, vpn);
+        if (atomic.load<u32>(holders) != 0) atomic.store<i64>(e + R.TLB_TAG_W, TAG_INVALID);
+      } else {
+        store<i64>(e + R.TLB_TAG_W, vpn);
+      }
+    }
+  }
   if (executable) store<i64>(e + R.TLB_TAG_X, vpn);
 }
 
@@ -331,6 +363,7 @@ function storePhysical(paddr: i64, size: i32, value: i64, va: i64): void {
   if (!watched && isRam(paddr) && isRam(paddr + size - 1)) {
     invalidateCodeAt(paddr);
     writeRam(ramWasmAddr(paddr), size, value);
+    notifyCodeHolders(paddr);
     return;
   }
   if ((paddr & (size - 1)) != 0) { fault(ACCESS_STORE, va, false); return; }
@@ -404,7 +437,11 @@ export function atomicAddress(va: i64, size: i32, isLoadReserved: bool): usize {
   const paddr = translate(va, access, dataPriv());
   if (paddr == -1 && memFault) return 0;
   if (!isRam(paddr) || isWatchedPage(paddr)) { fault(access, va, false); return 0; }
-  if (!isLoadReserved) invalidateCodeAt(paddr);
+  if (!isLoadReserved) {
+    invalidateCodeAt(paddr);
+    // Before the write, unlike plain stores: see "Code written by other harts".
+    notifyCodeHolders(paddr);
+  }
   fillTlb(dataTlb, va, paddr, leafReadable, leafWritable, leafExecutable);
   return ramWasmAddr(paddr);
 }
@@ -425,6 +462,7 @@ export function wasmToPhysical(ptr: usize): i64 {
 function dropCodePage(entry: usize): void {
   const poolIndex = load<u32>(entry) - 1;
   store<u32>(entry, 0);
+  clearHolder(<u32>((entry - R.pagemapBase()) >>> 2));
   store<i32>(R.poolOwnerBase() + (<usize>poolIndex << 2), -1);
   dropTranslation(poolIndex);
   bumpCounter(L.S_CODE_INVALIDATIONS);
@@ -437,9 +475,13 @@ export function invalidateRange(offset: u32, length: u32): void {
   const first = offset >>> 12;
   const last = <u32>((<u64>offset + <u64>length - 1) >>> 12);
   const pages = <u32>(ramSize >>> 12);
+  // The host wrote before calling: order that before reading who holds code (see notifyCodeHolders).
+  if (PARALLEL_HARTS) atomic.fence();
   for (let page = first; page <= last && page < pages; page++) {
     const entry = R.pagemapBase() + (<usize>page << 2);
     if (load<u32>(entry) != 0) dropCodePage(entry);
+    const others = loadShared(holdersEntry(page)) & ~MY_HOLDER_BIT;
+    if (others != 0) queueForHarts(page, others, false);
   }
 }
 
@@ -453,7 +495,10 @@ function codePageFor(pageWasm: usize): usize {
   poolNext = (poolNext + 1) & (<u32>R.POOL_PAGES - 1);
   const ownerSlot = R.poolOwnerBase() + (<usize>index << 2);
   const previousOwner = load<i32>(ownerSlot);
-  if (previousOwner >= 0) store<u32>(R.pagemapBase() + (<usize>previousOwner << 2), 0);
+  if (previousOwner >= 0) {
+    store<u32>(R.pagemapBase() + (<usize>previousOwner << 2), 0);
+    clearHolder(<u32>previousOwner);
+  }
   dropTranslation(index);
   memory.fill(R.jitWantBase() + <usize>index * L.JIT_WANT_BYTES, 0, L.JIT_WANT_BYTES);
   const threshold = <i32>getState(L.S_JIT_THRESHOLD);
@@ -463,7 +508,10 @@ function codePageFor(pageWasm: usize): usize {
   store<u32>(entry, index + 1);
   const pool = R.poolBase() + <usize>index * R.POOL_PAGE_SIZE;
   memory.fill(pool, 0, R.POOL_PAGE_SIZE); // slot value 0 = OP_DECODE
-  stripWriteTags(pageWasm);
+  // Mark the page before decoding anything from it (decoding reads RAM lazily, later). When no
+  // hart had code there, any hart (this one included) may hold a write tag for it; otherwise
+  // none does, since write tags are granted only to pages without holders.
+  if (setHolder(ramPage) == 0) stripWriteTagsEverywhere(pageWasm);
   bumpCounter(L.S_CODE_PAGES_DECODED);
   return pool;
 }
@@ -599,4 +647,142 @@ export function rearmTranslation(poolIndex: u32): void {
   const next = <i64>threshold << <i64>tries;
   const hot = R.jitHotBase() + (<usize>poolIndex << 2);
   store<i32>(hot, threshold <= 0 || tries >= MAX_REQUESTS || next > <i64>i32.MAX_VALUE ? i32.MAX_VALUE : <i32>next);
+}
+
+
+// ---- Code written by other harts ------------------------------------------------------------------
+//
+// Each hart decodes and translates into a pool of its own, so a store by one hart (or DMA through
+// one Cpu) must reach the code of the others. The code-holder map (shared, one u32 per RAM page,
+// src/cpu/core-layout.ts) has bit h set while hart h has decoded code of the page; hart h alone
+// sets and clears its bit, together with its own page map entry. Write tags are granted only to
+// pages without holders, so a store to a page that any hart holds code of takes the slow path,
+// and there, after writing, queues the page for every other holder (HART_CODE_QUEUE in that
+// hart's region). A hart drains its queue, dropping those pages' decoded code and translations,
+// on FENCE.I and at the start of every run(): so after a store and a FENCE.I ordered after it
+// (through any synchronisation), the fencing hart decodes the page again and sees the store.
+//
+// Ordering between threads (shared build): a writer stores, then (full fence) reads the holder
+// map; a hart starting to decode a page sets its bit (atomic read-modify-write), then reads RAM.
+// Either the writer sees the bit and queues the page, or the decoder reads the new bytes.
+// Known gaps: a store through a write tag that was read just before another hart stripped it
+// (one instruction in flight at the moment another thread first decodes the page) goes
+// unqueued; AMOs queue before they write, not after.
+//
+// Repeated stores to a held page (say, a whole page being cleared) would queue it again and
+// again until the holder drains: a writer remembers what it queued, with the holder's count of
+// completed drains read before queueing, and queues again only once that count moved. A queue
+// that is full sets the holder's overflow flag instead: it then drops all its decoded code.
+
+const MY_HOLDER_BIT: u32 = <u32>1 << R.HART_INDEX;
+const CODE_QUEUE_MASK: u32 = <u32>L.CODE_QUEUE_ENTRIES - 1;
+
+@inline function loadShared(p: usize): u32 { return PARALLEL_HARTS ? atomic.load<u32>(p) : load<u32>(p); }
+@inline function storeShared(p: usize, v: u32): void {
+  if (PARALLEL_HARTS) atomic.store<u32>(p, v);
+  else store<u32>(p, v);
+}
+@inline function holdersEntry(ramPage: u32): usize { return R.CODE_HOLDERS_BASE + (<usize>ramPage << 2); }
+
+/** Marks this hart as holding code of the page; returns the holders before. */
+function setHolder(ramPage: u32): u32 {
+  const p = holdersEntry(ramPage);
+  if (PARALLEL_HARTS) return atomic.or<u32>(p, MY_HOLDER_BIT);
+  const before = load<u32>(p);
+  store<u32>(p, before | MY_HOLDER_BIT);
+  return before;
+}
+
+function clearHolder(ramPage: u32): void {
+  const p = holdersEntry(ramPage);
+  if (PARALLEL_HARTS) atomic.and<u32>(p, ~MY_HOLDER_BIT);
+  else store<u32>(p, load<u32>(p) & ~MY_HOLDER_BIT);
+}
+
+/** After this hart wrote RAM at paddr: queues the page for the other harts holding code of it. */
+@inline function notifyCodeHolders(paddr: i64): void {
+  // The store above must be visible before the holder map is read (see above).
+  if (PARALLEL_HARTS) atomic.fence();
+  const page = <u32>((paddr - ramBase) >>> 12);
+  const others = loadShared(holdersEntry(page)) & ~MY_HOLDER_BIT;
+  if (others != 0) queueForHarts(page, others, true);
+}
+
+function queueForHarts(page: u32, harts: u32, remember: bool): void {
+  while (harts != 0) {
+    const hart = <u32>ctz(harts);
+    harts &= harts - 1;
+    const queue = R.hartBaseOf(hart) + <usize>L.HART_CODE_QUEUE;
+    const drains = loadShared(queue + L.CODE_QUEUE_DRAINS);
+    const memo = R.codeQueuedMemoBase() + <usize>((page ^ (hart << 5)) & (<u32>L.CODE_QUEUED_MEMO_ENTRIES - 1)) * 12;
+    if (remember && load<u32>(memo) == page && load<u32>(memo + 4) == hart && load<u32>(memo + 8) == drains) continue;
+    pushCodeQueue(queue, page);
+    if (remember) {
+      store<u32>(memo, page);
+      store<u32>(memo + 4, hart);
+      store<u32>(memo + 8, drains);
+    }
+  }
+}
+
+function pushCodeQueue(queue: usize, page: u32): void {
+  while (true) {
+    const tail = loadShared(queue + L.CODE_QUEUE_TAIL);
+    const head = loadShared(queue + L.CODE_QUEUE_HEAD);
+    if (tail - head >= <u32>L.CODE_QUEUE_ENTRIES) {
+      storeShared(queue + L.CODE_QUEUE_OVERFLOW, 1);
+      return;
+    }
+    if (PARALLEL_HARTS) {
+      if (atomic.cmpxchg<u32>(queue + L.CODE_QUEUE_TAIL, tail, tail + 1) != tail) continue;
+    } else {
+      store<u32>(queue + L.CODE_QUEUE_TAIL, tail + 1);
+    }
+    // A slot reads 0 until written: the drain stops there and takes it next time.
+    storeShared(queue + L.CODE_QUEUE_RING + (<usize>(tail & CODE_QUEUE_MASK) << 2), page + 1);
+    return;
+  }
+}
+
+/** FENCE.I, and the start of run(): drops the code other harts (or DMA) wrote since. */
+@inline export function drainCodeQueue(): void {
+  const queue = R.codeQueueBase();
+  if (loadShared(queue + L.CODE_QUEUE_TAIL) != load<u32>(queue + L.CODE_QUEUE_HEAD) || loadShared(queue + L.CODE_QUEUE_OVERFLOW) != 0) {
+    drainCodeQueueEntries(queue);
+  }
+}
+
+function drainCodeQueueEntries(queue: usize): void {
+  let took = false;
+  if (loadShared(queue + L.CODE_QUEUE_OVERFLOW) != 0) {
+    storeShared(queue + L.CODE_QUEUE_OVERFLOW, 0);
+    for (let i: u32 = 0; i < <u32>R.POOL_PAGES; i++) {
+      const owner = load<i32>(R.poolOwnerBase() + (<usize>i << 2));
+      if (owner >= 0) dropCodePage(R.pagemapBase() + (<usize>owner << 2));
+    }
+    took = true;
+  }
+  const pages = <u32>(ramSize >>> 12);
+  let head = load<u32>(queue + L.CODE_QUEUE_HEAD);
+  const tail = loadShared(queue + L.CODE_QUEUE_TAIL);
+  while (head != tail) {
+    const slot = queue + L.CODE_QUEUE_RING + (<usize>(head & CODE_QUEUE_MASK) << 2);
+    const entry = loadShared(slot);
+    if (entry == 0) break; // reserved, not yet written
+    storeShared(slot, 0);
+    head++;
+    storeShared(queue + L.CODE_QUEUE_HEAD, head);
+    const page = entry - 1;
+    if (page < pages) {
+      const mapEntry = R.pagemapBase() + (<usize>page << 2);
+      if (load<u32>(mapEntry) != 0) dropCodePage(mapEntry);
+    }
+    took = true;
+  }
+  // Counted once the pages are dropped: a writer that saw the old count knows its entry was not
+  // consumed before its store (see queueForHarts).
+  if (took) {
+    if (PARALLEL_HARTS) atomic.add<u32>(queue + L.CODE_QUEUE_DRAINS, 1);
+    else store<u32>(queue + L.CODE_QUEUE_DRAINS, load<u32>(queue + L.CODE_QUEUE_DRAINS) + 1);
+  }
 }

@@ -10,6 +10,13 @@ import * as L from "../layout";
 /** Wasm address of guest RAM (guest physical RAM_PHYS_BASE). */
 @external("env", "ramWasmBase") export declare const RAM_WASM_BASE: usize;
 
+/** This hart's index in the machine, the number of harts, and the bytes from one hart's region to the next. */
+@external("env", "hartIndex") export declare const HART_INDEX: u32;
+@external("env", "hartCount") export declare const HART_COUNT: u32;
+@external("env", "hartStride") export declare const HART_STRIDE: usize;
+/** Wasm address of the machine's code-holder map (src/cpu/core-layout.ts). */
+@external("env", "codeHoldersBase") export declare const CODE_HOLDERS_BASE: usize;
+
 export const TLB_ENTRIES: usize = L.TLB_ENTRIES;
 export const TLB_ENTRY_SIZE: usize = L.TLB_ENTRY_SIZE;
 export const TLB_CONTEXTS: usize = L.TLB_CONTEXTS;
@@ -33,3 +40,7 @@ export const POOL_PAGE_SIZE: usize = L.POOL_PAGE_SIZE;
 @inline export function jitDecodeBase(): usize { return HART_BASE + <usize>L.HART_JIT_DECODE; }
 @inline export function jitInstallBase(): usize { return HART_BASE + <usize>L.HART_JIT_INSTALL; }
 @inline export function jitWantBase(): usize { return HART_BASE + <usize>L.HART_JIT_WANT; }
+@inline export function codeQueueBase(): usize { return HART_BASE + <usize>L.HART_CODE_QUEUE; }
+@inline export function codeQueuedMemoBase(): usize { return HART_BASE + <usize>L.HART_CODE_QUEUED_MEMO; }
+/** Wasm address of hart `hart`'s region (any hart of the machine). */
+@inline export function hartBaseOf(hart: u32): usize { return HART_BASE - <usize>HART_INDEX * HART_STRIDE + <usize>hart * HART_STRIDE; }
