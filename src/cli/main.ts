@@ -7,7 +7,7 @@ import { runLinux, DEFAULT_APPEND, DEFAULT_MEMORY } from "./run-linux.ts";
 import { buildDemo } from "../image/guest-programs.ts";
 import { buildGuestImage, ImageBuildError } from "../image/index.ts";
 import { BootImageError } from "../platform/boot-image.ts";
-import { parsePort, parsePositiveInteger, parseSize, UsageError } from "./options.ts";
+import { MAX_CPUS, parseCpuCount, parsePort, parsePositiveInteger, parseSize, UsageError } from "./options.ts";
 import { parseBalloonOption, parseDiskOption, parseNetOption, parseRngOption, parseVsockOption } from "./device-options.ts";
 import { formatLedger, formatStats } from "./stats.ts";
 
@@ -76,6 +76,7 @@ program
 
 interface RunFlags {
   memory: string;
+  cpus: string;
   kernel?: string;
   initrd?: string;
   append?: string;
@@ -97,6 +98,7 @@ interface RunFlags {
 function addMachineOptions(command: Command): Command {
   return command
     .option("--memory <size>", "guest RAM, e.g. 512M or 2G", `${DEFAULT_MEMORY >>> 20}M`)
+    .option("--cpus <n>", `harts (1-${MAX_CPUS}), run by one thread in round robin`, "1")
     .option("--kernel <file>", "RISC-V Linux Image to boot instead of the Debian kernel from the guest image")
     .option("--initrd <file>", "initramfs (cpio, optionally gzipped) instead of the guest image's")
     .option("--append <cmdline>", `kernel command line (default "${DEFAULT_APPEND}")`)
@@ -126,6 +128,7 @@ async function runFromFlags(flags: RunFlags): Promise<void> {
   if (flags.initrd !== undefined && flags.kernel === undefined && !existsSync(flags.initrd)) throw new UsageError(`--initrd ${flags.initrd}: no such file`);
   process.exitCode = await runLinux({
     memory: parseSize(flags.memory, "--memory"),
+    cpus: parseCpuCount(flags.cpus, "--cpus"),
     kernel: flags.kernel,
     initrd: flags.initrd,
     append: flags.append,
