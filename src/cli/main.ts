@@ -10,6 +10,7 @@ import { BootImageError } from "../platform/boot-image.ts";
 import { MAX_CPUS, parseCpuCount, parsePort, parsePositiveInteger, parseSize, UsageError } from "./options.ts";
 import { parseBalloonOption, parseDiskOption, parseNetOption, parseRngOption, parseVsockOption } from "./device-options.ts";
 import { formatLedger, formatStats } from "./stats.ts";
+import { coreLayout } from "../cpu/core-layout.ts";
 
 /** Exit code for bad input from the user (file, option), distinct from a guest's own exit codes. */
 const EXIT_USAGE = 2;
@@ -121,14 +122,28 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
+/** Every hart has a region of its own beside guest RAM in one wasm32 memory (src/cpu/core-layout.ts). */
+function checkHartsFit(cpus: number, memory: number): void {
+  if (cpus === 1) return;
+  try {
+    coreLayout({ harts: cpus, ramSize: memory });
+  } catch (err) {
+    if (err instanceof RangeError) throw new UsageError(`--cpus ${cpus} with --memory ${Math.floor(memory / 2 ** 20)}M: ${err.message}`);
+    throw err;
+  }
+}
+
 async function runFromFlags(flags: RunFlags): Promise<void> {
   const jit = parseJitFlag(flags.jit);
   if (flags.console !== "uart" && flags.console !== "hvc") throw new UsageError(`--console ${flags.console}: use uart or hvc`);
   if (flags.sstc !== "on" && flags.sstc !== "off") throw new UsageError(`--sstc ${flags.sstc}: use on or off`);
   if (flags.initrd !== undefined && flags.kernel === undefined && !existsSync(flags.initrd)) throw new UsageError(`--initrd ${flags.initrd}: no such file`);
+  const memory = parseSize(flags.memory, "--memory");
+  const cpus = parseCpuCount(flags.cpus, "--cpus");
+  checkHartsFit(cpus, memory);
   process.exitCode = await runLinux({
-    memory: parseSize(flags.memory, "--memory"),
-    cpus: parseCpuCount(flags.cpus, "--cpus"),
+    memory,
+    cpus,
     kernel: flags.kernel,
     initrd: flags.initrd,
     append: flags.append,
