@@ -7,9 +7,10 @@ import { runLinux, DEFAULT_APPEND, DEFAULT_MEMORY } from "./run-linux.ts";
 import { buildDemo } from "../image/guest-programs.ts";
 import { buildGuestImage, ImageBuildError } from "../image/index.ts";
 import { BootImageError } from "../platform/boot-image.ts";
-import { parsePort, parsePositiveInteger, parseSize, UsageError } from "./options.ts";
+import { MAX_CPUS, parseCpuCount, parsePort, parsePositiveInteger, parseSize, UsageError } from "./options.ts";
 import { parseBalloonOption, parseDiskOption, parseNetOption, parseRngOption, parseVsockOption } from "./device-options.ts";
 import { formatLedger, formatStats } from "./stats.ts";
+import { coreLayout } from "../cpu/core-layout.ts";
 
 /** Exit code for bad input from the user (file, option), distinct from a guest's own exit codes. */
 const EXIT_USAGE = 2;
@@ -76,6 +77,7 @@ program
 
 interface RunFlags {
   memory: string;
+  cpus: string;
   kernel?: string;
   initrd?: string;
   append?: string;
@@ -97,6 +99,7 @@ interface RunFlags {
 function addMachineOptions(command: Command): Command {
   return command
     .option("--memory <size>", "guest RAM, e.g. 512M or 2G", `${DEFAULT_MEMORY >>> 20}M`)
+    .option("--cpus <n>", `harts (1-${MAX_CPUS}), run by one thread in round robin`, "1")
     .option("--kernel <file>", "RISC-V Linux Image to boot instead of the Debian kernel from the guest image")
     .option("--initrd <file>", "initramfs (cpio, optionally gzipped) instead of the guest image's")
     .option("--append <cmdline>", `kernel command line (default "${DEFAULT_APPEND}")`)
@@ -119,13 +122,28 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
+/** Every hart has a region of its own beside guest RAM in one wasm32 memory (src/cpu/core-layout.ts). */
+function checkHartsFit(cpus: number, memory: number): void {
+  if (cpus === 1) return;
+  try {
+    coreLayout({ harts: cpus, ramSize: memory });
+  } catch (err) {
+    if (err instanceof RangeError) throw new UsageError(`--cpus ${cpus} with --memory ${Math.floor(memory / 2 ** 20)}M: ${err.message}`);
+    throw err;
+  }
+}
+
 async function runFromFlags(flags: RunFlags): Promise<void> {
   const jit = parseJitFlag(flags.jit);
   if (flags.console !== "uart" && flags.console !== "hvc") throw new UsageError(`--console ${flags.console}: use uart or hvc`);
   if (flags.sstc !== "on" && flags.sstc !== "off") throw new UsageError(`--sstc ${flags.sstc}: use on or off`);
   if (flags.initrd !== undefined && flags.kernel === undefined && !existsSync(flags.initrd)) throw new UsageError(`--initrd ${flags.initrd}: no such file`);
+  const memory = parseSize(flags.memory, "--memory");
+  const cpus = parseCpuCount(flags.cpus, "--cpus");
+  checkHartsFit(cpus, memory);
   process.exitCode = await runLinux({
-    memory: parseSize(flags.memory, "--memory"),
+    memory,
+    cpus,
     kernel: flags.kernel,
     initrd: flags.initrd,
     append: flags.append,

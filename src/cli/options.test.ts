@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseSize, parsePositiveInteger, UsageError } from "./options.ts";
+import { parseCpuCount, parseSize, parsePositiveInteger, UsageError } from "./options.ts";
 
 test("sizes accept binary suffixes", () => {
   assert.equal(parseSize("512M", "--memory"), 512 << 20);
@@ -21,4 +21,13 @@ test("instruction counts", () => {
   assert.equal(parsePositiveInteger("1e6", "--max-insns"), 1_000_000);
   assert.throws(() => parsePositiveInteger("lots", "--max-insns"), /--max-insns: "lots" must be a positive whole number/);
   assert.throws(() => parsePositiveInteger("1.5", "--max-insns"), UsageError);
+});
+
+test("hart counts are 1..32", () => {
+  assert.equal(parseCpuCount("1", "--cpus"), 1);
+  assert.equal(parseCpuCount("4", "--cpus"), 4);
+  assert.equal(parseCpuCount("32", "--cpus"), 32);
+  for (const bad of ["0", "33", "two", "1.5", "-1", ""]) {
+    assert.throws(() => parseCpuCount(bad, "--cpus"), (e: Error) => e instanceof UsageError && e.message.includes("(1-32)") && e.message.startsWith("--cpus"));
+  }
 });

@@ -28,3 +28,13 @@ export function parsePort(text: string, what: string): number {
   if (!Number.isInteger(value) || value < 1 || value > 65535) throw new UsageError(`${what}: "${text}" is not a TCP port number (1-65535)`);
   return value;
 }
+
+/** Harts a machine can have: the code-holder map has a bit per hart in a u32 (src/cpu/core-layout.ts). */
+export const MAX_CPUS = 32;
+
+/** --cpus: a whole number of harts, 1..MAX_CPUS. */
+export function parseCpuCount(text: string, what: string): number {
+  const value = /^\s*\d+\s*$/.test(text) ? Number(text) : NaN;
+  if (!Number.isInteger(value) || value < 1 || value > MAX_CPUS) throw new UsageError(`${what}: "${text}" is not a number of harts (1-${MAX_CPUS})`);
+  return value;
+}

@@ -35,6 +35,8 @@ export const DEFAULT_APPEND_HVC = "console=hvc0 earlycon=sbi";
 
 export interface RunLinuxOptions {
   memory: number;
+  /** Harts (1..32, default 1). */
+  cpus?: number;
   kernel?: string;
   initrd?: string;
   append?: string;
@@ -147,6 +149,7 @@ async function boot(options: RunLinuxOptions, live: { machine?: VirtMachine }): 
       const virtio = devices.forNewBoot();
       machine = new VirtMachine({
         module: loadCoreModule(),
+        harts: options.cpus,
         ramSize: options.memory,
         kernel,
         initrd,

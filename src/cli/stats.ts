@@ -62,7 +62,7 @@ export function formatLedger(ledger: Ledger): string {
 }
 
 /** Each section of the --stats output; undefined leaves a section out (nothing to show). */
-const LEDGER_SECTIONS: ((ledger: Ledger) => Row[] | undefined)[] = [runRows, translatorRows, exitRows, sbiRows, interruptRows, virtioRows, byteRows];
+const LEDGER_SECTIONS: ((ledger: Ledger) => Row[] | undefined)[] = [runRows, hartRows, translatorRows, exitRows, sbiRows, interruptRows, virtioRows, byteRows];
 
 function runRows(ledger: Ledger): Row[] {
   const mips = ledger.wallSeconds > 0 ? ledger.instructions / ledger.wallSeconds / 1e6 : 0;
@@ -72,6 +72,16 @@ function runRows(ledger: Ledger): Row[] {
     { depth: 1, cells: ["instructions retired", ledger.instructions] },
     { depth: 1, cells: ["speed (MIPS)", mips.toFixed(1)] },
   ];
+}
+
+/** Only on machines with several harts (the ledger has perHart then). */
+function hartRows(ledger: Ledger): Row[] | undefined {
+  if (!ledger.perHart) return undefined;
+  const rows: Row[] = [{ depth: 0, cells: ["Harts", "instructions", "interrupts", "exceptions", "SBI calls", "IPIs in", "fences in"] }];
+  ledger.perHart.forEach((h, hart) =>
+    rows.push({ depth: 1, cells: [`hart ${hart}`, h.instructions, h.interrupts, h.exceptions, h.sbiCalls, h.ipisReceived, h.remoteFences] }),
+  );
+  return rows;
 }
 
 function translatorRows(ledger: Ledger): Row[] | undefined {

@@ -33,6 +33,22 @@ export interface Ledger {
   translator?: TranslatorCounters;
   /** By device: bytes into the guest (`in`: disk reads, received frames, console input, entropy) and out of it. */
   bytes: Record<string, { in: number; out: number }>;
+  /**
+   * By hart (index = hart id), on machines with more than one; the totals above are their sums
+   * (exits and interrupts by source are the machine's, not split by hart).
+   */
+  perHart?: LedgerHart[];
+}
+
+export interface LedgerHart {
+  instructions: number;
+  /** Interrupt and exception traps the hart took. */
+  interrupts: number;
+  exceptions: number;
+  /** SBI calls the hart made, IPIs sent to it, remote fences it was asked to perform. */
+  sbiCalls: number;
+  ipisReceived: number;
+  remoteFences: number;
 }
 
 export interface LedgerExits {
@@ -126,6 +142,9 @@ export interface LedgerMachine {
   readonly virtio?: readonly LedgerVirtioTransport[];
   /** Bytes through the SBI debug console (legacy putchar/getchar, DBCN): `in` to the guest. */
   readonly sbiConsoleBytes?: { readonly in: number; readonly out: number };
+  /** Every hart when there are several (`cpu` is then hart 0), with its counters by index. */
+  readonly cpus?: readonly { readonly instret: bigint; trapCounts(): readonly bigint[] }[];
+  readonly hartCounters?: readonly { readonly sbiCalls: number; readonly ipisReceived: number; readonly remoteFences: number }[];
 }
 
 /** What the ledger reads of a virtio transport (VirtioMmioTransport provides it). */
@@ -289,7 +308,9 @@ function collectVirtio(transport: LedgerVirtioTransport): LedgerVirtio {
  * it). Pure: reads counters, changes nothing.
  */
 export function collectLedger(machine: LedgerMachine, now: number = machine.clock?.now() ?? machine.stoppedAt ?? machine.startedAt): Ledger {
-  const { interrupts, exceptions } = collectTraps(machine.cpu.trapCounts());
+  const harts = machine.cpus !== undefined && machine.cpus.length > 1 ? machine.cpus : undefined;
+  const trapsByHart = harts?.map((cpu) => cpu.trapCounts());
+  const { interrupts, exceptions } = collectTraps(trapsByHart ? sumTrapCounts(trapsByHart) : machine.cpu.trapCounts());
   const sbiCounters = machine.sbi?.counters;
   const virtio: Record<string, LedgerVirtio> = {};
   const bytes: Record<string, { in: number; out: number }> = {};
@@ -303,7 +324,7 @@ export function collectLedger(machine: LedgerMachine, now: number = machine.cloc
   return {
     version: LEDGER_VERSION,
     wallSeconds: Math.max(0, ((machine.stoppedAt ?? now) - machine.startedAt) / 1000),
-    instructions: Number(machine.cpu.instret),
+    instructions: harts ? harts.reduce((sum, cpu) => sum + Number(cpu.instret), 0) : Number(machine.cpu.instret),
     exits: collectExits(machine.bus.exits),
     sbi: {
       total: sbiCounters?.total ?? 0,
@@ -316,7 +337,31 @@ export function collectLedger(machine: LedgerMachine, now: number = machine.cloc
     virtio,
     ...translatorPart(machine),
     bytes,
+    ...(harts && trapsByHart ? { perHart: collectHarts(harts, trapsByHart, machine.hartCounters) } : {}),
   };
+}
+
+function sumTrapCounts(byHart: readonly (readonly bigint[])[]): bigint[] {
+  return byHart[0].map((_, cause) => byHart.reduce((sum, counts) => sum + counts[cause], 0n));
+}
+
+function collectHarts(
+  harts: NonNullable<LedgerMachine["cpus"]>,
+  trapsByHart: readonly (readonly bigint[])[],
+  counters: LedgerMachine["hartCounters"],
+): LedgerHart[] {
+  return harts.map((cpu, hart) => {
+    const { interrupts, exceptions } = collectTraps(trapsByHart[hart]);
+    const c = counters?.[hart];
+    return {
+      instructions: Number(cpu.instret),
+      interrupts: interrupts.total,
+      exceptions: exceptions.total,
+      sbiCalls: c?.sbiCalls ?? 0,
+      ipisReceived: c?.ipisReceived ?? 0,
+      remoteFences: c?.remoteFences ?? 0,
+    };
+  });
 }
 
 function translatorPart(machine: LedgerMachine): { translator?: TranslatorCounters } {

@@ -1,4 +1,4 @@
-// The `virt` machine that boots Linux: one RV64GC hart, RAM at 0x80000000, PLIC, 16550 UART,
+// The `virt` machine that boots Linux: 1..32 RV64GC harts, RAM at 0x80000000, PLIC, 16550 UART,
 // goldfish RTC and the SiFive test finisher at QEMU virt's addresses, and two boot paths:
 //
 // - paravirtual (default): the hypervisor is the SBI implementation, as KVM is. The kernel
@@ -10,8 +10,18 @@ import { portableClock, type HostClock } from "../platform/clock.ts";
 import { timebaseTicks } from "./timebase.ts";
 import { Cpu, ExitReason, PRIV_S, TIMEBASE_FREQUENCY, type CpuOptions } from "../cpu/cpu.ts";
 import * as L from "../cpu/layout.ts";
+import { coreLayout, MAX_HARTS } from "../cpu/core-layout.ts";
 import { MIP_SEIP, MIP_SSIP, MIP_STIP } from "../cpu/interrupts.ts";
-import { CSR_MCOUNTEREN, CSR_MEDELEG, CSR_MENVCFG, CSR_MIDELEG, CSR_MSTATUS, CSR_SCOUNTEREN, MSTATUS_FS_INITIAL } from "../cpu/csr-numbers.ts";
+import {
+  CSR_MCOUNTEREN,
+  CSR_MEDELEG,
+  CSR_MENVCFG,
+  CSR_MIDELEG,
+  CSR_MSTATUS,
+  CSR_SATP,
+  CSR_SCOUNTEREN,
+  MSTATUS_FS_INITIAL,
+} from "../cpu/csr-numbers.ts";
 import { Bus } from "./bus.ts";
 import { Plic } from "../devices/plic.ts";
 import { Uart16550 } from "../devices/uart16550.ts";
@@ -21,7 +31,23 @@ import { Clint } from "../devices/clint.ts";
 import * as MAP from "../platform/memory-map.ts";
 import { buildVirtDeviceTree } from "../platform/device-tree.ts";
 import { parseKernelImage, planBootLayout, BootImageError, FDT_REGION_SIZE, type BootLayout } from "../platform/boot-image.ts";
-import { SbiDispatcher, standardExtensions, type SbiHost, type HsmState, SBI_SUCCESS, SBI_ERR_FAILED } from "../sbi/index.ts";
+import {
+  SbiDispatcher,
+  standardExtensions,
+  hsmTransition,
+  type HsmEvent,
+  type HsmState,
+  type RemoteFence,
+  type SbiHost,
+  SBI_SUCCESS,
+  SBI_HSM_STATE_STARTED,
+  SBI_HSM_STATE_STOPPED,
+  SBI_HSM_STATE_START_PENDING,
+  SBI_HSM_STATE_STOP_PENDING,
+  SBI_HSM_STATE_SUSPENDED,
+  SBI_HSM_STATE_SUSPEND_PENDING,
+  SBI_HSM_SUSPEND_NON_RET_DEFAULT,
+} from "../sbi/index.ts";
 import { PanicDetector } from "./panic-detector.ts";
 import type { VirtioDevice } from "../virtio/types.ts";
 import { VirtioMmioTransport, type VirtioMmioOptions } from "../virtio/transport/mmio.ts";
@@ -38,12 +64,20 @@ const MENVCFG_STCE = 1n << 63n;
  * it in its SBI PMU driver, so without SBI PMU the vDSO's rdtime depends on this. */
 const SCOUNTEREN_CY_TM_IR = 0x7n;
 const NEVER = 0xffff_ffff_ffff_ffffn;
+/** mstatus.SIE (privileged ISA 3.1.6); the engine's full mstatus field set is in src/cpu/wasm/state.ts. */
+const MSTATUS_SIE = 1n << 1n;
 /** fw_dynamic_info (OpenSBI docs/firmware/fw_dynamic.md): magic "OSBI", version 2, next mode S. */
 const FW_DYNAMIC_INFO_MAGIC = 0x4942534fn;
 const FW_DYNAMIC_INFO_VERSION = 2n;
 const FW_DYNAMIC_NEXT_MODE_S = 1n;
 /** Instructions per slice: long enough to amortise the call into wasm, short enough for timer latency. */
 const SLICE_INSTRUCTIONS = 400_000;
+/**
+ * With several harts on one thread, a hart spinning on a lock or waiting for an IPI's answer holds
+ * up the others for its whole slice, so slices are shorter (SBI calls end a slice anyway, which
+ * hands the thread to the next hart right after an IPI is sent).
+ */
+const SMP_SLICE_INSTRUCTIONS = 50_000;
 /** A conservative guess of guest speed, used only to end a slice near the next timer deadline. */
 const INSTRUCTIONS_PER_TICK = 30;
 
@@ -51,6 +85,12 @@ export type BootPath = "paravirtual" | "firmware";
 
 export interface VirtMachineOptions {
   module: WebAssembly.Module;
+  /**
+   * Harts (1..32, default 1), all run by the calling thread in round robin. Paravirtual boot
+   * starts hart 0 at the kernel and leaves the others STOPPED until SBI HSM hart_start; firmware
+   * boot starts every hart at the firmware's entry.
+   */
+  harts?: number;
   ramSize: number;
   kernel: Uint8Array;
   initrd?: Uint8Array;
@@ -90,8 +130,28 @@ export type MachineExit =
   | { reason: "halted"; message: string }
   | { reason: "stopped" };
 
+/** What a hart does once its current slice has ended: an HSM edge the host completes there. */
+interface PendingResume {
+  /** Non-retentive suspend: wake at resumeAddr as hart_start would; retentive: after the ECALL. */
+  entry?: { addr: bigint; opaque: bigint };
+}
+
+/** Per-hart counters for the ledger; cheap (a few increments per SBI call). */
+export interface HartCounters {
+  /** SBI calls this hart made. */
+  sbiCalls: number;
+  /** IPIs other harts (or itself) sent to this hart through SBI. */
+  ipisReceived: number;
+  /** Remote fences other harts asked this hart to perform through SBI RFENCE. */
+  remoteFences: number;
+}
+
 export class VirtMachine implements SbiHost {
+  /** Hart 0: the boot hart, whose Cpu also serves host-side RAM access (DMA, boot images). */
   readonly cpu: Cpu;
+  /** Every hart, index = hart id. */
+  readonly cpus: readonly Cpu[];
+  readonly hartCounters: readonly HartCounters[];
   readonly bus = new Bus();
   readonly plic: Plic;
   readonly uart: Uart16550;
@@ -115,29 +175,57 @@ export class VirtMachine implements SbiHost {
   readonly sbiConsoleBytes = { in: 0, out: 0 };
 
   private exit: MachineExit | undefined;
-  private sbiTimerDeadline = NEVER;
+  private readonly sbiTimerDeadlines: bigint[];
+  /** Each hart's HSM state (SBI spec §9); changed only through hsmTransition (the spec's table). */
+  private readonly hsm: HsmState[];
+  /** A hart whose last slice ended in WFI: it is not run until an interrupt is pending for it. */
+  private readonly waitingForInterrupt: boolean[];
+  private readonly pendingResume: (PendingResume | undefined)[];
+  /** Where the next round robin starts, so no hart is always first. */
+  private nextHart = 0;
   private wake: (() => void) | undefined;
   private readonly panic = new PanicDetector();
   private panicSince: number | undefined;
   private readonly consoleInput: number[] = [];
 
   constructor(private readonly options: VirtMachineOptions) {
+    const harts = options.harts ?? 1;
+    if (!Number.isInteger(harts) || harts < 1 || harts > MAX_HARTS) throw new RangeError(`harts must be 1..${MAX_HARTS}, got ${harts}`);
     this.clock = options.clock ?? portableClock();
     this.startedAt = this.clock.now();
     this.bootPath = options.firmware ? "firmware" : "paravirtual";
     const sstc = options.sstc ?? true;
-    this.cpu = new Cpu({
-      module: options.module,
-      ramSize: options.ramSize,
-      ramBase: MAP.RAM_BASE,
-      bus: this.bus,
-      readTime: timebaseTicks(this.clock),
-      sstc,
-      hypercall: this.bootPath === "paravirtual" ? (cpu) => this.sbi!.handleCpuEcall(cpu, 0) : undefined,
-      jit: options.jit,
-    });
+    const readTime = timebaseTicks(this.clock);
+    // One hart keeps the Cpu's own default layout and memory: the path every single-hart run
+    // took before there were several. Several harts share one plain memory: one thread runs them.
+    const layout = harts === 1 ? undefined : coreLayout({ harts, ramSize: options.ramSize });
+    const memory = layout ? new WebAssembly.Memory({ initial: layout.memoryPages, maximum: layout.memoryPages }) : undefined;
+    this.cpus = Array.from(
+      { length: harts },
+      (_, hartIndex) =>
+        new Cpu({
+          module: options.module,
+          ramSize: options.ramSize,
+          ramBase: MAP.RAM_BASE,
+          bus: this.bus,
+          readTime,
+          sstc,
+          hypercall: this.bootPath === "paravirtual" ? (cpu) => this.onHypercall(cpu) : undefined,
+          jit: options.jit,
+          layout,
+          hartIndex,
+          memory,
+        }),
+    );
+    this.cpu = this.cpus[0];
+    this.hartCounters = this.cpus.map(() => ({ sbiCalls: 0, ipisReceived: 0, remoteFences: 0 }));
+    this.sbiTimerDeadlines = this.cpus.map(() => NEVER);
+    this.waitingForInterrupt = this.cpus.map(() => false);
+    this.pendingResume = this.cpus.map(() => undefined);
+    // Paravirtual: hart 0 enters the kernel, the others wait for hart_start. Firmware: all run it.
+    this.hsm = this.cpus.map((_, hart) => (hart === 0 || this.bootPath === "firmware" ? SBI_HSM_STATE_STARTED : SBI_HSM_STATE_STOPPED));
     const output = (bytes: Uint8Array) => this.consoleOutput(bytes);
-    this.plic = new Plic([this.wakingInterruptTarget()], { sources: MAP.PLIC_NUM_SOURCES });
+    this.plic = new Plic(this.cpus.map((cpu) => this.wakingInterruptTarget(cpu)), { sources: MAP.PLIC_NUM_SOURCES });
     this.uart = new Uart16550({ output, irq: (on) => this.plic.setLevel(MAP.UART0_IRQ, on) });
     const wallClockNs = options.wallClockNs ?? (() => BigInt(Date.now()) * 1_000_000n);
     this.rtc = new GoldfishRtc({ now: wallClockNs, irq: (on) => this.plic.setLevel(MAP.RTC_IRQ, on) });
@@ -147,26 +235,33 @@ export class VirtMachine implements SbiHost {
     const virtioDevices = [...(this.hvc ? [this.hvc] : []), ...(options.virtio ?? [])];
     this.attachVirtio(virtioDevices);
     if (this.bootPath === "firmware") {
-      this.clint = new Clint([this.cpu], () => this.cpu.readTime());
+      this.clint = new Clint(
+        this.cpus.map((cpu) => this.wakingInterruptTarget(cpu)),
+        () => this.cpu.readTime(),
+      );
       this.bus.map(MAP.CLINT_BASE, MAP.CLINT_SIZE, this.clint);
     } else {
       this.sbi = new SbiDispatcher(standardExtensions(), this);
     }
-    const { layout, deviceTree } = this.placeBootImages(sstc, virtioDevices.length);
+    const { layout: bootLayout, deviceTree } = this.placeBootImages(sstc, virtioDevices.length);
     this.deviceTree = deviceTree;
-    if (this.bootPath === "firmware") this.enterFirmware(layout);
-    else this.enterKernel(layout, sstc);
+    if (this.bootPath === "firmware") this.enterFirmware(bootLayout);
+    else this.enterKernel(bootLayout, sstc);
+  }
+
+  get hartCount(): number {
+    return this.cpus.length;
   }
 
   /**
-   * The PLIC's view of the hart. Device interrupts can be raised from host events (I/O
-   * completions, incoming frames, input) while the hart sleeps in WFI: an asserted line must end
-   * that sleep at once.
+   * The PLIC's (and CLINT's) view of a hart. Device interrupts can be raised from host events
+   * (I/O completions, incoming frames, input) while every hart sleeps in WFI: an asserted line
+   * must end that sleep at once.
    */
-  private wakingInterruptTarget() {
+  private wakingInterruptTarget(cpu: Cpu) {
     return {
       setPendingInterrupt: (mask: number, asserted: boolean) => {
-        this.cpu.setPendingInterrupt(mask, asserted);
+        cpu.setPendingInterrupt(mask, asserted);
         if (asserted) this.wake?.();
       },
     };
@@ -209,7 +304,7 @@ export class VirtMachine implements SbiHost {
     const isa = ["i", "m", "a", "f", "d", "c", "zicntr", "zicsr", "zifencei", "zihintpause"];
     if (sstc) isa.push("sstc");
     const dtConfig = (initrd?: { start: number; end: number }) => ({
-      harts: 1,
+      harts: this.hartCount,
       ramBase: MAP.RAM_BASE,
       ramSize: options.ramSize,
       isaExtensions: isa,
@@ -236,7 +331,11 @@ export class VirtMachine implements SbiHost {
     return { layout, deviceTree };
   }
 
-  /** Firmware boot: OpenSBI's fw_dynamic at the start of RAM, entered in M-mode with its info block. */
+  /**
+   * Firmware boot: OpenSBI's fw_dynamic at the start of RAM, entered in M-mode with its info
+   * block by every hart at once, a0 = its hart id (OpenSBI picks the boot hart by lottery and
+   * parks the others until its own HSM starts them through CLINT IPIs).
+   */
   private enterFirmware(layout: BootLayout): void {
     const firmware = this.options.firmware!;
     if (MAP.RAM_BASE + firmware.length > layout.kernel) {
@@ -250,28 +349,42 @@ export class VirtMachine implements SbiHost {
     // In the device tree's own 2 MiB at the top of RAM, past any growth of the tree by OpenSBI.
     const infoAddr = layout.fdt + FDT_REGION_SIZE / 2;
     this.cpu.writeRam(infoAddr, new Uint8Array(info.buffer));
-    this.cpu.pc = BigInt(MAP.RAM_BASE);
-    this.cpu.setX(10, 0n); // a0: hart id
-    this.cpu.setX(11, BigInt(layout.fdt)); // a1: device tree
-    this.cpu.setX(12, BigInt(infoAddr)); // a2: fw_dynamic_info
+    this.cpus.forEach((cpu, hart) => {
+      cpu.pc = BigInt(MAP.RAM_BASE);
+      cpu.setX(10, BigInt(hart)); // a0: hart id
+      cpu.setX(11, BigInt(layout.fdt)); // a1: device tree
+      cpu.setX(12, BigInt(infoAddr)); // a2: fw_dynamic_info
+    });
   }
 
   /**
    * Paravirtual boot: what the SBI implementation would have done before entering the kernel
    * (SBI spec and Linux boot protocol): S-mode, MMU off, interrupts off, traps delegated,
-   * counters readable.
+   * counters readable. Every hart gets the machine-mode setup; only hart 0 enters the kernel.
    */
   private enterKernel(layout: BootLayout, sstc: boolean): void {
-    this.cpu.writeCsr(CSR_MEDELEG, BigInt(MEDELEG_PARAVIRT));
-    this.cpu.writeCsr(CSR_MIDELEG, BigInt(MIDELEG_S_INTERRUPTS));
-    this.cpu.writeCsr(CSR_MCOUNTEREN, 0xffff_ffffn);
-    this.cpu.writeCsr(CSR_SCOUNTEREN, SCOUNTEREN_CY_TM_IR);
-    if (sstc) this.cpu.writeCsr(CSR_MENVCFG, MENVCFG_STCE);
-    this.cpu.writeCsr(CSR_MSTATUS, BigInt(MSTATUS_FS_INITIAL));
-    this.cpu.priv = PRIV_S;
-    this.cpu.pc = BigInt(layout.kernel);
-    this.cpu.setX(10, 0n);
-    this.cpu.setX(11, BigInt(layout.fdt));
+    for (const cpu of this.cpus) {
+      cpu.writeCsr(CSR_MEDELEG, BigInt(MEDELEG_PARAVIRT));
+      cpu.writeCsr(CSR_MIDELEG, BigInt(MIDELEG_S_INTERRUPTS));
+      cpu.writeCsr(CSR_MCOUNTEREN, 0xffff_ffffn);
+      cpu.writeCsr(CSR_SCOUNTEREN, SCOUNTEREN_CY_TM_IR);
+      if (sstc) cpu.writeCsr(CSR_MENVCFG, MENVCFG_STCE);
+      cpu.writeCsr(CSR_MSTATUS, BigInt(MSTATUS_FS_INITIAL));
+      cpu.priv = PRIV_S;
+    }
+    this.enterSupervisor(0, BigInt(layout.kernel), BigInt(layout.fdt));
+  }
+
+  /** SBI spec §9.1 (hart_start) and §9.4 (non-retentive resume): S-mode at `pc`, a0 = hartid, a1 = `a1`, satp = 0, SIE = 0. */
+  private enterSupervisor(hart: number, pc: bigint, a1: bigint): void {
+    const cpu = this.cpus[hart];
+    cpu.priv = PRIV_S;
+    cpu.writeCsr(CSR_SATP, 0n);
+    cpu.writeCsr(CSR_MSTATUS, cpu.readCsr(CSR_MSTATUS) & ~MSTATUS_SIE);
+    cpu.flushTlb();
+    cpu.pc = pc;
+    cpu.setX(10, BigInt(hart));
+    cpu.setX(11, a1);
   }
 
   // ---- console ------------------------------------------------------------------------------
@@ -290,18 +403,92 @@ export class VirtMachine implements SbiHost {
   /** Ends run() at the next slice boundary (Ctrl-A x). */
   stop(): void {
     this.exit ??= { reason: "stopped" };
-    this.cpu.requestStop();
+    this.requestStopAll();
     this.wake?.();
+  }
+
+  /** Ends the running hart's slice; a hart that is not running clears the request when it starts. */
+  private requestStopAll(): void {
+    for (const cpu of this.cpus) cpu.requestStop();
   }
 
   private onFinisher(event: FinisherEvent): void {
     this.exit ??= event.kind === "reboot" ? { reason: "reboot" } : { reason: "poweroff", code: event.code };
-    this.cpu.requestStop();
+    this.requestStopAll();
+  }
+
+  // ---- harts and their HSM states ---------------------------------------------------------------
+  /** Moves a hart along the SBI spec's HSM table; an edge the table lacks is a bug here. */
+  private hsmStep(hart: number, event: HsmEvent): void {
+    const next = hsmTransition(this.hsm[hart], event);
+    if (next === undefined) throw new Error(`hart ${hart}: no HSM edge "${event}" from state ${this.hsm[hart]}`);
+    this.hsm[hart] = next;
+  }
+
+  /** Interrupts pending and enabled in mie: what ends WFI and a suspension (privileged ISA 3.3.3). */
+  private interruptPendingFor(hart: number): boolean {
+    const cpu = this.cpus[hart];
+    let mip = cpu.getState(L.S_MIP);
+    if ((cpu.getState(L.S_MENVCFG) & MENVCFG_STCE) !== 0n && this.options.sstc !== false) {
+      mip &= ~BigInt(MIP_STIP);
+      if (BigInt(cpu.readTime()) >= cpu.getState(L.S_STIMECMP)) mip |= BigInt(MIP_STIP);
+    }
+    return (mip & cpu.getState(L.S_MIE)) !== 0n;
+  }
+
+  /**
+   * Whether the hart gets a slice now, completing the HSM edges that happen when a hart
+   * (re)starts: START_PENDING -> STARTED, SUSPENDED -> RESUME_PENDING -> STARTED on an interrupt.
+   */
+  private readyToRun(hart: number): boolean {
+    switch (this.hsm[hart]) {
+      case SBI_HSM_STATE_STARTED:
+        if (!this.waitingForInterrupt[hart]) return true;
+        if (!this.interruptPendingFor(hart)) return false;
+        this.waitingForInterrupt[hart] = false;
+        return true;
+      case SBI_HSM_STATE_START_PENDING:
+        this.hsmStep(hart, "start-done");
+        this.waitingForInterrupt[hart] = false;
+        return true;
+      case SBI_HSM_STATE_SUSPENDED: {
+        if (!this.interruptPendingFor(hart)) return false;
+        this.hsmStep(hart, "wake");
+        const entry = this.pendingResume[hart]?.entry;
+        this.pendingResume[hart] = undefined;
+        if (entry) this.enterSupervisor(hart, entry.addr, entry.opaque);
+        this.hsmStep(hart, "resume-done");
+        this.waitingForInterrupt[hart] = false;
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
+
+  /** After a hart's slice: the edges into STOPPED and SUSPENDED it asked for during it. */
+  private afterSlice(hart: number, reason: ExitReason): void {
+    if (reason === ExitReason.Wfi) this.waitingForInterrupt[hart] = true;
+    if (this.hsm[hart] === SBI_HSM_STATE_STOP_PENDING) this.hsmStep(hart, "stop-done");
+    else if (this.hsm[hart] === SBI_HSM_STATE_SUSPEND_PENDING) this.hsmStep(hart, "suspend-done");
+    if (this.hsm.every((state) => state === SBI_HSM_STATE_STOPPED)) {
+      const message = this.hartCount === 1 ? "the only hart stopped itself (SBI HSM hart_stop)" : "every hart stopped itself (SBI HSM hart_stop)";
+      this.exit ??= { reason: "halted", message };
+    }
+  }
+
+  private onHypercall(cpu: Cpu): void {
+    this.hartCounters[cpu.hartIndex].sbiCalls++;
+    this.sbi!.handleCpuEcall(cpu, cpu.hartIndex);
   }
 
   // ---- the run loop -----------------------------------------------------------------------------
   private updateInterrupts(now: number): void {
-    if (this.bootPath === "paravirtual") this.cpu.setPendingInterrupt(MIP_STIP, BigInt(now) >= this.sbiTimerDeadline);
+    if (this.bootPath === "paravirtual") {
+      for (let hart = 0; hart < this.cpus.length; hart++) {
+        this.cpus[hart].setPendingInterrupt(MIP_STIP, BigInt(now) >= this.sbiTimerDeadlines[hart]);
+      }
+    }
     this.clint?.update();
     this.rtc.poll();
     if (this.consoleInput.length) {
@@ -314,10 +501,13 @@ export class VirtMachine implements SbiHost {
   /** The next mtime at which a timer could raise an interrupt, or undefined. */
   private nextDeadline(): number | undefined {
     let next = Infinity;
-    if (this.sbiTimerDeadline !== NEVER) next = Math.min(next, Number(this.sbiTimerDeadline));
-    if ((this.cpu.readCsr(CSR_MENVCFG) & MENVCFG_STCE) !== 0n) {
-      const stimecmp = this.cpu.getState(L.S_STIMECMP);
-      if (stimecmp !== NEVER) next = Math.min(next, Number(stimecmp));
+    for (let hart = 0; hart < this.cpus.length; hart++) {
+      const cpu = this.cpus[hart];
+      if (this.sbiTimerDeadlines[hart] !== NEVER) next = Math.min(next, Number(this.sbiTimerDeadlines[hart]));
+      if ((cpu.readCsr(CSR_MENVCFG) & MENVCFG_STCE) !== 0n) {
+        const stimecmp = cpu.getState(L.S_STIMECMP);
+        if (stimecmp !== NEVER) next = Math.min(next, Number(stimecmp));
+      }
     }
     const clintDeadline = this.clint?.nextDeadline();
     if (clintDeadline !== undefined) next = Math.min(next, clintDeadline);
@@ -348,31 +538,47 @@ export class VirtMachine implements SbiHost {
     return collectLedger(this);
   }
 
+  /**
+   * Runs the harts on this thread, round robin, a slice each, as QEMU's single-threaded TCG does.
+   * Stopped harts and harts waiting in WFI (or suspended) with no interrupt pending are skipped;
+   * the thread sleeps only when no hart can run, until the next timer deadline or device event.
+   */
   async run(): Promise<MachineExit> {
     this.stoppedAt = undefined;
+    const harts = this.cpus.length;
+    const slice = harts === 1 ? SLICE_INSTRUCTIONS : SMP_SLICE_INSTRUCTIONS;
     while (!this.exit) {
-      const now = this.cpu.readTime();
-      this.updateInterrupts(now);
-      const deadline = this.nextDeadline();
-      let budget = SLICE_INSTRUCTIONS;
-      if (deadline !== undefined && deadline > now) budget = Math.max(1000, Math.min(budget, (deadline - now) * INSTRUCTIONS_PER_TICK));
-      const reason = this.cpu.run(budget);
+      let ran = false;
+      const first = this.nextHart;
+      this.nextHart = (first + 1) % harts;
+      for (let i = 0; i < harts && !this.exit; i++) {
+        const hart = (first + i) % harts;
+        const now = this.cpu.readTime();
+        this.updateInterrupts(now);
+        if (!this.readyToRun(hart)) continue;
+        const deadline = this.nextDeadline();
+        let budget = slice;
+        if (deadline !== undefined && deadline > now) budget = Math.max(1000, Math.min(budget, (deadline - now) * INSTRUCTIONS_PER_TICK));
+        const reason = this.cpus[hart].run(budget);
+        ran = true;
+        this.afterSlice(hart, reason);
+      }
       if (this.exit) break;
       if (this.panicSince !== undefined && this.clock.now() - this.panicSince > 300) {
         this.exit = { reason: "panic" };
         break;
       }
-      if (reason === ExitReason.Wfi) {
+      if (!ran || this.cpus.every((_, hart) => this.idle(hart))) {
         const wakeAt = this.nextDeadline();
         if (wakeAt === undefined && this.panicSince === undefined) {
-          // Still wait: console input can wake the hart through the UART interrupt.
+          // Still wait: console input can wake a hart through the UART interrupt.
           await this.waitForEvent(100);
         } else {
           const ms = wakeAt === undefined ? 50 : (wakeAt - this.cpu.readTime()) / (TIMEBASE_FREQUENCY / 1000);
           if (ms > 0.05) await this.waitForEvent(Math.min(ms, 100));
         }
       } else {
-        // Let the event loop deliver console input and timers between slices.
+        // Let the event loop deliver console input and timers between rounds.
         await this.clock.yieldToHost();
       }
     }
@@ -380,54 +586,83 @@ export class VirtMachine implements SbiHost {
     return this.exit!;
   }
 
+  /** A hart that would not run now: stopped, suspended or in WFI, with no interrupt pending. */
+  private idle(hart: number): boolean {
+    switch (this.hsm[hart]) {
+      case SBI_HSM_STATE_STARTED:
+        return this.waitingForInterrupt[hart] && !this.interruptPendingFor(hart);
+      case SBI_HSM_STATE_SUSPENDED:
+        return !this.interruptPendingFor(hart);
+      case SBI_HSM_STATE_STOPPED:
+        return true;
+      default:
+        return false;
+    }
+  }
+
   // ---- SbiHost: the hypervisor side of the hypercalls -------------------------------------------
-  readonly hartCount = 1;
   get ramRegions() {
     return [{ base: BigInt(MAP.RAM_BASE), size: BigInt(this.options.ramSize) }];
   }
   readonly mvendorid = 0n;
   readonly marchid = 0n;
   readonly mimpid = 0n;
-  private hartStopped = false;
 
-  hartState(_hartId: number): HsmState {
-    return this.hartStopped ? 1 : 0;
+  hartState(hartId: number): HsmState {
+    return this.hsm[hartId];
   }
-  setTimer(_hartId: number, stimeValue: bigint): void {
-    this.sbiTimerDeadline = stimeValue;
-    this.cpu.setPendingInterrupt(MIP_STIP, BigInt(this.cpu.readTime()) >= stimeValue);
+  setTimer(hartId: number, stimeValue: bigint): void {
+    const cpu = this.cpus[hartId];
+    this.sbiTimerDeadlines[hartId] = stimeValue;
+    cpu.setPendingInterrupt(MIP_STIP, BigInt(cpu.readTime()) >= stimeValue);
   }
   sendIpi(targets: readonly number[]): void {
-    if (targets.includes(0)) this.cpu.setPendingInterrupt(MIP_SSIP, true);
+    for (const hart of targets) {
+      this.hartCounters[hart].ipisReceived++;
+      this.cpus[hart].setPendingInterrupt(MIP_SSIP, true);
+    }
   }
-  clearIpi(_hartId: number): boolean {
-    const was = (this.cpu.getState(L.S_MIP) & BigInt(MIP_SSIP)) !== 0n;
-    this.cpu.setPendingInterrupt(MIP_SSIP, false);
+  clearIpi(hartId: number): boolean {
+    const cpu = this.cpus[hartId];
+    const was = (cpu.getState(L.S_MIP) & BigInt(MIP_SSIP)) !== 0n;
+    cpu.setPendingInterrupt(MIP_SSIP, false);
     return was;
   }
-  remoteFence(): void {
-    // Decoded code is kept coherent with every store, so FENCE.I needs nothing; address
-    // translations are dropped wholesale (correct for every range and ASID).
-    this.cpu.flushTlb();
+  /**
+   * Every other hart is between slices while one runs, so each target is fenced before the caller
+   * resumes. FENCE.I: a hart drops code other harts rewrote at the start of each slice (and its
+   * own stores drop its own at once), so nothing is left to do. SFENCE.VMA: translations are
+   * dropped wholesale, correct for every range and ASID.
+   */
+  remoteFence(targets: readonly number[], fence: RemoteFence): void {
+    for (const hart of targets) {
+      this.hartCounters[hart].remoteFences++;
+      if (fence.kind !== "fence.i") this.cpus[hart].flushTlb();
+    }
   }
-  hartStart(): bigint {
-    return SBI_ERR_FAILED; // there is no other hart; the SBI layer reports hart 0 as started
-  }
-  hartStop(_hartId: number): bigint {
-    this.hartStopped = true;
-    this.exit ??= { reason: "halted", message: "the only hart stopped itself (SBI HSM hart_stop)" };
-    this.cpu.requestStop();
+  hartStart(hartId: number, startAddr: bigint, opaque: bigint): bigint {
+    this.hsmStep(hartId, "start");
+    this.enterSupervisor(hartId, startAddr, opaque);
     return SBI_SUCCESS;
   }
-  hartSuspend(): bigint {
-    // Resuming at once is a legal (spurious) wake-up; Linux only suspends through cpuidle states
-    // the device tree would have to describe, and it describes none.
+  hartStop(hartId: number): bigint {
+    this.hsmStep(hartId, "stop");
+    this.cpus[hartId].requestStop();
+    return SBI_SUCCESS;
+  }
+  hartSuspend(hartId: number, suspendType: number, resumeAddr: bigint, opaque: bigint): bigint {
+    // The hart sleeps once this slice ends and wakes when an interrupt is pending and enabled;
+    // a retentive suspend then returns from the ECALL with SBI_SUCCESS, a non-retentive one
+    // enters resumeAddr as hart_start would.
+    this.hsmStep(hartId, "suspend");
+    this.pendingResume[hartId] = suspendType === SBI_HSM_SUSPEND_NON_RET_DEFAULT ? { entry: { addr: resumeAddr, opaque } } : {};
+    this.cpus[hartId].requestStop();
     return SBI_SUCCESS;
   }
   systemReset(resetType: number, resetReason: number): void {
     // SBI spec §10.1: type 0 shutdown, 1 cold reboot, 2 warm reboot; reason 1 = system failure.
     this.exit ??= resetType === 0 ? { reason: "poweroff", code: resetReason === 1 ? 1 : 0 } : { reason: "reboot" };
-    this.cpu.requestStop();
+    this.requestStopAll();
   }
   consoleWrite(bytes: Uint8Array): number {
     this.sbiConsoleBytes.out += bytes.length;

@@ -24,7 +24,7 @@ export const PLIC_BASE = 0x0c00_0000;
 export const PLIC_SIZE = 0x60_0000;
 /** Each hart has two PLIC contexts: 2N is its M-mode external interrupt, 2N+1 its S-mode one. */
 export const PLIC_CONTEXTS_PER_HART = 2;
-export const PLIC_MAX_HARTS = 8;
+export const PLIC_MAX_HARTS = 32;
 /** Interrupt sources 1..95 (QEMU's VIRT_IRQCHIP_NUM_SOURCES is 96 counting the reserved source 0). */
 export const PLIC_NUM_SOURCES = 95;
 

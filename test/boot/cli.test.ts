@@ -62,6 +62,10 @@ test("option errors say what to fix and exit with 2", async () => {
     [["run", "--vsock", "cid=1,uds=/tmp/v"], /--vsock cid=1,uds=\/tmp\/v: cid must be between 3/],
     [["run", "--rng", "rate=fast"], /--rng rate=fast: rate must be a whole number/],
     [["run", "--balloon", "target=lots"], /--balloon target=lots: target must be a size/],
+    [["run", "--cpus", "0"], /--cpus: "0" is not a number of harts \(1-32\)/],
+    [["run", "--cpus", "33"], /--cpus: "33" is not a number of harts \(1-32\)/],
+    [["start", "--cpus", "two"], /--cpus: "two" is not a number of harts \(1-32\)/],
+    [["run", "--cpus", "32", "--memory", "3G"], /--cpus 32 with --memory 3072M: .*do not fit in wasm32's 4 GiB/],
   ];
   for (const [args, message] of cases) {
     const run = await parley(args, "", 30_000);

@@ -19,6 +19,8 @@ export class GuestSession {
       append?: string;
       sstc?: boolean;
       memory?: number;
+      /** Harts (default 1). */
+      harts?: number;
       virtio?: VirtioDevice[];
       console?: "uart" | "hvc";
       /** The translator: "on", "off" (the interpreter alone) or "eager"; default as CpuOptions.jit. */
@@ -28,6 +30,7 @@ export class GuestSession {
     const decoder = new TextDecoder();
     this.machine = new VirtMachine({
       module: loadCoreModule(),
+      harts: opts.harts,
       ramSize: opts.memory ?? 512 << 20,
       kernel: new Uint8Array(readFileSync(image.kernel)),
       initrd: new Uint8Array(readFileSync(image.initrd)),
