@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { VirtMachine } from "./virt.ts";
 import { loadCoreModule } from "../host/node/core-module.ts";
-import { addiw, aluImm, jal, lui, uType, OP, wfi } from "../../test/diff/encode.ts";
+import { aluImm, jal, uType, OP, wfi } from "../../test/diff/encode.ts";
 import * as MAP from "../platform/memory-map.ts";
 import * as L from "../cpu/layout.ts";
 import { MIP_SEIP, MIP_SSIP, MIP_STIP } from "../cpu/interrupts.ts";
@@ -21,39 +21,19 @@ import {
   SBI_SUCCESS,
 } from "../sbi/index.ts";
 import { PLIC_CONTEXT_BASE, PLIC_CONTEXT_STRIDE, PLIC_ENABLE_BASE, PLIC_ENABLE_STRIDE } from "../devices/plic.ts";
+import { kernelImage, liSigned } from "../../test/support/guest-kernel.ts";
 
 const A0 = 10, A1 = 11, A2 = 12, A6 = 16, A7 = 17, T0 = 5;
 const ECALL = 0x00000073;
 const EID_DBCN = 0x4442434e, EID_SRST = 0x53525354;
 const HSM_STATE = { started: 0n, stopped: 1n, startPending: 2n } as const;
 
-function li(rd: number, value: number): number[] {
-  if (value >= -2048 && value < 2048) return [aluImm("addi", rd, 0, value)];
-  const hi = ((value + 0x800) >> 12) & 0xfffff;
-  const lo = value - (((value + 0x800) >> 12) << 12);
-  return [lui(rd, hi), addiw(rd, rd, lo)];
-}
-
-/** A RISC-V Linux Image (boot-image-header.rst): `j` over the 64-byte header, then `body`. */
-function image(body: number[]): Uint8Array {
-  const bytes = new Uint8Array(64 + 4 * body.length);
-  const view = new DataView(bytes.buffer);
-  view.setUint32(0, jal(0, 64), true);
-  view.setBigUint64(8, 0x200000n, true);
-  view.setBigUint64(16, BigInt(bytes.length), true);
-  view.setUint32(32, 2, true);
-  view.setBigUint64(48, 0x5643534952n, true);
-  view.setUint32(56, 0x05435352, true);
-  body.forEach((insn, i) => view.setUint32(64 + 4 * i, insn >>> 0, true));
-  return bytes;
-}
-
 function machine(harts: number, body: number[] = [jal(0, 0)], output: (text: string) => void = () => {}) {
   return new VirtMachine({
     module: loadCoreModule(),
     harts,
     ramSize: 16 << 20,
-    kernel: image(body),
+    kernel: kernelImage(body),
     bootargs: "",
     output: (bytes) => output(new TextDecoder().decode(bytes)),
   });
@@ -142,19 +122,19 @@ test("the run loop starts a STOPPED hart at hart_start and lets hart 0 idle in W
   // Hart 0: hart_start(1, entry, 'A'), then WFI forever. Hart 1 at entry: prints '0' + a0 and
   // then a1 through the debug console, and shuts the machine down.
   const hart0 = [
-    ...li(A7, SBI_EXT_HSM), ...li(A6, 0), ...li(A0, 1),
+    ...liSigned(A7, SBI_EXT_HSM), ...liSigned(A6, 0), ...liSigned(A0, 1),
     uType(OP.AUIPC, A1, 0), aluImm("addi", A1, A1, 0), // patched below: a1 = entry
-    ...li(A2, 0x41), ECALL,
+    ...liSigned(A2, 0x41), ECALL,
     wfi(), jal(0, -4),
   ];
   const auipcAt = hart0.findIndex((insn) => insn === uType(OP.AUIPC, A1, 0));
   hart0[auipcAt + 1] = aluImm("addi", A1, A1, 4 * (hart0.length - auipcAt));
   const hart1 = [
     aluImm("addi", T0, A1, 0),
-    ...li(A7, EID_DBCN), ...li(A6, 2),
+    ...liSigned(A7, EID_DBCN), ...liSigned(A6, 2),
     aluImm("addi", A0, A0, 0x30), ECALL,
     aluImm("addi", A0, T0, 0), ECALL,
-    ...li(A7, EID_SRST), ...li(A6, 0), ...li(A0, 0), ...li(A1, 0), ECALL,
+    ...liSigned(A7, EID_SRST), ...liSigned(A6, 0), ...liSigned(A0, 0), ...liSigned(A1, 0), ECALL,
     jal(0, 0),
   ];
   let output = "";

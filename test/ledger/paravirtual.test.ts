@@ -5,49 +5,28 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { VirtMachine } from "../../src/machine/virt.ts";
 import { loadCoreModule } from "../../src/host/node/core-module.ts";
-import { addiw, aluImm, jal, load, lui, store } from "../diff/encode.ts";
+import { jal, load, lui, store } from "../diff/encode.ts";
+import { kernelImage, liSigned } from "../support/guest-kernel.ts";
 
 const A0 = 10, A1 = 11, A6 = 16, A7 = 17, T0 = 5, T1 = 6;
 const ECALL = 0x00000073;
 const EID_BASE = 0x10, EID_TIME = 0x54494d45, EID_DBCN = 0x4442434e, EID_SRST = 0x53525354, EID_UNKNOWN = 0x12345678;
-
-/** li for a signed 32-bit value: lui + addiw, or a single addi when it fits in 12 bits. */
-function li(rd: number, value: number): number[] {
-  if (value >= -2048 && value < 2048) return [aluImm("addi", rd, 0, value)];
-  const hi = ((value + 0x800) >> 12) & 0xfffff;
-  const lo = value - (((value + 0x800) >> 12) << 12);
-  return [lui(rd, hi), addiw(rd, rd, lo)];
-}
-
-/** A RISC-V Linux Image (boot-image-header.rst): `j` over the 64-byte header, then `body`. */
-function image(body: number[]): Uint8Array {
-  const bytes = new Uint8Array(64 + 4 * body.length);
-  const view = new DataView(bytes.buffer);
-  view.setUint32(0, jal(0, 64), true); // code0: jump to the code after the header
-  view.setBigUint64(8, 0x200000n, true); // text_offset
-  view.setBigUint64(16, BigInt(bytes.length), true); // image_size
-  view.setUint32(32, 2, true); // header version 0.2
-  view.setBigUint64(48, 0x5643534952n, true); // "RISCV\0\0\0"
-  view.setUint32(56, 0x05435352, true); // "RSC\x05"
-  body.forEach((insn, i) => view.setUint32(64 + 4 * i, insn >>> 0, true));
-  return bytes;
-}
 
 const CONSOLE_BYTES = 5;
 const UART_BYTES = 7;
 
 function program(): number[] {
   const p: number[] = [];
-  p.push(...li(A7, EID_BASE), ...li(A6, 0), ECALL); // BASE.get_spec_version
-  p.push(...li(A6, 3), ...li(A0, EID_TIME), ECALL); // BASE.probe_extension(TIME)
-  p.push(...li(A7, EID_DBCN), ...li(A6, 2));
-  for (let i = 0; i < CONSOLE_BYTES; i++) p.push(...li(A0, 0x78), ECALL); // DBCN.console_write_byte('x')
-  p.push(...li(A7, EID_TIME), ...li(A6, 0), ...li(A0, -1), ECALL); // TIME.set_timer(never)
-  p.push(...li(A7, EID_UNKNOWN), ECALL); // no such extension: SBI_ERR_NOT_SUPPORTED
-  p.push(lui(T0, 0x10000), ...li(T1, 0x75)); // t0 = UART base, t1 = 'u'
+  p.push(...liSigned(A7, EID_BASE), ...liSigned(A6, 0), ECALL); // BASE.get_spec_version
+  p.push(...liSigned(A6, 3), ...liSigned(A0, EID_TIME), ECALL); // BASE.probe_extension(TIME)
+  p.push(...liSigned(A7, EID_DBCN), ...liSigned(A6, 2));
+  for (let i = 0; i < CONSOLE_BYTES; i++) p.push(...liSigned(A0, 0x78), ECALL); // DBCN.console_write_byte('x')
+  p.push(...liSigned(A7, EID_TIME), ...liSigned(A6, 0), ...liSigned(A0, -1), ECALL); // TIME.set_timer(never)
+  p.push(...liSigned(A7, EID_UNKNOWN), ECALL); // no such extension: SBI_ERR_NOT_SUPPORTED
+  p.push(lui(T0, 0x10000), ...liSigned(T1, 0x75)); // t0 = UART base, t1 = 'u'
   for (let i = 0; i < UART_BYTES; i++) p.push(store("sb", T0, T1, 0)); // THR
   p.push(load("lbu", T1, T0, 5)); // LSR
-  p.push(...li(A7, EID_SRST), ...li(A6, 0), ...li(A0, 0), ...li(A1, 0), ECALL); // SRST.system_reset(shutdown)
+  p.push(...liSigned(A7, EID_SRST), ...liSigned(A6, 0), ...liSigned(A0, 0), ...liSigned(A1, 0), ECALL); // SRST.system_reset(shutdown)
   p.push(jal(0, 0)); // not reached
   return p;
 }
@@ -58,7 +37,7 @@ test("the paravirtual machine's ledger counts every SBI call, exit and byte of a
   const machine = new VirtMachine({
     module: loadCoreModule(),
     ramSize: 16 << 20,
-    kernel: image(body),
+    kernel: kernelImage(body),
     bootargs: "",
     output: (bytes) => (output += new TextDecoder().decode(bytes)),
   });
