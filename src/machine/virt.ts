@@ -17,6 +17,8 @@ import {
   CSR_MEDELEG,
   CSR_MENVCFG,
   CSR_MIDELEG,
+  CSR_MIE,
+  CSR_MIP,
   CSR_MSTATUS,
   CSR_SATP,
   CSR_SCOUNTEREN,
@@ -425,15 +427,13 @@ export class VirtMachine implements SbiHost {
     this.hsm[hart] = next;
   }
 
-  /** Interrupts pending and enabled in mie: what ends WFI and a suspension (privileged ISA 3.3.3). */
+  /**
+   * Interrupts pending and enabled in mie: what ends WFI and a suspension (privileged ISA 3.3.3).
+   * mip as the engine reads it, which includes Sstc's STIP (time >= stimecmp).
+   */
   private interruptPendingFor(hart: number): boolean {
     const cpu = this.cpus[hart];
-    let mip = cpu.getState(L.S_MIP);
-    if ((cpu.getState(L.S_MENVCFG) & MENVCFG_STCE) !== 0n && this.options.sstc !== false) {
-      mip &= ~BigInt(MIP_STIP);
-      if (BigInt(cpu.readTime()) >= cpu.getState(L.S_STIMECMP)) mip |= BigInt(MIP_STIP);
-    }
-    return (mip & cpu.getState(L.S_MIE)) !== 0n;
+    return (cpu.readCsr(CSR_MIP) & cpu.readCsr(CSR_MIE)) !== 0n;
   }
 
   /**
