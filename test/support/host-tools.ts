@@ -3,8 +3,8 @@
 // Outside CI a test whose tool is missing is skipped, and the skip says which package brings it.
 // Under CI=true the same test fails with that message instead: a broken install must never look
 // green by skipping quietly (this is how a missing libc6-dev-riscv64-cross once hid in CI).
-import { accessSync, constants, existsSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync } from "node:fs";
+import { findOnPath } from "../../src/image/apt.ts";
 
 /** A host requirement: a program on PATH or a file, and the Debian package that installs it. */
 interface Requirement {
@@ -35,19 +35,8 @@ export type HostRequirement = keyof typeof HOST_REQUIREMENTS;
 export const BAREMETAL_TOOLCHAIN: HostRequirement[] = ["riscv64-unknown-elf-gcc", "picolibc"];
 export const LINUX_TOOLCHAIN: HostRequirement[] = ["riscv64-linux-gnu-gcc", "riscv64-linux-gnu libc"];
 
-function onPath(command: string, path = process.env.PATH ?? ""): boolean {
-  return path.split(":").filter(Boolean).some((dir) => {
-    try {
-      accessSync(join(dir, command), constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
-
 function present(req: Requirement): boolean {
-  if (req.command && !onPath(req.command)) return false;
+  if (req.command && !findOnPath(req.command)) return false;
   if (req.file && !existsSync(req.file)) return false;
   return true;
 }
