@@ -2,7 +2,7 @@
 // CSRs and RAM, and routes the core's exits (MMIO, hypercalls, time) to TypeScript handlers.
 // Imports neither Node nor the DOM: the caller supplies the compiled wasm module.
 import * as L from "./layout.ts";
-import { portableClock } from "../platform/clock.ts";
+import { portableClock, type HostClock } from "../platform/clock.ts";
 import { Jit, type CoreJitExports, type JitOptions } from "./jit/jit.ts";
 import { coreLayout, maxRamSize, type CoreLayout } from "./core-layout.ts";
 
@@ -31,7 +31,7 @@ export interface CpuOptions {
   bus?: PhysicalBus;
   /** Serves ECALL from S-mode (paravirtual SBI). Without it, ECALL traps into the guest's M-mode. */
   hypercall?: (cpu: Cpu) => void;
-  /** Current mtime in ticks of the timebase; the default counts microseconds... of a 10 MHz timebase. */
+  /** Current mtime in ticks of the timebase (TIMEBASE_FREQUENCY); default: timebaseTicks of a portable clock from construction. */
   readTime?: () => number;
   /** Supervisor timer compare CSR (Sstc). */
   sstc?: boolean;
@@ -107,12 +107,17 @@ interface CoreExports extends CoreJitExports {
   writeCsr(csr: number, value: bigint): void;
 }
 
-/** Default mtime: a 10 MHz timebase driven by the host's monotonic clock. */
+/** The timebase every hart reads through the time CSR and the CLINT's mtime: 10 MHz. */
 export const TIMEBASE_FREQUENCY = 10_000_000;
-const hostClock = portableClock();
-const startMs = hostClock.now();
-export function hostTimeTicks(): number {
-  return Math.floor((hostClock.now() - startMs) * (TIMEBASE_FREQUENCY / 1000));
+
+/**
+ * A reader of timebase ticks since this call, derived from `clock`: a machine makes one from its
+ * HostClock and gives it to all of its harts, so they agree (one origin, the machine's start).
+ */
+export function timebaseTicks(clock: HostClock): () => number {
+  const originMs = clock.now();
+  const ticksPerMs = TIMEBASE_FREQUENCY / 1000;
+  return () => Math.floor((clock.now() - originMs) * ticksPerMs);
 }
 
 export class Cpu {
@@ -162,7 +167,7 @@ export class Cpu {
     this.ram = new Uint8Array(this.memory.buffer, this.ramWasmBase, ramSize);
     this.bus = options.bus;
     this.hypercall = options.hypercall;
-    this.readTime = options.readTime ?? hostTimeTicks;
+    this.readTime = options.readTime ?? timebaseTicks(portableClock());
 
     // The engine calls translated code through this table (slot 0 stays empty).
     this.table = new WebAssembly.Table({ element: "anyfunc", initial: 1 });

@@ -2,8 +2,7 @@
 // and exit, and a 16550 UART at QEMU virt's address (polled: there is no interrupt controller).
 // The program starts in M-mode at its entry point, as on Spike or QEMU's spike machine.
 import { portableClock, type HostClock } from "../platform/clock.ts";
-import { timebaseTicks } from "./timebase.ts";
-import { Cpu, ExitReason, type CpuOptions } from "../cpu/cpu.ts";
+import { Cpu, timebaseTicks, ExitReason, type CpuOptions } from "../cpu/cpu.ts";
 import * as L from "../cpu/layout.ts";
 import { CSR_MENVCFG } from "../cpu/csr-numbers.ts";
 import { Bus } from "./bus.ts";

@@ -7,8 +7,7 @@
 // - firmware: Debian's OpenSBI (fw_dynamic) runs in emulated M-mode with an emulated CLINT and
 //   then enters the same kernel, as on real hardware.
 import { portableClock, type HostClock } from "../platform/clock.ts";
-import { timebaseTicks } from "./timebase.ts";
-import { Cpu, ExitReason, PRIV_S, TIMEBASE_FREQUENCY, type CpuOptions } from "../cpu/cpu.ts";
+import { Cpu, timebaseTicks, ExitReason, PRIV_S, TIMEBASE_FREQUENCY, type CpuOptions } from "../cpu/cpu.ts";
 import * as L from "../cpu/layout.ts";
 import { coreLayout, MAX_HARTS } from "../cpu/core-layout.ts";
 import { MIP_SEIP, MIP_SSIP, MIP_STIP } from "../cpu/interrupts.ts";
