@@ -92,20 +92,27 @@ for (const engine of engines) {
   }
 }
 
-const cliOut = join(root, "dist/parley.mjs");
+// The command, and the entry of the threads that run a machine's harts (one per hart, --cpus),
+// which the command starts from beside itself (src/host/node/hart-threads.ts).
+const bundles = [
+  { entry: "src/cli/main.ts", out: "dist/parley.mjs", banner: { js: "#!/usr/bin/env node" } },
+  { entry: "src/host/node/hart-worker.ts", out: "dist/hart-worker.mjs" },
+];
 const cliInputs = newestMtime(join(root, "src"), isSource);
-if (!upToDate(cliOut, cliInputs)) {
-  console.log("build: src/cli -> dist/parley.mjs (esbuild)");
+for (const bundle of bundles) {
+  const out = join(root, bundle.out);
+  if (upToDate(out, cliInputs)) continue;
+  console.log(`build: ${bundle.entry} -> ${bundle.out} (esbuild)`);
   const esbuild = await import("esbuild");
   await esbuild.build({
-    entryPoints: [join(root, "src/cli/main.ts")],
-    outfile: cliOut,
+    entryPoints: [join(root, bundle.entry)],
+    outfile: out,
     bundle: true,
     platform: "node",
     format: "esm",
     target: "node20",
     packages: "external",
-    banner: { js: "#!/usr/bin/env node" },
+    banner: bundle.banner,
     sourcemap: true,
     logLevel: "warning",
   });

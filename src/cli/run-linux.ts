@@ -326,6 +326,7 @@ function exitCode(exit: MachineExit): number {
       process.stderr.write("\r\nparley: the guest kernel panicked\r\n");
       return 1;
     case "halted":
+    case "failed":
       process.stderr.write(`\r\nparley: ${exit.message}\r\n`);
       return 1;
   }

@@ -54,6 +54,12 @@ export interface CpuOptions {
    * Default: a memory of this Cpu's own, sized by `layout`.
    */
   memory?: WebAssembly.Memory;
+  /**
+   * The hart's state in `memory` was already set up by another Cpu of the same hart (the machine's
+   * I/O thread prepares every hart, then a thread per hart runs it): this Cpu neither resets nor
+   * configures the hart, it only attaches an engine instance (and a translator) to run it.
+   */
+  adopt?: boolean;
 }
 
 /**
@@ -90,6 +96,29 @@ export interface TranslatorCounters {
   compileMs: number;
 }
 
+/** What the translator of a hart did, from its counters in the hart's state and its host-side statistics. */
+export function translatorCountersOf(
+  state: (offset: number) => bigint,
+  host: Pick<TranslatorCounters, "translateMs" | "compileMs" | "modules" | "wasmBytes" | "failures"> & { translations: number; instructions: number },
+): TranslatorCounters {
+  const n = (offset: number) => Number(state(offset));
+  return {
+    instructionsTranslatedRetired: n(L.S_JIT_RETIRED),
+    entries: n(L.S_JIT_ENTRIES),
+    bounces: n(L.S_JIT_BOUNCES),
+    requests: n(L.S_JIT_REQUESTS),
+    installs: n(L.S_JIT_INSTALLS),
+    drops: n(L.S_JIT_DROPS),
+    pagesTranslated: host.translations,
+    instructionsTranslated: host.instructions,
+    modules: host.modules,
+    wasmBytes: host.wasmBytes,
+    failures: host.failures,
+    translateMs: host.translateMs,
+    compileMs: host.compileMs,
+  };
+}
+
 export { PRIV_U, PRIV_S, PRIV_M } from "./csr-numbers.ts";
 
 export const enum ExitReason {
@@ -103,6 +132,7 @@ interface CoreExports extends CoreJitExports {
   run(budget: number): number;
   flushTlb(): void;
   invalidateCode(ramOffset: number, length: number): void;
+  queueHostWrite(ramOffset: number, length: number): void;
   readCsr(csr: number): bigint;
   writeCsr(csr: number, value: bigint): void;
 }
@@ -193,14 +223,16 @@ export class Cpu {
       },
     });
     this.core = instance.exports as unknown as CoreExports;
-    this.setState(L.S_RAM_PHYS_BASE, BigInt(ramBase));
-    this.setState(L.S_RAM_SIZE, BigInt(ramSize));
-    let flags = 0;
-    if (options.sstc) flags |= L.CONFIG_SSTC;
-    if (options.hypercall) flags |= L.CONFIG_SBI_IN_HOST;
-    this.setState(L.S_FLAGS, BigInt(flags));
-    this.setState(L.S_WATCH_LO, 0n);
-    this.setState(L.S_WATCH_HI, 0n);
+    if (!options.adopt) {
+      this.setState(L.S_RAM_PHYS_BASE, BigInt(ramBase));
+      this.setState(L.S_RAM_SIZE, BigInt(ramSize));
+      let flags = 0;
+      if (options.sstc) flags |= L.CONFIG_SSTC;
+      if (options.hypercall) flags |= L.CONFIG_SBI_IN_HOST;
+      this.setState(L.S_FLAGS, BigInt(flags));
+      this.setState(L.S_WATCH_LO, 0n);
+      this.setState(L.S_WATCH_HI, 0n);
+    }
     const jitOptions = resolveJitOptions(options.jit);
     if (jitOptions) {
       this.jit = new Jit(this.memory, this.table, this.core, { hartBase: this.hartBase, ramWasmBase: this.ramWasmBase }, jitOptions);
@@ -209,6 +241,11 @@ export class Cpu {
     } else {
       this.setState(L.S_JIT_THRESHOLD, 0n);
       this.setState(L.S_JIT_FLAGS, 0n);
+    }
+    if (options.adopt) {
+      // The instance's own view of the configuration (RAM, watch range, translation contexts).
+      this.core.flushTlb();
+      return;
     }
     this.core.init();
     this.setState(L.S_MHARTID, BigInt(options.hartId ?? hartIndex));
@@ -275,23 +312,7 @@ export class Cpu {
   /** What the translator did, or undefined when it is off (counters since the Cpu was made). */
   translatorCounters(): TranslatorCounters | undefined {
     if (!this.jit) return undefined;
-    const n = (offset: number) => Number(this.getState(offset));
-    const s = this.jit.stats;
-    return {
-      instructionsTranslatedRetired: n(L.S_JIT_RETIRED),
-      entries: n(L.S_JIT_ENTRIES),
-      bounces: n(L.S_JIT_BOUNCES),
-      requests: n(L.S_JIT_REQUESTS),
-      installs: n(L.S_JIT_INSTALLS),
-      drops: n(L.S_JIT_DROPS),
-      pagesTranslated: s.translations,
-      instructionsTranslated: s.instructions,
-      modules: s.modules,
-      wasmBytes: s.wasmBytes,
-      failures: s.failures,
-      translateMs: s.translateMs,
-      compileMs: s.compileMs,
-    };
+    return translatorCountersOf((offset) => this.getState(offset), this.jit.stats);
   }
 
   trapCounts(): bigint[] {
@@ -333,6 +354,27 @@ export class Cpu {
     const reason = this.core.run(budget) as ExitReason;
     this.jit?.afterRun();
     return reason;
+  }
+  /**
+   * Runs at most `budget` instructions, leaving the attention word (S_STOP_REQUEST) as it is: a
+   * hart on a thread of its own clears it itself, atomically, before deciding to run, so that a
+   * request another thread makes meanwhile is never lost.
+   */
+  runUntilAttention(budget: number): ExitReason {
+    const reason = this.core.run(budget) as ExitReason;
+    this.jit?.afterRun();
+    return reason;
+  }
+  /** Byte address in `memory` of the 32-bit attention word other threads set (Atomics-ready: 4-aligned). */
+  get attentionAddress(): number {
+    return this.stateAddr(L.S_STOP_REQUEST);
+  }
+  /**
+   * Another thread wrote guest RAM at [paddr, paddr + length): queues the pages for the harts
+   * holding decoded code of them, without touching this Cpu's own hart (which may be running).
+   */
+  hostWroteRam(paddr: number, length: number): void {
+    this.core.queueHostWrite(this.ramOffset(paddr, length), length);
   }
   /** Asks a running core to return from run() after the current instruction (call from a handler). */
   requestStop(): void {

@@ -49,6 +49,8 @@ export interface LedgerHart {
   sbiCalls: number;
   ipisReceived: number;
   remoteFences: number;
+  /** Loads and stores of this hart that left the core for a device model (MMIO exits). */
+  mmioExits: number;
 }
 
 export interface LedgerExits {
@@ -144,7 +146,9 @@ export interface LedgerMachine {
   readonly sbiConsoleBytes?: { readonly in: number; readonly out: number };
   /** Every hart when there are several (`cpu` is then hart 0), with its counters by index. */
   readonly cpus?: readonly { readonly instret: bigint; trapCounts(): readonly bigint[] }[];
-  readonly hartCounters?: readonly { readonly sbiCalls: number; readonly ipisReceived: number; readonly remoteFences: number }[];
+  readonly hartCounters?: readonly { readonly sbiCalls: number; readonly ipisReceived: number; readonly remoteFences: number; readonly mmioExits?: number }[];
+  /** The translator's counters summed over every hart (else hart 0's, through `cpu`). */
+  translatorCounters?(): TranslatorCounters | undefined;
 }
 
 /** What the ledger reads of a virtio transport (VirtioMmioTransport provides it). */
@@ -360,11 +364,12 @@ function collectHarts(
       sbiCalls: c?.sbiCalls ?? 0,
       ipisReceived: c?.ipisReceived ?? 0,
       remoteFences: c?.remoteFences ?? 0,
+      mmioExits: c?.mmioExits ?? 0,
     };
   });
 }
 
 function translatorPart(machine: LedgerMachine): { translator?: TranslatorCounters } {
-  const translator = machine.cpu.translatorCounters?.();
+  const translator = machine.translatorCounters ? machine.translatorCounters() : machine.cpu.translatorCounters?.();
   return translator ? { translator } : {};
 }

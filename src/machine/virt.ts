@@ -7,7 +7,17 @@
 // - firmware: Debian's OpenSBI (fw_dynamic) runs in emulated M-mode with an emulated CLINT and
 //   then enters the same kernel, as on real hardware.
 import { portableClock, type HostClock } from "../platform/clock.ts";
-import { Cpu, timebaseTicks, ExitReason, PRIV_S, TIMEBASE_FREQUENCY, type CpuOptions } from "../cpu/cpu.ts";
+import {
+  Cpu,
+  timebaseTicks,
+  translatorCountersOf,
+  resolveJitOptions,
+  ExitReason,
+  PRIV_S,
+  TIMEBASE_FREQUENCY,
+  type CpuOptions,
+  type TranslatorCounters,
+} from "../cpu/cpu.ts";
 import * as L from "../cpu/layout.ts";
 import { coreLayout, MAX_HARTS } from "../cpu/core-layout.ts";
 import { MIP_SEIP, MIP_SSIP, MIP_STIP } from "../cpu/interrupts.ts";
@@ -56,6 +66,26 @@ import { ramGuestMemory } from "../virtio/memory.ts";
 import { VirtioConsoleDevice } from "../virtio/console/device.ts";
 import { virtioMmioRegisterName } from "../virtio/transport/mmio-registers.ts";
 import { collectLedger, type Ledger } from "./ledger.ts";
+import { enterSupervisor } from "./hart-entry.ts";
+import {
+  ATTENTION_EXIT,
+  ATTENTION_FENCE,
+  ATTENTION_HSM,
+  ATTENTION_INTERRUPT,
+  EDGE_RESUME,
+  EDGE_START_DONE,
+  EDGE_STOP_DONE,
+  EDGE_SUSPEND_DONE,
+  HartControl,
+  MAILBOX_POSTED,
+  REQUEST_HSM_EDGE,
+  REQUEST_HYPERCALL,
+  REQUEST_MMIO_READ,
+  REQUEST_MMIO_WRITE,
+  SOFT_CLEAR,
+  SOFT_SET,
+} from "./hart-control.ts";
+import type { HartThreadInit } from "./hart-thread.ts";
 
 /** Exceptions the hypervisor hands to the guest kernel: all but ECALL from S (served here) and from M. */
 const MEDELEG_PARAVIRT = 0xb1ff;
@@ -65,8 +95,6 @@ const MENVCFG_STCE = 1n << 63n;
  * it in its SBI PMU driver, so without SBI PMU the vDSO's rdtime depends on this. */
 const SCOUNTEREN_CY_TM_IR = 0x7n;
 const NEVER = 0xffff_ffff_ffff_ffffn;
-/** mstatus.SIE (privileged ISA 3.1.6); the engine's full mstatus field set is in src/cpu/wasm/state.ts. */
-const MSTATUS_SIE = 1n << 1n;
 /** fw_dynamic_info (OpenSBI docs/firmware/fw_dynamic.md): magic "OSBI", version 2, next mode S. */
 const FW_DYNAMIC_INFO_MAGIC = 0x4942534fn;
 const FW_DYNAMIC_INFO_VERSION = 2n;
@@ -84,14 +112,35 @@ const INSTRUCTIONS_PER_TICK = 30;
 
 export type BootPath = "paravirtual" | "firmware";
 
+/**
+ * The host's threads for harts (src/host/node/hart-threads.ts for Node): each started thread runs
+ * runHartThread (src/machine/hart-thread.ts) with the init it was given.
+ */
+export interface HartThreadHost {
+  /** Timebase ticks since the host's origin: one clock, the same on every thread the host starts. */
+  readTime(): number;
+  start(init: HartThreadInit): HartThreadHandle;
+}
+
+export interface HartThreadHandle {
+  /** Settles when the thread's runHartThread returned (resolves) or threw (rejects). */
+  readonly finished: Promise<void>;
+  terminate(): void;
+}
+
 export interface VirtMachineOptions {
   module: WebAssembly.Module;
   /**
-   * Harts (1..32, default 1), all run by the calling thread in round robin. Paravirtual boot
-   * starts hart 0 at the kernel and leaves the others STOPPED until SBI HSM hart_start; firmware
-   * boot starts every hart at the firmware's entry.
+   * Harts (1..32, default 1). Paravirtual boot starts hart 0 at the kernel and leaves the others
+   * STOPPED until SBI HSM hart_start; firmware boot starts every hart at the firmware's entry.
    */
   harts?: number;
+  /**
+   * Run each hart on a thread of its own (the host's), all on one shared memory, with the device
+   * models on the calling (I/O) thread; `module` must then be the shared-memory engine
+   * (build/cpu-shared.wasm). Without it, the calling thread runs every hart in round robin.
+   */
+  hartThreads?: HartThreadHost;
   ramSize: number;
   kernel: Uint8Array;
   initrd?: Uint8Array;
@@ -129,6 +178,8 @@ export type MachineExit =
   | { reason: "reboot" }
   | { reason: "panic" }
   | { reason: "halted"; message: string }
+  /** A hart's thread failed (a bug in Parley, not the guest's doing). */
+  | { reason: "failed"; message: string }
   | { reason: "stopped" };
 
 /** What a hart does once its current slice has ended: an HSM edge the host completes there. */
@@ -145,6 +196,8 @@ export interface HartCounters {
   ipisReceived: number;
   /** Remote fences other harts asked this hart to perform through SBI RFENCE. */
   remoteFences: number;
+  /** MMIO accesses this hart made (each one an exit to the device models). */
+  mmioExits: number;
 }
 
 export class VirtMachine implements SbiHost {
@@ -188,6 +241,10 @@ export class VirtMachine implements SbiHost {
   private readonly panic = new PanicDetector();
   private panicSince: number | undefined;
   private readonly consoleInput: number[] = [];
+  /** With hartThreads: the shared control block, the attention words, and the hart being served. */
+  private readonly control: HartControl | undefined;
+  private readonly attentionWords: Int32Array | undefined;
+  private servingHart = 0;
 
   constructor(private readonly options: VirtMachineOptions) {
     const harts = options.harts ?? 1;
@@ -196,11 +253,13 @@ export class VirtMachine implements SbiHost {
     this.startedAt = this.clock.now();
     this.bootPath = options.firmware ? "firmware" : "paravirtual";
     const sstc = options.sstc ?? true;
-    const readTime = timebaseTicks(this.clock);
+    const threads = options.hartThreads;
+    const readTime = threads ? () => threads.readTime() : timebaseTicks(this.clock);
     // One hart keeps the Cpu's own default layout and memory: the path every single-hart run
-    // took before there were several. Several harts share one plain memory: one thread runs them.
-    const layout = harts === 1 ? undefined : coreLayout({ harts, ramSize: options.ramSize });
-    const memory = layout ? new WebAssembly.Memory({ initial: layout.memoryPages, maximum: layout.memoryPages }) : undefined;
+    // took before there were several. Several harts share one memory, shared between threads
+    // when each hart has its own.
+    const layout = harts === 1 && !threads ? undefined : coreLayout({ harts, ramSize: options.ramSize });
+    const memory = layout ? new WebAssembly.Memory({ initial: layout.memoryPages, maximum: layout.memoryPages, shared: !!threads }) : undefined;
     this.cpus = Array.from(
       { length: harts },
       (_, hartIndex) =>
@@ -212,19 +271,25 @@ export class VirtMachine implements SbiHost {
           readTime,
           sstc,
           hypercall: this.bootPath === "paravirtual" ? (cpu) => this.onHypercall(cpu) : undefined,
-          jit: options.jit,
+          // With threads these Cpus only prepare the harts and serve as register views during
+          // hypercalls; each hart's thread runs it with an engine (and translator) of its own.
+          jit: threads ? false : options.jit,
           layout,
           hartIndex,
           memory,
         }),
     );
+    if (threads) {
+      this.attentionWords = new Int32Array(memory!.buffer);
+    }
     this.cpu = this.cpus[0];
-    this.hartCounters = this.cpus.map(() => ({ sbiCalls: 0, ipisReceived: 0, remoteFences: 0 }));
+    this.hartCounters = this.cpus.map(() => ({ sbiCalls: 0, ipisReceived: 0, remoteFences: 0, mmioExits: 0 }));
     this.sbiTimerDeadlines = this.cpus.map(() => NEVER);
     this.waitingForInterrupt = this.cpus.map(() => false);
     this.pendingResume = this.cpus.map(() => undefined);
     // Paravirtual: hart 0 enters the kernel, the others wait for hart_start. Firmware: all run it.
     this.hsm = this.cpus.map((_, hart) => (hart === 0 || this.bootPath === "firmware" ? SBI_HSM_STATE_STARTED : SBI_HSM_STATE_STOPPED));
+    if (threads) this.control = HartControl.create(harts, (hart) => this.hsm[hart]);
     const output = (bytes: Uint8Array) => this.consoleOutput(bytes);
     this.plic = new Plic(this.cpus.map((cpu) => this.wakingInterruptTarget(cpu)), { sources: MAP.PLIC_NUM_SOURCES });
     this.uart = new Uart16550({ output, irq: (on) => this.plic.setLevel(MAP.UART0_IRQ, on) });
@@ -260,6 +325,16 @@ export class VirtMachine implements SbiHost {
    * must end that sleep at once.
    */
   private wakingInterruptTarget(cpu: Cpu) {
+    const control = this.control;
+    if (control) {
+      // The hart's own thread merges the line into its mip (it is mip's only writer).
+      return {
+        setPendingInterrupt: (mask: number, asserted: boolean) => {
+          control.setLine(cpu.hartIndex, mask, asserted);
+          this.notifyHart(cpu.hartIndex, ATTENTION_INTERRUPT);
+        },
+      };
+    }
     return {
       setPendingInterrupt: (mask: number, asserted: boolean) => {
         cpu.setPendingInterrupt(mask, asserted);
@@ -282,7 +357,7 @@ export class VirtMachine implements SbiHost {
     if (devices.length > MAP.VIRTIO_MMIO_SLOTS) {
       throw new RangeError(`at most ${MAP.VIRTIO_MMIO_SLOTS} virtio devices fit the machine's virtio-mmio slots, got ${devices.length}`);
     }
-    const guestMemory = ramGuestMemory(this.cpu.ram, MAP.RAM_BASE, (paddr, length) => this.cpu.ramWritten(paddr, length));
+    const guestMemory = ramGuestMemory(this.cpu.ram, MAP.RAM_BASE, (paddr, length) => this.hostWroteRam(paddr, length));
     devices.forEach((device, slot) => {
       const transport = new VirtioMmioTransport({
         device,
@@ -376,16 +451,25 @@ export class VirtMachine implements SbiHost {
     this.enterSupervisor(0, BigInt(layout.kernel), BigInt(layout.fdt));
   }
 
-  /** SBI spec §9.1 (hart_start) and §9.4 (non-retentive resume): S-mode at `pc`, a0 = hartid, a1 = `a1`, satp = 0, SIE = 0. */
   private enterSupervisor(hart: number, pc: bigint, a1: bigint): void {
-    const cpu = this.cpus[hart];
-    cpu.priv = PRIV_S;
-    cpu.writeCsr(CSR_SATP, 0n);
-    cpu.writeCsr(CSR_MSTATUS, cpu.readCsr(CSR_MSTATUS) & ~MSTATUS_SIE);
-    cpu.flushTlb();
-    cpu.pc = pc;
-    cpu.setX(10, BigInt(hart));
-    cpu.setX(11, a1);
+    enterSupervisor(this.cpus[hart], hart, pc, a1);
+  }
+
+  /**
+   * The host wrote guest RAM (DMA, the debug console): decoded code of those pages must go. With
+   * threads, the harts holding it drop it themselves (their next run or FENCE.I).
+   */
+  private hostWroteRam(paddr: number, length: number): void {
+    if (this.control) this.cpu.hostWroteRam(paddr, length);
+    else this.cpu.ramWritten(paddr, length);
+  }
+
+  /** Sets attention bits of a hart running on its own thread and wakes it if it sleeps. */
+  private notifyHart(hart: number, bits: number): void {
+    const words = this.attentionWords!;
+    const index = this.cpus[hart].attentionAddress >> 2;
+    Atomics.or(words, index, bits);
+    Atomics.notify(words, index);
   }
 
   // ---- console ------------------------------------------------------------------------------
@@ -410,6 +494,11 @@ export class VirtMachine implements SbiHost {
 
   /** Ends the running hart's slice; a hart that is not running clears the request when it starts. */
   private requestStopAll(): void {
+    if (this.control) {
+      // Threads: the I/O loop sees `exit` once the doorbell wakes it, and ends the harts' threads.
+      this.control.ringDoorbell();
+      return;
+    }
     for (const cpu of this.cpus) cpu.requestStop();
   }
 
@@ -424,6 +513,10 @@ export class VirtMachine implements SbiHost {
     const next = hsmTransition(this.hsm[hart], event);
     if (next === undefined) throw new Error(`hart ${hart}: no HSM edge "${event}" from state ${this.hsm[hart]}`);
     this.hsm[hart] = next;
+    if (this.control) {
+      this.control.setHsm(hart, next);
+      this.notifyHart(hart, ATTENTION_HSM);
+    }
   }
 
   /**
@@ -470,6 +563,10 @@ export class VirtMachine implements SbiHost {
     if (reason === ExitReason.Wfi) this.waitingForInterrupt[hart] = true;
     if (this.hsm[hart] === SBI_HSM_STATE_STOP_PENDING) this.hsmStep(hart, "stop-done");
     else if (this.hsm[hart] === SBI_HSM_STATE_SUSPEND_PENDING) this.hsmStep(hart, "suspend-done");
+    this.checkAllStopped();
+  }
+
+  private checkAllStopped(): void {
     if (this.hsm.every((state) => state === SBI_HSM_STATE_STOPPED)) {
       const message = this.hartCount === 1 ? "the only hart stopped itself (SBI HSM hart_stop)" : "every hart stopped itself (SBI HSM hart_stop)";
       this.exit ??= { reason: "halted", message };
@@ -483,7 +580,7 @@ export class VirtMachine implements SbiHost {
 
   // ---- the run loop -----------------------------------------------------------------------------
   private updateInterrupts(now: number): void {
-    if (this.bootPath === "paravirtual") {
+    if (this.bootPath === "paravirtual" && !this.control) {
       for (let hart = 0; hart < this.cpus.length; hart++) {
         this.cpus[hart].setPendingInterrupt(MIP_STIP, BigInt(now) >= this.sbiTimerDeadlines[hart]);
       }
@@ -532,6 +629,22 @@ export class VirtMachine implements SbiHost {
     });
   }
 
+  /** The translator's counters summed over the harts, or undefined when it is off. */
+  translatorCounters(): TranslatorCounters | undefined {
+    const control = this.control;
+    const byHart = this.cpus.map((cpu, hart) => {
+      if (!control) return cpu.translatorCounters();
+      if (resolveJitOptions(this.options.jit) === undefined) return undefined;
+      const stats = control.stats(hart);
+      return translatorCountersOf((offset) => cpu.getState(offset), { ...stats, translations: stats.pagesTranslated, instructions: stats.instructionsTranslated });
+    });
+    if (byHart.some((counters) => counters === undefined)) return undefined;
+    const all = byHart as TranslatorCounters[];
+    const sum = { ...all[0] };
+    for (const key of Object.keys(sum) as (keyof TranslatorCounters)[]) sum[key] = all.reduce((total, counters) => total + counters[key], 0);
+    return sum;
+  }
+
   /** The paravirtualization ledger so far (see src/machine/ledger.ts). */
   ledger(): Ledger {
     return collectLedger(this);
@@ -543,6 +656,7 @@ export class VirtMachine implements SbiHost {
    * the thread sleeps only when no hart can run, until the next timer deadline or device event.
    */
   async run(): Promise<MachineExit> {
+    if (this.control) return this.runThreads(this.options.hartThreads!, this.control);
     this.stoppedAt = undefined;
     const harts = this.cpus.length;
     const slice = harts === 1 ? SLICE_INSTRUCTIONS : SMP_SLICE_INSTRUCTIONS;
@@ -585,6 +699,150 @@ export class VirtMachine implements SbiHost {
     return this.exit!;
   }
 
+  // ---- harts on threads of their own: this thread serves their requests ---------------------------
+  /**
+   * Starts a thread per hart and serves what they ask (MMIO, hypercalls, HSM edges) until the
+   * machine ends; between requests it keeps the device timers (CLINT, RTC) and console input
+   * going. Harts never wait for this thread except in their own requests.
+   */
+  private async runThreads(host: HartThreadHost, control: HartControl): Promise<MachineExit> {
+    this.stoppedAt = undefined;
+    const memory = this.cpu.memory;
+    const handles = this.cpus.map((_, hartIndex) =>
+      host.start({
+        module: this.options.module,
+        memory,
+        control: control.buffer,
+        harts: this.hartCount,
+        hartIndex,
+        ramSize: this.options.ramSize,
+        ramBase: MAP.RAM_BASE,
+        paravirtual: this.bootPath === "paravirtual",
+        jit: this.options.jit,
+      }),
+    );
+    handles.forEach((handle, hart) =>
+      handle.finished.catch((error: unknown) => {
+        const message = error instanceof Error ? error.message : String(error);
+        this.exit ??= { reason: "failed", message: `hart ${hart}'s thread failed: ${message}` };
+        control.ringDoorbell();
+      }),
+    );
+    this.wake = () => control.ringDoorbell();
+    try {
+      while (!this.exit) {
+        const seen = control.doorbell();
+        this.serveRequests(control);
+        this.updateInterrupts(this.cpu.readTime());
+        if (this.exit) break;
+        if (this.panicSince !== undefined && this.clock.now() - this.panicSince > 300) {
+          this.exit = { reason: "panic" };
+          break;
+        }
+        await control.waitForDoorbell(seen, this.ioTimeoutMs());
+        // Let timers and sockets run even while the harts keep the doorbell busy.
+        if (control.doorbell() !== seen) await this.maybeYield();
+      }
+    } finally {
+      this.wake = undefined;
+      control.setExiting();
+      this.cpus.forEach((_, hart) => this.notifyHart(hart, ATTENTION_EXIT));
+      await this.endThreads(handles);
+      this.stoppedAt = this.clock.now();
+    }
+    return this.exit!;
+  }
+
+  private yieldedAt = 0;
+  /** Gives the event loop a turn at least every few milliseconds while requests keep coming. */
+  private async maybeYield(): Promise<void> {
+    const now = this.clock.now();
+    if (now - this.yieldedAt < 4) return;
+    this.yieldedAt = now;
+    await this.clock.yieldToHost();
+  }
+
+  /** How long the I/O thread may sleep: until the next device timer (CLINT, RTC), at most 50 ms. */
+  private ioTimeoutMs(): number {
+    let next = Infinity;
+    const clintDeadline = this.clint?.nextDeadline();
+    if (clintDeadline !== undefined) next = Math.min(next, clintDeadline);
+    const rtcDeadlineNs = this.rtc.nextDeadline();
+    if (rtcDeadlineNs !== undefined) next = Math.min(next, this.cpu.readTime() + Math.max(0, Number((rtcDeadlineNs - this.rtc.time()) / 100n)));
+    if (next === Infinity) return this.consoleInput.length ? 5 : 50;
+    return Math.max(0, Math.min(50, (next - this.cpu.readTime()) / (TIMEBASE_FREQUENCY / 1000)));
+  }
+
+  /** Waits for every hart thread to return (they were told to), ending any that does not. */
+  private async endThreads(handles: readonly HartThreadHandle[]): Promise<void> {
+    const settled = Promise.allSettled(handles.map((handle) => handle.finished));
+    let timer: (() => void) | undefined;
+    const late = new Promise<"late">((resolve) => (timer = this.clock.setTimer(2000, () => resolve("late"))));
+    if ((await Promise.race([settled, late])) === "late") for (const handle of handles) handle.terminate();
+    timer?.();
+    await settled;
+  }
+
+  private serveRequests(control: HartControl): void {
+    for (let hart = 0; hart < this.hartCount; hart++) {
+      if (control.mailbox(hart) !== MAILBOX_POSTED) continue;
+      this.servingHart = hart;
+      switch (control.kind(hart)) {
+        case REQUEST_MMIO_READ: {
+          this.hartCounters[hart].mmioExits++;
+          const value = this.bus.load(control.address(hart), control.size(hart) as 1 | 2 | 4 | 8);
+          control.setResult(hart, value === undefined ? 1 : 0);
+          if (value !== undefined) control.setValue(hart, BigInt(value));
+          break;
+        }
+        case REQUEST_MMIO_WRITE: {
+          this.hartCounters[hart].mmioExits++;
+          const size = control.size(hart) as 1 | 2 | 4 | 8;
+          const value = control.value(hart);
+          const ok = this.bus.store(control.address(hart), size, size === 8 ? value : Number(value));
+          control.setResult(hart, ok ? 0 : 1);
+          break;
+        }
+        case REQUEST_HYPERCALL:
+          control.setFenceWait(hart, 0);
+          this.onHypercall(this.cpus[hart]);
+          break;
+        case REQUEST_HSM_EDGE:
+          this.completeEdge(hart, control.argument(hart), control);
+          break;
+      }
+      control.answer(hart);
+    }
+  }
+
+  /** The HSM edges a hart's thread reports (hart-thread.ts), along the same table as the round-robin harts. */
+  private completeEdge(hart: number, edge: number, control: HartControl): void {
+    switch (edge) {
+      case EDGE_START_DONE:
+        this.hsmStep(hart, "start-done");
+        break;
+      case EDGE_STOP_DONE:
+        this.hsmStep(hart, "stop-done");
+        this.checkAllStopped();
+        break;
+      case EDGE_SUSPEND_DONE:
+        this.hsmStep(hart, "suspend-done");
+        break;
+      case EDGE_RESUME: {
+        this.hsmStep(hart, "wake");
+        const entry = this.pendingResume[hart]?.entry;
+        this.pendingResume[hart] = undefined;
+        control.setResult(hart, entry ? 1 : 0);
+        if (entry) {
+          control.setValue(hart, entry.addr);
+          control.setValue2(hart, entry.opaque);
+        }
+        this.hsmStep(hart, "resume-done");
+        break;
+      }
+    }
+  }
+
   /** A hart that would not run now: stopped, suspended or in WFI, with no interrupt pending. */
   private idle(hart: number): boolean {
     switch (this.hsm[hart]) {
@@ -611,6 +869,11 @@ export class VirtMachine implements SbiHost {
     return this.hsm[hartId];
   }
   setTimer(hartId: number, stimeValue: bigint): void {
+    if (this.control) {
+      this.control.setTimer(hartId, stimeValue);
+      this.notifyHart(hartId, ATTENTION_INTERRUPT);
+      return;
+    }
     const cpu = this.cpus[hartId];
     this.sbiTimerDeadlines[hartId] = stimeValue;
     cpu.setPendingInterrupt(MIP_STIP, BigInt(cpu.readTime()) >= stimeValue);
@@ -618,12 +881,23 @@ export class VirtMachine implements SbiHost {
   sendIpi(targets: readonly number[]): void {
     for (const hart of targets) {
       this.hartCounters[hart].ipisReceived++;
-      this.cpus[hart].setPendingInterrupt(MIP_SSIP, true);
+      if (this.control) {
+        this.control.requestSoftware(hart, SOFT_SET);
+        this.notifyHart(hart, ATTENTION_INTERRUPT);
+      } else {
+        this.cpus[hart].setPendingInterrupt(MIP_SSIP, true);
+      }
     }
   }
   clearIpi(hartId: number): boolean {
     const cpu = this.cpus[hartId];
     const was = (cpu.getState(L.S_MIP) & BigInt(MIP_SSIP)) !== 0n;
+    if (this.control) {
+      // Only the hart's thread writes its mip (the read above is its last published value).
+      this.control.requestSoftware(hartId, SOFT_CLEAR);
+      this.notifyHart(hartId, ATTENTION_INTERRUPT);
+      return was;
+    }
     cpu.setPendingInterrupt(MIP_SSIP, false);
     return was;
   }
@@ -634,19 +908,45 @@ export class VirtMachine implements SbiHost {
    * dropped wholesale, correct for every range and ASID.
    */
   remoteFence(targets: readonly number[], fence: RemoteFence): void {
+    if (this.control) return this.remoteFenceOnThreads(targets, this.control);
     for (const hart of targets) {
       this.hartCounters[hart].remoteFences++;
       if (fence.kind !== "fence.i") this.cpus[hart].flushTlb();
     }
   }
+  /**
+   * With threads, each target performs the fence itself (its translations and TLB are its own);
+   * the calling hart's thread waits for their acknowledgements before the hypercall returns
+   * (hart-thread.ts). A STOPPED hart has nothing to fence: hart_start flushes it.
+   */
+  private remoteFenceOnThreads(targets: readonly number[], control: HartControl): void {
+    const caller = this.servingHart;
+    let waitFor = 0;
+    for (const hart of targets) {
+      this.hartCounters[hart].remoteFences++;
+      if (hart !== caller) {
+        if (control.isStopped(hart)) continue;
+        control.requestFence(hart);
+        waitFor |= 1 << hart;
+      }
+      this.notifyHart(hart, ATTENTION_FENCE);
+    }
+    control.setFenceWait(caller, waitFor);
+  }
   hartStart(hartId: number, startAddr: bigint, opaque: bigint): bigint {
+    if (this.control) {
+      // The hart's own thread enters the kernel (its engine's state is its own), then start-done.
+      this.control.setStart(hartId, startAddr, opaque);
+      this.hsmStep(hartId, "start");
+      return SBI_SUCCESS;
+    }
     this.hsmStep(hartId, "start");
     this.enterSupervisor(hartId, startAddr, opaque);
     return SBI_SUCCESS;
   }
   hartStop(hartId: number): bigint {
     this.hsmStep(hartId, "stop");
-    this.cpus[hartId].requestStop();
+    if (!this.control) this.cpus[hartId].requestStop();
     return SBI_SUCCESS;
   }
   hartSuspend(hartId: number, suspendType: number, resumeAddr: bigint, opaque: bigint): bigint {
@@ -655,7 +955,7 @@ export class VirtMachine implements SbiHost {
     // enters resumeAddr as hart_start would.
     this.hsmStep(hartId, "suspend");
     this.pendingResume[hartId] = suspendType === SBI_HSM_SUSPEND_NON_RET_DEFAULT ? { entry: { addr: resumeAddr, opaque } } : {};
-    this.cpus[hartId].requestStop();
+    if (!this.control) this.cpus[hartId].requestStop();
     return SBI_SUCCESS;
   }
   systemReset(resetType: number, resetReason: number): void {
@@ -680,7 +980,8 @@ export class VirtMachine implements SbiHost {
   writeGuest(paddr: bigint, bytes: Uint8Array): boolean {
     const addr = Number(paddr);
     if (paddr > BigInt(Number.MAX_SAFE_INTEGER) || !this.cpu.isRam(addr, bytes.length)) return false;
-    this.cpu.writeRam(addr, bytes);
+    this.cpu.ram.set(bytes, addr - MAP.RAM_BASE);
+    this.hostWroteRam(addr, bytes.length);
     return true;
   }
 }

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { VirtMachine, type MachineExit } from "../../src/machine/virt.ts";
 import { nodeClock } from "../../src/host/node/clock.ts";
 import { loadCoreModule } from "../../src/host/node/core-module.ts";
+import { nodeHartThreads } from "../../src/host/node/hart-threads.ts";
 import { jitFromEnvironment } from "../../src/host/node/jit-environment.ts";
 import type { GuestImage } from "../../src/image/index.ts";
 import type { VirtioDevice } from "../../src/virtio/types.ts";
@@ -21,6 +22,8 @@ export class GuestSession {
       memory?: number;
       /** Harts (default 1). */
       harts?: number;
+      /** Each hart on a thread of its own (default: when there are several harts, as `parley run --cpus`). */
+      threads?: boolean;
       virtio?: VirtioDevice[];
       console?: "uart" | "hvc";
       /** The translator: "on", "off" (the interpreter alone) or "eager"; default as CpuOptions.jit. */
@@ -28,8 +31,10 @@ export class GuestSession {
     } = {},
   ) {
     const decoder = new TextDecoder();
+    const threads = opts.threads ?? (opts.harts ?? 1) > 1;
     this.machine = new VirtMachine({
-      module: loadCoreModule(),
+      module: loadCoreModule({ shared: threads }),
+      hartThreads: threads ? nodeHartThreads() : undefined,
       harts: opts.harts,
       ramSize: opts.memory ?? 512 << 20,
       kernel: new Uint8Array(readFileSync(image.kernel)),

@@ -380,6 +380,13 @@ class PageEmitter implements Emitter {
       c.get(L_LEFT);
       c.i32Const(this.flow.runBound[i]);
       c.op(Op.i32_lt_s);
+      if (this.parallelHarts) {
+        // ... or another thread asked this hart for attention (an interrupt line, a remote fence,
+        // an HSM change): entries are where loops come back, so a busy hart notices promptly.
+        c.i32Const(0);
+        c.mem(Op.i32_load, this.state + L.S_STOP_REQUEST);
+        c.op(Op.i32_or);
+      }
       c.if();
       this.exitTo(off, 0, true);
       c.end();

@@ -28,10 +28,20 @@ import { getState, setState } from "./state";
 /** True in the shared-memory build: harts of this memory run in other threads at the same time. */
 export const PARALLEL_HARTS: bool = ASC_FEATURE_THREADS;
 
+/**
+ * Sign-extends a word that was loaded atomically, as arithmetic on purpose: Binaryen's optimizer
+ * folds i64.extend_i32_s of an i32.atomic.load into one i64.atomic.load32, and atomic loads have
+ * no sign-extending form, so it emits the zero-extending one: LR.W of a negative word read it as
+ * positive (seen with binaryen 131; Linux then found every file "busy" in deny_write_access).
+ */
+@inline function signExtendWord(raw: u32): i64 {
+  return (<i64>raw ^ 0x8000_0000) - 0x8000_0000;
+}
+
 /** The location's value for LR (sign-extended for .W); records the reservation. */
 export function loadReserved(p: usize, physical: i64, size: i32): i64 {
   let value: i64;
-  if (PARALLEL_HARTS) value = size == 4 ? <i64>atomic.load<i32>(p) : atomic.load<i64>(p);
+  if (PARALLEL_HARTS) value = size == 4 ? signExtendWord(atomic.load<u32>(p)) : atomic.load<i64>(p);
   else value = size == 4 ? <i64>load<i32>(p) : load<i64>(p);
   setState(L.S_RESERVATION, physical);
   setState(L.S_RESERVATION_VALUE, value);

@@ -21,7 +21,7 @@ import {
   csrRead, csrWrite, csrIllegal, csrSideEffects, clearCsrSideEffects,
   takeTrap, checkInterrupts, wfiShouldWake, doMret, doSret,
 } from "./csr";
-import { loadReserved, storeConditional, amoWord, amoDouble, fence } from "./atomics";
+import { loadReserved, storeConditional, amoWord, amoDouble, fence, PARALLEL_HARTS } from "./atomics";
 import { roundingMode, fpEnabled, getS, setS, getD, setD, accrueFlags } from "./fpu";
 import * as SF from "./softfloat";
 // Decoded-word fields, short because the dispatch cases below use them on every line.
@@ -147,6 +147,16 @@ function remuw(a: u32, b: u32): i64 {
   const left = load<i32>(counter) - 1;
   store<i32>(counter, left);
   if (left <= 0) requestTranslation(<u32>((codeBase - R.poolBase()) >> 14), pc);
+  if (PARALLEL_HARTS) checkAttention();
+}
+
+/**
+ * Shared build: another thread sets this hart's attention word (S_STOP_REQUEST) for an interrupt
+ * line, a remote fence or an HSM change. Checked on every taken branch (and after translated code
+ * returns), it ends the inner loop; the outer loop then leaves run() with EXIT_STOP.
+ */
+@inline function checkAttention(): void {
+  if (atomic.load<i32>(R.HART_BASE + <usize>L.HART_STATE + <usize>L.S_STOP_REQUEST) != 0) setRunLimit(0);
 }
 
 // ---- rare paths ---------------------------------------------------------------------------------
@@ -303,6 +313,7 @@ export function run(budget: i32): i32 {
           if ((r & L.JIT_RET_INTERPRET) != 0) {
             armBounce(pc);
             codeTag = -1;
+            if (PARALLEL_HARTS) checkAttention();
           }
           break;
         }

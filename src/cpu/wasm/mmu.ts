@@ -485,6 +485,24 @@ export function invalidateRange(offset: u32, length: u32): void {
   }
 }
 
+/**
+ * Another thread (the host's I/O thread: DMA, loaders) wrote RAM offsets [offset, offset + length):
+ * queues the pages for every hart holding code of them, touching nothing of this instance's own
+ * hart (which may be running on another thread). The harts drop the code at their next run() or
+ * FENCE.I, as for a store by another hart.
+ */
+export function queueHostWrite(offset: u32, length: u32): void {
+  if (length == 0) return;
+  const first = offset >>> 12;
+  const last = <u32>((<u64>offset + <u64>length - 1) >>> 12);
+  const pages = <u32>(ramSize >>> 12);
+  if (PARALLEL_HARTS) atomic.fence();
+  for (let page = first; page <= last && page < pages; page++) {
+    const holders = loadShared(holdersEntry(page));
+    if (holders != 0) queueForHarts(page, holders, false);
+  }
+}
+
 /** The pool page caching decoded instructions of a RAM page, allocated (and the page write-protected) on first use. */
 function codePageFor(pageWasm: usize): usize {
   const ramPage = <u32>((pageWasm - R.RAM_WASM_BASE) >>> 12);

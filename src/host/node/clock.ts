@@ -9,6 +9,7 @@
 // short timer is pending. While the guest executes, callbacks run between its slices, so a timer
 // can still end later than asked, never sooner.
 import type { HostClock } from "../../platform/clock.ts";
+import { TIMEBASE_FREQUENCY } from "../../cpu/cpu.ts";
 
 /** How much of a delay is left to setTimeout's millisecond granularity. */
 const COARSE_MARGIN_MS = 1.5;
@@ -43,3 +44,26 @@ export const nodeClock: HostClock = {
   },
   yieldToHost: () => new Promise<void>((resolve) => setImmediate(resolve)),
 };
+
+/**
+ * The machine's timebase (10 MHz ticks) from a monotonic origin in nanoseconds (process.hrtime),
+ * the same in every thread: performance.now() has a different origin in each worker, so each
+ * thread measures once how its performance.now() relates to the shared monotonic clock (both are
+ * the system's monotonic clock; the best of a few back-to-back readings) and then reads the
+ * cheaper performance.now(). Threads agree to well under one tick.
+ */
+export function nodeTimebase(originNs: bigint): () => number {
+  let offsetMs = 0;
+  let bestSpan = Infinity;
+  for (let i = 0; i < 16; i++) {
+    const before = performance.now();
+    const monotonicMs = Number(process.hrtime.bigint() - originNs) / 1e6;
+    const after = performance.now();
+    if (after - before < bestSpan) {
+      bestSpan = after - before;
+      offsetMs = monotonicMs - (before + after) / 2;
+    }
+  }
+  const ticksPerMs = TIMEBASE_FREQUENCY / 1000;
+  return () => Math.floor((performance.now() + offsetMs) * ticksPerMs);
+}

@@ -1,0 +1,37 @@
+// Node's threads for a machine's harts (VirtMachine's hartThreads): a worker_threads Worker per
+// hart running hart-worker.ts, and the machine's one timebase, shared by every thread.
+import { Worker } from "node:worker_threads";
+import type { HartThreadHandle, HartThreadHost } from "../../machine/virt.ts";
+import type { HartThreadInit } from "../../machine/hart-thread.ts";
+import { nodeTimebase } from "./clock.ts";
+
+/**
+ * A Worker running hart-worker beside this file: the bundle's .mjs in dist/, or, running from
+ * source (tests, benchmarks), the TypeScript file through tsx, registered in the worker first
+ * (a worker does not inherit the main thread's loader hooks).
+ */
+function startWorker(workerData: unknown, name: string): Worker {
+  if (!import.meta.url.endsWith(".ts")) return new Worker(new URL("./hart-worker.mjs", import.meta.url), { workerData, name });
+  const entry = new URL("./hart-worker.ts", import.meta.url).href;
+  const tsx = import.meta.resolve("tsx/esm/api");
+  const bootstrap = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(entry)});`;
+  return new Worker(bootstrap, { eval: true, workerData, name, execArgv: [] });
+}
+
+/** A host for one machine's hart threads; its timebase starts now (the machine's time 0). */
+export function nodeHartThreads(): HartThreadHost {
+  const originNs = process.hrtime.bigint();
+  const readTime = nodeTimebase(originNs);
+  return {
+    readTime,
+    start(init: HartThreadInit): HartThreadHandle {
+      const worker = startWorker({ init, originNs }, `hart ${init.hartIndex}`);
+      const finished = new Promise<void>((resolve, reject) => {
+        worker.once("message", () => resolve());
+        worker.once("error", reject);
+        worker.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`the thread exited with code ${code}`))));
+      });
+      return { finished, terminate: () => void worker.terminate() };
+    },
+  };
+}

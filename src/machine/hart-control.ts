@@ -1,0 +1,309 @@
+// The shared-memory protocol between a machine's I/O thread and its hart threads (one thread per
+// hart, see hart-thread.ts and hart-threads.ts). Everything crosses threads here, through
+// Atomics on one SharedArrayBuffer, never through messages:
+//
+// - a mailbox per hart: the hart posts a request (an MMIO access, a hypercall, an HSM edge to
+//   complete), rings the I/O thread's doorbell and sleeps until the answer is there. Device models
+//   run on the I/O thread only, one request at a time, as QEMU's BQL serialises them.
+// - interrupt lines per hart (PLIC and CLINT outputs, levels), a software-interrupt request word
+//   (SBI IPIs) and the SBI timer deadline: written by the I/O thread, merged into the hart's mip by
+//   the hart's own thread, the only writer of its mip, so no guest CSR write can lose a line.
+// - the HSM state of each hart, written by the I/O thread (it owns the SBI HSM table), read by the
+//   hart's thread to know whether to run, sleep, or complete an edge.
+// - remote-fence counters: requested (bumped by the I/O thread) and done (by the target's thread);
+//   the calling hart waits until every target's done count reaches what was requested.
+//
+// The attention word that makes a running hart look up is the engine's S_STOP_REQUEST in the
+// hart's state block (in the guest memory, where translated code can read it); ATTENTION_* are its bits.
+import {
+  SBI_HSM_STATE_STOPPED,
+  type HsmState,
+} from "../sbi/index.ts";
+
+/** Attention bits: why another thread wants a hart to leave run() and look around. */
+export const ATTENTION_INTERRUPT = 1 << 0; // interrupt lines, IPIs or the SBI timer changed
+export const ATTENTION_FENCE = 1 << 1; // a remote SFENCE.VMA / FENCE.I to perform and acknowledge
+export const ATTENTION_HSM = 1 << 2; // the hart's HSM state changed (start, stop, suspend)
+export const ATTENTION_EXIT = 1 << 3; // the machine is ending
+
+/** Mailbox states. */
+export const MAILBOX_IDLE = 0;
+export const MAILBOX_POSTED = 1;
+export const MAILBOX_ANSWERED = 2;
+
+/** What a hart asks of the I/O thread. */
+export const REQUEST_MMIO_READ = 1;
+export const REQUEST_MMIO_WRITE = 2;
+export const REQUEST_HYPERCALL = 3;
+export const REQUEST_HSM_EDGE = 4;
+
+/** HSM edges a hart's thread completes through the I/O thread (REQUEST_HSM_EDGE's argument). */
+export const EDGE_START_DONE = 1;
+export const EDGE_STOP_DONE = 2;
+export const EDGE_SUSPEND_DONE = 3;
+/** wake + resume-done: the answer carries a non-retentive suspend's entry point, if any. */
+export const EDGE_RESUME = 4;
+
+/** Software-interrupt request bits (SBI IPI and legacy clear_ipi). */
+export const SOFT_SET = 1;
+export const SOFT_CLEAR = 2;
+
+// ---- layout -----------------------------------------------------------------------------------
+/** Machine-wide words (Int32 indices): the I/O thread's doorbell, and the exit flag. */
+const DOORBELL = 0;
+const EXIT = 1;
+const HEADER_BYTES = 64;
+const HART_BLOCK_BYTES = 256;
+
+// Per-hart Int32 words, from the hart's block.
+const W_MAILBOX = 0;
+const W_KIND = 1;
+const W_SIZE = 2;
+const W_RESULT = 3;
+const W_HSM = 4;
+const W_FENCE_REQUESTED = 5;
+const W_FENCE_DONE = 6;
+const W_FENCE_WAIT = 7;
+const W_LINES = 8;
+const W_SOFT = 9;
+const W_ARGUMENT = 10;
+// Per-hart BigInt64 slots, from the hart's block.
+const Q_ADDRESS = 8;
+const Q_VALUE = 9;
+const Q_VALUE2 = 10;
+const Q_TIMER = 11;
+const Q_START_ADDR = 12;
+const Q_START_OPAQUE = 13;
+// Per-hart Float64 slots: statistics the hart's thread publishes.
+const F_STATS = 16;
+
+/** What a hart thread publishes for the ledger (its translator's host-side counters and its sleeps). */
+export const HART_THREAD_STATS = [
+  "pagesTranslated",
+  "instructionsTranslated",
+  "modules",
+  "wasmBytes",
+  "failures",
+  "translateMs",
+  "compileMs",
+  "sleeps",
+  "attentionExits",
+] as const;
+export type HartThreadStats = Record<(typeof HART_THREAD_STATS)[number], number>;
+
+const NEVER = -1n; // as a signed 64-bit value: 0xffff_ffff_ffff_ffff
+
+/** Views of a machine's control block; both sides make one over the same buffer. */
+export class HartControl {
+  readonly i32: Int32Array;
+  readonly i64: BigInt64Array;
+  readonly f64: Float64Array;
+
+  constructor(
+    readonly buffer: SharedArrayBuffer,
+    readonly harts: number,
+  ) {
+    this.i32 = new Int32Array(buffer);
+    this.i64 = new BigInt64Array(buffer);
+    this.f64 = new Float64Array(buffer);
+  }
+
+  static create(harts: number, initialState: (hart: number) => HsmState): HartControl {
+    const control = new HartControl(new SharedArrayBuffer(HEADER_BYTES + harts * HART_BLOCK_BYTES), harts);
+    for (let hart = 0; hart < harts; hart++) {
+      control.setHsm(hart, initialState(hart));
+      control.setTimer(hart, NEVER);
+    }
+    return control;
+  }
+
+  private word(hart: number, field: number): number {
+    return (HEADER_BYTES + hart * HART_BLOCK_BYTES) / 4 + field;
+  }
+  private slot(hart: number, field: number): number {
+    return (HEADER_BYTES + hart * HART_BLOCK_BYTES) / 8 + field;
+  }
+
+  // ---- the doorbell and the exit flag ------------------------------------------------------------
+  ringDoorbell(): void {
+    Atomics.add(this.i32, DOORBELL, 1);
+    Atomics.notify(this.i32, DOORBELL);
+  }
+  doorbell(): number {
+    return Atomics.load(this.i32, DOORBELL);
+  }
+  /** Resolves when the doorbell moved from `seen` or after `ms` (the I/O thread's event loop goes on). */
+  async waitForDoorbell(seen: number, ms: number): Promise<void> {
+    const wait = (Atomics as unknown as AtomicsWithWaitAsync).waitAsync(this.i32, DOORBELL, seen, ms);
+    if (wait.async) await wait.value;
+  }
+  get exiting(): boolean {
+    return Atomics.load(this.i32, EXIT) !== 0;
+  }
+  setExiting(): void {
+    Atomics.store(this.i32, EXIT, 1);
+  }
+
+  // ---- mailboxes ----------------------------------------------------------------------------------
+  mailbox(hart: number): number {
+    return Atomics.load(this.i32, this.word(hart, W_MAILBOX));
+  }
+  /** The hart's side: posts a request (its arguments already written) and rings the doorbell. */
+  post(hart: number, kind: number): void {
+    Atomics.store(this.i32, this.word(hart, W_KIND), kind);
+    Atomics.store(this.i32, this.word(hart, W_MAILBOX), MAILBOX_POSTED);
+    this.ringDoorbell();
+  }
+  /**
+   * The hart's side: waits for the answer, spinning briefly first (most requests are answered
+   * within microseconds, sooner than a sleeping thread wakes). Returns false if the machine ends first.
+   */
+  awaitAnswer(hart: number): boolean {
+    const index = this.word(hart, W_MAILBOX);
+    for (let spin = 0; spin < 2000; spin++) {
+      if (Atomics.load(this.i32, index) === MAILBOX_ANSWERED) return this.takeAnswer(index);
+    }
+    while (Atomics.load(this.i32, index) !== MAILBOX_ANSWERED) {
+      if (this.exiting) return false;
+      Atomics.wait(this.i32, index, MAILBOX_POSTED, 50);
+    }
+    return this.takeAnswer(index);
+  }
+  private takeAnswer(index: number): true {
+    Atomics.store(this.i32, index, MAILBOX_IDLE);
+    return true;
+  }
+  /** The I/O thread's side: the answer's fields are written; wakes the hart. */
+  answer(hart: number): void {
+    const index = this.word(hart, W_MAILBOX);
+    Atomics.store(this.i32, index, MAILBOX_ANSWERED);
+    Atomics.notify(this.i32, index);
+  }
+  kind(hart: number): number {
+    return Atomics.load(this.i32, this.word(hart, W_KIND));
+  }
+  size(hart: number): number {
+    return this.i32[this.word(hart, W_SIZE)];
+  }
+  setSize(hart: number, size: number): void {
+    this.i32[this.word(hart, W_SIZE)] = size;
+  }
+  result(hart: number): number {
+    return this.i32[this.word(hart, W_RESULT)];
+  }
+  setResult(hart: number, result: number): void {
+    this.i32[this.word(hart, W_RESULT)] = result;
+  }
+  argument(hart: number): number {
+    return this.i32[this.word(hart, W_ARGUMENT)];
+  }
+  setArgument(hart: number, argument: number): void {
+    this.i32[this.word(hart, W_ARGUMENT)] = argument;
+  }
+  address(hart: number): number {
+    return Number(this.i64[this.slot(hart, Q_ADDRESS)]);
+  }
+  setAddress(hart: number, address: number): void {
+    this.i64[this.slot(hart, Q_ADDRESS)] = BigInt(address);
+  }
+  value(hart: number): bigint {
+    return BigInt.asUintN(64, this.i64[this.slot(hart, Q_VALUE)]);
+  }
+  setValue(hart: number, value: bigint): void {
+    this.i64[this.slot(hart, Q_VALUE)] = BigInt.asIntN(64, value);
+  }
+  value2(hart: number): bigint {
+    return BigInt.asUintN(64, this.i64[this.slot(hart, Q_VALUE2)]);
+  }
+  setValue2(hart: number, value: bigint): void {
+    this.i64[this.slot(hart, Q_VALUE2)] = BigInt.asIntN(64, value);
+  }
+
+  // ---- HSM, start parameters ---------------------------------------------------------------------
+  hsm(hart: number): HsmState {
+    return Atomics.load(this.i32, this.word(hart, W_HSM)) as HsmState;
+  }
+  setHsm(hart: number, state: HsmState): void {
+    Atomics.store(this.i32, this.word(hart, W_HSM), state);
+  }
+  setStart(hart: number, addr: bigint, opaque: bigint): void {
+    this.i64[this.slot(hart, Q_START_ADDR)] = BigInt.asIntN(64, addr);
+    this.i64[this.slot(hart, Q_START_OPAQUE)] = BigInt.asIntN(64, opaque);
+  }
+  start(hart: number): { addr: bigint; opaque: bigint } {
+    return {
+      addr: BigInt.asUintN(64, this.i64[this.slot(hart, Q_START_ADDR)]),
+      opaque: BigInt.asUintN(64, this.i64[this.slot(hart, Q_START_OPAQUE)]),
+    };
+  }
+  isStopped(hart: number): boolean {
+    return this.hsm(hart) === SBI_HSM_STATE_STOPPED;
+  }
+
+  // ---- interrupt lines, software interrupts, the SBI timer ------------------------------------------
+  setLine(hart: number, mask: number, asserted: boolean): void {
+    const index = this.word(hart, W_LINES);
+    if (asserted) Atomics.or(this.i32, index, mask);
+    else Atomics.and(this.i32, index, ~mask);
+  }
+  lines(hart: number): number {
+    return Atomics.load(this.i32, this.word(hart, W_LINES));
+  }
+  requestSoftware(hart: number, bits: number): void {
+    Atomics.or(this.i32, this.word(hart, W_SOFT), bits);
+  }
+  takeSoftware(hart: number): number {
+    return Atomics.exchange(this.i32, this.word(hart, W_SOFT), 0);
+  }
+  setTimer(hart: number, deadline: bigint): void {
+    Atomics.store(this.i64, this.slot(hart, Q_TIMER), BigInt.asIntN(64, deadline));
+  }
+  timer(hart: number): bigint {
+    return BigInt.asUintN(64, Atomics.load(this.i64, this.slot(hart, Q_TIMER)));
+  }
+
+  // ---- remote fences --------------------------------------------------------------------------------
+  /** The I/O thread: asks `hart` for a fence; returns nothing, the caller waits via fenceWait. */
+  requestFence(hart: number): void {
+    Atomics.add(this.i32, this.word(hart, W_FENCE_REQUESTED), 1);
+  }
+  fenceRequested(hart: number): number {
+    return Atomics.load(this.i32, this.word(hart, W_FENCE_REQUESTED));
+  }
+  /** The target's thread, after fencing: everything requested up to `requested` is done. */
+  fenceDone(hart: number, requested: number): void {
+    const index = this.word(hart, W_FENCE_DONE);
+    Atomics.store(this.i32, index, requested);
+    Atomics.notify(this.i32, index);
+  }
+  /** Waits up to `ms` for `target`'s done count to reach `requested`; true when it has. */
+  awaitFence(target: number, requested: number, ms: number): boolean {
+    const index = this.word(target, W_FENCE_DONE);
+    const done = Atomics.load(this.i32, index);
+    if (((done - requested) | 0) >= 0) return true;
+    Atomics.wait(this.i32, index, done, ms);
+    return ((Atomics.load(this.i32, index) - requested) | 0) >= 0;
+  }
+  /** The harts a hypercall's caller must see fenced before it returns (a bit per hart). */
+  setFenceWait(hart: number, targets: number): void {
+    this.i32[this.word(hart, W_FENCE_WAIT)] = targets;
+  }
+  fenceWait(hart: number): number {
+    return this.i32[this.word(hart, W_FENCE_WAIT)];
+  }
+
+  // ---- statistics --------------------------------------------------------------------------------------
+  publishStats(hart: number, stats: HartThreadStats): void {
+    const base = this.slot(hart, F_STATS);
+    HART_THREAD_STATS.forEach((name, i) => (this.f64[base + i] = stats[name]));
+  }
+  stats(hart: number): HartThreadStats {
+    const base = this.slot(hart, F_STATS);
+    return Object.fromEntries(HART_THREAD_STATS.map((name, i) => [name, this.f64[base + i]])) as HartThreadStats;
+  }
+}
+
+/** Atomics.waitAsync (ES2024): not in the ES2022 library the project compiles against. */
+interface AtomicsWithWaitAsync {
+  waitAsync(array: Int32Array, index: number, value: number, ms?: number): { async: false; value: string } | { async: true; value: Promise<string> };
+}
