@@ -1,9 +1,12 @@
 // Build recipes for the C programs under guest/: the bare-metal runtime shared by every bare-metal
-// guest, the `npm start` demo and the CPU benchmark. Everything goes through buildGuest, so results
-// are cached under cache/guest and rebuilt only when an input changes.
+// guest, the `npm start` demo, the CPU benchmark and the multiprocessor programs for the Linux
+// guest. Everything goes through buildGuest, so results are cached under cache/guest and rebuilt
+// only when an input changes.
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { withParentDirs, writeCpio, type CpioEntry } from "./cpio.ts";
 import { buildGuest, REPO_ROOT, type GuestTarget } from "./toolchain.ts";
 
 /** Files making up the bare-metal runtime (start-up code, HTIF console/exit, linker script). */
@@ -139,4 +142,46 @@ export function buildCpuBench(target: GuestTarget, iterations?: number, options:
     dependencies: ["guest/bench/kernels.h"],
     args: [...CPU_BENCH_CODEGEN, "-static", "-no-pie", ...defines],
   });
+}
+
+/** The multiprocessor correctness programs for the Linux guest (guest/smp), by command name. */
+export const SMP_PROGRAMS = ["smp-counters", "smp-litmus", "smp-xmodify"] as const;
+export type SmpProgram = (typeof SMP_PROGRAMS)[number];
+
+/**
+ * Builds the guest/smp programs as static riscv64 Linux executables (glibc, POSIX threads);
+ * returns each ELF's path by command name.
+ */
+export async function buildSmpPrograms(): Promise<Record<SmpProgram, string>> {
+  const paths = await Promise.all(
+    SMP_PROGRAMS.map((name) =>
+      buildGuest({
+        name,
+        target: "linux-static",
+        sources: [`guest/smp/${name}.c`],
+        dependencies: ["guest/smp/smp.h"],
+        args: [...GUEST_ARCH_FLAGS, "-O2", "-static", "-pthread", "-Wall", "-Wextra", "-Werror"],
+      }),
+    ),
+  );
+  return Object.fromEntries(SMP_PROGRAMS.map((name, i) => [name, paths[i]])) as Record<SmpProgram, string>;
+}
+
+/**
+ * An initramfs with programs added as /usr/bin/NAME: the base archive (gzip-compressed, as the
+ * image builder writes it) followed by a second gzip-compressed archive holding the programs. The
+ * kernel unpacks concatenated archives in order, later files replacing earlier ones.
+ */
+export function initrdWithPrograms(base: Uint8Array, programs: Readonly<Record<string, Uint8Array>>): Uint8Array {
+  const entries: CpioEntry[] = Object.entries(programs).map(([name, data]) => {
+    if (!/^[\w.+-]+$/.test(name)) throw new Error(`bad program name ${JSON.stringify(name)}`);
+    return { path: `usr/bin/${name}`, type: "file", mode: 0o755, data };
+  });
+  const extra = gzipSync(writeCpio(withParentDirs(entries)));
+  // An archive after a compressed one must start on a 4-byte boundary (init/initramfs.c).
+  const padded = (base.length + 3) & ~3;
+  const out = new Uint8Array(padded + extra.length);
+  out.set(base, 0);
+  out.set(extra, padded);
+  return out;
 }

@@ -24,6 +24,8 @@ export class GuestSession {
       harts?: number;
       /** Each hart on a thread of its own (default: when there are several harts, as `parley run --cpus`). */
       threads?: boolean;
+      /** The initramfs to boot instead of the image's own (e.g. the image's with programs added). */
+      initrd?: Uint8Array;
       virtio?: VirtioDevice[];
       console?: "uart" | "hvc";
       /** The translator: "on", "off" (the interpreter alone) or "eager"; default as CpuOptions.jit. */
@@ -38,7 +40,7 @@ export class GuestSession {
       harts: opts.harts,
       ramSize: opts.memory ?? 512 << 20,
       kernel: new Uint8Array(readFileSync(image.kernel)),
-      initrd: new Uint8Array(readFileSync(image.initrd)),
+      initrd: opts.initrd ?? new Uint8Array(readFileSync(image.initrd)),
       firmware: opts.firmware ? new Uint8Array(readFileSync(image.opensbi.fwDynamic!)) : undefined,
       bootargs: opts.append ?? (opts.console === "hvc" ? "console=hvc0 earlycon=sbi" : "console=ttyS0 earlycon=sbi"),
       sstc: opts.sstc,

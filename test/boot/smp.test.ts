@@ -1,4 +1,4 @@
-// Several harts on one thread: Debian's kernel brings them all up through SBI HSM (paravirtual
+// Several harts (2, 4 and 8): Debian's kernel brings them all up through SBI HSM (paravirtual
 // boot) or OpenSBI's own HSM (firmware boot), sees them in nproc and /proc/cpuinfo, and takes a
 // hart offline and back (CPU hotplug: SBI hart_stop, then hart_start) with nproc following.
 import { test } from "node:test";
@@ -55,6 +55,16 @@ test("boots with 4 harts", { timeout: BOOT_TIMEOUT_MS + 120_000 }, async () => {
     // Work on every hart at once: the scheduler must share the thread and IPIs must land.
     const parallel = await session.run("for i in 1 2 3 4; do (i=0; while [ $i -lt 2000 ]; do i=$((i+1)); done) & done; wait; echo done");
     assert.equal(parallel.text.trim(), "done");
+  });
+});
+
+test("boots with 8 harts", { timeout: BOOT_TIMEOUT_MS + 120_000 }, async () => {
+  await withGuest({ harts: 8 }, async (session) => {
+    await checkHarts(session, 8);
+    const ledger = session.machine.ledger();
+    assert.equal(ledger.perHart?.length, 8);
+    assert.equal(ledger.sbi.byFunction["HSM.hart_start"], 7, "boot started each secondary hart once");
+    assert.ok(ledger.perHart!.every((hart) => hart.instructions > 0), "every hart ran");
   });
 });
 

@@ -13,7 +13,9 @@ import {
   skeletonEntries,
 } from "../../src/image/initramfs.ts";
 import { findOpensbi, normalizeAddList } from "../../src/image/build.ts";
-import { withParentDirs, writeCpio, type CpioEntry } from "../../src/image/cpio.ts";
+import { readCpio, withParentDirs, writeCpio, type CpioEntry } from "../../src/image/cpio.ts";
+import { initrdWithPrograms } from "../../src/image/guest-programs.ts";
+import { gunzipSync, gzipSync } from "node:zlib";
 
 test("/init is valid POSIX sh (checked with the host's sh -n) and hands over to busybox init, which powers off after the session", () => {
   const r = spawnSync("sh", ["-n"], { input: INIT_SCRIPT, encoding: "utf8" });
@@ -109,3 +111,19 @@ test("--add list: split, de-duplicated, sorted, validated", () => {
   assert.throws(() => normalizeAddList(["../etc"]), /not a Debian package name/);
   assert.throws(() => normalizeAddList(["Foo"]), /not a Debian package name/);
 });
+
+test("initrdWithPrograms: the base archive unchanged, then a second gzip archive on a 4-byte boundary with /usr/bin/NAME", () => {
+  const base = new Uint8Array(gzipSync(writeCpio(withParentDirs([{ path: "usr/bin/busybox", type: "file", mode: 0o755, data: new Uint8Array([1, 2, 3]) }]))));
+  const program = new TextEncoder().encode("\x7fELF program");
+  const out = initrdWithPrograms(base, { "smp-litmus": program });
+  assert.deepEqual(out.subarray(0, base.length), base);
+  const second = (base.length + 3) & ~3;
+  assert.ok(out.subarray(base.length, second).every((b) => b === 0), "padding is zeros");
+  const added = readCpio(gunzipSync(out.subarray(second)));
+  const file = added.find((e) => e.path === "usr/bin/smp-litmus");
+  assert.ok(file && file.type === "file" && file.mode === 0o755);
+  assert.deepEqual(new Uint8Array(file.data!), program);
+  assert.ok(added.some((e) => e.path === "usr/bin" && e.type === "dir"), "parent directories come first");
+  assert.throws(() => initrdWithPrograms(base, { "../evil": program }), /bad program name/);
+});
+
