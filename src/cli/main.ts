@@ -1,4 +1,5 @@
 // The `parley` command.
+import { availableParallelism } from "node:os";
 import { Command, CommanderError } from "commander";
 import { existsSync } from "node:fs";
 import { ElfError } from "../platform/elf.ts";
@@ -96,10 +97,10 @@ interface RunFlags {
   jit?: string;
 }
 
-function addMachineOptions(command: Command): Command {
+function addMachineOptions(command: Command, defaultCpus = 1): Command {
   return command
     .option("--memory <size>", "guest RAM, e.g. 512M or 2G", `${DEFAULT_MEMORY >>> 20}M`)
-    .option("--cpus <n>", `harts (1-${MAX_CPUS}), run by one thread in round robin`, "1")
+    .option("--cpus <n>", `harts (1-${MAX_CPUS}); with more than one, each runs on a host thread of its own`, String(defaultCpus))
     .option("--kernel <file>", "RISC-V Linux Image to boot instead of the Debian kernel from the guest image")
     .option("--initrd <file>", "initramfs (cpio, optionally gzipped) instead of the guest image's")
     .option("--append <cmdline>", `kernel command line (default "${DEFAULT_APPEND}")`)
@@ -167,7 +168,9 @@ addMachineOptions(
   program.command("run").description("boot Linux (by default Debian's riscv64 kernel and a busybox initramfs) with the console on this terminal"),
 ).action(runFromFlags);
 
-addMachineOptions(program.command("start").description("boot the default guest to a shell (what `npm start` runs)")).action(runFromFlags);
+/** `npm start`: a hart per host core, up to 4 (the harts run in parallel on threads of their own). */
+const START_CPUS = Math.min(availableParallelism(), 4);
+addMachineOptions(program.command("start").description("boot the default guest to a shell (what `npm start` runs)"), START_CPUS).action(runFromFlags);
 
 const image = program.command("image").description("the guest image: Debian trixie riscv64 kernel, modules, busybox initramfs, OpenSBI");
 image

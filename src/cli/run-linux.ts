@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { VirtMachine, type MachineExit } from "../machine/virt.ts";
 import { nodeClock } from "../host/node/clock.ts";
 import { loadCoreModule } from "../host/node/core-module.ts";
+import { nodeHartThreads } from "../host/node/hart-threads.ts";
 import { jitFromEnvironment } from "../host/node/jit-environment.ts";
 import { attachConsole } from "../host/node/console.ts";
 import { buildGuestImage, cachedGuestImage, type GuestImage } from "../image/index.ts";
@@ -147,8 +148,11 @@ async function boot(options: RunLinuxOptions, live: { machine?: VirtMachine }): 
   try {
     for (;;) {
       const virtio = devices.forNewBoot();
+      // One hart runs on this thread; several run each on a thread of their own, over a shared memory.
+      const threads = (options.cpus ?? 1) > 1;
       machine = new VirtMachine({
-        module: loadCoreModule(),
+        module: loadCoreModule({ shared: threads }),
+        hartThreads: threads ? nodeHartThreads() : undefined,
         harts: options.cpus,
         ramSize: options.memory,
         kernel,
