@@ -17,12 +17,9 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
-import { buildGuestImage, type GuestImage } from "../src/image/index.ts";
-import { CACHE_DIR, REPO_ROOT } from "../src/host/node/paths.ts";
-import { runTimed } from "./harness.ts";
-
-const INIT_MARKER = /Run \/init as init process/;
-const TIMEOUT_MS = 1_800_000;
+import { buildGuestImage } from "../src/image/index.ts";
+import { CACHE_DIR } from "../src/host/node/paths.ts";
+import { BENCH_PACKAGES, INIT_MARKER, fmt, guestSystems, median, parse7z, parseSysbench, runGuest, sevenZipCommand, type SevenZip } from "./guest-workloads.ts";
 
 interface Options {
   reps: number;
@@ -52,90 +49,18 @@ function parseArgs(argv: string[]): Options {
   return opts;
 }
 
-interface System {
-  name: string;
-  key: string;
-  command: (image: GuestImage, append: string) => { command: string; args: string[] };
-}
-
-function systems(memory: string): System[] {
-  const parley = (jit: "on" | "off") => (image: GuestImage, append: string) => ({
-    command: process.execPath,
-    args: [join(REPO_ROOT, "dist/parley.mjs"), "run", "--kernel", image.kernel, "--initrd", image.initrd, "--memory", memory, "--append", append, "--jit", jit],
-  });
-  return [
-    { name: "Parley, translator off (interpreter)", key: "parley-off", command: parley("off") },
-    { name: "Parley, translator on", key: "parley-on", command: parley("on") },
-    {
-      name: "qemu-system-riscv64 -M virt (TCG)",
-      key: "qemu",
-      command: (image, append) => ({
-        command: "qemu-system-riscv64",
-        args: ["-M", "virt", "-m", memory, "-smp", "1", "-nographic", "-no-reboot", "-bios", image.opensbi.fwDynamic!,
-          "-kernel", image.kernel, "-initrd", image.initrd, "-append", append],
-      }),
-    },
-  ];
-}
-
-interface RunResult {
-  output: string;
-  toInitS: number | undefined;
-  totalS: number;
-}
-
-/** Runs a guest to its end (or until `stopAt` appears), timing the init marker. */
-async function runGuest(command: string, args: string[], stopAt?: RegExp): Promise<RunResult> {
-  const run = await runTimed(command, args, { markers: { init: INIT_MARKER }, stopAt, timeoutMs: TIMEOUT_MS });
-  return { output: run.output, toInitS: run.markers.init, totalS: run.seconds };
-}
-
-interface SevenZip {
-  compressKiBs: number;
-  decompressKiBs: number;
-  rating: number;
-}
-
-/** The "Avr:" and "Tot:" lines of `7z b`: compression speed, decompression speed, total rating (MIPS). */
-function parse7z(output: string): SevenZip | undefined {
-  const lines = output.split(/\r?\n/);
-  const dict = lines.filter((l) => /^\s*\d+:\s+\d+\s+\d+\s+\d+\s+\d+\s+\|/.test(l));
-  const tot = lines.find((l) => /^Tot:/.test(l));
-  if (!dict.length || !tot) return undefined;
-  // "18:   737   100   658   657  |   6530   100   529   528"
-  const speeds = dict.map((l) => l.split("|").map((half) => half.trim().split(/\s+/).map(Number)));
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  const rating = Number(tot.trim().split(/\s+/).pop());
-  return {
-    compressKiBs: mean(speeds.map((s) => s[0][1])),
-    decompressKiBs: mean(speeds.map((s) => s[1][0])),
-    rating,
-  };
-}
-
-function parseSysbench(output: string): number | undefined {
-  const m = /events per second:\s+([\d.]+)/.exec(output);
-  return m ? Number(m[1]) : undefined;
-}
-
-const median = (xs: number[]) => {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  return s.length ? s[s.length >> 1] : NaN;
-};
-const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : "-");
-
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   console.log("guest-cpu: building the guest images (default, and with --add 7zip sysbench) ...");
   const image = await buildGuestImage({ progress: false });
-  const benchImage = await buildGuestImage({ add: ["7zip", "sysbench"], progress: false });
-  const sevenZip = "7z b 1 -mmt1 -md18";
+  const benchImage = await buildGuestImage({ add: BENCH_PACKAGES, progress: false });
+  const sevenZip = sevenZipCommand(1);
   const sysbench = `sysbench cpu --cpu-max-prime=20000 --threads=1 --time=${opts.sysbenchSeconds} run`;
   // The init runs parley_cmd with sh; each workload's output ends up on the console.
   const workload = `echo BENCH-7Z; ${sevenZip}; echo BENCH-SYSBENCH; ${sysbench}; echo BENCH-DONE`;
   const appendBench = `console=ttyS0 parley_cmd="${workload}"`;
   const appendBoot = "console=ttyS0";
-  const chosen = systems(opts.memory).filter((s) => !opts.only || opts.only.includes(s.key));
+  const chosen = guestSystems(opts.memory).filter((s) => !opts.only || opts.only.includes(s.key));
   console.log(
     `guest-cpu: Debian ${benchImage.kernelVersion}, ${opts.memory} RAM, ${opts.reps} run(s) each; ` +
       `7-Zip ${benchImage.packages["7zip"] ?? "?"}: \`${sevenZip}\`; sysbench ${benchImage.packages.sysbench ?? "?"}: \`${sysbench}\``,

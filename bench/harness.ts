@@ -13,6 +13,12 @@ export interface TimedRunOptions<Marker extends string> {
   timeoutMs?: number;
   /** The child's stdin (default "ignore"). */
   stdin?: "ignore" | "pipe";
+  /**
+   * Once `at` appears (checked after stopAt), runs `task` with the child's process id while the
+   * child keeps running, then kills the child; the run ends as stopped (e.g. to sample the host
+   * CPU time of a guest that sits at its shell). A task that fails fails the run.
+   */
+  whileRunning?: { at: RegExp; task: (pid: number) => Promise<void> };
 }
 
 export interface TimedRun<Marker extends string> {
@@ -37,6 +43,7 @@ export function runTimed<Marker extends string = never>(command: string, args: s
     const child = spawn(command, args, { stdio: [options.stdin ?? "ignore", "pipe", "pipe"] });
     let output = "";
     const seen: Partial<Record<Marker, number>> = {};
+    let taskStarted = false;
     // Settles at most once. A stopped or timed-out child is not waited for: whatever it started
     // may hold its output open after it is killed.
     let settled = false;
@@ -61,6 +68,18 @@ export function runTimed<Marker extends string = never>(command: string, args: s
       if (options.stopAt?.test(output)) {
         child.kill("SIGKILL");
         settle(() => resolve({ output, markers: seen, seconds: now, stopped: true, exitCode: 128 }));
+      } else if (!taskStarted && options.whileRunning?.at.test(output)) {
+        taskStarted = true;
+        options.whileRunning.task(child.pid!).then(
+          () => {
+            child.kill("SIGKILL");
+            settle(() => resolve({ output, markers: seen, seconds: elapsed(), stopped: true, exitCode: 128 }));
+          },
+          (err) => {
+            child.kill("SIGKILL");
+            settle(() => reject(err));
+          },
+        );
       }
     };
     child.stdout!.on("data", onData);

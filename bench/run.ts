@@ -1,5 +1,8 @@
-// `npm run bench`: every benchmark (cpu, boot, virtio, guest-cpu) in one invocation, or those
-// named; `npm run bench -- pv [--quick] ...` the paravirtual comparisons (long, so only when named).
+// `npm run bench`: every benchmark (cpu, boot, virtio, guest-cpu, smp) in one invocation, or those
+// named; `npm run bench -- PART --option ...` runs one part with its own options (e.g.
+// `npm run bench -- smp --only idle`); `npm run bench -- pv [--quick] ...` the paravirtual
+// comparisons (long, so only when named).
+const PARTS = ["cpu", "boot", "virtio", "guest-cpu", "smp"];
 const which = process.argv.slice(2);
 if (which[0] === "pv") {
   // Everything after "pv" is its own options (`--only boot` names a comparison, not bench/boot.ts).
@@ -7,9 +10,11 @@ if (which[0] === "pv") {
   await import("./pv.ts");
 } else {
   const all = which.length === 0;
-  for (const part of ["cpu", "boot", "virtio", "guest-cpu"]) {
+  // Options (and their values) after a single named part belong to that part.
+  const single = which.length > 0 && PARTS.includes(which[0]) && !which.slice(1).some((a) => PARTS.includes(a));
+  for (const part of PARTS) {
     if (!all && !which.includes(part)) continue;
-    process.argv = [process.argv[0], process.argv[1]]; // each part parses its own options
+    process.argv = [process.argv[0], process.argv[1], ...(single ? which.slice(1) : [])]; // each part parses its own options
     await import(`./${part}.ts`);
   }
 }

@@ -4,11 +4,11 @@
 //
 // Counters are read directly from the components (bus, SBI dispatcher, PLIC, UART, virtio
 // transports, CPU trap counts), which is what the machine's own --stats reads too.
-import { gzipSync } from "node:zlib";
 import { VirtMachine, type MachineExit, type VirtMachineOptions } from "../../src/machine/virt.ts";
 import { nodeClock } from "../../src/host/node/clock.ts";
 import { loadCoreModule } from "../../src/host/node/core-module.ts";
-import { writeCpio, type CpioEntry } from "../../src/image/cpio.ts";
+import type { CpioEntry } from "../../src/image/cpio.ts";
+import { appendToInitrd } from "../guest-workloads.ts";
 
 /** Trap-count index of an interrupt cause (CPU trapCounts: exceptions 0..31, interrupts 32..63). */
 export const TRAP_INTERRUPT = (cause: number) => 32 + cause;
@@ -137,13 +137,7 @@ export function benchInitrd(base: Uint8Array, pvbench: Uint8Array, modules: read
       data: new TextEncoder().encode(`# parley bench pv: only what the comparison needs\n${modules.map((m) => `${m}\n`).join("")}`),
     },
   ];
-  const extra = gzipSync(writeCpio(entries));
-  // An archive after a compressed one must start on a 4-byte boundary (init/initramfs.c).
-  const padded = (base.length + 3) & ~3;
-  const out = new Uint8Array(padded + extra.length);
-  out.set(base, 0);
-  out.set(extra, padded);
-  return out;
+  return appendToInitrd(base, entries);
 }
 
 /** Paths (under /lib/modules/VERSION) of the modules each kind of guest loads. */
