@@ -5,9 +5,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { gunzipSync } from "node:zlib";
 import { readCpio } from "../src/image/cpio.ts";
+import { appendToInitrd } from "../src/image/guest-programs.ts";
 import { runTimed } from "./harness.ts";
 import {
-  appendToInitrd, parse7z, parseIpiping, parseProcStatCpuSeconds, parseSysbench, processCpuSeconds, sevenZipCommand,
+  parse7z, parseIpiping, parseProcStatCpuSeconds, parseSysbench, processCpuSeconds, sevenZipCommand,
 } from "./guest-workloads.ts";
 
 // 7z b 1 -mmt2 -md18 in a 2-hart Parley guest (console output, CRLF line ends as the UART delivers them).

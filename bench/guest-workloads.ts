@@ -1,12 +1,10 @@
 // What the in-guest benchmarks (bench/guest-cpu.ts, bench/smp.ts) share: the command lines that
 // boot the same kernel and initramfs on Parley and on qemu-system-riscv64, a guest run timed to
-// init, the parsers of the workloads' output, and an initramfs with files of our own appended.
+// init, the parsers of the workloads' output.
 // Kept free of side effects so that the parsers can be tested on recorded output.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { gzipSync } from "node:zlib";
 import type { GuestImage } from "../src/image/index.ts";
-import { writeCpio, type CpioEntry } from "../src/image/cpio.ts";
 import { REPO_ROOT } from "../src/host/node/paths.ts";
 import { runTimed } from "./harness.ts";
 
@@ -140,20 +138,6 @@ export function parseProcStatCpuSeconds(stat: string, ticksPerSecond: number): n
 
 export function processCpuSeconds(pid: number, ticksPerSecond: number): number {
   return parseProcStatCpuSeconds(readFileSync(`/proc/${pid}/stat`, "latin1"), ticksPerSecond);
-}
-
-/**
- * An initramfs with a second (gzip-compressed) archive of `entries` appended: the kernel unpacks
- * concatenated archives in order, later files replacing earlier ones.
- */
-export function appendToInitrd(base: Uint8Array, entries: CpioEntry[]): Uint8Array {
-  const extra = gzipSync(writeCpio(entries));
-  // An archive after a compressed one must start on a 4-byte boundary (init/initramfs.c).
-  const padded = (base.length + 3) & ~3;
-  const out = new Uint8Array(padded + extra.length);
-  out.set(base, 0);
-  out.set(extra, padded);
-  return out;
 }
 
 export const median = (xs: number[]) => {

@@ -22,12 +22,12 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "
 import { cpus as hostCpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { buildGuestImage, type GuestImage } from "../src/image/index.ts";
-import { GUEST_ARCH_FLAGS } from "../src/image/guest-programs.ts";
+import { GUEST_ARCH_FLAGS, appendToInitrd } from "../src/image/guest-programs.ts";
 import { buildGuest } from "../src/image/toolchain.ts";
 import { CACHE_DIR } from "../src/host/node/paths.ts";
 import { runTimed } from "./harness.ts";
 import {
-  BENCH_PACKAGES, appendToInitrd, fmt, guestSystems, median, parse7z, parseIpiping, processCpuSeconds, runGuest, sevenZipCommand,
+  BENCH_PACKAGES, fmt, guestSystems, median, parse7z, parseIpiping, processCpuSeconds, runGuest, sevenZipCommand,
   type GuestSystem, type IpiPing, type SevenZip,
 } from "./guest-workloads.ts";
 

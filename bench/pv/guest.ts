@@ -8,7 +8,7 @@ import { VirtMachine, type MachineExit, type VirtMachineOptions } from "../../sr
 import { nodeClock } from "../../src/host/node/clock.ts";
 import { loadCoreModule } from "../../src/host/node/core-module.ts";
 import type { CpioEntry } from "../../src/image/cpio.ts";
-import { appendToInitrd } from "../guest-workloads.ts";
+import { appendToInitrd } from "../../src/image/guest-programs.ts";
 
 /** Trap-count index of an interrupt cause (CPU trapCounts: exceptions 0..31, interrupts 32..63). */
 export const TRAP_INTERRUPT = (cause: number) => 32 + cause;

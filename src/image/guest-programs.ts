@@ -169,15 +169,22 @@ export async function buildSmpPrograms(): Promise<Record<SmpProgram, string>> {
 
 /**
  * An initramfs with programs added as /usr/bin/NAME: the base archive (gzip-compressed, as the
- * image builder writes it) followed by a second gzip-compressed archive holding the programs. The
- * kernel unpacks concatenated archives in order, later files replacing earlier ones.
+ * image builder writes it) followed by a second archive holding the programs (appendToInitrd).
  */
 export function initrdWithPrograms(base: Uint8Array, programs: Readonly<Record<string, Uint8Array>>): Uint8Array {
   const entries: CpioEntry[] = Object.entries(programs).map(([name, data]) => {
     if (!/^[\w.+-]+$/.test(name)) throw new Error(`bad program name ${JSON.stringify(name)}`);
     return { path: `usr/bin/${name}`, type: "file", mode: 0o755, data };
   });
-  const extra = gzipSync(writeCpio(withParentDirs(entries)));
+  return appendToInitrd(base, withParentDirs(entries));
+}
+
+/**
+ * An initramfs with a second (gzip-compressed) archive of `entries` appended: the kernel unpacks
+ * concatenated archives in order, later files replacing earlier ones.
+ */
+export function appendToInitrd(base: Uint8Array, entries: CpioEntry[]): Uint8Array {
+  const extra = gzipSync(writeCpio(entries));
   // An archive after a compressed one must start on a 4-byte boundary (init/initramfs.c).
   const padded = (base.length + 3) & ~3;
   const out = new Uint8Array(padded + extra.length);
