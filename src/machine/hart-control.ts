@@ -15,10 +15,7 @@
 //
 // The attention word that makes a running hart look up is the engine's S_STOP_REQUEST in the
 // hart's state block (in the guest memory, where translated code can read it); ATTENTION_* are its bits.
-import {
-  SBI_HSM_STATE_STOPPED,
-  type HsmState,
-} from "../sbi/index.ts";
+import type { HsmState } from "../sbi/index.ts";
 
 /** Attention bits: why another thread wants a hart to leave run() and look around. */
 export const ATTENTION_INTERRUPT = 1 << 0; // interrupt lines, IPIs or the SBI timer changed
@@ -67,6 +64,7 @@ const W_FENCE_WAIT = 7;
 const W_LINES = 8;
 const W_SOFT = 9;
 const W_ARGUMENT = 10;
+const W_RUNNING = 11;
 // Per-hart BigInt64 slots, from the hart's block.
 const Q_ADDRESS = 8;
 const Q_VALUE = 9;
@@ -236,9 +234,6 @@ export class HartControl {
       opaque: BigInt.asUintN(64, this.i64[this.slot(hart, Q_START_OPAQUE)]),
     };
   }
-  isStopped(hart: number): boolean {
-    return this.hsm(hart) === SBI_HSM_STATE_STOPPED;
-  }
 
   // ---- interrupt lines, software interrupts, the SBI timer ------------------------------------------
   setLine(hart: number, mask: number, asserted: boolean): void {
@@ -283,6 +278,19 @@ export class HartControl {
     if (((done - requested) | 0) >= 0) return true;
     Atomics.wait(this.i32, index, done, ms);
     return ((Atomics.load(this.i32, index) - requested) | 0) >= 0;
+  }
+  /**
+   * Whether the hart may be executing guest code: set by its thread before it takes its attention
+   * bits and decides to run, cleared before it sleeps. A remote fence needs the target's
+   * acknowledgement only while this is set; a hart that is not running takes its attention bits
+   * (and performs the fence) before it runs again. Both sides use sequentially consistent atomics
+   * (the requester sets the attention bit, then reads this), so one of them sees the other.
+   */
+  setRunning(hart: number, running: boolean): void {
+    Atomics.store(this.i32, this.word(hart, W_RUNNING), running ? 1 : 0);
+  }
+  mayBeRunning(hart: number): boolean {
+    return Atomics.load(this.i32, this.word(hart, W_RUNNING)) !== 0;
   }
   /** The harts a hypercall's caller must see fenced before it returns (a bit per hart). */
   setFenceWait(hart: number, targets: number): void {

@@ -122,6 +122,8 @@ class HartThread {
   loop(): void {
     const control = this.control, hart = this.hart;
     for (;;) {
+      // Running (as far as remote fences are concerned) from before the attention bits are taken.
+      control.setRunning(hart, true);
       const bits = Atomics.exchange(this.words, this.attention, 0);
       if (bits & ATTENTION_EXIT || control.exiting) return;
       if (bits & ATTENTION_FENCE) this.fence();
@@ -196,6 +198,7 @@ class HartThread {
     if (deadline !== NEVER) ms = Math.min(ms, Math.max(0, Number(deadline - BigInt(this.readTime())) / TICKS_PER_MS));
     if (ms <= 0) return;
     this.counts.sleeps++;
+    this.control.setRunning(this.hart, false);
     Atomics.wait(this.words, this.attention, 0, ms);
   }
 

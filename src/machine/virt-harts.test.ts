@@ -5,7 +5,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { VirtMachine } from "./virt.ts";
 import { loadCoreModule } from "../host/node/core-module.ts";
-import { aluImm, jal, uType, OP, wfi } from "../../test/diff/encode.ts";
+import { aluImm, csr, jal, uType, OP, wfi } from "../../test/diff/encode.ts";
+import { nodeHartThreads } from "../host/node/hart-threads.ts";
+import type { HartThreadHost } from "./virt.ts";
 import * as MAP from "../platform/memory-map.ts";
 import * as L from "../cpu/layout.ts";
 import { MIP_SEIP, MIP_SSIP, MIP_STIP } from "../cpu/interrupts.ts";
@@ -28,9 +30,10 @@ const ECALL = 0x00000073;
 const EID_DBCN = 0x4442434e, EID_SRST = 0x53525354;
 const HSM_STATE = { started: 0n, stopped: 1n, startPending: 2n } as const;
 
-function machine(harts: number, body: number[] = [jal(0, 0)], output: (text: string) => void = () => {}) {
+function machine(harts: number, body: number[] = [jal(0, 0)], output: (text: string) => void = () => {}, hartThreads?: HartThreadHost) {
   return new VirtMachine({
-    module: loadCoreModule(),
+    module: loadCoreModule({ shared: hartThreads !== undefined }),
+    hartThreads,
     harts,
     ramSize: 16 << 20,
     kernel: kernelImage(body),
@@ -118,7 +121,8 @@ test("the PLIC routes a source to the hart whose S-mode context enables it", () 
   assert.deepEqual([seip(0), seip(1)], [false, true]);
 });
 
-test("the run loop starts a STOPPED hart at hart_start and lets hart 0 idle in WFI meanwhile", async () => {
+for (const threads of [false, true]) {
+test(`the run loop starts a STOPPED hart at hart_start and lets hart 0 idle in WFI meanwhile (${threads ? "a thread per hart" : "round robin"})`, async () => {
   // Hart 0: hart_start(1, entry, 'A'), then WFI forever. Hart 1 at entry: prints '0' + a0 and
   // then a1 through the debug console, and shuts the machine down.
   const hart0 = [
@@ -138,7 +142,7 @@ test("the run loop starts a STOPPED hart at hart_start and lets hart 0 idle in W
     jal(0, 0),
   ];
   let output = "";
-  const m = machine(2, [...hart0, ...hart1], (text) => (output += text));
+  const m = machine(2, [...hart0, ...hart1], (text) => (output += text), threads ? nodeHartThreads() : undefined);
   const exit = await m.run();
   assert.deepEqual(exit, { reason: "poweroff", code: 0 });
   assert.equal(output, "1A");
@@ -147,4 +151,85 @@ test("the run loop starts a STOPPED hart at hart_start and lets hart 0 idle in W
   assert.deepEqual(ledger.perHart!.map((h) => h.sbiCalls), [1, 3]);
   assert.equal(ledger.sbi.total, 4);
   assert.equal(ledger.instructions, ledger.perHart![0].instructions + ledger.perHart![1].instructions);
+});
+}
+
+const CSR_SSTATUS = 0x100, CSR_SIE = 0x104, CSR_STVEC = 0x105;
+const T1 = 6;
+
+/**
+ * Hart 0 starts hart 1, which enables its software interrupt and then spins (`j .`, never WFI).
+ * Hart 0 asks it for a remote SFENCE.VMA, prints 'F' once that returned, sends it an IPI and
+ * spins too. Hart 1's trap handler prints 'I' and shuts the machine down. Both harts are busy
+ * on their own threads: the fence's acknowledgement and the IPI must reach a running hart.
+ */
+function fenceThenIpiKernel(): number[] {
+  const hart0 = [
+    ...liSigned(A7, SBI_EXT_HSM), ...liSigned(A6, 0), ...liSigned(A0, 1),
+    uType(OP.AUIPC, A1, 0), aluImm("addi", A1, A1, 0), // patched: a1 = hart 1's entry
+    aluImm("addi", A2, 0, 0), ECALL,
+    ...liSigned(A7, SBI_EXT_RFENCE), ...liSigned(A6, 1), ...liSigned(A0, 0b10), ...liSigned(A1, 0),
+    ...liSigned(A2, 0), aluImm("addi", 13, 0, 0), ECALL, // remote_sfence_vma(mask 0b10, base 0, all)
+    ...liSigned(A7, EID_DBCN), ...liSigned(A6, 2), ...liSigned(A0, 0x46), ECALL, // 'F'
+    ...liSigned(A7, SBI_EXT_IPI), ...liSigned(A6, 0), ...liSigned(A0, 0b10), ...liSigned(A1, 0), ECALL,
+    jal(0, 0),
+  ];
+  const hart1 = [
+    uType(OP.AUIPC, T0, 0), aluImm("addi", T0, T0, 0), // patched: t0 = handler
+    csr("csrrw", 0, CSR_STVEC, T0),
+    aluImm("addi", T1, 0, 2),
+    csr("csrrs", 0, CSR_SIE, T1), // SSIE
+    csr("csrrs", 0, CSR_SSTATUS, T1), // SIE
+    jal(0, 0),
+  ];
+  const handler = [
+    ...liSigned(A7, EID_DBCN), ...liSigned(A6, 2), ...liSigned(A0, 0x49), ECALL, // 'I'
+    ...liSigned(A7, EID_SRST), ...liSigned(A6, 0), ...liSigned(A0, 0), ...liSigned(A1, 0), ECALL,
+    jal(0, 0),
+  ];
+  const auipc0 = hart0.indexOf(uType(OP.AUIPC, A1, 0));
+  hart0[auipc0 + 1] = aluImm("addi", A1, A1, 4 * (hart0.length - auipc0));
+  hart1[1] = aluImm("addi", T0, T0, 4 * hart1.length);
+  return [...hart0, ...hart1, ...handler];
+}
+
+for (const jit of ["off", "eager"] as const) {
+  test(`harts on threads: a remote fence and an IPI reach a hart that is busy on its own thread (translator ${jit})`, async () => {
+    let output = "";
+    const m = new VirtMachine({
+      module: loadCoreModule({ shared: true }),
+      hartThreads: nodeHartThreads(),
+      harts: 2,
+      ramSize: 16 << 20,
+      kernel: kernelImage(fenceThenIpiKernel()),
+      bootargs: "",
+      jit,
+      output: (bytes) => (output += new TextDecoder().decode(bytes)),
+    });
+    assert.deepEqual(await m.run(), { reason: "poweroff", code: 0 });
+    assert.equal(output, "FI");
+    const ledger = m.ledger();
+    assert.deepEqual(ledger.perHart!.map((h) => h.remoteFences), [0, 1]);
+    assert.deepEqual(ledger.perHart!.map((h) => h.ipisReceived), [0, 1]);
+    assert.equal(ledger.interrupts.total, 1, "hart 1 took the software interrupt");
+  });
+}
+
+test("harts on threads: a hart thread that fails ends the machine with its message", async () => {
+  const failing: HartThreadHost = {
+    readTime: () => 0,
+    start: (init) => ({
+      finished: init.hartIndex === 1 ? Promise.reject(new Error("out of host memory")) : new Promise<void>(() => {}),
+      terminate: () => {},
+    }),
+  };
+  const m = machine(2, [jal(0, 0)], () => {}, failing);
+  assert.deepEqual(await m.run(), { reason: "failed", message: "hart 1's thread failed: out of host memory" });
+});
+
+test("harts on threads need the shared-memory engine", () => {
+  assert.throws(
+    () => new VirtMachine({ module: loadCoreModule(), hartThreads: nodeHartThreads(), harts: 2, ramSize: 16 << 20, kernel: kernelImage([jal(0, 0)]), bootargs: "", output: () => {} }),
+    /shared-memory engine \(build\/cpu-shared\.wasm\)/,
+  );
 });

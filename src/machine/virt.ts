@@ -16,6 +16,7 @@ import {
   PRIV_S,
   TIMEBASE_FREQUENCY,
   type CpuOptions,
+  type PhysicalBus,
   type TranslatorCounters,
 } from "../cpu/cpu.ts";
 import * as L from "../cpu/layout.ts";
@@ -260,14 +261,13 @@ export class VirtMachine implements SbiHost {
     // when each hart has its own.
     const layout = harts === 1 && !threads ? undefined : coreLayout({ harts, ramSize: options.ramSize });
     const memory = layout ? new WebAssembly.Memory({ initial: layout.memoryPages, maximum: layout.memoryPages, shared: !!threads }) : undefined;
-    this.cpus = Array.from(
-      { length: harts },
-      (_, hartIndex) =>
-        new Cpu({
+    this.cpus = Array.from({ length: harts }, (_, hartIndex) => {
+      try {
+        return new Cpu({
           module: options.module,
           ramSize: options.ramSize,
           ramBase: MAP.RAM_BASE,
-          bus: this.bus,
+          bus: this.countingBus(hartIndex),
           readTime,
           sstc,
           hypercall: this.bootPath === "paravirtual" ? (cpu) => this.onHypercall(cpu) : undefined,
@@ -277,8 +277,14 @@ export class VirtMachine implements SbiHost {
           layout,
           hartIndex,
           memory,
-        }),
-    );
+        });
+      } catch (error) {
+        if (threads && error instanceof WebAssembly.LinkError) {
+          throw new Error(`harts on threads of their own need the shared-memory engine (build/cpu-shared.wasm): ${error.message}`);
+        }
+        throw error;
+      }
+    });
     if (threads) {
       this.attentionWords = new Int32Array(memory!.buffer);
     }
@@ -313,6 +319,20 @@ export class VirtMachine implements SbiHost {
     this.deviceTree = deviceTree;
     if (this.bootPath === "firmware") this.enterFirmware(bootLayout);
     else this.enterKernel(bootLayout, sstc);
+  }
+
+  /** The bus as one hart sees it, counting that hart's MMIO exits (with threads the I/O thread counts them). */
+  private countingBus(hart: number): PhysicalBus {
+    return {
+      load: (paddr, size) => {
+        this.hartCounters[hart].mmioExits++;
+        return this.bus.load(paddr, size);
+      },
+      store: (paddr, size, value) => {
+        this.hartCounters[hart].mmioExits++;
+        return this.bus.store(paddr, size, value);
+      },
+    };
   }
 
   get hartCount(): number {
@@ -773,14 +793,25 @@ export class VirtMachine implements SbiHost {
     return Math.max(0, Math.min(50, (next - this.cpu.readTime()) / (TIMEBASE_FREQUENCY / 1000)));
   }
 
-  /** Waits for every hart thread to return (they were told to), ending any that does not. */
+  /**
+   * Waits for every hart thread to return (they were told to), then ends any that did not within
+   * two seconds, and waits for those a second more: a thread never keeps the machine from ending.
+   */
   private async endThreads(handles: readonly HartThreadHandle[]): Promise<void> {
-    const settled = Promise.allSettled(handles.map((handle) => handle.finished));
-    let timer: (() => void) | undefined;
-    const late = new Promise<"late">((resolve) => (timer = this.clock.setTimer(2000, () => resolve("late"))));
-    if ((await Promise.race([settled, late])) === "late") for (const handle of handles) handle.terminate();
-    timer?.();
-    await settled;
+    const settled = Promise.allSettled(handles.map((handle) => handle.finished)).then(() => "settled" as const);
+    const after = (ms: number) => {
+      let cancel: (() => void) | undefined;
+      const done = new Promise<"late">((resolve) => (cancel = this.clock.setTimer(ms, () => resolve("late"))));
+      return { done, cancel: () => cancel?.() };
+    };
+    const grace = after(2000);
+    const first = await Promise.race([settled, grace.done]);
+    grace.cancel();
+    if (first === "settled") return;
+    for (const handle of handles) handle.terminate();
+    const last = after(1000);
+    await Promise.race([settled, last.done]);
+    last.cancel();
   }
 
   private serveRequests(control: HartControl): void {
@@ -917,19 +948,21 @@ export class VirtMachine implements SbiHost {
   /**
    * With threads, each target performs the fence itself (its translations and TLB are its own);
    * the calling hart's thread waits for their acknowledgements before the hypercall returns
-   * (hart-thread.ts). A STOPPED hart has nothing to fence: hart_start flushes it.
+   * (hart-thread.ts), from those that may be running: the others take the request before they run.
    */
   private remoteFenceOnThreads(targets: readonly number[], control: HartControl): void {
     const caller = this.servingHart;
     let waitFor = 0;
     for (const hart of targets) {
       this.hartCounters[hart].remoteFences++;
-      if (hart !== caller) {
-        if (control.isStopped(hart)) continue;
-        control.requestFence(hart);
-        waitFor |= 1 << hart;
+      if (hart === caller) {
+        this.notifyHart(hart, ATTENTION_FENCE);
+        continue;
       }
+      control.requestFence(hart);
       this.notifyHart(hart, ATTENTION_FENCE);
+      // A hart that is not running (asleep, stopped) fences before it runs again: no need to wait.
+      if (control.mayBeRunning(hart)) waitFor |= 1 << hart;
     }
     control.setFenceWait(caller, waitFor);
   }

@@ -8,6 +8,18 @@ import { jitFromEnvironment } from "../../src/host/node/jit-environment.ts";
 import type { GuestImage } from "../../src/image/index.ts";
 import type { VirtioDevice } from "../../src/virtio/types.ts";
 
+/**
+ * Harts for sessions that do not ask for a number: PARLEY_TEST_CPUS (CI runs the boot and virtio
+ * suites a second time with 4), else 1.
+ */
+export function testHarts(): number {
+  const value = process.env.PARLEY_TEST_CPUS;
+  if (value === undefined || value === "") return 1;
+  const harts = Number(value);
+  if (!Number.isInteger(harts) || harts < 1 || harts > 32) throw new Error(`PARLEY_TEST_CPUS=${value}: use a whole number of harts, 1 to 32`);
+  return harts;
+}
+
 export class GuestSession {
   readonly machine: VirtMachine;
   output = "";
@@ -33,11 +45,12 @@ export class GuestSession {
     } = {},
   ) {
     const decoder = new TextDecoder();
-    const threads = opts.threads ?? (opts.harts ?? 1) > 1;
+    const harts = opts.harts ?? testHarts();
+    const threads = opts.threads ?? harts > 1;
     this.machine = new VirtMachine({
       module: loadCoreModule({ shared: threads }),
       hartThreads: threads ? nodeHartThreads() : undefined,
-      harts: opts.harts,
+      harts,
       ramSize: opts.memory ?? 512 << 20,
       kernel: new Uint8Array(readFileSync(image.kernel)),
       initrd: opts.initrd ?? new Uint8Array(readFileSync(image.initrd)),
