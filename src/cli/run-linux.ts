@@ -290,7 +290,7 @@ class DeviceSet {
   /** Connects the devices that need the machine itself (the balloon gives its RAM back). */
   attach(machine: VirtMachine): void {
     if (!this.balloon) return;
-    const releaser = memoryReleaser(machine.cpu);
+    const releaser = memoryReleaser(machine.hostRam);
     if (!releaser.supported) process.stderr.write(`parley: --balloon cannot return memory to the host here: ${releaser.reason}\n`);
     this.release = releaser;
   }

@@ -335,6 +335,15 @@ export class VirtMachine implements SbiHost {
     };
   }
 
+  /**
+   * Guest RAM for host-side code that writes or releases it directly (the balloon's page release):
+   * `ramWritten` drops decoded code of the range the right way for this machine's harts.
+   */
+  get hostRam(): { memory: WebAssembly.Memory; ramBase: number; ramSize: number; ramWasmBase: number; ramWritten(paddr: number, length: number): void } {
+    const cpu = this.cpu;
+    return { memory: cpu.memory, ramBase: cpu.ramBase, ramSize: cpu.ramSize, ramWasmBase: cpu.ramWasmBase, ramWritten: (paddr, length) => this.hostWroteRam(paddr, length) };
+  }
+
   get hartCount(): number {
     return this.cpus.length;
   }

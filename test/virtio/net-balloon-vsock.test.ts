@@ -67,7 +67,7 @@ test("virtio-balloon: statistics arrive, a new target inflates, and freed guest 
   let release = (_p: number, _l: number) => {};
   const balloon = new VirtioBalloon({ release: (p, l) => release(p, l), statsIntervalMs: 1000 });
   const session = new GuestSession(img, { virtio: [balloon], memory: 512 << 20 });
-  const releaser = memoryReleaser(session.machine.cpu);
+  const releaser = memoryReleaser(session.machine.hostRam);
   release = releaser;
   try {
     assert.ok(releaser.supported, `madvise is available: ${releaser.reason}`);

@@ -2,16 +2,22 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Cpu } from "../../cpu/cpu.ts";
 import { loadCoreModule } from "./core-module.ts";
+import { coreLayout } from "../../cpu/core-layout.ts";
 import { memoryReleaser, residentBytes } from "./memory-release.ts";
 
 const MiB = 1 << 20;
 
-function makeCpu(): Cpu {
-  return new Cpu({ module: loadCoreModule(), ramSize: 256 * MiB });
+function makeCpu(shared = false): Cpu {
+  if (!shared) return new Cpu({ module: loadCoreModule(), ramSize: 256 * MiB });
+  // Harts on threads: the machine's memory is a shared one (its buffer a SharedArrayBuffer).
+  const layout = coreLayout({ harts: 2, ramSize: 256 * MiB });
+  const memory = new WebAssembly.Memory({ initial: layout.memoryPages, maximum: layout.memoryPages, shared: true });
+  return new Cpu({ module: loadCoreModule({ shared: true }), ramSize: 256 * MiB, layout, memory });
 }
 
-test("releasing filled guest RAM returns it to the OS: RSS drops and the pages read as zero", () => {
-  const cpu = makeCpu();
+for (const shared of [false, true])
+test(`releasing filled guest RAM returns it to the OS: RSS drops and the pages read as zero (${shared ? "shared" : "plain"} memory)`, () => {
+  const cpu = makeCpu(shared);
   const release = memoryReleaser(cpu);
   assert.ok(release.supported, `madvise release unavailable: ${release.reason}`);
   const at = 32 * MiB;

@@ -8,7 +8,7 @@
 // must not rely on the contents of pages it put in the balloon or reported as free).
 //
 // The host virtual address of the memory comes from koffi (a native FFI, loaded lazily):
-// koffi.address(arrayBuffer) is the ArrayBuffer's data pointer. The pointer is stable: Parley
+// koffi.address(view) of a view at offset 0 is the buffer's data pointer. The pointer is stable: Parley
 // creates the memory with initial = maximum and never grows it, and on 64-bit hosts V8 reserves
 // the whole wasm32 range (plus guard regions) up front and never moves a wasm memory's backing
 // store. It is still looked up again on every call (cheap), so even a grow(0), which swaps the
@@ -26,7 +26,7 @@ const _SC_PAGESIZE = 30;
 
 interface Native {
   madvise(addr: bigint, length: number, advice: number): number;
-  address(buffer: ArrayBuffer): bigint;
+  address(view: Uint8Array): bigint;
   errno(): number;
   pageSize: number;
 }
@@ -120,7 +120,9 @@ export function memoryReleaser(cpu: ReleasableRam): MemoryReleaser {
     }
     let ok = false;
     try {
-      const base = n.address(buffer);
+      // Through a view: koffi takes the address of a plain ArrayBuffer but not of a
+      // SharedArrayBuffer (harts on threads share the memory), and of a typed array over either.
+      const base = n.address(new Uint8Array(buffer, 0, 1));
       if (base % BigInt(pageSize) !== 0n) throw new Error("wasm memory is not page-aligned");
       ok = n.madvise(base + BigInt(start), end - start, MADV_DONTNEED) === 0;
       if (!ok) stats.lastErrno = n.errno();
