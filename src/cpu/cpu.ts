@@ -133,6 +133,7 @@ interface CoreExports extends CoreJitExports {
   flushTlb(): void;
   invalidateCode(ramOffset: number, length: number): void;
   queueHostWrite(ramOffset: number, length: number): void;
+  remoteFence(): void;
   readCsr(csr: number): bigint;
   writeCsr(csr: number, value: bigint): void;
 }
@@ -382,6 +383,10 @@ export class Cpu {
   }
   flushTlb(): void {
     this.core.flushTlb();
+  }
+  /** What an SBI remote fence asks of this hart: SFENCE.VMA of everything and FENCE.I. */
+  remoteFence(): void {
+    this.core.remoteFence();
   }
 
   // ---- exits ----------------------------------------------------------------------------

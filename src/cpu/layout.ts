@@ -144,6 +144,12 @@ export const S_STOP_REQUEST = 0x708; // host sets non-zero inside an import to e
 export const S_EXIT_REASON = 0x710;
 export const S_LAST_TRAP_CAUSE = 0x718;
 
+// Pages this hart started decoding while another hart held a write tag for them (see mmu.ts,
+// "suspect pages"): dropped again at this hart's next FENCE.I. A u32 count, then u32 RAM pages.
+export const S_SUSPECT_COUNT = 0x720;
+export const S_SUSPECT_PAGES = 0x740;
+export const SUSPECT_PAGES_MAX = 16;
+
 // Statistics, kept by the core.
 export const S_TRAP_COUNTS = 0x800; // 64 slots: exception causes 0..31, interrupts 32..63
 export const S_TLB_MISSES = 0xa00;

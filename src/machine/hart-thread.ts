@@ -219,10 +219,10 @@ class HartThread {
     this.words[this.mipWord] = mip;
   }
 
-  /** A remote SFENCE.VMA or FENCE.I: drop translations (decoded code is dropped at the next run()), then acknowledge. */
+  /** A remote SFENCE.VMA or FENCE.I: drop translations and code others wrote, then acknowledge. */
   private fence(): void {
     const requested = this.control.fenceRequested(this.hart);
-    this.cpu.flushTlb();
+    this.cpu.remoteFence();
     this.control.fenceDone(this.hart, requested);
   }
 

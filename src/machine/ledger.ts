@@ -314,6 +314,9 @@ function collectVirtio(transport: LedgerVirtioTransport): LedgerVirtio {
 export function collectLedger(machine: LedgerMachine, now: number = machine.clock?.now() ?? machine.stoppedAt ?? machine.startedAt): Ledger {
   const harts = machine.cpus !== undefined && machine.cpus.length > 1 ? machine.cpus : undefined;
   const trapsByHart = harts?.map((cpu) => cpu.trapCounts());
+  // Read once: harts on threads keep counting while the ledger is collected, and the total must
+  // be the sum of the per-hart figures it shows.
+  const instretByHart = harts?.map((cpu) => Number(cpu.instret));
   const { interrupts, exceptions } = collectTraps(trapsByHart ? sumTrapCounts(trapsByHart) : machine.cpu.trapCounts());
   const sbiCounters = machine.sbi?.counters;
   const virtio: Record<string, LedgerVirtio> = {};
@@ -328,7 +331,7 @@ export function collectLedger(machine: LedgerMachine, now: number = machine.cloc
   return {
     version: LEDGER_VERSION,
     wallSeconds: Math.max(0, ((machine.stoppedAt ?? now) - machine.startedAt) / 1000),
-    instructions: harts ? harts.reduce((sum, cpu) => sum + Number(cpu.instret), 0) : Number(machine.cpu.instret),
+    instructions: instretByHart ? instretByHart.reduce((sum, n) => sum + n, 0) : Number(machine.cpu.instret),
     exits: collectExits(machine.bus.exits),
     sbi: {
       total: sbiCounters?.total ?? 0,
@@ -341,7 +344,7 @@ export function collectLedger(machine: LedgerMachine, now: number = machine.cloc
     virtio,
     ...translatorPart(machine),
     bytes,
-    ...(harts && trapsByHart ? { perHart: collectHarts(harts, trapsByHart, machine.hartCounters) } : {}),
+    ...(instretByHart && trapsByHart ? { perHart: collectHarts(instretByHart, trapsByHart, machine.hartCounters) } : {}),
   };
 }
 
@@ -350,15 +353,15 @@ function sumTrapCounts(byHart: readonly (readonly bigint[])[]): bigint[] {
 }
 
 function collectHarts(
-  harts: NonNullable<LedgerMachine["cpus"]>,
+  instretByHart: readonly number[],
   trapsByHart: readonly (readonly bigint[])[],
   counters: LedgerMachine["hartCounters"],
 ): LedgerHart[] {
-  return harts.map((cpu, hart) => {
+  return instretByHart.map((instructions, hart) => {
     const { interrupts, exceptions } = collectTraps(trapsByHart[hart]);
     const c = counters?.[hart];
     return {
-      instructions: Number(cpu.instret),
+      instructions,
       interrupts: interrupts.total,
       exceptions: exceptions.total,
       sbiCalls: c?.sbiCalls ?? 0,

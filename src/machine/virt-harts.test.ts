@@ -227,6 +227,14 @@ test("harts on threads: a hart thread that fails ends the machine with its messa
   assert.deepEqual(await m.run(), { reason: "failed", message: "hart 1's thread failed: out of host memory" });
 });
 
+test("harts on threads: an exception in a real hart thread ends the machine, naming the hart", async () => {
+  const real = nodeHartThreads();
+  const broken: HartThreadHost = { readTime: () => real.readTime(), start: (init) => real.start({ ...init, hartIndex: init.hartIndex === 1 ? 99 : init.hartIndex }) };
+  const exit = await machine(2, [jal(0, 0)], () => {}, broken).run();
+  assert.equal(exit.reason, "failed");
+  assert.match((exit as { message: string }).message, /^hart 1's thread failed: hart index 99 is outside the layout's 2 hart\(s\)/);
+});
+
 test("harts on threads need the shared-memory engine", () => {
   assert.throws(
     () => new VirtMachine({ module: loadCoreModule(), hartThreads: nodeHartThreads(), harts: 2, ramSize: 16 << 20, kernel: kernelImage([jal(0, 0)]), bootargs: "", output: () => {} }),

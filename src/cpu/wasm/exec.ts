@@ -15,7 +15,7 @@ import {
   memFault, trapCause, trapTval, fetchTag, fetchBase, fetchRam, runLimit, crossPageRaw, crossPageSlot,
   loadSlow, storeSlow, fetchSlow, decodeIntoSlot, atomicAddress, wasmToPhysical,
   flushTranslated, flushPage, setRunLimit, clearMemFault, invalidateFetch,
-  armBounce, requestTranslation, drainCodeQueue,
+  armBounce, requestTranslation, drainCodeQueue, dropSuspects,
 } from "./mmu";
 import {
   csrRead, csrWrite, csrIllegal, csrSideEffects, clearCsrSideEffects,
@@ -234,7 +234,7 @@ export function run(budget: i32): i32 {
         case O.OP_ILLEGAL: pc = takeTrap(CAUSE_ILLEGAL_INSTRUCTION, imm & 0xffffffff, pc); notRetired++; break;
         case O.OP_NOP: pc += LEN(w); break;
         // This hart's own stores already dropped its stale code; other harts' stores wait in its queue.
-        case O.OP_FENCE_I: drainCodeQueue(); pc += LEN(w); break;
+        case O.OP_FENCE_I: drainCodeQueue(); dropSuspects(); pc += LEN(w); break;
         case O.OP_FENCE: fence(imm); pc += LEN(w); break;
 
         // ---- integer computation

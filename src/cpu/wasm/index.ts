@@ -2,7 +2,7 @@
 import * as L from "../layout";
 import * as C from "../csr-numbers";
 import { getState, setState, PRIV_M, MSTATUS_FS } from "./state";
-import { configureMemory, resetCodeCache, flushAll, invalidateRange, updateContexts } from "./mmu";
+import { configureMemory, resetCodeCache, flushAll, invalidateRange, updateContexts, drainCodeQueue, dropSuspects } from "./mmu";
 export { queueHostWrite } from "./mmu";
 import { csrRead, csrWrite, csrIllegal, resetHart, CSR_FFLAGS, CSR_FCSR, CSR_MINSTRET } from "./csr";
 export { run } from "./exec";
@@ -13,6 +13,16 @@ export function init(): void {
   configureMemory();
   resetCodeCache();
   resetHart();
+}
+
+/**
+ * A remote fence (SBI RFENCE) performed by this hart's own thread: SFENCE.VMA's effect (every
+ * translation dropped) and FENCE.I's (code other harts wrote, suspect pages).
+ */
+export function remoteFence(): void {
+  flushTlb();
+  drainCodeQueue();
+  dropSuspects();
 }
 
 export function flushTlb(): void {

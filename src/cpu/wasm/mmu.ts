@@ -115,6 +115,7 @@ export function resetCodeCache(): void {
   memory.fill(R.codeQueuedMemoBase(), 0xff, <usize>L.CODE_QUEUED_MEMO_ENTRIES * 12);
   for (let i: u32 = 0; i < <u32>R.POOL_PAGES; i++) store<i32>(R.poolOwnerBase() + (<usize>i << 2), -1);
   poolNext = 0;
+  setState(L.S_SUSPECT_COUNT, 0);
   invalidateFetch();
 }
 
@@ -180,7 +181,8 @@ export function flushPage(va: i64): void {
  * the page's new holder or this scan sees its tag. Stripping a tag that was just replaced by
  * another page's only costs that page a slow store.
  */
-function stripWriteTagsEverywhere(pageWasmAddr: usize): void {
+function stripWriteTagsEverywhere(pageWasmAddr: usize): bool {
+  let strippedOther = false;
   for (let hart: u32 = 0; hart < R.HART_COUNT; hart++) {
     const tlb = R.hartBaseOf(hart) + <usize>L.HART_TLB;
     const end = tlb + TLB_CONTEXT_BYTES * R.TLB_CONTEXTS;
@@ -189,8 +191,49 @@ function stripWriteTagsEverywhere(pageWasmAddr: usize): void {
       if (tag != TAG_INVALID && <usize>((tag << 12) + load<i64>(e + R.TLB_ADDEND)) == pageWasmAddr) {
         if (PARALLEL_HARTS) atomic.store<i64>(e + R.TLB_TAG_W, TAG_INVALID);
         else store<i64>(e + R.TLB_TAG_W, TAG_INVALID);
+        if (hart != R.HART_INDEX) strippedOther = true;
       }
     }
+  }
+  return strippedOther;
+}
+
+// ---- Suspect pages (shared build) ---------------------------------------------------------------
+// A hart in another thread may be in the middle of a store through the write tag that
+// stripWriteTagsEverywhere just removed: its store can land after this hart read the page to
+// decode it, and is not queued (it took the fast path). Such a page is suspect: this hart keeps
+// it on a short list and drops its decoded code again at its next FENCE.I (local, or a remote
+// one from SBI RFENCE), which the writer's program orders after its store. More suspects than
+// the list holds: the next FENCE.I drops every decoded page.
+
+function recordSuspect(ramPage: u32): void {
+  const count = <u32>getState(L.S_SUSPECT_COUNT);
+  if (count < <u32>L.SUSPECT_PAGES_MAX) store<u32>(R.HART_BASE + <usize>L.HART_STATE + <usize>L.S_SUSPECT_PAGES + (<usize>count << 2), ramPage);
+  setState(L.S_SUSPECT_COUNT, <i64>count + 1);
+}
+
+/** FENCE.I's part for suspect pages: drops their decoded code (all decoded code after an overflow). */
+export function dropSuspects(): void {
+  const count = <u32>getState(L.S_SUSPECT_COUNT);
+  if (count == 0) return;
+  setState(L.S_SUSPECT_COUNT, 0);
+  if (count > <u32>L.SUSPECT_PAGES_MAX) {
+    dropAllCode();
+    return;
+  }
+  const pages = <u32>(ramSize >>> 12);
+  for (let i: u32 = 0; i < count; i++) {
+    const page = load<u32>(R.HART_BASE + <usize>L.HART_STATE + <usize>L.S_SUSPECT_PAGES + (<usize>i << 2));
+    if (page >= pages) continue;
+    const entry = R.pagemapBase() + (<usize>page << 2);
+    if (load<u32>(entry) != 0) dropCodePage(entry);
+  }
+}
+
+function dropAllCode(): void {
+  for (let i: u32 = 0; i < <u32>R.POOL_PAGES; i++) {
+    const owner = load<i32>(R.poolOwnerBase() + (<usize>i << 2));
+    if (owner >= 0) dropCodePage(R.pagemapBase() + (<usize>owner << 2));
   }
 }
 
@@ -529,7 +572,7 @@ function codePageFor(pageWasm: usize): usize {
   // Mark the page before decoding anything from it (decoding reads RAM lazily, later). When no
   // hart had code there, any hart (this one included) may hold a write tag for it; otherwise
   // none does, since write tags are granted only to pages without holders.
-  if (setHolder(ramPage) == 0) stripWriteTagsEverywhere(pageWasm);
+  if (setHolder(ramPage) == 0 && stripWriteTagsEverywhere(pageWasm) && PARALLEL_HARTS) recordSuspect(ramPage);
   bumpCounter(L.S_CODE_PAGES_DECODED);
   return pool;
 }
@@ -774,10 +817,7 @@ function drainCodeQueueEntries(queue: usize): void {
   let took = false;
   if (loadShared(queue + L.CODE_QUEUE_OVERFLOW) != 0) {
     storeShared(queue + L.CODE_QUEUE_OVERFLOW, 0);
-    for (let i: u32 = 0; i < <u32>R.POOL_PAGES; i++) {
-      const owner = load<i32>(R.poolOwnerBase() + (<usize>i << 2));
-      if (owner >= 0) dropCodePage(R.pagemapBase() + (<usize>owner << 2));
-    }
+    dropAllCode();
     took = true;
   }
   const pages = <u32>(ramSize >>> 12);
