@@ -45,6 +45,7 @@ static void *writer(void *arg) {
     struct slot *s = &slots[i % RING];
     unsigned spins = 0;
     while (__atomic_load_n(&finished, __ATOMIC_ACQUIRE) < i - RING) {
+      smp_relax();
       if (++spins % 4096 == 0) sched_yield();
     }
     __atomic_store_n(&announced, i, __ATOMIC_RELEASE);
@@ -63,6 +64,7 @@ static void *reader(void *arg) {
     struct slot *s = &slots[i % RING];
     unsigned spins = 0;
     while (__atomic_load_n(&announced, __ATOMIC_ACQUIRE) < i) {
+      smp_relax();
       if (++spins % 4096 == 0) sched_yield();
     }
     int64_t r1 = s->flag;
@@ -75,6 +77,7 @@ static void *reader(void *arg) {
     // reset stores after that load (RVWMO lets a store pass an earlier load otherwise).
     spins = 0;
     while (s->flag != 1) {
+      smp_relax();
       if (++spins % 4096 == 0) sched_yield();
     }
     __asm__ volatile("fence r,w" ::: "memory");

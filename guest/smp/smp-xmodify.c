@@ -43,6 +43,7 @@ static void *modifier(void *arg) {
   for (int64_t r = 1; r <= rounds; r++) {
     unsigned spins = 0;
     while (__atomic_load_n(&acknowledged, __ATOMIC_ACQUIRE) < r - 1) {
+      smp_relax();
       if (++spins % 4096 == 0) sched_yield();
     }
     code[0] = li_a0(constant(r));

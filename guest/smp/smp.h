@@ -50,6 +50,13 @@ static inline void smp_pin(const char *prog, int cpu) {
 static inline int smp_cpu(void) { return sched_getcpu(); }
 
 /**
+ * The body of every spin loop here: PAUSE (Zihintpause, encoded as the FENCE hint the assembler
+ * may not know by name), as Linux's cpu_relax() and C runtimes' spin loops do. On a host that
+ * overcommits the harts it lets the hypervisor see the spin (pause-loop exiting).
+ */
+static inline void smp_relax(void) { __asm__ volatile(".insn i 0x0f, 0, x0, x0, 0x010"); }
+
+/**
  * A sense-reversing spin barrier for `parties` threads: the last to arrive resets the count and
  * flips the sense with a release store; the others spin on the sense with acquire loads. Each
  * thread keeps its own local sense. After a long spin a waiter yields, so a barrier still makes
@@ -77,6 +84,7 @@ static inline void smp_barrier_wait(struct smp_barrier *b, unsigned *local_sense
   }
   unsigned spins = 0;
   while (__atomic_load_n(&b->sense, __ATOMIC_ACQUIRE) != sense) {
+    smp_relax();
     if (++spins % 4096 == 0) sched_yield();
   }
 }

@@ -8,7 +8,8 @@ import { runLinux, DEFAULT_APPEND, DEFAULT_MEMORY } from "./run-linux.ts";
 import { buildDemo } from "../image/guest-programs.ts";
 import { buildGuestImage, ImageBuildError } from "../image/index.ts";
 import { BootImageError } from "../platform/boot-image.ts";
-import { MAX_CPUS, parseCpuCount, parsePort, parsePositiveInteger, parseSize, UsageError } from "./options.ts";
+import { DEFAULT_PAUSE_LOOP_WINDOW } from "../machine/virt.ts";
+import { MAX_CPUS, parseCpuCount, parseHostThreads, parsePauseLoop, parsePort, parsePositiveInteger, parseSize, UsageError } from "./options.ts";
 import { parseBalloonOption, parseDiskOption, parseNetOption, parseRngOption, parseVsockOption } from "./device-options.ts";
 import { formatLedger, formatStats } from "./stats.ts";
 import { coreLayout } from "../cpu/core-layout.ts";
@@ -79,6 +80,9 @@ program
 interface RunFlags {
   memory: string;
   cpus: string;
+  hostThreads?: string;
+  zawrs: string;
+  ple: string;
   kernel?: string;
   initrd?: string;
   append?: string;
@@ -100,7 +104,10 @@ interface RunFlags {
 function addMachineOptions(command: Command, defaultCpus = 1): Command {
   return command
     .option("--memory <size>", "guest RAM, e.g. 512M or 2G", `${DEFAULT_MEMORY >>> 20}M`)
-    .option("--cpus <n>", `harts (1-${MAX_CPUS}); with more than one, each runs on a host thread of its own`, String(defaultCpus))
+    .option("--cpus <n>", `harts (1-${MAX_CPUS}); with more than one, they run on host threads`, String(defaultCpus))
+    .option("--host-threads <m>", "host threads for the harts (1 to --cpus; default: one per hart, at most the host's cores); fewer threads than harts overcommit them")
+    .option("--zawrs <on|off>", "offer Zawrs (WRS.NTO/STO), so that a hart waiting on a lock yields its host thread", "on")
+    .option("--ple <on|off|N>", `pause-loop exiting: a hart spinning on PAUSE for N instructions yields its host thread (on = ${DEFAULT_PAUSE_LOOP_WINDOW})`, "on")
     .option("--kernel <file>", "RISC-V Linux Image to boot instead of the Debian kernel from the guest image")
     .option("--initrd <file>", "initramfs (cpio, optionally gzipped) instead of the guest image's")
     .option("--append <cmdline>", `kernel command line (default "${DEFAULT_APPEND}")`)
@@ -142,9 +149,15 @@ async function runFromFlags(flags: RunFlags): Promise<void> {
   const memory = parseSize(flags.memory, "--memory");
   const cpus = parseCpuCount(flags.cpus, "--cpus");
   checkHartsFit(cpus, memory);
+  if (flags.zawrs !== "on" && flags.zawrs !== "off") throw new UsageError(`--zawrs ${flags.zawrs}: use on or off`);
+  const hostThreads = flags.hostThreads === undefined ? Math.min(cpus, availableParallelism()) : parseHostThreads(flags.hostThreads, cpus);
+  const pauseLoopWindow = parsePauseLoop(flags.ple, DEFAULT_PAUSE_LOOP_WINDOW);
   process.exitCode = await runLinux({
     memory,
     cpus,
+    hostThreads,
+    zawrs: flags.zawrs === "on",
+    pauseLoopWindow: cpus > 1 ? pauseLoopWindow : 0,
     kernel: flags.kernel,
     initrd: flags.initrd,
     append: flags.append,

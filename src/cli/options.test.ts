@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseCpuCount, parseSize, parsePositiveInteger, UsageError } from "./options.ts";
+import { parseCpuCount, parseHostThreads, parsePauseLoop, parseSize, parsePositiveInteger, UsageError } from "./options.ts";
 
 test("sizes accept binary suffixes", () => {
   assert.equal(parseSize("512M", "--memory"), 512 << 20);
@@ -29,5 +29,22 @@ test("hart counts are 1..32", () => {
   assert.equal(parseCpuCount("32", "--cpus"), 32);
   for (const bad of ["0", "33", "two", "1.5", "-1", ""]) {
     assert.throws(() => parseCpuCount(bad, "--cpus"), (e: Error) => e instanceof UsageError && e.message.includes("(1-32)") && e.message.startsWith("--cpus"));
+  }
+});
+
+test("--host-threads: 1 to the number of harts, else an error naming the range", () => {
+  assert.equal(parseHostThreads("1", 4), 1);
+  assert.equal(parseHostThreads("4", 4), 4);
+  for (const bad of ["0", "5", "-1", "two", "", "1.5"]) {
+    assert.throws(() => parseHostThreads(bad, 4), (e: Error) => e instanceof UsageError && e.message.startsWith("--host-threads") && e.message.includes("(1-4)"));
+  }
+});
+
+test("--ple: on, off or a window in instructions", () => {
+  assert.equal(parsePauseLoop("off", 4096), 0);
+  assert.equal(parsePauseLoop("on", 4096), 4096);
+  assert.equal(parsePauseLoop("1000", 4096), 1000);
+  for (const bad of ["0", "yes", "", "-5", "2000000000"]) {
+    assert.throws(() => parsePauseLoop(bad, 4096), (e: Error) => e instanceof UsageError && e.message.startsWith("--ple"));
   }
 });

@@ -32,6 +32,24 @@ export function parsePort(text: string, what: string): number {
 /** Harts a machine can have: the code-holder map has a bit per hart in a u32 (src/cpu/core-layout.ts). */
 export const MAX_CPUS = 32;
 
+/** --host-threads: threads for `cpus` harts, 1..cpus. */
+export function parseHostThreads(text: string, cpus: number): number {
+  const value = /^\s*\d+\s*$/.test(text) ? Number(text) : NaN;
+  if (!Number.isInteger(value) || value < 1 || value > cpus) {
+    throw new UsageError(`--host-threads: "${text}" is not a number of host threads for ${cpus} hart${cpus === 1 ? "" : "s"} (1-${cpus})`);
+  }
+  return value;
+}
+
+/** --ple: "off", "on" (the default window) or a window in instructions (1..10^9). */
+export function parsePauseLoop(text: string, defaultWindow: number): number {
+  if (text === "off") return 0;
+  if (text === "on") return defaultWindow;
+  const value = /^\s*\d+\s*$/.test(text) ? Number(text) : NaN;
+  if (!Number.isInteger(value) || value < 1 || value > 1e9) throw new UsageError(`--ple: "${text}" is not on, off or a window in instructions (1-1000000000)`);
+  return value;
+}
+
 /** --cpus: a whole number of harts, 1..MAX_CPUS. */
 export function parseCpuCount(text: string, what: string): number {
   const value = /^\s*\d+\s*$/.test(text) ? Number(text) : NaN;

@@ -38,6 +38,12 @@ export interface RunLinuxOptions {
   memory: number;
   /** Harts (1..32, default 1). */
   cpus?: number;
+  /** Host threads for the harts (default: one per hart, at most the host's cores). */
+  hostThreads?: number;
+  /** Offer Zawrs to the guest (default on). */
+  zawrs?: boolean;
+  /** Pause-loop exiting window in instructions, 0 = off (default: VirtMachine's). */
+  pauseLoopWindow?: number;
   kernel?: string;
   initrd?: string;
   append?: string;
@@ -154,6 +160,9 @@ async function boot(options: RunLinuxOptions, live: { machine?: VirtMachine }): 
         module: loadCoreModule({ shared: threads }),
         hartThreads: threads ? nodeHartThreads() : undefined,
         harts: options.cpus,
+        hostThreads: threads ? options.hostThreads : undefined,
+        zawrs: options.zawrs,
+        pauseLoopWindow: options.pauseLoopWindow,
         ramSize: options.memory,
         kernel,
         initrd,

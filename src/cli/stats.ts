@@ -62,7 +62,7 @@ export function formatLedger(ledger: Ledger): string {
 }
 
 /** Each section of the --stats output; undefined leaves a section out (nothing to show). */
-const LEDGER_SECTIONS: ((ledger: Ledger) => Row[] | undefined)[] = [runRows, hartRows, translatorRows, exitRows, sbiRows, interruptRows, virtioRows, byteRows];
+const LEDGER_SECTIONS: ((ledger: Ledger) => Row[] | undefined)[] = [runRows, hartRows, schedulingRows, translatorRows, exitRows, sbiRows, interruptRows, virtioRows, byteRows];
 
 function runRows(ledger: Ledger): Row[] {
   const mips = ledger.wallSeconds > 0 ? ledger.instructions / ledger.wallSeconds / 1e6 : 0;
@@ -80,6 +80,22 @@ function hartRows(ledger: Ledger): Row[] | undefined {
   const rows: Row[] = [{ depth: 0, cells: ["Harts", "instructions", "interrupts", "exceptions", "SBI calls", "MMIO exits", "IPIs in", "fences in"] }];
   ledger.perHart.forEach((h, hart) =>
     rows.push({ depth: 1, cells: [`hart ${hart}`, h.instructions, h.interrupts, h.exceptions, h.sbiCalls, h.mmioExits, h.ipisReceived, h.remoteFences] }),
+  );
+  return rows;
+}
+
+/** With harts on host threads: where each hart's time went and how it waited (ms, µs). */
+function schedulingRows(ledger: Ledger): Row[] | undefined {
+  if (!ledger.perHart || !ledger.perHart.some((h) => h.runningNs + h.haltedNs + h.suspendedNs > 0)) return undefined;
+  const ms = (ns: number) => (ns / 1e6).toFixed(1);
+  const rows: Row[] = [
+    { depth: 0, cells: ["Hart time (ms)", "running", "steal", "halted", "suspended", "WRS parked", "WRS waits", "timeouts", "pause exits", "yields"] },
+  ];
+  ledger.perHart.forEach((h, hart) =>
+    rows.push({
+      depth: 1,
+      cells: [`hart ${hart}`, ms(h.runningNs), ms(h.stealNs), ms(h.haltedNs), ms(h.suspendedNs), ms(h.parkedNs), h.wrsParks, h.wrsTimeouts, h.pauseExits, h.directedYields],
+    }),
   );
   return rows;
 }

@@ -125,6 +125,10 @@ export const enum ExitReason {
   Budget = L.EXIT_BUDGET,
   Wfi = L.EXIT_WFI,
   Stop = L.EXIT_STOP,
+  /** WRS.NTO/STO (Zawrs): the hart waits until its reservation set is written. */
+  Wrs = L.EXIT_WRS,
+  /** A loop of PAUSEs longer than S_PLE_WINDOW: the hart spins, waiting for another. */
+  Pause = L.EXIT_PAUSE,
 }
 
 interface CoreExports extends CoreJitExports {

@@ -132,6 +132,11 @@ export const S_WATCH_HI = 0x620;
 export const S_SLICE_INSNS = 0x628;
 export const S_JIT_THRESHOLD = 0x630; // taken branches in a code page before it is translated; 0 = translator off
 export const S_JIT_FLAGS = 0x638; // JIT_FLAG_* bits below
+/**
+ * Pause-loop exiting: run() returns EXIT_PAUSE once PAUSEs that follow each other within
+ * PLE_GAP instructions have spanned this many instructions; 0 = off.
+ */
+export const S_PLE_WINDOW = 0x640;
 
 // Shared with translated code (src/cpu/jit): read at every entry or after every slow path.
 export const S_DATA_TLB = 0x680; // wasm address of the TLB table loads and stores use (i32)
@@ -149,6 +154,10 @@ export const S_LAST_TRAP_CAUSE = 0x718;
 export const S_SUSPECT_COUNT = 0x720;
 export const S_SUSPECT_PAGES = 0x740;
 export const SUSPECT_PAGES_MAX = 16;
+/** The size (4 or 8) of the access the reservation (S_RESERVATION) was made by. */
+export const S_RESERVATION_SIZE = 0x728;
+/** The last WRS that parked the hart: 0 = WRS.NTO, 1 = WRS.STO. */
+export const S_WRS_KIND = 0x730;
 
 // Statistics, kept by the core.
 export const S_TRAP_COUNTS = 0x800; // 64 slots: exception causes 0..31, interrupts 32..63
@@ -188,3 +197,8 @@ export const JIT_RET_INTERPRET = 0x4000_0000;
 export const EXIT_BUDGET = 0; // the instruction budget ran out
 export const EXIT_WFI = 1; // WFI with no interrupt pending: the hart is idle
 export const EXIT_STOP = 2; // the host set S_STOP_REQUEST from an import
+export const EXIT_WRS = 3; // WRS.NTO/STO with a valid reservation and no interrupt pending: wait on it
+export const EXIT_PAUSE = 4; // a pause loop (see S_PLE_WINDOW): let another hart run
+
+/** PAUSEs this many instructions apart or closer count as one spin loop (Intel's ple_gap, in instructions). */
+export const PLE_GAP = 128;

@@ -175,4 +175,9 @@ export const OP_BEQZ = 166;
 export const OP_BNEZ = 167;
 /** An entry of translated code (src/cpu/jit): imm = the function's index in the core's table. */
 export const OP_TRANSLATED = 168;
-export const OP_COUNT = 169;
+/** PAUSE (Zihintpause): a FENCE hint; counted for pause-loop exiting. */
+export const OP_PAUSE = 169;
+/** WRS.NTO and WRS.STO (Zawrs): wait on the reservation set, without and with a short timeout. */
+export const OP_WRS_NTO = 170;
+export const OP_WRS_STO = 171;
+export const OP_COUNT = 172;

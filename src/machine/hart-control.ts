@@ -22,6 +22,7 @@ export const ATTENTION_INTERRUPT = 1 << 0; // interrupt lines, IPIs or the SBI t
 export const ATTENTION_FENCE = 1 << 1; // a remote SFENCE.VMA / FENCE.I to perform and acknowledge
 export const ATTENTION_HSM = 1 << 2; // the hart's HSM state changed (start, stop, suspend)
 export const ATTENTION_EXIT = 1 << 3; // the machine is ending
+export const ATTENTION_YIELD = 1 << 4; // another hart of this thread became runnable: end the slice
 
 /** Mailbox states. */
 export const MAILBOX_IDLE = 0;
@@ -46,10 +47,17 @@ export const SOFT_SET = 1;
 export const SOFT_CLEAR = 2;
 
 // ---- layout -----------------------------------------------------------------------------------
-/** Machine-wide words (Int32 indices): the I/O thread's doorbell, and the exit flag. */
+/**
+ * Machine-wide words (Int32 indices): the I/O thread's doorbell, the exit flag, and per host
+ * thread a wake word (bumped whenever one of its harts needs attention) and the hart it is
+ * running (-1: none).
+ */
 const DOORBELL = 0;
 const EXIT = 1;
-const HEADER_BYTES = 64;
+const THREAD_WAKE = 16;
+const THREAD_CURRENT = 48;
+export const MAX_HOST_THREADS = 32;
+const HEADER_BYTES = 4 * (THREAD_CURRENT + MAX_HOST_THREADS);
 const HART_BLOCK_BYTES = 256;
 
 // Per-hart Int32 words, from the hart's block.
@@ -65,6 +73,7 @@ const W_LINES = 8;
 const W_SOFT = 9;
 const W_ARGUMENT = 10;
 const W_RUNNING = 11;
+const W_THREAD = 12;
 // Per-hart BigInt64 slots, from the hart's block.
 const Q_ADDRESS = 8;
 const Q_VALUE = 9;
@@ -86,6 +95,17 @@ export const HART_THREAD_STATS = [
   "compileMs",
   "sleeps",
   "attentionExits",
+  "runningNs",
+  "stealNs",
+  "haltedNs",
+  "suspendedNs",
+  "parkedNs",
+  "wrsParks",
+  "wrsTimeouts",
+  "wrsWaitNs",
+  "pauseExits",
+  "directedYields",
+  "hostYields",
 ] as const;
 export type HartThreadStats = Record<(typeof HART_THREAD_STATS)[number], number>;
 
@@ -106,13 +126,40 @@ export class HartControl {
     this.f64 = new Float64Array(buffer);
   }
 
-  static create(harts: number, initialState: (hart: number) => HsmState): HartControl {
+  static create(harts: number, initialState: (hart: number) => HsmState, threadOf: (hart: number) => number): HartControl {
     const control = new HartControl(new SharedArrayBuffer(HEADER_BYTES + harts * HART_BLOCK_BYTES), harts);
     for (let hart = 0; hart < harts; hart++) {
       control.setHsm(hart, initialState(hart));
       control.setTimer(hart, NEVER);
+      control.i32[control.word(hart, W_THREAD)] = threadOf(hart);
     }
+    for (let thread = 0; thread < MAX_HOST_THREADS; thread++) control.setCurrent(thread, -1);
     return control;
+  }
+
+  // ---- host threads -----------------------------------------------------------------------------------
+  threadOf(hart: number): number {
+    return this.i32[this.word(hart, W_THREAD)];
+  }
+  threadWake(thread: number): number {
+    return Atomics.load(this.i32, THREAD_WAKE + thread);
+  }
+  /** Wakes the thread running `hart` (it looks at all its harts' attention bits). */
+  wakeThreadOf(hart: number): void {
+    const index = THREAD_WAKE + this.threadOf(hart);
+    Atomics.add(this.i32, index, 1);
+    Atomics.notify(this.i32, index);
+  }
+  /** The thread's side: sleeps until its wake word moves from `seen`, at most `ms`. */
+  waitThread(thread: number, seen: number, ms: number): void {
+    Atomics.wait(this.i32, THREAD_WAKE + thread, seen, ms);
+  }
+  setCurrent(thread: number, hart: number): void {
+    Atomics.store(this.i32, THREAD_CURRENT + thread, hart);
+  }
+  /** The hart the thread is running a slice of, or -1. */
+  current(thread: number): number {
+    return Atomics.load(this.i32, THREAD_CURRENT + thread);
   }
 
   private word(hart: number, field: number): number {

@@ -1,17 +1,28 @@
-// One hart on a thread of its own: what each hart thread of a VirtMachine runs (the host adapter's
-// worker entry calls runHartThread; src/host/node/hart-worker.ts for Node). The hart's engine
-// instance shares the machine's memory with every other hart; everything the hart cannot do alone
-// (device MMIO, hypercalls, HSM edges) goes to the I/O thread through the mailbox of hart-control.ts.
+// A host thread running one or more harts of a VirtMachine: what each hart thread runs (the host
+// adapter's worker entry calls runHartThread; src/host/node/hart-worker.ts for Node). Every hart
+// has an engine instance of its own over the machine's one shared memory; everything a hart cannot
+// do alone (device MMIO, hypercalls, HSM edges) goes to the I/O thread through the mailbox of
+// hart-control.ts.
 //
-// The loop, as a table of what the hart does in each HSM state (SBI spec §9):
-//   STARTED          run a slice; after WFI, sleep until an interrupt is pending and enabled
-//   START_PENDING    enter the kernel at hart_start's address, then complete start-done
+// With more harts than threads (--cpus N --host-threads M, N > M) a thread is a small vCPU
+// scheduler: it runs its runnable harts in turn, a slice each, the way a host kernel schedules
+// vCPU threads, but it knows what each hart is doing. A hart that waits on a lock (WRS.NTO from
+// Zawrs, or a loop of PAUSEs) gives the rest of its slice to another hart of the thread at once
+// (a directed yield), so the lock holder runs instead of the waiter. Each hart's time is
+// accounted as running, steal (runnable while another hart of its thread runs), halted (WFI,
+// STOPPED), suspended (HSM) or parked (WRS).
+//
+// What a hart does in each HSM state (SBI spec §9), the table HartRunner.prepare follows:
+//   STARTED          runnable; after WFI, halted until an interrupt is pending and enabled;
+//                    after WRS, parked until its reservation set is written, an interrupt is
+//                    pending or the wait times out
+//   START_PENDING    enter the kernel at hart_start's address, complete start-done: runnable
 //   STOP_PENDING     complete stop-done          SUSPEND_PENDING   complete suspend-done
-//   SUSPENDED        sleep until an interrupt is pending and enabled, then complete the resume
-//   STOPPED          sleep until the I/O thread changes the state
-// Every pass first takes the attention bits other threads set: interrupt lines to merge into mip,
-// a remote fence to perform, an HSM change, the machine's end. Sleeping is Atomics.wait on the
-// attention word, so an idle hart costs its host thread nothing.
+//   SUSPENDED        until an interrupt is pending and enabled, then complete the resume
+//   STOPPED          until the I/O thread changes the state
+// Before that, a hart takes the attention bits other threads set: interrupt lines to merge into
+// mip, a remote fence to perform, an HSM change, the machine's end. A thread with nothing to run
+// sleeps (Atomics.wait on its wake word) until its next deadline, so idle harts cost nothing.
 import { Cpu, ExitReason, type CpuOptions, type AccessSize, type PhysicalBus } from "../cpu/cpu.ts";
 import { coreLayout } from "../cpu/core-layout.ts";
 import * as L from "../cpu/layout.ts";
@@ -49,40 +60,179 @@ export interface HartThreadInit {
   memory: WebAssembly.Memory;
   control: SharedArrayBuffer;
   harts: number;
-  hartIndex: number;
+  /** This thread's index, and the harts it runs (each with an engine instance of its own). */
+  threadIndex: number;
+  hartIndices: number[];
   ramSize: number;
   ramBase: number;
   /** Paravirtual boot (the host serves SBI); else OpenSBI runs in the guest's M-mode. */
   paravirtual: boolean;
   jit: CpuOptions["jit"];
+  /** Pause-loop exiting window in instructions (S_PLE_WINDOW); 0 = off. */
+  pauseLoopWindow: number;
 }
 
-/** Instructions per slice: a slice ends early anyway whenever another thread asks for attention. */
-const SLICE_INSTRUCTIONS = 1_000_000;
-/** A conservative guess of guest speed, to end a slice near this hart's next timer deadline. */
+/** A hart alone on its thread runs long slices (other threads' requests end them anyway)... */
+const SLICE_ALONE = 1_000_000;
+/** ... harts sharing a thread get shorter ones, so that none waits long for its turn. */
+const SLICE_SHARED = 200_000;
+/** A conservative guess of guest speed, to end a slice near the hart's next timer deadline. */
 const INSTRUCTIONS_PER_TICK = 30;
 const TICKS_PER_MS = 10_000;
-/** Longest sleep without a deadline: the hart looks at the exit flag at least this often. */
+const NS_PER_TICK = 100;
+/** Longest sleep without a deadline: the thread looks at the exit flag at least this often. */
 const MAX_SLEEP_MS = 1000;
+/**
+ * A WRS.NTO park ends at the latest after this many ticks (1 ms; the spec lets a stall end at any
+ * time), a WRS.STO park after a short while (20 µs); a thread with only parked harts looks at
+ * their reservation sets every POLL_MS.
+ */
+const WRS_NTO_TICKS = 10_000;
+const WRS_STO_TICKS = 200;
+const POLL_MS = 0.02;
+/** How long a thread whose only runnable hart spins in a pause loop sleeps (50 µs). */
+const HOST_YIELD_MS = 0.05;
 const NEVER = 0xffff_ffff_ffff_ffffn;
 const MENVCFG_STCE = 1n << 63n;
 
-/** Thrown out of the engine's imports when the machine ends while the hart waits for an answer. */
+/** Thrown out of the engine's imports when the machine ends while a hart waits for an answer. */
 class MachineEnded extends Error {}
 
-/** Runs hart `init.hartIndex` until the machine ends. `readTime` is the machine's one timebase. */
+/** Runs the thread's harts until the machine ends. `readTime` is the machine's one timebase. */
 export function runHartThread(init: HartThreadInit, readTime: () => number): void {
   try {
-    new HartThread(init, readTime).loop();
+    new HartScheduler(init, readTime).loop();
   } catch (error) {
     if (!(error instanceof MachineEnded)) throw error;
   }
 }
 
-class HartThread {
-  private readonly cpu: Cpu;
+/** What a hart can do at the moment the scheduler looks at it. */
+const enum Readiness {
+  Runnable,
+  Halted,
+  Suspended,
+  Parked,
+}
+
+/** Where a hart's time went, in ticks (published in ns). */
+interface TimeAccount {
+  running: number;
+  steal: number;
+  halted: number;
+  suspended: number;
+  parked: number;
+}
+
+class HartScheduler {
   private readonly control: HartControl;
-  private readonly hart: number;
+  private readonly runners: HartRunner[];
+  private next = 0;
+
+  constructor(
+    private readonly init: HartThreadInit,
+    private readonly readTime: () => number,
+  ) {
+    this.control = new HartControl(init.control, init.harts);
+    this.runners = init.hartIndices.map((hart) => new HartRunner(init, hart, this.control, readTime));
+  }
+
+  loop(): void {
+    const control = this.control, runners = this.runners, thread = this.init.threadIndex;
+    for (;;) {
+      const wakeSeen = control.threadWake(thread);
+      if (control.exiting) return;
+      const now = this.readTime();
+      // Every hart first takes its attention bits and says what it can do now.
+      const readiness = runners.map((runner) => runner.prepare(now));
+      if (control.exiting) return;
+      let chosen = -1;
+      for (let i = 0; i < runners.length; i++) {
+        const index = (this.next + i) % runners.length;
+        if (readiness[index] === Readiness.Runnable) {
+          chosen = index;
+          break;
+        }
+      }
+      // Harts not chosen are not running: a remote fence need not wait for them (see setRunning).
+      runners.forEach((runner, index) => index !== chosen && runner.standBy());
+      if (chosen < 0) {
+        this.sleep(wakeSeen, readiness);
+        this.account(readiness, -1, now, this.readTime());
+        continue;
+      }
+      this.next = (chosen + 1) % runners.length;
+      const runnable = readiness.filter((r) => r === Readiness.Runnable).length;
+      const runner = runners[chosen];
+      control.setCurrent(thread, runner.hart);
+      const yielded = runner.runSlice(runnable > 1 ? SLICE_SHARED : SLICE_ALONE);
+      control.setCurrent(thread, -1);
+      // A waiter that gave up its slice while another hart of this thread could run: that one runs next.
+      if (yielded && runnable > 1) runner.counts.directedYields++;
+      this.account(readiness, chosen, now, this.readTime());
+      // Alone on the thread, a spinning hart (pause loop) gives its host core away for a moment
+      // instead: the hart it waits for may be on a thread the host preempted (KVM yields too).
+      if (yielded && runnable === 1 && runner.spinning) {
+        runner.counts.hostYields++;
+        control.waitThread(thread, control.threadWake(thread), HOST_YIELD_MS);
+      }
+      runner.standBy();
+      runner.publishStats();
+    }
+  }
+
+  /** Adds the period [from, to) to each hart's account, by what it was doing then. */
+  private account(readiness: readonly Readiness[], chosen: number, from: number, to: number): void {
+    const elapsed = Math.max(0, to - from);
+    this.runners.forEach((runner, index) => {
+      const t = runner.time;
+      switch (readiness[index]) {
+        case Readiness.Runnable:
+          if (index === chosen) t.running += elapsed;
+          else t.steal += elapsed;
+          break;
+        case Readiness.Halted:
+          t.halted += elapsed;
+          break;
+        case Readiness.Suspended:
+          t.suspended += elapsed;
+          break;
+        case Readiness.Parked:
+          t.parked += elapsed;
+          break;
+      }
+    });
+  }
+
+  /** Nothing to run: sleep until woken (attention for any hart of the thread) or the next deadline. */
+  private sleep(wakeSeen: number, readiness: readonly Readiness[]): void {
+    let deadline = NEVER;
+    for (const runner of this.runners) {
+      const d = runner.wakeDeadline();
+      if (d < deadline) deadline = d;
+    }
+    let ms = MAX_SLEEP_MS;
+    if (deadline !== NEVER) ms = Math.min(ms, Math.max(0, Number(deadline - BigInt(this.readTime())) / TICKS_PER_MS));
+    // A parked hart's reservation set can be written by a hart of another thread or by DMA at any
+    // moment, unannounced: look again soon.
+    if (readiness.includes(Readiness.Parked)) ms = Math.min(ms, POLL_MS);
+    if (ms <= 0) return;
+    for (const runner of this.runners) runner.counts.sleeps++;
+    this.control.waitThread(this.init.threadIndex, wakeSeen, ms);
+  }
+}
+
+/** A WRS park: the reservation LR made and what it read, and when the wait ends at the latest. */
+interface Park {
+  ramOffset: number;
+  size: number;
+  value: bigint;
+  since: number;
+  deadline: number;
+}
+
+class HartRunner {
+  readonly cpu: Cpu;
   private readonly words: Int32Array;
   private readonly attention: number;
   private readonly mipWord: number;
@@ -90,12 +240,20 @@ class HartThread {
   private readonly hostOwned: number;
   private readonly paravirtual: boolean;
   private waitingForInterrupt = false;
-  private readonly counts = { sleeps: 0, attentionExits: 0 };
+  private park: Park | undefined;
+  readonly counts = { sleeps: 0, attentionExits: 0, wrsParks: 0, wrsTimeouts: 0, pauseExits: 0, directedYields: 0, hostYields: 0 };
+  /** The last slice ended in a pause loop. */
+  spinning = false;
+  readonly time: TimeAccount = { running: 0, steal: 0, halted: 0, suspended: 0, parked: 0 };
+  private wrsWaitTicks = 0;
 
-  constructor(init: HartThreadInit, private readonly readTime: () => number) {
-    this.hart = init.hartIndex;
+  constructor(
+    init: HartThreadInit,
+    readonly hart: number,
+    private readonly control: HartControl,
+    private readonly readTime: () => number,
+  ) {
     this.paravirtual = init.paravirtual;
-    this.control = new HartControl(init.control, init.harts);
     const bus: PhysicalBus = {
       load: (paddr, size) => this.mmioRead(paddr, size),
       store: (paddr, size, value) => this.mmioWrite(paddr, size, value),
@@ -104,7 +262,7 @@ class HartThread {
       module: init.module,
       memory: init.memory,
       layout: coreLayout({ harts: init.harts, ramSize: init.ramSize }),
-      hartIndex: init.hartIndex,
+      hartIndex: hart,
       ramSize: init.ramSize,
       ramBase: init.ramBase,
       bus,
@@ -113,77 +271,138 @@ class HartThread {
       jit: init.jit,
       adopt: true,
     });
+    this.cpu.setState(L.S_PLE_WINDOW, BigInt(init.pauseLoopWindow));
     this.words = new Int32Array(init.memory.buffer);
     this.attention = this.cpu.attentionAddress >> 2;
     this.mipWord = (this.cpu.hartBase + L.HART_STATE + L.S_MIP) >> 2;
     this.hostOwned = MIP_MEIP | MIP_SEIP | MIP_MTIP | MIP_MSIP | (init.paravirtual ? MIP_STIP : 0);
   }
 
-  loop(): void {
+  /**
+   * Takes the attention bits, performs what they ask, completes pending HSM edges, and says
+   * whether the hart can run now. Marks the hart as possibly running first (see setRunning).
+   */
+  prepare(now: number): Readiness {
     const control = this.control, hart = this.hart;
-    for (;;) {
-      // Running (as far as remote fences are concerned) from before the attention bits are taken.
-      control.setRunning(hart, true);
-      const bits = Atomics.exchange(this.words, this.attention, 0);
-      if (bits & ATTENTION_EXIT || control.exiting) return;
-      if (bits & ATTENTION_FENCE) this.fence();
-      this.mergeInterrupts();
-      switch (control.hsm(hart)) {
-        case SBI_HSM_STATE_STARTED:
-          if (this.waitingForInterrupt) {
-            if (!this.interruptPending()) {
-              this.sleep(this.nextDeadline());
-              continue;
-            }
-            this.waitingForInterrupt = false;
-          }
-          this.runSlice();
-          break;
-        case SBI_HSM_STATE_START_PENDING: {
-          const { addr, opaque } = control.start(hart);
-          enterSupervisor(this.cpu, hart, addr, opaque);
+    control.setRunning(hart, true);
+    const bits = Atomics.exchange(this.words, this.attention, 0);
+    if (bits & ATTENTION_EXIT || control.exiting) return Readiness.Halted;
+    if (bits & ATTENTION_FENCE) this.fence();
+    this.mergeInterrupts();
+    switch (control.hsm(hart)) {
+      case SBI_HSM_STATE_STARTED:
+        if (this.waitingForInterrupt) {
+          if (!this.interruptPending()) return Readiness.Halted;
           this.waitingForInterrupt = false;
-          this.edge(EDGE_START_DONE);
-          break;
         }
-        case SBI_HSM_STATE_STOP_PENDING:
-          this.edge(EDGE_STOP_DONE);
-          break;
-        case SBI_HSM_STATE_SUSPEND_PENDING:
-          this.edge(EDGE_SUSPEND_DONE);
-          break;
-        case SBI_HSM_STATE_SUSPENDED:
-          if (!this.interruptPending()) {
-            this.sleep(this.nextDeadline());
-            continue;
-          }
-          this.edge(EDGE_RESUME);
-          // A non-retentive suspend resumes at its address, as hart_start would.
-          if (control.result(hart) === 1) enterSupervisor(this.cpu, hart, control.value(hart), control.value2(hart));
-          this.waitingForInterrupt = false;
-          break;
-        default: // STOPPED, and states only the I/O thread moves out of
-          this.sleep(NEVER);
-          continue;
+        if (this.park) {
+          if (!this.parkEnds(now)) return Readiness.Parked;
+          this.park = undefined;
+        }
+        return Readiness.Runnable;
+      case SBI_HSM_STATE_START_PENDING: {
+        const { addr, opaque } = control.start(hart);
+        enterSupervisor(this.cpu, hart, addr, opaque);
+        this.waitingForInterrupt = false;
+        this.park = undefined;
+        this.edge(EDGE_START_DONE);
+        return Readiness.Runnable;
       }
-      this.publishStats();
+      case SBI_HSM_STATE_STOP_PENDING:
+        this.edge(EDGE_STOP_DONE);
+        return Readiness.Halted;
+      case SBI_HSM_STATE_SUSPEND_PENDING:
+        this.edge(EDGE_SUSPEND_DONE);
+        return Readiness.Suspended;
+      case SBI_HSM_STATE_SUSPENDED:
+        if (!this.interruptPending()) return Readiness.Suspended;
+        this.edge(EDGE_RESUME);
+        // A non-retentive suspend resumes at its address, as hart_start would.
+        if (control.result(hart) === 1) enterSupervisor(this.cpu, hart, control.value(hart), control.value2(hart));
+        this.waitingForInterrupt = false;
+        this.park = undefined;
+        return Readiness.Runnable;
+      default: // STOPPED, and states only the I/O thread moves out of
+        return Readiness.Halted;
     }
   }
 
-  private runSlice(): void {
+  /**
+   * Not running until the next prepare: a remote fence need not wait for this hart. A fence
+   * requested after prepare took the attention bits is performed here, at once.
+   */
+  standBy(): void {
+    this.control.setRunning(this.hart, false);
+    this.fenceIfAsked();
+  }
+
+  /** Runs a slice; true when the hart gave it up early to wait for another (WRS, pause loop). */
+  runSlice(slice: number): boolean {
     const now = this.readTime();
-    const deadline = this.nextDeadline();
-    let budget = SLICE_INSTRUCTIONS;
+    const deadline = this.nextTimerDeadline();
+    let budget = slice;
     if (deadline !== NEVER && deadline > BigInt(now)) {
       budget = Math.max(1000, Math.min(budget, Number(deadline - BigInt(now)) * INSTRUCTIONS_PER_TICK));
     }
     const reason = this.cpu.runUntilAttention(budget);
-    if (reason === ExitReason.Wfi) this.waitingForInterrupt = true;
-    else if (reason === ExitReason.Stop) this.counts.attentionExits++;
+    this.spinning = reason === ExitReason.Pause;
+    switch (reason) {
+      case ExitReason.Wfi:
+        this.waitingForInterrupt = true;
+        return false;
+      case ExitReason.Stop:
+        this.counts.attentionExits++;
+        return false;
+      case ExitReason.Wrs:
+        this.parkOnReservation();
+        return true;
+      case ExitReason.Pause:
+        this.counts.pauseExits++;
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  /** WRS: wait until the reservation LR made is written (its value changes), an interrupt, or the timeout. */
+  private parkOnReservation(): void {
+    const cpu = this.cpu;
+    const reservation = cpu.getState(L.S_RESERVATION);
+    const ramOffset = Number(reservation) - cpu.ramBase;
+    const size = Number(cpu.getState(L.S_RESERVATION_SIZE));
+    if (ramOffset < 0 || ramOffset + size > cpu.ramSize) return;
+    const now = this.readTime();
+    const short = cpu.getState(L.S_WRS_KIND) === 1n;
+    this.park = { ramOffset, size, value: cpu.getState(L.S_RESERVATION_VALUE), since: now, deadline: now + (short ? WRS_STO_TICKS : WRS_NTO_TICKS) };
+    this.counts.wrsParks++;
+  }
+
+  private parkEnds(now: number): boolean {
+    const park = this.park!;
+    const ended = this.reservationWritten(park) || this.interruptPending() || now >= park.deadline;
+    if (ended) {
+      if (now >= park.deadline) this.counts.wrsTimeouts++;
+      this.wrsWaitTicks += now - park.since;
+    }
+    return ended;
+  }
+
+  private reservationWritten(park: Park): boolean {
+    const address = this.cpu.ramWasmBase + park.ramOffset;
+    if (park.size === 4) return BigInt(Atomics.load(this.words, address >> 2)) !== BigInt.asIntN(32, park.value);
+    const pair = new BigInt64Array(this.words.buffer, address, 1);
+    return Atomics.load(pair, 0) !== BigInt.asIntN(64, park.value);
+  }
+
+  /** When this hart wants to be looked at again without being woken: a timer, or a park's timeout. */
+  wakeDeadline(): bigint {
+    let next = this.nextTimerDeadline();
+    if (this.park && BigInt(this.park.deadline) < next) next = BigInt(this.park.deadline);
+    return next;
   }
 
   /** The earliest of this hart's SBI timer and (with Sstc enabled) stimecmp, in ticks; NEVER if none. */
-  private nextDeadline(): bigint {
+  private nextTimerDeadline(): bigint {
     let next = this.paravirtual ? this.control.timer(this.hart) : NEVER;
     if ((this.cpu.getState(L.S_MENVCFG) & MENVCFG_STCE) !== 0n) {
       const stimecmp = this.cpu.getState(L.S_STIMECMP);
@@ -192,17 +411,7 @@ class HartThread {
     return next;
   }
 
-  /** Sleeps until another thread sets an attention bit, or until the deadline (in ticks). */
-  private sleep(deadline: bigint): void {
-    let ms = MAX_SLEEP_MS;
-    if (deadline !== NEVER) ms = Math.min(ms, Math.max(0, Number(deadline - BigInt(this.readTime())) / TICKS_PER_MS));
-    if (ms <= 0) return;
-    this.counts.sleeps++;
-    this.control.setRunning(this.hart, false);
-    Atomics.wait(this.words, this.attention, 0, ms);
-  }
-
-  /** Interrupts pending and enabled in mie: what ends WFI and a suspension (privileged ISA 3.3.3). */
+  /** Interrupts pending and enabled in mie: what ends WFI, a suspension and a WRS (privileged ISA 3.3.3). */
   private interruptPending(): boolean {
     return (this.cpu.readCsr(CSR_MIP) & this.cpu.readCsr(CSR_MIE)) !== 0n;
   }
@@ -224,6 +433,10 @@ class HartThread {
     const requested = this.control.fenceRequested(this.hart);
     this.cpu.remoteFence();
     this.control.fenceDone(this.hart, requested);
+  }
+
+  private fenceIfAsked(): void {
+    if (Atomics.and(this.words, this.attention, ~ATTENTION_FENCE) & ATTENTION_FENCE) this.fence();
   }
 
   // ---- requests to the I/O thread -------------------------------------------------------------------
@@ -274,17 +487,14 @@ class HartThread {
     this.fenceIfAsked();
   }
 
-  private fenceIfAsked(): void {
-    if (Atomics.and(this.words, this.attention, ~ATTENTION_FENCE) & ATTENTION_FENCE) this.fence();
-  }
-
   private edge(edge: number): void {
     this.control.setArgument(this.hart, edge);
     this.request(REQUEST_HSM_EDGE);
   }
 
-  private publishStats(): void {
+  publishStats(): void {
     const jit = this.cpu.jit?.stats;
+    const ns = (ticks: number) => ticks * NS_PER_TICK;
     const stats: HartThreadStats = {
       pagesTranslated: jit?.translations ?? 0,
       instructionsTranslated: jit?.instructions ?? 0,
@@ -295,6 +505,17 @@ class HartThread {
       compileMs: jit?.compileMs ?? 0,
       sleeps: this.counts.sleeps,
       attentionExits: this.counts.attentionExits,
+      runningNs: ns(this.time.running),
+      stealNs: ns(this.time.steal),
+      haltedNs: ns(this.time.halted),
+      suspendedNs: ns(this.time.suspended),
+      parkedNs: ns(this.time.parked),
+      wrsParks: this.counts.wrsParks,
+      wrsTimeouts: this.counts.wrsTimeouts,
+      wrsWaitNs: ns(this.wrsWaitTicks),
+      pauseExits: this.counts.pauseExits,
+      directedYields: this.counts.directedYields,
+      hostYields: this.counts.hostYields,
     };
     this.control.publishStats(this.hart, stats);
   }

@@ -51,6 +51,23 @@ export interface LedgerHart {
   remoteFences: number;
   /** Loads and stores of this hart that left the core for a device model (MMIO exits). */
   mmioExits: number;
+  /**
+   * Where the hart's wall time went on its host thread (harts on threads; 0 otherwise): running,
+   * steal (runnable while another hart of its thread ran), halted (WFI, stopped), suspended (SBI
+   * HSM), parked (waiting in WRS). Nanoseconds.
+   */
+  runningNs: number;
+  stealNs: number;
+  haltedNs: number;
+  suspendedNs: number;
+  parkedNs: number;
+  /** WRS waits (Zawrs): parks, those that ended by timeout rather than a write or interrupt, and their total length. */
+  wrsParks: number;
+  wrsTimeouts: number;
+  wrsWaitNs: number;
+  /** Slices ended by pause-loop exiting, and slices given up (WRS, pause loop) to another hart of the thread. */
+  pauseExits: number;
+  directedYields: number;
 }
 
 export interface LedgerExits {
@@ -147,6 +164,8 @@ export interface LedgerMachine {
   /** Every hart when there are several (`cpu` is then hart 0), with its counters by index. */
   readonly cpus?: readonly { readonly instret: bigint; trapCounts(): readonly bigint[] }[];
   readonly hartCounters?: readonly { readonly sbiCalls: number; readonly ipisReceived: number; readonly remoteFences: number; readonly mmioExits?: number }[];
+  /** Per hart, what its host thread's scheduler counted (harts on threads). */
+  hartSchedulerStats?(): readonly LedgerSchedulerStats[] | undefined;
   /** The translator's counters summed over every hart (else hart 0's, through `cpu`). */
   translatorCounters?(): TranslatorCounters | undefined;
 }
@@ -344,7 +363,7 @@ export function collectLedger(machine: LedgerMachine, now: number = machine.cloc
     virtio,
     ...translatorPart(machine),
     bytes,
-    ...(instretByHart && trapsByHart ? { perHart: collectHarts(instretByHart, trapsByHart, machine.hartCounters) } : {}),
+    ...(instretByHart && trapsByHart ? { perHart: collectHarts(instretByHart, trapsByHart, machine.hartCounters, machine.hartSchedulerStats?.()) } : {}),
   };
 }
 
@@ -356,6 +375,7 @@ function collectHarts(
   instretByHart: readonly number[],
   trapsByHart: readonly (readonly bigint[])[],
   counters: LedgerMachine["hartCounters"],
+  scheduler: readonly LedgerSchedulerStats[] | undefined,
 ): LedgerHart[] {
   return instretByHart.map((instructions, hart) => {
     const { interrupts, exceptions } = collectTraps(trapsByHart[hart]);
@@ -368,8 +388,38 @@ function collectHarts(
       ipisReceived: c?.ipisReceived ?? 0,
       remoteFences: c?.remoteFences ?? 0,
       mmioExits: c?.mmioExits ?? 0,
+      ...schedulerPart(scheduler?.[hart]),
     };
   });
+}
+
+/** The scheduler's figures a hart thread publishes (src/machine/hart-control.ts). */
+export interface LedgerSchedulerStats {
+  readonly runningNs: number;
+  readonly stealNs: number;
+  readonly haltedNs: number;
+  readonly suspendedNs: number;
+  readonly parkedNs: number;
+  readonly wrsParks: number;
+  readonly wrsTimeouts: number;
+  readonly wrsWaitNs: number;
+  readonly pauseExits: number;
+  readonly directedYields: number;
+}
+
+function schedulerPart(s: LedgerSchedulerStats | undefined): LedgerSchedulerStats {
+  return {
+    runningNs: s?.runningNs ?? 0,
+    stealNs: s?.stealNs ?? 0,
+    haltedNs: s?.haltedNs ?? 0,
+    suspendedNs: s?.suspendedNs ?? 0,
+    parkedNs: s?.parkedNs ?? 0,
+    wrsParks: s?.wrsParks ?? 0,
+    wrsTimeouts: s?.wrsTimeouts ?? 0,
+    wrsWaitNs: s?.wrsWaitNs ?? 0,
+    pauseExits: s?.pauseExits ?? 0,
+    directedYields: s?.directedYields ?? 0,
+  };
 }
 
 function translatorPart(machine: LedgerMachine): { translator?: TranslatorCounters } {

@@ -219,7 +219,7 @@ test("harts on threads: a hart thread that fails ends the machine with its messa
   const failing: HartThreadHost = {
     readTime: () => 0,
     start: (init) => ({
-      finished: init.hartIndex === 1 ? Promise.reject(new Error("out of host memory")) : new Promise<void>(() => {}),
+      finished: init.hartIndices.includes(1) ? Promise.reject(new Error("out of host memory")) : new Promise<void>(() => {}),
       terminate: () => {},
     }),
   };
@@ -229,7 +229,7 @@ test("harts on threads: a hart thread that fails ends the machine with its messa
 
 test("harts on threads: an exception in a real hart thread ends the machine, naming the hart", async () => {
   const real = nodeHartThreads();
-  const broken: HartThreadHost = { readTime: () => real.readTime(), start: (init) => real.start({ ...init, hartIndex: init.hartIndex === 1 ? 99 : init.hartIndex }) };
+  const broken: HartThreadHost = { readTime: () => real.readTime(), start: (init) => real.start({ ...init, hartIndices: init.hartIndices.map((hart) => (hart === 1 ? 99 : hart)) }) };
   const exit = await machine(2, [jal(0, 0)], () => {}, broken).run();
   assert.equal(exit.reason, "failed");
   assert.match((exit as { message: string }).message, /^hart 1's thread failed: hart index 99 is outside the layout's 2 hart\(s\)/);

@@ -73,6 +73,8 @@ import {
   ATTENTION_FENCE,
   ATTENTION_HSM,
   ATTENTION_INTERRUPT,
+  ATTENTION_YIELD,
+  MAX_HOST_THREADS,
   EDGE_RESUME,
   EDGE_START_DONE,
   EDGE_STOP_DONE,
@@ -85,6 +87,7 @@ import {
   REQUEST_MMIO_WRITE,
   SOFT_CLEAR,
   SOFT_SET,
+  type HartThreadStats,
 } from "./hart-control.ts";
 import type { HartThreadInit } from "./hart-thread.ts";
 
@@ -112,6 +115,9 @@ const SMP_SLICE_INSTRUCTIONS = 50_000;
 const INSTRUCTIONS_PER_TICK = 30;
 
 export type BootPath = "paravirtual" | "firmware";
+
+/** Pause-loop exiting's default window, in instructions (Intel's default ple_window is 4096 cycles). */
+export const DEFAULT_PAUSE_LOOP_WINDOW = 4096;
 
 /**
  * The host's threads for harts (src/host/node/hart-threads.ts for Node): each started thread runs
@@ -142,6 +148,19 @@ export interface VirtMachineOptions {
    * (build/cpu-shared.wasm). Without it, the calling thread runs every hart in round robin.
    */
   hartThreads?: HartThreadHost;
+  /**
+   * With hartThreads: how many host threads run the harts (1..harts, default: one per hart). With
+   * fewer threads than harts, each thread schedules several harts in turn (hart h on thread h mod M).
+   */
+  hostThreads?: number;
+  /** Offer Zawrs (WRS.NTO/STO) in the device tree, so that Linux waits on locks with it; default true. */
+  zawrs?: boolean;
+  /**
+   * Pause-loop exiting: a hart whose PAUSEs keep coming within PLE_GAP instructions of each
+   * other for this many instructions gives up its slice to another hart of its thread. 0 = off;
+   * default DEFAULT_PAUSE_LOOP_WINDOW with several harts, off with one.
+   */
+  pauseLoopWindow?: number;
   ramSize: number;
   kernel: Uint8Array;
   initrd?: Uint8Array;
@@ -246,6 +265,8 @@ export class VirtMachine implements SbiHost {
   private readonly control: HartControl | undefined;
   private readonly attentionWords: Int32Array | undefined;
   private servingHart = 0;
+  /** Host threads running the harts (1 without hartThreads: the calling thread). */
+  readonly hostThreads: number;
 
   constructor(private readonly options: VirtMachineOptions) {
     const harts = options.harts ?? 1;
@@ -287,6 +308,9 @@ export class VirtMachine implements SbiHost {
     });
     if (threads) {
       this.attentionWords = new Int32Array(memory!.buffer);
+    } else {
+      // Round robin on this thread: a pause loop ends the hart's slice too (the next hart runs).
+      for (const cpu of this.cpus) cpu.setState(L.S_PLE_WINDOW, BigInt(this.pauseLoopWindow));
     }
     this.cpu = this.cpus[0];
     this.hartCounters = this.cpus.map(() => ({ sbiCalls: 0, ipisReceived: 0, remoteFences: 0, mmioExits: 0 }));
@@ -295,7 +319,12 @@ export class VirtMachine implements SbiHost {
     this.pendingResume = this.cpus.map(() => undefined);
     // Paravirtual: hart 0 enters the kernel, the others wait for hart_start. Firmware: all run it.
     this.hsm = this.cpus.map((_, hart) => (hart === 0 || this.bootPath === "firmware" ? SBI_HSM_STATE_STARTED : SBI_HSM_STATE_STOPPED));
-    if (threads) this.control = HartControl.create(harts, (hart) => this.hsm[hart]);
+    const hostThreads = options.hostThreads ?? harts;
+    if (!Number.isInteger(hostThreads) || hostThreads < 1 || hostThreads > Math.min(harts, MAX_HOST_THREADS)) {
+      throw new RangeError(`hostThreads must be 1..${Math.min(harts, MAX_HOST_THREADS)} (at most one per hart), got ${hostThreads}`);
+    }
+    this.hostThreads = threads ? hostThreads : 1;
+    if (threads) this.control = HartControl.create(harts, (hart) => this.hsm[hart], (hart) => hart % hostThreads);
     const output = (bytes: Uint8Array) => this.consoleOutput(bytes);
     this.plic = new Plic(this.cpus.map((cpu) => this.wakingInterruptTarget(cpu)), { sources: MAP.PLIC_NUM_SOURCES });
     this.uart = new Uart16550({ output, irq: (on) => this.plic.setLevel(MAP.UART0_IRQ, on) });
@@ -407,6 +436,7 @@ export class VirtMachine implements SbiHost {
     const options = this.options;
     const header = parseKernelImage(options.kernel);
     const isa = ["i", "m", "a", "f", "d", "c", "zicntr", "zicsr", "zifencei", "zihintpause"];
+    if (options.zawrs ?? true) isa.push("zawrs");
     if (sstc) isa.push("sstc");
     const dtConfig = (initrd?: { start: number; end: number }) => ({
       harts: this.hartCount,
@@ -493,12 +523,23 @@ export class VirtMachine implements SbiHost {
     else this.cpu.ramWritten(paddr, length);
   }
 
-  /** Sets attention bits of a hart running on its own thread and wakes it if it sleeps. */
+  /**
+   * Sets attention bits of a hart running on a host thread and wakes the thread if it sleeps. If
+   * the thread is running another of its harts, that one's slice ends early, so the hart that now
+   * has something to do gets its turn promptly (as a host scheduler preempts on wakeup).
+   */
   private notifyHart(hart: number, bits: number): void {
     const words = this.attentionWords!;
-    const index = this.cpus[hart].attentionAddress >> 2;
-    Atomics.or(words, index, bits);
-    Atomics.notify(words, index);
+    const control = this.control!;
+    Atomics.or(words, this.cpus[hart].attentionAddress >> 2, bits);
+    const current = control.current(control.threadOf(hart));
+    if (current >= 0 && current !== hart) Atomics.or(words, this.cpus[current].attentionAddress >> 2, ATTENTION_YIELD);
+    control.wakeThreadOf(hart);
+  }
+
+  /** PAUSE loops longer than this (in instructions) end the hart's slice; see VirtMachineOptions.pauseLoopWindow. */
+  private get pauseLoopWindow(): number {
+    return this.options.pauseLoopWindow ?? (this.hartCount > 1 ? DEFAULT_PAUSE_LOOP_WINDOW : 0);
   }
 
   // ---- console ------------------------------------------------------------------------------
@@ -674,6 +715,12 @@ export class VirtMachine implements SbiHost {
     return sum;
   }
 
+  /** Per hart, what its host thread's scheduler counted (harts on threads only). */
+  hartSchedulerStats(): HartThreadStats[] | undefined {
+    const control = this.control;
+    return control ? this.cpus.map((_, hart) => control.stats(hart)) : undefined;
+  }
+
   /** The paravirtualization ledger so far (see src/machine/ledger.ts). */
   ledger(): Ledger {
     return collectLedger(this);
@@ -737,26 +784,29 @@ export class VirtMachine implements SbiHost {
   private async runThreads(host: HartThreadHost, control: HartControl): Promise<MachineExit> {
     this.stoppedAt = undefined;
     const memory = this.cpu.memory;
-    const handles = this.cpus.map((_, hartIndex) =>
-      host.start({
+    const handles = Array.from({ length: this.hostThreads }, (_, threadIndex) => {
+      const hartIndices = this.cpus.map((_, hart) => hart).filter((hart) => control.threadOf(hart) === threadIndex);
+      const handle = host.start({
         module: this.options.module,
         memory,
         control: control.buffer,
         harts: this.hartCount,
-        hartIndex,
+        threadIndex,
+        hartIndices,
         ramSize: this.options.ramSize,
         ramBase: MAP.RAM_BASE,
         paravirtual: this.bootPath === "paravirtual",
         jit: this.options.jit,
-      }),
-    );
-    handles.forEach((handle, hart) =>
+        pauseLoopWindow: this.pauseLoopWindow,
+      });
       handle.finished.catch((error: unknown) => {
         const message = error instanceof Error ? error.message : String(error);
-        this.exit ??= { reason: "failed", message: `hart ${hart}'s thread failed: ${message}` };
+        const which = hartIndices.length === 1 ? `hart ${hartIndices[0]}'s thread` : `the thread of harts ${hartIndices.join(", ")}`;
+        this.exit ??= { reason: "failed", message: `${which} failed: ${message}` };
         control.ringDoorbell();
-      }),
-    );
+      });
+      return handle;
+    });
     this.wake = () => control.ringDoorbell();
     try {
       while (!this.exit) {

@@ -51,7 +51,11 @@ export function kindOf(op: number): Kind {
 
 /** System instructions after which execution resumes at the next one once the interpreter ran them. */
 export function resumesAfter(op: number): boolean {
-  return op === O.OP_ECALL || op === O.OP_WFI || op === O.OP_SFENCE_VMA || op === O.OP_FENCE_I || (op >= O.OP_CSRRW && op <= O.OP_CSRRCI);
+  return (
+    op === O.OP_ECALL || op === O.OP_WFI || op === O.OP_SFENCE_VMA || op === O.OP_FENCE_I || (op >= O.OP_CSRRW && op <= O.OP_CSRRCI) ||
+    // The interpreter counts PAUSE for pause-loop exiting and parks the hart on WRS.
+    op === O.OP_PAUSE || op === O.OP_WRS_NTO || op === O.OP_WRS_STO
+  );
 }
 
 /** True when control can continue with the next instruction in memory. */

@@ -45,6 +45,7 @@ export function loadReserved(p: usize, physical: i64, size: i32): i64 {
   else value = size == 4 ? <i64>load<i32>(p) : load<i64>(p);
   setState(L.S_RESERVATION, physical);
   setState(L.S_RESERVATION_VALUE, value);
+  setState(L.S_RESERVATION_SIZE, size);
   return value;
 }
 

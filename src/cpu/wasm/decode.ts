@@ -172,6 +172,8 @@ export function decode32(raw: u32): void {
       return;
     }
     case 0x0f: // MISC-MEM
+      // PAUSE (Zihintpause) is FENCE with pred = W, succ = 0: a hint, kept apart for pause-loop exiting.
+      if (raw == 0x0100000f) { pack(O.OP_PAUSE, 0, 0, 0, 0); return; }
       if (funct3 == 0) {
         // The immediate says whether the fence orders memory accesses (both its predecessor and
         // successor sets hold R or W), the only ones atomics.ts's fence has work for.
@@ -188,6 +190,8 @@ export function decode32(raw: u32): void {
         if (raw == 0x30200073) { pack(O.OP_MRET, 0, 0, 0, 0); return; }
         if (raw == 0x10200073) { pack(O.OP_SRET, 0, 0, 0, 0); return; }
         if (raw == 0x10500073) { pack(O.OP_WFI, 0, 0, 0, 0); return; }
+        if (raw == 0x00d00073) { pack(O.OP_WRS_NTO, 0, 0, 0, 0); return; }
+        if (raw == 0x01d00073) { pack(O.OP_WRS_STO, 0, 0, 0, 0); return; }
         if (funct7 == 0x09) { pack(O.OP_SFENCE_VMA, 0, rs1, rs2, 0); return; }
         break;
       }

@@ -197,11 +197,19 @@ function doEcall(pc: i64): i64 {
 // ---- the loop -----------------------------------------------------------------------------------
 
 let exitReason: i32 = L.EXIT_BUDGET;
+/** An exit an instruction asked for (EXIT_WRS, EXIT_PAUSE), taken when the inner loop ends. */
+let requestedExit: i32 = 0;
+/** Pause-loop exiting: where the last PAUSE was (in `executed` of this run) and how long the loop has spun. */
+let lastPause: i32 = i32.MIN_VALUE;
+let pauseSpin: i32 = 0;
 
 /** Executes at most `budget` instructions (traps and decode bounces count against it). */
 export function run(budget: i32): i32 {
   exitReason = L.EXIT_BUDGET;
   wfiIdle = false;
+  requestedExit = 0;
+  lastPause = i32.MIN_VALUE;
+  pauseSpin = 0;
   clearMemFault();
   let pc = getState(L.S_PC);
   let executed: i32 = 0;
@@ -236,6 +244,34 @@ export function run(budget: i32): i32 {
         // This hart's own stores already dropped its stale code; other harts' stores wait in its queue.
         case O.OP_FENCE_I: drainCodeQueue(); dropSuspects(); pc += LEN(w); break;
         case O.OP_FENCE: fence(imm); pc += LEN(w); break;
+        case O.OP_PAUSE: {
+          pc += LEN(w);
+          const window = <i32>getState(L.S_PLE_WINDOW);
+          if (window > 0) {
+            const gap = executed - lastPause;
+            pauseSpin = gap <= L.PLE_GAP ? pauseSpin + gap : 0;
+            lastPause = executed;
+            if (pauseSpin >= window) {
+              pauseSpin = 0;
+              requestedExit = L.EXIT_PAUSE;
+              setRunLimit(0);
+            }
+          }
+          break;
+        }
+        case O.OP_WRS_NTO:
+        case O.OP_WRS_STO: {
+          // Zawrs: stall while the reservation set is valid and no interrupt is pending (enabled
+          // in mie, whatever the global enables, as for WFI). The host does the stalling: run()
+          // returns EXIT_WRS with pc after the instruction; the stall may end early, as the spec allows.
+          pc += LEN(w);
+          if (getState(L.S_RESERVATION) != -1 && !wfiShouldWake()) {
+            setState(L.S_WRS_KIND, decodedOp(w) == O.OP_WRS_STO ? 1 : 0);
+            requestedExit = L.EXIT_WRS;
+            setRunLimit(0);
+          }
+          break;
+        }
 
         // ---- integer computation
         case O.OP_LI: setX(RD(w), imm); pc += LEN(w); break;
@@ -462,6 +498,7 @@ export function run(budget: i32): i32 {
       if (!wfiShouldWake()) { exitReason = L.EXIT_WFI; break; }
       wfiIdle = false;
     }
+    if (requestedExit != 0) { exitReason = requestedExit; break; }
     if (executed >= budget) break;
     pc = checkInterrupts(pc);
   }

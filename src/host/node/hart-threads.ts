@@ -25,7 +25,7 @@ export function nodeHartThreads(): HartThreadHost {
   return {
     readTime,
     start(init: HartThreadInit): HartThreadHandle {
-      const worker = startWorker({ init, originNs }, `hart ${init.hartIndex}`);
+      const worker = startWorker({ init, originNs }, `harts ${init.hartIndices.join(",")}`);
       const finished = new Promise<void>((resolve, reject) => {
         worker.once("message", () => resolve());
         worker.once("error", reject);
