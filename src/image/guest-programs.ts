@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { withParentDirs, writeCpio, type CpioEntry } from "./cpio.ts";
+import { parseElf } from "../platform/elf.ts";
 import { buildGuest, REPO_ROOT, type GuestTarget } from "./toolchain.ts";
 
 /** Files making up the bare-metal runtime (start-up code, HTIF console/exit, linker script). */
@@ -191,4 +192,60 @@ export function appendToInitrd(base: Uint8Array, entries: CpioEntry[]): Uint8Arr
   out.set(base, 0);
   out.set(extra, padded);
   return out;
+}
+
+/** The SBI conformance programs (guest/sbi): S-mode, one per group of extensions. */
+export const SBI_CONFORMANCE_PROGRAMS = ["core", "harts"] as const;
+export type SbiConformanceProgram = (typeof SBI_CONFORMANCE_PROGRAMS)[number];
+
+const SBI_CONFORMANCE_FILES = ["guest/sbi/start.S", "guest/sbi/common.c", "guest/sbi/sbi-test.h", "guest/sbi/link.ld"];
+
+/**
+ * Builds the SBI conformance programs with the bare-metal cross compiler and returns each as a
+ * RISC-V Linux Image (its header is in guest/sbi/start.S), ready for either boot path of the
+ * `virt` machine. No C library, no floating point: the programs run before anything sets up FS.
+ */
+export async function buildSbiConformance(): Promise<Record<SbiConformanceProgram, Uint8Array>> {
+  const images = await Promise.all(
+    SBI_CONFORMANCE_PROGRAMS.map(async (name) => {
+      const elf = await buildGuest({
+        name: `sbi-${name}`,
+        target: "baremetal",
+        sources: ["guest/sbi/start.S", "guest/sbi/common.c", `guest/sbi/${name}.c`],
+        dependencies: SBI_CONFORMANCE_FILES,
+        args: [
+          "-march=rv64imac_zicsr_zifencei",
+          "-mabi=lp64",
+          "-mcmodel=medany",
+          "-O2",
+          "-ffreestanding",
+          "-fno-tree-loop-distribute-patterns",
+          "-nostdlib",
+          "-static",
+          "-Wl,--no-relax",
+          "-Wl,--no-warn-rwx-segments",
+          "-Wall",
+          "-Wextra",
+          "-Werror",
+          "-Iguest/sbi",
+          "-T",
+          "guest/sbi/link.ld",
+        ],
+      });
+      return linuxImageFromElf(new Uint8Array(readFileSync(elf)));
+    }),
+  );
+  return Object.fromEntries(SBI_CONFORMANCE_PROGRAMS.map((name, i) => [name, images[i]])) as Record<SbiConformanceProgram, Uint8Array>;
+}
+
+/** An ELF whose first loaded bytes are a Linux Image header, flattened to the Image (.bss as zeros). */
+export function linuxImageFromElf(elfBytes: Uint8Array): Uint8Array {
+  const { segments } = parseElf(elfBytes);
+  if (segments.length === 0) throw new Error("ELF has no loadable segments");
+  const base = Math.min(...segments.map((s) => s.paddr));
+  const end = Math.max(...segments.map((s) => s.paddr + s.memsz));
+  const image = new Uint8Array(end - base);
+  for (const s of segments) image.set(s.data, s.paddr - base);
+  if (new TextDecoder("latin1").decode(image.subarray(48, 53)) !== "RISCV") throw new Error("ELF does not start with a RISC-V Linux Image header");
+  return image;
 }

@@ -11,7 +11,7 @@ import type { HartThreadHost } from "./virt.ts";
 import * as MAP from "../platform/memory-map.ts";
 import * as L from "../cpu/layout.ts";
 import { MIP_SEIP, MIP_SSIP, MIP_STIP } from "../cpu/interrupts.ts";
-import { CSR_SATP } from "../cpu/csr-numbers.ts";
+import { CSR_MIP, CSR_SATP } from "../cpu/csr-numbers.ts";
 import { PRIV_S } from "../cpu/cpu.ts";
 import {
   SBI_ERR_ALREADY_AVAILABLE,
@@ -30,8 +30,9 @@ const ECALL = 0x00000073;
 const EID_DBCN = 0x4442434e, EID_SRST = 0x53525354;
 const HSM_STATE = { started: 0n, stopped: 1n, startPending: 2n } as const;
 
-function machine(harts: number, body: number[] = [jal(0, 0)], output: (text: string) => void = () => {}, hartThreads?: HartThreadHost) {
+function machine(harts: number, body: number[] = [jal(0, 0)], output: (text: string) => void = () => {}, hartThreads?: HartThreadHost, sstc?: boolean) {
   return new VirtMachine({
+    sstc,
     module: loadCoreModule({ shared: hartThreads !== undefined }),
     hartThreads,
     harts,
@@ -102,12 +103,20 @@ test("remote fences reach their targets; absent targets are INVALID_PARAM", () =
   assert.deepEqual(m.hartCounters.map((c) => c.remoteFences), [1, 2]);
 });
 
-test("set_timer programs the calling hart's deadline only", () => {
-  const m = machine(2);
-  const stip = (h: number) => (m.cpus[h].getState(L.S_MIP) & BigInt(MIP_STIP)) !== 0n;
-  sbi(m, 1, SBI_EXT_TIME, 0, 0n); // already due
-  sbi(m, 0, SBI_EXT_TIME, 0, -1n); // never
-  assert.deepEqual([stip(0), stip(1)], [false, true]);
+test("set_timer programs the calling hart's timer only: stimecmp with Sstc, the SBI deadline without", () => {
+  for (const sstc of [true, false]) {
+    const m = machine(2, undefined, undefined, undefined, sstc);
+    // mip as the hart sees it: with Sstc (menvcfg.STCE) STIP follows time >= stimecmp.
+    const stip = (h: number) => (m.cpus[h].readCsr(CSR_MIP) & BigInt(MIP_STIP)) !== 0n;
+    sbi(m, 1, SBI_EXT_TIME, 0, 0n); // already due
+    sbi(m, 0, SBI_EXT_TIME, 0, -1n); // never
+    assert.deepEqual([stip(0), stip(1)], [false, true], `sstc ${sstc}`);
+    assert.deepEqual([m.cpus[0].getState(L.S_STIMECMP), m.cpus[1].getState(L.S_STIMECMP)], sstc ? [2n ** 64n - 1n, 0n] : [0n, 0n], "stimecmp (untouched at reset without Sstc)");
+    sbi(m, 1, SBI_EXT_TIME, 0, BigInt(m.cpu.readTime()) + 10_000_000n); // far in the future: clears STIP
+    assert.equal(stip(1), false, `sstc ${sstc}: a later deadline clears the pending bit (SBI spec §6.1)`);
+    sbi(m, 1, 0x00, 0, 0n); // legacy set_timer
+    assert.equal(stip(1), true, `sstc ${sstc}: legacy set_timer`);
+  }
 });
 
 test("the PLIC routes a source to the hart whose S-mode context enables it", () => {

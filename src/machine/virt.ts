@@ -958,15 +958,24 @@ export class VirtMachine implements SbiHost {
   hartState(hartId: number): HsmState {
     return this.hsm[hartId];
   }
+  /**
+   * SBI spec §6.1. With Sstc enabled for the hart (menvcfg.STCE), the engine derives STIP from
+   * stimecmp and masks mip's own bit, so the call programs stimecmp (which also clears a pending
+   * STIP) and the SBI deadline stays "never". Only the calling hart's state memory is touched,
+   * never its engine: with threads that hart is blocked in this hypercall, so this is safe.
+   */
   setTimer(hartId: number, stimeValue: bigint): void {
+    const cpu = this.cpus[hartId];
+    const sstc = (cpu.getState(L.S_MENVCFG) & MENVCFG_STCE) !== 0n;
+    if (sstc) cpu.setState(L.S_STIMECMP, stimeValue);
+    const deadline = sstc ? NEVER : stimeValue;
     if (this.control) {
-      this.control.setTimer(hartId, stimeValue);
+      this.control.setTimer(hartId, deadline);
       this.notifyHart(hartId, ATTENTION_INTERRUPT);
       return;
     }
-    const cpu = this.cpus[hartId];
-    this.sbiTimerDeadlines[hartId] = stimeValue;
-    cpu.setPendingInterrupt(MIP_STIP, BigInt(cpu.readTime()) >= stimeValue);
+    this.sbiTimerDeadlines[hartId] = deadline;
+    cpu.setPendingInterrupt(MIP_STIP, BigInt(cpu.readTime()) >= deadline);
   }
   sendIpi(targets: readonly number[]): void {
     for (const hart of targets) {
