@@ -72,6 +72,7 @@ const Q_VALUE2 = 10;
 const Q_TIMER = 11;
 const Q_START_ADDR = 12;
 const Q_START_OPAQUE = 13;
+const Q_STEAL_SHMEM = 14;
 // Per-hart Float64 slots: statistics the hart's thread publishes.
 const F_STATS = 16;
 
@@ -86,6 +87,7 @@ export const HART_THREAD_STATS = [
   "compileMs",
   "sleeps",
   "attentionExits",
+  "stealNs",
 ] as const;
 export type HartThreadStats = Record<(typeof HART_THREAD_STATS)[number], number>;
 
@@ -111,6 +113,7 @@ export class HartControl {
     for (let hart = 0; hart < harts; hart++) {
       control.setHsm(hart, initialState(hart));
       control.setTimer(hart, NEVER);
+      control.setStealShmem(hart, undefined);
     }
     return control;
   }
@@ -233,6 +236,20 @@ export class HartControl {
       addr: BigInt.asUintN(64, this.i64[this.slot(hart, Q_START_ADDR)]),
       opaque: BigInt.asUintN(64, this.i64[this.slot(hart, Q_START_OPAQUE)]),
     };
+  }
+
+  // ---- SBI steal-time accounting -----------------------------------------------------------------
+  /**
+   * The guest physical address of the hart's steal-time record (SBI STA), undefined when none:
+   * set by the I/O thread when it serves the hart's set_shmem call (or a hart_start, which clears
+   * it), read by the hart's thread before each slice to write the record itself.
+   */
+  setStealShmem(hart: number, addr: bigint | undefined): void {
+    Atomics.store(this.i64, this.slot(hart, Q_STEAL_SHMEM), addr === undefined ? NEVER : BigInt.asIntN(64, addr));
+  }
+  stealShmem(hart: number): bigint | undefined {
+    const addr = Atomics.load(this.i64, this.slot(hart, Q_STEAL_SHMEM));
+    return addr === NEVER ? undefined : BigInt.asUintN(64, addr);
   }
 
   // ---- interrupt lines, software interrupts, the SBI timer ------------------------------------------

@@ -18,6 +18,10 @@ import * as L from "../cpu/layout.ts";
 import { CSR_MIE, CSR_MIP } from "../cpu/csr-numbers.ts";
 import { MIP_MEIP, MIP_MSIP, MIP_MTIP, MIP_SEIP, MIP_SSIP, MIP_STIP } from "../cpu/interrupts.ts";
 import {
+  StealTimeRecorder,
+  ramRecordMemory,
+  STA_SHMEM_SIZE,
+  type StealRecordMemory,
   SBI_HSM_STATE_STARTED,
   SBI_HSM_STATE_START_PENDING,
   SBI_HSM_STATE_STOP_PENDING,
@@ -91,6 +95,14 @@ class HartThread {
   private readonly paravirtual: boolean;
   private waitingForInterrupt = false;
   private readonly counts = { sleeps: 0, attentionExits: 0 };
+  /**
+   * This hart's steal time so far, in ns: time it was runnable but kept from running. Nothing
+   * measures it yet (0): the hart scheduler feeds it here, and the hart reports it to the guest
+   * through updateStealTime before each slice.
+   */
+  stealSoFarNs = 0n;
+  private readonly stealRecorder = new StealTimeRecorder();
+  private readonly stealMemory: StealRecordMemory;
 
   constructor(init: HartThreadInit, private readonly readTime: () => number) {
     this.hart = init.hartIndex;
@@ -117,6 +129,7 @@ class HartThread {
     this.attention = this.cpu.attentionAddress >> 2;
     this.mipWord = (this.cpu.hartBase + L.HART_STATE + L.S_MIP) >> 2;
     this.hostOwned = MIP_MEIP | MIP_SEIP | MIP_MTIP | MIP_MSIP | (init.paravirtual ? MIP_STIP : 0);
+    this.stealMemory = ramRecordMemory(this.cpu.ram, init.ramBase);
   }
 
   loop(): void {
@@ -170,7 +183,21 @@ class HartThread {
     }
   }
 
+  /**
+   * The steal-time hook, called before each slice with the hart's steal time so far (ns) and
+   * whether it is being descheduled (false before a slice: SBI spec §16.1 wants preempted clear
+   * before the hart runs again). Writes the guest's SBI STA record, if the hart registered one,
+   * from this thread, which owns the hart's view of memory; other harts may read the record
+   * concurrently, which writeStealRecord's ordered stores allow for.
+   */
+  updateStealTime(stealNs: bigint, preempted: boolean): void {
+    const addr = this.control.stealShmem(this.hart);
+    const paddr = addr === undefined ? undefined : Number(addr);
+    if (this.stealRecorder.update(this.stealMemory, paddr, stealNs, preempted)) this.cpu.ramWritten(paddr!, STA_SHMEM_SIZE);
+  }
+
   private runSlice(): void {
+    this.updateStealTime(this.stealSoFarNs, false);
     const now = this.readTime();
     const deadline = this.nextDeadline();
     let budget = SLICE_INSTRUCTIONS;
@@ -295,6 +322,7 @@ class HartThread {
       compileMs: jit?.compileMs ?? 0,
       sleeps: this.counts.sleeps,
       attentionExits: this.counts.attentionExits,
+      stealNs: Number(this.stealRecorder.lastStealNs),
     };
     this.control.publishStats(this.hart, stats);
   }
