@@ -81,6 +81,7 @@ const Q_VALUE2 = 10;
 const Q_TIMER = 11;
 const Q_START_ADDR = 12;
 const Q_START_OPAQUE = 13;
+const Q_STEAL_SHMEM = 14;
 // Per-hart Float64 slots: statistics the hart's thread publishes.
 const F_STATS = 16;
 
@@ -132,6 +133,7 @@ export class HartControl {
       control.setHsm(hart, initialState(hart));
       control.setTimer(hart, NEVER);
       control.i32[control.word(hart, W_THREAD)] = threadOf(hart);
+      control.setStealShmem(hart, undefined);
     }
     for (let thread = 0; thread < MAX_HOST_THREADS; thread++) control.setCurrent(thread, -1);
     return control;
@@ -280,6 +282,20 @@ export class HartControl {
       addr: BigInt.asUintN(64, this.i64[this.slot(hart, Q_START_ADDR)]),
       opaque: BigInt.asUintN(64, this.i64[this.slot(hart, Q_START_OPAQUE)]),
     };
+  }
+
+  // ---- SBI steal-time accounting -----------------------------------------------------------------
+  /**
+   * The guest physical address of the hart's steal-time record (SBI STA), undefined when none:
+   * set by the I/O thread when it serves the hart's set_shmem call (or a hart_start, which clears
+   * it), read by the hart's thread before each slice to write the record itself.
+   */
+  setStealShmem(hart: number, addr: bigint | undefined): void {
+    Atomics.store(this.i64, this.slot(hart, Q_STEAL_SHMEM), addr === undefined ? NEVER : BigInt.asIntN(64, addr));
+  }
+  stealShmem(hart: number): bigint | undefined {
+    const addr = Atomics.load(this.i64, this.slot(hart, Q_STEAL_SHMEM));
+    return addr === NEVER ? undefined : BigInt.asUintN(64, addr);
   }
 
   // ---- interrupt lines, software interrupts, the SBI timer ------------------------------------------

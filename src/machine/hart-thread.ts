@@ -29,6 +29,10 @@ import * as L from "../cpu/layout.ts";
 import { CSR_MIE, CSR_MIP } from "../cpu/csr-numbers.ts";
 import { MIP_MEIP, MIP_MSIP, MIP_MTIP, MIP_SEIP, MIP_SSIP, MIP_STIP } from "../cpu/interrupts.ts";
 import {
+  StealTimeRecorder,
+  ramRecordMemory,
+  STA_SHMEM_SIZE,
+  type StealRecordMemory,
   SBI_HSM_STATE_STARTED,
   SBI_HSM_STATE_START_PENDING,
   SBI_HSM_STATE_STOP_PENDING,
@@ -246,6 +250,8 @@ class HartRunner {
   spinning = false;
   readonly time: TimeAccount = { running: 0, steal: 0, halted: 0, suspended: 0, parked: 0 };
   private wrsWaitTicks = 0;
+  private readonly stealRecorder = new StealTimeRecorder();
+  private readonly stealMemory: StealRecordMemory;
 
   constructor(
     init: HartThreadInit,
@@ -276,6 +282,21 @@ class HartRunner {
     this.attention = this.cpu.attentionAddress >> 2;
     this.mipWord = (this.cpu.hartBase + L.HART_STATE + L.S_MIP) >> 2;
     this.hostOwned = MIP_MEIP | MIP_SEIP | MIP_MTIP | MIP_MSIP | (init.paravirtual ? MIP_STIP : 0);
+    this.stealMemory = ramRecordMemory(this.cpu.ram, init.ramBase);
+  }
+
+  /**
+   * SBI STA: before each slice, the hart's steal time so far (runnable while another hart of its
+   * thread ran) goes into the guest's record, if the hart registered one; written from this
+   * thread, which owns the hart's view of memory, with writeStealRecord's ordered stores, since
+   * other harts may read the record at the same time. preempted is clear: the hart runs now.
+   */
+  private updateStealTime(): void {
+    const addr = this.control.stealShmem(this.hart);
+    const paddr = addr === undefined ? undefined : Number(addr);
+    if (this.stealRecorder.update(this.stealMemory, paddr, BigInt(Math.round(this.time.steal * NS_PER_TICK)), false)) {
+      this.cpu.ramWritten(paddr!, STA_SHMEM_SIZE);
+    }
   }
 
   /**
@@ -338,6 +359,7 @@ class HartRunner {
 
   /** Runs a slice; true when the hart gave it up early to wait for another (WRS, pause loop). */
   runSlice(slice: number): boolean {
+    this.updateStealTime();
     const now = this.readTime();
     const deadline = this.nextTimerDeadline();
     let budget = slice;

@@ -163,7 +163,7 @@ export interface LedgerMachine {
   readonly sbiConsoleBytes?: { readonly in: number; readonly out: number };
   /** Every hart when there are several (`cpu` is then hart 0), with its counters by index. */
   readonly cpus?: readonly { readonly instret: bigint; trapCounts(): readonly bigint[] }[];
-  readonly hartCounters?: readonly { readonly sbiCalls: number; readonly ipisReceived: number; readonly remoteFences: number; readonly mmioExits?: number }[];
+  readonly hartCounters?: readonly { readonly sbiCalls: number; readonly ipisReceived: number; readonly remoteFences: number; readonly mmioExits?: number; readonly stealNs?: number }[];
   /** Per hart, what its host thread's scheduler counted (harts on threads). */
   hartSchedulerStats?(): readonly LedgerSchedulerStats[] | undefined;
   /** The translator's counters summed over every hart (else hart 0's, through `cpu`). */
@@ -388,7 +388,7 @@ function collectHarts(
       ipisReceived: c?.ipisReceived ?? 0,
       remoteFences: c?.remoteFences ?? 0,
       mmioExits: c?.mmioExits ?? 0,
-      ...schedulerPart(scheduler?.[hart]),
+      ...schedulerPart(scheduler?.[hart], c?.stealNs),
     };
   });
 }
@@ -407,10 +407,11 @@ export interface LedgerSchedulerStats {
   readonly directedYields: number;
 }
 
-function schedulerPart(s: LedgerSchedulerStats | undefined): LedgerSchedulerStats {
+/** A hart's scheduling figures: from its host thread, else (round robin) only the steal the machine measured. */
+function schedulerPart(s: LedgerSchedulerStats | undefined, roundRobinStealNs: number | undefined): LedgerSchedulerStats {
   return {
     runningNs: s?.runningNs ?? 0,
-    stealNs: s?.stealNs ?? 0,
+    stealNs: s?.stealNs ?? roundRobinStealNs ?? 0,
     haltedNs: s?.haltedNs ?? 0,
     suspendedNs: s?.suspendedNs ?? 0,
     parkedNs: s?.parkedNs ?? 0,

@@ -59,6 +59,10 @@ import {
   SBI_HSM_STATE_SUSPENDED,
   SBI_HSM_STATE_SUSPEND_PENDING,
   SBI_HSM_SUSPEND_NON_RET_DEFAULT,
+  STA_SHMEM_SIZE,
+  StealTimeRecorder,
+  ramRecordMemory,
+  type StealRecordMemory,
 } from "../sbi/index.ts";
 import { PanicDetector } from "./panic-detector.ts";
 import type { VirtioDevice } from "../virtio/types.ts";
@@ -218,6 +222,8 @@ export interface HartCounters {
   remoteFences: number;
   /** MMIO accesses this hart made (each one an exit to the device models). */
   mmioExits: number;
+  /** Steal time: ns the hart was runnable but kept from running (what SBI STA reports to the guest). */
+  stealNs: number;
 }
 
 export class VirtMachine implements SbiHost {
@@ -267,6 +273,12 @@ export class VirtMachine implements SbiHost {
   private servingHart = 0;
   /** Host threads running the harts (1 without hartThreads: the calling thread). */
   readonly hostThreads: number;
+  /** SBI STA: each hart's steal-time record (guest physical), without hartThreads (else in `control`). */
+  private readonly stealShmem: (number | undefined)[];
+  private readonly stealRecorders: StealTimeRecorder[];
+  private stealMemory: StealRecordMemory | undefined;
+  /** Round robin: since when (clock ms) a hart has been runnable but waiting for the thread. */
+  private readonly waitingSince: (number | undefined)[];
 
   constructor(private readonly options: VirtMachineOptions) {
     const harts = options.harts ?? 1;
@@ -313,7 +325,10 @@ export class VirtMachine implements SbiHost {
       for (const cpu of this.cpus) cpu.setState(L.S_PLE_WINDOW, BigInt(this.pauseLoopWindow));
     }
     this.cpu = this.cpus[0];
-    this.hartCounters = this.cpus.map(() => ({ sbiCalls: 0, ipisReceived: 0, remoteFences: 0, mmioExits: 0 }));
+    this.hartCounters = this.cpus.map(() => ({ sbiCalls: 0, ipisReceived: 0, remoteFences: 0, mmioExits: 0, stealNs: 0 }));
+    this.stealShmem = this.cpus.map(() => undefined);
+    this.stealRecorders = this.cpus.map(() => new StealTimeRecorder());
+    this.waitingSince = this.cpus.map(() => undefined);
     this.sbiTimerDeadlines = this.cpus.map(() => NEVER);
     this.waitingForInterrupt = this.cpus.map(() => false);
     this.pendingResume = this.cpus.map(() => undefined);
@@ -748,9 +763,11 @@ export class VirtMachine implements SbiHost {
         const deadline = this.nextDeadline();
         let budget = slice;
         if (deadline !== undefined && deadline > now) budget = Math.max(1000, Math.min(budget, (deadline - now) * INSTRUCTIONS_PER_TICK));
+        this.updateStealTime(hart, this.stealTimeUntilNow(hart), false);
         const reason = this.cpus[hart].run(budget);
         ran = true;
         this.afterSlice(hart, reason);
+        if (reason !== ExitReason.Wfi && this.hsm[hart] === SBI_HSM_STATE_STARTED) this.waitingSince[hart] = this.clock.now();
       }
       if (this.exit) break;
       if (this.panicSince !== undefined && this.clock.now() - this.panicSince > 300) {
@@ -1035,6 +1052,8 @@ export class VirtMachine implements SbiHost {
     control.setFenceWait(caller, waitFor);
   }
   hartStart(hartId: number, startAddr: bigint, opaque: bigint): bigint {
+    // A hart starts afresh: no steal-time record until its new life registers one (as KVM resets it).
+    this.setStealTimeShmem(hartId, undefined);
     if (this.control) {
       // The hart's own thread enters the kernel (its engine's state is its own), then start-done.
       this.control.setStart(hartId, startAddr, opaque);
@@ -1074,6 +1093,38 @@ export class VirtMachine implements SbiHost {
     this.sbiConsoleBytes.in += bytes.length;
     return bytes;
   }
+  setStealTimeShmem(hartId: number, addr: bigint | undefined): void {
+    if (this.control) this.control.setStealShmem(hartId, addr);
+    else this.stealShmem[hartId] = addr === undefined ? undefined : Number(addr);
+  }
+
+  /**
+   * SBI STA, for whatever runs the harts: call right before `hart` runs a slice (`preempted`
+   * false) with its steal time so far in ns; writes the hart's steal-time record if it registered
+   * one. Without hartThreads only; a hart on a thread of its own has the same hook
+   * (HartThread.updateStealTime in hart-thread.ts), since its thread owns its view of memory.
+   */
+  updateStealTime(hart: number, stealNs: bigint, preempted: boolean): void {
+    const paddr = this.stealShmem[hart];
+    this.stealMemory ??= ramRecordMemory(this.cpu.ram, MAP.RAM_BASE);
+    if (this.stealRecorders[hart].update(this.stealMemory, paddr, stealNs, preempted)) this.hostWroteRam(paddr!, STA_SHMEM_SIZE);
+  }
+
+  /**
+   * Round robin: a hart that was left runnable at the end of its last slice has been waiting
+   * for the thread (other harts' slices, the host's turns) since: that wall time is stolen. Time
+   * in WFI, suspended or stopped is idle, not stolen. Returns the hart's steal total in ns.
+   */
+  private stealTimeUntilNow(hart: number): bigint {
+    const since = this.waitingSince[hart];
+    const counters = this.hartCounters[hart];
+    if (since !== undefined) {
+      counters.stealNs += Math.max(0, Math.round((this.clock.now() - since) * 1e6));
+      this.waitingSince[hart] = undefined;
+    }
+    return BigInt(counters.stealNs);
+  }
+
   readGuest(paddr: bigint, length: number): Uint8Array | undefined {
     const addr = Number(paddr);
     return paddr <= BigInt(Number.MAX_SAFE_INTEGER) && this.cpu.isRam(addr, length) ? this.cpu.readRam(addr, length) : undefined;

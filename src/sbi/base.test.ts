@@ -19,6 +19,7 @@ import { SBI_EXT_RFENCE } from "./rfence.ts";
 import { SBI_EXT_HSM } from "./hsm.ts";
 import { SBI_EXT_SRST } from "./srst.ts";
 import { SBI_EXT_DBCN } from "./dbcn.ts";
+import { SBI_EXT_STA } from "./sta.ts";
 import { SBI_ERR_NOT_SUPPORTED, SBI_SUCCESS } from "./types.ts";
 
 const probe = (sbi: ReturnType<typeof setup>["sbi"], eid: number | bigint) => sbi.handle(call(SBI_EXT_BASE, SBI_EXT_BASE_PROBE_EXT, [eid]));
@@ -40,7 +41,7 @@ test("implementation id and version", () => {
 
 test("probe_extension: 1 for every implemented extension (§4.4)", () => {
   const { sbi } = setup();
-  for (const eid of [SBI_EXT_BASE, SBI_EXT_TIME, SBI_EXT_IPI, SBI_EXT_RFENCE, SBI_EXT_HSM, SBI_EXT_SRST, SBI_EXT_DBCN, 0x00, 0x01, 0x02, 0x08]) {
+  for (const eid of [SBI_EXT_BASE, SBI_EXT_TIME, SBI_EXT_IPI, SBI_EXT_RFENCE, SBI_EXT_HSM, SBI_EXT_SRST, SBI_EXT_DBCN, SBI_EXT_STA, 0x00, 0x01, 0x02, 0x08]) {
     assert.deepEqual(probe(sbi, eid), { error: SBI_SUCCESS, value: 1n }, `EID 0x${eid.toString(16)}`);
   }
 });
@@ -52,7 +53,6 @@ test("probe_extension: 0 for absent extensions, never an error", () => {
     0x53555350, // SUSP
     0x43505043, // CPPC
     0x4e41434c, // NACL
-    0x535441, // STA
     0x09, // reserved legacy
     0x0f,
     0x0900_0000, // vendor space

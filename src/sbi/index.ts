@@ -6,13 +6,14 @@ import { ipiExtension } from "./ipi.ts";
 import { legacyExtension } from "./legacy.ts";
 import { rfenceExtension } from "./rfence.ts";
 import { srstExtension } from "./srst.ts";
+import { staExtension } from "./sta.ts";
 import { timeExtension } from "./time.ts";
 import type { SbiExtension } from "./types.ts";
 
 /**
- * Every extension Parley implements (SBI spec v2.0 chapters 4-10 and 12). Not offered: PMU
- * (ch. 11; Linux then uses no SBI counters), SUSP (ch. 13), CPPC (ch. 14), NACL (ch. 15, needs
- * H) and STA (ch. 16) -- they probe as 0 and their calls return SBI_ERR_NOT_SUPPORTED.
+ * Every extension Parley implements (SBI spec v2.0 chapters 4-10, 12 and 16). Not offered: PMU
+ * (ch. 11; Linux then uses no SBI counters), SUSP (ch. 13), CPPC (ch. 14) and NACL (ch. 15, needs
+ * H) -- they probe as 0 and their calls return SBI_ERR_NOT_SUPPORTED.
  */
 export function standardExtensions(): SbiExtension[] {
   return [
@@ -24,6 +25,7 @@ export function standardExtensions(): SbiExtension[] {
     hsmExtension,
     srstExtension,
     dbcnExtension,
+    staExtension,
   ];
 }
 
@@ -52,3 +54,20 @@ export {
   SBI_SRST_RESET_REASON_SYSFAIL,
 } from "./srst.ts";
 export { SBI_EXT_DBCN, DBCN_MAX_CHUNK } from "./dbcn.ts";
+export {
+  SBI_EXT_STA,
+  SBI_EXT_STA_STEAL_TIME_SET_SHMEM,
+  STA_SHMEM_SIZE,
+  STA_SEQUENCE,
+  STA_FLAGS,
+  STA_STEAL,
+  STA_PREEMPTED,
+  StealTimeRecorder,
+  decodeStealTimeShmem,
+  ramRecordMemory,
+  readStealRecord,
+  writeStealRecord,
+  type StealRecord,
+  type StealRecordMemory,
+  type StealTimeShmemRequest,
+} from "./sta.ts";

@@ -201,4 +201,10 @@ export interface SbiHost {
    * without it the legacy IPI/fence calls accept only a NULL (all harts) pointer.
    */
   loadSupervisorUlong?(hartId: number, vaddr: bigint): bigint | undefined;
+  /**
+   * Where the hart's steal-time record lives (SBI spec §16.1), or undefined to stop reporting.
+   * The STA extension has checked the address (64-byte aligned, 64 bytes of RAM) and zeroed the
+   * record; from now on the host keeps it up to date before each of the hart's slices.
+   */
+  setStealTimeShmem(hartId: number, addr: bigint | undefined): void;
 }

@@ -37,6 +37,8 @@ export class FakeHost implements SbiHost {
   readonly stops: number[] = [];
   readonly suspends: { hartId: number; type: number; resumeAddr: bigint; opaque: bigint }[] = [];
   readonly resets: { type: number; reason: number }[] = [];
+  /** Each hart's registered steal-time record (SBI STA), undefined when none. */
+  readonly stealShmem: (bigint | undefined)[];
   readonly output: number[] = [];
   input: number[] = [];
   /** Largest length ever passed to readGuest/consoleRead: proves nothing guest-sized was allocated. */
@@ -52,6 +54,7 @@ export class FakeHost implements SbiHost {
     this.hartCount = hartCount;
     this.states = Array.from({ length: hartCount }, (_, i) => (i === 0 ? SBI_HSM_STATE_STARTED : SBI_HSM_STATE_STOPPED));
     this.ssip = new Array<boolean>(hartCount).fill(false);
+    this.stealShmem = new Array<bigint | undefined>(hartCount).fill(undefined);
   }
 
   /** Applies one HSM edge, as the machine would; throws on an edge the table lacks. */
@@ -96,6 +99,9 @@ export class FakeHost implements SbiHost {
     this.apply(hartId, "suspend");
     this.suspends.push({ hartId, type, resumeAddr, opaque });
     return SBI_SUCCESS;
+  }
+  setStealTimeShmem(hartId: number, addr: bigint | undefined): void {
+    this.stealShmem[hartId] = addr;
   }
   systemReset(type: number, reason: number): void {
     this.resets.push({ type, reason });
