@@ -58,7 +58,7 @@ const THREAD_WAKE = 16;
 const THREAD_CURRENT = 48;
 export const MAX_HOST_THREADS = 32;
 const HEADER_BYTES = 4 * (THREAD_CURRENT + MAX_HOST_THREADS);
-const HART_BLOCK_BYTES = 256;
+const HART_BLOCK_BYTES = 512;
 
 // Per-hart Int32 words, from the hart's block.
 const W_MAILBOX = 0;
@@ -109,6 +109,7 @@ export const HART_THREAD_STATS = [
   "hostYields",
 ] as const;
 export type HartThreadStats = Record<(typeof HART_THREAD_STATS)[number], number>;
+if ((F_STATS + HART_THREAD_STATS.length) * 8 > HART_BLOCK_BYTES) throw new Error("hart-control: the statistics overflow a hart's block");
 
 const NEVER = -1n; // as a signed 64-bit value: 0xffff_ffff_ffff_ffff
 

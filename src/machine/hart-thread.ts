@@ -210,13 +210,16 @@ class HartScheduler {
 
   /** Nothing to run: sleep until woken (attention for any hart of the thread) or the next deadline. */
   private sleep(wakeSeen: number, readiness: readonly Readiness[]): void {
+    // Only deadlines still ahead can wake a hart: one that passed while the hart stayed idle
+    // (its interrupt masked, a stopped hart's stale stimecmp) would only make the thread spin.
+    const now = BigInt(this.readTime());
     let deadline = NEVER;
     for (const runner of this.runners) {
       const d = runner.wakeDeadline();
-      if (d < deadline) deadline = d;
+      if (d > now && d < deadline) deadline = d;
     }
     let ms = MAX_SLEEP_MS;
-    if (deadline !== NEVER) ms = Math.min(ms, Math.max(0, Number(deadline - BigInt(this.readTime())) / TICKS_PER_MS));
+    if (deadline !== NEVER) ms = Math.min(ms, Number(deadline - now) / TICKS_PER_MS);
     // A parked hart's reservation set can be written by a hart of another thread or by DMA at any
     // moment, unannounced: look again soon.
     if (readiness.includes(Readiness.Parked)) ms = Math.min(ms, POLL_MS);
