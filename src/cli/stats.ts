@@ -77,9 +77,9 @@ function runRows(ledger: Ledger): Row[] {
 /** Only on machines with several harts (the ledger has perHart then). */
 function hartRows(ledger: Ledger): Row[] | undefined {
   if (!ledger.perHart) return undefined;
-  const rows: Row[] = [{ depth: 0, cells: ["Harts", "instructions", "interrupts", "exceptions", "SBI calls", "MMIO exits", "IPIs in", "fences in"] }];
+  const rows: Row[] = [{ depth: 0, cells: ["Harts", "instructions", "interrupts", "exceptions", "SBI calls", "MMIO exits", "IPIs in", "fences in", "suspends"] }];
   ledger.perHart.forEach((h, hart) =>
-    rows.push({ depth: 1, cells: [`hart ${hart}`, h.instructions, h.interrupts, h.exceptions, h.sbiCalls, h.mmioExits, h.ipisReceived, h.remoteFences] }),
+    rows.push({ depth: 1, cells: [`hart ${hart}`, h.instructions, h.interrupts, h.exceptions, h.sbiCalls, h.mmioExits, h.ipisReceived, h.remoteFences, h.suspends] }),
   );
   return rows;
 }

@@ -51,6 +51,8 @@ export interface LedgerHart {
   remoteFences: number;
   /** Loads and stores of this hart that left the core for a device model (MMIO exits). */
   mmioExits: number;
+  /** SBI hart_suspend calls the hart entered (its idle states, with Linux's cpuidle-riscv-sbi). */
+  suspends: number;
 }
 
 export interface LedgerExits {
@@ -146,7 +148,7 @@ export interface LedgerMachine {
   readonly sbiConsoleBytes?: { readonly in: number; readonly out: number };
   /** Every hart when there are several (`cpu` is then hart 0), with its counters by index. */
   readonly cpus?: readonly { readonly instret: bigint; trapCounts(): readonly bigint[] }[];
-  readonly hartCounters?: readonly { readonly sbiCalls: number; readonly ipisReceived: number; readonly remoteFences: number; readonly mmioExits?: number }[];
+  readonly hartCounters?: readonly { readonly sbiCalls: number; readonly ipisReceived: number; readonly remoteFences: number; readonly mmioExits?: number; readonly suspends?: number }[];
   /** The translator's counters summed over every hart (else hart 0's, through `cpu`). */
   translatorCounters?(): TranslatorCounters | undefined;
 }
@@ -368,6 +370,7 @@ function collectHarts(
       ipisReceived: c?.ipisReceived ?? 0,
       remoteFences: c?.remoteFences ?? 0,
       mmioExits: c?.mmioExits ?? 0,
+      suspends: c?.suspends ?? 0,
     };
   });
 }
