@@ -9,7 +9,9 @@ import type { WorkloadSizes } from "./workloads.ts";
 export async function timerSide(img: BenchImage, sstc: boolean, size: WorkloadSizes, log: Log): Promise<TimerSide> {
   const name = sstc ? "Sstc" : "SBI set_timer";
   log(`timer: booting a guest with ${sstc ? "Sstc" : "SBI timer calls (no Sstc)"}`);
-  const guest = await bootShell(img, { sstc, modules: MODULES.console });
+  // Without SBI idle states, Linux idles in WFI, which never leaves the core as a hypercall: the
+  // counts are the timer's own (with them, every idle entry would add a hart_suspend call).
+  const guest = await bootShell(img, { sstc, modules: MODULES.console, idleStates: false });
   try {
     // What a phase costs without any work: printing its end marker on hvc0 (a notification, the
     // interrupt, InterruptStatus/ACK and the PLIC). Subtracted from the counts (not the time).

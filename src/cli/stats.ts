@@ -77,9 +77,9 @@ function runRows(ledger: Ledger): Row[] {
 /** Only on machines with several harts (the ledger has perHart then). */
 function hartRows(ledger: Ledger): Row[] | undefined {
   if (!ledger.perHart) return undefined;
-  const rows: Row[] = [{ depth: 0, cells: ["Harts", "instructions", "interrupts", "exceptions", "SBI calls", "MMIO exits", "IPIs in", "fences in", "steal (ms)"] }];
+  const rows: Row[] = [{ depth: 0, cells: ["Harts", "instructions", "interrupts", "exceptions", "SBI calls", "MMIO exits", "IPIs in", "fences in", "suspends", "steal (ms)"] }];
   ledger.perHart.forEach((h, hart) =>
-    rows.push({ depth: 1, cells: [`hart ${hart}`, h.instructions, h.interrupts, h.exceptions, h.sbiCalls, h.mmioExits, h.ipisReceived, h.remoteFences, (h.stealNs / 1e6).toFixed(1)] }),
+    rows.push({ depth: 1, cells: [`hart ${hart}`, h.instructions, h.interrupts, h.exceptions, h.sbiCalls, h.mmioExits, h.ipisReceived, h.remoteFences, h.suspends, (h.stealNs / 1e6).toFixed(1)] }),
   );
   return rows;
 }

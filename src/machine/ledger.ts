@@ -68,6 +68,8 @@ export interface LedgerHart {
   /** Slices ended by pause-loop exiting, and slices given up (WRS, pause loop) to another hart of the thread. */
   pauseExits: number;
   directedYields: number;
+  /** SBI hart_suspend calls the hart entered (its idle states, with Linux's cpuidle-riscv-sbi). */
+  suspends: number;
 }
 
 export interface LedgerExits {
@@ -163,7 +165,7 @@ export interface LedgerMachine {
   readonly sbiConsoleBytes?: { readonly in: number; readonly out: number };
   /** Every hart when there are several (`cpu` is then hart 0), with its counters by index. */
   readonly cpus?: readonly { readonly instret: bigint; trapCounts(): readonly bigint[] }[];
-  readonly hartCounters?: readonly { readonly sbiCalls: number; readonly ipisReceived: number; readonly remoteFences: number; readonly mmioExits?: number; readonly stealNs?: number }[];
+  readonly hartCounters?: readonly { readonly sbiCalls: number; readonly ipisReceived: number; readonly remoteFences: number; readonly mmioExits?: number; readonly stealNs?: number; readonly suspends?: number }[];
   /** Per hart, what its host thread's scheduler counted (harts on threads). */
   hartSchedulerStats?(): readonly LedgerSchedulerStats[] | undefined;
   /** The translator's counters summed over every hart (else hart 0's, through `cpu`). */
@@ -389,6 +391,7 @@ function collectHarts(
       remoteFences: c?.remoteFences ?? 0,
       mmioExits: c?.mmioExits ?? 0,
       ...schedulerPart(scheduler?.[hart], c?.stealNs),
+      suspends: c?.suspends ?? 0,
     };
   });
 }

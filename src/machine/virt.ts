@@ -195,6 +195,16 @@ export interface VirtMachineOptions {
    * the host between execution slices. Default: portableClock() (millisecond timers).
    */
   clock?: HostClock;
+  /**
+   * Describe SBI hart_suspend's two default types (retentive, non-retentive) as CPU idle states in
+   * the device tree, for Linux's cpuidle-riscv-sbi driver. Default: true in paravirtual boot,
+   * where Parley serves hart_suspend; false in firmware boot, where OpenSBI is the SBI
+   * implementation and, on a generic platform like this one, adds no idle states (nor does QEMU
+   * virt). OpenSBI would pass ours on, but its generic non-retentive suspend resumes through its
+   * warm boot, which disables the hart's S-mode PLIC context: Debian's guest then loses device
+   * interrupts (its console stalls), so do not turn this on with firmware.
+   */
+  idleStates?: boolean;
 }
 
 export type MachineExit =
@@ -224,6 +234,8 @@ export interface HartCounters {
   mmioExits: number;
   /** Steal time: ns the hart was runnable but kept from running (what SBI STA reports to the guest). */
   stealNs: number;
+  /** Times the hart entered SBI hart_suspend (retentive or not) and the call was accepted. */
+  suspends: number;
 }
 
 export class VirtMachine implements SbiHost {
@@ -325,7 +337,7 @@ export class VirtMachine implements SbiHost {
       for (const cpu of this.cpus) cpu.setState(L.S_PLE_WINDOW, BigInt(this.pauseLoopWindow));
     }
     this.cpu = this.cpus[0];
-    this.hartCounters = this.cpus.map(() => ({ sbiCalls: 0, ipisReceived: 0, remoteFences: 0, mmioExits: 0, stealNs: 0 }));
+    this.hartCounters = this.cpus.map(() => ({ sbiCalls: 0, ipisReceived: 0, remoteFences: 0, mmioExits: 0, stealNs: 0, suspends: 0 }));
     this.stealShmem = this.cpus.map(() => undefined);
     this.stealRecorders = this.cpus.map(() => new StealTimeRecorder());
     this.waitingSince = this.cpus.map(() => undefined);
@@ -465,6 +477,7 @@ export class VirtMachine implements SbiHost {
       virtio: Array.from({ length: virtioSlots }, (_, slot) => ({ slot })),
       withClint: this.bootPath === "firmware",
       mmuType: "riscv,sv57" as const,
+      idleStates: options.idleStates ?? this.bootPath === "paravirtual",
     });
     // The tree's size does not depend on the initrd addresses, so a first build sizes the layout.
     const layout = planBootLayout({
@@ -682,12 +695,17 @@ export class VirtMachine implements SbiHost {
   /** The next mtime at which a timer could raise an interrupt, or undefined. */
   private nextDeadline(): number | undefined {
     let next = Infinity;
+    // A supervisor timer whose deadline has passed already shows in its hart's STIP: it can wake
+    // nothing later, and counting it would keep the loop from sleeping while that STIP stays
+    // masked (a STOPPED hart's stimecmp of 0, a suspended hart waiting for another interrupt).
+    const now = BigInt(this.cpu.readTime());
     for (let hart = 0; hart < this.cpus.length; hart++) {
       const cpu = this.cpus[hart];
-      if (this.sbiTimerDeadlines[hart] !== NEVER) next = Math.min(next, Number(this.sbiTimerDeadlines[hart]));
+      const sbiDeadline = this.sbiTimerDeadlines[hart];
+      if (sbiDeadline !== NEVER && sbiDeadline > now) next = Math.min(next, Number(sbiDeadline));
       if ((cpu.readCsr(CSR_MENVCFG) & MENVCFG_STCE) !== 0n) {
         const stimecmp = cpu.getState(L.S_STIMECMP);
-        if (stimecmp !== NEVER) next = Math.min(next, Number(stimecmp));
+        if (stimecmp !== NEVER && stimecmp > now) next = Math.min(next, Number(stimecmp));
       }
     }
     const clintDeadline = this.clint?.nextDeadline();
@@ -1074,6 +1092,7 @@ export class VirtMachine implements SbiHost {
     // a retentive suspend then returns from the ECALL with SBI_SUCCESS, a non-retentive one
     // enters resumeAddr as hart_start would.
     this.hsmStep(hartId, "suspend");
+    this.hartCounters[hartId].suspends++;
     this.pendingResume[hartId] = suspendType === SBI_HSM_SUSPEND_NON_RET_DEFAULT ? { entry: { addr: resumeAddr, opaque } } : {};
     if (!this.control) this.cpus[hartId].requestStop();
     return SBI_SUCCESS;

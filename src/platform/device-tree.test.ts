@@ -4,7 +4,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildVirtDeviceTree, riscvIsaString, UART0_PATH, type VirtDeviceTreeConfig } from "./device-tree.ts";
+import { buildVirtDeviceTree, riscvIsaString, SBI_IDLE_STATES, UART0_PATH, type VirtDeviceTreeConfig } from "./device-tree.ts";
 import { parseFdt, findNode, getProperty, decodeU32Cells, decodeString, decodeStrings, decodeU64, type FdtNode } from "./fdt.ts";
 import { needsHostTools } from "../../test/support/host-tools.ts";
 
@@ -42,7 +42,7 @@ test("round-trips through dtc (dtb -> dts -> dtb) without errors", { skip: dtc.s
   dtc.check();
   const dir = mkdtempSync(join(tmpdir(), "parley-dt-"));
   try {
-    for (const variant of [config(), config({ harts: 1, withClint: false, initrd: undefined, virtio: [], stdoutPath: "hvc", mmuType: "riscv,sv48" }), config({ harts: 8, virtio: [0, 1, 2, 3, 4, 5, 6, 7].map((slot) => ({ slot })) })]) {
+    for (const variant of [config(), config({ idleStates: true }), config({ harts: 1, idleStates: true, withClint: false, initrd: undefined, virtio: [], stdoutPath: "hvc", mmuType: "riscv,sv48" }), config({ harts: 8, virtio: [0, 1, 2, 3, 4, 5, 6, 7].map((slot) => ({ slot })) })]) {
       const blob = buildVirtDeviceTree(variant);
       writeFileSync(join(dir, "a.dtb"), blob);
       const toDts = spawnSync("dtc", ["-I", "dtb", "-O", "dts", "-o", join(dir, "a.dts"), join(dir, "a.dtb")], { encoding: "utf8" });
@@ -168,6 +168,57 @@ test("invalid configurations are refused", () => {
   assert.throws(() => buildVirtDeviceTree(config({ isaExtensions: ["m", "a"] })), /base "i"/);
   assert.throws(() => buildVirtDeviceTree(config({ isaExtensions: ["i", "Zicsr"] })), RangeError);
   assert.throws(() => buildVirtDeviceTree(config({ initrd: { start: 0x100, end: 0x200 } })), /not inside RAM/);
+});
+
+test("idle states: SBI hart_suspend's default types as the idle-states binding describes them", () => {
+  const { root } = parseFdt(buildVirtDeviceTree(config({ idleStates: true, harts: 3 })));
+  const states = node(root, "/cpus/idle-states");
+  assert.deepEqual(
+    states.children.map((c) => c.name),
+    ["cpu-retentive", "cpu-nonret"],
+  );
+  const retentive = node(root, "/cpus/idle-states/cpu-retentive");
+  const nonRetentive = node(root, "/cpus/idle-states/cpu-nonret");
+  for (const state of [retentive, nonRetentive]) {
+    assert.deepEqual(strs(state, "compatible"), ["riscv,idle-state"]);
+    // Linux copies the node name into a 16-byte buffer (CPUIDLE_NAME_LEN) and the description
+    // into a 32-byte one: both must fit, or /sys shows them cut short.
+    assert.ok(state.name.length <= 15, state.name);
+    assert.ok(str(state, "idle-state-name").length <= 31);
+    // idle-states.yaml: entry + exit latency must not exceed the minimum residency.
+    const [entry, exit, residency] = ["entry-latency-us", "exit-latency-us", "min-residency-us"].map((name) => cells(state, name)[0]);
+    assert.ok(entry > 0 && exit > 0 && entry + exit <= residency, `${state.name}: ${entry} + ${exit} <= ${residency}`);
+    // The timer keeps running and wakes a suspended hart (SBI timer and Sstc): no broadcast needed.
+    assert.equal(getProperty(state, "local-timer-stop"), undefined);
+  }
+  // SBI v2.0 §9.4: 0x00000000 default retentive, 0x80000000 default non-retentive.
+  assert.deepEqual(cells(retentive, "riscv,sbi-suspend-param"), [0x0000_0000]);
+  assert.deepEqual(cells(nonRetentive, "riscv,sbi-suspend-param"), [0x8000_0000]);
+  assert.equal(str(retentive, "idle-state-name"), "SBI retentive suspend");
+  assert.ok(cells(nonRetentive, "min-residency-us")[0] > cells(retentive, "min-residency-us")[0], "deeper state, longer residency");
+  const phandles = [retentive, nonRetentive].map((state) => cells(state, "phandle")[0]);
+  for (const hart of [0, 1, 2]) {
+    // Shallowest first, the same list on every cpu (Linux's dt_init_idle_driver insists).
+    assert.deepEqual(cells(node(root, `/cpus/cpu@${hart}`), "cpu-idle-states"), phandles);
+  }
+  // Phandles stay unique across the tree.
+  const all: number[] = [];
+  const walk = (n: FdtNode) => {
+    const p = getProperty(n, "phandle");
+    if (p) all.push(decodeU32Cells(p)[0]);
+    n.children.forEach(walk);
+  };
+  walk(root);
+  assert.equal(new Set(all).size, all.length);
+  assert.equal(SBI_IDLE_STATES.length, 2);
+});
+
+test("idle states: left out unless asked for", () => {
+  const { root } = parseFdt(buildVirtDeviceTree(config()));
+  assert.equal(findNode(root, "/cpus/idle-states"), undefined);
+  assert.equal(getProperty(node(root, "/cpus/cpu@0"), "cpu-idle-states"), undefined);
+  const off = parseFdt(buildVirtDeviceTree(config({ idleStates: false }))).root;
+  assert.equal(findNode(off, "/cpus/idle-states"), undefined);
 });
 
 test("riscv,isa string ordering", () => {

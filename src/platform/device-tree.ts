@@ -46,7 +46,45 @@ export interface VirtDeviceTreeConfig {
   /** Describe the CLINT: only for the firmware boot path, where OpenSBI runs in M-mode. */
   withClint: boolean;
   mmuType: "riscv,sv39" | "riscv,sv48" | "riscv,sv57";
+  /**
+   * Describe the SBI HSM suspend types as CPU idle states (IDLE_STATES), which Linux's
+   * cpuidle-riscv-sbi driver then offers its governor next to WFI. Only when the SBI
+   * implementation serves hart_suspend with both default types; default false.
+   */
+  idleStates?: boolean;
 }
+
+/** One CPU idle state entered through SBI hart_suspend (bindings/cpu/idle-states.yaml). */
+export interface SbiIdleState {
+  /**
+   * The node name, which Linux (dt_idle_states.c) copies as the state's name into a 16-byte
+   * buffer: at most 15 characters reach /sys/devices/system/cpu/cpu N/cpuidle/state M/name.
+   */
+  name: string;
+  /** Its `idle-state-name`, Linux's state `desc` (at most 31 characters survive). */
+  description: string;
+  /** riscv,sbi-suspend-param: the suspend_type argument of SBI hart_suspend (SBI v2.0 §9.4). */
+  suspendParam: number;
+  entryLatencyUs: number;
+  exitLatencyUs: number;
+  minResidencyUs: number;
+}
+
+/**
+ * The two default suspend types of SBI v2.0 §9.4 (table "HSM Hart Suspend Types"), shallow to
+ * deep, as the binding orders cpu-idle-states. Latencies are Parley's own cost, not hardware's:
+ * either state is a hypercall after which the hart's host thread sleeps (as after WFI) until an
+ * interrupt is pending; the non-retentive one also has Linux save its context (cpu_suspend) and
+ * come back through its resume entry with the MMU off, which drops the hart's TLB and
+ * translations, hence its longer exit latency and the residency needed to be worth it.
+ *
+ * No `local-timer-stop` on either: the timer (SBI set_timer and Sstc stimecmp) keeps running in
+ * both and wakes a suspended hart, as it wakes one in WFI, so Linux needs no broadcast timer.
+ */
+export const SBI_IDLE_STATES: readonly SbiIdleState[] = [
+  { name: "cpu-retentive", description: "SBI retentive suspend", suspendParam: 0x0000_0000, entryLatencyUs: 10, exitLatencyUs: 20, minResidencyUs: 100 },
+  { name: "cpu-nonret", description: "SBI non-retentive suspend", suspendParam: 0x8000_0000, entryLatencyUs: 50, exitLatencyUs: 150, minResidencyUs: 2000 },
+];
 
 /** UART input clock as on QEMU virt (hw/riscv/virt.c): 3.6864 MHz, the classic 16550 crystal. */
 export const UART0_CLOCK_FREQUENCY = 3_686_400;
@@ -135,6 +173,8 @@ interface Phandles {
   readonly intc: readonly number[];
   readonly plic: number;
   readonly test: number;
+  /** One per SBI_IDLE_STATES entry (allocated whether or not the tree holds them). */
+  readonly idleStates: readonly number[];
 }
 
 function allocatePhandles(harts: number): Phandles {
@@ -145,7 +185,9 @@ function allocatePhandles(harts: number): Phandles {
     cpu.push(next++);
     intc.push(next++);
   }
-  return { cpu, intc, plic: next++, test: next++ };
+  const plic = next++;
+  const test = next++;
+  return { cpu, intc, plic, test, idleStates: SBI_IDLE_STATES.map(() => next++) };
 }
 
 export function buildVirtDeviceTree(config: VirtDeviceTreeConfig): Uint8Array {
@@ -187,7 +229,7 @@ export function buildVirtDeviceTree(config: VirtDeviceTreeConfig): Uint8Array {
 }
 
 /** /cpus (bindings/riscv/cpus.yaml, riscv/extensions.yaml, interrupt-controller/riscv,cpu-intc.yaml). */
-function cpusNode(config: VirtDeviceTreeConfig, { cpu: cpuPhandles, intc: intcPhandles }: Phandles): FdtNode {
+function cpusNode(config: VirtDeviceTreeConfig, { cpu: cpuPhandles, intc: intcPhandles, idleStates: idlePhandles }: Phandles): FdtNode {
   const isa = riscvIsaString(64, config.isaExtensions);
   const cpuNodes: FdtNode[] = [];
   for (let hart = 0; hart < config.harts; hart++) {
@@ -204,6 +246,8 @@ function cpusNode(config: VirtDeviceTreeConfig, { cpu: cpuPhandles, intc: intcPh
           "riscv,isa-base": prop.string("rv64i"),
           "riscv,isa-extensions": prop.strings(config.isaExtensions),
           "mmu-type": prop.string(config.mmuType),
+          // bindings/cpu/idle-states.yaml: the states this cpu may enter, shallowest first.
+          "cpu-idle-states": config.idleStates ? prop.concat(...idlePhandles.map((phandle) => prop.phandle(phandle))) : undefined,
         },
         [
           fdtNode("interrupt-controller", {
@@ -232,7 +276,31 @@ function cpusNode(config: VirtDeviceTreeConfig, { cpu: cpuPhandles, intc: intcPh
       "#size-cells": prop.u32(0),
       "timebase-frequency": prop.u32(config.timebaseFrequency),
     },
-    [...cpuNodes, cpuMap],
+    [...cpuNodes, cpuMap, ...(config.idleStates ? [idleStatesNode(idlePhandles)] : [])],
+  );
+}
+
+/**
+ * /cpus/idle-states (bindings/cpu/idle-states.yaml; riscv/cpus.yaml refers to it for
+ * cpu-idle-states): each state compatible "riscv,idle-state" with the SBI suspend_type that
+ * enters it, which drivers/cpuidle/cpuidle-riscv-sbi.c passes to hart_suspend. RISC-V needs no
+ * entry-method (that is ARM's "psci").
+ */
+function idleStatesNode(phandles: readonly number[]): FdtNode {
+  return fdtNode(
+    "idle-states",
+    {},
+    SBI_IDLE_STATES.map((state, i) =>
+      fdtNode(state.name, {
+        phandle: prop.phandle(phandles[i]),
+        compatible: prop.string("riscv,idle-state"),
+        "idle-state-name": prop.string(state.description),
+        "riscv,sbi-suspend-param": prop.u32(state.suspendParam),
+        "entry-latency-us": prop.u32(state.entryLatencyUs),
+        "exit-latency-us": prop.u32(state.exitLatencyUs),
+        "min-residency-us": prop.u32(state.minResidencyUs),
+      }),
+    ),
   );
 }
 
