@@ -34,8 +34,13 @@ export class GuestSession {
       memory?: number;
       /** Harts (default 1). */
       harts?: number;
-      /** Each hart on a thread of its own (default: when there are several harts, as `parley run --cpus`). */
+      /** Harts on host threads (default: when there are several harts, as `parley run --cpus`). */
       threads?: boolean;
+      /** Host threads for the harts (default: one per hart); fewer overcommit them. */
+      hostThreads?: number;
+      /** Pause-loop exiting window (VirtMachineOptions.pauseLoopWindow) and Zawrs, for comparisons. */
+      pauseLoopWindow?: number;
+      zawrs?: boolean;
       /** The initramfs to boot instead of the image's own (e.g. the image's with programs added). */
       initrd?: Uint8Array;
       virtio?: VirtioDevice[];
@@ -50,6 +55,9 @@ export class GuestSession {
     this.machine = new VirtMachine({
       module: loadCoreModule({ shared: threads }),
       hartThreads: threads ? nodeHartThreads() : undefined,
+      hostThreads: threads ? opts.hostThreads : undefined,
+      pauseLoopWindow: opts.pauseLoopWindow,
+      zawrs: opts.zawrs,
       harts,
       ramSize: opts.memory ?? 512 << 20,
       kernel: new Uint8Array(readFileSync(image.kernel)),

@@ -34,9 +34,9 @@ before(async () => {
   guest = { image, initrd: initrdWithPrograms(new Uint8Array(readFileSync(image.initrd)), elves) };
 });
 
-async function withGuest(harts: number, body: (session: GuestSession) => Promise<void>): Promise<void> {
+async function withGuest(harts: number, body: (session: GuestSession) => Promise<void>, hostThreads?: number): Promise<void> {
   tools.check();
-  const session = new GuestSession(guest!.image, { harts, memory: MEMORY, initrd: guest!.initrd });
+  const session = new GuestSession(guest!.image, { harts, hostThreads, memory: MEMORY, initrd: guest!.initrd });
   try {
     await session.shell(BOOT_TIMEOUT_MS);
     assert.equal((await session.run("nproc")).text.trim(), String(harts));
@@ -104,3 +104,28 @@ for (const harts of [2, 4]) {
     });
   });
 }
+
+/** Under overcommit: fewer iterations (each hart gets a share of a host thread). */
+const OVERCOMMIT_ITERATIONS = 200_000;
+
+test("8 harts on 2 host threads: Zawrs offered, counters exact under overcommit, steal and waits accounted", { skip: tools.skip, timeout: BOOT_TIMEOUT_MS + 3 * PROGRAM_TIMEOUT_MS }, async () => {
+  await withGuest(
+    8,
+    async (session) => {
+      const isa = await session.run("grep -m1 '^isa' /proc/cpuinfo");
+      assert.match(isa.text, /_zawrs/, "Zawrs in the ISA line");
+      const counters = await runProgram(session, 8, `smp-counters 8 ${OVERCOMMIT_ITERATIONS}`);
+      const expected = 8 * OVERCOMMIT_ITERATIONS;
+      for (const name of ["amoadd", "lrsc", "mutex"]) assert.equal(field(counters, name), expected, `${name} total`);
+      assert.match(counters, /smp-counters: PASS/);
+      const perHart = session.machine.ledger().perHart!;
+      assert.equal(perHart.length, 8);
+      assert.ok(perHart.every((h) => h.instructions > 0 && h.runningNs > 0), "every hart ran");
+      assert.ok(perHart.some((h) => h.stealNs > 0), "harts waited for their host thread: steal time");
+      assert.ok(perHart.reduce((n, h) => n + h.wrsParks + h.pauseExits, 0) > 0, "spinning harts parked in WRS or left pause loops");
+      const dmesg = await session.run("dmesg");
+      for (const bad of [/Oops/, /WARNING:/, /BUG:/, /Call Trace/, /rcu_.*stall/]) assert.doesNotMatch(dmesg.text, bad);
+    },
+    2,
+  );
+});

@@ -200,7 +200,7 @@ let exitReason: i32 = L.EXIT_BUDGET;
 /** An exit an instruction asked for (EXIT_WRS, EXIT_PAUSE), taken when the inner loop ends. */
 let requestedExit: i32 = 0;
 /** Pause-loop exiting: where the last PAUSE was (in `executed` of this run) and how long the loop has spun. */
-let lastPause: i32 = i32.MIN_VALUE;
+let lastPause: i32 = 0;
 let pauseSpin: i32 = 0;
 
 /** Executes at most `budget` instructions (traps and decode bounces count against it). */
@@ -208,7 +208,7 @@ export function run(budget: i32): i32 {
   exitReason = L.EXIT_BUDGET;
   wfiIdle = false;
   requestedExit = 0;
-  lastPause = i32.MIN_VALUE;
+  lastPause = -(L.PLE_GAP + 1); // the first PAUSE of a run starts a loop, it does not continue one
   pauseSpin = 0;
   clearMemFault();
   let pc = getState(L.S_PC);
