@@ -410,20 +410,15 @@ export interface LedgerSchedulerStats {
   readonly directedYields: number;
 }
 
+const SCHEDULER_FIELDS = [
+  "runningNs", "stealNs", "haltedNs", "suspendedNs", "parkedNs", "wrsParks", "wrsTimeouts", "wrsWaitNs", "pauseExits", "directedYields",
+] as const satisfies readonly (keyof LedgerSchedulerStats)[];
+
 /** A hart's scheduling figures: from its host thread, else (round robin) only the steal the machine measured. */
 function schedulerPart(s: LedgerSchedulerStats | undefined, roundRobinStealNs: number | undefined): LedgerSchedulerStats {
-  return {
-    runningNs: s?.runningNs ?? 0,
-    stealNs: s?.stealNs ?? roundRobinStealNs ?? 0,
-    haltedNs: s?.haltedNs ?? 0,
-    suspendedNs: s?.suspendedNs ?? 0,
-    parkedNs: s?.parkedNs ?? 0,
-    wrsParks: s?.wrsParks ?? 0,
-    wrsTimeouts: s?.wrsTimeouts ?? 0,
-    wrsWaitNs: s?.wrsWaitNs ?? 0,
-    pauseExits: s?.pauseExits ?? 0,
-    directedYields: s?.directedYields ?? 0,
-  };
+  const part = Object.fromEntries(SCHEDULER_FIELDS.map((field) => [field, s?.[field] ?? 0])) as Record<keyof LedgerSchedulerStats, number>;
+  if (!s) part.stealNs = roundRobinStealNs ?? 0;
+  return part;
 }
 
 function translatorPart(machine: LedgerMachine): { translator?: TranslatorCounters } {

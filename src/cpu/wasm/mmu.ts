@@ -514,18 +514,7 @@ function dropCodePage(entry: usize): void {
 
 /** Invalidates decoded code for RAM offsets [offset, offset + length) (host writes into RAM). */
 export function invalidateRange(offset: u32, length: u32): void {
-  if (length == 0) return;
-  const first = offset >>> 12;
-  const last = <u32>((<u64>offset + <u64>length - 1) >>> 12);
-  const pages = <u32>(ramSize >>> 12);
-  // The host wrote before calling: order that before reading who holds code (see notifyCodeHolders).
-  if (PARALLEL_HARTS) atomic.fence();
-  for (let page = first; page <= last && page < pages; page++) {
-    const entry = R.pagemapBase() + (<usize>page << 2);
-    if (load<u32>(entry) != 0) dropCodePage(entry);
-    const others = loadShared(holdersEntry(page)) & ~MY_HOLDER_BIT;
-    if (others != 0) queueForHarts(page, others, false);
-  }
+  invalidatePages(offset, length, true);
 }
 
 /**
@@ -535,13 +524,25 @@ export function invalidateRange(offset: u32, length: u32): void {
  * FENCE.I, as for a store by another hart.
  */
 export function queueHostWrite(offset: u32, length: u32): void {
+  invalidatePages(offset, length, false);
+}
+
+/** Drops this hart's decoded code of the pages (when `own`) and queues them for the other holders. */
+function invalidatePages(offset: u32, length: u32, own: bool): void {
   if (length == 0) return;
   const first = offset >>> 12;
   const last = <u32>((<u64>offset + <u64>length - 1) >>> 12);
   const pages = <u32>(ramSize >>> 12);
+  // The host wrote before calling: order that before reading who holds code (see notifyCodeHolders).
   if (PARALLEL_HARTS) atomic.fence();
   for (let page = first; page <= last && page < pages; page++) {
-    const holders = loadShared(holdersEntry(page));
+    let holders: u32 = ~0;
+    if (own) {
+      const entry = R.pagemapBase() + (<usize>page << 2);
+      if (load<u32>(entry) != 0) dropCodePage(entry);
+      holders = ~MY_HOLDER_BIT;
+    }
+    holders &= loadShared(holdersEntry(page));
     if (holders != 0) queueForHarts(page, holders, false);
   }
 }
