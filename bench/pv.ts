@@ -1,4 +1,4 @@
-// `npm run bench -- pv [--quick] [--out docs/] [--only LIST] [--reps N] [--json FILE] [--render FILE]`
+// `npm run bench -- pv [COMPARISON...] [--quick] [--out docs/] [--only LIST] [--reps N] [--json FILE] [--render FILE]`
 // (or `node --import tsx bench/run.ts pv ...`): the paravirtual-against-emulated comparisons,
 // run from the sources. Option errors exit with 2, as the `parley` command's do.
 import { Command, CommanderError } from "commander";
@@ -18,10 +18,12 @@ interface PvFlags {
   render?: string;
 }
 
-async function runFromFlags(opts: PvFlags): Promise<void> {
+async function runFromFlags(names: string[], opts: PvFlags): Promise<void> {
   let only;
   try {
-    only = opts.only === undefined ? undefined : parseComparisons(opts.only);
+    // Comparisons may also be named as arguments: `npm run bench -- pv contention`.
+    const list = [...(opts.only === undefined ? [] : [opts.only]), ...names].join(",");
+    only = list === "" ? undefined : parseComparisons(list);
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
@@ -32,10 +34,11 @@ async function runFromFlags(opts: PvFlags): Promise<void> {
 
 const program = new Command()
   .name("npm run bench -- pv")
-  .description("each paravirtual path against its emulated counterpart: console, timer, boot, PLIC, interrupt coalescing")
+  .description("each paravirtual path against its emulated counterpart: console, timer, boot, PLIC, interrupt coalescing, lock contention under overcommit")
+  .argument("[comparisons...]", "comparisons to run (as --only), e.g. contention")
   .option("--quick", "every comparison at reduced size (a few minutes)")
   .option("--out <dir>", "also write the charts (SVG, PNG) and pv-results.md to DIR, e.g. docs/")
-  .option("--only <list>", "comma-separated subset: console,timer,boot,plic,coalesce")
+  .option("--only <list>", "comma-separated subset: console,timer,boot,plic,coalesce,contention")
   .option("--reps <n>", "repetitions (boots per boot measurement, passes elsewhere; default 3, --quick 1); medians are reported")
   .option("--json <file>", "also write the results as JSON to FILE")
   .option("--render <file>", "re-draw tables, charts and pv-results.md from a results file (pv-results.json) instead of measuring")

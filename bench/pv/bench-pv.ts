@@ -11,6 +11,9 @@
 //   coalesce  interrupt coalescing on virtio-blk and virtio-net, from the lowest-latency setting
 //             to the highest-throughput one                         (coalesce.ts; io.ts runs
 //             the guest plic and coalesce share)
+//   contention  lock contention with more harts than host threads: Zawrs + pause-loop exiting
+//             against plain spinning, and QEMU; idle host CPU; WRS wake latency (contention.ts;
+//             whole `parley run` processes, not in-process guests)
 //
 // Guests are VirtMachines driven from this process (guest.ts, session.ts), so counters can be read
 // between commands and attributed to one phase. Guest-side times come from guest/pv/pvbench.c
@@ -21,10 +24,12 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join, relative, sep } from "node:path";
 import { CACHE_DIR, REPO_ROOT } from "../../src/host/node/paths.ts";
+import { buildGuestImage } from "../../src/image/index.ts";
 import { writeChart } from "../charts.ts";
 import { bootComparison } from "./boot.ts";
 import { buildCharts } from "./charts.ts";
 import { consoleComparison } from "./console.ts";
+import { contentionComparison } from "./contention.ts";
 import { ioComparison } from "./io.ts";
 import { formatMarkdown } from "./markdown.ts";
 import { COMPARISONS, type Comparison, type PvResults } from "./results.ts";
@@ -63,14 +68,18 @@ export async function benchPv(options: BenchPvOptions = {}): Promise<PvResults> 
   // The command that measured these results (re-rendering keeps it).
   const command = results.command ?? `${COMMAND}${results.quick ? " --quick" : ""}${options.out ? ` --out ${options.out}` : ""}`;
   const charts = buildCharts(results);
+  // Results of a subset of the comparisons get files of their own (pv-results-contention.json and
+  // .md), so that they do not replace those of a full run.
+  const measured = COMPARISONS.filter((c) => results[c] !== undefined);
+  const stored = measured.length < COMPARISONS.length ? `pv-results-${measured.join("+")}` : "pv-results";
   for (const dir of dirs) {
     mkdirSync(dir, { recursive: true });
     for (const [name, svg] of Object.entries(charts)) await writeChart(svg, join(dir, name));
-    writeFileSync(join(dir, "pv-results.md"), formatMarkdown(results, tables, chartLinkDir(dir, cacheDir), command));
+    writeFileSync(join(dir, `${stored}.md`), formatMarkdown(results, tables, chartLinkDir(dir, cacheDir), command));
   }
-  if (!options.render) writeFileSync(join(cacheDir, "pv-results.json"), JSON.stringify(results, null, 2) + "\n");
+  if (!options.render) writeFileSync(join(cacheDir, `${stored}.json`), JSON.stringify(results, null, 2) + "\n");
   if (options.json) writeFileSync(options.json, JSON.stringify(results, null, 2) + "\n");
-  if (dirs.length) log(`charts and pv-results.md in ${dirs.map((d) => relative(REPO_ROOT, d) || ".").join(" and ")}`);
+  if (dirs.length) log(`charts and ${stored}.md in ${dirs.map((d) => relative(REPO_ROOT, d) || ".").join(" and ")}`);
   return results;
 }
 
@@ -88,27 +97,32 @@ async function measure(options: BenchPvOptions, log: Log): Promise<PvResults> {
   const size = workloadSizes(quick);
   const reps = options.reps ?? size.reps;
   const only = new Set<Comparison>(options.only ?? COMPARISONS);
-  const img = await prepareImage(log);
+  // The contention comparison runs whole `parley run` processes on its own image.
+  const img = [...only].some((c) => c !== "contention") ? await prepareImage(log) : undefined;
   const results: PvResults = {
     quick,
     date: new Date().toISOString(),
     command:
       `${COMMAND}${quick ? " --quick" : ""}${options.only ? ` --only ${[...only].join(",")}` : ""}` +
       `${options.reps ? ` --reps ${options.reps}` : ""}${options.out ? ` --out ${options.out}` : ""}`,
-    kernel: img.image.kernelVersion,
+    kernel: img?.image.kernelVersion ?? "",
     host: { node: process.versions.node, cpus: cpus().length, loadStart: loadavg()[0] },
   };
-  if (only.has("console")) results.console = await consoleComparison(img, size, reps, log);
+  if (img && only.has("console")) results.console = await consoleComparison(img, size, reps, log);
   if (only.has("timer")) {
-    const sbi = await timerSide(img, false, size, log);
-    const sstc = await timerSide(img, true, size, log);
+    const sbi = await timerSide(img!, false, size, log);
+    const sstc = await timerSide(img!, true, size, log);
     results.timer = { sbi, sstc };
   }
-  if (only.has("boot")) results.boot = await bootComparison(img, reps, log);
+  if (only.has("boot")) results.boot = await bootComparison(img!, reps, log);
   if (only.has("plic") || only.has("coalesce")) {
-    const io = await ioComparison(img, size, only.has("coalesce") ? COALESCE_SETTINGS : [COALESCE_SETTINGS[0]], reps, log);
+    const io = await ioComparison(img!, size, only.has("coalesce") ? COALESCE_SETTINGS : [COALESCE_SETTINGS[0]], reps, log);
     if (only.has("plic")) results.plic = io.plic;
     if (only.has("coalesce")) results.coalesce = io.coalesce;
+  }
+  if (only.has("contention")) {
+    results.contention = await contentionComparison(quick, log);
+    if (!results.kernel) results.kernel = (await buildGuestImage({ progress: false })).kernelVersion;
   }
   results.host.loadEnd = loadavg()[0];
   return results;

@@ -1,7 +1,7 @@
 // The charts of the pv comparisons (SVG), by file name: the emulated side of each comparison in
 // one colour, the paravirtual side in another.
 import { COLORS, barChartSvg, curveChartSvg, type Bar } from "../charts.ts";
-import type { BootToInit, CoalescePoint, PvResults } from "./results.ts";
+import type { BootToInit, CoalescePoint, ContentionRun, PvResults } from "./results.ts";
 import { STREAM_READERS } from "./workloads.ts";
 
 type Results<K extends keyof PvResults> = NonNullable<PvResults[K]>;
@@ -24,6 +24,7 @@ export function buildCharts(r: PvResults): Record<string, string> {
     // The PLIC chart also shows PLIC exits per completion at each coalescing setting.
     ...(r.plic && r.coalesce && { "pv-plic": plicChart(r.plic, r.coalesce) }),
     ...(r.coalesce && { "pv-coalesce": coalesceChart(r.coalesce) }),
+    ...(r.contention && { "pv-contention": contentionChart(r.contention) }),
   };
 }
 
@@ -121,6 +122,27 @@ function coalesceChart(coalesce: Results<"coalesce">): string {
         yLabel: "UDP send (MB/s)",
         series: [{ name: "virtio-net", points: pts((p) => ({ x: p.netLatency.p50Us, y: p.netStream.mbPerSecond })) }],
       },
+    ],
+  });
+}
+
+/** Short bar labels: harts/threads and mode. */
+const contentionLabel = (r: ContentionRun) => (r.system === "qemu" ? `QEMU ${r.harts}` : `${r.harts}/${r.hostThreads} ${r.cooperative ? "Z+PLE" : "spin"}`);
+const contentionColor = (r: ContentionRun) => (r.system === "qemu" ? COLORS.neutral : r.cooperative ? P : E);
+
+function contentionChart(c: Results<"contention">): string {
+  const bars = (get: (r: ContentionRun) => number | undefined) => c.runs.map((r) => ({ label: contentionLabel(r), value: get(r) ?? 0, color: contentionColor(r) }));
+  return barChartSvg({
+    title: "Lock contention with more harts than host threads: Zawrs + pause-loop exiting against spinning",
+    subtitle:
+      `One thread per CPU for ${c.seconds} s: contend pipe (pipe mutex), contend file (inode lock), sysbench threads (one mutex). ` +
+      "N/M: N harts on M host threads; Z+PLE: --zawrs on --ple on; spin: both off; QEMU: -smp 4, MTTCG, same 2 host cores.",
+    panels: [
+      { title: "pipe", unit: "ops/s, higher is better", bars: bars((r) => r.pipe?.opsPerS) },
+      { title: "file", unit: "ops/s, higher is better", bars: bars((r) => r.file?.opsPerS) },
+      { title: "sysbench threads", unit: "events/s, higher is better", bars: bars((r) => r.sysbench?.eventsPerS) },
+      { title: "pipe p99", unit: "ms, lower is better", bars: bars((r) => (r.pipe ? r.pipe.p99Us / 1000 : undefined)) },
+      { title: "file p99", unit: "ms, lower is better", bars: bars((r) => (r.file ? r.file.p99Us / 1000 : undefined)) },
     ],
   });
 }

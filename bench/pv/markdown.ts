@@ -1,6 +1,7 @@
 // The Markdown section of the pv comparisons (pv-results.md): what each comparison does, its
 // tables and its charts, for the README.
-import type { PvResults } from "./results.ts";
+import { IDLE_SETTLE_S } from "./contention.ts";
+import { COMPARISONS, type PvResults } from "./results.ts";
 import { NET_DATAGRAM, STREAM_BLOCK_KIB, STREAM_READERS } from "./workloads.ts";
 
 type Tables = Record<string, string>;
@@ -20,6 +21,7 @@ const SECTIONS: { table: string; lines: (context: SectionContext) => string[] }[
   { table: "boot", lines: bootSection },
   { table: "plic", lines: plicSection },
   { table: "coalesceBlk", lines: coalesceSection },
+  { table: "contention", lines: contentionSection },
 ];
 
 export function formatMarkdown(r: PvResults, tables: Tables, chartDir: string, command: string): string {
@@ -38,7 +40,9 @@ export function formatMarkdown(r: PvResults, tables: Tables, chartDir: string, c
     "",
   ];
   for (const section of SECTIONS) if (tables[section.table]) parts.push(...section.lines({ r, tables, img }));
-  parts.push(`Raw results: \`cache/bench/${r.quick ? "pv-quick" : "pv"}/pv-results.json\`.`, "");
+  const measured = COMPARISONS.filter((c) => r[c] !== undefined);
+  const stored = measured.length < COMPARISONS.length ? `pv-results-${measured.join("+")}` : "pv-results";
+  parts.push(`Raw results: \`cache/bench/${r.quick ? "pv-quick" : "pv"}/${stored}.json\`.`, "");
   return parts.join("\n");
 }
 
@@ -143,6 +147,47 @@ function coalesceSection({ tables, img }: SectionContext): string[] {
     tables.coalesceNet,
     "",
     img("pv-coalesce"),
+    "",
+  ];
+}
+
+function contentionSection({ r, tables, img }: SectionContext): string[] {
+  const c = r.contention!;
+  const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(" ");
+  return [
+    "### Lock contention under overcommit: Zawrs and pause-loop exiting against spinning",
+    "",
+    "Whole `parley run` processes (and `qemu-system-riscv64 -smp 4 -accel tcg,thread=multi` for reference) boot the same kernel " +
+      `and the 7-Zip/sysbench image with two small programs added (\`guest/smp/contend.c\`, \`guest/smp/wrsping.c\`) on ${c.hostCores} host cores. ` +
+      "Parley runs 4 harts and 8 harts on 2 host threads (`--cpus N --host-threads 2`), each with Zawrs and pause-loop exiting " +
+      "on (a hart waiting on a lock parks or yields, and its thread runs another hart) and with `--zawrs off --ple off` (plain " +
+      `spinning). In each guest, one thread per CPU for ${c.seconds} s: \`${c.workloads.pipe}\` (one byte written into one shared ` +
+      "pipe and read back: the pipe mutex), " +
+      `\`${c.workloads.file}\` (64-byte \`pwrite\`s into one tmpfs file: the inode lock) and \`${c.workloads.sysbench}\`` +
+      `${c.sysbenchVersion ? ` (sysbench ${c.sysbenchVersion})` : ""}; p99 is the 99th percentile of one operation's time (one event for sysbench), from the guest clock.`,
+    "",
+    tables.contention,
+    "",
+    "Ratios (throughput: first over second, higher is better; p99 (inverse): second's p99 over first's, higher means a shorter tail for the first). " +
+      "The goal of cooperative scheduling is at least 1.3x the throughput of spinning at 2x overcommit (4 harts on 2 threads):",
+    "",
+    tables.contentionRatios,
+    "",
+    img("pv-contention"),
+    "",
+    "Per-hart figures from each Parley run's `--stats-json` ledger (the whole run, boot and the three workloads; steal is time a hart " +
+      "was runnable while another hart of its thread ran):",
+    "",
+    tables.contentionHarts,
+    "",
+    `Idle: the default image, ${c.idle.harts} harts on ${c.idle.hostThreads} host threads, at its shell prompt (after ${IDLE_SETTLE_S} s), host CPU ` +
+      "time of the process (all threads) from `/proc/PID/stat`. WRS wake latency: `" + c.workloads.wake + "` in a 2-hart guest: a thread on " +
+      "CPU 1 waits with `lr.d` + `wrs.nto` on a flag; one on CPU 0 stores the time CSR into it after a random 20-100 µs; the waiter " +
+      "reads the time CSR when its `lr.d` sees the store.",
+    "",
+    tables.contentionIdleWake,
+    "",
+    `Host load average (1, 5, 15 min): ${load(c.loadAverage.start)} before this comparison, ${load(c.loadAverage.end)} after.`,
     "",
   ];
 }

@@ -1,8 +1,9 @@
 // What `npm run bench -- pv` measures and writes to pv-results.json: one record per comparison,
 // each side of it with the counters and times that the tables and charts are drawn from.
 import type { VirtioCoalesce } from "../../src/virtio/transport/mmio.ts";
+import type { Contend, HartSchedule, SysbenchRun, WrsPing } from "./contention-parse.ts";
 
-export const COMPARISONS = ["console", "timer", "boot", "plic", "coalesce"] as const;
+export const COMPARISONS = ["console", "timer", "boot", "plic", "coalesce", "contention"] as const;
 export type Comparison = (typeof COMPARISONS)[number];
 
 /** Parses the comma-separated --only list. */
@@ -114,4 +115,37 @@ export interface PvResults {
   boot?: { sstc: BootPair; noSstc: BootPair };
   plic?: PlicResult[];
   coalesce?: CoalescePoint[];
+  contention?: ContentionResult;
+}
+
+/** One guest of the contention comparison: its configuration, each workload's result, its ledger per hart (Parley). */
+export interface ContentionRun {
+  key: string;
+  label: string;
+  system: "parley" | "qemu";
+  harts: number;
+  hostThreads: number;
+  /** Zawrs and pause-loop exiting on (Parley), or both off (plain spinning; QEMU). */
+  cooperative: boolean;
+  pipe?: Contend;
+  file?: Contend;
+  sysbench?: SysbenchRun;
+  /** From --stats-json: the whole run, boot included. */
+  perHart?: HartSchedule[];
+  totalS: number;
+}
+
+export interface ContentionResult {
+  /** Seconds per workload. */
+  seconds: number;
+  workloads: { pipe: string; file: string; sysbench: string; wake: string };
+  sysbenchVersion?: string;
+  hostCores: number;
+  runs: ContentionRun[];
+  /** Host CPU of an idle 8-hart guest at its shell, over `seconds`. */
+  idle: { harts: number; hostThreads: number; seconds: number; cpuSeconds: number; wallSeconds: number; percentOfCore: number };
+  /** WRS wake latency, 2 harts on 2 host threads and on 1. */
+  wake: { hostThreads: number; wake?: WrsPing; perHart?: HartSchedule[] }[];
+  /** Host load average (1, 5, 15 min) before and after this comparison. */
+  loadAverage: { start: number[]; end: number[] };
 }

@@ -1,5 +1,5 @@
 // The Markdown tables of the pv comparisons, printed on stdout and put into pv-results.md.
-import type { BootToInit, PvResults } from "./results.ts";
+import type { BootToInit, ContentionRun, PvResults } from "./results.ts";
 import { STREAM_READERS } from "./workloads.ts";
 
 type Results<K extends keyof PvResults> = NonNullable<PvResults[K]>;
@@ -33,6 +33,12 @@ export function formatTables(r: PvResults): Record<string, string> {
     ...(r.boot && { boot: bootTable(r.boot) }),
     ...(r.plic && { plic: plicTable(r.plic) }),
     ...(r.coalesce && { coalesceBlk: coalesceBlkTable(r.coalesce), coalesceNet: coalesceNetTable(r.coalesce) }),
+    ...(r.contention && {
+      contention: contentionTable(r.contention),
+      contentionRatios: contentionRatioTable(r.contention),
+      contentionHarts: contentionHartTable(r.contention),
+      contentionIdleWake: contentionIdleWakeTable(r.contention),
+    }),
   };
 }
 
@@ -146,5 +152,86 @@ function coalesceNetTable(points: Results<"coalesce">): string {
       f(p.netStream.mbPerSecond),
       ...perCompletion(p.netStream),
     ]),
+  );
+}
+
+function contentionTable({ runs }: Results<"contention">): string {
+  return table(
+    ["configuration", "pipe ops/s", "pipe p99 (µs)", "file ops/s", "file p99 (µs)", "sysbench threads events/s", "sysbench p99 (ms)"],
+    runs.map((r) => [
+      r.label,
+      n0(r.pipe?.opsPerS ?? NaN),
+      n0(r.pipe?.p99Us ?? NaN),
+      n0(r.file?.opsPerS ?? NaN),
+      n0(r.file?.p99Us ?? NaN),
+      f(r.sysbench?.eventsPerS ?? NaN),
+      f(r.sysbench?.percentileMs ?? NaN, 2),
+    ]),
+  );
+}
+
+/** Throughput ratio a / b (higher is better for a) and p99 ratio b / a (how much shorter a's tail is). */
+function contentionRatioTable({ runs }: Results<"contention">): string {
+  const by = (key: string) => runs.find((r) => r.key === key);
+  const x = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined && Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${f(a / b, 2)}x` : "n/a");
+  const row = (name: string, a: ContentionRun | undefined, b: ContentionRun | undefined): string[] => [
+    name,
+    x(a?.pipe?.opsPerS, b?.pipe?.opsPerS),
+    x(a?.file?.opsPerS, b?.file?.opsPerS),
+    x(a?.sysbench?.eventsPerS, b?.sysbench?.eventsPerS),
+    x(b?.pipe?.p99Us, a?.pipe?.p99Us),
+    x(b?.file?.p99Us, a?.file?.p99Us),
+    x(b?.sysbench?.percentileMs, a?.sysbench?.percentileMs),
+  ];
+  return table(
+    ["ratio", "pipe ops/s", "file ops/s", "sysbench events/s", "pipe p99 (inverse)", "file p99 (inverse)", "sysbench p99 (inverse)"],
+    [
+      row("4 harts / 2 threads: Zawrs+PLE over spinning", by("p4-coop"), by("p4-spin")),
+      row("8 harts / 2 threads: Zawrs+PLE over spinning", by("p8-coop"), by("p8-spin")),
+      row("Parley 4/2 Zawrs+PLE over QEMU -smp 4", by("p4-coop"), by("qemu4")),
+      row("Parley 4/2 spinning over QEMU -smp 4", by("p4-spin"), by("qemu4")),
+    ],
+  );
+}
+
+function contentionHartTable({ runs }: Results<"contention">): string {
+  return table(
+    ["Parley run (whole run, boot included)", "steal per hart (s)", "running, all harts (s)", "WRS parks", "WRS timeouts", "pause exits", "directed yields", "run (s)"],
+    runs
+      .filter((r) => r.perHart)
+      .map((r) => {
+        const h = r.perHart!;
+        const sum = (get: (x: (typeof h)[number]) => number) => h.reduce((a, x) => a + get(x), 0);
+        return [
+          r.label,
+          h.map((x) => f(x.stealS)).join(" / "),
+          f(sum((x) => x.runningS)),
+          n0(sum((x) => x.wrsParks)),
+          n0(sum((x) => x.wrsTimeouts)),
+          n0(sum((x) => x.pauseExits)),
+          n0(sum((x) => x.directedYields)),
+          f(r.totalS),
+        ];
+      }),
+  );
+}
+
+function contentionIdleWakeTable({ idle, wake }: Results<"contention">): string {
+  return table(
+    ["measurement", "median", "p99", "notes"],
+    [
+      [
+        `idle ${idle.harts}-hart guest on ${idle.hostThreads} host threads, host CPU over ${f(idle.wallSeconds)} s`,
+        `${f(idle.percentOfCore, 2)} % of one core`,
+        "",
+        `${f(idle.cpuSeconds, 2)} CPU-seconds (goal < 5 %)`,
+      ],
+      ...wake.map((w) => [
+        `WRS wake latency, 2 harts on ${w.hostThreads} host thread${w.hostThreads > 1 ? "s" : ""} (µs)`,
+        f(w.wake?.p50Us ?? NaN),
+        f(w.wake?.p99Us ?? NaN),
+        w.wake ? `${n0(w.wake.parked)} of ${n0(w.wake.n)} rounds parked; max ${f(w.wake.maxUs)} µs` : "failed",
+      ]),
+    ],
   );
 }
