@@ -94,6 +94,8 @@ const MAX_SLEEP_MS = 1000;
 const WRS_NTO_TICKS = 10_000;
 const WRS_STO_TICKS = 200;
 const POLL_MS = 0.02;
+/** How long a thread with only parked harts watches their reservation sets before it sleeps (10 µs). */
+const PARK_SPIN_TICKS = 100;
 /** How long a thread whose only runnable hart spins in a pause loop sleeps (50 µs). */
 const HOST_YIELD_MS = 0.05;
 const NEVER = 0xffff_ffff_ffff_ffffn;
@@ -185,6 +187,17 @@ class HartScheduler {
     }
   }
 
+  /** Spins up to PARK_SPIN_TICKS until a parked hart's reservation is written or attention arrives; true if so. */
+  private watchParked(): boolean {
+    const until = this.readTime() + PARK_SPIN_TICKS;
+    const wakeSeen = this.control.threadWake(this.init.threadIndex);
+    do {
+      if (this.control.threadWake(this.init.threadIndex) !== wakeSeen) return true;
+      for (const runner of this.runners) if (runner.parkedReservationWritten()) return true;
+    } while (this.readTime() < until);
+    return false;
+  }
+
   /** Adds the period [from, to) to each hart's account, by what it was doing then. */
   private account(readiness: readonly Readiness[], chosen: number, from: number, to: number): void {
     const elapsed = Math.max(0, to - from);
@@ -221,8 +234,12 @@ class HartScheduler {
     let ms = MAX_SLEEP_MS;
     if (deadline !== NEVER) ms = Math.min(ms, Number(deadline - now) / TICKS_PER_MS);
     // A parked hart's reservation set can be written by a hart of another thread or by DMA at any
-    // moment, unannounced: look again soon.
-    if (readiness.includes(Readiness.Parked)) ms = Math.min(ms, POLL_MS);
+    // moment, unannounced: watch it closely for a few microseconds (a lock is often released
+    // that soon), then look again every POLL_MS.
+    if (readiness.includes(Readiness.Parked)) {
+      if (this.watchParked()) return;
+      ms = Math.min(ms, POLL_MS);
+    }
     if (ms <= 0) return;
     for (const runner of this.runners) runner.counts.sleeps++;
     this.control.waitThread(this.init.threadIndex, wakeSeen, ms);
@@ -410,6 +427,10 @@ class HartRunner {
       this.wrsWaitTicks += now - park.since;
     }
     return ended;
+  }
+
+  parkedReservationWritten(): boolean {
+    return this.park !== undefined && this.reservationWritten(this.park);
   }
 
   private reservationWritten(park: Park): boolean {
