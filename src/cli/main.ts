@@ -83,6 +83,7 @@ interface RunFlags {
   hostThreads?: string;
   zawrs: string;
   ple: string;
+  idleStates?: string;
   kernel?: string;
   initrd?: string;
   append?: string;
@@ -107,6 +108,7 @@ function addMachineOptions(command: Command, defaultCpus = 1): Command {
     .option("--cpus <n>", `harts (1-${MAX_CPUS}); with more than one, they run on host threads`, String(defaultCpus))
     .option("--host-threads <m>", "host threads for the harts (1 to --cpus; default: one per hart, at most the host's cores); fewer threads than harts overcommit them")
     .option("--zawrs <on|off>", "offer Zawrs (WRS.NTO/STO), so that a hart waiting on a lock yields its host thread", "on")
+    .option("--idle-states <on|off>", "describe SBI suspend idle states in the device tree for Linux's cpuidle (default: on without firmware)")
     .option("--ple <on|off|N>", `pause-loop exiting: a hart spinning on PAUSE for N instructions yields its host thread (on = ${DEFAULT_PAUSE_LOOP_WINDOW})`, "on")
     .option("--kernel <file>", "RISC-V Linux Image to boot instead of the Debian kernel from the guest image")
     .option("--initrd <file>", "initramfs (cpio, optionally gzipped) instead of the guest image's")
@@ -150,6 +152,7 @@ async function runFromFlags(flags: RunFlags): Promise<void> {
   const cpus = parseCpuCount(flags.cpus, "--cpus");
   checkHartsFit(cpus, memory);
   if (flags.zawrs !== "on" && flags.zawrs !== "off") throw new UsageError(`--zawrs ${flags.zawrs}: use on or off`);
+  if (flags.idleStates !== undefined && flags.idleStates !== "on" && flags.idleStates !== "off") throw new UsageError(`--idle-states ${flags.idleStates}: use on or off`);
   const hostThreads = flags.hostThreads === undefined ? Math.min(cpus, availableParallelism()) : parseHostThreads(flags.hostThreads, cpus);
   const pauseLoopWindow = parsePauseLoop(flags.ple, DEFAULT_PAUSE_LOOP_WINDOW);
   process.exitCode = await runLinux({
@@ -157,6 +160,7 @@ async function runFromFlags(flags: RunFlags): Promise<void> {
     cpus,
     hostThreads,
     zawrs: flags.zawrs === "on",
+    idleStates: flags.idleStates === undefined ? undefined : flags.idleStates === "on",
     pauseLoopWindow: cpus > 1 ? pauseLoopWindow : 0,
     kernel: flags.kernel,
     initrd: flags.initrd,

@@ -42,6 +42,8 @@ export interface RunLinuxOptions {
   hostThreads?: number;
   /** Offer Zawrs to the guest (default on). */
   zawrs?: boolean;
+  /** SBI idle states in the device tree (default: VirtMachine's, on for paravirtual boot). */
+  idleStates?: boolean;
   /** Pause-loop exiting window in instructions, 0 = off (default: VirtMachine's). */
   pauseLoopWindow?: number;
   kernel?: string;
@@ -162,6 +164,7 @@ async function boot(options: RunLinuxOptions, live: { machine?: VirtMachine }): 
         harts: options.cpus,
         hostThreads: threads ? options.hostThreads : undefined,
         zawrs: options.zawrs,
+        idleStates: options.idleStates,
         pauseLoopWindow: options.pauseLoopWindow,
         ramSize: options.memory,
         kernel,

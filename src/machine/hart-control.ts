@@ -106,7 +106,6 @@ export const HART_THREAD_STATS = [
   "wrsWaitNs",
   "pauseExits",
   "directedYields",
-  "hostYields",
 ] as const;
 export type HartThreadStats = Record<(typeof HART_THREAD_STATS)[number], number>;
 if ((F_STATS + HART_THREAD_STATS.length) * 8 > HART_BLOCK_BYTES) throw new Error("hart-control: the statistics overflow a hart's block");

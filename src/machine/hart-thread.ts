@@ -94,10 +94,13 @@ const MAX_SLEEP_MS = 1000;
 const WRS_NTO_TICKS = 10_000;
 const WRS_STO_TICKS = 200;
 const POLL_MS = 0.02;
-/** How long a thread with only parked harts watches their reservation sets before it sleeps (10 µs). */
-const PARK_SPIN_TICKS = 100;
-/** How long a thread whose only runnable hart spins in a pause loop sleeps (50 µs). */
-const HOST_YIELD_MS = 0.05;
+/**
+ * How long a thread with only parked harts watches their reservation sets before it sleeps
+ * (50 µs): with nothing else to run, watching is what the hart would have done by spinning, and
+ * the store that ends a wait usually comes that soon (sleeping and waking would add tens of µs).
+ */
+const PARK_SPIN_TICKS = 500;
+
 const NEVER = 0xffff_ffff_ffff_ffffn;
 const MENVCFG_STCE = 1n << 63n;
 
@@ -176,12 +179,6 @@ class HartScheduler {
       // A waiter that gave up its slice while another hart of this thread could run: that one runs next.
       if (yielded && runnable > 1) runner.counts.directedYields++;
       this.account(readiness, chosen, now, this.readTime());
-      // Alone on the thread, a spinning hart (pause loop) gives its host core away for a moment
-      // instead: the hart it waits for may be on a thread the host preempted (KVM yields too).
-      if (yielded && runnable === 1 && runner.spinning) {
-        runner.counts.hostYields++;
-        control.waitThread(thread, control.threadWake(thread), HOST_YIELD_MS);
-      }
       runner.standBy();
       runner.publishStats();
     }
@@ -265,9 +262,7 @@ class HartRunner {
   private readonly paravirtual: boolean;
   private waitingForInterrupt = false;
   private park: Park | undefined;
-  readonly counts = { sleeps: 0, attentionExits: 0, wrsParks: 0, wrsTimeouts: 0, pauseExits: 0, directedYields: 0, hostYields: 0 };
-  /** The last slice ended in a pause loop. */
-  spinning = false;
+  readonly counts = { sleeps: 0, attentionExits: 0, wrsParks: 0, wrsTimeouts: 0, pauseExits: 0, directedYields: 0 };
   readonly time: TimeAccount = { running: 0, steal: 0, halted: 0, suspended: 0, parked: 0 };
   private wrsWaitTicks = 0;
   private readonly stealRecorder = new StealTimeRecorder();
@@ -387,7 +382,6 @@ class HartRunner {
       budget = Math.max(1000, Math.min(budget, Number(deadline - BigInt(now)) * INSTRUCTIONS_PER_TICK));
     }
     const reason = this.cpu.runUntilAttention(budget);
-    this.spinning = reason === ExitReason.Pause;
     switch (reason) {
       case ExitReason.Wfi:
         this.waitingForInterrupt = true;
@@ -561,7 +555,6 @@ class HartRunner {
       wrsWaitNs: ns(this.wrsWaitTicks),
       pauseExits: this.counts.pauseExits,
       directedYields: this.counts.directedYields,
-      hostYields: this.counts.hostYields,
     };
     this.control.publishStats(this.hart, stats);
   }
