@@ -76,14 +76,19 @@ export interface SbiIdleState {
  * either state is a hypercall after which the hart's host thread sleeps (as after WFI) until an
  * interrupt is pending; the non-retentive one also has Linux save its context (cpu_suspend) and
  * come back through its resume entry with the MMU off, which drops the hart's TLB and
- * translations, hence its longer exit latency and the residency needed to be worth it.
+ * translations, hence its longer exit latency and the residency needed to be worth it. With
+ * harts on threads each suspend and resume is also a round trip to the I/O thread, tens of µs
+ * when that thread sleeps: short idles are cheaper in WFI (the driver's state 0), so the
+ * residencies keep the suspend states for idles of a millisecond and more (a futex ping-pong
+ * between two harts took 330 µs per round trip with 100/2000 µs residencies, 200 µs without
+ * idle states).
  *
  * No `local-timer-stop` on either: the timer (SBI set_timer and Sstc stimecmp) keeps running in
  * both and wakes a suspended hart, as it wakes one in WFI, so Linux needs no broadcast timer.
  */
 export const SBI_IDLE_STATES: readonly SbiIdleState[] = [
-  { name: "cpu-retentive", description: "SBI retentive suspend", suspendParam: 0x0000_0000, entryLatencyUs: 10, exitLatencyUs: 20, minResidencyUs: 100 },
-  { name: "cpu-nonret", description: "SBI non-retentive suspend", suspendParam: 0x8000_0000, entryLatencyUs: 50, exitLatencyUs: 150, minResidencyUs: 2000 },
+  { name: "cpu-retentive", description: "SBI retentive suspend", suspendParam: 0x0000_0000, entryLatencyUs: 50, exitLatencyUs: 100, minResidencyUs: 1000 },
+  { name: "cpu-nonret", description: "SBI non-retentive suspend", suspendParam: 0x8000_0000, entryLatencyUs: 100, exitLatencyUs: 300, minResidencyUs: 5000 },
 ];
 
 /** UART input clock as on QEMU virt (hw/riscv/virt.c): 3.6864 MHz, the classic 16550 crystal. */
