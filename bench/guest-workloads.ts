@@ -2,6 +2,7 @@
 // boot the same kernel and initramfs on Parley and on qemu-system-riscv64, a guest run timed to
 // init, the parsers of the workloads' output.
 // Kept free of side effects so that the parsers can be tested on recorded output.
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { GuestImage } from "../src/image/index.ts";
@@ -138,6 +139,59 @@ export function parseProcStatCpuSeconds(stat: string, ticksPerSecond: number): n
 
 export function processCpuSeconds(pid: number, ticksPerSecond: number): number {
   return parseProcStatCpuSeconds(readFileSync(`/proc/${pid}/stat`, "latin1"), ticksPerSecond);
+}
+
+/** The kernel's clock tick (CLK_TCK) for /proc/PID/stat times; 100 if getconf cannot say. */
+export function clockTicks(): number {
+  try {
+    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+}
+
+export interface IdleCpuSample {
+  cpuSeconds: number;
+  wallSeconds: number;
+  /** cpuSeconds / wallSeconds, in percent of one core. */
+  percentOfCore: number;
+  /** When the prompt appeared, seconds from the start. */
+  toPromptS: number | undefined;
+}
+
+/**
+ * Runs a guest to its shell prompt with a silent open stdin (an idle terminal), waits `settleS`
+ * for the console to go quiet, then samples the host CPU time of its process (every thread) over
+ * `seconds`. Throws with the output's tail when the prompt never appears.
+ */
+export async function measureIdleCpu(
+  command: string,
+  args: string[],
+  options: { prompt: RegExp; settleS: number; seconds: number; timeoutMs: number; name: string },
+): Promise<IdleCpuSample> {
+  const ticks = clockTicks();
+  const sleep = (s: number) => new Promise((r) => setTimeout(r, s * 1000));
+  let sample: IdleCpuSample | undefined;
+  const run = await runTimed(command, args, {
+    markers: { prompt: options.prompt },
+    timeoutMs: options.timeoutMs,
+    stdin: "pipe",
+    whileRunning: {
+      at: options.prompt,
+      task: async (pid) => {
+        await sleep(options.settleS);
+        const cpu0 = processCpuSeconds(pid, ticks);
+        const t0 = performance.now();
+        await sleep(options.seconds);
+        const cpuSeconds = processCpuSeconds(pid, ticks) - cpu0;
+        const wallSeconds = (performance.now() - t0) / 1000;
+        sample = { cpuSeconds, wallSeconds, percentOfCore: (100 * cpuSeconds) / wallSeconds, toPromptS: undefined };
+      },
+    },
+  });
+  if (!sample) throw new Error(`${options.name} did not reach its shell; output tail:\n${run.output.slice(-1500)}`);
+  sample.toPromptS = run.markers.prompt;
+  return sample;
 }
 
 export const median = (xs: number[]) => {

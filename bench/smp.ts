@@ -16,7 +16,6 @@
 // Options: --reps N (default 1; medians are reported), --memory SIZE (default 512M),
 // --cpus LIST (7-Zip harts, default 1,2 and 4 with >= 4 host cores), --round-trips N (default 2000),
 // --idle-seconds N (default 10), --only 7z,idle (parts; the IPI latency rides on the 7z runs).
-import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { cpus as hostCpus, loadavg } from "node:os";
@@ -25,9 +24,8 @@ import { buildGuestImage, type GuestImage } from "../src/image/index.ts";
 import { GUEST_ARCH_FLAGS, appendToInitrd } from "../src/image/guest-programs.ts";
 import { buildGuest } from "../src/image/toolchain.ts";
 import { CACHE_DIR } from "../src/host/node/paths.ts";
-import { runTimed } from "./harness.ts";
 import {
-  BENCH_PACKAGES, fmt, guestSystems, median, parse7z, parseIpiping, processCpuSeconds, runGuest, sevenZipCommand,
+  BENCH_PACKAGES, fmt, guestSystems, measureIdleCpu, median, parse7z, parseIpiping, runGuest, sevenZipCommand, type IdleCpuSample,
   type GuestSystem, type IpiPing, type SevenZip,
 } from "./guest-workloads.ts";
 
@@ -102,50 +100,10 @@ async function smpImage(): Promise<GuestImage> {
   return { ...benchImage, initrd: file };
 }
 
-const clockTicks = (): number => {
-  try {
-    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-};
-
-interface IdleSample {
-  /** Host CPU seconds (user + system, all threads) over the measured interval. */
-  cpuSeconds: number;
-  wallSeconds: number;
-  /** cpuSeconds / wallSeconds, in percent of one core. */
-  percentOfCore: number;
-  toPromptS: number | undefined;
-}
-
 /** Boots `harts` harts to the shell prompt, waits IDLE_SETTLE_S, then samples the process's CPU time for `seconds`. */
-async function measureIdle(system: GuestSystem, image: GuestImage, harts: number, seconds: number, ticks: number): Promise<IdleSample> {
+function measureIdle(system: GuestSystem, image: GuestImage, harts: number, seconds: number): Promise<IdleCpuSample> {
   const { command, args } = system.command(image, "console=ttyS0", harts);
-  let sample: IdleSample | undefined;
-  const sleep = (s: number) => new Promise((r) => setTimeout(r, s * 1000));
-  const run = await runTimed(command, args, {
-    markers: { prompt: PROMPT },
-    timeoutMs: BOOT_TIMEOUT_MS + seconds * 1000,
-    // An open stdin that stays silent, like an idle terminal.
-    stdin: "pipe",
-    whileRunning: {
-      at: PROMPT,
-      task: async (pid) => {
-        await sleep(IDLE_SETTLE_S);
-        const cpu0 = processCpuSeconds(pid, ticks);
-        const t0 = performance.now();
-        await sleep(seconds);
-        const cpu1 = processCpuSeconds(pid, ticks);
-        const wallSeconds = (performance.now() - t0) / 1000;
-        const cpuSeconds = cpu1 - cpu0;
-        sample = { cpuSeconds, wallSeconds, percentOfCore: (100 * cpuSeconds) / wallSeconds, toPromptS: undefined };
-      },
-    },
-  });
-  if (!sample) throw new Error(`${system.name} did not reach the shell; output tail:\n${run.output.slice(-1500)}`);
-  sample.toPromptS = run.markers.prompt;
-  return sample;
+  return measureIdleCpu(command, args, { prompt: PROMPT, settleS: IDLE_SETTLE_S, seconds, timeoutMs: BOOT_TIMEOUT_MS + seconds * 1000, name: system.name });
 }
 
 interface SevenZipSample {
@@ -200,12 +158,11 @@ async function main() {
     }
   }
 
-  const idle: Record<string, IdleSample[]> = Object.fromEntries(chosen.map((s) => [s.key, []]));
+  const idle: Record<string, IdleCpuSample[]> = Object.fromEntries(chosen.map((s) => [s.key, []]));
   if (want("idle")) {
-    const ticks = clockTicks();
     for (let r = 0; r < opts.reps; r++) {
       for (const system of chosen) {
-        const s = await measureIdle(system, image, IDLE_HARTS, opts.idleSeconds, ticks);
+        const s = await measureIdle(system, image, IDLE_HARTS, opts.idleSeconds);
         idle[system.key].push(s);
         console.log(
           `  ${system.name}, ${IDLE_HARTS} harts idle at the shell: ${fmt(s.cpuSeconds, 2)} s of host CPU in ${fmt(s.wallSeconds, 2)} s = ${fmt(s.percentOfCore)} % of one core`,

@@ -16,7 +16,6 @@
 //   - the host CPU an idle 8-hart guest (2 host threads) uses over the idle seconds (/proc/PID/stat);
 //   - WRS wake latency (wrsping): 2 harts on 2 host threads and on 1.
 import { createHash } from "node:crypto";
-import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { cpus as hostCpus, loadavg } from "node:os";
 import { join } from "node:path";
@@ -25,7 +24,7 @@ import { GUEST_ARCH_FLAGS, appendToInitrd } from "../../src/image/guest-programs
 import { buildGuest } from "../../src/image/toolchain.ts";
 import { CACHE_DIR, REPO_ROOT } from "../../src/host/node/paths.ts";
 import { runTimed } from "../harness.ts";
-import { BENCH_PACKAGES, guestSystems, processCpuSeconds } from "../guest-workloads.ts";
+import { BENCH_PACKAGES, guestSystems, measureIdleCpu, type IdleCpuSample } from "../guest-workloads.ts";
 import { parseContend, parseLedgerHarts, parseSysbenchRun, parseWrsPing, type Contend, type HartSchedule, type SysbenchRun, type WrsPing } from "./contention-parse.ts";
 import type { ContentionResult, ContentionRun } from "./results.ts";
 import type { Log } from "./session.ts";
@@ -155,40 +154,19 @@ export function summarizeHarts(harts: HartSchedule[]): string {
   );
 }
 
-const clockTicks = (): number => {
-  try {
-    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-};
-
 /** An 8-hart guest on 2 host threads (Zawrs + PLE on) at its shell prompt: the host CPU its process uses over `seconds`. */
 async function measureIdle(image: GuestImage, seconds: number, log: Log): Promise<ContentionResult["idle"]> {
   const harts = 8;
   const hostThreads = 2;
   const statsJson = join(CACHE_DIR, "bench/contention", `ledger-idle-${process.pid}.json`);
   const { command, args } = parleyCommand(image, "console=ttyS0", harts, hostThreads, true, statsJson);
-  const ticks = clockTicks();
-  let sample: { cpuSeconds: number; wallSeconds: number } | undefined;
-  const sleep = (s: number) => new Promise((r) => setTimeout(r, s * 1000));
-  const run = await runTimed(command, args, {
-    timeoutMs: RUN_TIMEOUT_MS,
-    stdin: "pipe",
-    whileRunning: {
-      at: PROMPT,
-      task: async (pid) => {
-        await sleep(IDLE_SETTLE_S);
-        const cpu0 = processCpuSeconds(pid, ticks);
-        const t0 = performance.now();
-        await sleep(seconds);
-        sample = { cpuSeconds: processCpuSeconds(pid, ticks) - cpu0, wallSeconds: (performance.now() - t0) / 1000 };
-      },
-    },
-  });
-  rmSync(statsJson, { force: true });
-  if (!sample) throw new Error(`the idle guest did not reach its shell; output tail:\n${run.output.slice(-1500)}`);
-  const idle = { harts, hostThreads, seconds, ...sample, percentOfCore: (100 * sample.cpuSeconds) / sample.wallSeconds };
+  let sample: IdleCpuSample;
+  try {
+    sample = await measureIdleCpu(command, args, { prompt: PROMPT, settleS: IDLE_SETTLE_S, seconds, timeoutMs: RUN_TIMEOUT_MS, name: "the idle guest" });
+  } finally {
+    rmSync(statsJson, { force: true });
+  }
+  const idle = { harts, hostThreads, seconds, cpuSeconds: sample.cpuSeconds, wallSeconds: sample.wallSeconds, percentOfCore: sample.percentOfCore };
   log(`idle, ${harts} harts on ${hostThreads} threads: ${idle.cpuSeconds.toFixed(2)} s of host CPU in ${idle.wallSeconds.toFixed(1)} s = ${idle.percentOfCore.toFixed(2)} % of one core`);
   return idle;
 }
