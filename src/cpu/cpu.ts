@@ -2,6 +2,7 @@
 // CSRs and RAM, and routes the core's exits (MMIO, hypercalls, time) to TypeScript handlers.
 // Imports neither Node nor the DOM: the caller supplies the compiled wasm module.
 import * as L from "./layout.ts";
+import { MENVCFG_STCE_BIT } from "./csr-numbers.ts";
 import { portableClock, type HostClock } from "../platform/clock.ts";
 import { Jit, type CoreJitExports, type JitOptions } from "./jit/jit.ts";
 import { coreLayout, maxRamSize, type CoreLayout } from "./core-layout.ts";
@@ -120,6 +121,8 @@ export function translatorCountersOf(
 }
 
 export { PRIV_U, PRIV_S, PRIV_M } from "./csr-numbers.ts";
+/** menvcfg.STCE as a 64-bit mask, for the host side (the engine builds its own from the same bit). */
+export const MENVCFG_STCE = 1n << BigInt(MENVCFG_STCE_BIT);
 
 export const enum ExitReason {
   Budget = L.EXIT_BUDGET,

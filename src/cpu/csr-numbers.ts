@@ -48,6 +48,8 @@ export const CSR_MIE = 0x304;
 export const CSR_MTVEC = 0x305;
 export const CSR_MCOUNTEREN = 0x306;
 export const CSR_MENVCFG = 0x30a;
+/** menvcfg.STCE, bit 63 (Sstc: stimecmp drives STIP); a bit number, since the mask needs 64 bits. */
+export const MENVCFG_STCE_BIT = 63;
 export const CSR_MCOUNTINHIBIT = 0x320;
 export const CSR_MHPMEVENT3 = 0x323;
 export const CSR_MHPMEVENT31 = 0x33f;

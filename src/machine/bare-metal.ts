@@ -2,7 +2,7 @@
 // and exit, and a 16550 UART at QEMU virt's address (polled: there is no interrupt controller).
 // The program starts in M-mode at its entry point, as on Spike or QEMU's spike machine.
 import { portableClock, type HostClock } from "../platform/clock.ts";
-import { Cpu, timebaseTicks, ExitReason, type CpuOptions } from "../cpu/cpu.ts";
+import { Cpu, timebaseTicks, ExitReason, MENVCFG_STCE, type CpuOptions } from "../cpu/cpu.ts";
 import * as L from "../cpu/layout.ts";
 import { CSR_MENVCFG } from "../cpu/csr-numbers.ts";
 import { Bus } from "./bus.ts";
@@ -16,7 +16,6 @@ import { ElfError, type ElfImage } from "../platform/elf.ts";
 export const BARE_METAL_RAM_DEFAULT = 128 << 20;
 /** Instructions per call into the engine: long enough to amortise the call, short enough for timer latency. */
 const SLICE_INSTRUCTIONS = 500_000;
-const MENVCFG_STCE = 1n << 63n;
 
 export interface BareMetalOptions {
   module: WebAssembly.Module;

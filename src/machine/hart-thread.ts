@@ -23,7 +23,7 @@
 // Before that, a hart takes the attention bits other threads set: interrupt lines to merge into
 // mip, a remote fence to perform, an HSM change, the machine's end. A thread with nothing to run
 // sleeps (Atomics.wait on its wake word) until its next deadline, so idle harts cost nothing.
-import { Cpu, ExitReason, type CpuOptions, type AccessSize, type PhysicalBus } from "../cpu/cpu.ts";
+import { Cpu, ExitReason, TIMEBASE_FREQUENCY, type CpuOptions, type AccessSize, type PhysicalBus } from "../cpu/cpu.ts";
 import { coreLayout } from "../cpu/core-layout.ts";
 import * as L from "../cpu/layout.ts";
 import { CSR_MIE, CSR_MIP } from "../cpu/csr-numbers.ts";
@@ -56,6 +56,7 @@ import {
   type HartThreadStats,
 } from "./hart-control.ts";
 import { enterSupervisor } from "./hart-entry.ts";
+import { NEVER, nextTimerEvent, sliceUntil } from "./hart-timing.ts";
 
 /** Everything a hart thread needs, as plain data a host can post to a new thread. */
 export interface HartThreadInit {
@@ -80,10 +81,8 @@ export interface HartThreadInit {
 const SLICE_ALONE = 1_000_000;
 /** ... harts sharing a thread get shorter ones, so that none waits long for its turn. */
 const SLICE_SHARED = 200_000;
-/** A conservative guess of guest speed, to end a slice near the hart's next timer deadline. */
-const INSTRUCTIONS_PER_TICK = 30;
-const TICKS_PER_MS = 10_000;
-const NS_PER_TICK = 100;
+const TICKS_PER_MS = TIMEBASE_FREQUENCY / 1000;
+const NS_PER_TICK = 1e9 / TIMEBASE_FREQUENCY;
 /** Longest sleep without a deadline: the thread looks at the exit flag at least this often. */
 const MAX_SLEEP_MS = 1000;
 /**
@@ -101,8 +100,6 @@ const POLL_MS = 0.02;
  */
 const PARK_SPIN_TICKS = 500;
 
-const NEVER = 0xffff_ffff_ffff_ffffn;
-const MENVCFG_STCE = 1n << 63n;
 
 /** Thrown out of the engine's imports when the machine ends while a hart waits for an answer. */
 class MachineEnded extends Error {}
@@ -220,12 +217,11 @@ class HartScheduler {
 
   /** Nothing to run: sleep until woken (attention for any hart of the thread) or the next deadline. */
   private sleep(wakeSeen: number, readiness: readonly Readiness[]): void {
-    // Only deadlines still ahead can wake a hart: one that passed while the hart stayed idle
-    // (its interrupt masked, a stopped hart's stale stimecmp) would only make the thread spin.
+    // Only deadlines still ahead can wake a hart (see nextTimerEvent; a park's timeout too).
     const now = BigInt(this.readTime());
     let deadline = NEVER;
     for (const runner of this.runners) {
-      const d = runner.wakeDeadline();
+      const d = runner.wakeDeadline(now);
       if (d > now && d < deadline) deadline = d;
     }
     let ms = MAX_SLEEP_MS;
@@ -376,12 +372,8 @@ class HartRunner {
   runSlice(slice: number): boolean {
     this.updateStealTime();
     const now = this.readTime();
-    const deadline = this.nextTimerDeadline();
-    let budget = slice;
-    if (deadline !== NEVER && deadline > BigInt(now)) {
-      budget = Math.max(1000, Math.min(budget, Number(deadline - BigInt(now)) * INSTRUCTIONS_PER_TICK));
-    }
-    const reason = this.cpu.runUntilAttention(budget);
+    const event = this.nextTimerEvent(BigInt(now));
+    const reason = this.cpu.runUntilAttention(sliceUntil(slice, now, event === NEVER ? undefined : Number(event)));
     switch (reason) {
       case ExitReason.Wfi:
         this.waitingForInterrupt = true;
@@ -435,21 +427,17 @@ class HartRunner {
   }
 
   /** When this hart wants to be looked at again without being woken: a timer, or a park's timeout. */
-  wakeDeadline(): bigint {
-    let next = this.nextTimerDeadline();
+  wakeDeadline(now: bigint): bigint {
+    let next = this.nextTimerEvent(now);
     if (this.park && BigInt(this.park.deadline) < next) next = BigInt(this.park.deadline);
     return next;
   }
 
-  /** The earliest of this hart's SBI timer and (with Sstc enabled) stimecmp, in ticks; NEVER if none. */
-  private nextTimerDeadline(): bigint {
-    let next = this.paravirtual ? this.control.timer(this.hart) : NEVER;
-    if ((this.cpu.getState(L.S_MENVCFG) & MENVCFG_STCE) !== 0n) {
-      const stimecmp = this.cpu.getState(L.S_STIMECMP);
-      if (stimecmp < next) next = stimecmp;
-    }
-    return next;
+  /** The next of this hart's supervisor timer events still ahead (nextTimerEvent), in ticks; NEVER if none. */
+  private nextTimerEvent(now: bigint): bigint {
+    return nextTimerEvent(this.cpu, this.paravirtual ? this.control.timer(this.hart) : NEVER, now);
   }
+
 
   /** Interrupts pending and enabled in mie: what ends WFI, a suspension and a WRS (privileged ISA 3.3.3). */
   private interruptPending(): boolean {

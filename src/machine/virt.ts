@@ -13,6 +13,7 @@ import {
   translatorCountersOf,
   resolveJitOptions,
   ExitReason,
+  MENVCFG_STCE,
   PRIV_S,
   TIMEBASE_FREQUENCY,
   type CpuOptions,
@@ -72,6 +73,7 @@ import { VirtioConsoleDevice } from "../virtio/console/device.ts";
 import { virtioMmioRegisterName } from "../virtio/transport/mmio-registers.ts";
 import { collectLedger, type Ledger } from "./ledger.ts";
 import { enterSupervisor } from "./hart-entry.ts";
+import { NEVER, nextTimerEvent, sliceUntil } from "./hart-timing.ts";
 import {
   ATTENTION_EXIT,
   ATTENTION_FENCE,
@@ -98,11 +100,9 @@ import type { HartThreadInit } from "./hart-thread.ts";
 /** Exceptions the hypervisor hands to the guest kernel: all but ECALL from S (served here) and from M. */
 const MEDELEG_PARAVIRT = 0xb1ff;
 const MIDELEG_S_INTERRUPTS = MIP_SSIP | MIP_STIP | MIP_SEIP;
-const MENVCFG_STCE = 1n << 63n;
 /** cycle, time and instret readable from U-mode, as OpenSBI leaves scounteren: Linux only rewrites
  * it in its SBI PMU driver, so without SBI PMU the vDSO's rdtime depends on this. */
 const SCOUNTEREN_CY_TM_IR = 0x7n;
-const NEVER = 0xffff_ffff_ffff_ffffn;
 /** fw_dynamic_info (OpenSBI docs/firmware/fw_dynamic.md): magic "OSBI", version 2, next mode S. */
 const FW_DYNAMIC_INFO_MAGIC = 0x4942534fn;
 const FW_DYNAMIC_INFO_VERSION = 2n;
@@ -115,8 +115,6 @@ const SLICE_INSTRUCTIONS = 400_000;
  * hands the thread to the next hart right after an IPI is sent).
  */
 const SMP_SLICE_INSTRUCTIONS = 50_000;
-/** A conservative guess of guest speed, used only to end a slice near the next timer deadline. */
-const INSTRUCTIONS_PER_TICK = 30;
 
 export type BootPath = "paravirtual" | "firmware";
 
@@ -694,20 +692,18 @@ export class VirtMachine implements SbiHost {
 
   /** The next mtime at which a timer could raise an interrupt, or undefined. */
   private nextDeadline(): number | undefined {
-    let next = Infinity;
-    // A supervisor timer whose deadline has passed already shows in its hart's STIP: it can wake
-    // nothing later, and counting it would keep the loop from sleeping while that STIP stays
-    // masked (a STOPPED hart's stimecmp of 0, a suspended hart waiting for another interrupt).
+    let next = this.deviceDeadline();
     const now = BigInt(this.cpu.readTime());
     for (let hart = 0; hart < this.cpus.length; hart++) {
-      const cpu = this.cpus[hart];
-      const sbiDeadline = this.sbiTimerDeadlines[hart];
-      if (sbiDeadline !== NEVER && sbiDeadline > now) next = Math.min(next, Number(sbiDeadline));
-      if ((cpu.readCsr(CSR_MENVCFG) & MENVCFG_STCE) !== 0n) {
-        const stimecmp = cpu.getState(L.S_STIMECMP);
-        if (stimecmp !== NEVER && stimecmp > now) next = Math.min(next, Number(stimecmp));
-      }
+      const event = nextTimerEvent(this.cpus[hart], this.sbiTimerDeadlines[hart], now);
+      if (event !== NEVER) next = Math.min(next, Number(event));
     }
+    return next === Infinity ? undefined : next;
+  }
+
+  /** The next mtime at which a device timer (the CLINT's mtimecmp, the RTC's alarm) fires, or Infinity. */
+  private deviceDeadline(): number {
+    let next = Infinity;
     const clintDeadline = this.clint?.nextDeadline();
     if (clintDeadline !== undefined) next = Math.min(next, clintDeadline);
     const rtcDeadlineNs = this.rtc.nextDeadline();
@@ -715,7 +711,7 @@ export class VirtMachine implements SbiHost {
       const ticksFromNow = Number((rtcDeadlineNs - this.rtc.time()) / 100n);
       next = Math.min(next, this.cpu.readTime() + Math.max(0, ticksFromNow));
     }
-    return next === Infinity ? undefined : next;
+    return next;
   }
 
   private waitForEvent(ms: number): Promise<void> {
@@ -778,9 +774,7 @@ export class VirtMachine implements SbiHost {
         const now = this.cpu.readTime();
         this.updateInterrupts(now);
         if (!this.readyToRun(hart)) continue;
-        const deadline = this.nextDeadline();
-        let budget = slice;
-        if (deadline !== undefined && deadline > now) budget = Math.max(1000, Math.min(budget, (deadline - now) * INSTRUCTIONS_PER_TICK));
+        const budget = sliceUntil(slice, now, this.nextDeadline());
         this.updateStealTime(hart, this.stealTimeUntilNow(hart), false);
         const reason = this.cpus[hart].run(budget);
         ran = true;
@@ -878,11 +872,7 @@ export class VirtMachine implements SbiHost {
 
   /** How long the I/O thread may sleep: until the next device timer (CLINT, RTC), at most 50 ms. */
   private ioTimeoutMs(): number {
-    let next = Infinity;
-    const clintDeadline = this.clint?.nextDeadline();
-    if (clintDeadline !== undefined) next = Math.min(next, clintDeadline);
-    const rtcDeadlineNs = this.rtc.nextDeadline();
-    if (rtcDeadlineNs !== undefined) next = Math.min(next, this.cpu.readTime() + Math.max(0, Number((rtcDeadlineNs - this.rtc.time()) / 100n)));
+    const next = this.deviceDeadline();
     if (next === Infinity) return this.consoleInput.length ? 5 : 50;
     return Math.max(0, Math.min(50, (next - this.cpu.readTime()) / (TIMEBASE_FREQUENCY / 1000)));
   }
@@ -1121,9 +1111,9 @@ export class VirtMachine implements SbiHost {
    * SBI STA, for whatever runs the harts: call right before `hart` runs a slice (`preempted`
    * false) with its steal time so far in ns; writes the hart's steal-time record if it registered
    * one. Without hartThreads only; a hart on a thread of its own has the same hook
-   * (HartThread.updateStealTime in hart-thread.ts), since its thread owns its view of memory.
+   * (HartRunner.updateStealTime in hart-thread.ts), since its thread owns its view of memory.
    */
-  updateStealTime(hart: number, stealNs: bigint, preempted: boolean): void {
+  private updateStealTime(hart: number, stealNs: bigint, preempted: boolean): void {
     const paddr = this.stealShmem[hart];
     this.stealMemory ??= ramRecordMemory(this.cpu.ram, MAP.RAM_BASE);
     if (this.stealRecorders[hart].update(this.stealMemory, paddr, stealNs, preempted)) this.hostWroteRam(paddr!, STA_SHMEM_SIZE);

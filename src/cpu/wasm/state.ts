@@ -70,7 +70,7 @@ export const CAUSE_INTERRUPT: i64 = 1 << 63;
 
 // menvcfg (privileged ISA 3.1.18).
 export const MENVCFG_FIOM: i64 = 1;
-export const MENVCFG_STCE: i64 = 1 << 63;
+export const MENVCFG_STCE: i64 = <i64>1 << C.MENVCFG_STCE_BIT;
 
 // Memory access kinds used by translation and the slow paths.
 export const ACCESS_FETCH: i32 = 0;
