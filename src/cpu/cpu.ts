@@ -6,6 +6,7 @@ import { MENVCFG_STCE_BIT } from "./csr-numbers.ts";
 import { portableClock, type HostClock } from "../platform/clock.ts";
 import { Jit, type CoreJitExports, type JitOptions } from "./jit/jit.ts";
 import { coreLayout, maxRamSize, type CoreLayout } from "./core-layout.ts";
+import { hex64, SnapshotError, stateArray, stateInt, stateObject, stateRecord, stateU64 } from "../platform/persist.ts";
 
 export type { JitOptions } from "./jit/jit.ts";
 
@@ -157,6 +158,50 @@ export function timebaseTicks(clock: HostClock): () => number {
   const ticksPerMs = TIMEBASE_FREQUENCY / 1000;
   return () => Math.floor((clock.now() - originMs) * ticksPerMs);
 }
+
+/** A hart's architectural state in a snapshot (Cpu.saveState). 64-bit values are "0x…" hex. */
+export interface CpuState {
+  version: 1;
+  x: string[];
+  f: string[];
+  pc: string;
+  priv: number;
+  csrs: Record<string, string>;
+  pmpcfg: string[];
+  pmpaddr: string[];
+}
+
+/** The CSRs (and CSR-like counters) a snapshot carries, by name, with their state-block slots. */
+const CPU_STATE_CSRS: Record<string, number> = {
+  mstatus: L.S_MSTATUS,
+  misa: L.S_MISA,
+  medeleg: L.S_MEDELEG,
+  mideleg: L.S_MIDELEG,
+  mie: L.S_MIE,
+  mip: L.S_MIP,
+  mtvec: L.S_MTVEC,
+  mscratch: L.S_MSCRATCH,
+  mepc: L.S_MEPC,
+  mcause: L.S_MCAUSE,
+  mtval: L.S_MTVAL,
+  stvec: L.S_STVEC,
+  sscratch: L.S_SSCRATCH,
+  sepc: L.S_SEPC,
+  scause: L.S_SCAUSE,
+  stval: L.S_STVAL,
+  satp: L.S_SATP,
+  mcounteren: L.S_MCOUNTEREN,
+  scounteren: L.S_SCOUNTEREN,
+  menvcfg: L.S_MENVCFG,
+  senvcfg: L.S_SENVCFG,
+  stimecmp: L.S_STIMECMP,
+  fcsr: L.S_FCSR,
+  minstret: L.S_MINSTRET,
+  mcycleOffset: L.S_MCYCLE_OFFSET,
+  mcountinhibit: L.S_MCOUNTINHIBIT,
+  mhartid: L.S_MHARTID,
+  tselect: L.S_TSELECT,
+};
 
 export class Cpu {
   readonly memory: WebAssembly.Memory;
@@ -394,6 +439,53 @@ export class Cpu {
   /** What an SBI remote fence asks of this hart: SFENCE.VMA of everything and FENCE.I. */
   remoteFence(): void {
     this.core.remoteFence();
+  }
+
+  // ---- snapshot -------------------------------------------------------------------------
+  /**
+   * The hart's architectural state (src/platform/persist.ts): integer and FP registers, pc,
+   * privilege and every CSR the engine keeps, by name. Not saved: the TLB and decoded or translated
+   * code (rebuilt), the LR reservation (dropped: the next SC fails and the guest retries, which the
+   * ISA allows for any reason), counters and configuration (set up by the machine's constructor).
+   */
+  saveState(): CpuState {
+    const csrs: Record<string, string> = {};
+    for (const [name, offset] of Object.entries(CPU_STATE_CSRS)) csrs[name] = hex64(this.getState(offset));
+    const pmpcfg = Array.from({ length: 8 }, (_, i) => hex64(this.getState(L.S_PMPCFG + i * 8)));
+    const pmpaddr = Array.from({ length: 64 }, (_, i) => hex64(this.getState(L.S_PMPADDR + i * 8)));
+    return {
+      version: 1,
+      x: Array.from({ length: 32 }, (_, i) => hex64(this.x(i))),
+      f: Array.from({ length: 32 }, (_, i) => hex64(this.f(i))),
+      pc: hex64(this.pc),
+      priv: this.priv,
+      csrs,
+      pmpcfg,
+      pmpaddr,
+    };
+  }
+
+  /** Checks the whole state first (SnapshotError naming the field), then applies it and drops the TLB. */
+  restoreState(state: unknown, where = "cpu"): void {
+    const s = stateObject(state, where, [1]);
+    const x = stateArray(s.x, `${where}.x`, 32).map((v, i) => stateU64(v, `${where}.x[${i}]`));
+    const f = stateArray(s.f, `${where}.f`, 32).map((v, i) => stateU64(v, `${where}.f[${i}]`));
+    const pc = stateU64(s.pc, `${where}.pc`);
+    const priv = stateInt(s.priv, `${where}.priv`, 0, 3);
+    if (priv === 2) throw new SnapshotError(`${where}.priv: 2 is not a privilege level (0 = U, 1 = S, 3 = M)`);
+    const csrRecord = stateRecord(s.csrs, `${where}.csrs`);
+    const csrs = Object.entries(CPU_STATE_CSRS).map(([name, offset]) => [offset, stateU64(csrRecord[name], `${where}.csrs.${name}`)] as const);
+    const pmpcfg = stateArray(s.pmpcfg, `${where}.pmpcfg`, 8).map((v, i) => stateU64(v, `${where}.pmpcfg[${i}]`));
+    const pmpaddr = stateArray(s.pmpaddr, `${where}.pmpaddr`, 64).map((v, i) => stateU64(v, `${where}.pmpaddr[${i}]`));
+    x.forEach((v, i) => this.setX(i, v));
+    f.forEach((v, i) => this.setF(i, v));
+    this.setState(L.S_PC, pc);
+    this.setState(L.S_PRIV, BigInt(priv));
+    for (const [offset, value] of csrs) this.setState(offset, value);
+    pmpcfg.forEach((v, i) => this.setState(L.S_PMPCFG + i * 8, v));
+    pmpaddr.forEach((v, i) => this.setState(L.S_PMPADDR + i * 8, v));
+    this.setState(L.S_RESERVATION, 0xffff_ffff_ffff_ffffn);
+    this.core.flushTlb();
   }
 
   // ---- exits ----------------------------------------------------------------------------

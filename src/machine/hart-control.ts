@@ -54,6 +54,15 @@ export const SOFT_CLEAR = 2;
  */
 const DOORBELL = 0;
 const EXIT = 1;
+/** Non-zero while the I/O thread asks every hart thread to stop at its next pass (a VM pause). */
+const PAUSE = 2;
+/** Hart threads stopped for the pause (each adds one when it stops, takes it back when it goes on). */
+const PAUSED_THREADS = 3;
+/**
+ * Float64 index: timebase ticks the guest's clock is behind the host's timebase (time spent paused,
+ * or the difference to a snapshot's guest time). Written only while every hart thread is stopped.
+ */
+const F_GUEST_TIME_OFFSET = 2;
 const THREAD_WAKE = 16;
 const THREAD_CURRENT = 48;
 export const MAX_HOST_THREADS = 32;
@@ -189,6 +198,41 @@ export class HartControl {
   }
   setExiting(): void {
     Atomics.store(this.i32, EXIT, 1);
+  }
+
+  // ---- pausing the harts (a VM pause: snapshots, migration, PATCH /vm) ---------------------------------
+  /** The I/O thread: asks every hart thread to stop at its next pass (set their attention too). */
+  requestPause(): void {
+    Atomics.store(this.i32, PAUSE, 1);
+  }
+  /** The I/O thread: lets the stopped threads go on. */
+  releasePause(): void {
+    Atomics.store(this.i32, PAUSE, 0);
+    Atomics.notify(this.i32, PAUSE);
+  }
+  get pauseRequested(): boolean {
+    return Atomics.load(this.i32, PAUSE) !== 0;
+  }
+  /** Hart threads stopped for the pause now. */
+  get pausedThreads(): number {
+    return Atomics.load(this.i32, PAUSED_THREADS);
+  }
+  /**
+   * A hart thread: stopped for the pause (rings the doorbell so the I/O thread counts it) until the
+   * pause is released or the machine ends.
+   */
+  stopForPause(): void {
+    Atomics.add(this.i32, PAUSED_THREADS, 1);
+    this.ringDoorbell();
+    while (Atomics.load(this.i32, PAUSE) !== 0 && !this.exiting) Atomics.wait(this.i32, PAUSE, 1, 50);
+    Atomics.sub(this.i32, PAUSED_THREADS, 1);
+  }
+  /** Ticks to subtract from the host timebase for guest time (see F_GUEST_TIME_OFFSET). */
+  get guestTimeOffset(): number {
+    return this.f64[F_GUEST_TIME_OFFSET];
+  }
+  setGuestTimeOffset(ticks: number): void {
+    this.f64[F_GUEST_TIME_OFFSET] = ticks;
   }
 
   // ---- mailboxes ----------------------------------------------------------------------------------

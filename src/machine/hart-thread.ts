@@ -106,8 +106,12 @@ class MachineEnded extends Error {}
 
 /** Runs the thread's harts until the machine ends. `readTime` is the machine's one timebase. */
 export function runHartThread(init: HartThreadInit, readTime: () => number): void {
+  // Guest time is the host's timebase minus what the machine spent paused (or the offset a
+  // restored snapshot's clock needs): the offset only changes while every hart thread is stopped.
+  const control = new HartControl(init.control, init.harts);
+  const guestTime = () => readTime() - control.guestTimeOffset;
   try {
-    new HartScheduler(init, readTime).loop();
+    new HartScheduler(init, guestTime).loop();
   } catch (error) {
     if (!(error instanceof MachineEnded)) throw error;
   }
@@ -152,6 +156,15 @@ class HartScheduler {
       // Every hart first takes its attention bits and says what it can do now.
       const readiness = runners.map((runner) => runner.prepare(now));
       if (control.exiting) return;
+      if (control.pauseRequested) {
+        // A VM pause: every hart has taken its attention bits above (so a remote fence asked of
+        // it is done, and its caller is not left waiting); none runs until the pause ends, and
+        // the time stopped is nobody's (not steal, not idle): it is not accounted at all.
+        runners.forEach((runner) => runner.standBy());
+        runners.forEach((runner) => runner.publishStats());
+        control.stopForPause();
+        continue;
+      }
       let chosen = -1;
       for (let i = 0; i < runners.length; i++) {
         const index = (this.next + i) % runners.length;

@@ -38,6 +38,16 @@ export interface Ledger {
    * (exits and interrupts by source are the machine's, not split by hart).
    */
   perHart?: LedgerHart[];
+  /**
+   * The machine's lifecycle (VirtMachine only): pauses (PATCH /vm, snapshots, migration) and the
+   * host time they took, and dirty-page logging for migration.
+   */
+  lifecycle?: LedgerLifecycle;
+}
+
+export interface LedgerLifecycle {
+  pauses: number;
+  pausedMs: number;
 }
 
 export interface LedgerHart {
@@ -168,6 +178,7 @@ export interface LedgerMachine {
   readonly hartCounters?: readonly { readonly sbiCalls: number; readonly ipisReceived: number; readonly remoteFences: number; readonly mmioExits?: number; readonly stealNs?: number; readonly suspends?: number }[];
   /** Per hart, what its host thread's scheduler counted (harts on threads). */
   hartSchedulerStats?(): readonly LedgerSchedulerStats[] | undefined;
+  pauseCounters?: { readonly pauses: number; readonly pausedMs: number };
   /** The translator's counters summed over every hart (else hart 0's, through `cpu`). */
   translatorCounters?(): TranslatorCounters | undefined;
 }
@@ -365,6 +376,7 @@ export function collectLedger(machine: LedgerMachine, now: number = machine.cloc
     virtio,
     ...translatorPart(machine),
     bytes,
+    ...(machine.pauseCounters ? { lifecycle: { pauses: machine.pauseCounters.pauses, pausedMs: machine.pauseCounters.pausedMs } } : {}),
     ...(instretByHart && trapsByHart ? { perHart: collectHarts(instretByHart, trapsByHart, machine.hartCounters, machine.hartSchedulerStats?.()) } : {}),
   };
 }

@@ -289,6 +289,19 @@ export class VirtMachine implements SbiHost {
   private stealMemory: StealRecordMemory | undefined;
   /** Round robin: since when (clock ms) a hart has been runnable but waiting for the thread. */
   private readonly waitingSince: (number | undefined)[];
+  /** The host's timebase (ticks), and how far guest time is behind it (see pause()). */
+  private readonly hostTime: () => number;
+  private timeOffsetTicks = 0;
+  /** While paused: the guest time at which the clock stopped. */
+  private frozenGuestTime: number | undefined;
+  /** The pause protocol: requested, and who waits for the harts to have stopped. */
+  private pauseRequested = false;
+  private hartsStopped: (() => void) | undefined;
+  private resumeRun: (() => void) | undefined;
+  private running = false;
+  /** Pauses so far, and the host time they took (ms), for the ledger. */
+  readonly pauseCounters = { pauses: 0, pausedMs: 0 };
+  private pausedSince = 0;
 
   constructor(private readonly options: VirtMachineOptions) {
     const harts = options.harts ?? 1;
@@ -298,7 +311,11 @@ export class VirtMachine implements SbiHost {
     this.bootPath = options.firmware ? "firmware" : "paravirtual";
     const sstc = options.sstc ?? true;
     const threads = options.hartThreads;
-    const readTime = threads ? () => threads.readTime() : timebaseTicks(this.clock);
+    const hostTime = threads ? () => threads.readTime() : timebaseTicks(this.clock);
+    this.hostTime = hostTime;
+    // Guest time: the host's timebase less the time the machine spent paused (or the offset that
+    // continues a snapshot's clock); frozen while paused. See pause().
+    const readTime = () => this.frozenGuestTime ?? hostTime() - this.guestTimeOffset;
     // One hart keeps the Cpu's own default layout and memory: the path every single-hart run
     // took before there were several. Several harts share one memory, shared between threads
     // when each hart has its own.
@@ -586,6 +603,10 @@ export class VirtMachine implements SbiHost {
     this.exit ??= { reason: "stopped" };
     this.requestStopAll();
     this.wake?.();
+    // A paused machine ends too (its hart threads see the exit flag).
+    const resumeRun = this.resumeRun;
+    this.resumeRun = undefined;
+    resumeRun?.();
   }
 
   /** Ends the running hart's slice; a hart that is not running clears the request when it starts. */
@@ -750,6 +771,81 @@ export class VirtMachine implements SbiHost {
     return control ? this.cpus.map((_, hart) => control.stats(hart)) : undefined;
   }
 
+  // ---- pause and resume ------------------------------------------------------------------------------
+  /** True from pause() until resume(). */
+  get paused(): boolean {
+    return this.pauseRequested;
+  }
+
+  private pausing: Promise<void> | undefined;
+
+  /**
+   * Stops every hart at its next slice boundary (a hart waiting for an MMIO or hypercall answer gets
+   * it first), then quiesces the virtio devices: in-flight disk requests complete and are published,
+   * host input (network, vsock, console) is held, no interrupt is raised and no guest memory is
+   * written until resume(). What the guest sees: nothing but a gap in wall-clock time. Guest time
+   * (the timebase behind `time`, stimecmp and the SBI timer) stops with the harts and continues from
+   * the same value on resume, so no timer fires early and no interval the guest measures includes
+   * the pause; the pause is not steal time either (no hart was runnable and kept from running). The
+   * guest's wall clock (CLOCK_REALTIME) falls behind by the pause, as after a suspend to RAM, until
+   * something (NTP, the RTC at next boot) sets it. Safe to call before run() (the harts then never
+   * start until resume()); idempotent.
+   */
+  pause(): Promise<void> {
+    if (this.exit) return Promise.reject(new Error(`the machine has ended (${this.exit.reason}): nothing to pause`));
+    this.pausing ??= this.pauseNow();
+    return this.pausing;
+  }
+
+  private async pauseNow(): Promise<void> {
+    this.pauseRequested = true;
+    const stopped = new Promise<void>((resolve) => (this.hartsStopped = resolve));
+    const control = this.control;
+    if (control) {
+      control.requestPause();
+      this.cpus.forEach((_, hart) => this.notifyHart(hart, ATTENTION_YIELD));
+      control.ringDoorbell();
+    } else {
+      // The round-robin loop is between slices (this runs on its thread): wake it if it sleeps.
+      this.wake?.();
+    }
+    if (this.running) await stopped;
+    else this.hartsStopped = undefined;
+    if (this.exit && !this.running) throw new Error(`the machine ended (${this.exit.reason}) while pausing`);
+    this.frozenGuestTime = this.hostTime() - this.guestTimeOffset;
+    await Promise.all(this.virtio.map((transport) => (transport as unknown as { pause?(): Promise<void> }).pause?.())); // TEMP until merge
+    this.pausedSince = this.clock.now();
+    this.pauseCounters.pauses++;
+  }
+
+  /** Lets the harts and devices go on after pause(); guest time continues where it stopped. */
+  async resume(): Promise<void> {
+    if (!this.pauseRequested) return;
+    await this.pausing;
+    const frozen = this.frozenGuestTime!;
+    this.setGuestTimeOffset(this.hostTime() - frozen);
+    this.frozenGuestTime = undefined;
+    this.pauseCounters.pausedMs += this.clock.now() - this.pausedSince;
+    // The round robin's steal clocks must not count the pause either.
+    const now = this.clock.now();
+    this.waitingSince.forEach((since, hart) => since !== undefined && (this.waitingSince[hart] = now));
+    for (const transport of this.virtio) (transport as unknown as { resume?(): void }).resume?.(); // TEMP until merge
+    this.pauseRequested = false;
+    this.pausing = undefined;
+    this.control?.releasePause();
+    const resumeRun = this.resumeRun;
+    this.resumeRun = undefined;
+    resumeRun?.();
+  }
+
+  private get guestTimeOffset(): number {
+    return this.control ? this.control.guestTimeOffset : this.timeOffsetTicks;
+  }
+  private setGuestTimeOffset(ticks: number): void {
+    if (this.control) this.control.setGuestTimeOffset(ticks);
+    else this.timeOffsetTicks = ticks;
+  }
+
   /** The paravirtualization ledger so far (see src/machine/ledger.ts). */
   ledger(): Ledger {
     return collectLedger(this);
@@ -765,43 +861,68 @@ export class VirtMachine implements SbiHost {
     this.stoppedAt = undefined;
     const harts = this.cpus.length;
     const slice = harts === 1 ? SLICE_INSTRUCTIONS : SMP_SLICE_INSTRUCTIONS;
-    while (!this.exit) {
-      let ran = false;
-      const first = this.nextHart;
-      this.nextHart = (first + 1) % harts;
-      for (let i = 0; i < harts && !this.exit; i++) {
-        const hart = (first + i) % harts;
-        const now = this.cpu.readTime();
-        this.updateInterrupts(now);
-        if (!this.readyToRun(hart)) continue;
-        const budget = sliceUntil(slice, now, this.nextDeadline());
-        this.updateStealTime(hart, this.stealTimeUntilNow(hart), false);
-        const reason = this.cpus[hart].run(budget);
-        ran = true;
-        this.afterSlice(hart, reason);
-        if (reason !== ExitReason.Wfi && this.hsm[hart] === SBI_HSM_STATE_STARTED) this.waitingSince[hart] = this.clock.now();
-      }
-      if (this.exit) break;
-      if (this.panicSince !== undefined && this.clock.now() - this.panicSince > 300) {
-        this.exit = { reason: "panic" };
-        break;
-      }
-      if (!ran || this.cpus.every((_, hart) => this.idle(hart))) {
-        const wakeAt = this.nextDeadline();
-        if (wakeAt === undefined && this.panicSince === undefined) {
-          // Still wait: console input can wake a hart through the UART interrupt.
-          await this.waitForEvent(100);
-        } else {
-          const ms = wakeAt === undefined ? 50 : (wakeAt - this.cpu.readTime()) / (TIMEBASE_FREQUENCY / 1000);
-          if (ms > 0.05) await this.waitForEvent(Math.min(ms, 100));
+    this.running = true;
+    try {
+      while (!this.exit) {
+        if (this.pauseRequested) {
+          await this.stayPaused();
+          continue;
         }
-      } else {
-        // Let the event loop deliver console input and timers between rounds.
-        await this.clock.yieldToHost();
+        await this.roundRobinPass(slice);
       }
+    } finally {
+      this.running = false;
+      this.stoppedAt = this.clock.now();
+      this.hartsStopped?.();
     }
-    this.stoppedAt = this.clock.now();
     return this.exit!;
+  }
+
+  /** Round robin: one slice for every hart that can run, then a sleep or a turn for the host. */
+  private async roundRobinPass(slice: number): Promise<void> {
+    const harts = this.cpus.length;
+    let ran = false;
+    const first = this.nextHart;
+    this.nextHart = (first + 1) % harts;
+    for (let i = 0; i < harts && !this.exit; i++) {
+      const hart = (first + i) % harts;
+      const now = this.cpu.readTime();
+      this.updateInterrupts(now);
+      if (!this.readyToRun(hart)) continue;
+      const budget = sliceUntil(slice, now, this.nextDeadline());
+      this.updateStealTime(hart, this.stealTimeUntilNow(hart), false);
+      const reason = this.cpus[hart].run(budget);
+      ran = true;
+      this.afterSlice(hart, reason);
+      if (reason !== ExitReason.Wfi && this.hsm[hart] === SBI_HSM_STATE_STARTED) this.waitingSince[hart] = this.clock.now();
+    }
+    if (this.exit) return;
+    if (this.panicSince !== undefined && this.clock.now() - this.panicSince > 300) {
+      this.exit = { reason: "panic" };
+      return;
+    }
+    if (!ran || this.cpus.every((_, hart) => this.idle(hart))) {
+      const wakeAt = this.nextDeadline();
+      if (wakeAt === undefined && this.panicSince === undefined) {
+        // Still wait: console input can wake a hart through the UART interrupt.
+        await this.waitForEvent(100);
+      } else {
+        const ms = wakeAt === undefined ? 50 : (wakeAt - this.cpu.readTime()) / (TIMEBASE_FREQUENCY / 1000);
+        if (ms > 0.05) await this.waitForEvent(Math.min(ms, 100));
+      }
+    } else {
+      // Let the event loop deliver console input and timers between rounds.
+      await this.clock.yieldToHost();
+    }
+  }
+
+  /** The round-robin loop while paused: tells pause() the harts stopped, and waits for resume(). */
+  private async stayPaused(): Promise<void> {
+    const resumed = new Promise<void>((resolve) => (this.resumeRun = resolve));
+    const stopped = this.hartsStopped;
+    this.hartsStopped = undefined;
+    stopped?.();
+    await resumed;
   }
 
   // ---- harts on threads of their own: this thread serves their requests ---------------------------
@@ -812,6 +933,7 @@ export class VirtMachine implements SbiHost {
    */
   private async runThreads(host: HartThreadHost, control: HartControl): Promise<MachineExit> {
     this.stoppedAt = undefined;
+    this.running = true;
     const memory = this.cpu.memory;
     const handles = Array.from({ length: this.hostThreads }, (_, threadIndex) => {
       const hartIndices = this.cpus.map((_, hart) => hart).filter((hart) => control.threadOf(hart) === threadIndex);
@@ -841,6 +963,11 @@ export class VirtMachine implements SbiHost {
       while (!this.exit) {
         const seen = control.doorbell();
         this.serveRequests(control);
+        if (this.hartsStopped && control.pausedThreads === this.hostThreads) {
+          const stopped = this.hartsStopped;
+          this.hartsStopped = undefined;
+          stopped();
+        }
         this.updateInterrupts(this.cpu.readTime());
         if (this.exit) break;
         if (this.panicSince !== undefined && this.clock.now() - this.panicSince > 300) {
@@ -857,6 +984,8 @@ export class VirtMachine implements SbiHost {
       this.cpus.forEach((_, hart) => this.notifyHart(hart, ATTENTION_EXIT));
       await this.endThreads(handles);
       this.stoppedAt = this.clock.now();
+      this.running = false;
+      this.hartsStopped?.();
     }
     return this.exit!;
   }
