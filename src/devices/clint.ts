@@ -3,6 +3,7 @@
 // (RISC-V ACLINT spec, sections 2 and 3).
 import type { MmioDevice } from "./mmio-device.ts";
 import { MIP_MSIP, MIP_MTIP } from "../cpu/interrupts.ts";
+import { hex64, stateArray, stateInt, stateObject, stateU64, type VersionedState } from "../platform/persist.ts";
 
 export const CLINT_BASE = 0x0200_0000;
 export const CLINT_SIZE = 0x1_0000;
@@ -13,6 +14,20 @@ const MTIME_OFFSET = 0xbff8;
 export interface InterruptTarget {
   setPendingInterrupt(mask: number, asserted: boolean): void;
 }
+
+/**
+ * Per hart, msip and mtimecmp. mtimecmp is a guest-time value (timebase ticks, the clock mtime
+ * reads), so a timer fires at the same guest time after a restore. mtime itself is the machine's
+ * guest clock, which the machine restores, not the CLINT.
+ */
+export interface ClintState extends VersionedState {
+  version: 1;
+  msip: number[];
+  /** "0x…" hex64 per hart. */
+  mtimecmp: string[];
+}
+
+const CLINT_STATE_VERSIONS = [1] as const;
 
 export class Clint implements MmioDevice {
   readonly name = "clint";
@@ -83,6 +98,25 @@ export class Clint implements MmioDevice {
     }
     // mtime is read-only here: the machine's clock is the host's.
     return true;
+  }
+
+  saveState(): ClintState {
+    return { version: 1, msip: [...this.msip], mtimecmp: this.mtimecmp.map(hex64) };
+  }
+
+  /**
+   * Checks everything, applies it, then drives each hart's MSIP and MTIP to match (MTIP against
+   * the current guest time: restore the machine's clock first).
+   */
+  restoreState(state: unknown): void {
+    const s = stateObject(state, "clint", CLINT_STATE_VERSIONS);
+    const harts = this.harts.length;
+    const msip = stateArray(s.msip, "clint.msip", harts).map((v, i) => stateInt(v, `clint.msip[${i}]`, 0, 1));
+    const mtimecmp = stateArray(s.mtimecmp, "clint.mtimecmp", harts).map((v, i) => stateU64(v, `clint.mtimecmp[${i}]`));
+    msip.forEach((v, i) => (this.msip[i] = v));
+    mtimecmp.forEach((v, i) => (this.mtimecmp[i] = v));
+    this.harts.forEach((hart, i) => hart.setPendingInterrupt(MIP_MSIP, this.msip[i] !== 0));
+    this.update();
   }
 }
 

@@ -126,3 +126,76 @@ test("bad accesses fault; reserved and write-only registers read as zero", () =>
   assert.equal(rtc.store(0x100, 4, 1), true);
   assert.equal(rtc.counters.reads.reserved, 1);
 });
+
+/** Arms an alarm at RTC time `at` (the driver writes ALARM_HIGH, then ALARM_LOW, which arms it). */
+function arm(w: (off: number, v: number) => void, at: bigint): void {
+  w(TIMER_IRQ_ENABLED, 1);
+  w(TIMER_ALARM_HIGH, Number(at >> 32n));
+  w(TIMER_ALARM_LOW, Number(at & 0xffff_ffffn));
+}
+
+test("snapshot: the guest's time adjustment and an armed alarm survive; the clock reads the host's wall clock", () => {
+  const a = setup();
+  const setTo = 1_800_000_000n * NSEC_PER_SEC; // the guest sets the clock ahead
+  a.w(TIMER_TIME_HIGH, Number(setTo >> 32n));
+  a.w(TIMER_TIME_LOW, Number(setTo & 0xffff_ffffn));
+  arm(a.w, setTo + 60n * NSEC_PER_SEC);
+  const saved = JSON.parse(JSON.stringify(a.rtc.saveState()));
+
+  // Restored an hour later (host wall clock): the guest's clock moved on by that hour.
+  const b = setup(a.clock.ns + 3600n * NSEC_PER_SEC);
+  b.rtc.restoreState(saved);
+  assert.equal(b.rtc.saveState().offset, saved.offset);
+  assert.equal(b.readTime(), setTo + 3600n * NSEC_PER_SEC);
+  // The alarm was due 59 minutes ago: it fired at restore, as one a sleeping laptop missed.
+  assert.equal(b.irq.level, true);
+  assert.equal(b.r(TIMER_ALARM_STATUS), 0);
+  assert.equal(b.rtc.counters.alarmsFired, 1);
+  b.w(TIMER_CLEAR_INTERRUPT, 1);
+  assert.equal(b.irq.level, false);
+});
+
+test("snapshot: an alarm still in the future fires at its RTC time after restore", () => {
+  const a = setup();
+  const at = a.clock.ns + 10n * NSEC_PER_SEC;
+  arm(a.w, at);
+  const b = setup(a.clock.ns + 1n * NSEC_PER_SEC);
+  b.rtc.restoreState(JSON.parse(JSON.stringify(a.rtc.saveState())));
+  assert.deepEqual(b.rtc.saveState(), a.rtc.saveState());
+  assert.equal(b.irq.level, false);
+  assert.equal(b.rtc.nextDeadline(), at);
+  assert.equal(b.rtc.nsUntilAlarm(), 9n * NSEC_PER_SEC);
+  b.clock.ns = at;
+  b.rtc.poll();
+  assert.equal(b.irq.level, true);
+});
+
+test("snapshot: a raised interrupt is driven at restore", () => {
+  const a = setup();
+  arm(a.w, a.clock.ns);
+  assert.equal(a.irq.level, true);
+  const b = setup();
+  b.rtc.restoreState(JSON.parse(JSON.stringify(a.rtc.saveState())));
+  assert.equal(b.irq.level, true);
+  assert.equal(b.r(TIMER_IRQ_ENABLED), 1);
+});
+
+test("snapshot: bad states are refused and change nothing", () => {
+  const a = setup();
+  arm(a.w, a.clock.ns + 5n * NSEC_PER_SEC);
+  const good = a.rtc.saveState();
+  const variant = (patch: Record<string, unknown>) => ({ ...good, ...patch });
+  const bad: [unknown, RegExp][] = [
+    [42, /rtc: expected an object/],
+    [variant({ version: 3 }), /rtc\.version/],
+    [variant({ offset: "12" }), /rtc\.offset/],
+    [variant({ alarm: 1 }), /rtc\.alarm/],
+    [variant({ latchedHigh: 2 ** 32 }), /rtc\.latchedHigh/],
+    [variant({ alarmArmed: 1 }), /rtc\.alarmArmed/],
+    [variant({ irqEnabled: null }), /rtc\.irqEnabled/],
+    [variant({ irqPending: "false" }), /rtc\.irqPending/],
+  ];
+  for (const [state, message] of bad) assert.throws(() => a.rtc.restoreState(state), message);
+  assert.deepEqual(a.rtc.saveState(), good);
+  assert.equal(a.irq.edges, 0);
+});

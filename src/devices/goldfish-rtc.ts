@@ -7,6 +7,7 @@
 //   raises the interrupt until the guest writes CLEAR_INTERRUPT.
 // The clock is the host's wall clock (injected `now()`), plus an offset the guest may set.
 import type { MmioDevice } from "./mmio-device.ts";
+import { hex64, stateBool, stateInt, stateObject, stateU64, type VersionedState } from "../platform/persist.ts";
 
 export const TIMER_TIME_LOW = 0x00; // R: current time, low 32 bits; latches TIME_HIGH. W: set low half.
 export const TIMER_TIME_HIGH = 0x04; // R: high 32 bits latched by the last TIME_LOW read. W: set high half.
@@ -45,6 +46,30 @@ function deposit32(value: bigint, half: 0 | 1, word: number): bigint {
   const shift = BigInt(32 * half);
   return (value & ~(LOW32 << shift) & U64) | (BigInt(word >>> 0) << shift);
 }
+
+/**
+ * The RTC's state. The clock itself is not saved: a restored machine's RTC reads the host's wall
+ * clock again (plus the guest's own adjustment, `offset`), as a laptop's RTC does after it slept,
+ * so the guest sees the time that passed while the snapshot lay on disk as a jump (its clock
+ * readings, CLOCK_REALTIME after the next RTC sync, catch up; CLOCK_MONOTONIC does not, since it
+ * comes from the timebase). An armed alarm keeps its RTC time: if that has passed meanwhile, it
+ * fires at once on restore, as an alarm set for a time the machine slept through does.
+ */
+export interface GoldfishRtcState extends VersionedState {
+  version: 1;
+  /** Guest clock minus host wall clock, ns modulo 2^64, as hex64: what the guest's "set time" changed. */
+  offset: string;
+  /** TIME_HIGH as latched by the last TIME_LOW read. */
+  latchedHigh: number;
+  /** Alarm time in the RTC's clock (ns since the epoch), hex64. */
+  alarm: string;
+  alarmArmed: boolean;
+  irqEnabled: boolean;
+  /** Fired and not yet cleared by CLEAR_INTERRUPT. */
+  irqPending: boolean;
+}
+
+const RTC_STATE_VERSIONS = [1] as const;
 
 export class GoldfishRtc implements MmioDevice {
   readonly name = "rtc";
@@ -112,6 +137,38 @@ export class GoldfishRtc implements MmioDevice {
   /** For the exit ledger: the names of the goldfish documentation ("TIME_LOW"). */
   registerName(offset: number): string | undefined {
     return REGISTER_NAMES[offset];
+  }
+
+  saveState(): GoldfishRtcState {
+    return {
+      version: 1,
+      offset: hex64(this.offset),
+      latchedHigh: this.latchedHigh,
+      alarm: hex64(this.alarm),
+      alarmArmed: this.alarmArmed,
+      irqEnabled: this.irqEnabled,
+      irqPending: this.irqPending,
+    };
+  }
+
+  /** Checks the whole state, applies it, drives the interrupt line to match and fires an overdue alarm. */
+  restoreState(state: unknown): void {
+    const s = stateObject(state, "rtc", RTC_STATE_VERSIONS);
+    const offset = stateU64(s.offset, "rtc.offset");
+    const latchedHigh = stateInt(s.latchedHigh, "rtc.latchedHigh", 0, 0xffff_ffff);
+    const alarm = stateU64(s.alarm, "rtc.alarm");
+    const alarmArmed = stateBool(s.alarmArmed, "rtc.alarmArmed");
+    const irqEnabled = stateBool(s.irqEnabled, "rtc.irqEnabled");
+    const irqPending = stateBool(s.irqPending, "rtc.irqPending");
+    this.offset = offset;
+    this.latchedHigh = latchedHigh;
+    this.alarm = alarm;
+    this.alarmArmed = alarmArmed;
+    this.irqEnabled = irqEnabled;
+    this.irqPending = irqPending;
+    this.irqLine = irqPending && irqEnabled;
+    this.irq(this.irqLine);
+    this.poll();
   }
 
   /** 32-bit, aligned accesses only (the driver uses readl/writel); others fault. */

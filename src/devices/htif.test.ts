@@ -51,3 +51,38 @@ test("syscall proxy: write within RAM, bad pointers give -EFAULT, not a crash", 
   assert.equal(view.getBigInt64(0x100, true), -14n);
   htif.store(0x8000_0000, 8, 0x1234_5678_0000n); // magic_mem outside RAM: ignored
 });
+
+test("snapshot: a tohost written half-way finishes after restore; an exit code survives", () => {
+  const mem = makeMemory(0x8000_0000, 4096);
+  const htif = new Htif(mem, 0x8000_0000, undefined, () => {}, () => {});
+  htif.store(0x8000_0000, 4, (9 << 1) | 1); // low half only
+  const saved = JSON.parse(JSON.stringify(htif.saveState()));
+  assert.deepEqual(saved, { version: 1, pendingLow: 19, exitCode: null });
+  let code = -1;
+  const restored = new Htif(mem, 0x8000_0000, undefined, () => {}, (c) => (code = c));
+  restored.restoreState(saved);
+  restored.store(0x8000_0004, 4, 0);
+  assert.equal(code, 9);
+  const again = new Htif(mem, 0x8000_0000, undefined, () => {}, () => assert.fail("no exit is taken at restore"));
+  again.restoreState(JSON.parse(JSON.stringify(restored.saveState())));
+  assert.equal(again.exitCode, 9);
+  assert.deepEqual(again.saveState(), restored.saveState());
+});
+
+test("snapshot: bad states are refused and change nothing", () => {
+  const mem = makeMemory(0x8000_0000, 4096);
+  const htif = new Htif(mem, 0x8000_0000, undefined, () => {}, () => {});
+  htif.store(0x8000_0000, 4, 6);
+  const good = htif.saveState();
+  for (const [state, message] of [
+    ["x", /htif: expected an object/],
+    [{ version: 0, pendingLow: null, exitCode: null }, /htif\.version/],
+    [{ version: 1, pendingLow: -1, exitCode: null }, /htif\.pendingLow/],
+    [{ version: 1, pendingLow: 2 ** 32, exitCode: null }, /htif\.pendingLow/],
+    [{ version: 1, exitCode: null }, /htif\.pendingLow: expected a whole number .* got missing/],
+    [{ version: 1, pendingLow: null, exitCode: 1.5 }, /htif\.exitCode/],
+  ] as [unknown, RegExp][]) {
+    assert.throws(() => htif.restoreState(state), message);
+  }
+  assert.deepEqual(htif.saveState(), good);
+});

@@ -2,6 +2,7 @@
 // writes commands to its `tohost` doubleword and the host answers through `fromhost`.
 // Only what bare-metal test programs use: console output, exit, and the write/exit syscalls.
 import type { AccessSize } from "../cpu/cpu.ts";
+import { stateInt, stateObject, type VersionedState } from "../platform/persist.ts";
 
 /** tohost fields: device in bits 63:56, command in 55:48, payload in 47:0. */
 const DEVICE_SYSCALL = 0;
@@ -17,6 +18,18 @@ export interface HtifMemory {
   writeRam(paddr: number, bytes: Uint8Array): void;
   isRam(paddr: number, length: number): boolean;
 }
+
+/**
+ * HTIF's state between stores: the low half of a tohost written in two halves, and the exit code
+ * once the program asked to exit (null before). The command counter is a statistic, not state.
+ */
+export interface HtifState extends VersionedState {
+  version: 1;
+  pendingLow: number | null;
+  exitCode: number | null;
+}
+
+const HTIF_STATE_VERSIONS = [1] as const;
 
 export class Htif {
   private pendingLow: number | undefined;
@@ -46,6 +59,19 @@ export class Htif {
     }
     // Other widths are ignored: tohost is a doubleword register.
     return true;
+  }
+
+  saveState(): HtifState {
+    return { version: 1, pendingLow: this.pendingLow ?? null, exitCode: this.exitCode ?? null };
+  }
+
+  /** Restores the halves and the exit code; an exit already taken is not taken again (onExit is not called). */
+  restoreState(state: unknown): void {
+    const s = stateObject(state, "htif", HTIF_STATE_VERSIONS);
+    const pendingLow = s.pendingLow === null ? undefined : stateInt(s.pendingLow, "htif.pendingLow", 0, 0xffff_ffff);
+    const exitCode = s.exitCode === null ? undefined : stateInt(s.exitCode, "htif.exitCode", 0, Number.MAX_SAFE_INTEGER);
+    this.pendingLow = pendingLow;
+    this.exitCode = exitCode;
   }
 
   private command(value: bigint): void {

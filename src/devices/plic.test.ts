@@ -181,3 +181,68 @@ test("bad accesses fault or are ignored, never throw", () => {
   assert.throws(() => plic.setLevel(0, true), RangeError);
   assert.throws(() => plic.setLevel(96, true), RangeError);
 });
+
+test("snapshot: a claimed interrupt completes after restore, and a pending one is delivered", () => {
+  const { plic, hs } = setup(2);
+  plic.store(priority(10), 4, 3);
+  plic.store(priority(11), 4, 2);
+  plic.store(enable(1), 4, (1 << 10) | (1 << 11)); // hart 0, S-mode
+  plic.store(enable(3), 4, 1 << 11); // hart 1, S-mode
+  plic.store(threshold(3), 4, 1);
+  plic.setLevel(10, true);
+  plic.setLevel(11, true);
+  assert.equal(plic.load(claim(1), 4), 10); // hart 0 takes 10; 11 stays pending
+  const saved = JSON.parse(JSON.stringify(plic.saveState()));
+
+  const fresh = [makeHart(), makeHart()];
+  fresh[0].mip = MIP_MEIP; // stale: restore must drive every line to the PLIC's view
+  const restored = new Plic(fresh);
+  restored.restoreState(saved);
+  assert.deepEqual(restored.saveState(), plic.saveState());
+  assert.equal(fresh[0].mip, MIP_SEIP, "hart 0: source 11 pending for S-mode, no M-mode interrupt");
+  assert.equal(fresh[1].mip, MIP_SEIP);
+
+  // Source 10 is still claimed: its gateway holds it until the completion, which is accepted.
+  assert.equal(restored.load(claim(3), 4), 11);
+  assert.equal(restored.load(claim(1), 4), 0, "11 went to hart 1, 10 is in flight");
+  restored.store(claim(1), 4, 10);
+  assert.equal(restored.load(claim(1), 4), 10, "level still high: completing re-requests it");
+  restored.setLevel(10, false);
+  restored.store(claim(1), 4, 10);
+  assert.equal(restored.load(claim(1), 4), 0);
+  assert.equal(restored.counters.completes[1], 2);
+});
+
+test("snapshot: bad states are refused and change nothing", () => {
+  const { plic, hs } = setup(1);
+  plic.store(priority(5), 4, 1);
+  plic.store(enable(1), 4, 1 << 5);
+  plic.setLevel(5, true);
+  const good = plic.saveState();
+  const calls = hs[0].calls;
+  const variant = (patch: Record<string, unknown>) => ({ ...JSON.parse(JSON.stringify(good)), ...patch });
+  const bad: [unknown, RegExp][] = [
+    ["plic", /plic: expected an object/],
+    [variant({ version: 0 }), /plic\.version/],
+    [variant({ sources: 31 }), /plic\.sources/],
+    [variant({ contexts: 4 }), /plic\.contexts/],
+    [variant({ priority: good.priority.slice(1) }), /plic\.priority: expected an array of 96/],
+    [variant({ priority: good.priority.map((p, i) => (i === 3 ? 8 : p)) }), /plic\.priority\[3\]/],
+    [variant({ priority: good.priority.map((p, i) => (i === 0 ? 1 : p)) }), /plic\.priority\[0\]/],
+    [variant({ level: good.level.map((l, i) => (i === 0 ? true : l)) }), /plic\.level\[0\]/],
+    [variant({ level: good.level.map((l, i) => (i === 2 ? 1 : l)) }), /plic\.level\[2\]/],
+    [variant({ pending: [1, 0, 0] }), /plic\.pending\[0\]/],
+    [variant({ pending: [0, 0, 0x1_0000_0000] }), /plic\.pending\[2\]/],
+    [variant({ inFlight: [0, 0] }), /plic\.inFlight/],
+    [variant({ enable: [[0, 0, 0], [0, 0, -1]] }), /plic\.enable\[1\]\[2\]/],
+    [variant({ threshold: [0] }), /plic\.threshold/],
+    [variant({ threshold: [0, "1"] }), /plic\.threshold\[1\]/],
+  ];
+  for (const [state, message] of bad) assert.throws(() => plic.restoreState(state), message);
+  assert.deepEqual(plic.saveState(), good);
+  assert.equal(hs[0].calls, calls, "no line was touched");
+  // A PLIC with 40 sources has no source 41..63.
+  const small = new Plic([makeHart()], { sources: 40 });
+  const smallState = small.saveState();
+  assert.throws(() => small.restoreState({ ...smallState, pending: [0, 1 << 10] }), /plic\.pending\[1\]: 0x400 sets bits of sources/);
+});

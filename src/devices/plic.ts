@@ -10,6 +10,7 @@
 import type { MmioAccess, MmioDevice } from "./mmio-device.ts";
 import type { InterruptTarget } from "./clint.ts";
 import { MIP_MEIP, MIP_SEIP } from "../cpu/interrupts.ts";
+import { SnapshotError, stateArray, stateBool, stateInt, stateObject, type VersionedState } from "../platform/persist.ts";
 
 /** Register map (spec chapter "Memory Map"). */
 export const PLIC_PRIORITY_BASE = 0x00_0000; // 4 bytes per source; source 0 reserved
@@ -50,6 +51,32 @@ export interface PlicCounters {
   /** Accesses to reserved space or to registers of contexts that do not exist. */
   reservedAccesses: number;
 }
+
+/**
+ * The PLIC's programmer-visible and gateway state. Arrays of 32-bit words hold one bit per source
+ * (bit s of word s >> 5), as the pending registers do. The EIP lines are not saved: they follow
+ * from the rest, and restoreState drives them.
+ */
+export interface PlicState extends VersionedState {
+  version: 1;
+  /** Configuration the state belongs to: a restore onto a differently sized PLIC is refused. */
+  sources: number;
+  contexts: number;
+  /** Per source 0..sources (source 0 is always 0). */
+  priority: number[];
+  /** Each source's input level, per source 0..sources. */
+  level: boolean[];
+  /** IP bits. */
+  pending: number[];
+  /** Claimed and not yet completed (the gateway holds the source). */
+  inFlight: number[];
+  /** Per context, its enable words. */
+  enable: number[][];
+  /** Per context. */
+  threshold: number[];
+}
+
+const PLIC_STATE_VERSIONS = [1] as const;
 
 export class Plic implements MmioDevice {
   readonly name = "plic";
@@ -238,11 +265,7 @@ export class Plic implements MmioDevice {
         return this.reserved(true);
       case "enable": {
         if (r.index >= this.words) return this.reserved(true);
-        let mask = 0xffff_ffff;
-        if (r.index === 0) mask &= ~1; // source 0 is hard-wired off
-        const lastBit = this.sources - (r.index << 5); // highest valid bit in this word
-        if (lastBit < 31) mask &= (2 ** (lastBit + 1) - 1) | 0;
-        this.enable[r.ctx * this.words + r.index] = v & mask;
+        this.enable[r.ctx * this.words + r.index] = v & this.validBits(r.index);
         break;
       }
       case "threshold":
@@ -256,8 +279,72 @@ export class Plic implements MmioDevice {
     return true;
   }
 
+  saveState(): PlicState {
+    return {
+      version: 1,
+      sources: this.sources,
+      contexts: this.contexts,
+      priority: Array.from(this.priority),
+      level: Array.from(this.level, (l) => l !== 0),
+      pending: Array.from(this.pending),
+      inFlight: Array.from(this.inFlight),
+      enable: Array.from({ length: this.contexts }, (_, ctx) => Array.from(this.enable.subarray(ctx * this.words, (ctx + 1) * this.words))),
+      threshold: Array.from(this.threshold),
+    };
+  }
+
+  /**
+   * Checks the whole state, then applies it and drives every context's EIP line to match it (each
+   * target hears its current value, asserted or not, so a hart's mip agrees with the PLIC whatever
+   * it held before). Source levels are restored as saved; devices restored afterwards that drive
+   * their line again change nothing, since a source that is asserted is already pending or claimed.
+   */
+  restoreState(state: unknown): void {
+    const s = stateObject(state, "plic", PLIC_STATE_VERSIONS);
+    stateInt(s.sources, "plic.sources", this.sources, this.sources);
+    stateInt(s.contexts, "plic.contexts", this.contexts, this.contexts);
+    const priority = stateArray(s.priority, "plic.priority", this.sources + 1).map((p, i) => stateInt(p, `plic.priority[${i}]`, 0, i === 0 ? 0 : PRIORITY_MASK));
+    const level = stateArray(s.level, "plic.level", this.sources + 1).map((l, i) => stateBool(l, `plic.level[${i}]`));
+    if (level[0]) throw snapshotError("plic.level[0]", "source 0 does not exist and cannot be asserted");
+    const sourceWords = (value: unknown, where: string) =>
+      stateArray(value, where, this.words).map((word, w) => {
+        const v = stateInt(word, `${where}[${w}]`, 0, 0xffff_ffff);
+        if ((v & ~this.validBits(w)) !== 0) throw snapshotError(`${where}[${w}]`, `0x${v.toString(16)} sets bits of sources this PLIC does not have`);
+        return v;
+      });
+    const pending = sourceWords(s.pending, "plic.pending");
+    const inFlight = sourceWords(s.inFlight, "plic.inFlight");
+    const enable = stateArray(s.enable, "plic.enable", this.contexts).map((words, ctx) => sourceWords(words, `plic.enable[${ctx}]`));
+    const threshold = stateArray(s.threshold, "plic.threshold", this.contexts).map((t, ctx) => stateInt(t, `plic.threshold[${ctx}]`, 0, PRIORITY_MASK));
+
+    this.priority.set(priority);
+    this.level.set(level.map((l) => (l ? 1 : 0)));
+    this.pending.set(pending);
+    this.inFlight.set(inFlight);
+    enable.forEach((words, ctx) => this.enable.set(words, ctx * this.words));
+    this.threshold.set(threshold);
+    for (let ctx = 0; ctx < this.contexts; ctx++) {
+      const eip = this.best(ctx) !== 0 ? 1 : 0;
+      this.line[ctx] = eip;
+      this.harts[ctx >> 1].setPendingInterrupt((ctx & 1) === 0 ? MIP_MEIP : MIP_SEIP, eip === 1);
+    }
+  }
+
+  /** The bits of word `w` that name sources 1..sources (source 0 is hard-wired off). */
+  private validBits(w: number): number {
+    let mask = 0xffff_ffff;
+    if (w === 0) mask &= ~1;
+    const lastBit = this.sources - (w << 5); // highest valid bit in this word
+    if (lastBit < 31) mask &= (2 ** (lastBit + 1) - 1) | 0;
+    return mask >>> 0;
+  }
+
   private reserved<T>(result: T): T {
     this.counters.reservedAccesses++;
     return result;
   }
+}
+
+function snapshotError(where: string, why: string): SnapshotError {
+  return new SnapshotError(`${where}: ${why}`);
 }

@@ -299,3 +299,86 @@ test("host input typed before the driver opens the port survives its startup flu
   assert.equal(new TextDecoder().decode(new Uint8Array(got)), "echo early-bird\n");
   assert.equal(uart.counters.rxDiscarded, 0);
 });
+
+/** A UART as Linux's 8250 driver leaves it: FIFOs on, trigger 8, receive interrupt enabled. */
+function opened() {
+  const s = setup();
+  s.w(UART_LCR, UART_LCR_DLAB);
+  s.w(UART_DLL, 1);
+  s.w(UART_DLM, 0);
+  s.w(UART_LCR, 0x03);
+  s.w(UART_FCR, UART_FCR_ENABLE_FIFO | 0x80); // trigger level 8
+  s.w(UART_MCR, UART_MCR_OUT2 | UART_MCR_RTS);
+  s.w(UART_SCR, 0x5a);
+  s.w(UART_IER, UART_IER_RDI);
+  return s;
+}
+
+test("snapshot: registers, FIFO and pending host input survive, and the input is delivered after restore", () => {
+  const a = opened();
+  assert.equal(a.uart.receive(new TextEncoder().encode("hello, snapshot world")), 21);
+  assert.equal(a.r(UART_RX), "h".charCodeAt(0));
+  assert.equal(a.irq.level, true, "16 bytes in the FIFO, above the trigger");
+  const saved = JSON.parse(JSON.stringify(a.uart.saveState()));
+  assert.equal(saved.rxFifo.length, 16);
+  assert.equal(saved.hostInput, Buffer.from("orld").toString("hex"), "reading one byte let one more in");
+
+  const b = setup();
+  b.uart.restoreState(saved);
+  assert.deepEqual(b.uart.saveState(), a.uart.saveState());
+  assert.equal(b.irq.level, true, "the IRQ line is driven at restore");
+  assert.equal(b.r(UART_SCR), 0x5a);
+  assert.equal(b.r(UART_IIR) & 0x0f, 0x04, "receive data available");
+  assert.equal(b.uart.baudRate(1_843_200), 115_200);
+  let text = "";
+  while (b.r(UART_LSR) & UART_LSR_DR) text += String.fromCharCode(b.r(UART_RX));
+  assert.equal(text, "ello, snapshot world");
+  assert.equal(b.irq.level, false);
+  assert.equal(b.uart.hostQueueLength, 0);
+  // Transmit still works and raises THRE as before.
+  b.w(UART_IER, UART_IER_RDI | UART_IER_THRI);
+  b.w(UART_TX, 0x41);
+  assert.deepEqual(b.out, [0x41]);
+});
+
+test("snapshot: loopback state and modem deltas, restored with the inputs loopback implies", () => {
+  const a = opened();
+  a.w(UART_MCR, UART_MCR_LOOP | UART_MCR_RTS);
+  a.w(UART_TX, 0x33); // loops back into the FIFO
+  const b = setup();
+  b.uart.restoreState(JSON.parse(JSON.stringify(a.uart.saveState())));
+  assert.equal(b.r(UART_MSR), a.r(UART_MSR), "same modem inputs and deltas");
+  assert.equal(b.r(UART_RX), 0x33);
+  // A FIFO reset discards loopback characters (not host ones): the flag survived the snapshot.
+  assert.deepEqual(b.uart.saveState().rxFifo, []);
+});
+
+test("snapshot: bad states are refused and change nothing", () => {
+  const a = opened();
+  a.uart.receive(Uint8Array.of(1, 2, 3));
+  const good = a.uart.saveState();
+  const edges = a.irq.edges;
+  const variant = (patch: Record<string, unknown>) => ({ ...JSON.parse(JSON.stringify(good)), ...patch });
+  const bad: [unknown, RegExp][] = [
+    [[], /uart0: expected an object/],
+    [variant({ version: 2 }), /uart0\.version/],
+    [variant({ ier: 0x10 }), /uart0\.ier: 0x10 sets bits/],
+    [variant({ ier: 256 }), /uart0\.ier/],
+    [variant({ mcr: 0x20 }), /uart0\.mcr/],
+    [variant({ lsrErrors: UART_LSR_THRE }), /uart0\.lsrErrors/],
+    [variant({ msrDeltas: 0x10 }), /uart0\.msrDeltas/],
+    [variant({ rxTrigger: "2" }), /uart0\.rxTrigger/],
+    [variant({ fifoEnabled: "yes" }), /uart0\.fifoEnabled/],
+    [variant({ rxFifo: Array.from({ length: 17 }, () => ({ byte: 0, fromHost: true })) }), /uart0\.rxFifo: 17 entries/],
+    [variant({ fifoEnabled: false }), /uart0\.rxFifo: 3 entries do not fit a receiver of 1/],
+    [variant({ rxFifo: [{ byte: 300, fromHost: true }] }), /uart0\.rxFifo\[0\]\.byte/],
+    [variant({ rxFifo: [{ byte: 3 }] }), /uart0\.rxFifo\[0\]\.fromHost/],
+    [variant({ hostInput: "abc" }), /uart0\.hostInput/],
+    [variant({ thrInterruptPending: undefined }), /uart0\.thrInterruptPending: expected true or false, got missing/],
+  ];
+  for (const [state, message] of bad) assert.throws(() => a.uart.restoreState(state), message);
+  const small = setup(4);
+  assert.throws(() => small.uart.restoreState({ ...good, hostInput: "0102030405" }), /uart0\.hostInput: 5 bytes exceed/);
+  assert.deepEqual(a.uart.saveState(), good);
+  assert.equal(a.irq.edges, edges);
+});

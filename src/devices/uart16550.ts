@@ -17,6 +17,7 @@
 // no FIFO activity for 4 character times) is taken to have elapsed as soon as the FIFO holds
 // fewer bytes than the trigger level.
 import type { MmioAccess, MmioDevice } from "./mmio-device.ts";
+import { bytesToHex, SnapshotError, stateArray, stateBool, stateBytes, stateEnum, stateInt, stateObject, stateRecord, type VersionedState } from "../platform/persist.ts";
 
 // Register offsets.
 export const UART_RX = 0; // RBR
@@ -183,6 +184,37 @@ const registerCounts = (): Record<UartRegisterName, number> => ({
   RBR: 0, THR: 0, DLL: 0, DLM: 0, IER: 0, IIR: 0, FCR: 0, LCR: 0, MCR: 0, LSR: 0, MSR: 0, SCR: 0,
 });
 
+/**
+ * The UART's registers, FIFO and the host input not yet in it. Derived values are not saved: the
+ * modem inputs follow from MCR (loopback wiring or the host's terminal), LSR.DR/THRE/TEMT from the
+ * FIFO, and the IRQ line from everything (restoreState drives it).
+ */
+export interface Uart16550State extends VersionedState {
+  version: 1;
+  ier: number;
+  lcr: number;
+  mcr: number;
+  scr: number;
+  dll: number;
+  dlm: number;
+  /** LSR error bits (OE, PE, FE, BI) not yet read. */
+  lsrErrors: number;
+  /** MSR delta bits 3:0 not yet read. */
+  msrDeltas: number;
+  fifoEnabled: boolean;
+  rxTrigger: "1" | "4" | "8" | "14";
+  /** RX FIFO, oldest first: each entry's byte and whether it came from the host (vs loopback). */
+  rxFifo: { byte: number; fromHost: boolean }[];
+  /** What an empty RBR keeps returning. */
+  rbr: number;
+  thrInterruptPending: boolean;
+  /** Host input waiting for room in the FIFO, as hex. */
+  hostInput: string;
+}
+
+const UART_STATE_VERSIONS = [1] as const;
+const RX_TRIGGER_NAMES = RX_TRIGGER_LEVELS.map(String) as Uart16550State["rxTrigger"][];
+
 export class Uart16550 implements MmioDevice {
   readonly name: string;
   readonly counters: UartCounters = {
@@ -331,15 +363,7 @@ export class Uart16550 implements MmioDevice {
 
   /** Recomputes the modem inputs after an MCR change and latches the MSR deltas. */
   private updateModemInputs(): void {
-    let inputs = HOST_MODEM_INPUTS;
-    if ((this.mcr & UART_MCR_LOOP) !== 0) {
-      // Loopback wiring (datasheet, MCR bit 4): RTS->CTS, DTR->DSR, OUT1->RI, OUT2->DCD.
-      inputs = 0;
-      if (this.mcr & UART_MCR_RTS) inputs |= UART_MSR_CTS;
-      if (this.mcr & UART_MCR_DTR) inputs |= UART_MSR_DSR;
-      if (this.mcr & UART_MCR_OUT1) inputs |= UART_MSR_RI;
-      if (this.mcr & UART_MCR_OUT2) inputs |= UART_MSR_DCD;
-    }
+    const inputs = modemInputsFor(this.mcr);
     const changed = inputs ^ this.modemInputs;
     if (changed & UART_MSR_CTS) this.msrDeltas |= UART_MSR_DCTS;
     if (changed & UART_MSR_DSR) this.msrDeltas |= UART_MSR_DDSR;
@@ -514,6 +538,90 @@ export class Uart16550 implements MmioDevice {
     this.refill();
   }
 
+  saveState(): Uart16550State {
+    const hostInput = new Uint8Array(this.hostQueued);
+    let at = 0;
+    this.hostQueue.forEach((chunk, i) => {
+      const rest = i === 0 ? chunk.subarray(this.hostHead) : chunk;
+      hostInput.set(rest, at);
+      at += rest.length;
+    });
+    return {
+      version: 1,
+      ier: this.ier,
+      lcr: this.lcr,
+      mcr: this.mcr,
+      scr: this.scr,
+      dll: this.dll,
+      dlm: this.dlm,
+      lsrErrors: this.lsrErrors,
+      msrDeltas: this.msrDeltas,
+      fifoEnabled: this.fifoEnabled,
+      rxTrigger: String(this.rxTrigger) as Uart16550State["rxTrigger"],
+      rxFifo: this.rxFifo.map((c) => ({ byte: c & 0xff, fromHost: (c & FROM_HOST) !== 0 })),
+      rbr: this.rbr,
+      thrInterruptPending: this.thrInterruptPending,
+      hostInput: bytesToHex(hostInput),
+    };
+  }
+
+  /**
+   * Checks the whole state, applies it, and drives the IRQ line to match (whatever it was). Host
+   * input beyond this UART's hostQueueLimit is refused: the configuration differs.
+   */
+  restoreState(state: unknown): void {
+    const where = this.name;
+    const s = stateObject(state, where, UART_STATE_VERSIONS);
+    const byte = (field: string, mask = 0xff) => {
+      const v = stateInt(s[field], `${where}.${field}`, 0, 0xff);
+      if ((v & ~mask) !== 0) throw new SnapshotError(`${where}.${field}: 0x${v.toString(16)} sets bits the register does not have`);
+      return v;
+    };
+    const ier = byte("ier", IER_MASK);
+    const lcr = byte("lcr");
+    const mcr = byte("mcr", MCR_MASK);
+    const scr = byte("scr");
+    const dll = byte("dll");
+    const dlm = byte("dlm");
+    const lsrErrors = byte("lsrErrors", LSR_ERROR_BITS);
+    const msrDeltas = byte("msrDeltas", 0x0f);
+    const rbr = byte("rbr");
+    const fifoEnabled = stateBool(s.fifoEnabled, `${where}.fifoEnabled`);
+    const rxTrigger = Number(stateEnum(s.rxTrigger, `${where}.rxTrigger`, RX_TRIGGER_NAMES));
+    const thrInterruptPending = stateBool(s.thrInterruptPending, `${where}.thrInterruptPending`);
+    const fifo = stateArray(s.rxFifo, `${where}.rxFifo`);
+    const capacity = fifoEnabled ? UART_FIFO_SIZE : 1;
+    if (fifo.length > capacity) throw new SnapshotError(`${where}.rxFifo: ${fifo.length} entries do not fit a receiver of ${capacity}`);
+    const rxFifo = fifo.map((entry, i) => {
+      const e = stateRecord(entry, `${where}.rxFifo[${i}]`);
+      const b = stateInt(e.byte, `${where}.rxFifo[${i}].byte`, 0, 0xff);
+      return stateBool(e.fromHost, `${where}.rxFifo[${i}].fromHost`) ? b | FROM_HOST : b;
+    });
+    const hostInput = stateBytes(s.hostInput, `${where}.hostInput`);
+    if (hostInput.length > this.hostQueueLimit) throw new SnapshotError(`${where}.hostInput: ${hostInput.length} bytes exceed this UART's host queue of ${this.hostQueueLimit}`);
+
+    this.ier = ier;
+    this.lcr = lcr;
+    this.mcr = mcr;
+    this.scr = scr;
+    this.dll = dll;
+    this.dlm = dlm;
+    this.lsrErrors = lsrErrors;
+    this.msrDeltas = msrDeltas;
+    this.modemInputs = modemInputsFor(mcr);
+    this.fifoEnabled = fifoEnabled;
+    this.rxTrigger = rxTrigger;
+    this.rxFifo.splice(0, this.rxFifo.length, ...rxFifo);
+    this.rbr = rbr;
+    this.thrInterruptPending = thrInterruptPending;
+    this.hostQueue.length = 0;
+    this.hostHead = 0;
+    this.hostQueued = hostInput.length;
+    if (hostInput.length > 0) this.hostQueue.push(hostInput);
+    this.irqLine = this.current() !== undefined;
+    this.irq(this.irqLine);
+  }
+
   private clearReceiver(): void {
     // Host input the guest never read goes back to the host queue: the host side of the wire has
     // flow control, so a reset (Linux toggles the FIFO enable in set_termios after opening the
@@ -530,4 +638,16 @@ export class Uart16550 implements MmioDevice {
       this.hostQueued += fromHost.length;
     }
   }
+}
+
+/** The modem inputs MSR bits 7:4 show for an MCR value: the host's terminal, or the loopback wiring. */
+function modemInputsFor(mcr: number): number {
+  if ((mcr & UART_MCR_LOOP) === 0) return HOST_MODEM_INPUTS;
+  // Loopback wiring (datasheet, MCR bit 4): RTS->CTS, DTR->DSR, OUT1->RI, OUT2->DCD.
+  let inputs = 0;
+  if (mcr & UART_MCR_RTS) inputs |= UART_MSR_CTS;
+  if (mcr & UART_MCR_DTR) inputs |= UART_MSR_DSR;
+  if (mcr & UART_MCR_OUT1) inputs |= UART_MSR_RI;
+  if (mcr & UART_MCR_OUT2) inputs |= UART_MSR_DCD;
+  return inputs;
 }

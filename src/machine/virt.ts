@@ -39,6 +39,8 @@ import { Bus } from "./bus.ts";
 import { Plic } from "../devices/plic.ts";
 import { Uart16550 } from "../devices/uart16550.ts";
 import { GoldfishRtc } from "../devices/goldfish-rtc.ts";
+import { VmGenId } from "../devices/vmgenid.ts";
+import { defaultEntropySource, type EntropySource } from "../virtio/rng/backend.ts";
 import { SysconTest, type FinisherEvent } from "../devices/syscon-test.ts";
 import { Clint } from "../devices/clint.ts";
 import * as MAP from "../platform/memory-map.ts";
@@ -175,6 +177,8 @@ export interface VirtMachineOptions {
   output: (bytes: Uint8Array) => void;
   /** Wall-clock time in nanoseconds since the epoch, for the RTC. */
   wallClockNs?: () => bigint;
+  /** Randomness for the VM generation ID; default Web Crypto's getRandomValues. */
+  entropy?: EntropySource;
   /** Virtio devices, each on its own virtio-mmio slot in this order (slot 0 at 0x10001000). */
   virtio?: readonly VirtioDevice[];
   /** Offer packed virtqueues (VIRTIO_F_RING_PACKED) as well as split ones; default true. */
@@ -247,6 +251,8 @@ export class VirtMachine implements SbiHost {
   readonly uart: Uart16550;
   readonly rtc: GoldfishRtc;
   readonly finisher: SysconTest;
+  /** The VM generation ID: regenerate() when this machine becomes a copy (clone, snapshot restore). */
+  readonly vmgenid: VmGenId;
   readonly clint: Clint | undefined;
   readonly sbi: SbiDispatcher | undefined;
   /** The virtio-mmio transports, slot i at virtioMmioBase(i) with PLIC source virtioIrq(i). */
@@ -373,6 +379,7 @@ export class VirtMachine implements SbiHost {
     const wallClockNs = options.wallClockNs ?? (() => BigInt(Date.now()) * 1_000_000n);
     this.rtc = new GoldfishRtc({ now: wallClockNs, irq: (on) => this.plic.setLevel(MAP.RTC_IRQ, on) });
     this.finisher = new SysconTest((event) => this.onFinisher(event));
+    this.vmgenid = new VmGenId({ entropy: options.entropy ?? defaultEntropySource, irq: (on) => this.plic.setLevel(MAP.VMGENID_IRQ, on) });
     this.mapPlatformDevices();
     if (options.console === "hvc") this.hvc = new VirtioConsoleDevice({ output, name: "virtio-console0" });
     const virtioDevices = [...(this.hvc ? [this.hvc] : []), ...(options.virtio ?? [])];
@@ -448,8 +455,10 @@ export class VirtMachine implements SbiHost {
     this.bus.map(MAP.UART0_BASE, MAP.UART0_SIZE, this.uart);
     this.bus.map(MAP.RTC_BASE, MAP.RTC_SIZE, this.rtc);
     this.bus.map(MAP.TEST_BASE, MAP.TEST_SIZE, this.finisher);
+    this.bus.map(MAP.VMGENID_BASE, MAP.VMGENID_SIZE, this.vmgenid);
     this.interruptSources.set(MAP.UART0_IRQ, this.uart.name);
     this.interruptSources.set(MAP.RTC_IRQ, this.rtc.name);
+    this.interruptSources.set(MAP.VMGENID_IRQ, this.vmgenid.name);
   }
 
   /** Each virtio device on its own virtio-mmio slot, in order, with its PLIC source. */

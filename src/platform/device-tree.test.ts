@@ -134,6 +134,12 @@ test("soc devices: PLIC contexts, CLINT, UART, RTC, finisher, virtio", () => {
   assert.equal(str(rtc, "compatible"), "google,goldfish-rtc");
   assert.deepEqual(cells(rtc, "interrupts"), [11]);
 
+  const vmgenid = node(root, "/soc/rng@102000");
+  assert.equal(str(vmgenid, "compatible"), "microsoft,vmgenid");
+  assert.deepEqual(cells(vmgenid, "reg"), [0, 0x0010_2000, 0, 0x1000]);
+  assert.deepEqual(cells(vmgenid, "interrupts"), [12]);
+  assert.deepEqual(cells(vmgenid, "interrupt-parent"), [plicPhandle]);
+
   const testDev = node(root, "/soc/test@100000");
   assert.deepEqual(strs(testDev, "compatible"), ["sifive,test1", "sifive,test0", "syscon"]);
   const testPhandle = cells(testDev, "phandle")[0];
@@ -155,6 +161,7 @@ test("soc devices: PLIC contexts, CLINT, UART, RTC, finisher, virtio", () => {
 test("options: no CLINT, no initrd, sv48", () => {
   const { root } = parseFdt(buildVirtDeviceTree(config({ withClint: false, initrd: undefined, mmuType: "riscv,sv48", harts: 1 })));
   assert.equal(findNode(root, "/soc/clint@2000000"), undefined);
+  assert.ok(findNode(root, "/soc/rng@102000"), "the paravirtual path has the vmgenid node too");
   assert.equal(getProperty(node(root, "/chosen"), "linux,initrd-start"), undefined);
   assert.equal(str(node(root, "/cpus/cpu@0"), "mmu-type"), "riscv,sv48");
   assert.equal(findNode(root, "/cpus/cpu@1"), undefined);

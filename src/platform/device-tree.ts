@@ -18,6 +18,9 @@ import {
   UART0_BASE,
   UART0_IRQ,
   UART0_SIZE,
+  VMGENID_BASE,
+  VMGENID_IRQ,
+  VMGENID_SIZE,
   VIRTIO_MMIO_SIZE,
   VIRTIO_MMIO_SLOTS,
   virtioIrq,
@@ -359,6 +362,16 @@ function socNode(config: VirtDeviceTreeConfig, { intc: intcPhandles, plic: plicP
       reg: reg64(RTC_BASE, RTC_SIZE),
       "interrupt-parent": prop.phandle(plicPhandle),
       interrupts: prop.u32(RTC_IRQ),
+    }),
+  );
+  // bindings/rng/microsoft,vmgenid.yaml (node name as in its example): the ID is in the first 16
+  // bytes of the region; the interrupt says a new one is there.
+  socChildren.push(
+    fdtNode(`rng@${hex(VMGENID_BASE)}`, {
+      compatible: prop.string("microsoft,vmgenid"),
+      reg: reg64(VMGENID_BASE, VMGENID_SIZE),
+      "interrupt-parent": prop.phandle(plicPhandle),
+      interrupts: prop.u32(VMGENID_IRQ),
     }),
   );
   // bindings/serial/8250.yaml: byte registers (reg-shift 0, reg-io-width 1 are the defaults).

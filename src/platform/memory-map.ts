@@ -12,6 +12,14 @@ export const TEST_SIZE = 0x1000;
 export const RTC_BASE = 0x0010_1000;
 export const RTC_SIZE = 0x1000;
 
+/**
+ * Virtual Machine Generation ID ("microsoft,vmgenid"): the 16-byte ID at the start of its page.
+ * QEMU's virt has no such node (its vmgenid goes through fw_cfg and ACPI); the page after the RTC
+ * is free in QEMU's map as well, which keeps trees comparable.
+ */
+export const VMGENID_BASE = 0x0010_2000;
+export const VMGENID_SIZE = 0x1000;
+
 /** SiFive CLINT (ACLINT MSWI + MTIMER layout); only described to firmware that runs in M-mode. */
 export const CLINT_BASE = 0x0200_0000;
 export const CLINT_SIZE = 0x1_0000;
@@ -44,6 +52,8 @@ export const RAM_BASE = 0x8000_0000;
 /** PLIC interrupt source numbers (the `interrupts` property of each device node). */
 export const UART0_IRQ = 10;
 export const RTC_IRQ = 11;
+/** Unused by QEMU's virt (its PCIe INTx are 32..35, the platform bus 64..95). */
+export const VMGENID_IRQ = 12;
 /** virtio-mmio slot i raises PLIC source VIRTIO_IRQ_BASE + i (sources 1..8). */
 export const VIRTIO_IRQ_BASE = 1;
 

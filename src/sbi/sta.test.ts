@@ -282,3 +282,32 @@ test("ramRecordMemory: works on shared memory, little-endian, and refuses addres
   assert.throws(() => memory.store8(base + 0x1000, 0), RangeError);
   assert.throws(() => ramRecordMemory(new Uint8Array(new ArrayBuffer(16), 2, 8), base), RangeError);
 });
+
+test("StealTimeRecorder snapshot: a restored recorder reports only the steal after the saved total", () => {
+  const { memory } = ram();
+  const recorder = new StealTimeRecorder();
+  recorder.update(memory, base, 0n, false);
+  recorder.update(memory, base, 2_000n, false);
+  const saved = JSON.parse(JSON.stringify(recorder.saveState()));
+  assert.deepEqual(saved, { version: 1, lastStealNs: "0x7d0" });
+
+  const restored = new StealTimeRecorder();
+  restored.restoreState(saved);
+  assert.deepEqual(restored.saveState(), recorder.saveState());
+  restored.update(memory, base, 2_700n, false);
+  assert.equal(readStealRecord(memory, base).steal, 2_700n, "the record (in restored RAM) gains 700 ns, not 2700");
+});
+
+test("StealTimeRecorder snapshot: bad states are refused and change nothing", () => {
+  const recorder = new StealTimeRecorder();
+  recorder.restoreState({ version: 1, lastStealNs: "0x10" });
+  for (const [state, message] of [
+    [undefined, /hart\[1\]\.sta: expected an object/],
+    [{ version: 2, lastStealNs: "0x0" }, /hart\[1\]\.sta\.version/],
+    [{ version: 1, lastStealNs: 16 }, /hart\[1\]\.sta\.lastStealNs/],
+    [{ version: 1 }, /hart\[1\]\.sta\.lastStealNs/],
+  ] as [unknown, RegExp][]) {
+    assert.throws(() => recorder.restoreState(state, "hart[1].sta"), message);
+  }
+  assert.equal(recorder.lastStealNs, 16n);
+});

@@ -11,6 +11,7 @@
 // - the record: writeStealRecord()/readStealRecord() over a StealRecordMemory, and
 //   StealTimeRecorder, the per-hart state a hart's runner keeps between slices.
 import { sharedMemoryInRam, ULONG_MAX } from "./params.ts";
+import { hex64, stateObject, stateU64, type VersionedState } from "../platform/persist.ts";
 import {
   SBI_ERR_FAILED,
   SBI_ERR_INVALID_ADDRESS,
@@ -132,8 +133,32 @@ export function writeStealRecord(memory: StealRecordMemory, paddr: number, steal
  * (the call zeroed it) and a record registered again, or moved, starts over from zero -- as KVM
  * keeps its last_steal. Time stolen while no record was registered is never reported.
  */
+/**
+ * A recorder's state: the hart's steal total (ns) at its last update. That total is the runner's
+ * own running count (VirtMachine's per-hart stealNs), not a host time, so restore it together with
+ * that count: a count restarting from zero would report no steal until it passed the saved value.
+ * Which record is registered (the hart's shmem address) is the machine's state, not the recorder's.
+ */
+export interface StealTimeRecorderState extends VersionedState {
+  version: 1;
+  /** hex64 */
+  lastStealNs: string;
+}
+
+const STEAL_RECORDER_STATE_VERSIONS = [1] as const;
+
 export class StealTimeRecorder {
   private lastNs = 0n;
+
+  saveState(): StealTimeRecorderState {
+    return { version: 1, lastStealNs: hex64(this.lastNs) };
+  }
+
+  /** `where` names the recorder in errors ("hart[2].stealTime"). */
+  restoreState(state: unknown, where = "stealTime"): void {
+    const s = stateObject(state, where, STEAL_RECORDER_STATE_VERSIONS);
+    this.lastNs = stateU64(s.lastStealNs, `${where}.lastStealNs`);
+  }
 
   /** The steal total at the last update (for tests and the ledger). */
   get lastStealNs(): bigint {
