@@ -17,6 +17,7 @@ import {
   PRIV_S,
   TIMEBASE_FREQUENCY,
   type CpuOptions,
+  type CpuState,
   type PhysicalBus,
   type TranslatorCounters,
 } from "../cpu/cpu.ts";
@@ -36,6 +37,20 @@ import {
   MSTATUS_FS_INITIAL,
 } from "../cpu/csr-numbers.ts";
 import { Bus } from "./bus.ts";
+import {
+  bytesToHex,
+  hex64,
+  SnapshotError,
+  stateArray,
+  stateBool,
+  stateBytes,
+  stateInt,
+  stateNumber,
+  stateObject,
+  stateRecord,
+  stateU64,
+  type VersionedState,
+} from "../platform/persist.ts";
 import { Plic } from "../devices/plic.ts";
 import { Uart16550 } from "../devices/uart16550.ts";
 import { GoldfishRtc } from "../devices/goldfish-rtc.ts";
@@ -166,7 +181,13 @@ export interface VirtMachineOptions {
    */
   pauseLoopWindow?: number;
   ramSize: number;
-  kernel: Uint8Array;
+  /** The kernel Image to boot; not needed with `fromSnapshot`. */
+  kernel?: Uint8Array;
+  /**
+   * Build the machine without boot images or entry state: restoreState() follows and supplies
+   * them (a snapshot's RAM is loaded by the caller). Guest RAM starts all zero.
+   */
+  fromSnapshot?: boolean;
   initrd?: Uint8Array;
   bootargs: string;
   /** The OpenSBI fw_dynamic binary for the firmware boot path. */
@@ -218,6 +239,37 @@ export type MachineExit =
   | { reason: "failed"; message: string }
   | { reason: "stopped" };
 
+/** VirtMachine.saveState(): 64-bit values as "0x…" hex, byte strings as hex. */
+export interface VirtMachineState {
+  version: 1;
+  harts: number;
+  ramSize: number;
+  bootPath: BootPath;
+  /** Virtio device IDs by slot, to refuse a restore onto other devices. */
+  virtioDevices: number[];
+  /** Guest time (timebase ticks) when the machine was paused: the restored clock continues from it. */
+  guestTime: number;
+  deviceTree: string;
+  cpus: CpuState[];
+  hsm: number[];
+  /** hart_start's entry for a hart whose thread had not started it yet (harts on threads). */
+  start: ({ addr: string; opaque: string } | null)[];
+  sbiTimers: string[];
+  waitingForInterrupt: boolean[];
+  pendingResume: ({ addr?: string; opaque?: string } | null)[];
+  stealShmem: (string | null)[];
+  stealRecorders: VersionedState[];
+  hartCounters: HartCounters[];
+  sbiConsoleBytes: { in: number; out: number };
+  consoleInput: string;
+  plic: VersionedState;
+  uart: VersionedState;
+  rtc: VersionedState;
+  clint: VersionedState | null;
+  vmgenid: VersionedState;
+  virtio: VersionedState[];
+}
+
 /** What a hart does once its current slice has ended: an HSM edge the host completes there. */
 interface PendingResume {
   /** Non-retentive suspend: wake at resumeAddr as hart_start would; retentive: after the ECALL. */
@@ -260,7 +312,11 @@ export class VirtMachine implements SbiHost {
   /** The virtio-console carrying hvc0 when the machine's console is "hvc". */
   readonly hvc: VirtioConsoleDevice | undefined;
   readonly bootPath: BootPath;
-  readonly deviceTree: Uint8Array;
+  /** The flattened device tree the guest booted with (in a restored machine: the snapshot's). */
+  get deviceTree(): Uint8Array {
+    return this.bootDeviceTree;
+  }
+  private bootDeviceTree: Uint8Array = new Uint8Array(0);
   readonly clock: HostClock;
   readonly startedAt: number;
   /** When run() returned: the end of the ledger's wall time. */
@@ -393,8 +449,16 @@ export class VirtMachine implements SbiHost {
     } else {
       this.sbi = new SbiDispatcher(standardExtensions(), this);
     }
+    if (options.fromSnapshot) {
+      // Guest time stays frozen until the restored machine is resumed (see restoreState).
+      this.pauseRequested = true;
+      this.control?.requestPause();
+      this.frozenGuestTime = 0;
+      this.pausing = Promise.resolve();
+      return;
+    }
     const { layout: bootLayout, deviceTree } = this.placeBootImages(sstc, virtioDevices.length);
-    this.deviceTree = deviceTree;
+    this.bootDeviceTree = deviceTree;
     if (this.bootPath === "firmware") this.enterFirmware(bootLayout);
     else this.enterKernel(bootLayout, sstc);
   }
@@ -485,7 +549,9 @@ export class VirtMachine implements SbiHost {
   /** Lays out kernel, initrd and device tree in RAM (planBootLayout) and writes them there. */
   private placeBootImages(sstc: boolean, virtioSlots: number): { layout: BootLayout; deviceTree: Uint8Array } {
     const options = this.options;
-    const header = parseKernelImage(options.kernel);
+    if (!options.kernel) throw new BootImageError("no kernel to boot (a machine built fromSnapshot is restored, not booted)");
+    const kernel = options.kernel;
+    const header = parseKernelImage(kernel);
     const isa = ["i", "m", "a", "f", "d", "c", "zicntr", "zicsr", "zifencei", "zihintpause"];
     if (options.zawrs ?? true) isa.push("zawrs");
     if (sstc) isa.push("sstc");
@@ -512,7 +578,7 @@ export class VirtMachine implements SbiHost {
       fdtSize: buildVirtDeviceTree(dtConfig(options.initrd ? { start: MAP.RAM_BASE, end: MAP.RAM_BASE + 1 } : undefined)).length,
     });
     const deviceTree = buildVirtDeviceTree(dtConfig(layout.initrd));
-    this.cpu.writeRam(layout.kernel, options.kernel);
+    this.cpu.writeRam(layout.kernel, kernel);
     if (options.initrd && layout.initrd) this.cpu.writeRam(layout.initrd.start, options.initrd);
     this.cpu.writeRam(layout.fdt, deviceTree);
     return { layout, deviceTree };
@@ -846,6 +912,148 @@ export class VirtMachine implements SbiHost {
     this.resumeRun = undefined;
     resumeRun?.();
   }
+
+  // ---- snapshot ------------------------------------------------------------------------------------
+  /**
+   * The whole machine's state (src/platform/persist.ts) except guest RAM, which the caller saves
+   * (src/host/node/memory-file.ts): every hart's registers and CSRs, HSM states and the SBI's
+   * per-hart state (timers, pending resumes, steal-time records), the platform devices and every
+   * virtio transport with its queues and device. Only while paused: the harts are stopped and the
+   * devices quiescent, so nothing changes while it is read and no request is in flight.
+   */
+  saveState(): VirtMachineState {
+    if (!this.pauseRequested || this.frozenGuestTime === undefined) throw new Error("saveState: pause the machine first");
+    const control = this.control;
+    return {
+      version: 1,
+      harts: this.hartCount,
+      ramSize: this.options.ramSize,
+      bootPath: this.bootPath,
+      virtioDevices: this.virtio.map((transport) => transport.device.deviceId),
+      guestTime: this.frozenGuestTime,
+      deviceTree: bytesToHex(this.bootDeviceTree),
+      cpus: this.cpus.map((cpu) => cpu.saveState()),
+      hsm: [...this.hsm],
+      start: this.cpus.map((_, hart) => {
+        if (!control) return null;
+        const { addr, opaque } = control.start(hart);
+        return { addr: hex64(addr), opaque: hex64(opaque) };
+      }),
+      sbiTimers: this.cpus.map((_, hart) => hex64(control ? control.timer(hart) : this.sbiTimerDeadlines[hart])),
+      waitingForInterrupt: [...this.waitingForInterrupt],
+      pendingResume: this.pendingResume.map((pending) =>
+        pending === undefined ? null : pending.entry ? { addr: hex64(pending.entry.addr), opaque: hex64(pending.entry.opaque) } : {},
+      ),
+      stealShmem: this.cpus.map((_, hart) => {
+        const addr = control ? control.stealShmem(hart) : this.stealShmem[hart];
+        return addr === undefined ? null : hex64(BigInt(addr));
+      }),
+      stealRecorders: this.stealRecorders.map((recorder) => recorder.saveState()),
+      hartCounters: this.hartCounters.map((counters) => ({ ...counters })),
+      sbiConsoleBytes: { ...this.sbiConsoleBytes },
+      consoleInput: bytesToHex(Uint8Array.from(this.consoleInput)),
+      plic: this.plic.saveState(),
+      uart: this.uart.saveState(),
+      rtc: this.rtc.saveState(),
+      clint: this.clint?.saveState() ?? null,
+      vmgenid: this.vmgenid.saveState(),
+      virtio: this.virtio.map((transport) => (transport as unknown as { saveState(): VersionedState }).saveState()), // TEMP cast until merge
+    };
+  }
+
+  /**
+   * Restores a saved state onto this machine, which must have been built with `fromSnapshot` and
+   * the same configuration (harts, RAM size, boot path, virtio devices in the same slots); its RAM
+   * must already hold the snapshot's. Checks the machine's own fields first and throws a
+   * SnapshotError naming the field; the components then check and apply their parts. A machine
+   * whose restore threw must be thrown away (nothing else was touched). The machine stays paused,
+   * its guest time at the snapshot's, until resume().
+   */
+  restoreState(state: unknown): void {
+    if (!this.options.fromSnapshot) throw new Error("restoreState: build the machine with fromSnapshot");
+    if (this.restored) throw new Error("restoreState: this machine was restored already");
+    const s = stateObject(state, "machine", [1]);
+    const harts = this.hartCount;
+    if (s.harts !== harts) throw new SnapshotError(`machine.harts: the snapshot has ${String(s.harts)} harts, this machine ${harts}`);
+    if (s.ramSize !== this.options.ramSize) throw new SnapshotError(`machine.ramSize: the snapshot has ${String(s.ramSize)} bytes of RAM, this machine ${this.options.ramSize}`);
+    if (s.bootPath !== this.bootPath) throw new SnapshotError(`machine.bootPath: the snapshot booted ${String(s.bootPath)}, this machine is ${this.bootPath}`);
+    const devices = stateArray(s.virtioDevices, "machine.virtioDevices");
+    const mine = this.virtio.map((transport) => transport.device.deviceId);
+    if (devices.length !== mine.length || devices.some((id, i) => id !== mine[i])) {
+      throw new SnapshotError(`machine.virtioDevices: the snapshot has virtio devices ${JSON.stringify(devices)}, this machine ${JSON.stringify(mine)} (same devices in the same order needed)`);
+    }
+    const guestTime = stateNumber(s.guestTime, "machine.guestTime");
+    if (guestTime < 0) throw new SnapshotError(`machine.guestTime: ${guestTime} is negative`);
+    const deviceTree = stateBytes(s.deviceTree, "machine.deviceTree");
+    const cpus = stateArray(s.cpus, "machine.cpus", harts);
+    const hsm = stateArray(s.hsm, "machine.hsm", harts).map((v, i) => stateInt(v, `machine.hsm[${i}]`, 0, 6) as HsmState);
+    const start = stateArray(s.start, "machine.start", harts).map((v, i) => {
+      if (v === null) return undefined;
+      const r = stateRecord(v, `machine.start[${i}]`);
+      return { addr: stateU64(r.addr, `machine.start[${i}].addr`), opaque: stateU64(r.opaque, `machine.start[${i}].opaque`) };
+    });
+    const sbiTimers = stateArray(s.sbiTimers, "machine.sbiTimers", harts).map((v, i) => stateU64(v, `machine.sbiTimers[${i}]`));
+    const waiting = stateArray(s.waitingForInterrupt, "machine.waitingForInterrupt", harts).map((v, i) => stateBool(v, `machine.waitingForInterrupt[${i}]`));
+    const pendingResume = stateArray(s.pendingResume, "machine.pendingResume", harts).map((v, i): PendingResume | undefined => {
+      if (v === null) return undefined;
+      const r = stateRecord(v, `machine.pendingResume[${i}]`);
+      if (r.addr === undefined) return {};
+      return { entry: { addr: stateU64(r.addr, `machine.pendingResume[${i}].addr`), opaque: stateU64(r.opaque, `machine.pendingResume[${i}].opaque`) } };
+    });
+    const stealShmem = stateArray(s.stealShmem, "machine.stealShmem", harts).map((v, i) => (v === null ? undefined : stateU64(v, `machine.stealShmem[${i}]`)));
+    const stealRecorders = stateArray(s.stealRecorders, "machine.stealRecorders", harts);
+    const counters = stateArray(s.hartCounters, "machine.hartCounters", harts).map((v, i) => {
+      const r = stateRecord(v, `machine.hartCounters[${i}]`);
+      const out = { sbiCalls: 0, ipisReceived: 0, remoteFences: 0, mmioExits: 0, stealNs: 0, suspends: 0 };
+      for (const key of Object.keys(out) as (keyof HartCounters)[]) out[key] = stateNumber(r[key], `machine.hartCounters[${i}].${key}`);
+      return out;
+    });
+    const consoleBytes = stateRecord(s.sbiConsoleBytes, "machine.sbiConsoleBytes");
+    const consoleIn = stateNumber(consoleBytes.in, "machine.sbiConsoleBytes.in");
+    const consoleOut = stateNumber(consoleBytes.out, "machine.sbiConsoleBytes.out");
+    const consoleInput = stateBytes(s.consoleInput, "machine.consoleInput");
+    if (consoleInput.length > 1 << 20) throw new SnapshotError("machine.consoleInput: more than 1 MiB of pending console input");
+    const virtio = stateArray(s.virtio, "machine.virtio", this.virtio.length);
+    if ((s.clint === null) !== (this.clint === undefined)) throw new SnapshotError(`machine.clint: the snapshot ${s.clint === null ? "has no" : "has a"} CLINT, this machine ${this.clint ? "has one" : "none"}`);
+
+    // The machine's own fields are good: the components check and apply theirs.
+    this.restored = true;
+    this.frozenGuestTime = guestTime;
+    cpus.forEach((cpuState, hart) => this.cpus[hart].restoreState(cpuState, `machine.cpus[${hart}]`));
+    this.stealRecorders.forEach((recorder, hart) => recorder.restoreState(stealRecorders[hart], `machine.stealRecorders[${hart}]`));
+    this.plic.restoreState(s.plic);
+    this.uart.restoreState(s.uart);
+    this.rtc.restoreState(s.rtc);
+    this.clint?.restoreState(s.clint);
+    this.vmgenid.restoreState(s.vmgenid);
+    this.virtio.forEach((transport, slot) => (transport as unknown as { restoreState(state: unknown): void }).restoreState(virtio[slot])); // TEMP cast until merge
+    this.bootDeviceTree = deviceTree;
+    const control = this.control;
+    for (let hart = 0; hart < harts; hart++) {
+      this.hsm[hart] = hsm[hart];
+      this.waitingForInterrupt[hart] = waiting[hart];
+      this.pendingResume[hart] = pendingResume[hart];
+      this.sbiTimerDeadlines[hart] = sbiTimers[hart];
+      Object.assign(this.hartCounters[hart], counters[hart]);
+      if (control) {
+        control.setHsm(hart, hsm[hart]);
+        control.setTimer(hart, sbiTimers[hart]);
+        control.setStealShmem(hart, stealShmem[hart]);
+        const entry = start[hart];
+        if (entry) control.setStart(hart, entry.addr, entry.opaque);
+      } else {
+        this.stealShmem[hart] = stealShmem[hart] === undefined ? undefined : Number(stealShmem[hart]);
+        // Round robin enters a starting hart at once (hartStart); a snapshot from threads may hold one.
+        const entry = start[hart];
+        if (hsm[hart] === SBI_HSM_STATE_START_PENDING && entry) this.enterSupervisor(hart, entry.addr, entry.opaque);
+      }
+    }
+    this.sbiConsoleBytes.in = consoleIn;
+    this.sbiConsoleBytes.out = consoleOut;
+    this.consoleInput.splice(0, this.consoleInput.length, ...consoleInput);
+  }
+
+  private restored = false;
 
   private get guestTimeOffset(): number {
     return this.control ? this.control.guestTimeOffset : this.timeOffsetTicks;

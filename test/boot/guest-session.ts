@@ -47,6 +47,11 @@ export class GuestSession {
       console?: "uart" | "hvc";
       /** The translator: "on", "off" (the interpreter alone) or "eager"; default as CpuOptions.jit. */
       jit?: "on" | "off" | "eager";
+      /**
+       * Restore instead of boot: the machine is built `fromSnapshot`, this fills it (RAM and state,
+       * e.g. restoreIntoMachine), and it is resumed once running.
+       */
+      restore?: (machine: VirtMachine) => void;
     } = {},
   ) {
     const decoder = new TextDecoder();
@@ -60,8 +65,9 @@ export class GuestSession {
       zawrs: opts.zawrs,
       harts,
       ramSize: opts.memory ?? 512 << 20,
-      kernel: new Uint8Array(readFileSync(image.kernel)),
-      initrd: opts.initrd ?? new Uint8Array(readFileSync(image.initrd)),
+      fromSnapshot: opts.restore !== undefined,
+      kernel: opts.restore ? undefined : new Uint8Array(readFileSync(image.kernel)),
+      initrd: opts.restore ? undefined : (opts.initrd ?? new Uint8Array(readFileSync(image.initrd))),
       firmware: opts.firmware ? new Uint8Array(readFileSync(image.opensbi.fwDynamic!)) : undefined,
       bootargs: opts.append ?? (opts.console === "hvc" ? "console=hvc0 earlycon=sbi" : "console=ttyS0 earlycon=sbi"),
       sstc: opts.sstc,
@@ -73,7 +79,9 @@ export class GuestSession {
         this.output += decoder.decode(bytes, { stream: true });
       },
     });
+    opts.restore?.(this.machine);
     this.finished = this.machine.run();
+    if (opts.restore) void this.machine.resume();
   }
 
   /** Resolves once `pattern` appears in the output after position `from`; rejects on timeout or machine exit. */
