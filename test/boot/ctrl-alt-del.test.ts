@@ -34,7 +34,8 @@ test("Ctrl-Alt-Del on the virtio keyboard powers the guest off gracefully", { ti
     assert.equal(keyboard.pendingEvents, 0);
     const shutdown = session.output.slice(from);
     assert.match(shutdown, /The system is going down NOW!/, "busybox init's shutdown");
-    assert.match(shutdown, /Requesting system poweroff/);
+    // init's later lines ("Requesting system poweroff") may still be in the tty's buffer when the
+    // kernel powers off (with several harts they often are), so they are not waited for.
     assert.match(shutdown, /reboot: Power down/);
   } finally {
     session.machine.stop();
