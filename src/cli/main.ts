@@ -99,6 +99,7 @@ interface RunFlags {
   net?: string[];
   balloon?: string | true;
   vsock?: string;
+  keyboard: string;
   jit?: string;
 }
 
@@ -122,6 +123,7 @@ function addMachineOptions(command: Command, defaultCpus = 1): Command {
     .option("--net <spec>", "virtio-net: tap=NAME | socket=listen:PATH | socket=connect:PATH, [,mac=52:54:00:..][,coalesce=N/Tus] (repeatable)", collect, [])
     .option("--balloon [spec]", "virtio-balloon (statistics, free page reporting; memory goes back to the host): [target=SIZE]")
     .option("--vsock <spec>", "virtio-vsock to Unix sockets (Firecracker's convention): cid=N,uds=PATH")
+    .option("--keyboard <on|off>", "virtio-input keyboard, through which the host sends Ctrl-Alt-Del (the guest powers off gracefully); off frees its virtio slot", "on")
     .option("--stats", "print the ledger at exit: instructions, exits, hypercalls, interrupts, virtio notifications, bytes moved")
     .option("--stats-json <file>", "write the ledger as JSON to FILE at exit")
     .option("--metrics-port <port>", "serve the ledger in Prometheus text format at http://127.0.0.1:PORT/metrics")
@@ -151,6 +153,7 @@ async function runFromFlags(flags: RunFlags): Promise<void> {
   const memory = parseSize(flags.memory, "--memory");
   const cpus = parseCpuCount(flags.cpus, "--cpus");
   checkHartsFit(cpus, memory);
+  if (flags.keyboard !== "on" && flags.keyboard !== "off") throw new UsageError(`--keyboard ${flags.keyboard}: use on or off`);
   if (flags.zawrs !== "on" && flags.zawrs !== "off") throw new UsageError(`--zawrs ${flags.zawrs}: use on or off`);
   if (flags.idleStates !== undefined && flags.idleStates !== "on" && flags.idleStates !== "off") throw new UsageError(`--idle-states ${flags.idleStates}: use on or off`);
   const hostThreads = flags.hostThreads === undefined ? Math.min(cpus, availableParallelism()) : parseHostThreads(flags.hostThreads, cpus);
@@ -177,6 +180,7 @@ async function runFromFlags(flags: RunFlags): Promise<void> {
     nets: (flags.net ?? []).map((spec) => parseNetOption(spec)),
     balloon: flags.balloon === undefined ? undefined : parseBalloonOption(flags.balloon),
     vsock: flags.vsock === undefined ? undefined : parseVsockOption(flags.vsock),
+    keyboard: flags.keyboard === "on",
     jit,
   });
 }

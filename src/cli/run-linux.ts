@@ -27,6 +27,7 @@ import { openTapBackend } from "../host/node/net-tap.ts";
 import { VirtioBalloon } from "../virtio/balloon/index.ts";
 import { memoryReleaser } from "../host/node/memory-release.ts";
 import { VirtioVsock } from "../virtio/vsock/index.ts";
+import { VirtioKeyboard } from "../virtio/input/index.ts";
 import { UdsVsockBackend } from "../host/node/vsock-uds.ts";
 import { randomFillSync } from "node:crypto";
 
@@ -65,6 +66,8 @@ export interface RunLinuxOptions {
   /** Present: add a virtio-balloon; targetBytes is its initial target (default 0: no inflation). */
   balloon?: { targetBytes: number };
   vsock?: VsockConfig;
+  /** Add a virtio-input keyboard, through which the host sends Ctrl-Alt-Del (default on). */
+  keyboard?: boolean;
   /** The RISC-V -> wasm translator (default: PARLEY_JIT, else on); see CpuOptions.jit. */
   jit?: "on" | "off" | "eager";
 }
@@ -258,6 +261,7 @@ class DeviceSet {
   transportOptions = new Map<VirtioDevice, { coalesce?: VirtioCoalesce }>();
   balloon: VirtioBalloon | undefined;
   vsock: VirtioVsock | undefined;
+  keyboard: VirtioKeyboard | undefined;
   /** Where the balloon's freed pages go: the current machine's memory releaser. */
   private release = (_paddr: number, _length: number): void => {};
 
@@ -296,7 +300,18 @@ class DeviceSet {
     }
     this.vsock = backends.vsock ? new VirtioVsock({ guestCid: options.vsock!.cid, backend: backends.vsock, clock: nodeClock }) : undefined;
     if (this.vsock) devices.push(this.vsock);
+    // Last, so that it takes no earlier device's virtio slot (and name) from it.
+    this.keyboard = (options.keyboard ?? true) ? new VirtioKeyboard() : undefined;
+    if (this.keyboard) devices.push(this.keyboard);
     return devices;
+  }
+
+  /**
+   * Ctrl-Alt-Del on the guest's keyboard: the guest's init runs its ctrlaltdel action (in
+   * Parley's image, a graceful poweroff). False when there is no keyboard or too many keys wait.
+   */
+  sendCtrlAltDel(): boolean {
+    return this.keyboard?.sendCtrlAltDel() ?? false;
   }
 
   /** Connects the devices that need the machine itself (the balloon gives its RAM back). */

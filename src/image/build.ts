@@ -59,7 +59,7 @@ export interface BuildImageOptions {
 export const GUEST_MODULES = [
   "virtio", "virtio_ring", "virtio_pci", "virtio_mmio",
   "virtio_blk", "virtio_net", "net_failover", "failover",
-  "virtio_console", "virtio_rng", "virtio_balloon",
+  "virtio_console", "virtio_rng", "virtio_balloon", "virtio_input",
   "vsock", "vmw_vsock_virtio_transport_common", "vmw_vsock_virtio_transport",
   "rtc_goldfish",
   "ext4", "jbd2", "mbcache", "crc16", "crc32c_generic",

@@ -75,8 +75,11 @@ fi
 poweroff
 SESSION
 chmod 755 /etc/parley/console
+# Ctrl-Alt-Del from the host (the virtio keyboard) reaches init as SIGINT, since busybox init
+# turns the kernel's own C-A-D reboot off: power off gracefully, as the host asked to stop.
 cat > /etc/inittab <<'INITTAB'
 ::once:/etc/parley/console
+::ctrlaltdel:/bin/poweroff
 ::shutdown:/bin/sync
 INITTAB
 exec /bin/busybox init

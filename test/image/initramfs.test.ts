@@ -27,6 +27,7 @@ test("/init is valid POSIX sh (checked with the host's sh -n) and hands over to 
   // PID 1 must be busybox init so that `poweroff`/`reboot` typed in the shell (signals to PID 1) work.
   assert.match(INIT_SCRIPT, /exec \/bin\/busybox init\n`?$/m);
   assert.match(INIT_SCRIPT, /::once:\/etc\/parley\/console/);
+  assert.match(INIT_SCRIPT, /\n::ctrlaltdel:\/bin\/poweroff\n/, "Ctrl-Alt-Del from the host powers the guest off");
   assert.match(INIT_SCRIPT, /\npoweroff\nSESSION\n/, "the console session powers off when it ends");
 });
 
