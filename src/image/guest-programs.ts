@@ -169,6 +169,19 @@ export async function buildSmpPrograms(): Promise<Record<SmpProgram, string>> {
 }
 
 /**
+ * guest/bench/memwrite.c, the memory-writing workload of the live-migration benchmark, as a
+ * static riscv64 Linux executable; returns the ELF's path.
+ */
+export function buildMemwrite(): Promise<string> {
+  return buildGuest({
+    name: "memwrite",
+    target: "linux-static",
+    sources: ["guest/bench/memwrite.c"],
+    args: [...GUEST_ARCH_FLAGS, "-O2", "-static", "-Wall", "-Wextra", "-Werror"],
+  });
+}
+
+/**
  * An initramfs with programs added as /usr/bin/NAME: the base archive (gzip-compressed, as the
  * image builder writes it) followed by a second archive holding the programs (appendToInitrd).
  */

@@ -1,0 +1,491 @@
+// VM lifecycle benchmark (`npm run bench -- lifecycle`): snapshot and live migration of a booted
+// Debian guest, Parley against qemu-system-riscv64 -M virt (TCG), same kernel and initramfs, one
+// hart, in one run.
+//
+//   - Snapshot create: a guest at its idle shell is saved to files. Parley: VirtMachine.pause() +
+//     writeSnapshotFiles(); QEMU: QMP `migrate` to `exec:cat > FILE` (QEMU 7.2 has no file: URI),
+//     from the command until query-migrate says completed (the VM is then stopped).
+//   - Snapshot restore: from starting to read the files to the guest running. Parley: reading both
+//     files, building the VirtMachine (fromSnapshot), restoreIntoMachine(), run() and resume();
+//     QEMU (started with -incoming defer beforehand): QMP `migrate-incoming` from `exec:cat FILE`
+//     until query-status says running; also from QEMU's process start, for a like-for-like view.
+//     Either way the guest must then answer on its console (Enter, a fresh prompt).
+//     Sizes on disk are allocated blocks (what du counts).
+//   - Live migration, idle and with guest/bench/memwrite.c rewriting memory at a fixed rate:
+//     Parley: migrateOut() to listenForMigration() in this same process over TCP on 127.0.0.1;
+//     QEMU: a source and a destination process (-incoming tcp:127.0.0.1:PORT), QMP `migrate`,
+//     its own total-time and downtime. Both with the same downtime goal (--downtime-ms, QEMU's
+//     downtime-limit) and QEMU without its default 32 MiB/s bandwidth cap. After the move the
+//     destination must answer on its console and the workload must go on printing heartbeats
+//     with every page holding the data it last wrote.
+//
+// Options: --reps N (default 1; medians), --memory MiB (default 512), --only snapshot,migrate,
+// --downtime-ms N (default 20), --settle-s N (seconds between starting the workload and
+// migrating, default 3), --memwrite MIB,PAGES_PER_MS (default 64,40 = 160 MiB/s), --dir DIR (where
+// the snapshot files go, default the system's temporary directory).
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { buildGuestImage } from "../src/image/index.ts";
+import { buildMemwrite, initrdWithPrograms } from "../src/image/guest-programs.ts";
+import { CACHE_DIR } from "../src/host/node/paths.ts";
+import { openSnapshotFiles, restoreIntoMachine, writeSnapshotFiles } from "../src/vmm/snapshot-io.ts";
+import { listenForMigration, migrateOut, type MigrationReport } from "../src/vmm/migration.ts";
+import { fmt, median } from "./guest-workloads.ts";
+import {
+  ParleyGuest, QemuGuest, parleyConfig, readGuestFiles, runInGuest, shellAnswers, waitForShell, type GuestConsole, type GuestFiles,
+} from "./lifecycle-guests.ts";
+import { DEFAULT_MEMWRITE, memwriteCommand, memwriteContinuation, memwriteTargetMiBs, parseMemwriteBeats, steadyRateMiBs, type MemwriteSettings } from "./memwrite.ts";
+import type { QmpClient } from "./qmp.ts";
+import { benchRunInfo, formatRunHeader, writeBenchJson } from "./report.ts";
+
+const BOOT_TIMEOUT_MS = 300_000;
+const ANSWER_TIMEOUT_MS = 30_000;
+/** Seconds at the idle shell before a snapshot or migration, for the boot's last work to settle. */
+const IDLE_SETTLE_S = 2;
+/** QEMU's migration bandwidth cap for every measurement (its default is 32 MiB/s), bytes/s. */
+const QEMU_MAX_BANDWIDTH = 64 * 1024 ** 3;
+const QMP_POLL_MS = 2;
+const PARTS = ["snapshot", "migrate"] as const;
+type Part = (typeof PARTS)[number];
+
+interface Options {
+  reps: number;
+  memoryMiB: number;
+  only: Part[];
+  downtimeMs: number;
+  settleS: number;
+  memwrite: MemwriteSettings;
+  dir: string | undefined;
+}
+
+function parseArgs(argv: string[]): Options {
+  const opts: Options = { reps: 1, memoryMiB: 512, only: [...PARTS], downtimeMs: 20, settleS: 3, memwrite: { ...DEFAULT_MEMWRITE }, dir: undefined };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    const positive = (v: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`${a}: expected a positive whole number, not ${v}`);
+      return n;
+    };
+    if (a === "--reps") opts.reps = positive(value());
+    else if (a === "--memory") opts.memoryMiB = positive(value().replace(/M$/i, ""));
+    else if (a === "--downtime-ms") opts.downtimeMs = positive(value());
+    else if (a === "--settle-s") opts.settleS = positive(value());
+    else if (a === "--dir") opts.dir = value();
+    else if (a === "--memwrite") {
+      const [mib, rate] = value().split(",").map(positive);
+      if (rate === undefined) throw new Error("--memwrite: expected MIB,PAGES_PER_MS (e.g. 64,40)");
+      opts.memwrite = { ...opts.memwrite, mib, pagesPerMs: rate };
+    } else if (a === "--only") {
+      const names = value().split(",");
+      for (const n of names) if (!(PARTS as readonly string[]).includes(n)) throw new Error(`--only: unknown part ${n} (${PARTS.join(", ")})`);
+      opts.only = names as Part[];
+    } else throw new Error(`unknown option ${a}`);
+  }
+  return opts;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Bytes of disk the files take (allocated blocks, as du counts), and their apparent size. */
+function diskUsage(paths: string[]): { allocatedBytes: number; apparentBytes: number } {
+  let allocatedBytes = 0;
+  let apparentBytes = 0;
+  for (const p of paths) {
+    const s = statSync(p);
+    allocatedBytes += s.blocks * 512;
+    apparentBytes += s.size;
+  }
+  return { allocatedBytes, apparentBytes };
+}
+
+/** The initramfs of the default image with /usr/bin/memwrite added, written once per content. */
+async function prepareFiles(): Promise<{ files: GuestFiles; kernelVersion: string }> {
+  const image = await buildGuestImage({ progress: false });
+  const memwrite = await buildMemwrite();
+  if (!image.opensbi.fwDynamic) throw new Error("the guest image has no OpenSBI fw_dynamic; rebuild it with `parley image build --force`");
+  // Named after its inputs (both carry a content hash in their paths), as bench/smp.ts does.
+  const key = createHash("sha256").update(`${image.initrd}\0${memwrite}`).digest("hex").slice(0, 16);
+  const dir = join(CACHE_DIR, "bench/lifecycle");
+  const initrd = join(dir, `initrd-${key}.img`);
+  if (!existsSync(initrd)) {
+    const bytes = initrdWithPrograms(new Uint8Array(readFileSync(image.initrd)), { memwrite: new Uint8Array(readFileSync(memwrite)) });
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(`${initrd}.${process.pid}.tmp`, bytes);
+    renameSync(`${initrd}.${process.pid}.tmp`, initrd);
+  }
+  return { files: readGuestFiles({ kernel: image.kernel, initrd, firmware: image.opensbi.fwDynamic }), kernelVersion: image.kernelVersion };
+}
+
+// ---- snapshot -----------------------------------------------------------------------------------
+
+interface SnapshotSample {
+  createMs: number;
+  /** To a running guest (Parley: from reading the files; QEMU: from migrate-incoming). */
+  restoreMs: number;
+  /** QEMU only: from spawning the process to the guest running. */
+  restoreFromProcessStartMs?: number;
+  /** From the start of the restore to the shell answering Enter. */
+  restoreToAnswerMs: number;
+  allocatedBytes: number;
+  apparentBytes: number;
+  /** What each system reports of its own timing. */
+  detail: Record<string, number>;
+}
+
+async function parleySnapshot(files: GuestFiles, ramSize: number, dir: string): Promise<SnapshotSample> {
+  const paths = { snapshotPath: join(dir, "parley.state"), memFilePath: join(dir, "parley.mem") };
+  const source = new ParleyGuest(files, ramSize);
+  source.start();
+  let restored: ParleyGuest | undefined;
+  try {
+    await waitForShell(source, BOOT_TIMEOUT_MS);
+    await sleep(IDLE_SETTLE_S * 1000);
+    const t0 = performance.now();
+    await source.vm.pause();
+    const report = writeSnapshotFiles(source.vm, parleyConfig(ramSize), paths);
+    const createMs = performance.now() - t0;
+    await source.stop();
+    const usage = diskUsage([paths.snapshotPath, paths.memFilePath]);
+
+    const r0 = performance.now();
+    const loaded = openSnapshotFiles(paths);
+    restored = new ParleyGuest(files, ramSize, { fromSnapshot: true });
+    const restore = restoreIntoMachine(restored.vm, loaded);
+    loaded.memory.close();
+    restored.start();
+    await restored.vm.resume();
+    const restoreMs = performance.now() - r0;
+    await shellAnswers(restored, ANSWER_TIMEOUT_MS);
+    const restoreToAnswerMs = performance.now() - r0;
+    return {
+      createMs, restoreMs, restoreToAnswerMs, ...usage,
+      detail: { stateMs: report.stateMs, memoryWriteMs: report.memoryMs, pagesWritten: report.pagesWritten, memoryReadMs: restore.memoryMs, stateRestoreMs: restore.stateMs },
+    };
+  } finally {
+    await source.stop();
+    await restored?.stop();
+    rmSync(paths.snapshotPath, { force: true });
+    rmSync(paths.memFilePath, { force: true });
+  }
+}
+
+/** Polls query-migrate until the migration completes; throws when it fails. */
+async function waitForMigration(qmp: QmpClient, timeoutMs: number): Promise<Record<string, unknown>> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const info = await qmp.execute<Record<string, unknown>>("query-migrate");
+    if (info.status === "completed") return info;
+    if (info.status === "failed" || info.status === "cancelled") throw new Error(`QEMU migration ${info.status}: ${String(info["error-desc"] ?? "")}`);
+    if (performance.now() > deadline) throw new Error(`QEMU migration not completed within ${timeoutMs / 1000} s (status ${String(info.status)})`);
+    await sleep(QMP_POLL_MS);
+  }
+}
+
+/** Polls query-status until the guest runs. */
+async function waitForRunning(qmp: QmpClient, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const status = await qmp.execute<{ running: boolean; status: string }>("query-status");
+    if (status.running) return;
+    if (status.status === "internal-error" || status.status === "shutdown") throw new Error(`QEMU destination: ${status.status}`);
+    if (performance.now() > deadline) throw new Error(`QEMU destination not running within ${timeoutMs / 1000} s (status ${status.status})`);
+    await sleep(QMP_POLL_MS);
+  }
+}
+
+/** The migration parameters every QEMU measurement uses. */
+async function setQemuMigrationParameters(qmp: QmpClient, downtimeMs: number): Promise<void> {
+  await qmp.execute("migrate-set-parameters", { "max-bandwidth": QEMU_MAX_BANDWIDTH, "downtime-limit": downtimeMs });
+}
+
+const numberAt = (info: Record<string, unknown>, ...path: string[]): number => {
+  let v: unknown = info;
+  for (const key of path) v = typeof v === "object" && v !== null ? (v as Record<string, unknown>)[key] : undefined;
+  return typeof v === "number" ? v : NaN;
+};
+
+async function qemuSnapshot(files: GuestFiles, memory: string, dir: string, downtimeMs: number): Promise<SnapshotSample> {
+  const file = join(dir, "qemu.snapshot");
+  const source = new QemuGuest(files, memory, dir, "qemu-snapshot-source");
+  let restored: QemuGuest | undefined;
+  const clients: QmpClient[] = [];
+  try {
+    const qmp = await source.qmp();
+    clients.push(qmp);
+    await waitForShell(source, BOOT_TIMEOUT_MS);
+    await sleep(IDLE_SETTLE_S * 1000);
+    await setQemuMigrationParameters(qmp, downtimeMs);
+    const t0 = performance.now();
+    await qmp.execute("migrate", { uri: `exec:cat > ${file}` });
+    const info = await waitForMigration(qmp, 300_000);
+    const createMs = performance.now() - t0;
+    await source.stop();
+    const usage = diskUsage([file]);
+
+    restored = new QemuGuest(files, memory, dir, "qemu-snapshot-restore", ["-incoming", "defer"]);
+    const qmpIn = await restored.qmp();
+    clients.push(qmpIn);
+    const r0 = performance.now();
+    await qmpIn.execute("migrate-incoming", { uri: `exec:cat ${file}` });
+    await waitForRunning(qmpIn, 300_000);
+    const running = performance.now();
+    await shellAnswers(restored, ANSWER_TIMEOUT_MS);
+    const incoming = await qmpIn.execute<Record<string, unknown>>("query-migrate");
+    return {
+      createMs,
+      restoreMs: running - r0,
+      restoreFromProcessStartMs: running - restored.spawnedAt,
+      restoreToAnswerMs: performance.now() - r0,
+      ...usage,
+      detail: {
+        totalTimeMs: numberAt(info, "total-time"),
+        downtimeMs: numberAt(info, "downtime"),
+        ramTransferredBytes: numberAt(info, "ram", "transferred"),
+        incomingTotalTimeMs: numberAt(incoming, "total-time"),
+      },
+    };
+  } finally {
+    for (const c of clients) c.close();
+    await source.stop();
+    await restored?.stop();
+    rmSync(file, { force: true });
+  }
+}
+
+// ---- live migration -----------------------------------------------------------------------------
+
+interface MigrationSample {
+  totalMs: number;
+  downtimeMs: number;
+  rounds: number;
+  bytes: number;
+  /** The workload's dirtying rate on the source before the move (MiB/s), when it ran. */
+  dirtyRateMiBs?: number;
+  /** The workload went on at the destination, with no page found stale. */
+  workloadContinued?: boolean;
+  workloadErrors?: number;
+  detail: Record<string, unknown>;
+}
+
+/** Lets the idle guest settle, then starts the workload (when asked) and lets it run `settleS`. */
+async function startWorkload(guest: GuestConsole, memwrite: MemwriteSettings | undefined, settleS: number): Promise<void> {
+  await sleep(IDLE_SETTLE_S * 1000);
+  if (!memwrite) return;
+  const started = await runInGuest(guest, memwriteCommand(memwrite));
+  if (started.status !== 0) throw new Error(`memwrite did not start: ${started.text}`);
+  await guest.log.waitFor(/memwrite beat=\d+/, 30_000);
+  await sleep(settleS * 1000);
+}
+
+/** After the move: the shell answers, and the workload goes on where it was with its data intact. */
+async function checkDestination(before: string, destination: GuestConsole, memwrite: MemwriteSettings | undefined): Promise<Pick<MigrationSample, "workloadContinued" | "workloadErrors" | "dirtyRateMiBs">> {
+  if (!memwrite) {
+    await shellAnswers(destination, ANSWER_TIMEOUT_MS);
+    return {};
+  }
+  const lastBefore = parseMemwriteBeats(before).at(-1)?.beat ?? 0;
+  // Two heartbeats after the source's last: the program runs on, not just a line left in a buffer.
+  const deadline = performance.now() + ANSWER_TIMEOUT_MS;
+  while ((parseMemwriteBeats(destination.log.text).at(-1)?.beat ?? 0) < lastBefore + 2) {
+    if (performance.now() > deadline) throw new Error(`memwrite printed no heartbeat after #${lastBefore} at the destination; output tail:\n${destination.log.text.slice(-1500)}`);
+    await sleep(20);
+  }
+  await shellAnswers(destination, ANSWER_TIMEOUT_MS);
+  const continuation = memwriteContinuation(before, destination.log.text);
+  return { workloadContinued: continuation.continued, workloadErrors: continuation.errorsAfter, dirtyRateMiBs: steadyRateMiBs(parseMemwriteBeats(before)) };
+}
+
+async function parleyMigration(files: GuestFiles, ramSize: number, memwrite: MemwriteSettings | undefined, opts: Options): Promise<MigrationSample> {
+  const source = new ParleyGuest(files, ramSize);
+  source.start();
+  let destination: ParleyGuest | undefined;
+  try {
+    await waitForShell(source, BOOT_TIMEOUT_MS);
+    await startWorkload(source, memwrite, opts.settleS);
+    const listener = await listenForMigration({ kind: "tcp", host: "127.0.0.1", port: 0 });
+    const incoming = listener.accept(async () => {
+      destination = new ParleyGuest(files, ramSize, { fromSnapshot: true });
+      const d = destination;
+      return { machine: d, vm: d.vm, start: () => d.start() };
+    });
+    incoming.catch(() => {}); // surfaces below, after the source's side
+    let report: MigrationReport;
+    try {
+      report = await migrateOut(source.vm, parleyConfig(ramSize), listener.endpoint, { downtimeTargetMs: opts.downtimeMs });
+    } finally {
+      listener.close();
+    }
+    const arrived = await incoming;
+    const before = source.log.text;
+    await source.stop();
+    const checks = await checkDestination(before, arrived.machine, memwrite);
+    return {
+      totalMs: report.totalMs,
+      downtimeMs: report.downtimeMs,
+      rounds: report.rounds,
+      bytes: report.bytesSent,
+      ...checks,
+      detail: { perRound: report.perRound, finalPages: report.finalPages, stateBytes: report.stateBytes, destinationRestoreMs: report.destinationRestoreMs },
+    };
+  } finally {
+    await source.stop();
+    await destination?.stop();
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+async function qemuMigration(files: GuestFiles, memory: string, dir: string, memwrite: MemwriteSettings | undefined, opts: Options): Promise<MigrationSample> {
+  const source = new QemuGuest(files, memory, dir, "qemu-migrate-source");
+  let destination: QemuGuest | undefined;
+  const clients: QmpClient[] = [];
+  try {
+    const qmp = await source.qmp();
+    clients.push(qmp);
+    await waitForShell(source, BOOT_TIMEOUT_MS);
+    await startWorkload(source, memwrite, opts.settleS);
+    const port = await freePort();
+    destination = new QemuGuest(files, memory, dir, "qemu-migrate-destination", ["-incoming", `tcp:127.0.0.1:${port}`]);
+    const qmpIn = await destination.qmp();
+    clients.push(qmpIn);
+    await setQemuMigrationParameters(qmp, opts.downtimeMs);
+    await qmp.execute("migrate", { uri: `tcp:127.0.0.1:${port}` });
+    const info = await waitForMigration(qmp, 600_000);
+    await waitForRunning(qmpIn, 60_000);
+    const before = source.log.text;
+    await source.stop();
+    const checks = await checkDestination(before, destination, memwrite);
+    return {
+      totalMs: numberAt(info, "total-time"),
+      downtimeMs: numberAt(info, "downtime"),
+      rounds: numberAt(info, "ram", "dirty-sync-count"),
+      bytes: numberAt(info, "ram", "transferred"),
+      ...checks,
+      detail: { setupTimeMs: numberAt(info, "setup-time"), ram: info.ram },
+    };
+  } finally {
+    for (const c of clients) c.close();
+    await source.stop();
+    await destination?.stop();
+  }
+}
+
+// ---- report -------------------------------------------------------------------------------------
+
+const MiB = 1024 * 1024;
+const ratio = (p: number, q: number) => (Number.isFinite(p) && Number.isFinite(q) && q !== 0 ? `${(p / q).toFixed(2)}x` : "-");
+const row = (label: string, p: number, q: number, digits = 1) => `| ${label} | ${fmt(p, digits)} | ${fmt(q, digits)} | ${ratio(p, q)} |`;
+const medianOf = <T>(xs: T[], pick: (x: T) => number | undefined) => median(xs.map((x) => pick(x) ?? NaN));
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const info = benchRunInfo(`npm run bench -- lifecycle${process.argv.length > 2 ? " " + process.argv.slice(2).join(" ") : ""}`);
+  console.log(formatRunHeader("lifecycle", info));
+  const { files, kernelVersion } = await prepareFiles();
+  const ramSize = opts.memoryMiB * MiB;
+  const memory = `${opts.memoryMiB}M`;
+  const dir = mkdtempSync(join(opts.dir ?? tmpdir(), "parley-lifecycle-"));
+  console.log(
+    `lifecycle: Debian ${kernelVersion}, ${memory} RAM, 1 hart, ${opts.reps} run(s) each; snapshots in ${dir}; downtime goal ${opts.downtimeMs} ms; ` +
+      `workload \`${memwriteCommand(opts.memwrite)}\` (${fmt(memwriteTargetMiBs(opts.memwrite), 0)} MiB/s of pages dirtied)`,
+  );
+  const snapshots = { parley: [] as SnapshotSample[], qemu: [] as SnapshotSample[] };
+  const migrations = { idle: { parley: [] as MigrationSample[], qemu: [] as MigrationSample[] }, memwrite: { parley: [] as MigrationSample[], qemu: [] as MigrationSample[] } };
+  const failures: string[] = [];
+  // A failure of one measurement is reported and the others still run.
+  const attempt = async <T>(what: string, run: () => Promise<T>, into: T[]) => {
+    try {
+      const sample = await run();
+      into.push(sample);
+      console.log(`  ${what}: ${JSON.stringify(sample, (k, v) => (k === "detail" ? undefined : typeof v === "number" ? Number(v.toFixed(1)) : v))}`);
+    } catch (err) {
+      failures.push(`${what}: ${(err as Error).message}`);
+      console.error(`  ${what} failed: ${(err as Error).message}`);
+      process.exitCode = 1;
+    }
+  };
+  try {
+    for (let r = 0; r < opts.reps; r++) {
+      if (opts.only.includes("snapshot")) {
+        await attempt("Parley snapshot", () => parleySnapshot(files, ramSize, dir), snapshots.parley);
+        await attempt("QEMU snapshot", () => qemuSnapshot(files, memory, dir, opts.downtimeMs), snapshots.qemu);
+      }
+      if (opts.only.includes("migrate")) {
+        for (const scenario of ["idle", "memwrite"] as const) {
+          const workload = scenario === "memwrite" ? opts.memwrite : undefined;
+          await attempt(`Parley migration, ${scenario}`, () => parleyMigration(files, ramSize, workload, opts), migrations[scenario].parley);
+          await attempt(`QEMU migration, ${scenario}`, () => qemuMigration(files, memory, dir, workload, opts), migrations[scenario].qemu);
+        }
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const lines: string[] = [];
+  lines.push(`| ${memory} guest, 1 hart, idle at its shell unless said | Parley | QEMU | Parley / QEMU |`, "|---|---:|---:|---:|");
+  if (opts.only.includes("snapshot")) {
+    const p = snapshots.parley;
+    const q = snapshots.qemu;
+    lines.push(row("snapshot create (ms)", medianOf(p, (x) => x.createMs), medianOf(q, (x) => x.createMs)));
+    lines.push(row("snapshot restore to a running guest (ms)", medianOf(p, (x) => x.restoreMs), medianOf(q, (x) => x.restoreMs)));
+    lines.push(row("restore, QEMU counted from its process start (ms)", medianOf(p, (x) => x.restoreMs), medianOf(q, (x) => x.restoreFromProcessStartMs)));
+    lines.push(row("restore to the shell answering Enter (ms)", medianOf(p, (x) => x.restoreToAnswerMs), medianOf(q, (x) => x.restoreToAnswerMs)));
+    lines.push(row("snapshot on disk (MiB allocated)", medianOf(p, (x) => x.allocatedBytes / MiB), medianOf(q, (x) => x.allocatedBytes / MiB)));
+  }
+  if (opts.only.includes("migrate")) {
+    for (const scenario of ["idle", "memwrite"] as const) {
+      const p = migrations[scenario].parley;
+      const q = migrations[scenario].qemu;
+      const name = scenario === "idle" ? "live migration, idle" : `live migration, memwrite ${fmt(memwriteTargetMiBs(opts.memwrite), 0)} MiB/s`;
+      lines.push(row(`${name}: total (ms)`, medianOf(p, (x) => x.totalMs), medianOf(q, (x) => x.totalMs)));
+      lines.push(row(`${name}: downtime (ms)`, medianOf(p, (x) => x.downtimeMs), medianOf(q, (x) => x.downtimeMs)));
+      lines.push(row(`${name}: sent (MiB)`, medianOf(p, (x) => x.bytes / MiB), medianOf(q, (x) => x.bytes / MiB)));
+      lines.push(row(`${name}: pre-copy rounds`, medianOf(p, (x) => x.rounds), medianOf(q, (x) => x.rounds), 0));
+      if (scenario === "memwrite") {
+        lines.push(row(`${name}: rate achieved before the move (MiB/s)`, medianOf(p, (x) => x.dirtyRateMiBs), medianOf(q, (x) => x.dirtyRateMiBs), 0));
+        const ok = (xs: MigrationSample[]) => (xs.length ? (xs.every((x) => x.workloadContinued && x.workloadErrors === 0) ? "yes" : "NO") : "-");
+        lines.push(`| ${name}: workload went on, no stale page | ${ok(p)} | ${ok(q)} | |`);
+      }
+    }
+  }
+  console.log(`\n${lines.join("\n")}`);
+  console.log(
+    "(lower is better; medians. Goals: restore to a running guest in under 100 ms of host time, downtime under 50 ms idle, both ahead of QEMU. " +
+      "Parley's restore counts reading the files and building the machine; QEMU's counts `migrate-incoming` from a process already started with " +
+      `-incoming defer (and, in the next row, from its process start). QEMU: no bandwidth cap, downtime-limit ${opts.downtimeMs} ms like Parley's goal; ` +
+      "rounds are its dirty-sync-count. Parley migrates between two machines in one process, QEMU between two processes.)",
+  );
+  for (const f of failures) console.log(`FAILED: ${f}`);
+  const outFile = writeBenchJson("lifecycle", info, {
+    kernel: kernelVersion,
+    memoryMiB: opts.memoryMiB,
+    reps: opts.reps,
+    settings: { downtimeMs: opts.downtimeMs, settleS: opts.settleS, memwrite: opts.memwrite, qemuMaxBandwidth: QEMU_MAX_BANDWIDTH, idleSettleS: IDLE_SETTLE_S },
+    snapshots,
+    migrations,
+    failures,
+    table: lines.join("\n"),
+  });
+  console.log(`lifecycle: results written to ${outFile}`);
+}
+
+await main();
