@@ -343,7 +343,7 @@ export class Cpu {
     }
     return paddr - this.ramBase;
   }
-  /** Copies bytes into guest RAM (as a DMA write: cached decoded code for those pages is dropped). */
+  /** Copies bytes into guest RAM (as a DMA write: cached decoded code for those pages is dropped, the pages are logged dirty). */
   writeRam(paddr: number, bytes: Uint8Array): void {
     const off = this.ramOffset(paddr, bytes.length);
     this.ram.set(bytes, off);
@@ -353,7 +353,7 @@ export class Cpu {
     const off = this.ramOffset(paddr, length);
     return this.ram.slice(off, off + length);
   }
-  /** Tells the core that the host wrote guest RAM directly through `ram`. */
+  /** Tells the core that the host wrote guest RAM directly through `ram` (also logs the pages dirty). */
   ramWritten(paddr: number, length: number): void {
     this.core.invalidateCode(this.ramOffset(paddr, length), length);
   }

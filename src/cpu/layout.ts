@@ -36,7 +36,7 @@ export const TLB_ENTRY_SHIFT = 5;
  * number), so a permission check is a single compare. Entry index = (va >>> 12) & (TLB_ENTRIES - 1).
  */
 export const TLB_TAG_R = 0; // i64: tag for loads
-export const TLB_TAG_W = 8; // i64: tag for stores (set only once the PTE's D bit is and the page holds no decoded code)
+export const TLB_TAG_W = 8; // i64: tag for stores (set only once the PTE's D bit is, the page holds no decoded code and, while dirty logging, the page is marked dirty)
 export const TLB_TAG_X = 16; // i64: tag for instruction fetch
 export const TLB_ADDEND = 24; // i64: wasm address minus virtual address of the page (its low 32 bits suffice)
 /** Bits of a page offset (4 KiB pages, privileged ISA 12.3). */

@@ -1151,7 +1151,8 @@ export class VirtMachine implements SbiHost {
   // mark pages in a bitmap shared by the machine (src/cpu/wasm/mmu.ts, "Dirty-page log", has the
   // whole correctness argument). A migration starts the log, copies all of RAM, then repeatedly
   // takes the dirty pages and copies those; once the guest is stopped, a last take and copy make
-  // the copy equal guest RAM.
+  // the copy equal guest RAM. Call these from the event loop (not from inside a device or
+  // hypercall handler, where a round-robin hart is in the middle of an instruction).
 
   /** Harvests made and pages they reported (for the ledger); dirty-page faults: see dirtyLogStats. */
   private readonly dirtyLogCounts = { harvests: 0, pagesHarvested: 0 };
