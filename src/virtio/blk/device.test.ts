@@ -3,7 +3,6 @@ import assert from "node:assert/strict";
 import { VirtqueueError } from "../types.ts";
 import { MemoryBlockBackend } from "./backend.ts";
 import { BLK_IO_CHUNK, BLK_MAX_DISCARD_SEG, VirtioBlk } from "./device.ts";
-import { restoreVirtioBlk, saveVirtioBlk } from "./snapshot.ts";
 import {
   featureBit,
   VIRTIO_BLK_CONFIG_BLK_SIZE,
@@ -539,25 +538,26 @@ test("snapshot: state round-trips when idle; refused while requests are in fligh
   queue.push(f.chain);
   device.queueNotify(0);
   await settle();
-  const snap = saveVirtioBlk(device);
+  const snap = device.saveState();
   assert.equal(snap.version, 1);
   assert.equal(snap.counters.requests.flush, 1);
   const json = JSON.parse(JSON.stringify(snap));
   const fresh = new VirtioBlk({ backend: new MemoryBlockBackend({ size: DISK }), name: "virtio-blk0" });
-  restoreVirtioBlk(fresh, json);
+  fresh.restoreState(json);
   assert.equal(fresh.state.features, device.state.features);
   assert.deepEqual(fresh.counters, device.counters);
-  assert.throws(() => restoreVirtioBlk(new VirtioBlk({ backend: new MemoryBlockBackend({ size: 4096 }) }), json), /different disk/);
+  assert.deepEqual(fresh.saveState(), snap);
+  assert.throws(() => new VirtioBlk({ backend: new MemoryBlockBackend({ size: 4096 }) }).restoreState(json), /different disk/);
 
   const r = driver.request({ type: VIRTIO_BLK_T_IN, inLen: 512 });
   queue.push(r.chain);
   device.queueNotify(0);
   await tick();
-  assert.throws(() => saveVirtioBlk(device), /in flight/);
+  assert.throws(() => device.saveState(), /in flight/);
   const drained = device.drain();
   backend.release("read");
   await drained;
-  assert.doesNotThrow(() => saveVirtioBlk(device));
+  assert.doesNotThrow(() => device.saveState());
 });
 
 test("used ring and notifications: completions that settle together share one notification", async () => {

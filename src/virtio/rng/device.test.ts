@@ -146,7 +146,7 @@ test("a malformed ring while serving ends in NEEDS_RESET, not an exception", () 
 
 test("TokenBucket refills at the rate up to the burst", () => {
   const clock = { ms: 0 };
-  const b = new TokenBucket(1000, 50, () => clock.ms);
+  const b = new TokenBucket({ size: 50, refill_time: 50 }, () => clock.ms);
   assert.equal(b.available(), 50);
   b.take(50);
   assert.equal(b.available(), 0);
@@ -156,6 +156,6 @@ test("TokenBucket refills at the rate up to the burst", () => {
   clock.ms = 1000;
   assert.equal(b.available(), 50);
   assert.equal(b.msUntil(500), 0, "capped at the burst");
-  assert.throws(() => new TokenBucket(0, 1, () => 0));
-  assert.throws(() => new TokenBucket(1, 0, () => 0));
+  assert.throws(() => new TokenBucket({ size: 0, refill_time: 1 }, () => 0));
+  assert.throws(() => new TokenBucket({ size: 1, refill_time: 0 }, () => 0));
 });
