@@ -659,8 +659,9 @@ export class VirtioMmioTransport implements MmioDevice {
   }
 
   private updateIrq(): void {
-    if (this.pauseState === "paused") return; // the line follows InterruptStatus at resume()
     const level = this.interruptStatus !== 0;
+    // Paused: the line may drop (an acknowledgement) but rises only at resume().
+    if (level && this.pauseState === "paused") return;
     if (level === this.irqLevel) return;
     this.irqLevel = level;
     if (level) this.counters.irqAssertions++;
