@@ -112,8 +112,10 @@ export class VirtioMmioTransport implements MmioDevice {
   private context: VirtioDeviceContext | undefined;
   private pauseState: PauseState = "running";
   private pauseDone: Promise<void> | undefined;
-  /** While paused: InterruptStatus bits to raise, queues whose used buffers to signal, queues kicked. */
-  private heldInterrupts = 0;
+  /**
+   * While paused: queues whose used buffers to signal, queues kicked. (Interrupts raised while
+   * paused go into InterruptStatus, which is saved; only the line waits for resume().)
+   */
   private readonly heldUsed = new Set<number>();
   private readonly heldNotifications = new Set<number>();
   /** A restored state whose queues and activation wait for resume() (guest RAM may not be back yet). */
@@ -197,10 +199,6 @@ export class VirtioMmioTransport implements MmioDevice {
     if (restored) this.reactivate(restored);
     this.device.unquiesce?.();
     this.updateIrq();
-    const bits = this.heldInterrupts;
-    this.heldInterrupts = 0;
-    if (bits & VIRTIO_MMIO_INT_CONFIG) this.raise(VIRTIO_MMIO_INT_CONFIG);
-    if (bits & VIRTIO_MMIO_INT_VRING) this.raise(VIRTIO_MMIO_INT_VRING);
     const used = [...this.heldUsed];
     this.heldUsed.clear();
     for (const i of used) this.context?.notifyUsed(i);
@@ -302,7 +300,13 @@ export class VirtioMmioTransport implements MmioDevice {
       q.vq = vq;
       q.ready = true;
     });
-    if (restored.state.live && this.needsResetReason === undefined) this.activate();
+    if (!restored.state.live || this.needsResetReason !== undefined) return;
+    this.activate();
+    // As if every ready queue had been kicked: a kick that arrived while the original was pausing
+    // is not in the snapshot, and a device only polls its rings when told to.
+    restored.state.queues.forEach((saved, i) => {
+      if (saved.ready) this.deliverNotify(i);
+    });
   }
 
   // ---- introspection -----------------------------------------------------------------------
@@ -649,10 +653,6 @@ export class VirtioMmioTransport implements MmioDevice {
   }
 
   private raise(bit: number): void {
-    if (this.pauseState === "paused") {
-      this.heldInterrupts |= bit;
-      return;
-    }
     if (bit === VIRTIO_MMIO_INT_CONFIG) this.counters.configInterrupts++;
     this.interruptStatus |= bit;
     this.updateIrq();
