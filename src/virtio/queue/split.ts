@@ -268,6 +268,8 @@ export class SplitVirtqueue implements Virtqueue {
   private signalledUsed = 0;
   private usedSinceSignal = 0;
   private inFlight = 0;
+  /** Heads taken and not yet returned by this queue object (what unpop() may give back). */
+  private readonly outstandingHeads = new Set<number>();
   private notificationsEnabled = true;
   private brokenReason: string | undefined;
   private detached = false;
@@ -326,6 +328,7 @@ export class SplitVirtqueue implements Virtqueue {
       this.fail(`queue ${this.index}: chain at head ${head}: ${chain.error}`);
     }
     this.inFlight++;
+    this.outstandingHeads.add(chain.id);
     return chain;
   }
 
@@ -336,6 +339,7 @@ export class SplitVirtqueue implements Virtqueue {
     }
     if (this.inFlight === 0) throw new VirtqueueError(`queue ${this.index}: a chain was returned that was never taken`);
     this.inFlight--;
+    this.outstandingHeads.delete(chain.id);
     const len = Math.max(0, Math.min(Math.floor(written) || 0, chain.writableLength, 0xffff_ffff));
     this.writeUsed(chain.id, len);
   }
@@ -387,11 +391,12 @@ export class SplitVirtqueue implements Virtqueue {
   unpop(chain: DescriptorChain): void {
     if (this.detached) return;
     const previous = (this.lastAvail - 1) & 0xffff;
-    if (this.inFlight === 0 || this.avail.getUint16(4 + 2 * (previous % this.size), true) !== chain.id) {
+    if (!this.outstandingHeads.has(chain.id) || this.avail.getUint16(4 + 2 * (previous % this.size), true) !== chain.id) {
       throw new VirtqueueError(`queue ${this.index}: chain ${chain.id} given back is not the last one taken`);
     }
     this.lastAvail = previous;
     this.inFlight--;
+    this.outstandingHeads.delete(chain.id);
     this.counters.popped--;
     if (this.eventIdx && this.notificationsEnabled) this.writeAvailEvent(this.lastAvail);
   }
