@@ -1,5 +1,3 @@
-import type { VersionedState } from "../platform/persist.ts";
-
 // The contract between Parley's virtio core (queues, transport) and its device models.
 // Terms and section numbers follow the Virtual I/O Device (VIRTIO) specification, version 1.3
 // ("virtio spec"). Nothing here imports Node or the DOM; backends that touch the host are
@@ -7,6 +5,7 @@ import type { VersionedState } from "../platform/persist.ts";
 //
 // The guest is untrusted: everything read from guest memory (rings, descriptors, request headers)
 // is validated by the core or by the device's pure parsing functions before it is used.
+import type { VersionedState } from "../platform/persist.ts";
 
 /** Guest physical memory as devices see it (DMA). Every access is bounds-checked against RAM. */
 export interface GuestMemory {
