@@ -71,6 +71,8 @@ export interface TokenBucketState {
 export class TokenBucket {
   readonly size: number;
   readonly refillTimeMs: number;
+  /** The one-time burst as configured (what is left of it is `oneTimeBurst`). */
+  readonly initialBurst: number;
   private budget: number;
   private oneTimeBurst: number;
   private last: number;
@@ -86,12 +88,13 @@ export class TokenBucket {
     this.refillTimeMs = config.refill_time;
     this.budget = config.size;
     this.oneTimeBurst = config.one_time_burst ?? 0;
+    this.initialBurst = this.oneTimeBurst;
     this.last = now();
   }
 
   /** The bucket as configured (for saveState of the owner and for reports). */
   get config(): TokenBucketConfig {
-    return { size: this.size, refill_time: this.refillTimeMs, ...(this.oneTimeBurst > 0 ? { one_time_burst: this.oneTimeBurst } : {}) };
+    return { size: this.size, refill_time: this.refillTimeMs, ...(this.initialBurst > 0 ? { one_time_burst: this.initialBurst } : {}) };
   }
 
   private refill(): void {
