@@ -888,7 +888,7 @@ export class VirtMachine implements SbiHost {
     else this.hartsStopped = undefined;
     if (this.exit && !this.running) throw new Error(`the machine ended (${this.exit.reason}) while pausing`);
     this.frozenGuestTime = this.hostTime() - this.guestTimeOffset;
-    await Promise.all(this.virtio.map((transport) => (transport as unknown as { pause?(): Promise<void> }).pause?.())); // TEMP until merge
+    await Promise.all(this.virtio.map((transport) => transport.pause()));
     this.pausedSince = this.clock.now();
     this.pauseCounters.pauses++;
   }
@@ -904,7 +904,7 @@ export class VirtMachine implements SbiHost {
     // The round robin's steal clocks must not count the pause either.
     const now = this.clock.now();
     this.waitingSince.forEach((since, hart) => since !== undefined && (this.waitingSince[hart] = now));
-    for (const transport of this.virtio) (transport as unknown as { resume?(): void }).resume?.(); // TEMP until merge
+    for (const transport of this.virtio) transport.resume();
     this.pauseRequested = false;
     this.pausing = undefined;
     this.control?.releasePause();
@@ -957,7 +957,7 @@ export class VirtMachine implements SbiHost {
       rtc: this.rtc.saveState(),
       clint: this.clint?.saveState() ?? null,
       vmgenid: this.vmgenid.saveState(),
-      virtio: this.virtio.map((transport) => (transport as unknown as { saveState(): VersionedState }).saveState()), // TEMP cast until merge
+      virtio: this.virtio.map((transport) => transport.saveState()),
     };
   }
 
@@ -1026,7 +1026,7 @@ export class VirtMachine implements SbiHost {
     this.rtc.restoreState(s.rtc);
     this.clint?.restoreState(s.clint);
     this.vmgenid.restoreState(s.vmgenid);
-    this.virtio.forEach((transport, slot) => (transport as unknown as { restoreState(state: unknown): void }).restoreState(virtio[slot])); // TEMP cast until merge
+    this.virtio.forEach((transport, slot) => transport.restoreState(virtio[slot]));
     this.bootDeviceTree = deviceTree;
     const control = this.control;
     for (let hart = 0; hart < harts; hart++) {
