@@ -1,6 +1,7 @@
 // Where a machine's harts and its guest RAM live in the one wasm memory they share: N hart
 // regions (each laid out as in layout.ts, at offsets from its base), the code-holder map (per RAM
-// page, a bit per hart that holds decoded code of it), then guest RAM. Every Cpu
+// page, a bit per hart that holds decoded code of it), the dirty-page log (its on/off word and a
+// bit per RAM page), then guest RAM. Every Cpu
 // of the machine gets the same answer, so any of them can compute any other's addresses.
 import * as L from "./layout.ts";
 
@@ -23,6 +24,10 @@ export interface CoreLayout {
   readonly hartRegionSize: number;
   /** Wasm address of the code-holder map: a u32 per RAM page, bit i set while hart i has decoded code of it. */
   readonly codeHoldersBase: number;
+  /** Wasm address of the dirty-page log: the word DIRTY_LOG_ON, then the bitmap at DIRTY_LOG_BITMAP (layout.ts). */
+  readonly dirtyLogBase: number;
+  /** u32 words in the dirty bitmap (one per 32 RAM pages). */
+  readonly dirtyBitmapWords: number;
   /** Wasm address of guest RAM's first byte. */
   readonly ramWasmBase: number;
   /** The memory the machine needs, in bytes and in wasm pages. */
@@ -48,7 +53,9 @@ export function coreLayout({ harts, ramSize }: CoreLayoutOptions): CoreLayout {
   const region = hartRegionSize(ramSize);
   const hartBases = Array.from({ length: harts }, (_, i) => L.HARTS_BASE + i * region);
   const codeHoldersBase = L.HARTS_BASE + harts * region;
-  const ramWasmBase = alignUp(codeHoldersBase + (ramSize / 4096) * 4, L.RAM_WASM_ALIGN);
+  const dirtyLogBase = alignUp(codeHoldersBase + (ramSize / 4096) * 4, 64);
+  const dirtyBitmapWords = dirtyBitmapWordsFor(ramSize);
+  const ramWasmBase = alignUp(dirtyLogBase + L.DIRTY_LOG_BITMAP + dirtyBitmapWords * 4, L.RAM_WASM_ALIGN);
   const memoryBytes = alignUp(ramWasmBase + ramSize, WASM_PAGE_BYTES);
   if (memoryBytes > WASM32_MEMORY_BYTES) {
     const mib = (n: number) => `${Math.ceil(n / 2 ** 20)} MiB`;
@@ -58,13 +65,18 @@ export function coreLayout({ harts, ramSize }: CoreLayoutOptions): CoreLayout {
     );
   }
   if (harts > MAX_HARTS) throw new RangeError(`at most ${MAX_HARTS} harts share code-holder bits, got ${harts}`);
-  return { harts, ramSize, hartBases, hartRegionSize: region, codeHoldersBase, ramWasmBase, memoryBytes, memoryPages: memoryBytes / WASM_PAGE_BYTES };
+  return { harts, ramSize, hartBases, hartRegionSize: region, codeHoldersBase, dirtyLogBase, dirtyBitmapWords, ramWasmBase, memoryBytes, memoryPages: memoryBytes / WASM_PAGE_BYTES };
+}
+
+/** The dirty bitmap's size in u32 words for `ramSize` bytes of RAM (a bit per page). */
+export function dirtyBitmapWordsFor(ramSize: number): number {
+  return Math.ceil(ramSize / 4096 / 32);
 }
 
 /** The most RAM (bytes, a multiple of 4 KiB) that fits beside `harts` harts. */
 export function maxRamSize(harts: number): number {
-  // Each RAM page costs 4096 bytes plus 4 of page map per hart and 4 of code-holder map; search
-  // down from the estimate because of the alignments.
+  // Each RAM page costs 4096 bytes plus 4 of page map per hart, 4 of code-holder map and a bit of
+  // dirty bitmap; search down from the estimate because of the alignments.
   let ram = Math.floor((WASM32_MEMORY_BYTES - L.HARTS_BASE - harts * L.HART_PAGEMAP) / (4096 + 4 * harts + 4)) * 4096;
   while (ram > 0) {
     try {

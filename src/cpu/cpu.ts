@@ -141,6 +141,8 @@ interface CoreExports extends CoreJitExports {
   flushTlb(): void;
   invalidateCode(ramOffset: number, length: number): void;
   queueHostWrite(ramOffset: number, length: number): void;
+  markDirtyRange(ramOffset: number, length: number): void;
+  dropWriteTags(): void;
   remoteFence(): void;
   readCsr(csr: number): bigint;
   writeCsr(csr: number, value: bigint): void;
@@ -264,6 +266,7 @@ export class Cpu {
         hartCount: layout.harts,
         hartStride: layout.hartRegionSize,
         codeHoldersBase: layout.codeHoldersBase,
+        dirtyLogBase: layout.dirtyLogBase,
         abort: (_msg: number, _file: number, line: number, col: number) => {
           throw new Error(`cpu core abort at ${line}:${col}`);
         },
@@ -385,7 +388,7 @@ export class Cpu {
     }
     return paddr - this.ramBase;
   }
-  /** Copies bytes into guest RAM (as a DMA write: cached decoded code for those pages is dropped). */
+  /** Copies bytes into guest RAM (as a DMA write: cached decoded code for those pages is dropped, the pages are logged dirty). */
   writeRam(paddr: number, bytes: Uint8Array): void {
     const off = this.ramOffset(paddr, bytes.length);
     this.ram.set(bytes, off);
@@ -395,7 +398,7 @@ export class Cpu {
     const off = this.ramOffset(paddr, length);
     return this.ram.slice(off, off + length);
   }
-  /** Tells the core that the host wrote guest RAM directly through `ram`. */
+  /** Tells the core that the host wrote guest RAM directly through `ram` (also logs the pages dirty). */
   ramWritten(paddr: number, length: number): void {
     this.core.invalidateCode(this.ramOffset(paddr, length), length);
   }
@@ -486,6 +489,47 @@ export class Cpu {
     pmpaddr.forEach((v, i) => this.setState(L.S_PMPADDR + i * 8, v));
     this.setState(L.S_RESERVATION, 0xffff_ffff_ffff_ffffn);
     this.core.flushTlb();
+  }
+
+  // ---- dirty-page log (live migration; src/cpu/wasm/mmu.ts, "Dirty-page log") -------------------
+  // The log is the machine's, shared by every Cpu of its layout: any of them may turn it on or off
+  // and harvest it. Turning it on and harvesting are only half of the protocol: every hart must
+  // then drop its write tags (dropWriteTags, on the hart's own thread while it may run) before the
+  // harvested pages are copied; VirtMachine.startDirtyLog/takeDirtyPages do the whole of it.
+  private dirtyLogWords(): Uint32Array {
+    // A fresh view each time: a view of a growable memory's old buffer would be detached.
+    return new Uint32Array(this.memory.buffer, this.layout.dirtyLogBase, L.DIRTY_LOG_BITMAP / 4 + this.layout.dirtyBitmapWords);
+  }
+  /** Whether stores are being logged (the machine-wide on/off word). */
+  get dirtyLogging(): boolean {
+    return Atomics.load(this.dirtyLogWords(), L.DIRTY_LOG_ON / 4) !== 0;
+  }
+  /** Turns logging on or off; turning it on marks nothing (the caller copies all of RAM first). */
+  setDirtyLogging(on: boolean): void {
+    Atomics.store(this.dirtyLogWords(), L.DIRTY_LOG_ON / 4, on ? 1 : 0);
+  }
+  /** The dirty bitmap (bit i of word i >>> 5 = RAM page i), each word exchanged with 0 atomically. */
+  exchangeDirtyBitmap(): Uint32Array {
+    const words = this.dirtyLogWords();
+    const first = L.DIRTY_LOG_BITMAP / 4;
+    const out = new Uint32Array(this.layout.dirtyBitmapWords);
+    for (let i = 0; i < out.length; i++) {
+      // Most words are 0 between harvests: read before exchanging (no write, no cache-line steal).
+      if (Atomics.load(words, first + i) !== 0) out[i] = Atomics.exchange(words, first + i, 0);
+    }
+    return out;
+  }
+  /** Marks guest physical [paddr, paddr + length) dirty if logging is on (a host write that bypasses ramWritten). */
+  markDirty(paddr: number, length: number): void {
+    this.core.markDirtyRange(this.ramOffset(paddr, length), length);
+  }
+  /** Drops this hart's write tags (call on the thread that runs the hart, or while it does not run). */
+  dropWriteTags(): void {
+    this.core.dropWriteTags();
+  }
+  /** Stores of this hart that set a page's dirty bit (took the slow path to do it) since the Cpu was made. */
+  get dirtyFaults(): number {
+    return Number(this.getState(L.S_DIRTY_FAULTS));
   }
 
   // ---- exits ----------------------------------------------------------------------------

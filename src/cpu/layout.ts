@@ -36,7 +36,7 @@ export const TLB_ENTRY_SHIFT = 5;
  * number), so a permission check is a single compare. Entry index = (va >>> 12) & (TLB_ENTRIES - 1).
  */
 export const TLB_TAG_R = 0; // i64: tag for loads
-export const TLB_TAG_W = 8; // i64: tag for stores (set only once the PTE's D bit is and the page holds no decoded code)
+export const TLB_TAG_W = 8; // i64: tag for stores (set only once the PTE's D bit is, the page holds no decoded code and, while dirty logging, the page is marked dirty)
 export const TLB_TAG_X = 16; // i64: tag for instruction fetch
 export const TLB_ADDEND = 24; // i64: wasm address minus virtual address of the page (its low 32 bits suffice)
 /** Bits of a page offset (4 KiB pages, privileged ISA 12.3). */
@@ -172,6 +172,16 @@ export const S_JIT_INSTALLS = 0xa38; // translations installed
 export const S_JIT_DROPS = 0xa40; // translations dropped (code written, pool page reused)
 export const S_JIT_BOUNCES = 0xa48; // block entries interpreted instead (budget, fault, system instruction)
 export const S_JIT_RETIRED = 0xa50; // instructions retired by translated code
+export const S_DIRTY_FAULTS = 0xa58; // stores that set a page's dirty bit while dirty logging was on
+
+// ---- Dirty-page log (machine-wide, after the code-holder map: src/cpu/core-layout.ts) ----------
+// For live migration, as KVM's dirty log: while the word at DIRTY_LOG_ON is non-zero, a write
+// tag is granted only to RAM pages whose dirty bit is already set, and every RAM write that does
+// not go through a write tag sets its page's bit first (src/cpu/wasm/mmu.ts, "Dirty-page log").
+/** u32: non-zero while dirty logging is on. */
+export const DIRTY_LOG_ON = 0;
+/** The bitmap: a u32 per 32 RAM pages, bit (page & 31) of word (page >>> 5). */
+export const DIRTY_LOG_BITMAP = 0x40;
 
 // ---- Configuration flags (S_FLAGS) ------------------------------------------------------
 /** Sstc: stimecmp exists and drives STIP when menvcfg.STCE is set. */

@@ -386,6 +386,10 @@ export class HartControl {
     Atomics.wait(this.i32, index, done, ms);
     return ((Atomics.load(this.i32, index) - requested) | 0) >= 0;
   }
+  /** Whether `target` has done every fence requested up to `requested` (does not wait). */
+  fenceAcknowledged(target: number, requested: number): boolean {
+    return ((Atomics.load(this.i32, this.word(target, W_FENCE_DONE)) - requested) | 0) >= 0;
+  }
   /**
    * Whether the hart may be executing guest code: set by its thread before it takes its attention
    * bits and decides to run, cleared before it sleeps. A remote fence needs the target's

@@ -888,7 +888,7 @@ export class VirtMachine implements SbiHost {
     else this.hartsStopped = undefined;
     if (this.exit && !this.running) throw new Error(`the machine ended (${this.exit.reason}) while pausing`);
     this.frozenGuestTime = this.hostTime() - this.guestTimeOffset;
-    await Promise.all(this.virtio.map((transport) => (transport as unknown as { pause?(): Promise<void> }).pause?.())); // TEMP until merge
+    await Promise.all(this.virtio.map((transport) => transport.pause()));
     this.pausedSince = this.clock.now();
     this.pauseCounters.pauses++;
   }
@@ -904,7 +904,7 @@ export class VirtMachine implements SbiHost {
     // The round robin's steal clocks must not count the pause either.
     const now = this.clock.now();
     this.waitingSince.forEach((since, hart) => since !== undefined && (this.waitingSince[hart] = now));
-    for (const transport of this.virtio) (transport as unknown as { resume?(): void }).resume?.(); // TEMP until merge
+    for (const transport of this.virtio) transport.resume();
     this.pauseRequested = false;
     this.pausing = undefined;
     this.control?.releasePause();
@@ -957,7 +957,7 @@ export class VirtMachine implements SbiHost {
       rtc: this.rtc.saveState(),
       clint: this.clint?.saveState() ?? null,
       vmgenid: this.vmgenid.saveState(),
-      virtio: this.virtio.map((transport) => (transport as unknown as { saveState(): VersionedState }).saveState()), // TEMP cast until merge
+      virtio: this.virtio.map((transport) => transport.saveState()),
     };
   }
 
@@ -1026,7 +1026,7 @@ export class VirtMachine implements SbiHost {
     this.rtc.restoreState(s.rtc);
     this.clint?.restoreState(s.clint);
     this.vmgenid.restoreState(s.vmgenid);
-    this.virtio.forEach((transport, slot) => (transport as unknown as { restoreState(state: unknown): void }).restoreState(virtio[slot])); // TEMP cast until merge
+    this.virtio.forEach((transport, slot) => transport.restoreState(virtio[slot]));
     this.bootDeviceTree = deviceTree;
     const control = this.control;
     for (let hart = 0; hart < harts; hart++) {
@@ -1491,4 +1491,90 @@ export class VirtMachine implements SbiHost {
     this.hostWroteRam(addr, bytes.length);
     return true;
   }
+
+  // ---- dirty-page log (live migration) ------------------------------------------------------------
+  // Which RAM pages were written while logging is on, as KVM's dirty log: the harts and the host
+  // mark pages in a bitmap shared by the machine (src/cpu/wasm/mmu.ts, "Dirty-page log", has the
+  // whole correctness argument). A migration starts the log, copies all of RAM, then repeatedly
+  // takes the dirty pages and copies those; once the guest is stopped, a last take and copy make
+  // the copy equal guest RAM. Call these from the event loop (not from inside a device or
+  // hypercall handler, where a round-robin hart is in the middle of an instruction).
+
+  /** Harvests made and pages they reported (for the ledger); dirty-page faults: see dirtyLogStats. */
+  private readonly dirtyLogCounts = { harvests: 0, pagesHarvested: 0 };
+
+  /** Whether dirty logging is on. */
+  get dirtyLogging(): boolean {
+    return this.cpu.dirtyLogging;
+  }
+
+  /** Harvests, pages harvested, and stores that took the slow path to mark a page (all harts). */
+  get dirtyLogStats(): { harvests: number; pagesHarvested: number; dirtyPageFaults: number } {
+    const dirtyPageFaults = this.cpus.reduce((sum, cpu) => sum + cpu.dirtyFaults, 0);
+    return { ...this.dirtyLogCounts, dirtyPageFaults };
+  }
+
+  /**
+   * Turns logging on; resolves once no hart holds a write tag granted before (each running hart
+   * acknowledged dropping them): stores from then on mark their pages. Copy all of RAM after this.
+   */
+  async startDirtyLog(): Promise<void> {
+    this.cpu.setDirtyLogging(true);
+    await this.dropWriteTagsEverywhere();
+  }
+
+  /**
+   * The pages written since logging started or since the last take (bit i of word i >>> 5 =
+   * RAM page i), cleared in the log. Resolves only after every hart that may be running dropped
+   * its write tags, so a copy of those pages made afterwards holds every store made through them.
+   */
+  async takeDirtyPages(): Promise<Uint32Array> {
+    if (!this.dirtyLogging) throw new Error("takeDirtyPages: dirty logging is off (startDirtyLog first)");
+    const bitmap = this.cpu.exchangeDirtyBitmap();
+    await this.dropWriteTagsEverywhere();
+    this.dirtyLogCounts.harvests++;
+    for (const word of bitmap) this.dirtyLogCounts.pagesHarvested += popcount32(word);
+    return bitmap;
+  }
+
+  /** Turns logging off: write tags are granted freely again. */
+  stopDirtyLog(): void {
+    this.cpu.setDirtyLogging(false);
+  }
+
+  /**
+   * Every hart drops its write tags. Round robin: no hart runs while this thread does, so their
+   * TLBs are changed here. Threads: each hart does it itself through the remote-fence request
+   * (which drops its whole TLB), and this waits for those that may be running; a hart that is not
+   * running takes the request before it runs again. When the machine is ending, waits for its
+   * threads to end instead (a thread told to exit may not acknowledge).
+   */
+  private async dropWriteTagsEverywhere(): Promise<void> {
+    const control = this.control;
+    if (!control) {
+      for (const cpu of this.cpus) cpu.dropWriteTags();
+      return;
+    }
+    let pending: { hart: number; requested: number }[] = [];
+    for (let hart = 0; hart < this.hartCount; hart++) {
+      control.requestFence(hart);
+      const requested = control.fenceRequested(hart);
+      this.notifyHart(hart, ATTENTION_FENCE);
+      // After the attention bit (see HartControl.setRunning): either this sees the hart running, or it sees the bit.
+      if (control.mayBeRunning(hart)) pending.push({ hart, requested });
+    }
+    while (pending.length > 0) {
+      pending = pending.filter(({ hart, requested }) => control.mayBeRunning(hart) && !control.fenceAcknowledged(hart, requested));
+      if (pending.length === 0) break;
+      if (control.exiting && this.stoppedAt !== undefined) break; // the threads have ended
+      await new Promise<void>((resolve) => this.clock.setTimer(0.2, resolve));
+    }
+  }
+}
+
+function popcount32(word: number): number {
+  let n = word >>> 0;
+  n = n - ((n >>> 1) & 0x55555555);
+  n = (n & 0x33333333) + ((n >>> 2) & 0x33333333);
+  return Math.imul((n + (n >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
 }

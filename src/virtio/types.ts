@@ -5,6 +5,7 @@
 //
 // The guest is untrusted: everything read from guest memory (rings, descriptors, request headers)
 // is validated by the core or by the device's pure parsing functions before it is used.
+import type { VersionedState } from "../platform/persist.ts";
 
 /** Guest physical memory as devices see it (DMA). Every access is bounds-checked against RAM. */
 export interface GuestMemory {
@@ -85,6 +86,15 @@ export interface Virtqueue {
    * (VIRTQ_USED_F_NO_NOTIFY / avail_event for split, event suppression for packed).
    */
   setNotifications(enabled: boolean): void;
+  /**
+   * Gives back the most recently popped chain that is still outstanding, untouched: the queue's
+   * read position moves back over it, so the next pop() returns the same chain again. For a device
+   * that took a chain it cannot finish now (a request waiting for rate-limiter tokens, receive
+   * buffers held for a frame) when it pauses for a snapshot: the chain is then simply popped again
+   * after resume or restore, and no device needs to save descriptor heads. Chains must be given
+   * back newest first and nothing may have been written into them. Throws VirtqueueError otherwise.
+   */
+  unpop(chain: DescriptorChain): void;
 }
 
 /** What an activated device model uses to reach the driver. */
@@ -125,4 +135,21 @@ export interface VirtioDevice {
   queueNotify(queueIndex: number): void;
   /** Device reset (status written 0, or after NEEDS_RESET): drop in-flight state. */
   reset(): void;
+  /**
+   * Pause for a snapshot or a stopped machine (VirtioMmioTransport.pause()). When the promise
+   * resolves the device has no host I/O in flight (started work has completed and its used
+   * buffers are published), holds no popped chain (those it could not finish are given back with
+   * Virtqueue.unpop), runs no timer, and until unquiesce() it writes no guest memory, uses no
+   * buffer and asks for no interrupt. Input from host backends arriving meanwhile is held (in the
+   * device, bounded and counted when dropped, or left in the backend). Idempotent.
+   */
+  quiesce?(): Promise<void>;
+  /** Ends quiesce(): timers restart and held input and pending queue work are processed. */
+  unquiesce?(): void;
+  /**
+   * The device's part of a snapshot (src/platform/persist.ts), taken while quiesced. Restored onto
+   * a freshly constructed device of the same configuration before the transport activates it.
+   */
+  saveState?(): VersionedState;
+  restoreState?(state: unknown): void;
 }

@@ -90,14 +90,39 @@ export function openSnapshotFiles(paths: SnapshotPaths): LoadedSnapshot {
  * every component's state. The machine stays paused; a new VM generation ID is taken (the guest
  * reseeds its RNG when it resumes: every restore is a new clone). Returns the RAM bytes read and ms.
  */
-export function restoreIntoMachine(vm: VirtMachine, loaded: LoadedSnapshot): { memoryBytes: number; memoryMs: number; stateMs: number } {
+export function restoreIntoMachine(vm: VirtMachine, loaded: LoadedSnapshot, options: { memory?: RestoreMemoryMode } = {}): RestoreReport {
   const started = performance.now();
   const ram = vm.hostRam;
   if (ram.ramSize !== loaded.body.memory.ramSize) throw new SnapshotFileError(`snapshot: ${loaded.body.memory.ramSize} bytes of RAM, the machine has ${ram.ramSize}`);
   const ramBytes = new Uint8Array(ram.memory.buffer, ram.ramWasmBase, ram.ramSize);
-  const memoryBytes = loaded.memory.read(ramBytes, loaded.body.memory.runs);
+  const mode = options.memory ?? "map";
+  const mapped = mode === "map" && loaded.memory.map(ramBytes);
+  const memoryBytes = mapped ? 0 : loaded.memory.read(ramBytes, loaded.body.memory.runs);
   const memoryDone = performance.now();
   vm.restoreState(loaded.body.machine);
   vm.vmgenid.regenerate();
-  return { memoryBytes, memoryMs: memoryDone - started, stateMs: performance.now() - memoryDone };
+  return {
+    memory: mapped ? "map" : "copy",
+    mapUnavailable: mode === "map" && !mapped ? loaded.memory.mapUnavailable : undefined,
+    memoryBytes,
+    memoryMs: memoryDone - started,
+    stateMs: performance.now() - memoryDone,
+  };
+}
+
+/**
+ * How a restore fills guest RAM: "map" maps the memory file copy-on-write (lazy: pages are read
+ * when the guest first touches them; falls back to "copy" where mapping is not possible), "copy"
+ * reads every non-zero page before the guest runs.
+ */
+export type RestoreMemoryMode = "map" | "copy";
+
+export interface RestoreReport {
+  /** How RAM was filled, and why not by mapping when "map" was asked for and not possible. */
+  memory: RestoreMemoryMode;
+  mapUnavailable: string | undefined;
+  /** RAM bytes read before the guest ran (0 when mapped). */
+  memoryBytes: number;
+  memoryMs: number;
+  stateMs: number;
 }

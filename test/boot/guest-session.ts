@@ -23,7 +23,7 @@ export function testHarts(): number {
 export class GuestSession {
   readonly machine: VirtMachine;
   output = "";
-  readonly finished: Promise<MachineExit>;
+  finished!: Promise<MachineExit>;
 
   constructor(
     image: GuestImage,
@@ -52,6 +52,8 @@ export class GuestSession {
        * e.g. restoreIntoMachine), and it is resumed once running.
        */
       restore?: (machine: VirtMachine) => void;
+      /** An incoming migration: built `fromSnapshot`, started later by start() (the migration restores it). */
+      incoming?: boolean;
     } = {},
   ) {
     const decoder = new TextDecoder();
@@ -65,9 +67,9 @@ export class GuestSession {
       zawrs: opts.zawrs,
       harts,
       ramSize: opts.memory ?? 512 << 20,
-      fromSnapshot: opts.restore !== undefined,
-      kernel: opts.restore ? undefined : new Uint8Array(readFileSync(image.kernel)),
-      initrd: opts.restore ? undefined : (opts.initrd ?? new Uint8Array(readFileSync(image.initrd))),
+      fromSnapshot: opts.restore !== undefined || opts.incoming === true,
+      kernel: opts.restore || opts.incoming ? undefined : new Uint8Array(readFileSync(image.kernel)),
+      initrd: opts.restore || opts.incoming ? undefined : (opts.initrd ?? new Uint8Array(readFileSync(image.initrd))),
       firmware: opts.firmware ? new Uint8Array(readFileSync(image.opensbi.fwDynamic!)) : undefined,
       bootargs: opts.append ?? (opts.console === "hvc" ? "console=hvc0 earlycon=sbi" : "console=ttyS0 earlycon=sbi"),
       sstc: opts.sstc,
@@ -79,9 +81,15 @@ export class GuestSession {
         this.output += decoder.decode(bytes, { stream: true });
       },
     });
+    if (opts.incoming) return;
     opts.restore?.(this.machine);
-    this.finished = this.machine.run();
+    this.start();
     if (opts.restore) void this.machine.resume();
+  }
+
+  /** Runs the machine (done by the constructor unless `incoming`). */
+  start(): void {
+    this.finished = this.machine.run();
   }
 
   /** Resolves once `pattern` appears in the output after position `from`; rejects on timeout or machine exit. */

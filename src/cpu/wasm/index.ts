@@ -3,7 +3,7 @@ import * as L from "../layout";
 import * as C from "../csr-numbers";
 import { getState, setState, PRIV_M, MSTATUS_FS } from "./state";
 import { configureMemory, resetCodeCache, flushAll, invalidateRange, updateContexts, drainCodeQueue, dropSuspects } from "./mmu";
-export { queueHostWrite } from "./mmu";
+export { queueHostWrite, markDirtyRange, dropWriteTags } from "./mmu";
 import { csrRead, csrWrite, csrIllegal, resetHart, CSR_FFLAGS, CSR_FCSR, CSR_MINSTRET } from "./csr";
 export { run } from "./exec";
 export { jitAmo, jitFp, jitDecodePage, jitInstall, jitEvict, jitRearm, jitPredecode } from "./jit";

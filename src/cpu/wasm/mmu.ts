@@ -6,7 +6,8 @@
 // flushing, which matters because Linux toggles SUM around every user copy. Each entry keeps a
 // separate tag per access kind (read, write, execute) so a permission check on the fast path is a
 // single compare; tags are filled only when the access kind is allowed, write tags only once the
-// PTE's D bit is set and no hart of the machine holds decoded code of the page.
+// PTE's D bit is set, no hart of the machine holds decoded code of the page and, while dirty
+// logging is on, the page's dirty bit is set.
 import * as L from "../layout";
 import * as R from "./regions";
 import {
@@ -249,7 +250,7 @@ function fillTlb(tlb: usize, va: i64, paddr: i64, readable: bool, writable: bool
   }
   store<i64>(e + R.TLB_ADDEND, <i64>pageWasm - (vpn << 12));
   if (readable) store<i64>(e + R.TLB_TAG_R, vpn);
-  if (writable && !isWatchedPage(paddr) && load<u32>(pageMapEntry(paddr)) == 0) {
+  if (writable && !isWatchedPage(paddr) && load<u32>(pageMapEntry(paddr)) == 0 && writeTagAllowedByDirtyLog(<u32>((paddr - ramBase) >>> 12))) {
     const holders = holdersEntry(<u32>((paddr - ramBase) >>> 12));
     if (loadShared(holders) == 0) {
       if (PARALLEL_HARTS) {
@@ -352,6 +353,7 @@ export function translate(va: i64, access: i32, effectivePriv: i32): i64 {
     if (access == ACCESS_STORE) wanted |= PTE_D;
     if ((pte & wanted) != wanted) {
       pte |= wanted;
+      markDirtyPage(<u32>((pteAddr - ramBase) >>> 12));
       store<i64>(ptePtr, pte);
     }
     leafReadable = readable;
@@ -403,6 +405,8 @@ function loadPhysical(paddr: i64, size: i32, va: i64): i64 {
 
 function storePhysical(paddr: i64, size: i32, value: i64, va: i64): void {
   const watched = watchHi > watchLo && paddr < watchHi && paddr + size > watchLo;
+  // A watched RAM page is marked too: whoever serves the MMIO exit may write it.
+  if (isRam(paddr)) markDirtyPage(<u32>((paddr - ramBase) >>> 12));
   if (!watched && isRam(paddr) && isRam(paddr + size - 1)) {
     invalidateCodeAt(paddr);
     writeRam(ramWasmAddr(paddr), size, value);
@@ -460,6 +464,8 @@ export function storeSlow(va: i64, size: i32, value: i64): void {
   bumpCounter(L.S_TLB_MISSES);
   if (isRam(paddr)) {
     invalidateCodeAt(paddr);
+    // Marked before the fill, so that the fill may grant the write tag at once.
+    markDirtyPage(<u32>((paddr - ramBase) >>> 12));
     fillTlb(dataTlb, va, paddr, leafReadable, leafWritable, leafExecutable);
   }
   storePhysical(paddr, size, value, va);
@@ -481,6 +487,8 @@ export function atomicAddress(va: i64, size: i32, isLoadReserved: bool): usize {
   if (paddr == -1 && memFault) return 0;
   if (!isRam(paddr) || isWatchedPage(paddr)) { fault(access, va, false); return 0; }
   if (!isLoadReserved) {
+    // AMOs and SCs (even one that fails: the set may only be larger than the pages written).
+    markDirtyPage(<u32>((paddr - ramBase) >>> 12));
     invalidateCodeAt(paddr);
     // Before the write, unlike plain stores: see "Code written by other harts".
     notifyCodeHolders(paddr);
@@ -530,6 +538,7 @@ export function queueHostWrite(offset: u32, length: u32): void {
 /** Drops this hart's decoded code of the pages (when `own`) and queues them for the other holders. */
 function invalidatePages(offset: u32, length: u32, own: bool): void {
   if (length == 0) return;
+  markDirtyRange(offset, length);
   const first = offset >>> 12;
   const last = <u32>((<u64>offset + <u64>length - 1) >>> 12);
   const pages = <u32>(ramSize >>> 12);
@@ -843,5 +852,82 @@ function drainCodeQueueEntries(queue: usize): void {
   if (took) {
     if (PARALLEL_HARTS) atomic.add<u32>(queue + L.CODE_QUEUE_DRAINS, 1);
     else store<u32>(queue + L.CODE_QUEUE_DRAINS, load<u32>(queue + L.CODE_QUEUE_DRAINS) + 1);
+  }
+}
+
+
+// ---- Dirty-page log ---------------------------------------------------------------------------------
+//
+// Live migration copies RAM while the guest runs, then again the pages written since, as KVM's
+// dirty log: a bitmap with a bit per RAM page and an on/off word, shared by the machine's harts
+// (src/cpu/core-layout.ts). While logging is on, fillTlb grants a write tag for a RAM page only
+// if its dirty bit is already set; every RAM write that does not go through a write tag (slow-path
+// stores, AMOs and SCs, the page-table walker's A/D updates) sets the page's bit BEFORE it writes,
+// and host writes (DMA, loaders, steal-time records, balloon releases) set the bits of what they
+// wrote when they report it (invalidatePages), that is after writing.
+//
+// The harvest (Cpu.exchangeDirtyBitmap, VirtMachine.takeDirtyPages) exchanges each bitmap word
+// with 0, then makes every hart of the machine drop its write tags and waits until each hart that
+// may be running acknowledged (a hart drops them between instructions, so no store through an old
+// tag is in flight after its acknowledgement); the caller copies the harvested pages only after
+// that. Why no write is lost:
+// - a write tag was granted while the page's bit was set (fillTlb read it set), so the first
+//   exchange after the grant reports the page, and that harvest's flush removes the tag: every
+//   write through the tag happened before the acknowledgement, hence before that round's copy;
+// - a write without a tag sets the bit before writing, and completes before its hart
+//   acknowledges: either the exchange saw the bit (the page is copied after the write) or the
+//   bit was set after the exchange (the page is in the next harvest);
+// - a host write sets the bits after writing: an exchange that missed them precedes the marking,
+//   and the page is in the next harvest, copied again then;
+// - starting: the on word is set, then every hart drops its write tags (same wait), so tags
+//   granted before logging (without a bit) are gone before the first copy of all of RAM ends.
+// So after the guest stops, a final harvest and copy make the copy equal guest RAM. Stopping
+// turns the word off: tags are granted freely again.
+
+@inline function dirtyLogOn(): bool {
+  return loadShared(R.DIRTY_LOG_BASE + <usize>L.DIRTY_LOG_ON) != 0;
+}
+
+/** fillTlb: while logging, only a page already marked dirty may get a write tag. */
+@inline function writeTagAllowedByDirtyLog(ramPage: u32): bool {
+  if (!dirtyLogOn()) return true;
+  const word = R.DIRTY_LOG_BASE + <usize>L.DIRTY_LOG_BITMAP + (<usize>(ramPage >>> 5) << 2);
+  return (loadShared(word) & (<u32>1 << (ramPage & 31))) != 0;
+}
+
+/**
+ * Marks a RAM page dirty while logging is on (before a write that goes around write tags). A
+ * hart's own marks count as dirty-page faults (S_DIRTY_FAULTS); the host's do not (its thread
+ * does not own the hart's counters).
+ */
+function markDirtyPage(ramPage: u32, countFault: bool = true): void {
+  if (!dirtyLogOn()) return;
+  const word = R.DIRTY_LOG_BASE + <usize>L.DIRTY_LOG_BITMAP + (<usize>(ramPage >>> 5) << 2);
+  const bit = <u32>1 << (ramPage & 31);
+  if ((loadShared(word) & bit) != 0) return;
+  let before: u32;
+  if (PARALLEL_HARTS) before = atomic.or<u32>(word, bit);
+  else {
+    before = load<u32>(word);
+    store<u32>(word, before | bit);
+  }
+  if (countFault && (before & bit) == 0) bumpCounter(L.S_DIRTY_FAULTS);
+}
+
+/** Marks the RAM pages of offsets [offset, offset + length) dirty while logging is on (host writes, after writing). */
+export function markDirtyRange(offset: u32, length: u32): void {
+  if (length == 0 || !dirtyLogOn()) return;
+  const first = offset >>> 12;
+  const last = <u32>((<u64>offset + <u64>length - 1) >>> 12);
+  const pages = <u32>(ramSize >>> 12);
+  for (let page = first; page <= last && page < pages; page++) markDirtyPage(page, false);
+}
+
+/** Drops every write tag of this hart's TLB (all contexts): the next store to each page takes the slow path. */
+export function dropWriteTags(): void {
+  const end = R.tlbBase() + TLB_CONTEXT_BYTES * R.TLB_CONTEXTS;
+  for (let e = R.tlbBase(); e < end; e += R.TLB_ENTRY_SIZE) {
+    if (PARALLEL_HARTS) atomic.store<i64>(e + R.TLB_TAG_W, TAG_INVALID);
+    else store<i64>(e + R.TLB_TAG_W, TAG_INVALID);
   }
 }

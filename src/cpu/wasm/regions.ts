@@ -16,6 +16,8 @@ import * as L from "../layout";
 @external("env", "hartStride") export declare const HART_STRIDE: usize;
 /** Wasm address of the machine's code-holder map (src/cpu/core-layout.ts). */
 @external("env", "codeHoldersBase") export declare const CODE_HOLDERS_BASE: usize;
+/** Wasm address of the machine's dirty-page log (its on/off word, then the bitmap; layout.ts). */
+@external("env", "dirtyLogBase") export declare const DIRTY_LOG_BASE: usize;
 
 export const TLB_ENTRIES: usize = L.TLB_ENTRIES;
 export const TLB_ENTRY_SIZE: usize = L.TLB_ENTRY_SIZE;

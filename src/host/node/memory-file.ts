@@ -6,6 +6,7 @@
 // The header binds the file to its state file (the snapshot id) and to the machine's RAM size, so a
 // memory file from another snapshot or a truncated one is refused before any guest memory is touched.
 import { closeSync, fstatSync, openSync, readSync, writeSync, ftruncateSync } from "node:fs";
+import { loadLibc, libcUnavailable, MAP_FIXED, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "./libc.ts";
 
 export const MEMORY_FILE_MAGIC = "PARLEYMEM1";
 export const MEMORY_FILE_HEADER = 4096;
@@ -75,10 +76,23 @@ export function writeMemoryFile(path: string, ram: Uint8Array, snapshotId: strin
   }
 }
 
-/** An opened memory file whose header and size were checked; read() fills RAM from it. */
+/** An opened memory file whose header and size were checked; read() or map() fills RAM from it. */
 export interface MemoryFile {
   readonly fd: number;
+  /** Copies the runs of non-zero pages into `ram` (all zero before); returns the bytes read. */
   read(ram: Uint8Array, runs: PageRuns): number;
+  /**
+   * Maps the file's RAM image over `ram` (copy-on-write, MAP_PRIVATE | MAP_FIXED), as Firecracker
+   * restores: nothing is read now, each page comes from the file (or is zero, for holes) when the
+   * guest first touches it, and the guest's writes stay private to this process. Returns false,
+   * changing nothing, where it cannot (no koffi or not Linux, host pages larger than 4 KiB, a
+   * misaligned RAM): then read() instead. The file must not be truncated while the machine runs
+   * (a process touching a mapped page past the end of its file gets SIGBUS); deleting or renaming
+   * it is harmless, and Parley's own snapshots never rewrite a file in place.
+   */
+  map(ram: Uint8Array): boolean;
+  /** Why map() returned false, if it did. */
+  mapUnavailable: string | undefined;
   close(): void;
 }
 
@@ -126,6 +140,31 @@ export function openMemoryFile(path: string, snapshotId: string, ramSize: number
         bytes += length;
       }
       return bytes;
+    },
+    mapUnavailable: undefined as string | undefined,
+    map(ram) {
+      const libc = loadLibc();
+      if (!libc) {
+        this.mapUnavailable = libcUnavailable();
+        return false;
+      }
+      if (libc.pageSize !== PAGE_SIZE) {
+        this.mapUnavailable = `host pages are ${libc.pageSize} bytes, the memory file's ${PAGE_SIZE}`;
+        return false;
+      }
+      const base = libc.address(new Uint8Array(ram.buffer, 0, 1)) + BigInt(ram.byteOffset);
+      if (base % BigInt(PAGE_SIZE) !== 0n) {
+        this.mapUnavailable = "guest RAM is not page-aligned in host memory";
+        return false;
+      }
+      const mapped = libc.mmap(base, ram.length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, MEMORY_FILE_HEADER);
+      if (mapped === undefined) {
+        // A failed MAP_FIXED leaves the old mapping in place (Linux unmaps only on success).
+        this.mapUnavailable = `mmap failed (errno ${libc.errno()})`;
+        return false;
+      }
+      if (mapped !== base) throw new MemoryFileError(`mmap placed the memory file at 0x${mapped.toString(16)}, not over guest RAM at 0x${base.toString(16)}`);
+      return true;
     },
     close: () => closeSync(fd),
   };

@@ -7,65 +7,13 @@
 // and the next access maps a fresh zero-filled page: exactly the balloon's contract (the guest
 // must not rely on the contents of pages it put in the balloon or reported as free).
 //
-// The host virtual address of the memory comes from koffi (a native FFI, loaded lazily):
-// koffi.address(view) of a view at offset 0 is the buffer's data pointer. The pointer is stable: Parley
-// creates the memory with initial = maximum and never grows it, and on 64-bit hosts V8 reserves
-// the whole wasm32 range (plus guard regions) up front and never moves a wasm memory's backing
-// store. It is still looked up again on every call (cheap), so even a grow(0), which swaps the
-// ArrayBuffer object, would be harmless.
+// The host virtual address of the memory comes from koffi (libc.ts). It is looked up again on every
+// call (cheap), so even a grow(0), which swaps the ArrayBuffer object, would be harmless.
 //
 // Without koffi, on a non-Linux host, or when libc cannot be loaded, the releaser does nothing
 // (still correct for the balloon: the pages simply stay resident).
-import { createRequire } from "node:module";
 import type { Cpu } from "../../cpu/cpu.ts";
-
-/** <sys/mman.h> on Linux (all architectures Node runs on). */
-const MADV_DONTNEED = 4;
-/** <unistd.h> on Linux/glibc and musl. */
-const _SC_PAGESIZE = 30;
-
-interface Native {
-  madvise(addr: bigint, length: number, advice: number): number;
-  address(view: Uint8Array): bigint;
-  errno(): number;
-  pageSize: number;
-}
-
-let native: Native | null | undefined;
-let nativeError: string | undefined;
-
-function loadNative(): Native | null {
-  if (native !== undefined) return native;
-  native = null;
-  if (process.platform !== "linux") {
-    nativeError = `madvise release is implemented for Linux only (host is ${process.platform})`;
-    return native;
-  }
-  try {
-    const require = createRequire(import.meta.url);
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const koffi = require("koffi") as typeof import("koffi");
-    let libc: ReturnType<typeof koffi.load> | undefined;
-    let lastError: unknown;
-    for (const name of ["libc.so.6", "libc.so"]) {
-      try {
-        libc = koffi.load(name);
-        break;
-      } catch (e) {
-        lastError = e;
-      }
-    }
-    if (!libc) throw lastError;
-    const madvise = libc.func("int madvise(uintptr_t addr, size_t length, int advice)") as (addr: bigint, length: number, advice: number) => number;
-    const sysconf = libc.func("long sysconf(int name)") as (name: number) => number | bigint;
-    const pageSize = Number(sysconf(_SC_PAGESIZE));
-    if (!Number.isInteger(pageSize) || pageSize < 4096 || (pageSize & (pageSize - 1)) !== 0) throw new Error(`unexpected host page size ${pageSize}`);
-    native = { madvise, address: (b) => koffi.address(b), errno: () => koffi.errno(), pageSize };
-  } catch (e) {
-    nativeError = `koffi/libc unavailable: ${e instanceof Error ? e.message : String(e)}`;
-  }
-  return native;
-}
+import { libcUnavailable, loadLibc, MADV_DONTNEED } from "./libc.ts";
 
 export interface MemoryReleaseStats {
   /** madvise calls that succeeded, and the bytes they covered. */
@@ -97,7 +45,7 @@ export type ReleasableRam = Pick<Cpu, "memory" | "ramBase" | "ramSize" | "ramWas
 
 /** A release function for the balloon (VirtioBalloonOptions.release) over `cpu`'s guest RAM. */
 export function memoryReleaser(cpu: ReleasableRam): MemoryReleaser {
-  const n = loadNative();
+  const n = loadLibc();
   const pageSize = n?.pageSize ?? 4096;
   const stats: MemoryReleaseStats = { calls: 0, bytes: 0, failures: 0, lastErrno: 0, ignored: 0 };
   const ramBase = cpu.ramBase;
@@ -137,7 +85,7 @@ export function memoryReleaser(cpu: ReleasableRam): MemoryReleaser {
       stats.failures++;
     }
   };
-  return Object.assign(release, { supported: n !== null, reason: n ? undefined : nativeError, hostPageSize: pageSize, stats });
+  return Object.assign(release, { supported: n !== null, reason: n ? undefined : `madvise release: ${libcUnavailable()}`, hostPageSize: pageSize, stats });
 }
 
 /** The process's resident set size in bytes (for tests and the balloon's --stats output). */

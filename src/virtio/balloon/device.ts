@@ -16,7 +16,25 @@ import { VirtqueueError, type DescriptorChain, type GuestBuffer, type GuestMemor
 import { alignRangeInward, decodeBalloonStats, decodePfns, namedBalloonStats, type BalloonStats } from "./parse.ts";
 import { readFromBuffers, readFromChain } from "../queue/chain.ts";
 import { portableClock, type HostClock } from "../../platform/clock.ts";
+import { SnapshotError, hex64, stateInt, stateObject, stateRecord, stateU64 } from "../../platform/persist.ts";
+
+/**
+ * A balloon's snapshot: the host's target (num_pages) and what the driver wrote (actual,
+ * poison_val), the latest statistics (u64 values as hex) and the counters, free page reporting's
+ * included. The statistics buffer the device keeps between refreshes is not saved: quiesce()
+ * gives it back to the ring untouched (unpop), and the restored device takes it again at
+ * activation, reading the same statistics, and restarts the refresh timer.
+ */
+export interface VirtioBalloonState {
+  version: 1;
+  targetPages: number;
+  actualPages: number;
+  poisonVal: number;
+  stats: Record<string, string> | null;
+  counters: BalloonCounters;
+}
 import {
+  BALLOON_STAT_NAMES,
   balloonQueueLayout,
   featureBit,
   VIRTIO_BALLOON_CONFIG_ACTUAL,
@@ -127,6 +145,8 @@ export class VirtioBalloon implements VirtioDevice {
   private latestStats: BalloonStats | undefined;
   private statsChain: DescriptorChain | undefined;
   private cancelStatsTimer: (() => void) | undefined;
+  /** quiesce()d: no queue is touched and the statistics timer is stopped until unquiesce(). */
+  private quiesced = false;
 
   constructor(options: VirtioBalloonOptions) {
     this.release = options.release;
@@ -167,7 +187,79 @@ export class VirtioBalloon implements VirtioDevice {
   }
   /** Returns the held statistics buffer now, asking the driver for fresh statistics. */
   requestStats(): boolean {
+    if (this.quiesced) return false;
     return this.returnStatsBuffer();
+  }
+
+  // ---- pause and snapshot -------------------------------------------------------------------
+  /**
+   * Stops the statistics timer and gives the held statistics buffer back to statsq (the device
+   * only read it), so nothing is held; no queue is touched until unquiesce(). setTarget() still
+   * works: the transport holds its configuration interrupt until it resumes.
+   */
+  async quiesce(): Promise<void> {
+    if (this.quiesced) return;
+    this.quiesced = true;
+    this.cancelStatsTimer?.();
+    this.cancelStatsTimer = undefined;
+    const chain = this.statsChain;
+    this.statsChain = undefined;
+    const index = this.layout?.statsq;
+    if (chain && this.context && index !== undefined && !this.broken) {
+      try {
+        this.context.queues[index].unpop(chain);
+      } catch (e) {
+        if (!(e instanceof VirtqueueError)) throw e;
+        this.fail(`${this.name}: ${e.message}`);
+      }
+    }
+  }
+
+  /** Takes the statistics buffer again (restarting its timer) and any work posted meanwhile. */
+  unquiesce(): void {
+    if (!this.quiesced) return;
+    this.quiesced = false;
+    const layout = this.layout;
+    if (layout) for (let i = 0; i < layout.count; i++) this.queueNotify(i);
+  }
+
+  saveState(): VirtioBalloonState {
+    if (this.statsChain) throw new Error(`${this.name}: the statistics buffer is held; quiesce() before saveState()`);
+    const stats = this.latestStats === undefined ? null : Object.fromEntries(Object.entries(this.latestStats).map(([k, v]) => [k, hex64(v as bigint)]));
+    return {
+      version: 1,
+      targetPages: this.targetPages,
+      actualPages: this.actualPages,
+      poisonVal: this.configView.getUint32(VIRTIO_BALLOON_CONFIG_POISON_VAL, true),
+      stats,
+      counters: { ...this.counters },
+    };
+  }
+
+  restoreState(value: unknown): void {
+    const where = this.name;
+    const r = stateObject(value, where, [1]);
+    const u32 = (k: string) => stateInt(r[k], `${where}.${k}`, 0, 0xffff_ffff);
+    const target = u32("targetPages");
+    const actual = u32("actualPages");
+    const poison = u32("poisonVal");
+    let stats: BalloonStats | undefined;
+    if (r.stats !== null) {
+      const rec = stateRecord(r.stats, `${where}.stats`);
+      stats = {};
+      for (const [name, v] of Object.entries(rec)) {
+        if (!(BALLOON_STAT_NAMES as readonly string[]).includes(name)) throw new SnapshotError(`${where}.stats.${name}: not a statistic this device knows`);
+        (stats as Record<string, bigint>)[name] = stateU64(v, `${where}.stats.${name}`);
+      }
+    }
+    const c = stateRecord(r.counters, `${where}.counters`);
+    const counters = { ...this.counters };
+    for (const key of Object.keys(counters) as (keyof BalloonCounters)[]) counters[key] = stateInt(c[key], `${where}.counters.${key}`);
+    this.configView.setUint32(VIRTIO_BALLOON_CONFIG_NUM_PAGES, target, true);
+    this.configView.setUint32(VIRTIO_BALLOON_CONFIG_ACTUAL, actual, true);
+    this.configView.setUint32(VIRTIO_BALLOON_CONFIG_POISON_VAL, poison, true);
+    this.latestStats = stats;
+    Object.assign(this.counters, counters);
   }
 
   // ---- VirtioDevice -----------------------------------------------------------------------
@@ -204,7 +296,7 @@ export class VirtioBalloon implements VirtioDevice {
   queueNotify(queueIndex: number): void {
     const context = this.context;
     const layout = this.layout;
-    if (!context || !layout || this.broken) return;
+    if (!context || !layout || this.broken || this.quiesced) return;
     const queue = context.queues[queueIndex];
     if (!queue) return;
     if (queueIndex === layout.inflateq) this.drain(queueIndex, queue, (chain) => this.pages(context.memory, chain, true));
@@ -359,7 +451,7 @@ export class VirtioBalloon implements VirtioDevice {
     const chain = this.statsChain;
     const context = this.context;
     const index = this.layout?.statsq;
-    if (!chain || !context || index === undefined || this.broken) return false;
+    if (!chain || !context || index === undefined || this.broken || this.quiesced) return false;
     const queue = context.queues[index];
     if (!queue) return false;
     this.statsChain = undefined;

@@ -78,3 +78,50 @@ test("without STATS_VQ the driver sets up three queues and reporting_vq is queue
   assert.deepEqual(released, [[start, end - start]]);
   assert.ok((dev.deviceFeatures & featureBit(VIRTIO_BALLOON_F_PAGE_REPORTING)) !== 0n);
 });
+
+for (const ring of ["split", "packed"] as const) {
+  test(`${ring} ring: pause gives the statistics buffer back; a restored balloon keeps target, actual and stats and takes the buffer again`, async () => {
+    const { ram, dev, t, drivers } = boot((o) => (ring === "packed" ? o : o & ~PACKED), 4);
+    dev.setTarget(500);
+    takeInterrupt(t);
+    mmioWrite(t, R.Config + 4, 120); // actual, as the driver reports it
+    const s = new Uint8Array(10);
+    new DataView(s.buffer).setUint16(0, VIRTIO_BALLOON_S_MEMFREE, true);
+    new DataView(s.buffer).setBigUint64(2, 1n << 40n, true);
+    drivers[2].add([s], []);
+    mmioWrite(t, R.QueueNotify, 2);
+    assert.deepEqual(dev.stats(), { MEMFREE: 1n << 40n });
+    await t.pause();
+    assert.equal(dev.requestStats(), false, "nothing held while paused");
+    // A target change while paused: its interrupt waits for resume().
+    dev.setTarget(600);
+    const saved = JSON.parse(JSON.stringify(t.saveState()));
+    assert.deepEqual(saved.device.stats, { MEMFREE: "0x10000000000" });
+    assert.equal(saved.device.actualPages, 120);
+
+    const fresh = new VirtioBalloon({ release: () => {}, statsIntervalMs: 0 });
+    const t2 = new VirtioMmioTransport({ device: fresh, memory: ram.memory, irq: () => {} });
+    t2.restoreState(saved);
+    t2.resume();
+    assert.equal(fresh.targetPages, 600);
+    assert.equal(fresh.actualPages, 120);
+    assert.equal(mmioRead(t2, R.Config), 600);
+    assert.equal(takeInterrupt(t2) & VIRTIO_MMIO_INT_CONFIG, VIRTIO_MMIO_INT_CONFIG, "the held target change is announced");
+    assert.deepEqual(fresh.stats(), { MEMFREE: 1n << 40n });
+    assert.equal(fresh.requestStats(), true, "the statistics buffer was taken again at activation");
+    assert.equal(drivers[2].used().length, 1);
+    // Runtime target change on the restored device.
+    fresh.setTarget(10);
+    assert.equal(takeInterrupt(t2) & VIRTIO_MMIO_INT_CONFIG, VIRTIO_MMIO_INT_CONFIG);
+    assert.equal(mmioRead(t2, R.Config), 10);
+
+    const other = new VirtioBalloon({ release: () => {} });
+    for (const spoil of [(x: any) => (x.targetPages = -1), (x: any) => (x.stats = { NOPE: "0x1" }), (x: any) => (x.stats.MEMFREE = 5), (x: any) => delete x.counters.reports, (x: any) => (x.version = 0)]) {
+      const bad = structuredClone(saved.device);
+      spoil(bad);
+      assert.throws(() => other.restoreState(bad), /virtio-balloon/);
+      assert.equal(other.targetPages, 0);
+      assert.equal(other.stats(), undefined);
+    }
+  });
+}

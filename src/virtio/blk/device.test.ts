@@ -3,7 +3,6 @@ import assert from "node:assert/strict";
 import { VirtqueueError } from "../types.ts";
 import { MemoryBlockBackend } from "./backend.ts";
 import { BLK_IO_CHUNK, BLK_MAX_DISCARD_SEG, VirtioBlk } from "./device.ts";
-import { restoreVirtioBlk, saveVirtioBlk } from "./snapshot.ts";
 import {
   featureBit,
   VIRTIO_BLK_CONFIG_BLK_SIZE,
@@ -33,7 +32,8 @@ import {
 } from "./spec.ts";
 import { FakeDriver, segments } from "../testing/blk.ts";
 import { FakeContext, makeChain } from "../testing/fake-queue.ts";
-import { FAKE_RAM_BASE as RAM_BASE, FakeGuestMemory, tick } from "../../testing/fakes.ts";
+import { FAKE_RAM_BASE as RAM_BASE, FakeClock, FakeGuestMemory, tick } from "../../testing/fakes.ts";
+import { SnapshotError } from "../../platform/persist.ts";
 
 const DISK = 1024 * 1024;
 const NOT_WRITTEN = 0xee;
@@ -539,25 +539,26 @@ test("snapshot: state round-trips when idle; refused while requests are in fligh
   queue.push(f.chain);
   device.queueNotify(0);
   await settle();
-  const snap = saveVirtioBlk(device);
+  const snap = device.saveState();
   assert.equal(snap.version, 1);
   assert.equal(snap.counters.requests.flush, 1);
   const json = JSON.parse(JSON.stringify(snap));
   const fresh = new VirtioBlk({ backend: new MemoryBlockBackend({ size: DISK }), name: "virtio-blk0" });
-  restoreVirtioBlk(fresh, json);
+  fresh.restoreState(json);
   assert.equal(fresh.state.features, device.state.features);
   assert.deepEqual(fresh.counters, device.counters);
-  assert.throws(() => restoreVirtioBlk(new VirtioBlk({ backend: new MemoryBlockBackend({ size: 4096 }) }), json), /different disk/);
+  assert.deepEqual(fresh.saveState(), snap);
+  assert.throws(() => new VirtioBlk({ backend: new MemoryBlockBackend({ size: 4096 }) }).restoreState(json), /different disk/);
 
   const r = driver.request({ type: VIRTIO_BLK_T_IN, inLen: 512 });
   queue.push(r.chain);
   device.queueNotify(0);
   await tick();
-  assert.throws(() => saveVirtioBlk(device), /in flight/);
+  assert.throws(() => device.saveState(), /in flight/);
   const drained = device.drain();
   backend.release("read");
   await drained;
-  assert.doesNotThrow(() => saveVirtioBlk(device));
+  assert.doesNotThrow(() => device.saveState());
 });
 
 test("used ring and notifications: completions that settle together share one notification", async () => {
@@ -573,4 +574,83 @@ test("used ring and notifications: completions that settle together share one no
     reqs.map(() => VIRTIO_BLK_S_OK),
   );
   void RAM_BASE;
+});
+
+test("rate limiter: ops and bandwidth buckets throttle requests, the refused chain stays in the ring, a timer retries", async () => {
+  const clock = new FakeClock();
+  const backend = new MemoryBlockBackend({ size: DISK });
+  const device = new VirtioBlk({ backend, clock, rateLimiter: { ops: { size: 2, refill_time: 100 } } });
+  const memory = new FakeGuestMemory(4 * 1024 * 1024);
+  const context = new FakeContext(memory, device.deviceFeatures, [device.queueSizes[0]]);
+  device.activate(context);
+  const driver = new FakeDriver(memory);
+  const reqs = [0, 1, 2].map((i) => driver.request({ type: VIRTIO_BLK_T_IN, sector: i, inLen: 512 }));
+  for (const r of reqs) context.queue.push(r.chain);
+  device.queueNotify(0);
+  await device.drain();
+  await tick();
+  assert.equal(context.queue.used.length, 2);
+  assert.equal(context.queue.available.length, 1, "the third request is back in the ring");
+  assert.equal(reqs[2].status(), NOT_WRITTEN);
+  assert.equal(device.rateLimiterCounters.throttled, 1);
+  assert.equal(clock.pending, 1);
+  clock.advance(50);
+  await device.drain();
+  await tick();
+  assert.equal(context.queue.used.length, 3, "served when a token refilled");
+  assert.equal(reqs[2].status(), VIRTIO_BLK_S_OK);
+
+  // Runtime change: a bandwidth limit of 1024 bytes per 100 ms; two 1 KiB reads take 100 ms.
+  device.updateRateLimiter({ ops: { size: 0, refill_time: 0 }, bandwidth: { size: 1024, refill_time: 100 } });
+  assert.deepEqual(device.rateLimiter, { bandwidth: { size: 1024, refill_time: 100 } });
+  const more = [3, 4].map((i) => driver.request({ type: VIRTIO_BLK_T_IN, sector: i, inLen: 1024 }));
+  for (const r of more) context.queue.push(r.chain);
+  device.queueNotify(0);
+  await device.drain();
+  await tick();
+  assert.equal(context.queue.used.length, 4);
+  // Pausing stops the retry timer; the waiting request is served after unquiesce.
+  await device.quiesce();
+  assert.equal(clock.pending, 0);
+  clock.advance(1000);
+  assert.equal(context.queue.used.length, 4);
+  device.unquiesce();
+  await device.drain();
+  await tick();
+  assert.equal(context.queue.used.length, 5);
+  assert.equal(more[1].status(), VIRTIO_BLK_S_OK);
+  // Removing the limit while a request waits serves it at once.
+  const last = driver.request({ type: VIRTIO_BLK_T_IN, sector: 5, inLen: 1024 });
+  context.queue.push(last.chain);
+  device.queueNotify(0);
+  assert.equal(clock.pending, 1);
+  device.updateRateLimiter({ bandwidth: { size: 0, refill_time: 0 } });
+  clock.advance(0);
+  await device.drain();
+  await tick();
+  assert.equal(last.status(), VIRTIO_BLK_S_OK);
+});
+
+test("snapshot: restoreState refuses bad input and changes nothing", () => {
+  const { device } = setup();
+  const good = JSON.parse(JSON.stringify(device.saveState()));
+  const fresh = new VirtioBlk({ backend: new MemoryBlockBackend({ size: DISK }), name: "virtio-blk0" });
+  const before = fresh.saveState();
+  for (const spoil of [
+    (s: any) => (s.version = 0),
+    (s: any) => (s.features = 5),
+    (s: any) => (s.flushFailed = "no"),
+    (s: any) => (s.counters.bytesRead = -1),
+    (s: any) => (s.counters.requests = { in: "x" }),
+    (s: any) => delete s.counters.malformed,
+    (s: any) => (s.limiter = null),
+    (s: any) => (s.config = s.config.slice(2)),
+  ]) {
+    const s = structuredClone(good);
+    spoil(s);
+    assert.throws(() => fresh.restoreState(s), SnapshotError);
+    assert.deepEqual(fresh.saveState(), before);
+  }
+  fresh.restoreState(good);
+  assert.deepEqual(fresh.saveState(), good);
 });

@@ -28,7 +28,10 @@ import { encodeBlockId } from "./backend.ts";
 import { readFromBuffers, writeToBuffers } from "../queue/chain.ts";
 import { parseRequest } from "./request.ts";
 import type { BlkRequest, BlkRequestLimits } from "./request.ts";
-import { newState, type VirtioBlkCounters, type VirtioBlkState } from "./state.ts";
+import { newCounters, newState, type VirtioBlkCounters, type VirtioBlkState } from "./state.ts";
+import { RateLimiter, type RateLimiterConfig, type RateLimiterState } from "../rate-limiter.ts";
+import { portableClock, type HostClock } from "../../platform/clock.ts";
+import { bytesToHex, hex64, SnapshotError, stateBool, stateInt, stateObject, stateRecord, stateString, stateU64 } from "../../platform/persist.ts";
 import {
   SECTOR_SIZE,
   VIRTIO_BLK_CONFIG_BLK_SIZE,
@@ -83,9 +86,36 @@ export interface VirtioBlkOptions {
   queueSize?: number;
   /** Only one request queue (no VIRTIO_BLK_F_MQ). */
   numQueues?: 1;
+  /** Firecracker's `rate_limiter` of a drive: bandwidth in bytes of data, ops in requests. */
+  rateLimiter?: RateLimiterConfig;
+  /** Time for the rate limiter's refill and retry timer. Default portableClock(). */
+  clock?: HostClock;
+}
+
+/**
+ * A VirtioBlk's snapshot. The configuration space is derived from the backend and the options, so
+ * it is only recorded to refuse a restore onto a different disk. In-flight requests are never part
+ * of it: the device is quiesced first (every started request completed and published), and a
+ * request refused by the rate limiter was given back to the ring (unpop), so requests the driver
+ * posted and did not see completed are simply in the ring, in guest RAM, and served after restore.
+ * The disk image itself is not part of the snapshot (flush it and copy it alongside).
+ */
+export interface VirtioBlkSnapshot {
+  version: 1;
+  /** struct virtio_blk_config (5.2.4) as hex. */
+  config: string;
+  features: string;
+  flushFailed: boolean;
+  counters: VirtioBlkCounters;
+  limiter: RateLimiterState;
 }
 
 const DROPPED = -1;
+
+/** The data bytes a request moves, for the bandwidth bucket (Firecracker counts reads and writes). */
+function requestBytes(request: BlkRequest): number {
+  return request.type === VIRTIO_BLK_T_IN || request.type === VIRTIO_BLK_T_OUT ? request.length : 0;
+}
 
 export class VirtioBlk implements VirtioDevice {
   readonly deviceId = VIRTIO_ID_BLOCK;
@@ -115,6 +145,9 @@ export class VirtioBlk implements VirtioDevice {
   private throttled = false;
   private notifyScheduled = false;
   private drainWaiters: (() => void)[] = [];
+  private readonly limiter: RateLimiter;
+  /** quiesce()d: no chain is taken until unquiesce(). */
+  private quiesced = false;
 
   constructor(options: VirtioBlkOptions) {
     const { backend } = options;
@@ -128,6 +161,7 @@ export class VirtioBlk implements VirtioDevice {
     }
     this.backend = backend;
     this.name = options.name ?? "virtio-blk";
+    this.limiter = new RateLimiter(options.clock ?? portableClock(), options.rateLimiter ?? {});
     this.queueSizes = [queueSize];
     this.maxInFlight = queueSize;
     this.capacitySectors = backend.size / SECTOR_SIZE;
@@ -213,6 +247,7 @@ export class VirtioBlk implements VirtioDevice {
   }
 
   reset(): void {
+    this.limiter.cancel();
     this.generation++;
     this.context = undefined;
     this.limits = undefined;
@@ -226,6 +261,81 @@ export class VirtioBlk implements VirtioDevice {
   queueNotify(queueIndex: number): void {
     if (queueIndex !== 0) return;
     this.poll();
+  }
+
+  // ---- rate limiting (Firecracker PATCH /drives/{id} rate_limiter) -----------------------------
+  /** The limits in force. */
+  get rateLimiter(): RateLimiterConfig {
+    return this.limiter.config;
+  }
+  /** Requests refused for lack of tokens, and retry timers started. */
+  get rateLimiterCounters(): { throttled: number; timers: number } {
+    return { ...this.limiter.counters };
+  }
+  /** Changes the limits at run time; a bucket not given stays (rate-limiter.ts). */
+  updateRateLimiter(config: RateLimiterConfig): void {
+    this.limiter.update(config);
+  }
+
+  // ---- pause and snapshot -----------------------------------------------------------------------
+  /**
+   * Stops taking requests, waits for every started one to finish and publishes their completions
+   * (used ring written and notifyUsed called) before resolving: no acknowledged write is lost and
+   * nothing is in flight. The rate limiter's retry timer stops; a request it refused is in the ring.
+   */
+  async quiesce(): Promise<void> {
+    this.quiesced = true;
+    this.limiter.cancel();
+    await this.drain();
+    this.flushNotify();
+  }
+
+  /** Resumes taking requests: those posted meanwhile (and refused earlier) are served now. */
+  unquiesce(): void {
+    if (!this.quiesced) return;
+    this.quiesced = false;
+    this.poll();
+  }
+
+  saveState(): VirtioBlkSnapshot {
+    if (this.inFlight !== 0) throw new Error(`${this.name}: ${this.inFlight} requests in flight; quiesce() before saveState()`);
+    const s = this.state;
+    return {
+      version: 1,
+      config: bytesToHex(this.config),
+      features: hex64(s.features),
+      flushFailed: s.flushFailed,
+      counters: structuredClone(s.counters),
+      limiter: this.limiter.saveState(),
+    };
+  }
+
+  /** Onto a freshly constructed device over the same disk; the transport then re-activates it. */
+  restoreState(value: unknown): void {
+    const where = this.name;
+    const r = stateObject(value, where, [1]);
+    if (stateString(r.config, `${where}.config`) !== bytesToHex(this.config)) {
+      throw new SnapshotError(`${where}.config: the snapshot was taken with a different disk configuration (size or limits)`);
+    }
+    if (this.inFlight !== 0) throw new SnapshotError(`${where}: cannot restore while requests are in flight`);
+    const features = stateU64(r.features, `${where}.features`);
+    const flushFailed = stateBool(r.flushFailed, `${where}.flushFailed`);
+    const c = stateRecord(r.counters, `${where}.counters`);
+    const counters = newCounters();
+    for (const key of Object.keys(counters) as (keyof VirtioBlkCounters)[]) {
+      if (key === "requests") {
+        const req = stateRecord(c.requests, `${where}.counters.requests`);
+        for (const [name, n] of Object.entries(req)) counters.requests[name] = stateInt(n, `${where}.counters.requests.${name}`);
+      } else {
+        counters[key] = stateInt(c[key], `${where}.counters.${key}`);
+      }
+    }
+    counters.inFlight = 0;
+    const applyLimiter = this.limiter.prepareRestore(r.limiter, `${where}.limiter`);
+    applyLimiter();
+    this.state.features = features;
+    this.state.flushFailed = flushFailed;
+    this.state.counters = counters;
   }
 
   /** Resolves once no request has host I/O running (for snapshots and shutdown). */
@@ -246,7 +356,7 @@ export class VirtioBlk implements VirtioDevice {
   private poll(): void {
     const context = this.context;
     const limits = this.limits;
-    if (!context || !limits || this.broken) return;
+    if (!context || !limits || this.broken || this.quiesced) return;
     const queue = context.queues[0];
     if (!queue) return;
     const counters = this.state.counters;
@@ -268,6 +378,15 @@ export class VirtioBlk implements VirtioDevice {
           break;
         }
         const type = parsed.kind === "request" ? parsed.request.type : parsed.type;
+        if (parsed.kind === "request" && this.limiter.active) {
+          const bytes = requestBytes(parsed.request);
+          if (!this.limiter.tryConsume(bytes, 1)) {
+            // Nothing was written into the chain: give it back, and take it again once tokens refill.
+            queue.unpop(chain);
+            this.limiter.retryWhenReady(bytes, 1, () => this.poll());
+            break;
+          }
+        }
         const typeName = requestTypeName(type);
         counters.requests[typeName] = (counters.requests[typeName] ?? 0) + 1;
         if (parsed.kind === "reject") {
@@ -350,6 +469,7 @@ export class VirtioBlk implements VirtioDevice {
     this.notifyScheduled = true;
     const generation = this.generation;
     queueMicrotask(() => {
+      if (!this.notifyScheduled) return; // flushed by quiesce()
       this.notifyScheduled = false;
       if (generation !== this.generation || this.broken || !this.context) return;
       try {
@@ -358,6 +478,18 @@ export class VirtioBlk implements VirtioDevice {
         this.fault(e instanceof Error ? e.message : String(e));
       }
     });
+  }
+
+  /** Signals completions whose notifyUsed is still scheduled, now. */
+  private flushNotify(): void {
+    if (!this.notifyScheduled) return;
+    this.notifyScheduled = false;
+    if (this.broken || !this.context) return;
+    try {
+      this.context.notifyUsed(0);
+    } catch (e) {
+      this.fault(e instanceof Error ? e.message : String(e));
+    }
   }
 
   /** Performs a parsed request; resolves to the status byte, or DROPPED after a reset. */

@@ -1,6 +1,6 @@
 // The mutable state of a VirtioBlk that outlives a device reset and goes into a snapshot:
-// negotiated features, the sticky flush-failure flag and the counters. Its own module so that the
-// device model and the snapshot code both depend on it and not on each other.
+// negotiated features, the sticky flush-failure flag and the counters (saved by VirtioBlk.saveState).
+// Its own module so that tests and reports can use the types without the device.
 
 export interface VirtioBlkCounters {
   /** Requests taken from the queue, by type name (spec.ts requestTypeName). */

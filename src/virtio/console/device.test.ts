@@ -149,3 +149,46 @@ test("a malformed transmit ring ends in NEEDS_RESET; host input survives a reset
   mmioWrite(s.t, R.QueueNotify, VIRTIO_CONSOLE_RECEIVEQ);
   assert.equal(str(s.ram.get(a.inAddrs[0], 4)), "kept");
 });
+
+test("pause holds host input and queue work; resume delivers; pending input and size survive a snapshot", async () => {
+  const s = setup({ size: { cols: 80, rows: 24 } });
+  const { rx } = s.probe();
+  const a = (rx as SplitDriver).add([], [64]);
+  mmioWrite(s.t, R.QueueNotify, 0);
+  takeInterrupt(s.t);
+  await s.t.pause();
+  assert.equal(s.device.receive(new TextEncoder().encode("typed while paused")), 18);
+  assert.deepEqual((rx as SplitDriver).used(), [], "nothing delivered while paused");
+  assert.equal(s.irq.level, false);
+  s.device.resize(100, 30);
+  assert.equal(s.irq.level, false, "the config interrupt is held");
+  s.t.resume();
+  const [used] = (rx as SplitDriver).used();
+  assert.equal(used.id, a.id);
+  assert.equal(str(s.ram.get(a.inAddrs[0], used.len)), "typed while paused");
+  assert.equal(takeInterrupt(s.t), VIRTIO_MMIO_INT_CONFIG | VIRTIO_MMIO_INT_VRING);
+
+  // Input with no receive buffer is in the snapshot; the restored console delivers it.
+  s.device.receive(new TextEncoder().encode("later"));
+  await s.t.pause();
+  const saved = JSON.parse(JSON.stringify(s.t.saveState()));
+  assert.equal(saved.device.pendingInput, "6c61746572");
+  const fresh = new VirtioConsoleDevice({ output: () => {}, size: { cols: 80, rows: 24 } });
+  const t2 = new VirtioMmioTransport({ device: fresh, memory: s.ram.memory, irq: () => {} });
+  t2.restoreState(saved);
+  t2.resume();
+  assert.equal(fresh.readConfig(0, 2), 100);
+  const b = (rx as SplitDriver).add([], [64]);
+  mmioWrite(t2, R.QueueNotify, 0);
+  const [u2] = (rx as SplitDriver).used();
+  assert.equal(str(s.ram.get(b.inAddrs[0], u2.len)), "later");
+
+  const other = new VirtioConsoleDevice({ output: () => {}, maxPendingInput: 4 });
+  for (const spoil of [(x: any) => (x.cols = 70000), (x: any) => (x.pendingInput = "abc"), (x: any) => delete x.counters.bytesIn, (x: any) => (x.version = 2)]) {
+    const bad = structuredClone(saved.device);
+    spoil(bad);
+    assert.throws(() => other.restoreState(bad), /virtio-console0/);
+  }
+  assert.throws(() => other.restoreState(saved.device), /exceed/, "more input than this console buffers");
+  assert.equal(other.pendingInput, 0);
+});

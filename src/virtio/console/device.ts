@@ -12,6 +12,20 @@ import type { DescriptorChain, VirtioDevice, VirtioDeviceContext } from "../type
 import { VirtqueueError } from "../types.ts";
 import { VIRTIO_ID_CONSOLE, featureBit } from "../constants.ts";
 import { readFromChain, writeToChain } from "../queue/chain.ts";
+import { bytesToHex, SnapshotError, stateBytes, stateInt, stateObject, stateRecord } from "../../platform/persist.ts";
+
+/**
+ * A console's snapshot: the console size, counters and the host input not yet delivered (at most
+ * maxPendingInput bytes). The device holds no chain between calls, so nothing else is needed:
+ * receive buffers the driver posted are in the ring, in guest RAM.
+ */
+export interface VirtioConsoleState {
+  version: 1;
+  cols: number;
+  rows: number;
+  pendingInput: string;
+  counters: VirtioConsoleCounters;
+}
 
 /** Spec 5.3.3 feature bits. */
 export const VIRTIO_CONSOLE_F_SIZE = 0;
@@ -98,6 +112,19 @@ class ByteFifo {
     this.head = (this.head + n) % this.buf.length;
     this.length -= n;
   }
+  get capacity(): number {
+    return this.buf.length;
+  }
+  /** Every byte held, oldest first (a copy). */
+  contents(): Uint8Array {
+    const out = new Uint8Array(this.length);
+    for (let i = 0; i < this.length; i++) out[i] = this.buf[(this.head + i) % this.buf.length];
+    return out;
+  }
+  clear(): void {
+    this.head = 0;
+    this.length = 0;
+  }
 }
 
 export class VirtioConsoleDevice implements VirtioDevice {
@@ -123,6 +150,8 @@ export class VirtioConsoleDevice implements VirtioDevice {
   private cols: number;
   private rows: number;
   private context: VirtioDeviceContext | undefined;
+  /** quiesce()d: input is kept in the FIFO and no queue is touched until unquiesce(). */
+  private quiesced = false;
 
   constructor(options: VirtioConsoleOptions) {
     this.output = options.output;
@@ -161,7 +190,44 @@ export class VirtioConsoleDevice implements VirtioDevice {
   resize(cols: number, rows: number): void {
     this.cols = cols & 0xffff;
     this.rows = rows & 0xffff;
+    // While quiesced the transport holds the interrupt until it resumes.
     if (this.sizeOffered) this.context?.notifyConfigChange();
+  }
+
+  // ---- pause and snapshot -----------------------------------------------------------------------
+  /** Holds input in the FIFO (overflow counted in inputRefused) and touches no queue until unquiesce(). */
+  async quiesce(): Promise<void> {
+    this.quiesced = true;
+  }
+
+  unquiesce(): void {
+    if (!this.quiesced) return;
+    this.quiesced = false;
+    this.transmit();
+    this.deliver();
+  }
+
+  saveState(): VirtioConsoleState {
+    return { version: 1, cols: this.cols, rows: this.rows, pendingInput: bytesToHex(this.input.contents()), counters: { ...this.counters } };
+  }
+
+  restoreState(value: unknown): void {
+    const where = this.name;
+    const r = stateObject(value, where, [1]);
+    const cols = stateInt(r.cols, `${where}.cols`, 0, 0xffff);
+    const rows = stateInt(r.rows, `${where}.rows`, 0, 0xffff);
+    const input = stateBytes(r.pendingInput, `${where}.pendingInput`);
+    if (input.length > this.input.capacity) {
+      throw new SnapshotError(`${where}.pendingInput: ${input.length} bytes exceed this console's input buffer of ${this.input.capacity}`);
+    }
+    const c = stateRecord(r.counters, `${where}.counters`);
+    const counters = { ...this.counters };
+    for (const key of Object.keys(counters) as (keyof VirtioConsoleCounters)[]) counters[key] = stateInt(c[key], `${where}.counters.${key}`);
+    this.cols = cols;
+    this.rows = rows;
+    this.input.clear();
+    this.input.push(input);
+    Object.assign(this.counters, counters);
   }
 
   // ---- VirtioDevice ----------------------------------------------------------------------------
@@ -213,7 +279,7 @@ export class VirtioConsoleDevice implements VirtioDevice {
   /** Spec 5.3.6: the driver-to-device direction: output every available transmit buffer. */
   private transmit(): void {
     const context = this.context;
-    if (!context) return;
+    if (!context || this.quiesced) return;
     const queue = context.queues[VIRTIO_CONSOLE_TRANSMITQ];
     this.drain(context, VIRTIO_CONSOLE_TRANSMITQ, () => {
       const chain = queue.pop();
@@ -235,7 +301,7 @@ export class VirtioConsoleDevice implements VirtioDevice {
   /** Spec 5.3.6: the device-to-driver direction: fill receive buffers from the pending input. */
   private deliver(): void {
     const context = this.context;
-    if (!context || this.input.length === 0) return;
+    if (!context || this.quiesced || this.input.length === 0) return;
     const queue = context.queues[VIRTIO_CONSOLE_RECEIVEQ];
     this.drain(context, VIRTIO_CONSOLE_RECEIVEQ, () => {
       if (this.input.length === 0) return false;

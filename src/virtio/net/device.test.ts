@@ -1,4 +1,6 @@
 import { test } from "node:test";
+import { FakeClock } from "../../testing/fakes.ts";
+import { SnapshotError } from "../../platform/persist.ts";
 import assert from "node:assert/strict";
 import { VirtioNet, planReceive, type VirtioNetOptions } from "./device.ts";
 import { VirtqueueError } from "../types.ts";
@@ -451,4 +453,60 @@ test("a queue error from pushUsed on the receive path becomes a reset request, n
   };
   backend.inject(makeFrame(64)); // must not throw into the backend's event handler
   assert.match(driver.context.resetReasons[0], /used ring not writable/);
+});
+
+test("rate limiters: tx frames wait in the ring for tokens, rx frames wait on the host side; both change at run time", () => {
+  const clock = new FakeClock();
+  const { backend, device, driver } = setup({ clock, txRateLimiter: { ops: { size: 2, refill_time: 100 } }, rxRateLimiter: { bandwidth: { size: 1000, refill_time: 100 } } });
+  for (let i = 0; i < 3; i++) driver.transmit(makeFrame(100, { seed: i }), { kick: false });
+  device.queueNotify(1);
+  assert.equal(backend.sent.length, 2);
+  assert.equal(driver.txq.available.length, 1, "the third frame is still in the ring");
+  assert.equal(device.rateLimiterCounters.tx.throttled, 1);
+  clock.advance(50);
+  assert.equal(backend.sent.length, 3, "sent when a token refilled");
+
+  driver.postReceiveBuffers(4);
+  backend.inject(makeFrame(600, { seed: 7 }));
+  backend.inject(makeFrame(600, { seed: 8 }));
+  assert.equal(driver.takeReceived().length, 1, "the second frame waits for bandwidth");
+  assert.equal(backend.paused, true, "the backend holds further frames meanwhile");
+  clock.advance(20);
+  assert.equal(driver.takeReceived().length, 1);
+  assert.equal(backend.paused, false);
+
+  device.updateRateLimiter({ tx: { ops: { size: 0, refill_time: 0 } } });
+  assert.deepEqual(device.txRateLimiter, {});
+  assert.deepEqual(device.rxRateLimiter, { bandwidth: { size: 1000, refill_time: 100 } });
+  for (let i = 0; i < 5; i++) driver.transmit(makeFrame(100, { seed: i }));
+  assert.equal(backend.sent.length, 8);
+});
+
+test("snapshot: state round trip (MAC, link, counters, limiters); bad input refused without change", async () => {
+  const { device, backend } = setup({ txRateLimiter: { bandwidth: { size: 5000, refill_time: 10 } } });
+  backend.inject(makeFrame(80));
+  device.setLinkUp(false);
+  await device.quiesce();
+  const good = JSON.parse(JSON.stringify(device.saveState()));
+  assert.equal(good.linkUp, false);
+  const fresh = new VirtioNet({ backend: new FakeBackend(), mac: MAC, txRateLimiter: { bandwidth: { size: 5000, refill_time: 10 } } });
+  const before = fresh.saveState();
+  for (const spoil of [
+    (s: any) => (s.version = 3),
+    (s: any) => (s.mac = "525400123457"),
+    (s: any) => (s.mac = "zz"),
+    (s: any) => (s.linkUp = 1),
+    (s: any) => (s.counters.rxDrops.linkDown = 0.5),
+    (s: any) => delete s.counters.txFrames,
+    (s: any) => (s.txLimiter.bandwidth = null),
+  ]) {
+    const s = structuredClone(good);
+    spoil(s);
+    assert.throws(() => fresh.restoreState(s), SnapshotError);
+    assert.deepEqual(fresh.saveState(), before);
+    assert.equal(fresh.linkUp, true);
+  }
+  fresh.restoreState(good);
+  assert.equal(fresh.linkUp, false);
+  assert.deepEqual(fresh.saveState(), good);
 });

@@ -49,6 +49,9 @@ import {
   parseNetHeader,
 } from "./header.ts";
 import { macProblem } from "./mac.ts";
+import { RateLimiter, type RateLimiterConfig, type RateLimiterState } from "../rate-limiter.ts";
+import { portableClock, type HostClock } from "../../platform/clock.ts";
+import { bytesToHex, SnapshotError, stateBool, stateInt, stateObject, stateRecord, stateString } from "../../platform/persist.ts";
 import { readExactly, writeToChain } from "../queue/chain.ts";
 
 export interface VirtioNetOptions {
@@ -65,6 +68,27 @@ export interface VirtioNetOptions {
   hostQueueFrames?: number;
   /** Offer VIRTIO_NET_F_MRG_RXBUF (5.1.6.3); default true. */
   mergeableRxBuffers?: boolean;
+  /** Firecracker's `rx_rate_limiter` / `tx_rate_limiter`: bandwidth in frame bytes, ops in frames. */
+  rxRateLimiter?: RateLimiterConfig;
+  txRateLimiter?: RateLimiterConfig;
+  /** Time for the rate limiters' refill and retry timers. Default portableClock(). */
+  clock?: HostClock;
+}
+
+/**
+ * A VirtioNet's snapshot: the MAC (checked against the device it is restored onto), the link
+ * state, counters and the rate limiters. Frames waiting in the host-side queue are not saved:
+ * like frames on the wire when a host is suspended, they are lost and protocols retransmit.
+ * Receive buffers the driver posted are in the ring (in guest RAM): MRG_RXBUF buffers the device
+ * had taken for a frame were given back at quiesce (unpop), so they are simply taken again.
+ */
+export interface VirtioNetState {
+  version: 1;
+  mac: string;
+  linkUp: boolean;
+  counters: VirtioNetCounters;
+  rxLimiter: RateLimiterState;
+  txLimiter: RateLimiterState;
 }
 
 /** Why a frame was dropped (guest to host: tx; host to guest: rx). */
@@ -83,6 +107,8 @@ export interface VirtioNetDrops {
   bufferTooSmall: number;
   /** rx: queued frames discarded by a device reset. */
   reset: number;
+  /** The link was down (setLinkUp(false)): tx frames not sent, rx frames not delivered. */
+  linkDown: number;
 }
 
 export interface VirtioNetCounters {
@@ -109,7 +135,7 @@ export interface VirtioNetCounters {
 }
 
 function newDrops(): VirtioNetDrops {
-  return { runt: 0, oversize: 0, offload: 0, queueFull: 0, notReady: 0, bufferTooSmall: 0, reset: 0 };
+  return { runt: 0, oversize: 0, offload: 0, queueFull: 0, notReady: 0, bufferTooSmall: 0, reset: 0, linkDown: 0 };
 }
 
 /**
@@ -157,6 +183,10 @@ export class VirtioNet implements VirtioDevice {
   private rxHeldBytes = 0;
   private rxNotifications = true;
   private paused = false;
+  /** quiesce()d: nothing is taken from the queues until unquiesce(); host frames are held. */
+  private quiesced = false;
+  private readonly rxLimiter: RateLimiter;
+  private readonly txLimiter: RateLimiter;
 
   constructor(options: VirtioNetOptions) {
     const mtu = options.mtu ?? 1500;
@@ -173,6 +203,9 @@ export class VirtioNet implements VirtioDevice {
     if (!Number.isInteger(hostQueue) || hostQueue < 1) throw new RangeError(`virtio-net: bad hostQueueFrames ${hostQueue}`);
 
     this.backend = options.backend;
+    const clock = options.clock ?? portableClock();
+    this.rxLimiter = new RateLimiter(clock, options.rxRateLimiter ?? {});
+    this.txLimiter = new RateLimiter(clock, options.txRateLimiter ?? {});
     this.mac = Uint8Array.from(options.mac);
     this.mtu = mtu;
     this.name = options.name ?? "virtio-net0";
@@ -216,15 +249,114 @@ export class VirtioNet implements VirtioDevice {
   }
 
   /**
-   * Sets or clears VIRTIO_NET_S_LINK_UP in config-space status and, when it changed on a live
-   * device, raises a configuration-change notification (5.1.4, 4.2.2). Frames still flow either way;
-   * the guest's driver decides what link down means (Linux: carrier off).
+   * Sets or clears VIRTIO_NET_S_LINK_UP in config-space status (VIRTIO_NET_F_STATUS, 5.1.4) and,
+   * when it changed on a live device, raises a configuration-change notification (4.2.2). Linux's
+   * virtnet_config_changed_work() then turns the carrier off and stops its transmit queues, so a
+   * down link normally sees no transmit buffers; any that still come are consumed and dropped
+   * (counted in txDrops.linkDown), as a NIC without link drops them. Frames from the backend are
+   * dropped too (rxDrops.linkDown): there is no wire. Up again: frames flow at once.
    */
   setLinkUp(up: boolean): void {
     if (up === this.linkUp) return;
     const status = this.config[VIRTIO_NET_CONFIG_STATUS] & ~VIRTIO_NET_S_LINK_UP;
     this.setLe16(VIRTIO_NET_CONFIG_STATUS, status | (up ? VIRTIO_NET_S_LINK_UP : 0));
+    if (!up) {
+      this.counters.rxDrops.linkDown += this.rxQueue.length;
+      this.rxQueue = [];
+      this.noteQueue();
+    }
     if (this.context && !this.broken) this.context.notifyConfigChange();
+  }
+
+  // ---- rate limiting (Firecracker PATCH /network-interfaces/{id}) -------------------------------
+  get rxRateLimiter(): RateLimiterConfig {
+    return this.rxLimiter.config;
+  }
+  get txRateLimiter(): RateLimiterConfig {
+    return this.txLimiter.config;
+  }
+  /** Frames refused for lack of tokens and retry timers, per direction. */
+  get rateLimiterCounters(): { rx: { throttled: number; timers: number }; tx: { throttled: number; timers: number } } {
+    return { rx: { ...this.rxLimiter.counters }, tx: { ...this.txLimiter.counters } };
+  }
+  /** Changes the limits at run time; a direction or bucket not given stays (rate-limiter.ts). */
+  updateRateLimiter(update: { rx?: RateLimiterConfig; tx?: RateLimiterConfig }): void {
+    if (update.rx) this.rxLimiter.update(update.rx);
+    if (update.tx) this.txLimiter.update(update.tx);
+  }
+
+  // ---- pause and snapshot -----------------------------------------------------------------------
+  /**
+   * Stops using the queues: MRG_RXBUF buffers taken for a frame are given back to the ring
+   * (nothing was written into them), the rate limiters' timers stop, and frames from the backend
+   * are held in the host-side queue (bounded; overflow counted in rxDrops.queueFull) with the
+   * backend asked to pause, until unquiesce() delivers them.
+   */
+  async quiesce(): Promise<void> {
+    if (this.quiesced) return;
+    this.quiesced = true;
+    this.rxLimiter.cancel();
+    this.txLimiter.cancel();
+    this.guarded(() => this.giveBackHeld());
+  }
+
+  unquiesce(): void {
+    if (!this.quiesced) return;
+    this.quiesced = false;
+    if (!this.context || this.broken) return;
+    this.guarded(() => this.transmit());
+    this.guarded(() => this.deliver());
+  }
+
+  /** Receive buffers held for the frame at the head of rxQueue go back to the ring, newest first. */
+  private giveBackHeld(): void {
+    const queue = this.context?.queues[RECEIVEQ1];
+    const held = this.rxHeld;
+    this.rxHeld = [];
+    this.rxHeldBytes = 0;
+    if (!queue || this.broken) return;
+    for (let i = held.length - 1; i >= 0; i--) queue.unpop(held[i]);
+  }
+
+  saveState(): VirtioNetState {
+    if (this.rxHeld.length > 0) throw new Error(`${this.name}: receive buffers are held; quiesce() before saveState()`);
+    return {
+      version: 1,
+      mac: bytesToHex(this.mac),
+      linkUp: this.linkUp,
+      counters: structuredClone(this.counters),
+      rxLimiter: this.rxLimiter.saveState(),
+      txLimiter: this.txLimiter.saveState(),
+    };
+  }
+
+  /** Onto a freshly constructed device with the same MAC; the transport then re-activates it. */
+  restoreState(value: unknown): void {
+    const where = this.name;
+    const r = stateObject(value, where, [1]);
+    const mac = stateString(r.mac, `${where}.mac`, /^[0-9a-f]{12}$/);
+    if (mac !== bytesToHex(this.mac)) throw new SnapshotError(`${where}.mac: ${mac} is not this device's MAC ${bytesToHex(this.mac)}`);
+    const linkUp = stateBool(r.linkUp, `${where}.linkUp`);
+    const c = stateRecord(r.counters, `${where}.counters`);
+    const counters = structuredClone(this.counters);
+    for (const key of Object.keys(counters) as (keyof VirtioNetCounters)[]) {
+      if (key === "txDrops" || key === "rxDrops") {
+        const d = stateRecord(c[key], `${where}.counters.${key}`);
+        const drops = newDrops();
+        for (const k of Object.keys(drops) as (keyof VirtioNetDrops)[]) drops[k] = stateInt(d[k], `${where}.counters.${key}.${k}`);
+        counters[key] = drops;
+      } else {
+        counters[key] = stateInt(c[key], `${where}.counters.${key}`);
+      }
+    }
+    const applyRx = this.rxLimiter.prepareRestore(r.rxLimiter, `${where}.rxLimiter`);
+    const applyTx = this.txLimiter.prepareRestore(r.txLimiter, `${where}.txLimiter`);
+    applyRx();
+    applyTx();
+    counters.rxQueued = 0;
+    Object.assign(this.counters, counters);
+    const status = this.config[VIRTIO_NET_CONFIG_STATUS] & ~VIRTIO_NET_S_LINK_UP;
+    this.setLe16(VIRTIO_NET_CONFIG_STATUS, status | (linkUp ? VIRTIO_NET_S_LINK_UP : 0));
   }
 
   readConfig(offset: number, size: number): number | undefined {
@@ -264,12 +396,14 @@ export class VirtioNet implements VirtioDevice {
   }
 
   queueNotify(queueIndex: number): void {
-    if (!this.context || this.broken) return;
+    if (!this.context || this.broken || this.quiesced) return;
     if (queueIndex === TRANSMITQ1) this.guarded(() => this.transmit());
     else if (queueIndex === RECEIVEQ1) this.guarded(() => this.deliver());
   }
 
   reset(): void {
+    this.rxLimiter.cancel();
+    this.txLimiter.cancel();
     this.counters.rxDrops.reset += this.rxQueue.length;
     this.context = undefined;
     this.broken = false;
@@ -284,7 +418,8 @@ export class VirtioNet implements VirtioDevice {
   // ---- transmit (5.1.6.2) ----
 
   private transmit(): void {
-    const context = this.context!;
+    const context = this.context;
+    if (!context || this.broken || this.quiesced) return;
     const queue = context.queues[TRANSMITQ1];
     let used = 0;
     // The ring holds at most `size` outstanding chains and the driver cannot add any while this
@@ -293,6 +428,15 @@ export class VirtioNet implements VirtioDevice {
       const chain = this.pop(queue);
       if (chain === null) break; // failed
       if (chain === undefined) break;
+      if (this.txLimiter.active && this.linkUp) {
+        const bytes = Math.max(0, chain.readableLength - this.headerSize);
+        if (!this.txLimiter.tryConsume(bytes, 1)) {
+          // Nothing was read or written: give the chain back and take it again once tokens refill.
+          queue.unpop(chain);
+          this.txLimiter.retryWhenReady(bytes, 1, () => this.guarded(() => this.transmit()));
+          break;
+        }
+      }
       if (!this.transmitChain(context.memory, chain)) break; // failed
       // Nothing is written into transmit buffers: used length 0.
       queue.pushUsed(chain, 0);
@@ -324,6 +468,10 @@ export class VirtioNet implements VirtioDevice {
       drops.offload++;
       return true;
     }
+    if (!this.linkUp) {
+      drops.linkDown++;
+      return true;
+    }
     const frame = readExactly(memory, chain.readable, hdrSize, frameLength);
     if (!frame) return this.fail("transmitq buffer outside guest RAM");
     this.counters.txFrames++;
@@ -339,6 +487,10 @@ export class VirtioNet implements VirtioDevice {
     const drops = this.counters.rxDrops;
     if (!this.context || this.broken) {
       drops.notReady++;
+      return;
+    }
+    if (!this.linkUp) {
+      drops.linkDown++;
       return;
     }
     const lengthProblem = checkFrameLength(frame.length, this.mtu);
@@ -361,13 +513,20 @@ export class VirtioNet implements VirtioDevice {
   /** Moves queued frames into receive buffers while there are buffers. */
   private deliver(): void {
     const context = this.context;
-    if (!context || this.broken) return;
+    if (!context || this.broken || this.quiesced) return;
     const queue = context.queues[RECEIVEQ1];
     let used = 0;
     while (this.rxQueue.length > 0) {
-      const result = this.place(queue, context.memory, this.rxQueue[0]);
+      const frame = this.rxQueue[0];
+      if (this.rxLimiter.active && !this.rxLimiter.allows(frame.length, 1)) {
+        // The frame waits in the host-side queue (the backend is paused meanwhile).
+        this.rxLimiter.retryWhenReady(frame.length, 1, () => this.guarded(() => this.deliver()));
+        break;
+      }
+      const result = this.place(queue, context.memory, frame);
       if (result === "failed") return;
       if (result === "wait") break;
+      this.rxLimiter.take(frame.length, 1);
       this.rxQueue.shift();
       used++;
     }

@@ -17,4 +17,7 @@ export class InactiveVirtqueue implements Virtqueue {
     return false;
   }
   setNotifications(_enabled: boolean): void {}
+  unpop(_chain: DescriptorChain): void {
+    throw new VirtqueueError(`queue ${this.index} is not set up`);
+  }
 }

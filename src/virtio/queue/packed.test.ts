@@ -293,3 +293,46 @@ test("readPackedChain: undefined when nothing is available, errors for bad argum
   const h = readPackedChain(ram.memory, ram.base, 4, 9, true, true);
   assert.ok(h && isChainError(h));
 });
+
+test("unpop gives the last buffer back, across the ring's wrap; the state round-trips onto a fresh queue", async () => {
+  const { checkPackedQueueState } = await import("./packed.ts");
+  const { ram, driver, vq } = setup(4, { eventIdx: true });
+  // Move both sides near the end of the ring so that the next buffer wraps.
+  for (let i = 0; i < 3; i++) {
+    driver.add([bytes(i)], []);
+    vq.pushUsed(vq.pop()!, 0);
+  }
+  driver.used();
+  const wrapping = driver.add([], [8, 8]); // slots 3 and 0
+  const chain = vq.pop()!;
+  assert.equal(chain.descriptorCount, 2);
+  vq.unpop(chain);
+  const again = vq.pop()!;
+  assert.equal(again.id, wrapping.id);
+  assert.equal(again.writableLength, 16);
+  vq.unpop(again);
+  assert.throws(() => vq.unpop(again), VirtqueueError, "nothing outstanding");
+  const saved = JSON.parse(JSON.stringify(vq.saveState()));
+  assert.equal(saved.availIdx, 3);
+  const fresh = new PackedVirtqueue({
+    memory: ram.memory,
+    index: 0,
+    size: 4,
+    descAddr: driver.ringAddr,
+    driverAddr: driver.driverAddr,
+    deviceAddr: driver.deviceAddr,
+    eventIdx: true,
+    indirect: true,
+  });
+  fresh.applyState(checkPackedQueueState(saved, "q", 4));
+  assert.deepEqual(fresh.saveState(), saved);
+  const c = fresh.pop()!;
+  assert.equal(c.id, wrapping.id);
+  fresh.pushUsed(c, 16);
+  assert.deepEqual(driver.used().map((u) => u.id), [wrapping.id]);
+  for (const spoil of [(s: any) => (s.kind = "split"), (s: any) => (s.availIdx = 4), (s: any) => (s.usedWrap = 0), (s: any) => (s.inFlight = 5), (s: any) => (s.deviceEventFlags = 7)]) {
+    const s = structuredClone(saved);
+    spoil(s);
+    assert.throws(() => checkPackedQueueState(s, "q", 4), /q\./);
+  }
+});

@@ -33,7 +33,30 @@ import {
 } from "../constants.ts";
 import { u64FromHalves } from "../memory.ts";
 import { ChainBuilder, chainError, dataView, isChainError, type ChainError } from "./chain.ts";
-import { newVirtqueueCounters, vringNeedEvent, type VirtqueueConfig } from "./split.ts";
+import { checkBroken, checkQueueCounters, newVirtqueueCounters, vringNeedEvent, type VirtqueueConfig } from "./split.ts";
+import { SnapshotError, stateBool, stateInt, stateObject } from "../../platform/persist.ts";
+
+/**
+ * A packed queue's device-side state (spec 2.8): positions and wrap counters for reading and for
+ * writing used descriptors, event suppression as the device last wrote it, and counters. The ring
+ * itself lives in guest RAM, saved with it.
+ */
+export interface PackedQueueState {
+  version: 1;
+  kind: "packed";
+  size: number;
+  availIdx: number;
+  availWrap: boolean;
+  usedIdx: number;
+  usedWrap: boolean;
+  usedSince: number;
+  outstanding: number;
+  inFlight: number;
+  /** RING_EVENT_FLAGS_* last written to the device event suppression structure, -1 for none. */
+  deviceEventFlags: number;
+  broken: string | null;
+  counters: VirtqueueCounters;
+}
 
 /**
  * Why a packed queue with this layout cannot be used, or undefined: 1..32768 entries (spec 2.8;
@@ -178,7 +201,32 @@ export function packedNeedInterrupt(
   return vringNeedEvent(event & 0xffff, usedIdx, (usedIdx - usedSince) & 0xffff);
 }
 
+/** A saved packed queue state, checked for a queue of `size` entries; throws SnapshotError. */
+export function checkPackedQueueState(value: unknown, where: string, size: number): PackedQueueState {
+  const r = stateObject(value, where, [1]);
+  if (r.kind !== "packed") throw new SnapshotError(`${where}.kind: expected "packed", got ${JSON.stringify(r.kind)}`);
+  if (r.size !== size) throw new SnapshotError(`${where}.size: ${String(r.size)} is not the queue's size ${size}`);
+  const outstanding = stateInt(r.outstanding, `${where}.outstanding`, 0, size);
+  const broken = checkBroken(r.broken, `${where}.broken`);
+  return {
+    version: 1,
+    kind: "packed",
+    size,
+    availIdx: stateInt(r.availIdx, `${where}.availIdx`, 0, size - 1),
+    availWrap: stateBool(r.availWrap, `${where}.availWrap`),
+    usedIdx: stateInt(r.usedIdx, `${where}.usedIdx`, 0, size - 1),
+    usedWrap: stateBool(r.usedWrap, `${where}.usedWrap`),
+    usedSince: stateInt(r.usedSince, `${where}.usedSince`),
+    outstanding,
+    inFlight: stateInt(r.inFlight, `${where}.inFlight`, 0, outstanding),
+    deviceEventFlags: stateInt(r.deviceEventFlags, `${where}.deviceEventFlags`, -1, 2),
+    broken: broken ?? null,
+    counters: checkQueueCounters(r.counters, `${where}.counters`),
+  };
+}
+
 export class PackedVirtqueue implements Virtqueue {
+  readonly kind = "packed";
   readonly index: number;
   readonly size: number;
   readonly counters: VirtqueueCounters = newVirtqueueCounters();
@@ -316,6 +364,67 @@ export class PackedVirtqueue implements Virtqueue {
     if (this.detached) return;
     const flags = !enabled ? RING_EVENT_FLAGS_DISABLE : this.eventIdx ? RING_EVENT_FLAGS_DESC : RING_EVENT_FLAGS_ENABLE;
     if (flags !== this.deviceEventFlags || flags === RING_EVENT_FLAGS_DESC) this.writeDeviceEvent(flags);
+  }
+
+  unpop(chain: DescriptorChain): void {
+    if (this.detached) return;
+    const count = chain.descriptorCount;
+    if (!Number.isInteger(count) || count < 1 || count > this.outstanding || this.inFlight === 0) {
+      throw new VirtqueueError(`queue ${this.index}: a buffer was given back that was never taken`);
+    }
+    let idx = this.availIdx - count;
+    let wrap = this.availWrap;
+    if (idx < 0) {
+      idx += this.size;
+      wrap = !wrap;
+    }
+    const at = idx * VIRTQ_DESC_SIZE;
+    if (!isAvailable(this.ring.getUint16(at + 14, true), wrap)) {
+      throw new VirtqueueError(`queue ${this.index}: buffer ${chain.id} given back is not the last one taken`);
+    }
+    this.availIdx = idx;
+    this.availWrap = wrap;
+    this.outstanding -= count;
+    this.inFlight--;
+    this.counters.popped--;
+    if (this.eventIdx && this.deviceEventFlags === RING_EVENT_FLAGS_DESC) this.writeDeviceEvent(RING_EVENT_FLAGS_DESC);
+  }
+
+  saveState(): PackedQueueState {
+    return {
+      version: 1,
+      kind: "packed",
+      size: this.size,
+      availIdx: this.availIdx,
+      availWrap: this.availWrap,
+      usedIdx: this.usedIdx,
+      usedWrap: this.usedWrap,
+      usedSince: this.usedSince,
+      outstanding: this.outstanding,
+      inFlight: this.inFlight,
+      deviceEventFlags: this.deviceEventFlags,
+      broken: this.brokenReason ?? null,
+      counters: { ...this.counters },
+    };
+  }
+
+  /** Applies a state checked by checkPackedQueueState for this queue's size. */
+  applyState(state: PackedQueueState): void {
+    this.availIdx = state.availIdx;
+    this.availWrap = state.availWrap;
+    this.usedIdx = state.usedIdx;
+    this.usedWrap = state.usedWrap;
+    this.usedSince = state.usedSince;
+    this.outstanding = state.outstanding;
+    this.inFlight = state.inFlight;
+    this.brokenReason = state.broken ?? undefined;
+    Object.assign(this.counters, state.counters);
+    if (state.deviceEventFlags >= 0) this.writeDeviceEvent(state.deviceEventFlags);
+    else this.deviceEventFlags = -1;
+  }
+
+  restoreState(value: unknown): void {
+    this.applyState(checkPackedQueueState(value, `queue${this.index}`, this.size));
   }
 
   /** off_wrap first, then flags (the driver reads both in one 32-bit snapshot). */

@@ -346,3 +346,54 @@ test("readSplitChain is pure and bounds-checked for any head and table address",
   assert.ok(!isChainError(chain));
   assert.equal(chain.descriptorCount, 1);
 });
+
+test("unpop gives the last chain back: popped again unchanged; only the newest outstanding chain", () => {
+  const { driver, vq } = setup(8, { eventIdx: true });
+  const a = driver.add([], [16]);
+  const b = driver.add([], [16, 16]);
+  const first = vq.pop()!;
+  const second = vq.pop()!;
+  assert.throws(() => vq.unpop(first), VirtqueueError, "not the newest");
+  vq.unpop(second);
+  assert.equal(driver.availEvent, 1, "avail_event follows the read position back");
+  vq.unpop(first);
+  assert.equal(vq.pop()!.id, a.id);
+  const again = vq.pop()!;
+  assert.equal(again.id, b.id);
+  assert.equal(again.writableLength, 32);
+  assert.equal(vq.counters.popped, 2);
+  vq.pushUsed(again, 0);
+  assert.throws(() => vq.unpop(again), VirtqueueError);
+});
+
+test("state: saved and applied onto a freshly built queue over the same ring, the queue continues; bad input refused", async () => {
+  const { checkSplitQueueState } = await import("./split.ts");
+  const { ram, driver, vq, config } = setup(8, { eventIdx: true });
+  const added = [0, 1, 2].map(() => driver.add([], [8]));
+  const c1 = vq.pop()!;
+  vq.pushUsed(c1, 8);
+  vq.shouldInterrupt();
+  vq.pop();
+  const saved = JSON.parse(JSON.stringify(vq.saveState()));
+  const fresh = new SplitVirtqueue(config); // writes avail_event = 0, as a constructor does
+  fresh.applyState(checkSplitQueueState(saved, "q", 8));
+  assert.deepEqual(fresh.saveState(), saved);
+  assert.equal(driver.availEvent, 2, "device-written fields written back");
+  const next = fresh.pop()!;
+  assert.equal(next.id, added[2].id, "the restored queue reads on where the saved one stopped");
+  fresh.pushUsed(next, 0);
+  assert.equal(ram.u16(driver.usedAddr + 2), 2);
+  for (const spoil of [
+    (s: any) => (s.kind = "packed"),
+    (s: any) => (s.size = 16),
+    (s: any) => (s.lastAvail = 70000),
+    (s: any) => (s.inFlight = 9),
+    (s: any) => (s.notificationsEnabled = "yes"),
+    (s: any) => (s.broken = 3),
+    (s: any) => (s.counters = {}),
+  ]) {
+    const s = structuredClone(saved);
+    spoil(s);
+    assert.throws(() => checkSplitQueueState(s, "q", 8), /^SnapshotError|q\./);
+  }
+});

@@ -24,6 +24,42 @@ import {
 } from "../constants.ts";
 import { u64FromHalves } from "../memory.ts";
 import { ChainBuilder, chainError, dataView, isChainError, type ChainError } from "./chain.ts";
+import { SnapshotError, stateBool, stateInt, stateObject, stateRecord, stateString } from "../../platform/persist.ts";
+
+/** Counters as saved in a queue's state, checked. */
+export function checkQueueCounters(value: unknown, where: string): VirtqueueCounters {
+  const r = stateRecord(value, where);
+  const c = newVirtqueueCounters();
+  for (const key of Object.keys(c) as (keyof VirtqueueCounters)[]) c[key] = stateInt(r[key], `${where}.${key}`);
+  return c;
+}
+
+/** Why a queue stopped, saved as a string or null. */
+export function checkBroken(value: unknown, where: string): string | undefined {
+  return value === null ? undefined : stateString(value, where);
+}
+
+/**
+ * A split queue's device-side state (spec 2.7): the rings live in guest RAM, saved with it; this is
+ * what the device keeps about them. avail_event and the used flags are device-written fields of
+ * the used ring, recorded so that a restore onto a freshly built queue writes them back whatever
+ * order RAM and devices are restored in.
+ */
+export interface SplitQueueState {
+  version: 1;
+  kind: "split";
+  size: number;
+  lastAvail: number;
+  usedIdx: number;
+  signalledUsed: number;
+  usedSinceSignal: number;
+  inFlight: number;
+  notificationsEnabled: boolean;
+  availEvent: number;
+  usedFlags: number;
+  broken: string | null;
+  counters: VirtqueueCounters;
+}
 
 /** What a transport tells a queue when the driver sets it up (spec 4.2.3.2 for MMIO). */
 export interface VirtqueueConfig {
@@ -185,7 +221,32 @@ export function vringNeedEvent(eventIdx: number, newIdx: number, oldIdx: number)
   return ((newIdx - eventIdx - 1) & 0xffff) < ((newIdx - oldIdx) & 0xffff);
 }
 
+/** A saved split queue state, checked for a queue of `size` entries; throws SnapshotError. */
+export function checkSplitQueueState(value: unknown, where: string, size: number): SplitQueueState {
+  const r = stateObject(value, where, [1]);
+  if (r.kind !== "split") throw new SnapshotError(`${where}.kind: expected "split", got ${JSON.stringify(r.kind)}`);
+  if (r.size !== size) throw new SnapshotError(`${where}.size: ${String(r.size)} is not the queue's size ${size}`);
+  const u16 = (k: string) => stateInt(r[k], `${where}.${k}`, 0, 0xffff);
+  const broken = checkBroken(r.broken, `${where}.broken`);
+  return {
+    version: 1,
+    kind: "split",
+    size,
+    lastAvail: u16("lastAvail"),
+    usedIdx: u16("usedIdx"),
+    signalledUsed: u16("signalledUsed"),
+    usedSinceSignal: stateInt(r.usedSinceSignal, `${where}.usedSinceSignal`),
+    inFlight: stateInt(r.inFlight, `${where}.inFlight`, 0, size),
+    notificationsEnabled: stateBool(r.notificationsEnabled, `${where}.notificationsEnabled`),
+    availEvent: u16("availEvent"),
+    usedFlags: u16("usedFlags"),
+    broken: broken ?? null,
+    counters: checkQueueCounters(r.counters, `${where}.counters`),
+  };
+}
+
 export class SplitVirtqueue implements Virtqueue {
+  readonly kind = "split";
   readonly index: number;
   readonly size: number;
   readonly counters: VirtqueueCounters = newVirtqueueCounters();
@@ -207,6 +268,8 @@ export class SplitVirtqueue implements Virtqueue {
   private signalledUsed = 0;
   private usedSinceSignal = 0;
   private inFlight = 0;
+  /** Heads taken and not yet returned by this queue object (what unpop() may give back). */
+  private readonly outstandingHeads = new Set<number>();
   private notificationsEnabled = true;
   private brokenReason: string | undefined;
   private detached = false;
@@ -265,6 +328,7 @@ export class SplitVirtqueue implements Virtqueue {
       this.fail(`queue ${this.index}: chain at head ${head}: ${chain.error}`);
     }
     this.inFlight++;
+    this.outstandingHeads.add(chain.id);
     return chain;
   }
 
@@ -275,6 +339,7 @@ export class SplitVirtqueue implements Virtqueue {
     }
     if (this.inFlight === 0) throw new VirtqueueError(`queue ${this.index}: a chain was returned that was never taken`);
     this.inFlight--;
+    this.outstandingHeads.delete(chain.id);
     const len = Math.max(0, Math.min(Math.floor(written) || 0, chain.writableLength, 0xffff_ffff));
     this.writeUsed(chain.id, len);
   }
@@ -321,6 +386,58 @@ export class SplitVirtqueue implements Virtqueue {
       this.used.setUint16(0, enabled ? 0 : VIRTQ_USED_F_NO_NOTIFY, true);
       this.memory.written(this.usedAddr, 2);
     }
+  }
+
+  unpop(chain: DescriptorChain): void {
+    if (this.detached) return;
+    const previous = (this.lastAvail - 1) & 0xffff;
+    if (!this.outstandingHeads.has(chain.id) || this.avail.getUint16(4 + 2 * (previous % this.size), true) !== chain.id) {
+      throw new VirtqueueError(`queue ${this.index}: chain ${chain.id} given back is not the last one taken`);
+    }
+    this.lastAvail = previous;
+    this.inFlight--;
+    this.outstandingHeads.delete(chain.id);
+    this.counters.popped--;
+    if (this.eventIdx && this.notificationsEnabled) this.writeAvailEvent(this.lastAvail);
+  }
+
+  saveState(): SplitQueueState {
+    return {
+      version: 1,
+      kind: "split",
+      size: this.size,
+      lastAvail: this.lastAvail,
+      usedIdx: this.usedIdx,
+      signalledUsed: this.signalledUsed,
+      usedSinceSignal: this.usedSinceSignal,
+      inFlight: this.inFlight,
+      notificationsEnabled: this.notificationsEnabled,
+      availEvent: this.used.getUint16(4 + 8 * this.size, true),
+      usedFlags: this.used.getUint16(0, true),
+      broken: this.brokenReason ?? null,
+      counters: { ...this.counters },
+    };
+  }
+
+  /** Applies a state checked by checkSplitQueueState for this queue's size. */
+  applyState(state: SplitQueueState): void {
+    this.lastAvail = state.lastAvail;
+    this.shadowAvail = state.lastAvail; // avail.idx is read again
+    this.usedIdx = state.usedIdx;
+    this.signalledUsed = state.signalledUsed;
+    this.usedSinceSignal = state.usedSinceSignal;
+    this.inFlight = state.inFlight;
+    this.notificationsEnabled = state.notificationsEnabled;
+    this.brokenReason = state.broken ?? undefined;
+    Object.assign(this.counters, state.counters);
+    this.used.setUint16(0, state.usedFlags, true);
+    this.used.setUint16(2, state.usedIdx, true);
+    this.used.setUint16(4 + 8 * this.size, state.availEvent, true);
+    this.memory.written(this.usedAddr, splitUsedSize(this.size));
+  }
+
+  restoreState(value: unknown): void {
+    this.applyState(checkSplitQueueState(value, `queue${this.index}`, this.size));
   }
 
   private writeAvailEvent(value: number): void {

@@ -146,7 +146,7 @@ test("a malformed ring while serving ends in NEEDS_RESET, not an exception", () 
 
 test("TokenBucket refills at the rate up to the burst", () => {
   const clock = { ms: 0 };
-  const b = new TokenBucket(1000, 50, () => clock.ms);
+  const b = new TokenBucket({ size: 50, refill_time: 50 }, () => clock.ms);
   assert.equal(b.available(), 50);
   b.take(50);
   assert.equal(b.available(), 0);
@@ -156,6 +156,43 @@ test("TokenBucket refills at the rate up to the burst", () => {
   clock.ms = 1000;
   assert.equal(b.available(), 50);
   assert.equal(b.msUntil(500), 0, "capped at the burst");
-  assert.throws(() => new TokenBucket(0, 1, () => 0));
-  assert.throws(() => new TokenBucket(1, 0, () => 0));
+  assert.throws(() => new TokenBucket({ size: 0, refill_time: 1 }, () => 0));
+  assert.throws(() => new TokenBucket({ size: 1, refill_time: 0 }, () => 0));
+});
+
+test("pause: the retry timer stops and the waiting request goes back to the ring; resume serves it", async () => {
+  const { t, d, clock, advance, device } = setup({ rate: 100, burst: 64 });
+  d.add([], [64]);
+  d.add([], [64]);
+  mmioWrite(t, R.QueueNotify, 0);
+  assert.equal(d.used().length, 1);
+  assert.equal(clock.pending, 1, "waiting for tokens");
+  await t.pause();
+  assert.equal(clock.pending, 0, "no timer while paused");
+  const saved = t.saveState();
+  assert.equal(saved.queues[0].ring!.counters.popped, 1, "the waiting request was given back");
+  advance(10_000);
+  assert.equal(d.used().length, 0);
+  t.resume();
+  assert.equal(d.used().length, 1, "served at resume (the bucket refilled meanwhile)");
+  assert.equal(device.counters.requests, 2);
+});
+
+test("rate limiter in Firecracker's shape, changed at run time; snapshot refuses bad input", () => {
+  const clock = new FakeClock();
+  const device = new VirtioRngDevice({ clock, rateLimiter: { bandwidth: { size: 100, refill_time: 1000 }, ops: { size: 1, refill_time: 1000 } } });
+  assert.deepEqual(device.rateLimiter, { bandwidth: { size: 100, refill_time: 1000 }, ops: { size: 1, refill_time: 1000 } });
+  device.updateRateLimiter({ ops: { size: 0, refill_time: 0 } });
+  assert.deepEqual(device.rateLimiter, { bandwidth: { size: 100, refill_time: 1000 } });
+  const good = JSON.parse(JSON.stringify(device.saveState()));
+  const fresh = new VirtioRngDevice({ clock, rateLimiter: { bandwidth: { size: 100, refill_time: 1000 } } });
+  const before = fresh.saveState();
+  for (const spoil of [(s: any) => (s.version = 2), (s: any) => (s.counters.bytes = -1), (s: any) => (s.limiter = {})]) {
+    const s = structuredClone(good);
+    spoil(s);
+    assert.throws(() => fresh.restoreState(s), /virtio-rng0/);
+    assert.deepEqual(fresh.saveState(), before);
+  }
+  fresh.restoreState(good);
+  assert.deepEqual(fresh.saveState(), good);
 });

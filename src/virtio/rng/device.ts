@@ -18,7 +18,9 @@
 import type { DescriptorChain, GuestMemory, VirtioDevice, VirtioDeviceContext } from "../types.ts";
 import { VirtqueueError } from "../types.ts";
 import { VIRTIO_ID_ENTROPY } from "../constants.ts";
-import { TokenBucket, defaultEntropySource, type EntropySource } from "./backend.ts";
+import { defaultEntropySource, type EntropySource } from "./backend.ts";
+import { RateLimiter, type RateLimiterConfig, type RateLimiterState } from "../rate-limiter.ts";
+import { stateInt, stateObject, type VersionedState } from "../../platform/persist.ts";
 import { writeToChain } from "../queue/chain.ts";
 import { portableClock, type HostClock } from "../../platform/clock.ts";
 
@@ -43,6 +45,25 @@ export interface VirtioRngOptions {
   clock?: HostClock;
   /** Cap on bytes per request (default and maximum 65536). */
   maxBytesPerRequest?: number;
+  /**
+   * Firecracker-style limits (rate-limiter.ts); when given, they replace bytesPerSecond/burstBytes
+   * (Firecracker's entropy device has the same `rate_limiter`).
+   */
+  rateLimiter?: RateLimiterConfig;
+}
+
+/** The bandwidth bucket that bytesPerSecond / burstBytes describe (none for an infinite rate). */
+function legacyLimits(bytesPerSecond: number, burstBytes: number): RateLimiterConfig {
+  if (!(bytesPerSecond > 0)) throw new RangeError(`entropy rate ${bytesPerSecond} must be positive`);
+  if (!(burstBytes >= 1) || !Number.isFinite(burstBytes)) throw new RangeError(`entropy burst ${burstBytes} must be at least 1 byte`);
+  if (bytesPerSecond === Infinity) return {};
+  return { bandwidth: { size: Math.floor(burstBytes), refill_time: (Math.floor(burstBytes) * 1000) / bytesPerSecond } };
+}
+
+export interface VirtioRngState extends VersionedState {
+  version: 1;
+  counters: VirtioRngCounters;
+  limiter: RateLimiterState;
 }
 
 export interface VirtioRngCounters {
@@ -63,22 +84,22 @@ export class VirtioRngDevice implements VirtioDevice {
   readonly deviceFeatures = 0n;
   readonly counters: VirtioRngCounters = { bytes: 0, requests: 0, rateLimited: 0, timers: 0 };
   private readonly entropy: EntropySource;
-  private readonly bucket: TokenBucket;
+  private readonly limiter: RateLimiter;
   private readonly clock: HostClock;
   private readonly maxPerRequest: number;
   private readonly scratch = new Uint8Array(SCRATCH_BYTES);
   private context: VirtioDeviceContext | undefined;
   /** The request that is waiting for tokens (taken from the queue, not yet returned). */
   private pending: DescriptorChain | undefined;
-  /** At most one retry timer exists at any time. */
-  private timerArmed = false;
+  /** quiesce()d: no request is served and no timer runs until unquiesce(). */
+  private quiesced = false;
 
   constructor(options: VirtioRngOptions = {}) {
     this.name = options.name ?? "virtio-rng0";
     this.queueSizes = [options.queueSize ?? 64];
     this.entropy = options.entropy ?? defaultEntropySource;
     this.clock = options.clock ?? portableClock();
-    this.bucket = new TokenBucket(options.bytesPerSecond ?? 1 << 20, options.burstBytes ?? 64 << 10, () => this.clock.now());
+    this.limiter = new RateLimiter(this.clock, options.rateLimiter ?? legacyLimits(options.bytesPerSecond ?? 1 << 20, options.burstBytes ?? 64 << 10));
     const cap = options.maxBytesPerRequest ?? VIRTIO_RNG_MAX_REQUEST_BYTES;
     if (!Number.isInteger(cap) || cap < 1 || cap > VIRTIO_RNG_MAX_REQUEST_BYTES) {
       throw new RangeError(`maxBytesPerRequest ${cap} is outside 1..${VIRTIO_RNG_MAX_REQUEST_BYTES}`);
@@ -108,12 +129,65 @@ export class VirtioRngDevice implements VirtioDevice {
   reset(): void {
     this.context = undefined;
     this.pending = undefined;
+    this.limiter.cancel();
+  }
+
+  /** The limits in force (Firecracker's RateLimiter shape). */
+  get rateLimiter(): RateLimiterConfig {
+    return this.limiter.config;
+  }
+
+  /** Changes the limits at run time; a bucket not given stays as it is (rate-limiter.ts). */
+  updateRateLimiter(config: RateLimiterConfig): void {
+    this.limiter.update(config);
+  }
+
+  /**
+   * Stops serving: the retry timer is cancelled and a request waiting for tokens is given back to
+   * the queue (unpop: the device wrote nothing into it), so nothing is held while paused.
+   */
+  async quiesce(): Promise<void> {
+    this.quiesced = true;
+    this.limiter.cancel();
+    this.givePendingBack();
+  }
+
+  unquiesce(): void {
+    if (!this.quiesced) return;
+    this.quiesced = false;
+    this.service();
+  }
+
+  private givePendingBack(): void {
+    const chain = this.pending;
+    this.pending = undefined;
+    if (chain && this.context) this.context.queues[VIRTIO_RNG_REQUESTQ].unpop(chain);
+  }
+
+  /** Taken while quiesced (or never activated): no chain is held then. */
+  saveState(): VirtioRngState {
+    if (this.pending) throw new Error(`${this.name}: a request is held; quiesce() before saveState()`);
+    return { version: 1, counters: { ...this.counters }, limiter: this.limiter.saveState() };
+  }
+
+  restoreState(value: unknown): void {
+    const r = stateObject(value, this.name, [1]);
+    const c = r.counters as Record<string, unknown> | undefined;
+    const counters: VirtioRngCounters = {
+      bytes: stateInt(c?.bytes, `${this.name}.counters.bytes`),
+      requests: stateInt(c?.requests, `${this.name}.counters.requests`),
+      rateLimited: stateInt(c?.rateLimited, `${this.name}.counters.rateLimited`),
+      timers: stateInt(c?.timers, `${this.name}.counters.timers`),
+    };
+    const applyLimiter = this.limiter.prepareRestore(r.limiter, `${this.name}.limiter`);
+    applyLimiter();
+    Object.assign(this.counters, counters);
   }
 
   /** Fills as many available requests as the bucket allows. */
   private service(): void {
     const context = this.context;
-    if (!context) return;
+    if (!context || this.quiesced) return;
     const queue = context.queues[VIRTIO_RNG_REQUESTQ];
     let completed = 0;
     let error: string | undefined;
@@ -124,17 +198,17 @@ export class VirtioRngDevice implements VirtioDevice {
         if (!chain) break;
         const want = Math.min(chain.writableLength, this.maxPerRequest);
         if (want > 0) {
-          const wait = this.bucket.msUntil(want);
-          if (wait > 0) {
+          if (this.limiter.msUntil(want) > 0) {
             this.pending = chain;
             this.counters.rateLimited++;
-            this.retryIn(wait);
+            this.retryLater(want);
             break;
           }
         }
-        const n = Math.min(want, this.bucket.available());
+        // A request larger than the bucket gets what the full bucket holds (5.4.6.2: "MAY use less").
+        const n = Math.min(want, this.limiter.availableBytes());
+        this.limiter.tryConsume(n);
         this.fill(context.memory, chain, n);
-        this.bucket.take(n);
         queue.pushUsed(chain, n);
         this.counters.bytes += n;
         this.counters.requests++;
@@ -148,15 +222,9 @@ export class VirtioRngDevice implements VirtioDevice {
     if (error !== undefined) context.needsReset(error);
   }
 
-  private retryIn(ms: number): void {
-    if (this.timerArmed) return;
-    this.timerArmed = true;
-    this.counters.timers++;
-    // Never cancelled: after a reset the retry finds no context and does nothing.
-    this.clock.setTimer(ms, () => {
-      this.timerArmed = false;
-      this.service();
-    });
+  private retryLater(bytes: number): void {
+    if (!this.limiter.waiting) this.counters.timers++;
+    this.limiter.retryWhenReady(bytes, 1, () => this.service());
   }
 
   /** Writes `n` random bytes into the chain's writable buffers, a scratch buffer at a time. */

@@ -85,6 +85,11 @@ export class FakeQueue implements Virtqueue {
     this.notificationChanges.push(enabled);
   }
 
+  unpop(chain: DescriptorChain): void {
+    this.counters.popped--;
+    this.available.unshift(chain);
+  }
+
   /** Removes and returns the used entries so far. */
   takeUsed(): UsedEntry[] {
     return this.used.splice(0, this.used.length);

@@ -31,8 +31,8 @@ export function checkCoalesce(c: VirtioCoalesce): void {
   }
 }
 
-/** Why a batch ended: enough completions, the delay bound, or a change of the setting. */
-export type BatchEnd = "count" | "timer" | "change";
+/** Why a batch ended: enough completions, the delay bound, a change of the setting, or a pause. */
+export type BatchEnd = "count" | "timer" | "change" | "pause";
 
 export interface CoalesceCounters {
   /** Completions gathered, and batches ended by the count or by the timer. */
@@ -108,6 +108,16 @@ export class InterruptCoalescer {
     if (why === "count") this.counters.coalesceFlushesByCount++;
     else if (why === "timer") this.counters.coalesceFlushesByTimer++;
     this.signal(queues);
+  }
+
+  /** Whether a batch is waiting (its delay timer is running). */
+  get pending(): boolean {
+    return this.pendingQueues.size > 0;
+  }
+
+  /** A restored queue has returned `used` buffers so far: completions count from there. */
+  seen(index: number, used: number): void {
+    this.usedSeen[index] = used;
   }
 
   /** Device reset: the completions belonged to the old activation's rings. */

@@ -29,6 +29,15 @@ import {
   featureBit,
 } from "../constants.ts";
 import { InactiveVirtqueue } from "../queue/inactive.ts";
+import { SnapshotError, hex64 } from "../../platform/persist.ts";
+
+/** A register pair (low, high) as one 64-bit value, and back. */
+function u64(low: number, high: number): bigint {
+  return (BigInt(high >>> 0) << 32n) | BigInt(low >>> 0);
+}
+function halves(value: bigint): [number, number] {
+  return [Number(value & 0xffff_ffffn), Number((value >> 32n) & 0xffff_ffffn)];
+}
 import { InterruptCoalescer, type VirtioCoalesce } from "./coalesce.ts";
 import {
   DriverFeatureWords,
@@ -40,6 +49,7 @@ import {
   type QueueRegisters,
   type VirtioMmioCounters,
 } from "./registers.ts";
+import { checkTransportState, type RestoredTransport, type VirtioMmioState } from "./persist.ts";
 import { DEVICE_FEATURE_MASK, STATUS_FEATURES_OK, STATUS_DRIVER, STATUS_RESET, featuresAcceptable, statusTransition } from "./status.ts";
 
 // The transport's parts by job: status.ts (the status state machine), coalesce.ts (interrupt
@@ -47,6 +57,14 @@ import { DEVICE_FEATURE_MASK, STATUS_FEATURES_OK, STATUS_DRIVER, STATUS_RESET, f
 export * from "./status.ts";
 export { checkCoalesce, type VirtioCoalesce } from "./coalesce.ts";
 export type { VirtioMmioCounters } from "./registers.ts";
+export type { VirtioMmioState } from "./persist.ts";
+
+/**
+ * running: normal. pausing: pause() waits for the device to quiesce; queue notifications are held,
+ * completions the device finishes meanwhile are still signalled. paused: nothing reaches the
+ * guest (interrupts are held) and nothing reaches the device (notifications are held) until resume().
+ */
+type PauseState = "running" | "pausing" | "paused";
 
 export interface VirtioMmioOptions {
   device: VirtioDevice;
@@ -92,6 +110,16 @@ export class VirtioMmioTransport implements MmioDevice {
   private epoch = 0;
   private live = false;
   private context: VirtioDeviceContext | undefined;
+  private pauseState: PauseState = "running";
+  private pauseDone: Promise<void> | undefined;
+  /**
+   * While paused: queues whose used buffers to signal, queues kicked. (Interrupts raised while
+   * paused go into InterruptStatus, which is saved; only the line waits for resume().)
+   */
+  private readonly heldUsed = new Set<number>();
+  private readonly heldNotifications = new Set<number>();
+  /** A restored state whose queues and activation wait for resume() (guest RAM may not be back yet). */
+  private restored: RestoredTransport | undefined;
 
   constructor(options: VirtioMmioOptions) {
     this.device = options.device;
@@ -124,6 +152,161 @@ export class VirtioMmioTransport implements MmioDevice {
   /** The current coalescing setting ({ 1, 0 } when off). */
   get coalescing(): VirtioCoalesce {
     return this.coalescer.coalescing;
+  }
+
+  // ---- pause and resume -----------------------------------------------------------------------
+  /** Whether pause() has completed and resume() has not been called (or a restore awaits resume()). */
+  get paused(): boolean {
+    return this.pauseState === "paused";
+  }
+
+  /**
+   * Stops the device for a snapshot or a stopped machine. When the promise resolves: the device
+   * is quiesced (VirtioDevice.quiesce: in-flight host I/O finished and published, held chains given
+   * back, timers stopped, host input held), a coalesced batch still waiting has been signalled
+   * (rather than keeping its delay timer across the pause: a snapshot then has no timer to record,
+   * and the guest, stopped anyway, only sees that interrupt a little early), and from then on no
+   * interrupt is raised and no notification reaches the device until resume(). The harts are
+   * expected to be stopped; register accesses meanwhile are still answered. Idempotent.
+   */
+  pause(): Promise<void> {
+    if (this.pauseState === "paused") return Promise.resolve();
+    if (this.pauseDone) return this.pauseDone;
+    this.pauseState = "pausing";
+    this.pauseDone = (async () => {
+      try {
+        await this.device.quiesce?.();
+        this.coalescer.end("pause");
+      } finally {
+        this.pauseState = "paused";
+        this.pauseDone = undefined;
+      }
+    })();
+    return this.pauseDone;
+  }
+
+  /**
+   * Ends a pause: after a restoreState(), builds the queues and activates the device with the
+   * restored features (guest RAM must be restored by now); then the device resumes
+   * (VirtioDevice.unquiesce), held interrupts are raised and held notifications delivered.
+   */
+  resume(): void {
+    if (this.pauseState === "running") return;
+    if (this.pauseState === "pausing") throw new Error(`${this.name}: resume() before pause() completed`);
+    this.pauseState = "running";
+    const restored = this.restored;
+    this.restored = undefined;
+    if (restored) this.reactivate(restored);
+    this.device.unquiesce?.();
+    this.updateIrq();
+    const used = [...this.heldUsed];
+    this.heldUsed.clear();
+    for (const i of used) this.context?.notifyUsed(i);
+    const kicked = [...this.heldNotifications];
+    this.heldNotifications.clear();
+    for (const i of kicked) this.deliverNotify(i);
+  }
+
+  // ---- snapshot (src/platform/persist.ts) -----------------------------------------------------
+  /**
+   * The transport's state with its queues' and its device's (one nested object). Taken while
+   * paused, so that nothing is in flight; the rings themselves are in guest RAM, saved with it.
+   */
+  saveState(): VirtioMmioState {
+    if (this.pauseState !== "paused") throw new Error(`${this.name}: pause() before saveState()`);
+    if (this.restored) return structuredClone(this.restored.state);
+    return {
+      version: 1,
+      deviceId: this.device.deviceId,
+      status: this.driverStatus,
+      needsReset: this.needsResetReason ?? null,
+      deviceFeaturesSel: this.deviceFeaturesSel,
+      driverFeatures: this.driverFeatures.save(),
+      negotiated: hex64(this.negotiated),
+      queueSel: this.queueSel,
+      shmSel: this.shmSel,
+      interruptStatus: this.interruptStatus,
+      generation: this.generation,
+      live: this.live,
+      coalesce: this.coalescer.coalescing,
+      counters: structuredClone(this.counters),
+      queues: this.queueRegs.map((q) => ({
+        num: q.num,
+        ready: q.ready,
+        desc: hex64(u64(q.descLow, q.descHigh)),
+        driver: hex64(u64(q.driverLow, q.driverHigh)),
+        device: hex64(u64(q.deviceLow, q.deviceHigh)),
+        ring: q.vq ? q.vq.saveState() : null,
+      })),
+      device: this.device.saveState?.() ?? null,
+    };
+  }
+
+  /**
+   * Restores onto a freshly constructed transport and device (same configuration). Everything is
+   * checked first (SnapshotError naming the field; nothing changes), the device's state last. The
+   * transport is then paused: resume() rebuilds the queues and re-activates the device with the
+   * restored features, without the driver redoing the handshake.
+   */
+  restoreState(value: unknown): void {
+    if (this.driverStatus !== STATUS_RESET || this.live || this.restored || this.counters.statusTransitions !== 0) {
+      throw new SnapshotError(`${this.name}: restore onto a freshly constructed transport`);
+    }
+    const checked = checkTransportState(value, this.name, {
+      deviceId: this.device.deviceId,
+      offered: this.offeredFeatures,
+      queueMax: this.queueRegs.map((q) => q.max),
+      memory: this.memory,
+      deviceHasState: this.device.restoreState !== undefined,
+    });
+    if (checked.state.device !== null) this.device.restoreState!(checked.state.device);
+    const st = checked.state;
+    this.driverStatus = st.status;
+    this.needsResetReason = st.needsReset ?? undefined;
+    this.deviceFeaturesSel = st.deviceFeaturesSel;
+    this.driverFeatures.load(checked.driverFeatureWords, st.driverFeatures.selector, st.driverFeatures.beyond);
+    this.negotiated = checked.negotiated;
+    this.queueSel = st.queueSel;
+    this.shmSel = st.shmSel;
+    this.interruptStatus = st.interruptStatus; // the line follows at resume()
+    this.generation = st.generation;
+    Object.assign(this.counters, structuredClone(st.counters));
+    this.setCoalesce(st.coalesce);
+    st.queues.forEach((saved, i) => {
+      const q = this.queueRegs[i];
+      q.num = saved.num;
+      [q.descLow, q.descHigh] = halves(checked.queueAddrs[i].desc);
+      [q.driverLow, q.driverHigh] = halves(checked.queueAddrs[i].driver);
+      [q.deviceLow, q.deviceHigh] = halves(checked.queueAddrs[i].device);
+    });
+    this.restored = checked;
+    this.pauseState = "paused";
+  }
+
+  /** resume() after restoreState(): the queues are built over restored RAM and the device activated. */
+  private reactivate(restored: RestoredTransport): void {
+    restored.state.queues.forEach((saved, i) => {
+      const q = this.queueRegs[i];
+      if (!saved.ready || !saved.ring) return;
+      const vq = buildVirtqueue(q, i, this.negotiated, this.memory, () => this.counters.rejectedChains++);
+      if (typeof vq === "string") {
+        // Checked at restore; RAM can only have shrunk if the machine was built differently.
+        this.setNeedsReset(vq);
+        return;
+      }
+      if (vq.kind === "split" && saved.ring.kind === "split") vq.applyState(saved.ring);
+      else if (vq.kind === "packed" && saved.ring.kind === "packed") vq.applyState(saved.ring);
+      this.coalescer.seen(i, vq.counters.used);
+      q.vq = vq;
+      q.ready = true;
+    });
+    if (!restored.state.live || this.needsResetReason !== undefined) return;
+    this.activate();
+    // As if every ready queue had been kicked: a kick that arrived while the original was pausing
+    // is not in the snapshot, and a device only polls its rings when told to.
+    restored.state.queues.forEach((saved, i) => {
+      if (saved.ready) this.deliverNotify(i);
+    });
   }
 
   // ---- introspection -----------------------------------------------------------------------
@@ -378,6 +561,16 @@ export class VirtioMmioTransport implements MmioDevice {
     }
     this.counters.notifications[index]++;
     if (q.vq) q.vq.counters.notificationsReceived++;
+    if (this.pauseState !== "running") {
+      // The harts should be stopped; a kick that still comes is handled at resume().
+      this.heldNotifications.add(index);
+      return;
+    }
+    this.deliverNotify(index);
+  }
+
+  private deliverNotify(index: number): void {
+    const q = this.queueRegs[index];
     if (!this.live || this.needsResetReason !== undefined || (this.driverStatus & FAILED) !== 0 || !q.vq) {
       this.counters.notificationsIgnored++;
       return;
@@ -408,6 +601,10 @@ export class VirtioMmioTransport implements MmioDevice {
         if (!current() || this.needsResetReason !== undefined) return;
         const q = queues[i];
         if (!q) return;
+        if (this.pauseState === "paused") {
+          this.heldUsed.add(i);
+          return;
+        }
         if (!this.coalescer.add(i, q.counters.used)) this.signalUsed(q);
       },
       notifyConfigChange: () => {
@@ -463,6 +660,8 @@ export class VirtioMmioTransport implements MmioDevice {
 
   private updateIrq(): void {
     const level = this.interruptStatus !== 0;
+    // Paused: the line may drop (an acknowledgement) but rises only at resume().
+    if (level && this.pauseState === "paused") return;
     if (level === this.irqLevel) return;
     this.irqLevel = level;
     if (level) this.counters.irqAssertions++;

@@ -1,7 +1,7 @@
 // The virtio-mmio register file's state (virtio spec 4.2.2): each queue's registers, the driver's
 // feature words, the transport's counters, and building a virtqueue from a queue's registers
 // when the driver sets QueueReady. The transport (mmio.ts) decides when each may be written.
-import type { GuestMemory, Virtqueue } from "../types.ts";
+import type { GuestMemory } from "../types.ts";
 import { VirtqueueError } from "../types.ts";
 import { VIRTIO_F_EVENT_IDX, VIRTIO_F_INDIRECT_DESC, VIRTIO_F_RING_PACKED, VirtioMmioRegister as R, hasFeature } from "../constants.ts";
 import { u64FromHalves } from "../memory.ts";
@@ -67,6 +67,9 @@ export function newMmioCounters(queueCount: number): VirtioMmioCounters {
   };
 }
 
+/** A queue the transport builds: split or packed, as negotiated. */
+export type RingQueue = SplitVirtqueue | PackedVirtqueue;
+
 /** The registers QueueSel selects (spec 4.2.2), and the virtqueue built from them. */
 export interface QueueRegisters {
   readonly max: number;
@@ -78,7 +81,7 @@ export interface QueueRegisters {
   driverHigh: number;
   deviceLow: number;
   deviceHigh: number;
-  vq: (Virtqueue & { detach(): void }) | undefined;
+  vq: RingQueue | undefined;
 }
 
 export function freshQueue(max: number): QueueRegisters {
@@ -124,7 +127,7 @@ export function buildVirtqueue(
   negotiated: bigint,
   memory: GuestMemory,
   onReject: () => void,
-): (Virtqueue & { detach(): void }) | string {
+): RingQueue | string {
   const packed = hasFeature(negotiated, VIRTIO_F_RING_PACKED);
   if (q.num < 1 || q.num > q.max) return `queue ${index}: QueueNum ${q.num} is outside 1..${q.max}`;
   if (!packed && !isPowerOfTwo(q.num)) return `queue ${index}: QueueNum ${q.num} is not a power of 2`;
@@ -148,7 +151,7 @@ export function buildVirtqueue(
 }
 
 /** Number of 32-bit driver feature words kept (spec 2.2: bits 0-127). */
-const FEATURE_WORDS = 4;
+export const FEATURE_WORDS = 4;
 
 /** DriverFeatures as the driver writes it, a 32-bit word at a time (DriverFeaturesSel). */
 export class DriverFeatureWords {
@@ -166,6 +169,17 @@ export class DriverFeatureWords {
     let f = 0n;
     for (let i = FEATURE_WORDS - 1; i >= 0; i--) f = (f << 32n) | BigInt(this.words[i]);
     return f;
+  }
+
+  /** For a snapshot: the selector, the words and the beyond flag. */
+  save(): { selector: number; words: number[]; beyond: boolean } {
+    return { selector: this.selector, words: [...this.words], beyond: this.beyond };
+  }
+
+  load(words: readonly number[], selector: number, beyond: boolean): void {
+    this.words.set(words.slice(0, FEATURE_WORDS));
+    this.selector = selector;
+    this.beyond = beyond;
   }
 
   clear(): void {

@@ -482,3 +482,23 @@ test("activate picks up packets queued before DRIVER_OK; event queue buffers are
   assert.equal(guest.context.queues[2].used.length, 0);
   assert.equal(guest.context.queues[VSOCK_QUEUE_RX].used.length, 0);
 });
+
+test("pause: host connections are refused and nothing moves until resume; snapshot refuses bad input", async () => {
+  const { device, backend, guest } = makeVsock();
+  guest.addRx(4);
+  await device.quiesce();
+  const stream = new FakeStream();
+  assert.equal(backend.device!.connectToGuest(80, stream), undefined, "refused while paused");
+  device.unquiesce();
+  assert.notEqual(backend.device!.connectToGuest(80, stream), undefined);
+  const good = JSON.parse(JSON.stringify(device.saveState()));
+  const fresh = new VirtioVsock({ guestCid: 3, backend: new FakeBackend() });
+  for (const spoil of [(x: any) => (x.version = 5), (x: any) => (x.counters.packetsToGuest = "1"), (x: any) => delete x.counters.timeouts]) {
+    const bad = structuredClone(good);
+    spoil(bad);
+    assert.throws(() => fresh.restoreState(bad), /virtio-vsock/);
+    assert.deepEqual(fresh.saveState().counters, new VirtioVsock({ guestCid: 3, backend: new FakeBackend() }).saveState().counters);
+  }
+  fresh.restoreState(good);
+  assert.deepEqual(fresh.saveState(), good);
+});

@@ -1,9 +1,9 @@
 // virtio-vsock: the socket device (virtio spec 1.3, section 5.10), stream sockets between the
 // guest (at its configured CID) and the host (CID 2), served by an injected VsockBackend.
 //
-// Queues: rx (0) carries packets to the guest, tx (1) packets from it, event (2) is never used
-// (the only event, TRANSPORT_RESET, follows migration). Every packet is a struct
-// virtio_vsock_hdr (header.ts) and, for RW, payload.
+// Queues: rx (0) carries packets to the guest, tx (1) packets from it, event (2) carries the only
+// event, VIRTIO_VSOCK_EVENT_TRANSPORT_RESET (5.10.6.6), which a restored device sends (see
+// restoreState). Every packet is a struct virtio_vsock_hdr (header.ts) and, for RW, payload.
 //
 // The guest is untrusted. Bounds, all chosen by the host:
 // - connections: at most maxConnections; a REQUEST beyond that gets RST (5.10.6.4 "insufficient
@@ -26,6 +26,7 @@
 // options.ts (limits, counters), connections.ts (the connection table), connection.ts (the state
 // table), credit.ts (what goes to the guest next), host-bridge.ts (the backend's handles) and
 // packet.ts (packets in descriptor chains).
+import { stateInt, stateObject, stateRecord, type VersionedState } from "../../platform/persist.ts";
 import { VirtqueueError, type DescriptorChain, type GuestMemory, type Virtqueue, type VirtioDevice, type VirtioDeviceContext } from "../types.ts";
 import { portableClock, type HostClock } from "../../platform/clock.ts";
 import type { VsockBackend, VsockCloseReason, VsockConnection, VsockHostStream } from "./backend.ts";
@@ -36,10 +37,14 @@ import { replyTo, vsockHeader, type VsockHeader } from "./header.ts";
 import { connectRequest, connectionHandle, guestKnows, type BridgeDevice } from "./host-bridge.ts";
 import { newVsockCounters, vsockLimits, VSOCK_RST_QUEUE_LIMIT, type VirtioVsockOptions, type VsockCounters, type VsockLimits } from "./options.ts";
 import { readTxHeader, readTxPayload, rxChainProblem, writeRxPacket } from "./packet.ts";
+import { writeToChain } from "../queue/chain.ts";
 import {
   featureBit,
   VIRTIO_ID_VSOCK,
   VIRTIO_VSOCK_CONFIG_SIZE,
+  VIRTIO_VSOCK_EVENT_SIZE,
+  VIRTIO_VSOCK_EVENT_TRANSPORT_RESET,
+  VSOCK_QUEUE_EVENT,
   VIRTIO_VSOCK_F_NO_IMPLIED_STREAM,
   VIRTIO_VSOCK_F_STREAM,
   VIRTIO_VSOCK_HDR_SIZE,
@@ -55,6 +60,18 @@ import {
 
 export { VSOCK_HOST_PORT_BASE, VSOCK_MAX_PKT_PAYLOAD, VSOCK_RST_QUEUE_LIMIT } from "./options.ts";
 export type { VirtioVsockOptions, VsockCounters } from "./options.ts";
+
+/**
+ * A vsock device's snapshot: its counters only. Host connections cannot survive a snapshot (their
+ * host sockets are gone), so, as Firecracker does, the restored device sends
+ * VIRTIO_VSOCK_EVENT_TRANSPORT_RESET on the event queue when it is activated (spec 5.10.6.6,
+ * 5.10.6.7): Linux's virtio_transport then resets every connection of the guest (the sockets see
+ * ECONNRESET) and re-reads guest_cid; new connections work as before.
+ */
+export interface VirtioVsockState extends VersionedState {
+  version: 1;
+  counters: VsockCounters;
+}
 
 export class VirtioVsock implements VirtioDevice {
   readonly deviceId = VIRTIO_ID_VSOCK;
@@ -78,6 +95,12 @@ export class VirtioVsock implements VirtioDevice {
   private readonly rstQueue: VsockHeader[] = [];
   private pumping = false;
   private pumpAgain = false;
+  /** quiesce()d: no queue is touched and no host connection accepted until unquiesce(). */
+  private quiesced = false;
+  /** Restored from a snapshot: TRANSPORT_RESET is owed to the driver (sent once an event buffer is there). */
+  private transportResetPending = false;
+  /** TRANSPORT_RESET events delivered. */
+  transportResets = 0;
 
   constructor(options: VirtioVsockOptions) {
     const cid = options.guestCid;
@@ -122,18 +145,85 @@ export class VirtioVsock implements VirtioDevice {
   activate(context: VirtioDeviceContext): void {
     this.context = context;
     this.broken = false;
+    this.sendTransportReset();
     this.pump();
   }
 
   queueNotify(queueIndex: number): void {
-    // rx: new buffers for pending packets; tx: packets from the guest; event: kept, never used.
+    if (this.quiesced) return;
+    // rx: new buffers for pending packets; tx: packets from the guest; event: buffers for a
+    // TRANSPORT_RESET still owed.
     if (queueIndex === VSOCK_QUEUE_RX || queueIndex === VSOCK_QUEUE_TX) this.pump();
+    else if (queueIndex === VSOCK_QUEUE_EVENT) this.sendTransportReset();
+  }
+
+  // ---- pause and snapshot -------------------------------------------------------------------
+  /**
+   * Stops moving packets: no queue is touched, data from host streams stays in the connections'
+   * backlogs (bounded by the high-water mark, which stops the host side reading) and new host
+   * connections are refused (counted in refusedLimit) until unquiesce(). The device holds no chain.
+   */
+  async quiesce(): Promise<void> {
+    this.quiesced = true;
+  }
+
+  unquiesce(): void {
+    if (!this.quiesced) return;
+    this.quiesced = false;
+    this.sendTransportReset();
+    this.pump();
+  }
+
+  saveState(): VirtioVsockState {
+    return { version: 1, counters: { ...this.counters } };
+  }
+
+  /** Onto a freshly constructed device; once activated it sends TRANSPORT_RESET (see VirtioVsockState). */
+  restoreState(value: unknown): void {
+    const where = this.name;
+    const r = stateObject(value, where, [1]);
+    const c = stateRecord(r.counters, `${where}.counters`);
+    const counters = { ...this.counters };
+    for (const key of Object.keys(counters) as (keyof VsockCounters)[]) counters[key] = stateInt(c[key], `${where}.counters.${key}`);
+    Object.assign(this.counters, counters);
+    this.transportResetPending = true;
+  }
+
+  /** Spec 5.10.6.6: struct virtio_vsock_event { le32 id; } into one event buffer, if one is there. */
+  private sendTransportReset(): void {
+    const context = this.context;
+    if (!this.transportResetPending || !context || this.broken || this.quiesced) return;
+    const queue = context.queues[VSOCK_QUEUE_EVENT];
+    if (!queue) return;
+    const chain = this.pop(queue);
+    if (!chain) return; // the driver fills the event queue at probe; otherwise at its next kick
+    if (chain.writableLength < VIRTIO_VSOCK_EVENT_SIZE) {
+      this.fail(`event buffer of ${chain.writableLength} bytes is smaller than struct virtio_vsock_event`);
+      return;
+    }
+    const event = new Uint8Array(VIRTIO_VSOCK_EVENT_SIZE);
+    new DataView(event.buffer).setUint32(0, VIRTIO_VSOCK_EVENT_TRANSPORT_RESET, true);
+    if (writeToChain(context.memory, chain, 0, event) !== event.length) {
+      this.fail("event buffer outside RAM");
+      return;
+    }
+    this.transportResetPending = false;
+    this.transportResets++;
+    try {
+      queue.pushUsed(chain, event.length);
+    } catch (e) {
+      if (!(e instanceof VirtqueueError)) throw e;
+      this.fail(e.message);
+      return;
+    }
+    context.notifyUsed(VSOCK_QUEUE_EVENT);
   }
 
   reset(): void {
     this.dropAll();
     this.context = undefined;
     this.broken = false;
+    this.transportResetPending = false; // a new driver has no connections to reset
   }
 
   // ---- connections ----------------------------------------------------------------------------
@@ -141,6 +231,10 @@ export class VirtioVsock implements VirtioDevice {
   /** The backend asks the guest to accept a connection on `guestPort`. */
   private connectToGuest(guestPort: number, stream: VsockHostStream): VsockConnection | undefined {
     if (!this.context || this.broken) return undefined;
+    if (this.quiesced) {
+      this.counters.refusedLimit++;
+      return undefined;
+    }
     if (!Number.isInteger(guestPort) || guestPort < 0 || guestPort > 0xffff_ffff) return undefined;
     if (this.table.size >= this.limits.maxConnections) {
       this.counters.refusedLimit++;
@@ -208,7 +302,7 @@ export class VirtioVsock implements VirtioDevice {
   // ---- queue processing ---------------------------------------------------------------------
 
   private pump(): void {
-    if (!this.context || this.broken) return;
+    if (!this.context || this.broken || this.quiesced) return;
     if (this.pumping) {
       this.pumpAgain = true;
       return;

@@ -67,6 +67,8 @@ export const VIRTIO_VSOCK_SHUTDOWN_MASK = VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSO
 
 // 5.10.6.6 Device Events.
 export const VIRTIO_VSOCK_EVENT_TRANSPORT_RESET = 0;
+/** struct virtio_vsock_event { le32 id; }. */
+export const VIRTIO_VSOCK_EVENT_SIZE = 4;
 
 export function opName(op: number): string {
   return (
