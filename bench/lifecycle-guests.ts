@@ -141,7 +141,7 @@ export class QemuGuest implements GuestConsole {
   /** performance.now() when the process was spawned. */
   readonly spawnedAt: number;
 
-  constructor(files: GuestFiles, memory: string, dir: string, name: string, extraArgs: string[] = []) {
+  constructor(files: GuestFiles, memory: string, dir: string, readonly name: string, extraArgs: string[] = []) {
     this.qmpPath = join(dir, `${name}.qmp`);
     const args = [
       "-M", "virt", "-m", memory, "-smp", "1", "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot",

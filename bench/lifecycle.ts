@@ -213,46 +213,69 @@ const numberAt = (info: Record<string, unknown>, ...path: string[]): number => {
   return typeof v === "number" ? v : NaN;
 };
 
+/** Runs `body`; a failure says which QEMU step failed and what the QEMU processes printed last. */
+async function qemuSteps<T>(body: (step: (name: string) => void) => Promise<T>, guests: () => (QemuGuest | undefined)[]): Promise<T> {
+  let current = "start";
+  try {
+    return await body((name) => (current = name));
+  } catch (err) {
+    const tails = guests()
+      .filter((g): g is QemuGuest => g !== undefined)
+      .map((g) => `--- ${g.name} (exit ${g.process.exitCode ?? g.process.signalCode ?? "running"}):\n${g.log.text.slice(-800)}`);
+    throw new Error(`${current}: ${(err as Error).message}\n${tails.join("\n")}`);
+  }
+}
+
 async function qemuSnapshot(files: GuestFiles, memory: string, dir: string, downtimeMs: number): Promise<SnapshotSample> {
   const file = join(dir, "qemu.snapshot");
   const source = new QemuGuest(files, memory, dir, "qemu-snapshot-source");
   let restored: QemuGuest | undefined;
   const clients: QmpClient[] = [];
   try {
-    const qmp = await source.qmp();
-    clients.push(qmp);
-    await waitForShell(source, BOOT_TIMEOUT_MS);
-    await sleep(IDLE_SETTLE_S * 1000);
-    await setQemuMigrationParameters(qmp, downtimeMs);
-    const t0 = performance.now();
-    await qmp.execute("migrate", { uri: `exec:cat > ${file}` });
-    const info = await waitForMigration(qmp, 300_000);
-    const createMs = performance.now() - t0;
-    await source.stop();
-    const usage = diskUsage([file]);
+    return await qemuSteps(async (step) => {
+      step("QMP connect");
+      const qmp = await source.qmp();
+      clients.push(qmp);
+      step("boot to the shell");
+      await waitForShell(source, BOOT_TIMEOUT_MS);
+      await sleep(IDLE_SETTLE_S * 1000);
+      step("migrate to a file");
+      await setQemuMigrationParameters(qmp, downtimeMs);
+      const t0 = performance.now();
+      await qmp.execute("migrate", { uri: `exec:cat > ${file}` });
+      const info = await waitForMigration(qmp, 300_000);
+      const createMs = performance.now() - t0;
+      qmp.close();
+      await source.stop();
+      const usage = diskUsage([file]);
 
-    restored = new QemuGuest(files, memory, dir, "qemu-snapshot-restore", ["-incoming", "defer"]);
-    const qmpIn = await restored.qmp();
-    clients.push(qmpIn);
-    const r0 = performance.now();
-    await qmpIn.execute("migrate-incoming", { uri: `exec:cat ${file}` });
-    await waitForRunning(qmpIn, 300_000);
-    const running = performance.now();
-    await shellAnswers(restored, ANSWER_TIMEOUT_MS);
-    const incoming = await qmpIn.execute<Record<string, unknown>>("query-migrate");
-    return {
-      createMs,
-      restoreMs: running - r0,
-      restoreFromProcessStartMs: running - restored.spawnedAt,
-      restoreToAnswerMs: performance.now() - r0,
-      ...usage,
-      detail: {
-        totalTimeMs: numberAt(info, "total-time"),
-        downtimeMs: numberAt(info, "downtime"),
-        ramTransferredBytes: numberAt(info, "ram", "transferred"),
-        incomingTotalTimeMs: numberAt(incoming, "total-time"),
-      },
-    };
+      step("restore: QMP connect");
+      restored = new QemuGuest(files, memory, dir, "qemu-snapshot-restore", ["-incoming", "defer"]);
+      const qmpIn = await restored.qmp();
+      clients.push(qmpIn);
+      step("restore: migrate-incoming");
+      const r0 = performance.now();
+      await qmpIn.execute("migrate-incoming", { uri: `exec:cat ${file}` });
+      await waitForRunning(qmpIn, 300_000);
+      const running = performance.now();
+      step("restore: the shell answers");
+      await shellAnswers(restored, ANSWER_TIMEOUT_MS);
+      const restoreToAnswerMs = performance.now() - r0;
+      const incoming = await qmpIn.execute<Record<string, unknown>>("query-migrate");
+      return {
+        createMs,
+        restoreMs: running - r0,
+        restoreFromProcessStartMs: running - restored.spawnedAt,
+        restoreToAnswerMs,
+        ...usage,
+        detail: {
+          totalTimeMs: numberAt(info, "total-time"),
+          downtimeMs: numberAt(info, "downtime"),
+          ramTransferredBytes: numberAt(info, "ram", "transferred"),
+          incomingTotalTimeMs: numberAt(incoming, "total-time"),
+        },
+      };
+    }, () => [source, restored]);
   } finally {
     for (const c of clients) c.close();
     await source.stop();
@@ -280,7 +303,8 @@ interface MigrationSample {
 async function startWorkload(guest: GuestConsole, memwrite: MemwriteSettings | undefined, settleS: number): Promise<void> {
   await sleep(IDLE_SETTLE_S * 1000);
   if (!memwrite) return;
-  const started = await runInGuest(guest, memwriteCommand(memwrite));
+  // `CMD &` ends a command by itself: `true` completes the line runInGuest adds `;` after.
+  const started = await runInGuest(guest, `${memwriteCommand(memwrite)} true`);
   if (started.status !== 0) throw new Error(`memwrite did not start: ${started.text}`);
   await guest.log.waitFor(/memwrite beat=\d+/, 30_000);
   await sleep(settleS * 1000);
@@ -358,29 +382,39 @@ async function qemuMigration(files: GuestFiles, memory: string, dir: string, mem
   let destination: QemuGuest | undefined;
   const clients: QmpClient[] = [];
   try {
-    const qmp = await source.qmp();
-    clients.push(qmp);
-    await waitForShell(source, BOOT_TIMEOUT_MS);
-    await startWorkload(source, memwrite, opts.settleS);
-    const port = await freePort();
-    destination = new QemuGuest(files, memory, dir, "qemu-migrate-destination", ["-incoming", `tcp:127.0.0.1:${port}`]);
-    const qmpIn = await destination.qmp();
-    clients.push(qmpIn);
-    await setQemuMigrationParameters(qmp, opts.downtimeMs);
-    await qmp.execute("migrate", { uri: `tcp:127.0.0.1:${port}` });
-    const info = await waitForMigration(qmp, 600_000);
-    await waitForRunning(qmpIn, 60_000);
-    const before = source.log.text;
-    await source.stop();
-    const checks = await checkDestination(before, destination, memwrite);
-    return {
-      totalMs: numberAt(info, "total-time"),
-      downtimeMs: numberAt(info, "downtime"),
-      rounds: numberAt(info, "ram", "dirty-sync-count"),
-      bytes: numberAt(info, "ram", "transferred"),
-      ...checks,
-      detail: { setupTimeMs: numberAt(info, "setup-time"), ram: info.ram },
-    };
+    return await qemuSteps(async (step) => {
+      step("QMP connect");
+      const qmp = await source.qmp();
+      clients.push(qmp);
+      step("boot to the shell");
+      await waitForShell(source, BOOT_TIMEOUT_MS);
+      step("start the workload");
+      await startWorkload(source, memwrite, opts.settleS);
+      step("start the destination");
+      const port = await freePort();
+      const d = new QemuGuest(files, memory, dir, "qemu-migrate-destination", ["-incoming", `tcp:127.0.0.1:${port}`]);
+      destination = d;
+      const qmpIn = await d.qmp();
+      clients.push(qmpIn);
+      step("migrate");
+      await setQemuMigrationParameters(qmp, opts.downtimeMs);
+      await qmp.execute("migrate", { uri: `tcp:127.0.0.1:${port}` });
+      const info = await waitForMigration(qmp, 600_000);
+      await waitForRunning(qmpIn, 60_000);
+      const before = source.log.text;
+      qmp.close();
+      await source.stop();
+      step("check the destination");
+      const checks = await checkDestination(before, d, memwrite);
+      return {
+        totalMs: numberAt(info, "total-time"),
+        downtimeMs: numberAt(info, "downtime"),
+        rounds: numberAt(info, "ram", "dirty-sync-count"),
+        bytes: numberAt(info, "ram", "transferred"),
+        ...checks,
+        detail: { setupTimeMs: numberAt(info, "setup-time"), ram: info.ram },
+      };
+    }, () => [source, destination]);
   } finally {
     for (const c of clients) c.close();
     await source.stop();

@@ -69,6 +69,7 @@ export class QmpClient {
   private eventWaiters: { name: string; resolve: (event: EventMessage) => void }[] = [];
   private failure: Error | undefined;
   private greetingWaiter: ((message: QmpMessage) => void) | undefined;
+  private greetingFailed: ((err: Error) => void) | undefined;
   /** The QEMU version from the greeting. */
   version = "unknown";
 
@@ -79,22 +80,27 @@ export class QmpClient {
     socket.on("close", () => this.fail(new QmpError("QMP connection closed")));
   }
 
-  /** Connects to a QMP socket (retrying while QEMU has not created it yet) and negotiates. */
+  /**
+   * Connects to a QMP socket and negotiates. Retries until `timeoutMs` while QEMU has not created
+   * the socket yet, refuses, or drops the connection before the negotiation is done (a connection
+   * made while QEMU is still starting can be reset).
+   */
   static async connect(path: string, timeoutMs = 10_000): Promise<QmpClient> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
+      let client: QmpClient | undefined;
       try {
         const socket = await new Promise<Socket>((resolve, reject) => {
           const s = createConnection(path);
           s.once("connect", () => resolve(s));
           s.once("error", reject);
         });
-        const client = new QmpClient(socket);
+        client = new QmpClient(socket);
         await client.negotiate(Math.max(1000, deadline - Date.now()));
         return client;
       } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if ((code !== "ENOENT" && code !== "ECONNREFUSED") || Date.now() > deadline) throw err;
+        client?.close();
+        if (Date.now() > deadline) throw err;
         await new Promise((r) => setTimeout(r, 20));
       }
     }
@@ -102,7 +108,12 @@ export class QmpClient {
 
   private async negotiate(timeoutMs: number): Promise<void> {
     const greeting = await new Promise<QmpMessage>((resolve, reject) => {
+      if (this.failure) return reject(this.failure);
       const timer = setTimeout(() => reject(new QmpError(`no QMP greeting within ${timeoutMs} ms`)), timeoutMs);
+      this.greetingFailed = (err) => {
+        clearTimeout(timer);
+        reject(err);
+      };
       this.greetingWaiter = (message) => {
         clearTimeout(timer);
         resolve(message);
@@ -152,6 +163,10 @@ export class QmpClient {
 
   private fail(err: Error): void {
     this.failure ??= err;
+    if (this.greetingWaiter) {
+      this.greetingWaiter = undefined;
+      this.greetingFailed?.(this.failure);
+    }
     for (const waiter of this.pending.values()) waiter.reject(this.failure);
     this.pending.clear();
   }
