@@ -33,6 +33,7 @@ import { buildMemwrite, initrdWithPrograms } from "../src/image/guest-programs.t
 import { CACHE_DIR } from "../src/host/node/paths.ts";
 import { openSnapshotFiles, restoreIntoMachine, writeSnapshotFiles } from "../src/vmm/snapshot-io.ts";
 import { listenForMigration, migrateOut, type MigrationReport } from "../src/vmm/migration.ts";
+import { COLORS, barChartSvg, writeChart, type BarPanel } from "./charts.ts";
 import { fmt, median } from "./guest-workloads.ts";
 import {
   ParleyGuest, QemuGuest, parleyConfig, readGuestFiles, runInGuest, shellAnswers, waitForShell, type GuestConsole, type GuestFiles,
@@ -289,6 +290,8 @@ async function qemuSnapshot(files: GuestFiles, memory: string, dir: string, down
 interface MigrationSample {
   totalMs: number;
   downtimeMs: number;
+  /** From the guest stopping at the source to it running at the destination (Parley's downtime is that already). */
+  stopToResumeMs: number;
   rounds: number;
   bytes: number;
   /** The workload's dirtying rate on the source before the move (MiB/s), when it ran. */
@@ -296,6 +299,8 @@ interface MigrationSample {
   /** The workload went on at the destination, with no page found stale. */
   workloadContinued?: boolean;
   workloadErrors?: number;
+  /** The destination's console printed a heartbeat before it got any input. */
+  outputWithoutInput?: boolean;
   detail: Record<string, unknown>;
 }
 
@@ -310,22 +315,44 @@ async function startWorkload(guest: GuestConsole, memwrite: MemwriteSettings | u
   await sleep(settleS * 1000);
 }
 
-/** After the move: the shell answers, and the workload goes on where it was with its data intact. */
-async function checkDestination(before: string, destination: GuestConsole, memwrite: MemwriteSettings | undefined): Promise<Pick<MigrationSample, "workloadContinued" | "workloadErrors" | "dirtyRateMiBs">> {
+/** Waits until the workload's heartbeats on `guest` reach number `beat`. */
+async function waitForBeat(guest: GuestConsole, beat: number, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while ((parseMemwriteBeats(guest.log.text).at(-1)?.beat ?? 0) < beat) {
+    if (performance.now() > deadline) throw new Error(`memwrite printed no heartbeat #${beat} at the destination; output tail:\n${guest.log.text.slice(-1500)}`);
+    await sleep(20);
+  }
+}
+
+/** Seconds the destination gets to print a heartbeat before anyone types on its console. */
+const UNPROMPTED_BEAT_MS = 3000;
+
+/**
+ * After the move: the shell answers, and the workload goes on where it was with its data intact.
+ * Whether its output flowed before the console got input is recorded apart: a serial port whose
+ * transmit interrupt was lost in the move stays silent until input wakes the driver.
+ */
+async function checkDestination(
+  before: string,
+  destination: GuestConsole,
+  memwrite: MemwriteSettings | undefined,
+): Promise<Pick<MigrationSample, "workloadContinued" | "workloadErrors" | "dirtyRateMiBs" | "outputWithoutInput">> {
   if (!memwrite) {
     await shellAnswers(destination, ANSWER_TIMEOUT_MS);
     return {};
   }
   const lastBefore = parseMemwriteBeats(before).at(-1)?.beat ?? 0;
-  // Two heartbeats after the source's last: the program runs on, not just a line left in a buffer.
-  const deadline = performance.now() + ANSWER_TIMEOUT_MS;
-  while ((parseMemwriteBeats(destination.log.text).at(-1)?.beat ?? 0) < lastBefore + 2) {
-    if (performance.now() > deadline) throw new Error(`memwrite printed no heartbeat after #${lastBefore} at the destination; output tail:\n${destination.log.text.slice(-1500)}`);
-    await sleep(20);
-  }
+  const outputWithoutInput = await waitForBeat(destination, lastBefore + 1, UNPROMPTED_BEAT_MS).then(() => true, () => false);
   await shellAnswers(destination, ANSWER_TIMEOUT_MS);
+  // Two heartbeats after the source's last: the program runs on, not just a line left in a buffer.
+  await waitForBeat(destination, lastBefore + 2, ANSWER_TIMEOUT_MS);
   const continuation = memwriteContinuation(before, destination.log.text);
-  return { workloadContinued: continuation.continued, workloadErrors: continuation.errorsAfter, dirtyRateMiBs: steadyRateMiBs(parseMemwriteBeats(before)) };
+  return {
+    workloadContinued: continuation.continued,
+    workloadErrors: continuation.errorsAfter,
+    dirtyRateMiBs: steadyRateMiBs(parseMemwriteBeats(before)),
+    outputWithoutInput,
+  };
 }
 
 async function parleyMigration(files: GuestFiles, ramSize: number, memwrite: MemwriteSettings | undefined, opts: Options): Promise<MigrationSample> {
@@ -355,6 +382,7 @@ async function parleyMigration(files: GuestFiles, ramSize: number, memwrite: Mem
     return {
       totalMs: report.totalMs,
       downtimeMs: report.downtimeMs,
+      stopToResumeMs: report.downtimeMs,
       rounds: report.rounds,
       bytes: report.bytesSent,
       ...checks,
@@ -401,6 +429,12 @@ async function qemuMigration(files: GuestFiles, memory: string, dir: string, mem
       await qmp.execute("migrate", { uri: `tcp:127.0.0.1:${port}` });
       const info = await waitForMigration(qmp, 600_000);
       await waitForRunning(qmpIn, 60_000);
+      // QEMU's own downtime ends when the source has sent the last data; the events' host
+      // timestamps give the guest's whole gap, from stopping at the source to resuming at the
+      // destination, as Parley's downtime counts it.
+      const stopped = await qmp.waitForEvent("STOP", 5000);
+      const resumed = await qmpIn.waitForEvent("RESUME", 5000);
+      const observedDowntimeMs = ((resumed.timestampS ?? NaN) - (stopped.timestampS ?? NaN)) * 1000;
       const before = source.log.text;
       qmp.close();
       await source.stop();
@@ -409,6 +443,7 @@ async function qemuMigration(files: GuestFiles, memory: string, dir: string, mem
       return {
         totalMs: numberAt(info, "total-time"),
         downtimeMs: numberAt(info, "downtime"),
+        stopToResumeMs: observedDowntimeMs,
         rounds: numberAt(info, "ram", "dirty-sync-count"),
         bytes: numberAt(info, "ram", "transferred"),
         ...checks,
@@ -492,12 +527,15 @@ async function main() {
       const name = scenario === "idle" ? "live migration, idle" : `live migration, memwrite ${fmt(memwriteTargetMiBs(opts.memwrite), 0)} MiB/s`;
       lines.push(row(`${name}: total (ms)`, medianOf(p, (x) => x.totalMs), medianOf(q, (x) => x.totalMs)));
       lines.push(row(`${name}: downtime (ms)`, medianOf(p, (x) => x.downtimeMs), medianOf(q, (x) => x.downtimeMs)));
+      lines.push(row(`${name}: guest stopped to running at the destination (ms)`, medianOf(p, (x) => x.stopToResumeMs), medianOf(q, (x) => x.stopToResumeMs)));
       lines.push(row(`${name}: sent (MiB)`, medianOf(p, (x) => x.bytes / MiB), medianOf(q, (x) => x.bytes / MiB)));
       lines.push(row(`${name}: pre-copy rounds`, medianOf(p, (x) => x.rounds), medianOf(q, (x) => x.rounds), 0));
       if (scenario === "memwrite") {
         lines.push(row(`${name}: rate achieved before the move (MiB/s)`, medianOf(p, (x) => x.dirtyRateMiBs), medianOf(q, (x) => x.dirtyRateMiBs), 0));
         const ok = (xs: MigrationSample[]) => (xs.length ? (xs.every((x) => x.workloadContinued && x.workloadErrors === 0) ? "yes" : "NO") : "-");
         lines.push(`| ${name}: workload went on, no stale page | ${ok(p)} | ${ok(q)} | |`);
+        const flowed = (xs: MigrationSample[]) => (xs.length ? (xs.every((x) => x.outputWithoutInput) ? "yes" : "no") : "-");
+        lines.push(`| ${name}: console output went on before any input | ${flowed(p)} | ${flowed(q)} | |`);
       }
     }
   }
@@ -505,8 +543,10 @@ async function main() {
   console.log(
     "(lower is better; medians. Goals: restore to a running guest in under 100 ms of host time, downtime under 50 ms idle, both ahead of QEMU. " +
       "Parley's restore counts reading the files and building the machine; QEMU's counts `migrate-incoming` from a process already started with " +
-      `-incoming defer (and, in the next row, from its process start). QEMU: no bandwidth cap, downtime-limit ${opts.downtimeMs} ms like Parley's goal; ` +
-      "rounds are its dirty-sync-count. Parley migrates between two machines in one process, QEMU between two processes.)",
+      `-incoming defer (and, in the next row, from its process start). QEMU: no bandwidth cap, downtime-limit ${opts.downtimeMs} ms like Parley's goal. ` +
+      "Downtime: QEMU's own figure ends when the source has sent its last data; Parley's, and the next row for both, end when the guest " +
+      "runs at the destination (QEMU: its STOP and RESUME events' timestamps). Rounds: Parley's pre-copy rounds; QEMU's dirty-sync-count, " +
+      "which also counts the final sync. Parley migrates between two machines in one process, QEMU between two processes.)",
   );
   for (const f of failures) console.log(`FAILED: ${f}`);
   const outFile = writeBenchJson("lifecycle", info, {
@@ -520,6 +560,32 @@ async function main() {
     table: lines.join("\n"),
   });
   console.log(`lifecycle: results written to ${outFile}`);
+  const panels: BarPanel[] = [];
+  const panel = (title: string, p: number, q: number) => {
+    const bars = [
+      { label: "Parley", value: p, color: COLORS.paravirtual },
+      { label: "QEMU", value: q, color: COLORS.neutral },
+    ].filter((b) => Number.isFinite(b.value));
+    if (bars.length) panels.push({ title, unit: "ms (lower is better)", bars });
+  };
+  if (opts.only.includes("snapshot")) {
+    panel("snapshot create", medianOf(snapshots.parley, (x) => x.createMs), medianOf(snapshots.qemu, (x) => x.createMs));
+    panel("restore to a running guest", medianOf(snapshots.parley, (x) => x.restoreMs), medianOf(snapshots.qemu, (x) => x.restoreMs));
+  }
+  if (opts.only.includes("migrate")) {
+    for (const scenario of ["idle", "memwrite"] as const) {
+      const m = migrations[scenario];
+      panel(`migration, ${scenario}: downtime`, medianOf(m.parley, (x) => x.stopToResumeMs), medianOf(m.qemu, (x) => x.stopToResumeMs));
+      panel(`migration, ${scenario}: total`, medianOf(m.parley, (x) => x.totalMs), medianOf(m.qemu, (x) => x.totalMs));
+    }
+  }
+  if (panels.length) {
+    const chart = await writeChart(
+      barChartSvg({ title: `Snapshot and live migration, ${memory} guest`, subtitle: `Debian ${kernelVersion}, 1 hart, medians of ${opts.reps}`, panels }),
+      join(CACHE_DIR, "bench/lifecycle"),
+    );
+    console.log(`lifecycle: chart in ${chart.png}`);
+  }
 }
 
 await main();
