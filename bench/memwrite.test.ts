@@ -20,7 +20,7 @@ const SOURCE = [
 const DESTINATION = "53 pages=50120 mib_s=155.0 errors=0\r\nmemwrite beat=6 t_ms=1504 pages=60160 mib_s=156.9 errors=0\r\nmemwrite beat=7 t_ms=1755 pages=70200 mib_s=156.2 errors=0\r\n";
 
 test("memwrite: the command line and the rate it asks for", () => {
-  assert.equal(memwriteCommand(DEFAULT_MEMWRITE), "memwrite 64 40 250 &");
+  assert.equal(memwriteCommand(DEFAULT_MEMWRITE), "memwrite 64 40 250 > /tmp/memwrite.log &");
   assert.equal(memwriteTargetMiBs({ mib: 64, pagesPerMs: 40, heartbeatMs: 250 }), 156.25);
 });
 

@@ -15,8 +15,11 @@ export const DEFAULT_MEMWRITE: MemwriteSettings = { mib: 64, pagesPerMs: 40, hea
 /** The dirtying rate the settings ask for, MiB/s (pages are 4 KiB). */
 export const memwriteTargetMiBs = (s: MemwriteSettings) => (s.pagesPerMs * 1000 * 4096) / (1024 * 1024);
 
-/** The shell command starting the workload in the background. */
-export const memwriteCommand = (s: MemwriteSettings) => `memwrite ${s.mib} ${s.pagesPerMs} ${s.heartbeatMs} &`;
+/** Where the workload's heartbeats go in the guest (tmpfs): the console stays quiet during a move. */
+export const MEMWRITE_LOG = "/tmp/memwrite.log";
+
+/** The shell command starting the workload in the background, its heartbeats to MEMWRITE_LOG. */
+export const memwriteCommand = (s: MemwriteSettings) => `memwrite ${s.mib} ${s.pagesPerMs} ${s.heartbeatMs} > ${MEMWRITE_LOG} &`;
 
 export interface MemwriteBeat {
   beat: number;
