@@ -4,13 +4,15 @@ import { Command, CommanderError } from "commander";
 import { existsSync } from "node:fs";
 import { ElfError } from "../platform/elf.ts";
 import { runElfFile } from "./run-elf.ts";
-import { runLinux, DEFAULT_APPEND, DEFAULT_MEMORY } from "./run-linux.ts";
+import { runLinux } from "./run-linux.ts";
+import { DEFAULT_APPEND } from "../vmm/machine.ts";
+import { ConfigError, DEFAULT_MEM_SIZE_MIB, type VmConfig } from "../vmm/schema.ts";
+import { readConfigFile, runConfig, type RunFlags } from "./run-config.ts";
 import { buildDemo } from "../image/guest-programs.ts";
 import { buildGuestImage, ImageBuildError } from "../image/index.ts";
 import { BootImageError } from "../platform/boot-image.ts";
 import { DEFAULT_PAUSE_LOOP_WINDOW } from "../machine/virt.ts";
-import { MAX_CPUS, parseCpuCount, parseHostThreads, parsePauseLoop, parsePort, parsePositiveInteger, parseSize, UsageError } from "./options.ts";
-import { parseBalloonOption, parseDiskOption, parseNetOption, parseRngOption, parseVsockOption } from "./device-options.ts";
+import { MAX_CPUS, parsePositiveInteger, parseSize, UsageError } from "./options.ts";
 import { formatLedger, formatStats } from "./stats.ts";
 import { coreLayout } from "../cpu/core-layout.ts";
 
@@ -77,34 +79,19 @@ program
     process.exitCode = result.exitCode;
   });
 
-interface RunFlags {
-  memory: string;
-  cpus: string;
-  hostThreads?: string;
-  zawrs: string;
-  ple: string;
-  idleStates?: string;
-  kernel?: string;
-  initrd?: string;
-  append?: string;
-  firmware: string;
-  console: string;
-  sstc: string;
+/** `parley run`'s own settings beside the VM description's (src/cli/run-config.ts). */
+interface RunCommandFlags extends RunFlags {
   stats?: boolean;
   statsJson?: string;
-  metricsPort?: string;
   reboot: boolean;
-  disk?: string[];
-  rng?: string | true;
-  net?: string[];
-  balloon?: string | true;
-  vsock?: string;
-  jit?: string;
+  apiSock?: string;
 }
 
 function addMachineOptions(command: Command, defaultCpus = 1): Command {
   return command
-    .option("--memory <size>", "guest RAM, e.g. 512M or 2G", `${DEFAULT_MEMORY >>> 20}M`)
+    .option("--config <file>", "the VM description as JSON (docs/openapi.json's VmConfig: Firecracker's field names); flags given as well override or extend it")
+    .option("--api-sock <path>", "serve the REST API (docs/openapi.json) on this Unix socket while the guest runs")
+    .option("--memory <size>", "guest RAM, e.g. 512M or 2G", `${DEFAULT_MEM_SIZE_MIB}M`)
     .option("--cpus <n>", `harts (1-${MAX_CPUS}); with more than one, they run on host threads`, String(defaultCpus))
     .option("--host-threads <m>", "host threads for the harts (1 to --cpus; default: one per hart, at most the host's cores); fewer threads than harts overcommit them")
     .option("--zawrs <on|off>", "offer Zawrs (WRS.NTO/STO), so that a hart waiting on a lock yields its host thread", "on")
@@ -133,52 +120,22 @@ function collect(value: string, previous: string[]): string[] {
 }
 
 /** Every hart has a region of its own beside guest RAM in one wasm32 memory (src/cpu/core-layout.ts). */
-function checkHartsFit(cpus: number, memory: number): void {
+function checkHartsFit(config: VmConfig): void {
+  const { vcpu_count: cpus, mem_size_mib: mib } = config["machine-config"];
   if (cpus === 1) return;
   try {
-    coreLayout({ harts: cpus, ramSize: memory });
+    coreLayout({ harts: cpus, ramSize: mib * 2 ** 20 });
   } catch (err) {
-    if (err instanceof RangeError) throw new UsageError(`--cpus ${cpus} with --memory ${Math.floor(memory / 2 ** 20)}M: ${err.message}`);
+    if (err instanceof RangeError) throw new UsageError(`--cpus ${cpus} with --memory ${mib}M: ${err.message}`);
     throw err;
   }
 }
 
-async function runFromFlags(flags: RunFlags): Promise<void> {
-  const jit = parseJitFlag(flags.jit);
-  if (flags.console !== "uart" && flags.console !== "hvc") throw new UsageError(`--console ${flags.console}: use uart or hvc`);
-  if (flags.sstc !== "on" && flags.sstc !== "off") throw new UsageError(`--sstc ${flags.sstc}: use on or off`);
-  if (flags.initrd !== undefined && flags.kernel === undefined && !existsSync(flags.initrd)) throw new UsageError(`--initrd ${flags.initrd}: no such file`);
-  const memory = parseSize(flags.memory, "--memory");
-  const cpus = parseCpuCount(flags.cpus, "--cpus");
-  checkHartsFit(cpus, memory);
-  if (flags.zawrs !== "on" && flags.zawrs !== "off") throw new UsageError(`--zawrs ${flags.zawrs}: use on or off`);
-  if (flags.idleStates !== undefined && flags.idleStates !== "on" && flags.idleStates !== "off") throw new UsageError(`--idle-states ${flags.idleStates}: use on or off`);
-  const hostThreads = flags.hostThreads === undefined ? Math.min(cpus, availableParallelism()) : parseHostThreads(flags.hostThreads, cpus);
-  const pauseLoopWindow = parsePauseLoop(flags.ple, DEFAULT_PAUSE_LOOP_WINDOW);
-  process.exitCode = await runLinux({
-    memory,
-    cpus,
-    hostThreads,
-    zawrs: flags.zawrs === "on",
-    idleStates: flags.idleStates === undefined ? undefined : flags.idleStates === "on",
-    pauseLoopWindow: cpus > 1 ? pauseLoopWindow : 0,
-    kernel: flags.kernel,
-    initrd: flags.initrd,
-    append: flags.append,
-    firmware: flags.firmware,
-    console: flags.console,
-    sstc: flags.sstc === "on",
-    stats: Boolean(flags.stats),
-    statsJson: flags.statsJson,
-    metricsPort: flags.metricsPort === undefined ? undefined : parsePort(flags.metricsPort, "--metrics-port"),
-    reboot: flags.reboot,
-    disks: (flags.disk ?? []).map((spec, i) => parseDiskOption(spec, i)),
-    rng: flags.rng === undefined ? undefined : parseRngOption(flags.rng),
-    nets: (flags.net ?? []).map((spec) => parseNetOption(spec)),
-    balloon: flags.balloon === undefined ? undefined : parseBalloonOption(flags.balloon),
-    vsock: flags.vsock === undefined ? undefined : parseVsockOption(flags.vsock),
-    jit,
-  });
+async function runFromFlags(flags: RunCommandFlags, command: Command): Promise<void> {
+  const file = flags.config === undefined ? undefined : readConfigFile(flags.config);
+  const config = runConfig(flags, (name) => command.getOptionValueSource(name) === "cli", file);
+  checkHartsFit(config);
+  process.exitCode = await runLinux({ config, stats: Boolean(flags.stats), statsJson: flags.statsJson, reboot: flags.reboot, apiSock: flags.apiSock });
 }
 
 addMachineOptions(
@@ -205,7 +162,7 @@ try {
 } catch (err) {
   if (err instanceof CommanderError) {
     process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
-  } else if (err instanceof UsageError || err instanceof ElfError || err instanceof BootImageError || err instanceof ImageBuildError) {
+  } else if (err instanceof UsageError || err instanceof ConfigError || err instanceof ElfError || err instanceof BootImageError || err instanceof ImageBuildError) {
     process.stderr.write(`parley: ${err.message}\n`);
     process.exitCode = EXIT_USAGE;
   } else {
