@@ -9,7 +9,7 @@
 // flag's own syntax; the schema checks the result.
 import { z } from "zod";
 import { UsageError } from "./options.ts";
-import { describeZodError, MAX_COALESCE_DELAY_US, parseMac, type Balloon, type Coalescing, type Drive, type Entropy, type NetworkInterface, type Vsock } from "../vmm/schema.ts";
+import { describeZodError, safeParseWith, MAX_COALESCE_DELAY_US, parseMac, type Balloon, type Coalescing, type Drive, type Entropy, type NetworkInterface, type Vsock } from "../vmm/schema.ts";
 
 /** Splits on single commas; ",," stands for a literal comma inside a value (as in QEMU). */
 function splitItems(text: string): string[] {
@@ -48,7 +48,7 @@ const onOff = z.enum(["on", "off"], { message: "must be on or off" }).transform(
 
 /** Turns zod's complaint into one line naming the option and the key. */
 function check<T>(schema: z.ZodType<T>, value: unknown, option: string, text: string): T {
-  const result = schema.safeParse(value);
+  const result = safeParseWith(schema, value);
   if (result.success) return result.data;
   throw new UsageError(`${option} ${text}: ${describeZodError(result.error)}`);
 }

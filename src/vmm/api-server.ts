@@ -21,7 +21,7 @@ import {
   BalloonUpdate,
   BootSource,
   ConfigError,
-  describeZodError,
+  parseWith,
   Drive,
   Entropy,
   InstanceActionInfo,
@@ -31,6 +31,7 @@ import {
   MigrateParams,
   NetworkInterface,
   PartialDrive,
+  PartialMachineConfig,
   PartialNetworkInterface,
   RequestError,
   SnapshotCreateParams,
@@ -67,7 +68,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: "PUT", path: "/boot-source", summary: "Kernel, initrd, command line and firmware (pre-boot).", body: BootSource, response: { status: 204 }, preBoot: true },
   { method: "GET", path: "/machine-config", summary: "The machine configuration.", response: { status: 200, schema: MachineConfig } },
   { method: "PUT", path: "/machine-config", summary: "Harts, memory and Parley's machine settings (pre-boot).", body: MachineConfig, response: { status: 204 }, preBoot: true },
-  { method: "PATCH", path: "/machine-config", summary: "Changes some machine settings (pre-boot).", body: MachineConfig.partial(), response: { status: 204 }, preBoot: true },
+  { method: "PATCH", path: "/machine-config", summary: "Changes some machine settings (pre-boot).", body: PartialMachineConfig, response: { status: 204 }, preBoot: true },
   { method: "PUT", path: "/drives/{drive_id}", summary: "Adds or replaces a virtio-blk drive (pre-boot).", body: Drive, response: { status: 204 }, preBoot: true },
   { method: "PATCH", path: "/drives/{drive_id}", summary: "Changes a drive's rate limiter or interrupt coalescing while the guest runs.", body: PartialDrive, response: { status: 204 } },
   { method: "PUT", path: "/network-interfaces/{iface_id}", summary: "Adds or replaces a virtio-net interface (pre-boot).", body: NetworkInterface, response: { status: 204 }, preBoot: true },
@@ -166,6 +167,8 @@ export class ApiHandler {
     const { route, params } = found;
     let input: unknown;
     if (route.body) input = parseBody(route.body, body, contentType);
+    // A PATCH changes only the fields it names: its defaults must not fill in the others.
+    if (route.method === "PATCH" && route.path === "/machine-config") input = JSON.parse(body!);
     if (route.preBoot && this.controller.state() !== "Not started") throw new RequestError(NOT_AFTER_START);
     return this.serve(route, params!, input);
   }
@@ -188,8 +191,7 @@ export class ApiHandler {
   private propose(change: (draft: Record<string, unknown>) => void): Reply {
     const draft = structuredClone(this.pending) as Record<string, unknown>;
     change(draft);
-    const result = VmConfig.safeParse(draft);
-    if (!result.success) throw new ConfigError(describeZodError(result.error));
+    parseWith(VmConfig, draft);
     this.pending = draft as VmConfigInput;
     return { status: 204 };
   }
@@ -282,9 +284,7 @@ export class ApiHandler {
     switch (type) {
       case "InstanceStart": {
         if (this.started()) throw new RequestError("InstanceStart: the machine has already been started");
-        const result = VmConfig.safeParse(this.pending);
-        if (!result.success) throw new ConfigError(describeZodError(result.error));
-        await this.controller.start(result.data);
+        await this.controller.start(parseWith(VmConfig, this.pending));
         return { status: 204 };
       }
       case "SendCtrlAltDel":
@@ -331,9 +331,7 @@ function parseBody(schema: z.ZodType, body: string | undefined, contentType: str
   } catch (err) {
     throw new RequestError(`the body is not valid JSON: ${(err as Error).message}`);
   }
-  const result = schema.safeParse(json);
-  if (!result.success) throw new ConfigError(describeZodError(result.error));
-  return result.data;
+  return parseWith(schema, json);
 }
 
 // ---- HTTP on a Unix socket -------------------------------------------------------------------

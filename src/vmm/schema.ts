@@ -96,6 +96,8 @@ export const MachineConfig = z
   })
   .strict();
 export type MachineConfig = z.infer<typeof MachineConfig>;
+/** PATCH /machine-config: any of the fields. */
+export const PartialMachineConfig = MachineConfig.partial();
 
 export const Drive = z
   .object({
@@ -383,9 +385,14 @@ export class RequestError extends Error {
   override name = "RequestError";
 }
 
+/** schema.safeParse with our wording for type errors (see describeZodError). */
+export function safeParseWith<S extends z.ZodType>(schema: S, input: unknown): z.ZodSafeParseResult<z.infer<S>> {
+  return schema.safeParse(input, { error: typeMessages }) as z.ZodSafeParseResult<z.infer<S>>;
+}
+
 /** Validates `input` against `schema`, or throws a ConfigError naming the field. */
 export function parseWith<S extends z.ZodType>(schema: S, input: unknown, prefix = ""): z.infer<S> {
-  const result = schema.safeParse(input, { error: typeMessages });
+  const result = safeParseWith(schema, input);
   if (result.success) return result.data;
   const message = describeZodError(result.error);
   throw new ConfigError(prefix ? `${prefix}: ${message}` : message);
