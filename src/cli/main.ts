@@ -8,6 +8,7 @@ import { runLinux } from "./run-linux.ts";
 import { DEFAULT_APPEND } from "../vmm/machine.ts";
 import { ConfigError, DEFAULT_MEM_SIZE_MIB, type VmConfig } from "../vmm/schema.ts";
 import { readConfigFile, runConfig, type RunFlags } from "./run-config.ts";
+import { ApiRefusal, apiRequest, snapshotInstance } from "./api-client.ts";
 import { buildDemo } from "../image/guest-programs.ts";
 import { buildGuestImage, ImageBuildError } from "../image/index.ts";
 import { BootImageError } from "../platform/boot-image.ts";
@@ -146,6 +147,67 @@ addMachineOptions(
 const START_CPUS = Math.min(availableParallelism(), 4);
 addMachineOptions(program.command("start").description("boot the default guest to a shell (what `npm start` runs)"), START_CPUS).action(runFromFlags);
 
+// The running instance's API socket, from the command line (the REST API is in docs/openapi.json).
+const API_SOCK_HELP = "the running instance's API socket (parley run --api-sock PATH)";
+
+program
+  .command("pause")
+  .description("pause a running instance (PATCH /vm {\"state\": \"Paused\"})")
+  .requiredOption("--api-sock <path>", API_SOCK_HELP)
+  .action(async (opts: { apiSock: string }) => {
+    await apiRequest(opts.apiSock, "PATCH", "/vm", { state: "Paused" });
+  });
+
+program
+  .command("resume")
+  .description("resume a paused instance (PATCH /vm {\"state\": \"Resumed\"})")
+  .requiredOption("--api-sock <path>", API_SOCK_HELP)
+  .action(async (opts: { apiSock: string }) => {
+    await apiRequest(opts.apiSock, "PATCH", "/vm", { state: "Resumed" });
+  });
+
+program
+  .command("snapshot")
+  .description("write a running instance's snapshot: pause, PUT /snapshot/create, resume")
+  .requiredOption("--api-sock <path>", API_SOCK_HELP)
+  .requiredOption("--snapshot <file>", "where the machine's state goes")
+  .requiredOption("--mem <file>", "where guest memory goes")
+  .option("--leave-paused", "do not resume the instance afterwards")
+  .action(async (opts: { apiSock: string; snapshot: string; mem: string; leavePaused?: boolean }) => {
+    await snapshotInstance(opts.apiSock, { snapshot_path: opts.snapshot, mem_file_path: opts.mem }, Boolean(opts.leavePaused));
+    process.stderr.write(`parley: snapshot written to ${opts.snapshot} and ${opts.mem}\n`);
+  });
+
+program
+  .command("migrate")
+  .description("move a running instance to a Parley receiving at DEST (PUT /migrate)")
+  .requiredOption("--api-sock <path>", API_SOCK_HELP)
+  .requiredOption("--to <dest>", "the receiving end: a Unix socket path or tcp:HOST:PORT")
+  .action(async (opts: { apiSock: string; to: string }) => {
+    await apiRequest(opts.apiSock, "PUT", "/migrate", { destination: opts.to });
+  });
+
+program
+  .command("restore")
+  .description("run a machine from a snapshot (the command-line face of PUT /snapshot/load), console on this terminal")
+  .requiredOption("--snapshot <file>", "the machine's state (parley snapshot --snapshot)")
+  .requiredOption("--mem <file>", "guest memory (parley snapshot --mem)")
+  .option("--api-sock <path>", "serve the REST API on this Unix socket while the guest runs")
+  .option("--stats", "print the ledger at exit")
+  .option("--stats-json <file>", "write the ledger as JSON to FILE at exit")
+  .option("--no-reboot", "exit when the guest reboots instead of starting it again")
+  .action(async (opts: { snapshot: string; mem: string; apiSock?: string; stats?: boolean; statsJson?: string; reboot: boolean }) => {
+    if (!existsSync(opts.snapshot)) throw new UsageError(`--snapshot ${opts.snapshot}: no such file`);
+    if (!existsSync(opts.mem)) throw new UsageError(`--mem ${opts.mem}: no such file`);
+    process.exitCode = await runLinux({
+      restore: { snapshot_path: opts.snapshot, mem_file_path: opts.mem, resume_vm: true },
+      stats: Boolean(opts.stats),
+      statsJson: opts.statsJson,
+      reboot: opts.reboot,
+      apiSock: opts.apiSock,
+    });
+  });
+
 const image = program.command("image").description("the guest image: Debian trixie riscv64 kernel, modules, busybox initramfs, OpenSBI");
 image
   .command("build")
@@ -165,6 +227,9 @@ try {
   } else if (err instanceof UsageError || err instanceof ConfigError || err instanceof ElfError || err instanceof BootImageError || err instanceof ImageBuildError) {
     process.stderr.write(`parley: ${err.message}\n`);
     process.exitCode = EXIT_USAGE;
+  } else if (err instanceof ApiRefusal) {
+    process.stderr.write(`parley: ${err.message}\n`);
+    process.exitCode = 1;
   } else {
     process.stderr.write(`parley: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
     process.exitCode = 1;

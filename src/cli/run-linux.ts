@@ -7,14 +7,15 @@ import { UsageError } from "./options.ts";
 import { formatLedger } from "./stats.ts";
 import { startMetricsServer, type MetricsServer } from "../vmm/metrics.ts";
 import { checkStatsJsonPath, writeLedgerJson } from "./stats-file.ts";
-import { Machine } from "../vmm/machine.ts";
-import type { VmConfig } from "../vmm/schema.ts";
+import { Machine, type MachineOptions } from "../vmm/machine.ts";
+import type { SnapshotLoadParams, VmConfig } from "../vmm/schema.ts";
 import { startApiServer, type ApiServer } from "../vmm/api-server.ts";
 import { MachineController } from "../vmm/controller.ts";
 
-export interface RunLinuxOptions {
-  /** The validated VM description (flags and --config file). */
-  config: VmConfig;
+/** The machine: a validated VM description (flags and --config file), or a snapshot to restore. */
+type MachineSource = { config: VmConfig; restore?: undefined } | { restore: SnapshotLoadParams; config?: undefined };
+
+export type RunLinuxOptions = MachineSource & {
   stats: boolean;
   /** Write the ledger (src/machine/ledger.ts) as JSON to this file when the machine stops. */
   statsJson?: string;
@@ -22,61 +23,61 @@ export interface RunLinuxOptions {
   reboot: boolean;
   /** Serve the REST API (src/vmm/api-server.ts) on this Unix socket while the guest runs. */
   apiSock?: string;
-}
+};
 
 /** Runs until the guest powers off (or the user quits); returns the exit code for the process. */
 export async function runLinux(options: RunLinuxOptions): Promise<number> {
-  const { config } = options;
   // Checked first, like the other user-named files and sockets: cheap, and nothing to undo.
   if (options.statsJson !== undefined) checkStatsJsonPath(options.statsJson);
-  const live: { machine?: Machine } = {};
+  const terminal = consoleWriter();
+  const machineOptions: MachineOptions = {
+    output: terminal.write,
+    warn: (message) => process.stderr.write(`parley: ${message}\n`),
+    bootEnded: (exit, ledger) => {
+      terminal.flush();
+      if (options.stats) process.stderr.write("\n" + formatLedger(ledger) + "\n");
+      // Rewritten at every boot's end: after reboots the file holds the last boot's ledger.
+      if (options.statsJson !== undefined) writeLedgerJson(options.statsJson, ledger);
+      if (exit.reason === "reboot" && options.reboot) {
+        process.stderr.write("\r\nparley: guest rebooted; starting it again (--no-reboot to exit instead)\r\n");
+        return true;
+      }
+      return false;
+    },
+  };
+  const machine = options.restore ? await Machine.restore(options.restore, machineOptions) : await Machine.create(options.config, machineOptions);
   let metrics: MetricsServer | undefined;
   let api: ApiServer | undefined;
-  const port = config.metrics?.port;
   try {
+    const port = machine.config.metrics?.port;
     if (port !== undefined) {
       try {
-        metrics = await startMetricsServer({ port, ledger: () => live.machine?.metrics() });
+        metrics = await startMetricsServer({ port, ledger: () => machine.metrics() });
       } catch (err) {
         throw new UsageError(`--metrics-port ${port}: ${(err as Error).message}`);
       }
       process.stderr.write(`parley: metrics at ${metrics.url}\n`);
     }
-    const terminal = consoleWriter();
-    const machine = await Machine.create(config, {
-      output: terminal.write,
-      warn: (message) => process.stderr.write(`parley: ${message}\n`),
-      bootEnded: (exit, ledger) => {
-        terminal.flush();
-        if (options.stats) process.stderr.write("\n" + formatLedger(ledger) + "\n");
-        // Rewritten at every boot's end: after reboots the file holds the last boot's ledger.
-        if (options.statsJson !== undefined) writeLedgerJson(options.statsJson, ledger);
-        if (exit.reason === "reboot" && options.reboot) {
-          process.stderr.write("\r\nparley: guest rebooted; starting it again (--no-reboot to exit instead)\r\n");
-          return true;
-        }
-        return false;
-      },
-    });
-    live.machine = machine;
     if (options.apiSock !== undefined) {
       try {
         api = await startApiServer({ path: options.apiSock, controller: new MachineController(machine) });
       } catch (err) {
-        await machine.close();
         throw new UsageError(`--api-sock ${options.apiSock}: ${(err as Error).message}`);
       }
     }
-    const consoleAttachment = attachConsole({
-      onInput: (bytes) => machine.sendInput(bytes),
-      onQuit: () => machine.stop(),
-    });
-    try {
-      return exitCode(await machine.run());
-    } finally {
-      consoleAttachment.detach();
-    }
+  } catch (err) {
+    await metrics?.close();
+    await machine.close();
+    throw err;
+  }
+  const consoleAttachment = attachConsole({
+    onInput: (bytes) => machine.sendInput(bytes),
+    onQuit: () => machine.stop(),
+  });
+  try {
+    return exitCode(await machine.run());
   } finally {
+    consoleAttachment.detach();
     await api?.close();
     await metrics?.close();
   }
