@@ -68,7 +68,7 @@ test("interrupt coalescing on disks and networks", () => {
   assert.equal("coalescing" in parseDiskOption("path=a.img", 0), false, "absent unless given");
   assert.throws(() => parseDiskOption("path=a,coalesce=16", 0), /--disk path=a,coalesce=16: coalesce: must be N\/Tus or N\/Tms/);
   assert.throws(() => parseDiskOption("path=a,coalesce=16/200", 0), /e\.g\. 16\/200us/);
-  assert.throws(() => parseDiskOption("path=a,coalesce=0/10us", 0), /coalesce: N must be a whole number of at least 1, not 0/);
-  assert.throws(() => parseNetOption("tap=t0,coalesce=8/0us", 0), /8 completions need a delay bound \(T > 0\)/);
+  assert.throws(() => parseDiskOption("path=a,coalesce=0/10us", 0), /coalesce: N must be at least 1/);
+  assert.throws(() => parseNetOption("tap=t0,coalesce=8/0us", 0), /T: more than one completion per interrupt needs a delay bound/);
   assert.throws(() => parseDiskOption("path=a,coalesce=4/20000ms", 0), /T must be at most 10000000us/);
 });

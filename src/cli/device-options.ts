@@ -9,7 +9,7 @@
 // flag's own syntax; the schema checks the result.
 import { z } from "zod";
 import { UsageError } from "./options.ts";
-import { describeZodError, safeParseWith, MAX_COALESCE_DELAY_US, parseMac, type Balloon, type Coalescing, type Drive, type Entropy, type NetworkInterface, type Vsock } from "../vmm/schema.ts";
+import { Coalescing, describeZodError, safeParseWith, parseMac, type Balloon, type Drive, type Entropy, type NetworkInterface, type Vsock } from "../vmm/schema.ts";
 
 /** Splits on single commas; ",," stands for a literal comma inside a value (as in QEMU). */
 function splitItems(text: string): string[] {
@@ -62,13 +62,15 @@ export function parseCoalesce(text: string): Coalescing {
   if (text === "off") return { max_completions: 1, max_delay_us: 0 };
   const m = /^(\d+)\/(\d+)(us|ms)$/.exec(text);
   if (!m) throw new Error("must be N/Tus or N/Tms (at most N completions or T per interrupt), e.g. 16/200us, or off");
-  const coalescing = { max_completions: Number(m[1]), max_delay_us: Number(m[2]) * (m[3] === "ms" ? 1000 : 1) };
-  if (coalescing.max_completions < 1) throw new Error(`N must be a whole number of at least 1, not ${coalescing.max_completions}`);
-  if (coalescing.max_delay_us > MAX_COALESCE_DELAY_US) throw new Error(`T must be at most ${MAX_COALESCE_DELAY_US}us`);
-  if (coalescing.max_completions > 1 && coalescing.max_delay_us === 0) {
-    throw new Error(`${coalescing.max_completions} completions need a delay bound (T > 0), or the last ones would wait forever`);
-  }
-  return coalescing;
+  // The ranges are the schema's; its messages in the flag's own terms (N completions, T the delay).
+  const result = safeParseWith(Coalescing, { max_completions: Number(m[1]), max_delay_us: Number(m[2]) * (m[3] === "ms" ? 1000 : 1) });
+  if (result.success) return result.data;
+  throw new Error(
+    describeZodError(result.error)
+      .replace(/^max_completions: /, "N ")
+      .replace(/^max_delay_us: must be at most (\d+)$/, "T must be at most $1us")
+      .replace(/^max_delay_us: /, "T: "),
+  );
 }
 
 const coalesceSchema = z.string().transform((text, ctx) => {

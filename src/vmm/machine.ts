@@ -48,6 +48,7 @@ import {
   type SnapshotCreateParams,
   type SnapshotLoadParams,
   type VmConfig,
+  type VmConfigInput,
 } from "./schema.ts";
 import { writeSnapshot, restoreMachine } from "./snapshot.ts";
 import { migrateMachine } from "./migration.ts";
@@ -137,7 +138,7 @@ export class Machine {
    * Validates the description (a ConfigError names the field), opens the host backends and loads
    * the boot files. Nothing runs until start() or run().
    */
-  static async create(input: unknown, options: MachineOptions = {}): Promise<Machine> {
+  static async create(input: VmConfigInput, options: MachineOptions = {}): Promise<Machine> {
     const config = parseVmConfig(input);
     checkHotChangesAtBoot(config);
     // The user's files and sockets first: a typo there should not wait for an image download.
