@@ -6,7 +6,7 @@ import { ElfError } from "../platform/elf.ts";
 import { runElfFile } from "./run-elf.ts";
 import { runLinux } from "./run-linux.ts";
 import { DEFAULT_APPEND } from "../vmm/machine.ts";
-import { ConfigError, DEFAULT_MEM_SIZE_MIB, type VmConfig } from "../vmm/schema.ts";
+import { ConfigError, DEFAULT_MEM_SIZE_MIB } from "../vmm/schema.ts";
 import { readConfigFile, runConfig, type RunFlags } from "./run-config.ts";
 import { ApiRefusal, apiRequest, snapshotInstance } from "./api-client.ts";
 import { buildDemo } from "../image/guest-programs.ts";
@@ -15,7 +15,6 @@ import { BootImageError } from "../platform/boot-image.ts";
 import { DEFAULT_PAUSE_LOOP_WINDOW } from "../machine/virt.ts";
 import { MAX_CPUS, parsePositiveInteger, parseSize, UsageError } from "./options.ts";
 import { formatLedger, formatStats } from "./stats.ts";
-import { coreLayout } from "../cpu/core-layout.ts";
 
 /** Exit code for bad input from the user (file, option), distinct from a guest's own exit codes. */
 const EXIT_USAGE = 2;
@@ -120,22 +119,9 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-/** Every hart has a region of its own beside guest RAM in one wasm32 memory (src/cpu/core-layout.ts). */
-function checkHartsFit(config: VmConfig): void {
-  const { vcpu_count: cpus, mem_size_mib: mib } = config["machine-config"];
-  if (cpus === 1) return;
-  try {
-    coreLayout({ harts: cpus, ramSize: mib * 2 ** 20 });
-  } catch (err) {
-    if (err instanceof RangeError) throw new UsageError(`--cpus ${cpus} with --memory ${mib}M: ${err.message}`);
-    throw err;
-  }
-}
-
 async function runFromFlags(flags: RunCommandFlags, command: Command): Promise<void> {
   const file = flags.config === undefined ? undefined : readConfigFile(flags.config);
   const config = runConfig(flags, (name) => command.getOptionValueSource(name) === "cli", file);
-  checkHartsFit(config);
   process.exitCode = await runLinux({ config, stats: Boolean(flags.stats), statsJson: flags.statsJson, reboot: flags.reboot, apiSock: flags.apiSock });
 }
 

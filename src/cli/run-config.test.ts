@@ -21,7 +21,7 @@ test("flags alone make the same description as the equivalent file", () => {
     ple: "100",
     console: "hvc",
     sstc: "off",
-    kernel: "/k/Image",
+    kernel: "/etc/hostname",
     append: "quiet",
     disk: ["path=/a.img,readonly=on", "path=/b.img,id=data,coalesce=16/200us"],
     net: ["tap=tap0,mac=52:54:00:12:34:56", "socket=connect:/tmp/n.sock"],
@@ -33,7 +33,7 @@ test("flags alone make the same description as the equivalent file", () => {
   };
   const fromFlags = runConfig(flags, () => true);
   const file = {
-    "boot-source": { kernel_image_path: "/k/Image", boot_args: "quiet", firmware: "none" },
+    "boot-source": { kernel_image_path: "/etc/hostname", boot_args: "quiet", firmware: "none" },
     "machine-config": { vcpu_count: 2, mem_size_mib: 1024, host_threads: 1, pause_loop_window: 100, zawrs: true, sstc: false, console: "hvc", jit: "off" },
     drives: [
       { drive_id: "disk0", path_on_host: "/a.img", is_read_only: true },
@@ -77,6 +77,8 @@ test("errors name the flag, the file, or the field", () => {
   assert.throws(() => runConfig({ ...DEFAULTS, memory: "1000K" }, () => true), /--memory: "1000K" must be a whole number of MiB/);
   assert.throws(() => runConfig({ ...DEFAULTS, cpus: "40" }, () => true), /--cpus: "40" is not a number of harts/);
   assert.throws(() => runConfig({ ...DEFAULTS, zawrs: "maybe" }, () => true), /--zawrs maybe: use on or off/);
+  assert.throws(() => runConfig({ ...DEFAULTS, kernel: "/no/Image" }, () => true), /^UsageError: --kernel \/no\/Image: no such file$/);
+  assert.throws(() => runConfig({ ...DEFAULTS, cpus: "32", memory: "3G" }, () => true), /--cpus 32 with --memory 3072M: .*do not fit/);
   assert.throws(() => runConfig({ ...DEFAULTS, disk: ["path=/a,id=x", "path=/b,id=x"] }, () => true), /drives\[1\]\.drive_id: "x" is used by an earlier drive/);
   const dir = mkdtempSync(join(tmpdir(), "parley-config-"));
   try {

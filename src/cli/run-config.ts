@@ -1,8 +1,9 @@
 // `parley run`'s flags and its --config file, made into one VM description (src/vmm/schema.ts).
 // The file comes first; flags given on the command line override its fields, and --disk and
 // --net add drives and interfaces after the file's. Without a file, the flags' defaults apply.
-import { readFileSync } from "node:fs";
-import { parseWith, VmConfig, type VmConfigInput } from "../vmm/schema.ts";
+import { existsSync, readFileSync } from "node:fs";
+import { coreLayout } from "../cpu/core-layout.ts";
+import { DEFAULT_MEM_SIZE_MIB, parseWith, VmConfig, type VmConfigInput } from "../vmm/schema.ts";
 import { parseCpuCount, parseHostThreads, parsePauseLoop, parsePort, parseSize, UsageError } from "./options.ts";
 import { parseBalloonOption, parseDiskOption, parseNetOption, parseRngOption, parseVsockOption } from "./device-options.ts";
 import { DEFAULT_PAUSE_LOOP_WINDOW } from "../machine/virt.ts";
@@ -64,6 +65,22 @@ function onOff(value: string, flag: string): boolean {
 
 const MIB = 1 << 20;
 
+function existingFile(path: string, flag: string): string {
+  if (!existsSync(path)) throw new UsageError(`${flag} ${path}: no such file`);
+  return path;
+}
+
+/** Every hart has a region of its own beside guest RAM in one wasm32 memory (src/cpu/core-layout.ts). */
+function checkHartsFit(cpus: number, mib: number): void {
+  if (cpus === 1) return;
+  try {
+    coreLayout({ harts: cpus, ramSize: mib * MIB });
+  } catch (err) {
+    if (err instanceof RangeError) throw new UsageError(`--cpus ${cpus} with --memory ${mib}M: ${err.message}`);
+    throw err;
+  }
+}
+
 /**
  * The validated description for `parley run`: `file` (already read) overlaid with the flags.
  * `given(name)` tells whether a flag was typed on the command line; flags left at their defaults
@@ -98,10 +115,12 @@ export function runConfig(flags: RunFlags, given: (flag: keyof RunFlags) => bool
     if (flags.jit !== "on" && flags.jit !== "off" && flags.jit !== "eager") throw new UsageError(`--jit ${flags.jit}: use on or off`);
     machine.jit = flags.jit;
   }
-  if (use("kernel")) source.kernel_image_path = flags.kernel;
-  if (use("initrd")) source.initrd_path = flags.initrd;
+  // Files named by flags are checked here, so the message names the flag rather than the field.
+  if (use("kernel")) source.kernel_image_path = existingFile(flags.kernel!, "--kernel");
+  if (use("initrd")) source.initrd_path = existingFile(flags.initrd!, "--initrd");
   if (use("append")) source.boot_args = flags.append;
-  if (use("firmware")) source.firmware = flags.firmware;
+  if (use("firmware")) source.firmware = flags.firmware === "none" || flags.firmware === "opensbi" ? flags.firmware : existingFile(flags.firmware!, "--firmware");
+  if (use("cpus") || use("memory")) checkHartsFit(cpus, (machine.mem_size_mib as number | undefined) ?? DEFAULT_MEM_SIZE_MIB);
   const drives = [...(base.drives ?? [])];
   (flags.disk ?? []).forEach((spec) => drives.push(parseDiskOption(spec, drives.length)));
   const nets = [...(base["network-interfaces"] ?? [])];
