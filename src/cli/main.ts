@@ -4,7 +4,7 @@ import { Command, CommanderError } from "commander";
 import { existsSync } from "node:fs";
 import { ElfError } from "../platform/elf.ts";
 import { runElfFile } from "./run-elf.ts";
-import { runLinux } from "./run-linux.ts";
+import { runLinux, serveApi } from "./run-linux.ts";
 import { DEFAULT_APPEND } from "../vmm/machine.ts";
 import { ConfigError, DEFAULT_MEM_SIZE_MIB } from "../vmm/schema.ts";
 import { readConfigFile, runConfig, type RunFlags } from "./run-config.ts";
@@ -132,6 +132,19 @@ addMachineOptions(
 /** `npm start`: a hart per host core, up to 4 (the harts run in parallel on threads of their own). */
 const START_CPUS = Math.min(availableParallelism(), 4);
 addMachineOptions(program.command("start").description("boot the default guest to a shell (what `npm start` runs)"), START_CPUS).action(runFromFlags);
+
+program
+  .command("serve")
+  .description("serve the REST API and wait for a client to describe the machine and start it (PUT /actions InstanceStart), as Firecracker does")
+  .requiredOption("--api-sock <path>", "the Unix socket to serve the API on")
+  .option("--config <file>", "a VM description to start from; the API can change it before InstanceStart")
+  .option("--stats", "print the ledger at exit")
+  .option("--stats-json <file>", "write the ledger as JSON to FILE at exit")
+  .option("--no-reboot", "exit when the guest reboots instead of starting it again")
+  .action(async (opts: { apiSock: string; config?: string; stats?: boolean; statsJson?: string; reboot: boolean }) => {
+    const initial = opts.config === undefined ? undefined : readConfigFile(opts.config);
+    process.exitCode = await serveApi({ apiSock: opts.apiSock, initial, stats: Boolean(opts.stats), statsJson: opts.statsJson, reboot: opts.reboot });
+  });
 
 // The running instance's API socket, from the command line (the REST API is in docs/openapi.json).
 const API_SOCK_HELP = "the running instance's API socket (parley run --api-sock PATH)";

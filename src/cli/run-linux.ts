@@ -8,7 +8,7 @@ import { formatLedger } from "./stats.ts";
 import { startMetricsServer, type MetricsServer } from "../vmm/metrics.ts";
 import { checkStatsJsonPath, writeLedgerJson } from "./stats-file.ts";
 import { Machine, type MachineOptions } from "../vmm/machine.ts";
-import type { SnapshotLoadParams, VmConfig } from "../vmm/schema.ts";
+import type { SnapshotLoadParams, VmConfig, VmConfigInput } from "../vmm/schema.ts";
 import { startApiServer, type ApiServer } from "../vmm/api-server.ts";
 import { MachineController } from "../vmm/controller.ts";
 
@@ -25,12 +25,9 @@ export type RunLinuxOptions = MachineSource & {
   apiSock?: string;
 };
 
-/** Runs until the guest powers off (or the user quits); returns the exit code for the process. */
-export async function runLinux(options: RunLinuxOptions): Promise<number> {
-  // Checked first, like the other user-named files and sockets: cheap, and nothing to undo.
-  if (options.statsJson !== undefined) checkStatsJsonPath(options.statsJson);
-  const terminal = consoleWriter();
-  const machineOptions: MachineOptions = {
+/** What every boot of a command-line machine does: the console, the ledger at its end, reboots. */
+function commandLineMachine(options: { stats: boolean; statsJson?: string; reboot: boolean }, terminal: ReturnType<typeof consoleWriter>): MachineOptions {
+  return {
     output: terminal.write,
     warn: (message) => process.stderr.write(`parley: ${message}\n`),
     bootEnded: (exit, ledger) => {
@@ -45,6 +42,26 @@ export async function runLinux(options: RunLinuxOptions): Promise<number> {
       return false;
     },
   };
+}
+
+/** The console on this terminal until the machine ends; its end as an exit code. */
+async function attachUntilEnd(machine: Machine): Promise<number> {
+  const consoleAttachment = attachConsole({
+    onInput: (bytes) => machine.sendInput(bytes),
+    onQuit: () => machine.stop(),
+  });
+  try {
+    return exitCode(await machine.run());
+  } finally {
+    consoleAttachment.detach();
+  }
+}
+
+/** Runs until the guest powers off (or the user quits); returns the exit code for the process. */
+export async function runLinux(options: RunLinuxOptions): Promise<number> {
+  // Checked first, like the other user-named files and sockets: cheap, and nothing to undo.
+  if (options.statsJson !== undefined) checkStatsJsonPath(options.statsJson);
+  const machineOptions = commandLineMachine(options, consoleWriter());
   const machine = options.restore ? await Machine.restore(options.restore, machineOptions) : await Machine.create(options.config, machineOptions);
   let metrics: MetricsServer | undefined;
   let api: ApiServer | undefined;
@@ -70,16 +87,36 @@ export async function runLinux(options: RunLinuxOptions): Promise<number> {
     await machine.close();
     throw err;
   }
-  const consoleAttachment = attachConsole({
-    onInput: (bytes) => machine.sendInput(bytes),
-    onQuit: () => machine.stop(),
-  });
   try {
-    return exitCode(await machine.run());
+    return await attachUntilEnd(machine);
   } finally {
-    consoleAttachment.detach();
     await api?.close();
     await metrics?.close();
+  }
+}
+
+/**
+ * `parley serve`: the API socket first, the machine when a client has described it and sent
+ * InstanceStart (or loaded a snapshot), as Firecracker starts. `initial` is a --config file's
+ * description to start from.
+ */
+export async function serveApi(options: { apiSock: string; initial?: VmConfigInput; stats: boolean; statsJson?: string; reboot: boolean }): Promise<number> {
+  if (options.statsJson !== undefined) checkStatsJsonPath(options.statsJson);
+  const terminal = consoleWriter();
+  let machineReady!: (machine: Machine) => void;
+  const machine = new Promise<Machine>((resolve) => (machineReady = resolve));
+  const controller = new MachineController(undefined, { ...commandLineMachine(options, terminal), onMachine: machineReady });
+  let api: ApiServer;
+  try {
+    api = await startApiServer({ path: options.apiSock, controller, initial: options.initial });
+  } catch (err) {
+    throw new UsageError(`--api-sock ${options.apiSock}: ${(err as Error).message}`);
+  }
+  process.stderr.write(`parley: API on ${options.apiSock}; waiting for InstanceStart (docs/openapi.json)\n`);
+  try {
+    return await attachUntilEnd(await machine);
+  } finally {
+    await api.close();
   }
 }
 

@@ -441,7 +441,6 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     server.once("error", reject);
     server.listen(options.path, () => resolve());
   });
-  server.unref();
   return {
     path: options.path,
     close: () =>

@@ -41,6 +41,11 @@ export interface VmmController {
   migrate(request: MigrateParams): Promise<void>;
 }
 
+export interface MachineControllerOptions extends MachineOptions {
+  /** Called with the machine made at InstanceStart or loaded from a snapshot. */
+  onMachine?: (machine: Machine) => void;
+}
+
 /** The controller of a real machine: the one `parley run` made, or one made at InstanceStart. */
 export class MachineController implements VmmController {
   readonly id: string;
@@ -48,7 +53,7 @@ export class MachineController implements VmmController {
 
   constructor(
     private machine: Machine | undefined,
-    private readonly options: MachineOptions = {},
+    private readonly options: MachineControllerOptions = {},
   ) {
     this.id = machine?.id ?? options.id ?? "parley";
   }
@@ -71,6 +76,7 @@ export class MachineController implements VmmController {
     const machine = await MachineClass.create(config, { ...this.options, id: this.id });
     this.machine = machine;
     machine.start();
+    this.options.onMachine?.(machine);
     // The run's end is reported through state(); a failure is the owner's to see in the logs.
     machine.exited.catch((err: unknown) => this.options.warn?.(`the machine failed: ${err instanceof Error ? err.message : String(err)}`));
   }
@@ -123,6 +129,7 @@ export class MachineController implements VmmController {
   async loadSnapshot(request: SnapshotLoadParams): Promise<void> {
     if (this.machine) throw new RequestError("snapshot/load: only before the machine starts");
     this.machine = await MachineClass.restore(request, { ...this.options, id: this.id });
+    this.options.onMachine?.(this.machine);
   }
 
   migrate(request: MigrateParams): Promise<void> {

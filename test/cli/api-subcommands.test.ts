@@ -98,3 +98,24 @@ test("parley run --config: refusals exit 2 and name the field", async () => {
   assert.equal(missingKernel.code, 2);
   assert.match(missingKernel.stderr, /--cpus: "40" is not a number of harts/, "a typed flag is checked too");
 });
+
+test("parley serve: the API first, the machine at InstanceStart; a description that cannot start is a 400", async () => {
+  const sockPath = join(dir, "serve.sock");
+  const file = join(dir, "serve.json");
+  writeFileSync(file, JSON.stringify({ "machine-config": { vcpu_count: 2, mem_size_mib: 256 }, "boot-source": { kernel_image_path: join(dir, "no-kernel") } }));
+  const child = spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, "src/cli/main.ts"), "serve", "--api-sock", sockPath, "--config", file], { cwd: REPO_ROOT, stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (d) => (stderr += d));
+  try {
+    for (let i = 0; i < 200 && !/waiting for InstanceStart/.test(stderr); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.match(stderr, /API on .*serve\.sock; waiting for InstanceStart/);
+    const { apiRequest, ApiRefusal } = await import("../../src/cli/api-client.ts");
+    assert.deepEqual(((await apiRequest(sockPath, "GET", "/")).json as { state: string }).state, "Not started");
+    assert.equal(((await apiRequest(sockPath, "GET", "/machine-config")).json as { vcpu_count: number }).vcpu_count, 2, "the --config file is the starting point");
+    await assert.rejects(apiRequest(sockPath, "PUT", "/machine-config", { vcpu_count: 99 }), (err: Error) => err instanceof ApiRefusal && /vcpu_count: must be at most 32/.test(err.message));
+    await assert.rejects(apiRequest(sockPath, "PUT", "/actions", { action_type: "InstanceStart" }), /boot-source\.kernel_image_path: .*no-kernel: no such file/);
+    assert.equal(((await apiRequest(sockPath, "GET", "/")).json as { state: string }).state, "Not started", "a failed start leaves the instance waiting");
+  } finally {
+    child.kill();
+  }
+});
