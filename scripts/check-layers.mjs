@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 
 /** Layer of a repository-relative path, by folder. */
 export function layerOf(path) {
-  const m = /^src\/(cpu|sbi|devices|virtio|platform|machine|host\/node|host\/web|image|cli|testing)\//.exec(path);
+  const m = /^src\/(cpu|sbi|devices|virtio|platform|machine|host\/node|host\/web|image|vmm|cli|testing)\//.exec(path);
   if (m) return m[1];
   if (path.startsWith("bench/")) return "bench";
   if (path.startsWith("test/")) return "test";
@@ -28,8 +28,9 @@ export const ALLOWED = {
   "host/node": [...CORE],
   "host/web": [...CORE],
   image: [...CORE, "host/node"],
-  cli: [...CORE, "host/node", "image"],
-  bench: [...CORE, "host/node", "image", "cli"],
+  vmm: [...CORE, "host/node", "image"],
+  cli: [...CORE, "host/node", "image", "vmm"],
+  bench: [...CORE, "host/node", "image", "vmm", "cli"],
 };
 
 const isTestCode = (path) => /\.test\.ts$/.test(path) || path.startsWith("test/") || path.startsWith("src/testing/") || /\/testing\//.test(path);

@@ -1,4 +1,5 @@
-// Serves the paravirtualization ledger in Prometheus text format (`parley run --metrics-port`):
+// The ledger in Prometheus text format: the registry behind GET /metrics of the API socket and the
+// standalone server of `parley run --metrics-port` (127.0.0.1 only).
 // GET /metrics on 127.0.0.1 collects the ledger of the running machine at scrape time and
 // renders it through prom-client. Local only: the counters describe the guest's activity and
 // are nobody else's business, so the server never binds to other interfaces.
