@@ -53,6 +53,9 @@ import {
 import { openSnapshotFiles, restoreIntoMachine, writeSnapshotFiles, type RestoreReport, type SnapshotReport } from "./snapshot-io.ts";
 import { listenForMigration, migrateOut, MigrationError, parseMigrationEndpoint, type MigrationReport } from "./migration.ts";
 import { VirtioKeyboard } from "../virtio/input/index.ts";
+import { SnapshotError } from "../platform/persist.ts";
+import { SnapshotFileError } from "./snapshot-file.ts";
+import { MemoryFileError } from "../host/node/memory-file.ts";
 import type { RateLimiterConfig } from "../virtio/rate-limiter.ts";
 
 export const DEFAULT_APPEND = "console=ttyS0 earlycon=sbi";
@@ -157,6 +160,16 @@ export class Machine {
    * is a new VM generation (VMGenID), so clones reseed their RNGs.
    */
   static async restore(request: SnapshotLoadParams, options: MachineOptions = {}): Promise<Machine> {
+    try {
+      return await Machine.restoreFrom(request, options);
+    } catch (err) {
+      // A snapshot is user input: what is wrong with it is the user's to fix (API: 400; CLI: exit 2).
+      if (err instanceof SnapshotFileError || err instanceof MemoryFileError || err instanceof SnapshotError) throw new ConfigError(err.message);
+      throw err;
+    }
+  }
+
+  private static async restoreFrom(request: SnapshotLoadParams, options: MachineOptions): Promise<Machine> {
     const started = performance.now();
     const loaded = openSnapshotFiles({ snapshotPath: request.snapshot_path, memFilePath: request.mem_file_path });
     try {
@@ -654,8 +667,11 @@ async function openBackends(config: VmConfig): Promise<HostBackends> {
             : net.socket!.mode === "listen"
               ? await listenSocketBackend(net.socket!.socket_path)
               : await connectSocketBackend(net.socket!.socket_path);
-        // The MAC of each NIC is fixed for the machine's life, reboots included.
-        backends.nets.push({ backend, mac: net.guest_mac ? parseMac(net.guest_mac) : randomMac() });
+        // The MAC of each NIC is fixed for the machine's life, reboots included; a chosen one is
+        // written into the description, so that snapshots and migrations keep it too.
+        const mac = net.guest_mac ? parseMac(net.guest_mac) : randomMac();
+        net.guest_mac ??= Array.from(mac, (b) => b.toString(16).padStart(2, "0")).join(":");
+        backends.nets.push({ backend, mac });
       } catch (err) {
         throw new ConfigError(`network-interfaces[${i}].${field}: ${(err as Error).message}`);
       }
