@@ -92,11 +92,13 @@ for (const engine of engines) {
   }
 }
 
-// The command, and the entry of the threads that run a machine's harts (one per hart, --cpus),
+// The command, the library, and the entry of the threads that run a machine's harts (one per hart, --cpus),
 // which the command starts from beside itself (src/host/node/hart-threads.ts).
 const bundles = [
   { entry: "src/cli/main.ts", out: "dist/parley.mjs", banner: { js: "#!/usr/bin/env node" } },
   { entry: "src/host/node/hart-worker.ts", out: "dist/hart-worker.mjs" },
+  // The library: `import { Machine } from "parley"` (package.json "exports").
+  { entry: "src/index.ts", out: "dist/index.mjs" },
 ];
 const cliInputs = newestMtime(join(root, "src"), isSource);
 for (const bundle of bundles) {

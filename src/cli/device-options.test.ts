@@ -1,39 +1,47 @@
+// The device flags become the VM description's own objects (src/vmm/schema.ts), with errors
+// that name the flag and the key.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseDiskOption, parseNetOption, parseRngOption, parseVsockOption, parseKeyValues, parseMac } from "./device-options.ts";
+import { parseBalloonOption, parseCoalesce, parseDiskOption, parseNetOption, parseRngOption, parseVsockOption, parseKeyValues } from "./device-options.ts";
 import { UsageError } from "./options.ts";
+import { parseMac, Drive, NetworkInterface, Entropy, Vsock, Balloon } from "../vmm/schema.ts";
 
-test("disks", () => {
-  assert.deepEqual(parseDiskOption("path=a.img", 0), { path: "a.img", readOnly: false, id: "disk0" });
-  assert.deepEqual(parseDiskOption("path=/x/b.img,readonly=on,id=data", 1), { path: "/x/b.img", readOnly: true, id: "data" });
-  assert.throws(() => parseDiskOption("readonly=on", 0), /--disk readonly=on: path is required \(path=FILE\)/);
-  assert.throws(() => parseDiskOption("path=a,readonly=yes", 0), /readonly must be on or off/);
-  assert.throws(() => parseDiskOption("path=a,cache=none", 0), /unknown key "cache"/);
+test("disks become drives", () => {
+  assert.deepEqual(parseDiskOption("path=a.img", 0), { drive_id: "disk0", path_on_host: "a.img", is_read_only: false });
+  assert.deepEqual(parseDiskOption("path=/x/b.img,readonly=on,id=data", 1), { drive_id: "data", path_on_host: "/x/b.img", is_read_only: true });
+  assert.throws(() => parseDiskOption("readonly=on", 0), /--disk readonly=on: path: is required \(path=FILE\)/);
+  assert.throws(() => parseDiskOption("path=a,readonly=yes", 0), /readonly: must be on or off/);
+  assert.throws(() => parseDiskOption("path=a,cache=none", 0), /cache: unknown field/);
   assert.throws(() => parseDiskOption("path=a,id=this-id-is-far-too-long-for-virtio", 0), /1-20 letters/);
   assert.throws(() => parseDiskOption("path=a,path=b", 0), /given twice/);
-  assert.equal(parseDiskOption("path=x,,y.img,readonly=on", 0).path, "x,y.img", "',,' is a literal comma");
+  assert.equal(parseDiskOption("path=x,,y.img,readonly=on", 0).path_on_host, "x,y.img", "',,' is a literal comma");
+  assert.ok(Drive.safeParse(parseDiskOption("path=a,coalesce=8/1ms", 0)).success, "the schema accepts what the flag makes");
 });
 
-test("networks", () => {
-  assert.deepEqual(parseNetOption("tap=tap0"), { kind: "tap", ifname: "tap0", mac: undefined });
-  const n = parseNetOption("socket=listen:/tmp/n.sock,mac=52:54:00:12:34:56");
-  assert.equal(n.kind, "socket-listen");
-  assert.deepEqual([...n.mac!], [0x52, 0x54, 0, 0x12, 0x34, 0x56]);
-  assert.equal(parseNetOption("socket=connect:/tmp/a:b.sock").kind, "socket-connect");
-  assert.throws(() => parseNetOption("mac=52:54:00:12:34:56"), /exactly one backend/);
-  assert.throws(() => parseNetOption("tap=t0,socket=listen:/x"), /exactly one backend/);
-  assert.throws(() => parseNetOption("socket=serve:/x"), /listen:PATH or connect:PATH/);
-  assert.throws(() => parseNetOption("tap=t0,mac=01:00:5e:00:00:01"), /multicast/);
-  assert.throws(() => parseNetOption("tap=t0,mac=zz"), /must look like/);
+test("networks become network interfaces", () => {
+  assert.deepEqual(parseNetOption("tap=tap0", 0), { iface_id: "net0", host_dev_name: "tap0" });
+  const n = parseNetOption("socket=listen:/tmp/n.sock,mac=52:54:00:12:34:56", 1);
+  assert.deepEqual(n, { iface_id: "net1", guest_mac: "52:54:00:12:34:56", socket: { socket_path: "/tmp/n.sock", mode: "listen" } });
+  assert.deepEqual(parseNetOption("socket=connect:/tmp/a:b.sock,id=uplink", 0).socket, { socket_path: "/tmp/a:b.sock", mode: "connect" });
+  assert.equal(parseNetOption("tap=t0,id=uplink", 0).iface_id, "uplink");
+  assert.throws(() => parseNetOption("mac=52:54:00:12:34:56", 0), /exactly one backend/);
+  assert.throws(() => parseNetOption("tap=t0,socket=listen:/x", 0), /exactly one backend/);
+  assert.throws(() => parseNetOption("socket=serve:/x", 0), /listen:PATH or connect:PATH/);
+  assert.throws(() => parseNetOption("tap=t0,mac=01:00:5e:00:00:01", 0), /mac: is a multicast/);
+  assert.throws(() => parseNetOption("tap=t0,mac=zz", 0), /must look like/);
+  assert.ok(NetworkInterface.safeParse(n).success);
 });
 
-test("rng and vsock", () => {
+test("rng becomes an entropy device with a token bucket; vsock keeps Firecracker's names", () => {
   assert.deepEqual(parseRngOption(true), {});
-  assert.deepEqual(parseRngOption("rate=1024,burst=4096"), { rate: 1024, burst: 4096 });
-  assert.throws(() => parseRngOption("rate=fast"), /rate must be a whole number of bytes per second/);
-  assert.deepEqual(parseVsockOption("cid=3,uds=/tmp/v.sock"), { cid: 3, uds: "/tmp/v.sock" });
+  // 4096 bytes refilled every 4 s: 1024 bytes per second.
+  assert.deepEqual(parseRngOption("rate=1024,burst=4096"), { rate_limiter: { bandwidth: { size: 4096, refill_time: 4000 } } });
+  assert.ok(Entropy.safeParse(parseRngOption("rate=1000000")).success);
+  assert.throws(() => parseRngOption("rate=fast"), /rate: must be a whole number of bytes per second/);
+  assert.deepEqual(parseVsockOption("cid=3,uds=/tmp/v.sock"), { guest_cid: 3, uds_path: "/tmp/v.sock" });
+  assert.ok(Vsock.safeParse(parseVsockOption("cid=3,uds=/tmp/v.sock")).success);
   assert.throws(() => parseVsockOption("cid=2,uds=/tmp/v"), /0-2 are reserved/);
-  assert.throws(() => parseVsockOption("cid=3"), /uds is required/);
+  assert.throws(() => parseVsockOption("cid=3"), /uds: is required/);
 });
 
 test("key=value lists", () => {
@@ -42,24 +50,25 @@ test("key=value lists", () => {
   assert.equal(parseMac("02:00:00:00:00:01")[5], 1);
 });
 
-test("balloon", async () => {
-  const { parseBalloonOption } = await import("./device-options.ts");
-  assert.deepEqual(parseBalloonOption(true), { targetBytes: 0 });
-  assert.deepEqual(parseBalloonOption("target=256M"), { targetBytes: 256 << 20 });
-  assert.throws(() => parseBalloonOption("target=lots"), /target must be a size such as 256M/);
-  assert.throws(() => parseBalloonOption("size=1G"), /unknown key "size"/);
+test("balloon", () => {
+  assert.deepEqual(parseBalloonOption(true), { amount_mib: 0, deflate_on_oom: true, stats_polling_interval_s: 5 });
+  assert.equal(parseBalloonOption("target=256M").amount_mib, 256);
+  assert.equal(parseBalloonOption("target=1G").amount_mib, 1024);
+  assert.ok(Balloon.safeParse(parseBalloonOption("target=1G")).success);
+  assert.throws(() => parseBalloonOption("target=lots"), /target: must be a size such as 256M/);
+  assert.throws(() => parseBalloonOption("target=1000K"), /whole number of MiB/);
+  assert.throws(() => parseBalloonOption("size=1G"), /size: unknown field/);
 });
 
-test("interrupt coalescing on disks and networks", async () => {
-  const { parseCoalesce } = await import("./device-options.ts");
-  assert.deepEqual(parseDiskOption("path=a.img,coalesce=16/200us", 0).coalesce, { maxCompletions: 16, maxDelayUs: 200 });
-  assert.deepEqual(parseDiskOption("path=a.img,coalesce=64/1ms", 0).coalesce, { maxCompletions: 64, maxDelayUs: 1000 });
-  assert.deepEqual(parseNetOption("tap=t0,coalesce=4/50us").coalesce, { maxCompletions: 4, maxDelayUs: 50 });
-  assert.deepEqual(parseCoalesce("off"), { maxCompletions: 1, maxDelayUs: 0 });
-  assert.equal("coalesce" in parseDiskOption("path=a.img", 0), false, "absent unless given");
-  assert.throws(() => parseDiskOption("path=a,coalesce=16", 0), /--disk path=a,coalesce=16: coalesce must be N\/Tus or N\/Tms/);
+test("interrupt coalescing on disks and networks", () => {
+  assert.deepEqual(parseDiskOption("path=a.img,coalesce=16/200us", 0).coalescing, { max_completions: 16, max_delay_us: 200 });
+  assert.deepEqual(parseDiskOption("path=a.img,coalesce=64/1ms", 0).coalescing, { max_completions: 64, max_delay_us: 1000 });
+  assert.deepEqual(parseNetOption("tap=t0,coalesce=4/50us", 0).coalescing, { max_completions: 4, max_delay_us: 50 });
+  assert.deepEqual(parseCoalesce("off"), { max_completions: 1, max_delay_us: 0 });
+  assert.equal("coalescing" in parseDiskOption("path=a.img", 0), false, "absent unless given");
+  assert.throws(() => parseDiskOption("path=a,coalesce=16", 0), /--disk path=a,coalesce=16: coalesce: must be N\/Tus or N\/Tms/);
   assert.throws(() => parseDiskOption("path=a,coalesce=16/200", 0), /e\.g\. 16\/200us/);
-  assert.throws(() => parseDiskOption("path=a,coalesce=0/10us", 0), /coalesce N must be a whole number of at least 1, not 0/);
-  assert.throws(() => parseNetOption("tap=t0,coalesce=8/0us"), /8 completions need a delay bound \(T > 0\)/);
+  assert.throws(() => parseDiskOption("path=a,coalesce=0/10us", 0), /coalesce: N must be at least 1/);
+  assert.throws(() => parseNetOption("tap=t0,coalesce=8/0us", 0), /T: more than one completion per interrupt needs a delay bound/);
   assert.throws(() => parseDiskOption("path=a,coalesce=4/20000ms", 0), /T must be at most 10000000us/);
 });

@@ -4,10 +4,12 @@
 //   --net socket=listen:/tmp/net0.sock,mac=52:54:00:12:34:56
 //   --rng rate=1048576          --vsock cid=3,uds=/tmp/vsock.sock
 //   --disk path=disk.img,coalesce=16/200us   (interrupt coalescing, also on --net)
-// Pure functions: the result is a checked configuration, or a UsageError saying what to fix.
+// Each flag becomes the same object a VM description (`--config`) or the API holds
+// (src/vmm/schema.ts), so all three end in one validated VmConfig. These functions check the
+// flag's own syntax; the schema checks the result.
 import { z } from "zod";
 import { UsageError } from "./options.ts";
-import { checkCoalesce, type VirtioCoalesce } from "../virtio/transport/mmio.ts";
+import { Coalescing, describeZodError, safeParseWith, parseMac, type Balloon, type Drive, type Entropy, type NetworkInterface, type Vsock } from "../vmm/schema.ts";
 
 /** Splits on single commas; ",," stands for a literal comma inside a value (as in QEMU). */
 function splitItems(text: string): string[] {
@@ -46,14 +48,9 @@ const onOff = z.enum(["on", "off"], { message: "must be on or off" }).transform(
 
 /** Turns zod's complaint into one line naming the option and the key. */
 function check<T>(schema: z.ZodType<T>, value: unknown, option: string, text: string): T {
-  const result = schema.safeParse(value);
+  const result = safeParseWith(schema, value);
   if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  const key = issue.path.join(".");
-  if (issue.code === "unrecognized_keys") {
-    throw new UsageError(`${option} ${text}: unknown key ${issue.keys.map((k) => `"${k}"`).join(", ")}`);
-  }
-  throw new UsageError(`${option} ${text}: ${key ? `${key} ` : ""}${issue.message}`);
+  throw new UsageError(`${option} ${text}: ${describeZodError(result.error)}`);
 }
 
 /**
@@ -61,24 +58,19 @@ function check<T>(schema: z.ZodType<T>, value: unknown, option: string, text: st
  * the first waiting completion, whichever comes first. T takes a unit, us or ms (16/200us,
  * 64/1ms); `off` (the default) is 1/0us, an interrupt for every completion.
  */
-export function parseCoalesce(text: string): VirtioCoalesce {
-  if (text === "off") return { maxCompletions: 1, maxDelayUs: 0 };
+export function parseCoalesce(text: string): Coalescing {
+  if (text === "off") return { max_completions: 1, max_delay_us: 0 };
   const m = /^(\d+)\/(\d+)(us|ms)$/.exec(text);
   if (!m) throw new Error("must be N/Tus or N/Tms (at most N completions or T per interrupt), e.g. 16/200us, or off");
-  const coalesce = { maxCompletions: Number(m[1]), maxDelayUs: Number(m[2]) * (m[3] === "ms" ? 1000 : 1) };
-  try {
-    checkCoalesce(coalesce);
-  } catch (err) {
-    // In the option's own terms: N completions, T the delay.
-    throw new Error(
-      (err as Error).message
-        .replace(/^interrupt coalescing: /, "")
-        .replace("maxCompletions", "N")
-        .replace(/maxDelayUs must be between 0 and 10000000 microseconds/, "T must be at most 10000000us")
-        .replace("maxDelayUs", "T"),
-    );
-  }
-  return coalesce;
+  // The ranges are the schema's; its messages in the flag's own terms (N completions, T the delay).
+  const result = safeParseWith(Coalescing, { max_completions: Number(m[1]), max_delay_us: Number(m[2]) * (m[3] === "ms" ? 1000 : 1) });
+  if (result.success) return result.data;
+  throw new Error(
+    describeZodError(result.error)
+      .replace(/^max_completions: /, "N ")
+      .replace(/^max_delay_us: must be at most (\d+)$/, "T must be at most $1us")
+      .replace(/^max_delay_us: /, "T: "),
+  );
 }
 
 const coalesceSchema = z.string().transform((text, ctx) => {
@@ -89,14 +81,6 @@ const coalesceSchema = z.string().transform((text, ctx) => {
     return z.NEVER;
   }
 });
-
-export interface DiskConfig {
-  path: string;
-  readOnly: boolean;
-  id: string;
-  /** Interrupt coalescing of the disk's virtio-mmio transport; absent: none. */
-  coalesce?: VirtioCoalesce;
-}
 
 const diskSchema = z
   .object({
@@ -110,31 +94,17 @@ const diskSchema = z
   })
   .strict();
 
-export function parseDiskOption(text: string, index: number): DiskConfig {
+/** `--disk` number `index` (from 0) as a drive of the VM description; its ID defaults to diskINDEX. */
+export function parseDiskOption(text: string, index: number): Drive {
   const v = check(diskSchema, parseKeyValues(text, "--disk"), "--disk", text);
-  return { path: v.path, readOnly: v.readonly ?? false, id: v.id ?? `disk${index}`, ...(v.coalesce ? { coalesce: v.coalesce } : {}) };
+  return { drive_id: v.id ?? `disk${index}`, path_on_host: v.path, is_read_only: v.readonly ?? false, ...(v.coalesce ? { coalescing: v.coalesce } : {}) };
 }
 
-export type NetConfig = (
-  | { kind: "tap"; ifname: string; mac?: Uint8Array }
-  | { kind: "socket-listen"; path: string; mac?: Uint8Array }
-  | { kind: "socket-connect"; path: string; mac?: Uint8Array }
-) & { coalesce?: VirtioCoalesce };
-
-/** "52:54:00:12:34:56" -> bytes; a multicast (group bit) address is refused, as a NIC's own MAC must be unicast. */
-export function parseMac(text: string): Uint8Array {
-  if (!/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(text)) throw new Error("must look like 52:54:00:12:34:56");
-  const bytes = Uint8Array.from(text.split(":").map((h) => parseInt(h, 16)));
-  if (bytes[0] & 1) throw new Error("is a multicast address (the first byte's low bit is set); use a unicast one such as 52:54:00:...");
-  return bytes;
-}
-
-const macSchema = z.string().transform((text, ctx) => {
+const macSchema = z.string().superRefine((text, ctx) => {
   try {
-    return parseMac(text);
+    parseMac(text);
   } catch (err) {
     ctx.addIssue({ code: "custom", message: (err as Error).message });
-    return z.NEVER;
   }
 });
 
@@ -146,25 +116,22 @@ const netSchema = z
       .regex(/^(listen|connect):.+$/, "must be listen:PATH or connect:PATH")
       .optional(),
     mac: macSchema.optional(),
+    id: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,20}$/, "must be 1-20 letters, digits, '.', '_' or '-'")
+      .optional(),
     coalesce: coalesceSchema.optional(),
   })
   .strict()
   .refine((v) => (v.tap === undefined) !== (v.socket === undefined), { message: "needs exactly one backend: tap=NAME or socket=listen:PATH|connect:PATH" });
 
-export function parseNetOption(text: string): NetConfig {
+/** `--net` number `index` (from 0) as a network interface of the VM description; its ID defaults to netINDEX. */
+export function parseNetOption(text: string, index: number): NetworkInterface {
   const v = check(netSchema, parseKeyValues(text, "--net"), "--net", text);
-  const coalesce = v.coalesce ? { coalesce: v.coalesce } : {};
-  if (v.tap !== undefined) return { kind: "tap", ifname: v.tap, mac: v.mac, ...coalesce };
+  const common = { iface_id: v.id ?? `net${index}`, ...(v.mac ? { guest_mac: v.mac.toLowerCase() } : {}), ...(v.coalesce ? { coalescing: v.coalesce } : {}) };
+  if (v.tap !== undefined) return { ...common, host_dev_name: v.tap };
   const [mode, ...rest] = v.socket!.split(":");
-  const path = rest.join(":");
-  return mode === "listen" ? { kind: "socket-listen", path, mac: v.mac, ...coalesce } : { kind: "socket-connect", path, mac: v.mac, ...coalesce };
-}
-
-export interface RngConfig {
-  /** Bytes per second; undefined means unlimited. */
-  rate?: number;
-  /** Token-bucket depth in bytes. */
-  burst?: number;
+  return { ...common, socket: { socket_path: rest.join(":"), mode: mode as "listen" | "connect" } };
 }
 
 const positiveInt = (what: string) =>
@@ -176,14 +143,21 @@ const positiveInt = (what: string) =>
 
 const rngSchema = z.object({ rate: positiveInt("bytes per second").optional(), burst: positiveInt("bytes").optional() }).strict();
 
-export function parseRngOption(text: string | true): RngConfig {
-  if (text === true) return {};
-  return check(rngSchema, parseKeyValues(text, "--rng"), "--rng", text);
-}
+/** virtio-rng's defaults (src/virtio/rng/device.ts): 1 MiB/s, a 64 KiB bucket. */
+const RNG_DEFAULT_RATE = 1 << 20;
+const RNG_DEFAULT_BURST = 64 << 10;
 
-export interface VsockConfig {
-  cid: number;
-  uds: string;
+/**
+ * `--rng [rate=R][,burst=B]` as a token bucket: B bytes refilled every B/R seconds, rounded to the
+ * millisecond (Firecracker's refill_time unit), at least 1 ms.
+ */
+export function parseRngOption(text: string | true): Entropy {
+  if (text === true) return {};
+  const v = check(rngSchema, parseKeyValues(text, "--rng"), "--rng", text);
+  if (v.rate === undefined && v.burst === undefined) return {};
+  const rate = v.rate ?? RNG_DEFAULT_RATE;
+  const size = v.burst ?? RNG_DEFAULT_BURST;
+  return { rate_limiter: { bandwidth: { size, refill_time: Math.max(1, Math.round((size * 1000) / rate)) } } };
 }
 
 const vsockSchema = z
@@ -194,28 +168,27 @@ const vsockSchema = z
   })
   .strict();
 
-export function parseVsockOption(text: string): VsockConfig {
+export function parseVsockOption(text: string): Vsock {
   const v = check(vsockSchema, parseKeyValues(text, "--vsock"), "--vsock", text);
-  return { cid: v.cid, uds: v.uds };
+  return { guest_cid: v.cid, uds_path: v.uds };
 }
 
-export interface BalloonConfig {
-  /** Initial target: how much memory the balloon should take from the guest (0: none). */
-  targetBytes: number;
-}
-
+const MIB = 1 << 20;
 const balloonSchema = z
   .object({
     target: z
       .string()
       .regex(/^\d+[KMG]?$/i, "must be a size such as 256M")
-      .transform((t) => Number(t.replace(/[KMG]$/i, "")) * ({ K: 1024, M: 1 << 20, G: 1 << 30 }[t.slice(-1).toUpperCase()] ?? 1))
+      .transform((t) => Number(t.replace(/[KMG]$/i, "")) * ({ K: 1024, M: MIB, G: 1 << 30 }[t.slice(-1).toUpperCase()] ?? 1))
+      .refine((bytes) => bytes % MIB === 0, "must be a whole number of MiB (the balloon's target is in MiB)")
       .optional(),
   })
   .strict();
 
-export function parseBalloonOption(text: string | true): BalloonConfig {
-  if (text === true) return { targetBytes: 0 };
-  const v = check(balloonSchema, parseKeyValues(text, "--balloon"), "--balloon", text);
-  return { targetBytes: v.target ?? 0 };
+/** The statistics timer `--balloon` has always had (the device's default): 5 seconds. */
+const BALLOON_FLAG_STATS_INTERVAL_S = 5;
+
+export function parseBalloonOption(text: string | true): Balloon {
+  const v = text === true ? {} : check(balloonSchema, parseKeyValues(text, "--balloon"), "--balloon", text);
+  return { amount_mib: (v.target ?? 0) / MIB, deflate_on_oom: true, stats_polling_interval_s: BALLOON_FLAG_STATS_INTERVAL_S };
 }

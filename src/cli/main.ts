@@ -4,15 +4,17 @@ import { Command, CommanderError } from "commander";
 import { existsSync } from "node:fs";
 import { ElfError } from "../platform/elf.ts";
 import { runElfFile } from "./run-elf.ts";
-import { runLinux, DEFAULT_APPEND, DEFAULT_MEMORY } from "./run-linux.ts";
+import { runLinux, serveApi } from "./run-linux.ts";
+import { DEFAULT_APPEND } from "../vmm/machine.ts";
+import { ConfigError, DEFAULT_MEM_SIZE_MIB } from "../vmm/schema.ts";
+import { readConfigFile, runConfig, type RunFlags } from "./run-config.ts";
+import { ApiRefusal, apiRequest, snapshotInstance } from "./api-client.ts";
 import { buildDemo } from "../image/guest-programs.ts";
 import { buildGuestImage, ImageBuildError } from "../image/index.ts";
 import { BootImageError } from "../platform/boot-image.ts";
 import { DEFAULT_PAUSE_LOOP_WINDOW } from "../machine/virt.ts";
-import { MAX_CPUS, parseCpuCount, parseHostThreads, parsePauseLoop, parsePort, parsePositiveInteger, parseSize, UsageError } from "./options.ts";
-import { parseBalloonOption, parseDiskOption, parseNetOption, parseRngOption, parseVsockOption } from "./device-options.ts";
+import { MAX_CPUS, parsePositiveInteger, parseSize, UsageError } from "./options.ts";
 import { formatLedger, formatStats } from "./stats.ts";
-import { coreLayout } from "../cpu/core-layout.ts";
 
 /** Exit code for bad input from the user (file, option), distinct from a guest's own exit codes. */
 const EXIT_USAGE = 2;
@@ -77,35 +79,20 @@ program
     process.exitCode = result.exitCode;
   });
 
-interface RunFlags {
-  memory: string;
-  cpus: string;
-  hostThreads?: string;
-  zawrs: string;
-  ple: string;
-  idleStates?: string;
-  kernel?: string;
-  initrd?: string;
-  append?: string;
-  firmware: string;
-  console: string;
-  sstc: string;
+/** `parley run`'s own settings beside the VM description's (src/cli/run-config.ts). */
+interface RunCommandFlags extends RunFlags {
   stats?: boolean;
   statsJson?: string;
-  metricsPort?: string;
   reboot: boolean;
-  disk?: string[];
-  rng?: string | true;
-  net?: string[];
-  balloon?: string | true;
-  vsock?: string;
-  keyboard: string;
-  jit?: string;
+  apiSock?: string;
+  incoming?: string;
 }
 
 function addMachineOptions(command: Command, defaultCpus = 1): Command {
   return command
-    .option("--memory <size>", "guest RAM, e.g. 512M or 2G", `${DEFAULT_MEMORY >>> 20}M`)
+    .option("--config <file>", "the VM description as JSON (docs/openapi.json's VmConfig: Firecracker's field names); flags given as well override or extend it")
+    .option("--api-sock <path>", "serve the REST API (docs/openapi.json) on this Unix socket while the guest runs")
+    .option("--memory <size>", "guest RAM, e.g. 512M or 2G", `${DEFAULT_MEM_SIZE_MIB}M`)
     .option("--cpus <n>", `harts (1-${MAX_CPUS}); with more than one, they run on host threads`, String(defaultCpus))
     .option("--host-threads <m>", "host threads for the harts (1 to --cpus; default: one per hart, at most the host's cores); fewer threads than harts overcommit them")
     .option("--zawrs <on|off>", "offer Zawrs (WRS.NTO/STO), so that a hart waiting on a lock yields its host thread", "on")
@@ -124,6 +111,7 @@ function addMachineOptions(command: Command, defaultCpus = 1): Command {
     .option("--balloon [spec]", "virtio-balloon (statistics, free page reporting; memory goes back to the host): [target=SIZE]")
     .option("--vsock <spec>", "virtio-vsock to Unix sockets (Firecracker's convention): cid=N,uds=PATH")
     .option("--keyboard <on|off>", "virtio-input keyboard, through which the host sends Ctrl-Alt-Del (the guest powers off gracefully); off frees its virtio slot", "on")
+    .option("--incoming <src>", "receive a live migration at unix:PATH or tcp:HOST:PORT (parley migrate --to) instead of booting: the machine is the sender's")
     .option("--stats", "print the ledger at exit: instructions, exits, hypercalls, interrupts, virtio notifications, bytes moved")
     .option("--stats-json <file>", "write the ledger as JSON to FILE at exit")
     .option("--metrics-port <port>", "serve the ledger in Prometheus text format at http://127.0.0.1:PORT/metrics")
@@ -134,55 +122,15 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-/** Every hart has a region of its own beside guest RAM in one wasm32 memory (src/cpu/core-layout.ts). */
-function checkHartsFit(cpus: number, memory: number): void {
-  if (cpus === 1) return;
-  try {
-    coreLayout({ harts: cpus, ramSize: memory });
-  } catch (err) {
-    if (err instanceof RangeError) throw new UsageError(`--cpus ${cpus} with --memory ${Math.floor(memory / 2 ** 20)}M: ${err.message}`);
-    throw err;
+async function runFromFlags(flags: RunCommandFlags, command: Command): Promise<void> {
+  const common = { stats: Boolean(flags.stats), statsJson: flags.statsJson, reboot: flags.reboot, apiSock: flags.apiSock };
+  if (flags.incoming !== undefined) {
+    process.exitCode = await runLinux({ incoming: flags.incoming, ...common });
+    return;
   }
-}
-
-async function runFromFlags(flags: RunFlags): Promise<void> {
-  const jit = parseJitFlag(flags.jit);
-  if (flags.console !== "uart" && flags.console !== "hvc") throw new UsageError(`--console ${flags.console}: use uart or hvc`);
-  if (flags.sstc !== "on" && flags.sstc !== "off") throw new UsageError(`--sstc ${flags.sstc}: use on or off`);
-  if (flags.initrd !== undefined && flags.kernel === undefined && !existsSync(flags.initrd)) throw new UsageError(`--initrd ${flags.initrd}: no such file`);
-  const memory = parseSize(flags.memory, "--memory");
-  const cpus = parseCpuCount(flags.cpus, "--cpus");
-  checkHartsFit(cpus, memory);
-  if (flags.keyboard !== "on" && flags.keyboard !== "off") throw new UsageError(`--keyboard ${flags.keyboard}: use on or off`);
-  if (flags.zawrs !== "on" && flags.zawrs !== "off") throw new UsageError(`--zawrs ${flags.zawrs}: use on or off`);
-  if (flags.idleStates !== undefined && flags.idleStates !== "on" && flags.idleStates !== "off") throw new UsageError(`--idle-states ${flags.idleStates}: use on or off`);
-  const hostThreads = flags.hostThreads === undefined ? Math.min(cpus, availableParallelism()) : parseHostThreads(flags.hostThreads, cpus);
-  const pauseLoopWindow = parsePauseLoop(flags.ple, DEFAULT_PAUSE_LOOP_WINDOW);
-  process.exitCode = await runLinux({
-    memory,
-    cpus,
-    hostThreads,
-    zawrs: flags.zawrs === "on",
-    idleStates: flags.idleStates === undefined ? undefined : flags.idleStates === "on",
-    pauseLoopWindow: cpus > 1 ? pauseLoopWindow : 0,
-    kernel: flags.kernel,
-    initrd: flags.initrd,
-    append: flags.append,
-    firmware: flags.firmware,
-    console: flags.console,
-    sstc: flags.sstc === "on",
-    stats: Boolean(flags.stats),
-    statsJson: flags.statsJson,
-    metricsPort: flags.metricsPort === undefined ? undefined : parsePort(flags.metricsPort, "--metrics-port"),
-    reboot: flags.reboot,
-    disks: (flags.disk ?? []).map((spec, i) => parseDiskOption(spec, i)),
-    rng: flags.rng === undefined ? undefined : parseRngOption(flags.rng),
-    nets: (flags.net ?? []).map((spec) => parseNetOption(spec)),
-    balloon: flags.balloon === undefined ? undefined : parseBalloonOption(flags.balloon),
-    vsock: flags.vsock === undefined ? undefined : parseVsockOption(flags.vsock),
-    keyboard: flags.keyboard === "on",
-    jit,
-  });
+  const file = flags.config === undefined ? undefined : readConfigFile(flags.config);
+  const config = runConfig(flags, (name) => command.getOptionValueSource(name) === "cli", file);
+  process.exitCode = await runLinux({ config, ...common });
 }
 
 addMachineOptions(
@@ -192,6 +140,88 @@ addMachineOptions(
 /** `npm start`: a hart per host core, up to 4 (the harts run in parallel on threads of their own). */
 const START_CPUS = Math.min(availableParallelism(), 4);
 addMachineOptions(program.command("start").description("boot the default guest to a shell (what `npm start` runs)"), START_CPUS).action(runFromFlags);
+
+program
+  .command("serve")
+  .description("serve the REST API and wait for a client to describe the machine and start it (PUT /actions InstanceStart), as Firecracker does")
+  .requiredOption("--api-sock <path>", "the Unix socket to serve the API on")
+  .option("--config <file>", "a VM description to start from; the API can change it before InstanceStart")
+  .option("--stats", "print the ledger at exit")
+  .option("--stats-json <file>", "write the ledger as JSON to FILE at exit")
+  .option("--no-reboot", "exit when the guest reboots instead of starting it again")
+  .action(async (opts: { apiSock: string; config?: string; stats?: boolean; statsJson?: string; reboot: boolean }) => {
+    const initial = opts.config === undefined ? undefined : readConfigFile(opts.config);
+    process.exitCode = await serveApi({ apiSock: opts.apiSock, initial, stats: Boolean(opts.stats), statsJson: opts.statsJson, reboot: opts.reboot });
+  });
+
+// The running instance's API socket, from the command line (the REST API is in docs/openapi.json).
+const API_SOCK_HELP = "the running instance's API socket (parley run --api-sock PATH)";
+
+program
+  .command("pause")
+  .description("pause a running instance (PATCH /vm {\"state\": \"Paused\"})")
+  .requiredOption("--api-sock <path>", API_SOCK_HELP)
+  .action(async (opts: { apiSock: string }) => {
+    await apiRequest(opts.apiSock, "PATCH", "/vm", { state: "Paused" });
+  });
+
+program
+  .command("resume")
+  .description("resume a paused instance (PATCH /vm {\"state\": \"Resumed\"})")
+  .requiredOption("--api-sock <path>", API_SOCK_HELP)
+  .action(async (opts: { apiSock: string }) => {
+    await apiRequest(opts.apiSock, "PATCH", "/vm", { state: "Resumed" });
+  });
+
+program
+  .command("snapshot")
+  .description("write a running instance's snapshot: pause, PUT /snapshot/create, resume")
+  .requiredOption("--api-sock <path>", API_SOCK_HELP)
+  .requiredOption("--snapshot <file>", "where the machine's state goes")
+  .requiredOption("--mem <file>", "where guest memory goes")
+  .option("--leave-paused", "do not resume the instance afterwards")
+  .action(async (opts: { apiSock: string; snapshot: string; mem: string; leavePaused?: boolean }) => {
+    const report = await snapshotInstance(opts.apiSock, { snapshot_path: opts.snapshot, mem_file_path: opts.mem }, Boolean(opts.leavePaused));
+    process.stdout.write(JSON.stringify(report) + "\n");
+    process.stderr.write(`parley: snapshot written to ${opts.snapshot} and ${opts.mem}\n`);
+  });
+
+program
+  .command("migrate")
+  .description("move a running instance to a Parley receiving at DEST (PUT /migrate)")
+  .requiredOption("--api-sock <path>", API_SOCK_HELP)
+  .requiredOption("--to <dest>", "the receiving end (parley run --incoming): unix:PATH (or a socket path) or tcp:HOST:PORT")
+  .action(async (opts: { apiSock: string; to: string }) => {
+    const answer = await apiRequest(opts.apiSock, "PUT", "/migrate", { destination: opts.to });
+    const report = answer.json as { total_ms?: number; downtime_ms?: number; rounds?: number; bytes_sent?: number } | undefined;
+    process.stdout.write(JSON.stringify(report) + "\n");
+    if (report?.downtime_ms !== undefined) {
+      process.stderr.write(
+        `parley: migrated in ${report.total_ms?.toFixed(0)} ms, ${report.rounds} pre-copy rounds, ${((report.bytes_sent ?? 0) / 2 ** 20).toFixed(1)} MiB; downtime ${report.downtime_ms.toFixed(1)} ms\n`,
+      );
+    }
+  });
+
+program
+  .command("restore")
+  .description("run a machine from a snapshot (the command-line face of PUT /snapshot/load), console on this terminal")
+  .requiredOption("--snapshot <file>", "the machine's state (parley snapshot --snapshot)")
+  .requiredOption("--mem <file>", "guest memory (parley snapshot --mem)")
+  .option("--api-sock <path>", "serve the REST API on this Unix socket while the guest runs")
+  .option("--stats", "print the ledger at exit")
+  .option("--stats-json <file>", "write the ledger as JSON to FILE at exit")
+  .option("--no-reboot", "exit when the guest reboots instead of starting it again")
+  .action(async (opts: { snapshot: string; mem: string; apiSock?: string; stats?: boolean; statsJson?: string; reboot: boolean }) => {
+    if (!existsSync(opts.snapshot)) throw new UsageError(`--snapshot ${opts.snapshot}: no such file`);
+    if (!existsSync(opts.mem)) throw new UsageError(`--mem ${opts.mem}: no such file`);
+    process.exitCode = await runLinux({
+      restore: { snapshot_path: opts.snapshot, mem_file_path: opts.mem, resume_vm: true },
+      stats: Boolean(opts.stats),
+      statsJson: opts.statsJson,
+      reboot: opts.reboot,
+      apiSock: opts.apiSock,
+    });
+  });
 
 const image = program.command("image").description("the guest image: Debian trixie riscv64 kernel, modules, busybox initramfs, OpenSBI");
 image
@@ -209,9 +239,12 @@ try {
 } catch (err) {
   if (err instanceof CommanderError) {
     process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
-  } else if (err instanceof UsageError || err instanceof ElfError || err instanceof BootImageError || err instanceof ImageBuildError) {
+  } else if (err instanceof UsageError || err instanceof ConfigError || err instanceof ElfError || err instanceof BootImageError || err instanceof ImageBuildError) {
     process.stderr.write(`parley: ${err.message}\n`);
     process.exitCode = EXIT_USAGE;
+  } else if (err instanceof ApiRefusal) {
+    process.stderr.write(`parley: ${err.message}\n`);
+    process.exitCode = 1;
   } else {
     process.stderr.write(`parley: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
     process.exitCode = 1;

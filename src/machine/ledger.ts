@@ -48,6 +48,10 @@ export interface Ledger {
 export interface LedgerLifecycle {
   pauses: number;
   pausedMs: number;
+  /** Dirty-page log (live migration): harvests, pages they reported, stores that took the slow path to mark a page. */
+  dirtyLogHarvests: number;
+  dirtyPagesHarvested: number;
+  dirtyPageFaults: number;
 }
 
 export interface LedgerHart {
@@ -179,6 +183,7 @@ export interface LedgerMachine {
   /** Per hart, what its host thread's scheduler counted (harts on threads). */
   hartSchedulerStats?(): readonly LedgerSchedulerStats[] | undefined;
   pauseCounters?: { readonly pauses: number; readonly pausedMs: number };
+  readonly dirtyLogStats?: { readonly harvests: number; readonly pagesHarvested: number; readonly dirtyPageFaults: number };
   /** The translator's counters summed over every hart (else hart 0's, through `cpu`). */
   translatorCounters?(): TranslatorCounters | undefined;
 }
@@ -376,8 +381,21 @@ export function collectLedger(machine: LedgerMachine, now: number = machine.cloc
     virtio,
     ...translatorPart(machine),
     bytes,
-    ...(machine.pauseCounters ? { lifecycle: { pauses: machine.pauseCounters.pauses, pausedMs: machine.pauseCounters.pausedMs } } : {}),
+    ...(machine.pauseCounters ? { lifecycle: collectLifecycle(machine.pauseCounters, machine.dirtyLogStats) } : {}),
     ...(instretByHart && trapsByHart ? { perHart: collectHarts(instretByHart, trapsByHart, machine.hartCounters, machine.hartSchedulerStats?.()) } : {}),
+  };
+}
+
+function collectLifecycle(
+  pauses: { readonly pauses: number; readonly pausedMs: number },
+  dirty: { readonly harvests: number; readonly pagesHarvested: number; readonly dirtyPageFaults: number } | undefined,
+): LedgerLifecycle {
+  return {
+    pauses: pauses.pauses,
+    pausedMs: pauses.pausedMs,
+    dirtyLogHarvests: dirty?.harvests ?? 0,
+    dirtyPagesHarvested: dirty?.pagesHarvested ?? 0,
+    dirtyPageFaults: dirty?.dirtyPageFaults ?? 0,
   };
 }
 

@@ -188,6 +188,8 @@ export interface VirtMachineOptions {
    * them (a snapshot's RAM is loaded by the caller). Guest RAM starts all zero.
    */
   fromSnapshot?: boolean;
+  /** The boot path, for a machine built fromSnapshot (default: "firmware" when `firmware` is given). */
+  bootPath?: BootPath;
   initrd?: Uint8Array;
   bootargs: string;
   /** The OpenSBI fw_dynamic binary for the firmware boot path. */
@@ -237,7 +239,9 @@ export type MachineExit =
   | { reason: "halted"; message: string }
   /** A hart's thread failed (a bug in Parley, not the guest's doing). */
   | { reason: "failed"; message: string }
-  | { reason: "stopped" };
+  | { reason: "stopped" }
+  /** The guest was migrated and runs on at the destination. */
+  | { reason: "migrated" };
 
 /** VirtMachine.saveState(): 64-bit values as "0x…" hex, byte strings as hex. */
 export interface VirtMachineState {
@@ -370,7 +374,7 @@ export class VirtMachine implements SbiHost {
     if (!Number.isInteger(harts) || harts < 1 || harts > MAX_HARTS) throw new RangeError(`harts must be 1..${MAX_HARTS}, got ${harts}`);
     this.clock = options.clock ?? portableClock();
     this.startedAt = this.clock.now();
-    this.bootPath = options.firmware ? "firmware" : "paravirtual";
+    this.bootPath = options.bootPath ?? (options.firmware ? "firmware" : "paravirtual");
     const sstc = options.sstc ?? true;
     const threads = options.hartThreads;
     const hostTime = threads ? () => threads.readTime() : timebaseTicks(this.clock);
@@ -673,9 +677,9 @@ export class VirtMachine implements SbiHost {
     this.wake?.();
   }
 
-  /** Ends run() at the next slice boundary (Ctrl-A x). */
-  stop(): void {
-    this.exit ??= { reason: "stopped" };
+  /** Ends run() at the next slice boundary (Ctrl-A x; "migrated" once the guest runs elsewhere). */
+  stop(reason: "stopped" | "migrated" = "stopped"): void {
+    this.exit ??= { reason };
     this.requestStopAll();
     this.wake?.();
     // A paused machine ends too (its hart threads see the exit flag).

@@ -296,7 +296,7 @@ export async function migrateOut(vm: VirtMachine, config: unknown, destination: 
     channel.socket.destroy();
     if (logging) log.stopDirtyLog();
     if (pausedHere) await vm.resume();
-    throw err instanceof MigrationError || err instanceof MigrationProtocolError ? err : new MigrationError(`migration failed: ${(err as Error).message}`);
+    throw err instanceof MigrationError ? err : new MigrationError(err instanceof MigrationProtocolError ? `the destination broke the protocol: ${err.message}` : `migration failed: ${(err as Error).message}`);
   }
 }
 
@@ -408,6 +408,6 @@ async function receive<T>(
     channel.abort((err as Error).message);
     channel.socket.destroy();
     if (built) built.vm.stop();
-    throw err instanceof MigrationError || err instanceof MigrationProtocolError ? err : new MigrationError(`incoming migration failed: ${(err as Error).message}`);
+    throw err instanceof MigrationError ? err : new MigrationError(`incoming migration failed: ${(err as Error).message}`);
   }
 }

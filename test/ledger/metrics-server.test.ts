@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { startMetricsServer } from "../../src/cli/metrics-server.ts";
+import { startMetricsServer } from "../../src/vmm/metrics.ts";
 import { REPO_ROOT } from "../../src/host/node/paths.ts";
 import { Bus } from "../../src/machine/bus.ts";
 import { collectLedger, type Ledger } from "../../src/machine/ledger.ts";

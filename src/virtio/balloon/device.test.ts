@@ -240,6 +240,24 @@ test("statistics: a second buffer returns the first; reset drops the held buffer
   assert.equal(ctx.queues[2].used.length, 1);
 });
 
+test("statistics: a new interval while running re-arms the held buffer's timer; 0 stops asking", () => {
+  const { memory, dev, ctx, clock } = setup(ALL, 1000);
+  dev.activate(ctx);
+  ctx.queues[2].add([memory.out(statBytes([[VIRTIO_BALLOON_S_MEMFREE, 1n]]))]);
+  dev.queueNotify(2);
+  clock.advance(500);
+  dev.setStatsInterval(0);
+  assert.equal(clock.pending, 0, "no more requests");
+  clock.advance(5000);
+  assert.equal(ctx.queues[2].used.length, 0, "the buffer stays held");
+  dev.setStatsInterval(200);
+  clock.advance(199);
+  assert.equal(ctx.queues[2].used.length, 0);
+  clock.advance(1);
+  assert.equal(ctx.queues[2].used.length, 1, "asked again after the new interval");
+  assert.throws(() => dev.setStatsInterval(-1), RangeError);
+});
+
 test("statistics with the timer disabled, and a stats buffer given before DRIVER_OK", () => {
   const { memory, dev, ctx, clock } = setup(ALL, 0);
   ctx.queues[2].add([memory.out(statBytes([[VIRTIO_BALLOON_S_MEMFREE, 9n]]))]);

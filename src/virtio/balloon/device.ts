@@ -133,7 +133,7 @@ export class VirtioBalloon implements VirtioDevice {
   };
 
   private readonly release: (guestPhysAddr: number, length: number) => void;
-  private readonly statsIntervalMs: number;
+  private statsIntervalMs: number;
   private readonly clock: HostClock;
   /** struct virtio_balloon_config, little-endian (5.5.4). */
   private readonly config = new Uint8Array(VIRTIO_BALLOON_CONFIG_SIZE);
@@ -431,18 +431,34 @@ export class VirtioBalloon implements VirtioDevice {
       // the older one goes back so that nothing is held twice.
       if (this.statsChain) this.returnStatsBuffer();
       this.statsChain = chain;
-      if (this.statsIntervalMs > 0) {
-        // Background: a held statistics buffer must not keep a stopped machine's host process alive.
-        this.cancelStatsTimer = this.clock.setTimer(
-          this.statsIntervalMs,
-          () => {
-            this.cancelStatsTimer = undefined;
-            this.returnStatsBuffer();
-          },
-          { background: true },
-        );
-      }
+      this.armStatsTimer();
     }
+  }
+
+  /** Returns the held statistics buffer (a request for new statistics) after the interval, if any. */
+  private armStatsTimer(): void {
+    this.cancelStatsTimer?.();
+    this.cancelStatsTimer = undefined;
+    if (this.statsIntervalMs <= 0 || !this.statsChain) return;
+    // Background: a held statistics buffer must not keep a stopped machine's host process alive.
+    this.cancelStatsTimer = this.clock.setTimer(
+      this.statsIntervalMs,
+      () => {
+        this.cancelStatsTimer = undefined;
+        this.returnStatsBuffer();
+      },
+      { background: true },
+    );
+  }
+
+  /**
+   * A new statistics interval while the guest runs (PATCH /balloon/statistics); 0 stops asking.
+   * A buffer the device holds is asked again after the new interval, counted from now.
+   */
+  setStatsInterval(ms: number): void {
+    if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`statistics interval must be >= 0 ms, got ${ms}`);
+    this.statsIntervalMs = ms;
+    this.armStatsTimer();
   }
 
   private returnStatsBuffer(): boolean {

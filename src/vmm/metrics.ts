@@ -1,4 +1,5 @@
-// Serves the paravirtualization ledger in Prometheus text format (`parley run --metrics-port`):
+// The ledger in Prometheus text format: the registry behind GET /metrics of the API socket and the
+// standalone server of `parley run --metrics-port` (127.0.0.1 only).
 // GET /metrics on 127.0.0.1 collects the ledger of the running machine at scrape time and
 // renders it through prom-client. Local only: the counters describe the guest's activity and
 // are nobody else's business, so the server never binds to other interfaces.
@@ -187,6 +188,34 @@ export const LEDGER_METRICS: readonly MetricSpec[] = [
         { labels: { device, direction: "in" }, value: b.in },
         { labels: { device, direction: "out" }, value: b.out },
       ]),
+  },
+  {
+    name: "parley_pauses_total",
+    help: "Times the machine was paused (PATCH /vm, snapshots, migration's stop-and-copy).",
+    type: "counter",
+    labelNames: [],
+    samples: (l) => (l.lifecycle ? one(l.lifecycle.pauses) : []),
+  },
+  {
+    name: "parley_paused_seconds_total",
+    help: "Host time the machine spent paused (guest time stood still meanwhile).",
+    type: "counter",
+    labelNames: [],
+    samples: (l) => (l.lifecycle ? one(l.lifecycle.pausedMs / 1000) : []),
+  },
+  {
+    name: "parley_dirty_pages_harvested_total",
+    help: "Guest pages the dirty-page log reported written (live migration's pre-copy rounds).",
+    type: "counter",
+    labelNames: [],
+    samples: (l) => (l.lifecycle ? one(l.lifecycle.dirtyPagesHarvested) : []),
+  },
+  {
+    name: "parley_dirty_page_faults_total",
+    help: "Guest stores that took the slow path to mark their page in the dirty-page log.",
+    type: "counter",
+    labelNames: [],
+    samples: (l) => (l.lifecycle ? one(l.lifecycle.dirtyPageFaults) : []),
   },
 ];
 
