@@ -559,7 +559,9 @@ async function main() {
       `-incoming defer (and, in the next row, from its process start). QEMU: no bandwidth cap, downtime-limit ${opts.downtimeMs} ms like Parley's goal. ` +
       "Downtime: QEMU's own figure ends when the source has sent its last data; Parley's, and the next row for both, end when the guest " +
       "runs at the destination (QEMU: its STOP and RESUME events' timestamps). Rounds: Parley's pre-copy rounds; QEMU's dirty-sync-count, " +
-      "which also counts the final sync. Parley migrates between two machines in one process, QEMU between two processes.)",
+      "which also counts the final sync. Parley migrates between two machines in one process, QEMU between two processes. " +
+      "QEMU 7.2 does not migrate the RISC-V timer events (the ACLINT mtimer's timers, the Sstc stimer; fixed upstream in October 2025, " +
+      "not backported): a destination whose guest lost its timer interrupt in the move is the likely cause of a silent console.)",
   );
   for (const f of failures) console.log(`FAILED: ${f}`);
   const outFile = writeBenchJson("lifecycle", info, {
