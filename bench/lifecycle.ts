@@ -517,7 +517,7 @@ async function main() {
   }
 
   const lines: string[] = [];
-  lines.push(`| ${memory} guest, 1 hart, idle at its shell unless said | Parley | QEMU | Parley / QEMU |`, "|---|---:|---:|---:|");
+  lines.push(`| ${opts.memoryMiB} MiB guest, 1 hart, idle at its shell unless said | Parley | QEMU | Parley / QEMU |`, "|---|---:|---:|---:|");
   if (opts.only.includes("snapshot")) {
     const p = snapshots.parley;
     const q = snapshots.qemu;
@@ -596,7 +596,7 @@ async function main() {
   }
   if (panels.length) {
     const chart = await writeChart(
-      barChartSvg({ title: `Snapshot and live migration, ${memory} guest`, subtitle: `Debian ${kernelVersion}, 1 hart, medians of ${opts.reps}`, panels }),
+      barChartSvg({ title: `Snapshot and live migration, ${opts.memoryMiB} MiB guest`, subtitle: `Debian ${kernelVersion}, 1 hart, medians of ${opts.reps}`, panels }),
       join(CACHE_DIR, "bench/lifecycle"),
     );
     console.log(`lifecycle: chart in ${chart.png}`);
