@@ -1055,6 +1055,13 @@ export class VirtMachine implements SbiHost {
     this.sbiConsoleBytes.in = consoleIn;
     this.sbiConsoleBytes.out = consoleOut;
     this.consoleInput.splice(0, this.consoleInput.length, ...consoleInput);
+    // Hart threads may already be running (stopped for the pause, as a migration's destination
+    // starts them early): each refreshes its engine's view of the restored registers (TLB
+    // contexts from satp and the privilege, no stale decoded code) before it runs.
+    if (control) this.cpus.forEach((_, hart) => {
+      control.requestFence(hart);
+      this.notifyHart(hart, ATTENTION_FENCE);
+    });
   }
 
   private restored = false;

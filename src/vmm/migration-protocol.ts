@@ -114,17 +114,10 @@ function concat(chunks: Uint8Array[], total: number): Uint8Array {
   return out;
 }
 
-/** Whether a 4 KiB page of `ram` at byte offset `offset` is all zero. */
-export function isZeroPage(words: BigUint64Array, page: number): boolean {
-  const base = page * (PAGE_SIZE / 8);
-  for (let w = 0; w < PAGE_SIZE / 8; w++) if (words[base + w] !== 0n) return false;
-  return true;
-}
-
-/** A PAGES payload for `pages` of `ram` (zero pages as records without data). */
-export function encodePages(ram: Uint8Array, words: BigUint64Array, pages: readonly number[]): { payload: Uint8Array; dataPages: number } {
+/** A PAGES payload for `pages` of `ram` (zero pages as records without data); `isZeroPage` tests a page of `ram`. */
+export function encodePages(ram: Uint8Array, isZeroPage: (page: number) => boolean, pages: readonly number[]): { payload: Uint8Array; dataPages: number } {
   let dataPages = 0;
-  const zero = pages.map((page) => isZeroPage(words, page));
+  const zero = pages.map((page) => isZeroPage(page));
   for (const z of zero) if (!z) dataPages++;
   const payload = new Uint8Array(pages.length * 5 + dataPages * PAGE_SIZE);
   const view = new DataView(payload.buffer);

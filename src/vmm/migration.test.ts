@@ -19,6 +19,7 @@ import {
   parseMigrationEndpoint,
 } from "./migration-protocol.ts";
 import { listenForMigration, migrateOut } from "./migration.ts";
+import { zeroPageTester } from "../host/node/memory-file.ts";
 
 test("frames survive any chunking; unknown types and oversized frames are refused", () => {
   const frames = [encodeFrame(1, new TextEncoder().encode('{"a":1}')), encodeFrame(FRAME_PAGES, new Uint8Array(5000).fill(7)), encodeFrame(5, new Uint8Array(0))];
@@ -45,8 +46,7 @@ test("page records round-trip and never write outside RAM", () => {
   const ram = new Uint8Array(16 * 4096);
   ram.fill(3, 4096, 8192);
   ram[5 * 4096 + 9] = 1;
-  const words = new BigUint64Array(ram.buffer);
-  const { payload, dataPages } = encodePages(ram, words, [0, 1, 5]);
+  const { payload, dataPages } = encodePages(ram, zeroPageTester(ram), [0, 1, 5]);
   assert.equal(dataPages, 2);
   const copy = new Uint8Array(16 * 4096).fill(9);
   assert.equal(applyPages(copy, payload), 3);

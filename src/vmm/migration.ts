@@ -11,6 +11,7 @@
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { existsSync, rmSync } from "node:fs";
 import type { VirtMachine } from "../machine/virt.ts";
+import { nonZeroPageRuns, zeroPageTester } from "../host/node/memory-file.ts";
 import {
   applyPages,
   bitmapPages,
@@ -219,7 +220,7 @@ export async function migrateOut(vm: VirtMachine, config: unknown, destination: 
   const channel = new Channel(await connect(destination, timeoutMs));
   const ram = vm.hostRam;
   const ramBytes = new Uint8Array(ram.memory.buffer, ram.ramWasmBase, ram.ramSize);
-  const words = new BigUint64Array(ram.memory.buffer, ram.ramWasmBase, ram.ramSize / 8);
+  const isZeroPage = zeroPageTester(ramBytes);
   const perRound: MigrationRound[] = [];
   let pagesSent = 0;
   let pausedHere = false;
@@ -229,7 +230,7 @@ export async function migrateOut(vm: VirtMachine, config: unknown, destination: 
   const sendPages = async (pages: readonly number[]): Promise<number> => {
     let bytes = 0;
     for (let i = 0; i < pages.length; i += PAGES_PER_FRAME) {
-      const { payload } = encodePages(ramBytes, words, pages.slice(i, i + PAGES_PER_FRAME));
+      const { payload } = encodePages(ramBytes, isZeroPage, pages.slice(i, i + PAGES_PER_FRAME));
       const frame = encodeFrame(FRAME_PAGES, payload);
       await channel.send(frame);
       bytes += frame.length;
@@ -245,9 +246,7 @@ export async function migrateOut(vm: VirtMachine, config: unknown, destination: 
     logging = true;
     // Round 0: every page that is not zero (the destination's RAM starts zero).
     let roundStart = performance.now();
-    const allPages: number[] = [];
-    for (let page = 0; page < ram.ramSize / PAGE_SIZE; page++) allPages.push(page);
-    const nonZero = allPages.filter((page) => !isZero(words, page));
+    const nonZero = nonZeroPageRuns(ramBytes).flatMap(([first, count]) => Array.from({ length: count }, (_, i) => first + i));
     let bytes = await sendPages(nonZero);
     perRound.push({ round: 0, pages: nonZero.length, bytes, ms: performance.now() - roundStart });
     options.onRound?.(perRound[0]);
@@ -300,11 +299,6 @@ export async function migrateOut(vm: VirtMachine, config: unknown, destination: 
   }
 }
 
-function isZero(words: BigUint64Array, page: number): boolean {
-  const base = page * (PAGE_SIZE / 8);
-  for (let w = 0; w < PAGE_SIZE / 8; w++) if (words[base + w] !== 0n) return false;
-  return true;
-}
 
 /** What the destination learns from HELLO: the VM description to build the machine from. */
 export interface IncomingHello {
@@ -383,6 +377,8 @@ async function receive<T>(
     const ram = vm.hostRam;
     if (ram.ramSize !== hello.ramSize) throw new MigrationError(`the destination machine has ${ram.ramSize} bytes of RAM, the source ${hello.ramSize}`);
     const ramBytes = new Uint8Array(ram.memory.buffer, ram.ramWasmBase, ram.ramSize);
+    // Running already (paused until the state arrives): starting hart threads is not downtime.
+    built.start();
     await channel.send(encodeJsonFrame(FRAME_READY, {}));
     let pagesReceived = 0;
     let bytesReceived = 0;
@@ -397,7 +393,6 @@ async function receive<T>(
       const body = decodeJson(frame);
       // Migration moves the same VM: its generation ID stays (a snapshot restore is a clone instead).
       vm.restoreState(body.machine);
-      built.start();
       await vm.resume();
       const restoreMs = performance.now() - stateReceived;
       await channel.send(encodeJsonFrame(FRAME_DONE, { restoreMs }));

@@ -19,23 +19,42 @@ export class MemoryFileError extends Error {
   override name = "MemoryFileError";
 }
 
-/** The runs of pages of `ram` holding any non-zero byte (RAM must be 8-byte aligned in its buffer). */
+const ZERO_PAGE = Buffer.alloc(PAGE_SIZE);
+/** Pages looked at together first: most of a guest's RAM is zero, or not, in long stretches. */
+const CHUNK_PAGES = 16;
+const ZERO_CHUNK = Buffer.alloc(PAGE_SIZE * CHUNK_PAGES);
+
+/**
+ * A test for "page i of `ram` is all zero", by the C library's memcmp (Buffer.compare) over the
+ * page: far faster than reading the page from JavaScript, which matters since snapshots and
+ * migration look at every page of RAM.
+ */
+export function zeroPageTester(ram: Uint8Array): (page: number) => boolean {
+  const bytes = Buffer.from(ram.buffer, ram.byteOffset, ram.length);
+  return (page) => bytes.compare(ZERO_PAGE, 0, PAGE_SIZE, page * PAGE_SIZE, (page + 1) * PAGE_SIZE) === 0;
+}
+
+/** The runs of pages of `ram` holding any non-zero byte. */
 export function nonZeroPageRuns(ram: Uint8Array): PageRuns {
-  if (ram.byteOffset % 8 !== 0 || ram.length % PAGE_SIZE !== 0) throw new RangeError("RAM must be 8-byte aligned and a whole number of pages");
-  const words = new BigUint64Array(ram.buffer, ram.byteOffset, ram.length / 8);
-  const wordsPerPage = PAGE_SIZE / 8;
+  if (ram.length % PAGE_SIZE !== 0) throw new RangeError("RAM must be a whole number of pages");
+  const bytes = Buffer.from(ram.buffer, ram.byteOffset, ram.length);
+  const isZero = zeroPageTester(ram);
   const pages = ram.length / PAGE_SIZE;
   const runs: PageRuns = [];
   let runStart = -1;
   for (let page = 0; page < pages; page++) {
-    const base = page * wordsPerPage;
-    let nonZero = false;
-    for (let w = 0; w < wordsPerPage; w++) {
-      if (words[base + w] !== 0n) {
-        nonZero = true;
-        break;
+    if (page % CHUNK_PAGES === 0 && page + CHUNK_PAGES <= pages) {
+      const offset = page * PAGE_SIZE;
+      if (bytes.compare(ZERO_CHUNK, 0, ZERO_CHUNK.length, offset, offset + ZERO_CHUNK.length) === 0) {
+        if (runStart >= 0) {
+          runs.push([runStart, page - runStart]);
+          runStart = -1;
+        }
+        page += CHUNK_PAGES - 1;
+        continue;
       }
     }
+    const nonZero = !isZero(page);
     if (nonZero && runStart < 0) runStart = page;
     if (!nonZero && runStart >= 0) {
       runs.push([runStart, page - runStart]);
