@@ -49,7 +49,8 @@ test("live migration with 4 harts under memory, disk and network load: the guest
     closers.push(blockBackend, netBackend);
     return [new VirtioBlk({ backend: blockBackend, name: "virtio-blk0" }), new VirtioNet({ backend: netBackend, mac: MAC, name: "virtio-net0" })];
   };
-  const source = new GuestSession(img, { harts: 4, memory: MEMORY, virtio: await devices() });
+  // Four harts on two host threads, as `parley run --cpus 4` runs them on this 2-core host.
+  const source = new GuestSession(img, { harts: 4, hostThreads: 2, memory: MEMORY, virtio: await devices() });
   let destination: GuestSession | undefined;
   const listener = await listenForMigration({ kind: "unix", path: join(dir, "migrate.sock") });
   try {
@@ -65,7 +66,7 @@ test("live migration with 4 harts under memory, disk and network load: the guest
     assert.ok(echoesBefore > 0, "the ping is answered before the migration");
 
     const accepted = listener.accept(async () => {
-      const session = new GuestSession(img, { harts: 4, memory: MEMORY, virtio: await devices(), incoming: true });
+      const session = new GuestSession(img, { harts: 4, hostThreads: 2, memory: MEMORY, virtio: await devices(), incoming: true });
       destination = session;
       return { machine: session, vm: session.machine, start: () => session.start() };
     });

@@ -51,12 +51,13 @@ async function snapshotOf(session: GuestSession, paths: SnapshotPaths): Promise<
   assert.ok(report.pagesSkipped > 0 && report.pagesWritten > 0);
 }
 
-function restoreSession(img: GuestImage, paths: SnapshotPaths, opts: { harts: number; virtio?: GuestSession["machine"]["virtio"][number]["device"][] }): GuestSession {
+function restoreSession(img: GuestImage, paths: SnapshotPaths, opts: { harts: number; hostThreads?: number; virtio?: GuestSession["machine"]["virtio"][number]["device"][] }): GuestSession {
   const loaded = openSnapshotFiles(paths);
   const started = performance.now();
   try {
     return new GuestSession(img, {
       harts: opts.harts,
+      hostThreads: opts.hostThreads,
       memory: MEMORY,
       virtio: opts.virtio,
       restore: (machine) => {
@@ -129,7 +130,8 @@ test("snapshot in the middle of disk writes with 4 harts: every synced byte is t
     await stopAll(source);
     for (const backend of backends.splice(0)) await backend.close();
 
-    restored = restoreSession(img, paths, { harts: 4, virtio: [await blk(), new VirtioRngDevice({ entropy: (b) => crypto.getRandomValues(b) })] });
+    // Restored on two host threads where the snapshot's machine had four: the state is the harts', not the threads'.
+    restored = restoreSession(img, paths, { harts: 4, hostThreads: 2, virtio: [await blk(), new VirtioRngDevice({ entropy: (b) => crypto.getRandomValues(b) })] });
     await prompt(restored);
     // The writers go on after the restore, then stop; everything listed must check.
     await new Promise((resolve) => setTimeout(resolve, 2000));
