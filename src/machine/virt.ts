@@ -891,10 +891,26 @@ export class VirtMachine implements SbiHost {
     if (this.running) await stopped;
     else this.hartsStopped = undefined;
     if (this.exit && !this.running) throw new Error(`the machine ended (${this.exit.reason}) while pausing`);
+    if (control) this.foldSoftwareInterrupts(control);
     this.frozenGuestTime = this.hostTime() - this.guestTimeOffset;
     await Promise.all(this.virtio.map((transport) => transport.pause()));
     this.pausedSince = this.clock.now();
     this.pauseCounters.pauses++;
+  }
+
+  /**
+   * An IPI (SBI send_ipi, legacy clear_ipi) another hart sent after this one's thread had stopped
+   * waits in the control block until the hart's thread merges it into mip at its next pass. A
+   * snapshot taken now would lose it — and the sender, waiting for its answer, would wait for ever
+   * in the restored guest. The threads are stopped, so their mip words can be written here, as
+   * mergeInterrupts would (clear, then set).
+   */
+  private foldSoftwareInterrupts(control: HartControl): void {
+    this.cpus.forEach((cpu, hart) => {
+      const soft = control.takeSoftware(hart);
+      if (soft & SOFT_CLEAR) cpu.setPendingInterrupt(MIP_SSIP, false);
+      if (soft & SOFT_SET) cpu.setPendingInterrupt(MIP_SSIP, true);
+    });
   }
 
   /** Lets the harts and devices go on after pause(); guest time continues where it stopped. */
