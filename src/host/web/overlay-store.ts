@@ -282,7 +282,8 @@ function writeExactly(handle: SyncAccessHandleLike, data: Uint8Array, at: number
 /**
  * An overlay in the Origin Private File System, in directory `name` at its root. Needs a dedicated
  * worker (synchronous access handles); a second store of the same name cannot open while one is
- * open (the browser locks the files).
+ * open (the browser locks the files). A discarded overlay is reported by attach()'s warning
+ * (openHttpOverlayDisk passes it to its `warn` option).
  */
 export async function opfsOverlayStore(name: string): Promise<OverlayStore> {
   const storage = (globalThis as { navigator?: { storage?: { getDirectory?: () => Promise<unknown> } } }).navigator?.storage;
@@ -292,11 +293,7 @@ export async function opfsOverlayStore(name: string): Promise<OverlayStore> {
 }
 
 /** opfsOverlayStore on a given root directory (the seam for tests). */
-export async function opfsOverlayStoreIn(
-  root: DirectoryHandleLike,
-  name: string,
-  warn: (message: string) => void = (m) => console.warn(m),
-): Promise<OverlayStore> {
+export async function opfsOverlayStoreIn(root: DirectoryHandleLike, name: string): Promise<OverlayStore> {
   if (!/^[A-Za-z0-9._-]{1,128}$/.test(name) || name === "." || name === "..") {
     throw new Error(`overlay store name "${name}" must be 1-128 letters, digits, '.', '_' or '-'`);
   }
@@ -344,7 +341,6 @@ export async function opfsOverlayStoreIn(
         bits = checked.bits;
         return {};
       }
-      warn(checked.warning);
       bits = new Uint8Array(bitmapBytes(next.blockCount));
       data.truncate(0);
       writeBitmap();
