@@ -40,7 +40,9 @@ if (!isolated) {
 }
 for (const problem of settings.problems) console.warn(`parley: ${problem}`);
 
-const terminal = new Terminal({ convertEol: false, scrollback: 5000, fontFamily: "monospace", cursorBlink: true });
+// convertEol: a line feed also returns the carriage, as a host terminal's ONLCR does for `parley
+// start` (Node's raw mode keeps it): the kernel's early console (SBI DBCN) writes bare LFs.
+const terminal = new Terminal({ convertEol: true, scrollback: 5000, fontFamily: "monospace", cursorBlink: true });
 const fit = new FitAddon();
 terminal.loadAddon(fit);
 terminal.open(element("terminal"));
