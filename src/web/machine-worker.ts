@@ -58,16 +58,19 @@ const modules = new Map<string, Promise<WebAssembly.Module>>();
 
 function setState(next: PageState): void {
   state = next;
-  post({ type: "state", state: next });
+  post({ type: "state", state: next, harts: current?.shape.harts });
 }
 
 function fail(error: unknown): void {
   post({ type: "error", message: error instanceof Error ? error.message : String(error) });
 }
 
-/** Shared memory and Atomics.wait in workers: only on a cross-origin isolated page. */
+/**
+ * Hart workers need shared memory (only on a cross-origin isolated page) and, on this thread,
+ * Atomics.waitAsync (hart requests are served without blocking the event loop).
+ */
 function canShareMemory(): boolean {
-  return scope.crossOriginIsolated === true && typeof SharedArrayBuffer !== "undefined";
+  return scope.crossOriginIsolated === true && typeof SharedArrayBuffer !== "undefined" && typeof (Atomics as { waitAsync?: unknown }).waitAsync === "function";
 }
 
 async function fetchWithProgress(url: string, what: string): Promise<Uint8Array<ArrayBuffer>> {

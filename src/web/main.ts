@@ -28,7 +28,9 @@ declare global {
 const element = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
 const isolated = window.crossOriginIsolated === true && typeof SharedArrayBuffer !== "undefined";
-const settings = pageSettings(new URLSearchParams(location.search), { isolated, hardwareConcurrency: navigator.hardwareConcurrency });
+/** The machine worker serves hart workers with Atomics.waitAsync (src/machine/hart-control.ts). */
+const threadsPossible = isolated && typeof (Atomics as { waitAsync?: unknown }).waitAsync === "function";
+const settings = pageSettings(new URLSearchParams(location.search), { isolated: threadsPossible, hardwareConcurrency: navigator.hardwareConcurrency });
 
 const warning = element("isolation-warning");
 if (!isolated) {
@@ -37,6 +39,9 @@ if (!isolated) {
     "This page is not cross-origin isolated (the server did not send Cross-Origin-Opener-Policy: same-origin and " +
     "Cross-Origin-Embedder-Policy: require-corp), so SharedArrayBuffer is unavailable: the guest runs with one hart " +
     "on the single-threaded engine.";
+} else if (!threadsPossible) {
+  warning.hidden = false;
+  warning.textContent = "This browser has no Atomics.waitAsync, which hart threads need: the guest runs with one hart on the single-threaded engine.";
 }
 for (const problem of settings.problems) console.warn(`parley: ${problem}`);
 
@@ -130,6 +135,7 @@ worker.onmessage = (event: MessageEvent<FromWorker>) => {
       break;
     case "state":
       if (message.state !== "loading") progress.textContent = "";
+      if (message.harts !== undefined) page.harts = message.harts;
       showState(message.state);
       break;
     case "snapshot":

@@ -26,6 +26,7 @@ export type FromWorker =
   | { type: "progress"; what: string; loaded: number; total: number }
   | { type: "output"; bytes: Uint8Array }
   | { type: "ledger"; ledger: Ledger }
-  | { type: "state"; state: PageState }
+  /** harts: the running machine's (a restored snapshot brings its own count). */
+  | { type: "state"; state: PageState; harts?: number }
   | { type: "snapshot"; blob: ArrayBuffer }
   | { type: "error"; message: string };
