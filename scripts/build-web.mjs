@@ -3,8 +3,7 @@
 //   index.html, style.css (xterm.js's stylesheet and the page's), main.js (the page),
 //   machine-worker.js (the machine's I/O thread), hart-worker.js (a hart thread),
 //   cpu.wasm and cpu-shared.wasm (the engine, from build/ — run `npm run build` first).
-// With --image, also image/Image, image/initrd and image/disk.img from the guest image cache, so
-// that the copy is complete on its own. Skips the bundles when they are newer than their inputs.
+// Skips the bundles when they are newer than their inputs.
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,7 +11,6 @@ import { fileURLToPath } from "node:url";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const out = join(root, "dist/web");
 const force = process.argv.includes("--force");
-const withImage = process.argv.includes("--image");
 
 function newestMtime(dir) {
   let newest = 0;
@@ -58,10 +56,11 @@ if (stale.length) {
   }
 }
 copyFileSync(join(root, "src/web/index.html"), join(out, "index.html"));
-const xtermCss = readFileSync(join(root, "node_modules/@xterm/xterm/css/xterm.css"), "utf8");
-writeFileSync(join(out, "style.css"), `${xtermCss}\n${readFileSync(join(root, "src/web/style.css"), "utf8")}`);
-
-if (withImage) {
-  const { prepareWebImage } = await import("./web-image.mjs");
-  await prepareWebImage(join(out, "image"));
-}
+// One stylesheet: the libraries' own (those installed), then the page's fragments, style.css last.
+const vendorCss = ["node_modules/@xterm/xterm/css/xterm.css", "node_modules/uplot/dist/uPlot.min.css"].filter((f) => existsSync(join(root, f)));
+const pageCss = readdirSync(join(root, "src/web"))
+  .filter((f) => f.endsWith(".css") && f !== "style.css")
+  .sort()
+  .map((f) => `src/web/${f}`)
+  .concat("src/web/style.css");
+writeFileSync(join(out, "style.css"), [...vendorCss, ...pageCss].map((f) => `/* ${f} */\n${readFileSync(join(root, f), "utf8")}`).join("\n"));
