@@ -136,9 +136,16 @@ const output = (() => {
   };
 })();
 
-/** virtio-console's VIRTIO_CONSOLE_F_SIZE, where the device offers it. */
+/**
+ * The terminal's size to the guest's hvc0 (virtio-console VIRTIO_CONSOLE_F_SIZE), where the device
+ * has setSize; a size it refuses (out of range, no size feature) leaves the guest's as it was.
+ */
 function resizeConsole(vm: VirtMachine, cols: number, rows: number): void {
-  (vm.hvc as { setSize?: (cols: number, rows: number) => void } | undefined)?.setSize?.(cols, rows);
+  try {
+    (vm.hvc as { setSize?: (cols: number, rows: number) => void } | undefined)?.setSize?.(cols, rows);
+  } catch (error) {
+    console.warn(`parley: console size ${cols}x${rows}: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 /** A machine of `shape`: booting `files`, or empty to restore a snapshot into. */
@@ -158,7 +165,10 @@ async function buildMachine(shape: WebMachineShape, boot: BootFiles | undefined)
   devices.push(keyboard);
   for (const device of devices) transportOptions.set(device, { coalesce: coalescing.get(device.name) });
   const hostThreads = threads ? Math.max(1, Math.min(shape.harts, scope.navigator.hardwareConcurrency ?? shape.harts)) : undefined;
-  const vm = new VirtMachine({
+  // consoleSize: the terminal's size from the start (the virtio-console then offers
+  // VIRTIO_CONSOLE_F_SIZE and setSize() follows the terminal); a machine without it ignores it.
+  const options: ConstructorParameters<typeof VirtMachine>[0] & { consoleSize?: { cols: number; rows: number } } = {
+    consoleSize: { cols: settings!.cols, rows: settings!.rows },
     module,
     hartThreads: threads ? webHartThreads({ workerUrl: new URL("hart-worker.js", baseUrl) }) : undefined,
     harts: shape.harts,
@@ -175,8 +185,8 @@ async function buildMachine(shape: WebMachineShape, boot: BootFiles | undefined)
     virtioTransport: transportOptions,
     output,
     clock,
-  });
-  return { vm, keyboard };
+  };
+  return { vm: new VirtMachine(options), keyboard };
 }
 
 function ramOf(vm: VirtMachine): Uint8Array {
