@@ -175,13 +175,20 @@ export function webRoot(root = join(REPO_ROOT, "dist", "web")): string {
 /** `parley web`: the guest image from the cache (built on first use), the data disk, the server. */
 export async function serveWeb(options: { host: string; port: number; cpus?: number; memoryMiB?: number; log: (line: string) => void }): Promise<Server> {
   const root = webRoot();
-  let image = await cachedGuestImage();
-  if (!image) {
-    options.log("no guest image in the cache yet; building it from Debian's trixie riscv64 archive");
-    image = await buildGuestImage({ progress: true });
-  }
-  const images = { Image: image.kernel, initrd: image.initrd, "disk.img": ensureWebDisk() };
+  // The port first: one in use is said at once, not after an image build.
+  const images: Record<string, string> = {};
   const server = await startWebServer({ root, images, host: options.host, port: options.port });
+  try {
+    let image = await cachedGuestImage();
+    if (!image) {
+      options.log("no guest image in the cache yet; building it from Debian's trixie riscv64 archive");
+      image = await buildGuestImage({ progress: true });
+    }
+    Object.assign(images, { Image: image.kernel, initrd: image.initrd, "disk.img": ensureWebDisk() });
+  } catch (error) {
+    server.close();
+    throw error;
+  }
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : options.port;
   const host = options.host.includes(":") ? `[${options.host}]` : options.host;
