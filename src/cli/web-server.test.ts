@@ -4,7 +4,7 @@ import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
-import { ensureWebDisk, parseRange, resolveRequestPath, startWebServer, ISOLATION_HEADERS, WEB_DISK_BYTES } from "./web-server.ts";
+import { ensureWebDisk, parseRange, resolveRequestPath, startWebServer, webRoot, ISOLATION_HEADERS, WEB_DISK_BYTES } from "./web-server.ts";
 import { UsageError } from "./options.ts";
 
 test("parseRange: single byte ranges, suffixes, open ends; other units ignored; bad ranges unsatisfiable", () => {
@@ -131,4 +131,11 @@ test("ensureWebDisk: a 64 MiB ext4 file system, made once", (t) => {
   writeFileSync(path, "kept");
   ensureWebDisk(path);
   assert.equal(readFileSync(path, "utf8"), "kept");
+});
+
+test("webRoot: a page not built yet is a UsageError saying how to build it", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "parley-web-root-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, "index.html"), "");
+  assert.throws(() => webRoot(dir), (error: unknown) => error instanceof UsageError && /main\.js is missing: run `npm run build`/.test(error.message));
 });
