@@ -108,6 +108,8 @@ function engine(baseUrl: string, shared: boolean): Promise<WebAssembly.Module> {
   if (!module) {
     module = fetchWithProgress(new URL(file, baseUrl).href, file).then((bytes) => WebAssembly.compile(bytes));
     modules.set(file, module);
+    // A failed fetch is tried again next time (reset), not remembered.
+    module.catch(() => modules.delete(file));
   }
   return module;
 }
@@ -259,6 +261,12 @@ async function endCurrent(): Promise<void> {
 
 async function start(message: Extract<ToWorker, { type: "start" }>): Promise<void> {
   settings = { baseUrl: message.baseUrl, cpus: message.cpus, memoryMiB: message.memoryMiB, cols: message.cols, rows: message.rows };
+  await loadAndBoot();
+}
+
+/** Fetches the guest image (again, after a failed fetch), opens the data disk, boots. */
+async function loadAndBoot(): Promise<void> {
+  const message = settings!;
   setState("loading");
   const shared = defaultShape().harts > 1;
   const [kernel, initrd] = await Promise.all([
@@ -268,7 +276,7 @@ async function start(message: Extract<ToWorker, { type: "start" }>): Promise<voi
   ]);
   files = { kernel, initrd };
   try {
-    disk = await openDataDisk(message.baseUrl);
+    disk ??= await openDataDisk(message.baseUrl);
   } catch (error) {
     post({ type: "error", message: `booting without the data disk: ${error instanceof Error ? error.message : String(error)}` });
   }
@@ -365,8 +373,11 @@ scope.onmessage = (event) => {
       break;
     case "reset":
       serially(async () => {
+        if (!settings) return;
         await endCurrent();
-        await bootFresh();
+        // A page whose guest image never arrived tries to fetch it again.
+        if (!files) await loadAndBoot();
+        else await bootFresh();
       }, failed);
       break;
     case "poweroff":
@@ -390,7 +401,8 @@ scope.onmessage = (event) => {
         if (!disk) throw new Error("discard-disk: this page has no data disk");
         await endCurrent();
         await disk.discardOverlay();
-        await bootFresh();
+        if (!files) await loadAndBoot();
+        else await bootFresh();
       }, failed);
       break;
   }
