@@ -2,11 +2,12 @@
 // guest image files the page fetches (image/Image, image/initrd, image/disk.img), with byte
 // ranges (the disk is read by range requests) and, when asked, the two headers that make the
 // page cross-origin isolated. Without them the page must still run, on one hart, and say why.
-// It stands in for a plain static host (the README's "any static host with these headers").
+// It stands in for a plain static host; the ranges are parsed as `parley web` parses them.
 import { createReadStream, existsSync, statSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { extname, join, normalize, sep } from "node:path";
+import { parseRange } from "../../src/cli/web-server.ts";
 
 const CONTENT_TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -34,23 +35,6 @@ export interface StaticServer {
   close(): Promise<void>;
 }
 
-/** A byte range parsed from a Range header: "bytes=A-B", "bytes=A-", "bytes=-N"; undefined if unusable. */
-export function parseRange(header: string, size: number): { start: number; end: number } | undefined {
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!m || (m[1] === "" && m[2] === "")) return undefined;
-  let start: number;
-  let end: number;
-  if (m[1] === "") {
-    start = Math.max(0, size - Number(m[2]));
-    end = size - 1;
-  } else {
-    start = Number(m[1]);
-    end = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
-  }
-  if (start > end || start >= size) return undefined;
-  return { start, end };
-}
-
 /** The file a URL path names under `root` (never outside it), or an extra file. */
 function resolvePath(options: StaticServerOptions, urlPath: string): string | undefined {
   const path = decodeURIComponent(urlPath).replace(/^\/+/, "") || "index.html";
@@ -76,13 +60,12 @@ export async function startStaticServer(options: StaticServerOptions): Promise<S
     const size = statSync(file).size;
     res.setHeader("Content-Type", CONTENT_TYPES[extname(file)] ?? "application/octet-stream");
     res.setHeader("Accept-Ranges", "bytes");
-    const rangeHeader = req.headers.range;
-    if (rangeHeader !== undefined) {
-      const range = parseRange(rangeHeader, size);
-      if (!range) {
-        res.writeHead(416, { "Content-Range": `bytes */${size}` }).end();
-        return;
-      }
+    const range = parseRange(req.headers.range, size);
+    if (range.kind === "unsatisfiable") {
+      res.writeHead(416, { "Content-Range": `bytes */${size}` }).end();
+      return;
+    }
+    if (range.kind === "range") {
       res.writeHead(206, { "Content-Range": `bytes ${range.start}-${range.end}/${size}`, "Content-Length": range.end - range.start + 1 });
       if (req.method === "HEAD") res.end();
       else createReadStream(file, { start: range.start, end: range.end }).pipe(res);

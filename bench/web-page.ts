@@ -5,13 +5,16 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser, type Page } from "@playwright/test";
-import type { Ledger } from "../../src/machine/ledger.ts";
-import { REPO_ROOT } from "../../src/host/node/paths.ts";
+import type { Ledger } from "../src/machine/ledger.ts";
+import { REPO_ROOT } from "../src/host/node/paths.ts";
 
 /** Debian's chromium package: the only browser these tests use (Playwright downloads none). */
 export const CHROMIUM = "/usr/bin/chromium";
-/** Printed by `parley web` on stderr once it accepts connections. */
-export const WEB_LISTENING = /parley: web at (http:\/\/\S+)/;
+/**
+ * Printed by `parley web` once it accepts connections ("parley web: serving Debian on
+ * http://127.0.0.1:PORT/ (Ctrl-C to stop)"); the URL without its query.
+ */
+export const WEB_LISTENING = /^parley(?: web)?: (?:serving Debian on|web at) (http:\/\/[^\s?]+)/m;
 /** The initramfs's console session greets before its first prompt (src/image/initramfs.ts). */
 export const SHELL_GREETING = "Type 'exit' or press Ctrl-D to power off.";
 
@@ -52,14 +55,21 @@ export function startParleyWeb(args: string[] = [], timeoutMs = 120_000): Promis
       void stop();
       reject(new Error(`parley web printed no "parley: web at URL" within ${timeoutMs / 1000} s; stderr:\n${stderr.slice(-2000)}`));
     }, timeoutMs);
-    child.stdout!.on("data", (d) => (stdout += d));
+    let listening = false;
+    const look = () => {
+      const m = listening ? null : WEB_LISTENING.exec(stdout) ?? WEB_LISTENING.exec(stderr);
+      if (!m) return;
+      listening = true;
+      clearTimeout(timer);
+      resolve({ url: m[1], process: child, stderr: () => stderr, stop });
+    };
+    child.stdout!.on("data", (d) => {
+      stdout += d;
+      look();
+    });
     child.stderr!.on("data", (d) => {
       stderr += d;
-      const m = WEB_LISTENING.exec(stderr);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ url: m[1], process: child, stderr: () => stderr, stop });
-      }
+      look();
     });
     child.on("exit", (code, signal) => {
       clearTimeout(timer);
