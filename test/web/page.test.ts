@@ -134,7 +134,7 @@ describe("the web page in headless Chromium", { skip: gate.skip, timeout: 3 * BO
       const other = await browser!.newContext();
       const p = await other.newPage();
       const opened = Date.now();
-      await p.goto(plain.url);
+      await p.goto(`${plain.url}?cpus=2`); // asks for 2: without isolation the page must fall back to 1
       await waitForShell(p, opened, BOOT_MS);
       const state = await pageState(p);
       assert.equal(state?.crossOriginIsolated, false);
