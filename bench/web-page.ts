@@ -117,7 +117,11 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
 export async function describePage(page: Page): Promise<string> {
   const state = await pageState(page).catch((e) => `(unreadable: ${e})`);
   const text = await terminalText(page).catch(() => "");
-  return `page state: ${JSON.stringify(state)}\nterminal tail:\n${text.slice(-2500)}`;
+  // Whether the guest still runs: its instructions and each virtio device's completions so far.
+  const l = await ledger(page).catch(() => undefined);
+  const devices = Object.entries(l?.virtio ?? {}).map(([name, d]) => `${name} ${d.perQueue.reduce((sum, q) => sum + q.chainsUsed, 0)}`);
+  const progress = l ? `ledger: ${l.instructions} instructions; completions: ${devices.join(", ")}` : "ledger: none yet";
+  return `page state: ${JSON.stringify(state)}\n${progress}\nterminal tail:\n${text.slice(-2500)}`;
 }
 
 /**
