@@ -27,6 +27,9 @@ export function messageChannelTasks(): (fire: () => void) => void {
   const channel = new MessageChannel();
   const waiting: (() => void)[] = [];
   channel.port1.onmessage = () => waiting.shift()?.();
+  // Node (where the tests run) keeps a process alive while a MessagePort is open; browsers have no
+  // unref and end a worker with its page anyway.
+  for (const port of [channel.port1, channel.port2]) (port as { unref?: () => void }).unref?.();
   return (fire) => {
     waiting.push(fire);
     channel.port2.postMessage(0);
