@@ -1,6 +1,6 @@
 // Parley as a library: `import { Machine } from "parley"`. The same VM description as
 // `parley run --config` and the REST API (src/vmm/schema.ts, docs/openapi.json).
-export { Machine, DEFAULT_APPEND, DEFAULT_APPEND_HVC, type MachineOptions, type HotChangeableDevice } from "./vmm/machine.ts";
+export { Machine, DEFAULT_APPEND, DEFAULT_APPEND_HVC, type MachineOptions } from "./vmm/machine.ts";
 export type { MachineExit } from "./machine/virt.ts";
 export type { Ledger } from "./machine/ledger.ts";
 export {

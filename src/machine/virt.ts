@@ -1087,6 +1087,27 @@ export class VirtMachine implements SbiHost {
 
   private restored = false;
 
+  /**
+   * Resolves once no hart thread can touch hart state: every host thread has stopped for the
+   * pause. A machine built fromSnapshot starts paused, but a thread that has just started still
+   * takes its harts' attention bits and merges their interrupt lines into mip once before it
+   * stops; restoring hart state meanwhile would race with that write (a restored pending IPI could
+   * be lost). A migration's destination, which starts its threads early, waits for this before
+   * restoreState. Immediate when the harts are not on threads or the machine does not run.
+   */
+  async hartThreadsStopped(): Promise<void> {
+    const control = this.control;
+    if (!control || !this.running || !this.pauseRequested || control.pausedThreads === this.hostThreads) return;
+    await new Promise<void>((resolve) => {
+      const earlier = this.hartsStopped;
+      this.hartsStopped = () => {
+        earlier?.();
+        resolve();
+      };
+      control.ringDoorbell();
+    });
+  }
+
   private get guestTimeOffset(): number {
     return this.control ? this.control.guestTimeOffset : this.timeOffsetTicks;
   }

@@ -63,16 +63,6 @@ export const DEFAULT_APPEND_HVC = "console=hvc0 earlycon=sbi";
 /** Balloon pages are 4 KiB (virtio spec 5.5.6): 256 to the MiB. */
 const PAGES_PER_MIB = 256;
 
-/**
- * Changes a device may accept while the guest runs, beyond those every device of its kind has
- * (rate limiters, link state): the machine calls what a device has and answers "not supported by
- * this device" for the rest.
- */
-export interface HotChangeableDevice {
-  /** The balloon's statistics timer. */
-  setStatsInterval?(ms: number): void;
-}
-
 export interface MachineOptions {
   /** The instance's name (GET / on the API); default a random UUID. */
   id?: string;
@@ -330,11 +320,7 @@ export class Machine {
     const balloon = this.description.balloon;
     if (!balloon) throw new RequestError("balloon: there is no balloon device");
     if (!Number.isSafeInteger(seconds) || seconds < 0 || seconds > 86_400) throw new RequestError("stats_polling_interval_s: must be a whole number from 0 to 86400");
-    const device = this.devices.balloon as (VirtioBalloon & HotChangeableDevice) | undefined;
-    if (device) {
-      if (!device.setStatsInterval) throw new RequestError("stats_polling_interval_s: changing it while the guest runs is not supported by this device");
-      device.setStatsInterval(seconds * 1000);
-    }
+    this.devices.balloon?.setStatsInterval(seconds * 1000);
     balloon.stats_polling_interval_s = seconds;
   }
 
@@ -584,27 +570,6 @@ function guestStatistics(stats: Partial<Record<BalloonStatName, bigint>>): Parti
   return out;
 }
 
-/** virtio-rng's token bucket from Firecracker's: `size` bytes every `refill_time` ms; 0 is unlimited. */
-function entropyRate(config: VmConfig): { bytesPerSecond: number; burstBytes?: number } {
-  const bucket = config.entropy?.rate_limiter?.bandwidth;
-  if (!bucket || bucket.size === 0 || bucket.refill_time === 0) return { bytesPerSecond: Infinity };
-  return { bytesPerSecond: (bucket.size * 1000) / bucket.refill_time, burstBytes: bucket.size + (bucket.one_time_burst ?? 0) };
-}
-
-/** Rate limiters at boot need the same device support as at run time: refuse them up front, naming the field. */
-function checkHotChangesAtBoot(config: VmConfig): void {
-  const blk = VirtioBlk.prototype as VirtioBlk & HotChangeableDevice;
-  const net = VirtioNet.prototype as VirtioNet & HotChangeableDevice;
-  config.drives.forEach((d, i) => {
-    if (d.rate_limiter && !blk.updateRateLimiter) throw new ConfigError(`drives[${i}].rate_limiter: not supported by this device yet`);
-  });
-  config["network-interfaces"].forEach((n, i) => {
-    for (const key of ["rx_rate_limiter", "tx_rate_limiter"] as const) {
-      if (n[key] && !net.updateRateLimiter) throw new ConfigError(`network-interfaces[${i}].${key}: not supported by this device yet`);
-    }
-  });
-}
-
 function defaultGuestImage(options: MachineOptions): () => Promise<GuestImage> {
   return async () => {
     const cached = await cachedGuestImage();
@@ -736,7 +701,8 @@ class DeviceSet {
       return disk;
     });
     const devices: VirtioDevice[] = [...this.disks];
-    if (config.entropy) devices.push(new VirtioRngDevice({ entropy: (bytes) => randomFillSync(bytes), ...entropyRate(config) }));
+    // Firecracker's bucket as the device's own (no bucket: no limit), one_time_burst included.
+    if (config.entropy) devices.push(new VirtioRngDevice({ entropy: (bytes) => randomFillSync(bytes), rateLimiter: rateLimiterConfig(config.entropy.rate_limiter ?? {}) }));
     this.nics = backends.nets.map(({ backend, mac }, i) => {
       const net = config["network-interfaces"][i];
       const nic = new VirtioNet({

@@ -391,6 +391,8 @@ async function receive<T>(
       }
       const stateReceived = performance.now();
       const body = decodeJson(frame);
+      // The hart threads started early must have stopped before hart state is written.
+      await vm.hartThreadsStopped();
       // Migration moves the same VM: its generation ID stays (a snapshot restore is a clone instead).
       vm.restoreState(body.machine);
       await vm.resume();

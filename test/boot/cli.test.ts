@@ -2,31 +2,11 @@
 // panic exit codes, and option errors that say what to fix.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { join } from "node:path";
-import { REPO_ROOT } from "../../src/host/node/paths.ts";
+import { runParley } from "../support/parley-cli.ts";
 import { buildGuestImage } from "../../src/image/index.ts";
 
-const CLI = join(REPO_ROOT, "dist/parley.mjs");
-
-function parley(args: string[], input?: string, timeoutMs = 300_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`parley ${args.join(" ")} did not exit; stdout tail:\n${stdout.slice(-1500)}`));
-    }, timeoutMs);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    // All input at once, then end of input: the guest must keep running until it powers off.
-    if (input !== undefined) child.stdin.end(input);
-  });
+function parley(args: string[], input?: string, timeoutMs = 300_000) {
+  return runParley(args, { input, timeoutMs });
 }
 
 test("piped commands run, end of input does not stop the guest, poweroff exits 0", { timeout: 360_000 }, async () => {

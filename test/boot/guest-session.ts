@@ -1,5 +1,6 @@
 // Drives a booted guest's console from a test: send a command, wait for its output and status.
 import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { VirtMachine, type MachineExit } from "../../src/machine/virt.ts";
 import { nodeClock } from "../../src/host/node/clock.ts";
 import { loadCoreModule } from "../../src/host/node/core-module.ts";
@@ -36,7 +37,7 @@ export class GuestSession {
       harts?: number;
       /** Harts on host threads (default: when there are several harts, as `parley run --cpus`). */
       threads?: boolean;
-      /** Host threads for the harts (default: one per hart); fewer overcommit them. */
+      /** Host threads for the harts (default: one per hart, at most the host's cores, as `parley run`); fewer overcommit them. */
       hostThreads?: number;
       /** Pause-loop exiting window (VirtMachineOptions.pauseLoopWindow) and Zawrs, for comparisons. */
       pauseLoopWindow?: number;
@@ -62,7 +63,8 @@ export class GuestSession {
     this.machine = new VirtMachine({
       module: loadCoreModule({ shared: threads }),
       hartThreads: threads ? nodeHartThreads() : undefined,
-      hostThreads: threads ? opts.hostThreads : undefined,
+      // As `parley run --cpus N` does: one host thread per hart, at most the host's cores.
+      hostThreads: threads ? (opts.hostThreads ?? Math.min(harts, availableParallelism())) : undefined,
       pauseLoopWindow: opts.pauseLoopWindow,
       zawrs: opts.zawrs,
       harts,

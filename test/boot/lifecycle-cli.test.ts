@@ -9,10 +9,9 @@ import { request } from "node:http";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { REPO_ROOT } from "../../src/host/node/paths.ts";
+import { CLI, runParley } from "../support/parley-cli.ts";
 import { buildGuestImage } from "../../src/image/index.ts";
 
-const CLI = join(REPO_ROOT, "dist/parley.mjs");
 const BOOT_MS = 240_000;
 const PROMPT = /root@parley:[^\n]*# /;
 
@@ -56,22 +55,8 @@ class Instance {
   }
 }
 
-function parley(args: string[], timeoutMs = 120_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`parley ${args.join(" ")} did not exit`));
-    }, timeoutMs);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function parley(args: string[], timeoutMs = 120_000) {
+  return runParley(args, { timeoutMs });
 }
 
 function api(socketPath: string, method: string, path: string, body?: object): Promise<{ status: number; json: unknown }> {

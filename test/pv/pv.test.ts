@@ -12,7 +12,8 @@ import { REPO_ROOT } from "../../src/host/node/paths.ts";
 import { LINUX_TOOLCHAIN, needsHostTools } from "../support/host-tools.ts";
 import type { PvResults } from "../../bench/pv/results.ts";
 
-const TIMEOUT_MS = 300_000;
+// Generous: the quick comparisons take 3-5 minutes alone and run beside another suite in CI.
+const TIMEOUT_MS = 540_000;
 
 function run(args: string[]): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
