@@ -5,12 +5,14 @@
 // self-modifying code, precise faults, page-table changes, atomics, FP dirty tracking,
 // interrupts between runs.
 import { test } from "node:test";
+import { Worker } from "node:worker_threads";
 import assert from "node:assert/strict";
 import { Cpu, ExitReason, PRIV_S, type AccessSize, type CpuOptions } from "../../src/cpu/cpu.ts";
 import * as L from "../../src/cpu/layout.ts";
 import { loadCoreModule } from "../../src/host/node/core-module.ts";
 import * as E from "../diff/encode.ts";
 import { BASE, RAM, SCRATCH, li, loadProgram, randomProgram, words } from "./programs.ts";
+import { PAGE_END_LOOPS, PAGE_END_VALUE, runPageEndProgram, type PageEndResult } from "./page-end-entry.ts";
 import {
   CSR_MSTATUS as MSTATUS, CSR_MIE as MIE, CSR_MTVEC as MTVEC, CSR_MEPC as MEPC, CSR_MCAUSE as MCAUSE, CSR_MTVAL as MTVAL,
   CSR_SATP as SATP, CSR_INSTRET, CSR_MCOUNTEREN,
@@ -373,5 +375,44 @@ test("host writes into a translated page (DMA) drop its translation", () => {
     runToWfi(cpu, [7]); // short runs: hot-page mode compiles between them
     assert.equal(cpu.x(6), 40n + 1000n, name);
     assert.ok(cpu.getState(L.S_JIT_DROPS) >= 2n, `${name}: ${cpu.getState(L.S_JIT_DROPS)} translations dropped`);
+  }
+});
+
+/**
+ * Runs page-end-entry.ts's program in a worker thread (through tsx, as the hart threads run from
+ * source), so a core that never returns from run() fails the test instead of hanging the suite.
+ */
+function runPageEndInWorker(jit: Mode | false, limitMs: number): Promise<PageEndResult> {
+  const entry = new URL("./page-end-entry.ts", import.meta.url).href;
+  const tsx = import.meta.resolve("tsx/esm/api");
+  const bootstrap = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(entry)});`;
+  const worker = new Worker(bootstrap, { eval: true, workerData: { pageEnd: { jit } }, execArgv: [] });
+  return new Promise<PageEndResult>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      void worker.terminate();
+      reject(new Error(`run() did not return within ${limitMs / 1000} s: the core loops at the entry on the page's last parcel`));
+    }, limitMs);
+    worker.once("message", (result: PageEndResult) => {
+      clearTimeout(timer);
+      void worker.terminate();
+      resolve(result);
+    });
+    worker.once("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+  });
+}
+
+test("a block entry on a page's last parcel that the translation leaves to the interpreter (MMIO) runs once, not forever", async () => {
+  const reference = runPageEndProgram(false);
+  assert.equal(reference.exit, ExitReason.Wfi);
+  assert.equal(reference.sum, BigInt(PAGE_END_LOOPS * PAGE_END_VALUE));
+  assert.equal(reference.mmioLoads, PAGE_END_LOOPS);
+  for (const [name, mode] of MODES) {
+    const result = await runPageEndInWorker(mode, 30_000);
+    assert.deepEqual([result.exit, result.sum, result.mmioLoads, result.instret], [reference.exit, reference.sum, reference.mmioLoads, reference.instret], name);
+    // The translation had an entry there and handed the load back each time.
+    assert.ok(result.bounces > 0n, `${name}: no decode bounces, so the entry at 0xffe was never translated and the case not exercised`);
   }
 });

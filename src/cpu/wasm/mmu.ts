@@ -619,30 +619,36 @@ export function fetchSlow(pc: i64): usize {
   }
   if (pc == bouncePc) {
     // The translated code stopped here for the interpreter: run the original instruction once.
+    // At the page's last parcel too: a compressed instruction there is a block entry like any
+    // other (a return point after a C.JALR at 0xffc, say), and without the bounce the fetch
+    // would call its translation again, which would stop again, retiring nothing, forever. (An
+    // instruction straddling the page end is decoded below on every execution, never translated.)
     bouncePc = -1;
-    if (decodedOp(load<u32>(pool + (offset << D.DECODED_SLOT_SHIFT))) == OP_TRANSLATED && offset != 0xffe) {
+    if (decodedOp(load<u32>(pool + (offset << D.DECODED_SLOT_SHIFT))) == OP_TRANSLATED && !straddlesPageEnd(pageWasm, offset)) {
       decodeIntoSlot(bounceSlot(), pc);
       bumpCounter(L.S_JIT_BOUNCES);
       return bounceSlot();
     }
   }
-  if (offset == 0xffe) {
-    const low = <u32>load<u16>(pageWasm + 0xffe);
-    if ((low & 3) == 3) {
-      const nextVa = pc + 2;
-      const nextPaddr = translate(nextVa, ACCESS_FETCH, currentPriv());
-      if (nextPaddr == -1 && memFault) return 0;
-      if (!isRam(nextPaddr)) { fault(ACCESS_FETCH, nextVa, false); return 0; }
-      const high = <u32>load<u16>(ramWasmAddr(nextPaddr));
-      crossPageRaw = low | (high << 16);
-      decode32(crossPageRaw);
-      store<u32>(crossPageSlot(), decodedWord);
-      store<i32>(crossPageSlot() + D.DECODED_IMM_OFFSET, decodedImm);
-      fetchTag = -1; // the next instruction goes through here again
-      return crossPageSlot();
-    }
+  if (straddlesPageEnd(pageWasm, offset)) {
+    const nextVa = pc + 2;
+    const nextPaddr = translate(nextVa, ACCESS_FETCH, currentPriv());
+    if (nextPaddr == -1 && memFault) return 0;
+    if (!isRam(nextPaddr)) { fault(ACCESS_FETCH, nextVa, false); return 0; }
+    const high = <u32>load<u16>(ramWasmAddr(nextPaddr));
+    crossPageRaw = <u32>load<u16>(pageWasm + 0xffe) | (high << 16);
+    decode32(crossPageRaw);
+    store<u32>(crossPageSlot(), decodedWord);
+    store<i32>(crossPageSlot() + D.DECODED_IMM_OFFSET, decodedImm);
+    fetchTag = -1; // the next instruction goes through here again
+    return crossPageSlot();
   }
   return pool + (offset << D.DECODED_SLOT_SHIFT);
+}
+
+/** Whether the instruction at `offset` of the page at wasm address `pageWasm` continues on the next page. */
+@inline function straddlesPageEnd(pageWasm: usize, offset: usize): bool {
+  return offset == 0xffe && (<u32>load<u16>(pageWasm + 0xffe) & 3) == 3;
 }
 
 /** Decodes the instruction at pc of the current code page into its pool slot. */
