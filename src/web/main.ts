@@ -13,6 +13,16 @@ export interface ParleyPage {
   harts: number;
   crossOriginIsolated: boolean;
   terminalText(): string;
+  /** The terminal's size in character cells (what the guest's `stty size` should say). */
+  terminalSize(): { cols: number; rows: number };
+  /**
+   * Where the last occurrence of `text` on the terminal's screen is: the page coordinates of the
+   * middle of its first cell, and the colour of its foreground (a palette index, -1 for the
+   * default colour); undefined when it is not on the screen.
+   */
+  findOnScreen(text: string): { x: number; y: number; foreground: number } | undefined;
+  /** The terminal's selected text (what copying takes). */
+  selection(): string;
   type(text: string): void;
   ledger(): Ledger | undefined;
   setCoalescing(device: string, c: Coalesce | undefined): Promise<void>;
@@ -68,6 +78,25 @@ const page: ParleyPage = {
     for (let i = 0; i < buffer.length; i++) lines.push(buffer.getLine(i)?.translateToString(true) ?? "");
     return lines.join("\n");
   },
+  terminalSize: () => ({ cols: terminal.cols, rows: terminal.rows }),
+  findOnScreen(text) {
+    const buffer = terminal.buffer.active;
+    for (let row = terminal.rows - 1; row >= 0; row--) {
+      const line = buffer.getLine(buffer.viewportY + row);
+      const col = line?.translateToString(true).lastIndexOf(text) ?? -1;
+      if (!line || col < 0) continue;
+      const cell = line.getCell(col);
+      const screen = element("terminal").querySelector(".xterm-screen")!.getBoundingClientRect();
+      const width = screen.width / terminal.cols, height = screen.height / terminal.rows;
+      return {
+        x: screen.left + (col + 0.5) * width,
+        y: screen.top + (row + 0.5) * height,
+        foreground: cell?.isFgPalette() ? cell.getFgColor() : -1,
+      };
+    }
+    return undefined;
+  },
+  selection: () => terminal.getSelection(),
   type(text) {
     send({ type: "input", bytes: encoder.encode(text) });
   },
@@ -78,6 +107,21 @@ const page: ParleyPage = {
 };
 window.parleyPage = page;
 
+// Copy and paste as in desktop terminals, where Ctrl+C and Ctrl+V belong to the guest:
+// Ctrl+Shift+C copies the selection, Ctrl+Shift+V pastes (the browser's own paste, which
+// xterm.js turns into input, bracketed when the guest asked for it). Selecting with the mouse
+// and the browser's Copy and Paste work as well.
+terminal.attachCustomKeyEventHandler((event) => {
+  if (event.type === "keydown" && event.ctrlKey && event.shiftKey && event.code === "KeyC") {
+    const selected = terminal.getSelection();
+    if (selected) void navigator.clipboard?.writeText(selected).catch(() => {});
+    event.preventDefault();
+    return false;
+  }
+  // Let the browser paste (its paste event reaches xterm.js); do not send ^V to the guest.
+  if (event.type === "keydown" && event.ctrlKey && event.shiftKey && event.code === "KeyV") return false;
+  return true;
+});
 terminal.onData((data) => send({ type: "input", bytes: encoder.encode(data) }));
 terminal.onBinary((data) => send({ type: "input", bytes: Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff) }));
 terminal.onResize(({ cols, rows }) => send({ type: "resize", cols, rows }));

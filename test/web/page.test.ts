@@ -1,5 +1,6 @@
 // The web page (src/web, served by `parley web`) in Debian's headless Chromium, driven through
 // Playwright as a user would meet it: the guest boots to a shell on 2 harts, typed commands run,
+// the terminal shows colours, copies and pastes, and the guest's tty size follows the window,
 // the dashboard counts, a coalescing change reaches the running disk, a file written to the data
 // disk survives a reload (the OPFS overlay), and a server without the cross-origin-isolation
 // headers still gets a working page, on one hart, that says why.
@@ -15,7 +16,7 @@ import { buildGuestImage } from "../../src/image/index.ts";
 import type { Ledger } from "../../src/machine/ledger.ts";
 import { hostGate, missingHostTools } from "../support/host-tools.ts";
 import {
-  dashboardCanvases, distWebReady, launchChromium, ledger, pageState, runInGuest, startParleyWeb, waitFor, waitForShell, type WebServer,
+  dashboardCanvases, describePage, distWebReady, launchChromium, ledger, pageState, runInGuest, startParleyWeb, waitFor, waitForShell, type WebServer,
 } from "../../bench/web-page.ts";
 import { startStaticServer, type StaticServer } from "./static-server.ts";
 
@@ -30,6 +31,63 @@ function blkCounters(l: Ledger | undefined): { chains: number; interrupts: numbe
   const dev = l?.virtio[BLK];
   if (!dev) throw new Error(`the ledger has no ${BLK} (devices: ${Object.keys(l?.virtio ?? {}).join(", ") || "none"})`);
   return { chains: dev.perQueue.reduce((sum, q) => sum + q.chainsUsed, 0), interrupts: dev.usedInterruptsSent };
+}
+
+/** xterm.js's input element: keys, paste and copy events go through it. */
+const TERMINAL_INPUT = "#terminal .xterm-helper-textarea";
+
+/**
+ * The terminal as a user meets it: keys typed into it, colours, the guest's idea of its size
+ * following the window, and copy and paste.
+ */
+async function terminalBehaviour(page: Page): Promise<void> {
+  const screenText = (text: string) => waitFor(`"${text}" on the terminal`, () => page.evaluate((t) => window.parleyPage.findOnScreen(t), text), 30_000, () => describePage(page));
+
+  // Keys pressed in the terminal (not parleyPage.type) reach the guest's shell.
+  await page.locator("#terminal").click();
+  await page.keyboard.type("echo typed-$((6*7))\n");
+  await screenText("typed-42");
+
+  // Colours: SGR 31 is palette red (1).
+  await runInGuest(page, "printf '\\033[31mcoloured-red\\033[0m\\n'");
+  assert.equal((await screenText("coloured-red")).foreground, 1, "the guest's red text is drawn red");
+
+  // Copy: a double click selects the word; Ctrl+Shift+C puts it on the clipboard.
+  const word = await screenText("coloured-red");
+  await page.mouse.dblclick(word.x, word.y);
+  assert.equal(await page.evaluate(() => window.parleyPage.selection()), "coloured-red");
+  await page.keyboard.press("Control+Shift+C");
+  const copied = await waitFor("the clipboard to hold the selection", async () => {
+    const text = await page.evaluate(() => navigator.clipboard.readText());
+    return text === "coloured-red" ? text : undefined;
+  }, 10_000);
+  assert.equal(copied, "coloured-red");
+
+  // Paste: what the browser pastes into the terminal is typed into the guest.
+  await page.locator(TERMINAL_INPUT).focus();
+  await page.evaluate(([selector, text]) => {
+    const data = new DataTransfer();
+    data.setData("text/plain", text);
+    document.querySelector(selector)!.dispatchEvent(new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true }));
+  }, [TERMINAL_INPUT, "echo pasted-$((5*5))\n"] as const);
+  await screenText("pasted-25");
+
+  // Resize: the guest's tty follows the terminal (virtio-console VIRTIO_CONSOLE_F_SIZE).
+  const sizeNow = () => page.evaluate(() => window.parleyPage.terminalSize());
+  const initial = await sizeNow();
+  assert.equal(await runInGuest(page, "stty size"), `${initial.rows} ${initial.cols}`, "the guest starts with the terminal's size");
+  const viewport = page.viewportSize()!;
+  await page.setViewportSize({ width: viewport.width - 240, height: viewport.height - 200 });
+  const smaller = await waitFor("the terminal to shrink with the window", async () => {
+    const size = await sizeNow();
+    return size.cols < initial.cols && size.rows < initial.rows ? size : undefined;
+  }, 10_000);
+  const followed = await waitFor("the guest's stty size to follow the window", async () => {
+    const out = await runInGuest(page, "stty size");
+    return out === `${smaller.rows} ${smaller.cols}` ? out : undefined;
+  }, 20_000);
+  assert.equal(followed, `${smaller.rows} ${smaller.cols}`);
+  await page.setViewportSize(viewport);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -57,6 +115,8 @@ describe("the web page in headless Chromium", { skip: gate.skip, timeout: 3 * BO
     browser = await launchChromium();
     // One context for the first two tests: its origin storage (OPFS) outlives a reload.
     context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    // Ctrl+Shift+C writes the clipboard, which the test reads back.
+    await context.grantPermissions(["clipboard-read", "clipboard-write"]);
   });
 
   after(async () => {
@@ -90,6 +150,8 @@ describe("the web page in headless Chromium", { skip: gate.skip, timeout: 3 * BO
 
     mkdirSync(join(REPO_ROOT, "docs"), { recursive: true });
     await page.screenshot({ path: SCREENSHOT });
+
+    await terminalBehaviour(page);
 
     // Four direct-I/O readers over parts of the disk keep several requests in flight, so batching
     // completions can save interrupts (one reader at a time never has two to batch). They stop on
