@@ -119,3 +119,6 @@ for (const bundle of bundles) {
     logLevel: "warning",
   });
 }
+
+// The web page (dist/web): `parley web` serves it, and a fresh clone's `npm ci` builds it too.
+await import("./build-web.mjs");

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 
 /** Layer of a repository-relative path, by folder. */
 export function layerOf(path) {
-  const m = /^src\/(cpu|sbi|devices|virtio|platform|machine|host\/node|host\/web|image|vmm|cli|testing)\//.exec(path);
+  const m = /^src\/(cpu|sbi|devices|virtio|platform|machine|host\/node|host\/web|web|image|vmm|cli|testing)\//.exec(path);
   if (m) return m[1];
   if (path.startsWith("bench/")) return "bench";
   if (path.startsWith("test/")) return "test";
@@ -27,6 +27,7 @@ export const ALLOWED = {
   machine: ["platform", "cpu", "sbi", "devices", "virtio"],
   "host/node": [...CORE],
   "host/web": [...CORE],
+  web: [...CORE, "host/web"],
   image: [...CORE, "host/node"],
   vmm: [...CORE, "host/node", "image"],
   cli: [...CORE, "host/node", "image", "vmm"],

@@ -15,6 +15,7 @@ import { BootImageError } from "../platform/boot-image.ts";
 import { DEFAULT_PAUSE_LOOP_WINDOW } from "../machine/virt.ts";
 import { MAX_CPUS, parsePositiveInteger, parseSize, UsageError } from "./options.ts";
 import { formatLedger, formatStats } from "./stats.ts";
+import { serveWeb } from "./web-server.ts";
 
 /** Exit code for bad input from the user (file, option), distinct from a guest's own exit codes. */
 const EXIT_USAGE = 2;
@@ -220,6 +221,31 @@ program
       statsJson: opts.statsJson,
       reboot: opts.reboot,
       apiSock: opts.apiSock,
+    });
+  });
+
+program
+  .command("web")
+  .description("serve a web page that boots the default guest in the browser (the page from `npm run build:web`)")
+  .option("--port <port>", "the port to listen on", "8080")
+  .option("--host <address>", "the address to listen on", "127.0.0.1")
+  .option("--cpus <n>", "harts the page boots (its ?cpus=; default: the browser's cores, up to 4)")
+  .option("--memory <size>", "guest RAM the page boots (its ?memory=; default 512M)")
+  .action(async (opts: { port: string; host: string; cpus?: string; memory?: string }) => {
+    const port = Number(opts.port);
+    if (!/^\d+$/.test(opts.port) || port > 65535) throw new UsageError(`--port ${opts.port}: expected a port number from 0 to 65535`);
+    const cpus = opts.cpus === undefined ? undefined : parsePositiveInteger(opts.cpus, "--cpus");
+    if (cpus !== undefined && cpus > MAX_CPUS) throw new UsageError(`--cpus ${cpus}: at most ${MAX_CPUS}`);
+    const memoryMiB = opts.memory === undefined ? undefined : parseSize(opts.memory, "--memory") / 2 ** 20;
+    if (memoryMiB !== undefined && (!Number.isInteger(memoryMiB) || memoryMiB < 16)) throw new UsageError(`--memory ${opts.memory}: a whole number of MiB, at least 16M`);
+    const server = await serveWeb({ host: opts.host, port, cpus, memoryMiB, log: (line) => process.stdout.write(line + "\n") });
+    await new Promise<void>((resolveClosed) => {
+      const close = () => {
+        server.close(() => resolveClosed());
+        server.closeAllConnections();
+      };
+      process.once("SIGINT", close);
+      process.once("SIGTERM", close);
     });
   });
 

@@ -11,6 +11,7 @@ import type { HostClock } from "../platform/clock.ts";
 import { exitKey, type ExitCounts } from "./bus.ts";
 import type { VirtqueueCounters } from "../virtio/types.ts";
 import type { TranslatorCounters } from "../cpu/cpu.ts";
+import type { VirtioCoalesce } from "../virtio/transport/coalesce.ts";
 
 /** Version of the ledger's shape, for readers of `--stats-json` files. */
 export const LEDGER_VERSION = 1;
@@ -136,6 +137,8 @@ export interface LedgerVirtio {
   configInterrupts: number;
   /** Rising edges of the transport's interrupt line (raised interrupts coalesce until acknowledged). */
   irqAssertions: number;
+  /** The used-buffer interrupt coalescing in force now; null when off (one interrupt decision per completion). */
+  coalesce: VirtioCoalesce | null;
   perQueue: LedgerVirtqueue[];
 }
 
@@ -202,6 +205,8 @@ export interface LedgerVirtioTransport {
   /** The device model: its `counters`, if it keeps any, are searched for byte counts. */
   readonly device: object;
   queue(index: number): { readonly counters: VirtqueueCounters } | undefined;
+  /** The coalescing setting ({ 1, 0 } when off); absent on transports without coalescing. */
+  readonly coalescing?: VirtioCoalesce;
 }
 
 /** The ledger's name for the SBI debug console in `bytes` (it is not a mapped device). */
@@ -317,6 +322,12 @@ function collectSources(machine: LedgerMachine): Record<string, number> {
   return bySource;
 }
 
+/** A setting that changes nothing ({ 1, 0 }: every completion signals at once) is reported as null. Pure. */
+export function coalesceInForce(c: VirtioCoalesce | undefined): VirtioCoalesce | null {
+  if (!c || c.maxCompletions <= 1 || c.maxDelayUs === 0) return null;
+  return { maxCompletions: c.maxCompletions, maxDelayUs: c.maxDelayUs };
+}
+
 function collectVirtio(transport: LedgerVirtioTransport): LedgerVirtio {
   const c = transport.counters;
   const perQueue: LedgerVirtqueue[] = c.notifications.map((kicks, queue) => {
@@ -340,6 +351,7 @@ function collectVirtio(transport: LedgerVirtioTransport): LedgerVirtio {
     usedInterruptsSuppressed: c.usedInterruptsSuppressed,
     configInterrupts: c.configInterrupts,
     irqAssertions: c.irqAssertions,
+    coalesce: coalesceInForce(transport.coalescing),
     perQueue,
   };
 }

@@ -213,6 +213,11 @@ export interface VirtMachineOptions {
    * the machine adds in the first virtio slot. Output of both always reaches `output`.
    */
   console?: "uart" | "hvc";
+  /**
+   * With console "hvc": the terminal's size, which makes the virtio-console offer
+   * VIRTIO_CONSOLE_F_SIZE (change it later with `hvc.setSize()`; the guest's hvc0 follows).
+   */
+  consoleSize?: { cols: number; rows: number };
   /** The RISC-V -> wasm translator: see CpuOptions.jit. */
   jit?: CpuOptions["jit"];
   /**
@@ -441,7 +446,7 @@ export class VirtMachine implements SbiHost {
     this.finisher = new SysconTest((event) => this.onFinisher(event));
     this.vmgenid = new VmGenId({ entropy: options.entropy ?? defaultEntropySource, irq: (on) => this.plic.setLevel(MAP.VMGENID_IRQ, on) });
     this.mapPlatformDevices();
-    if (options.console === "hvc") this.hvc = new VirtioConsoleDevice({ output, name: "virtio-console0" });
+    if (options.console === "hvc") this.hvc = new VirtioConsoleDevice({ output, name: "virtio-console0", size: options.consoleSize });
     const virtioDevices = [...(this.hvc ? [this.hvc] : []), ...(options.virtio ?? [])];
     this.attachVirtio(virtioDevices);
     if (this.bootPath === "firmware") {

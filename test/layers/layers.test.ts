@@ -74,6 +74,9 @@ test("imports against the layers are refused", () => {
     ["src/host/node/console.ts", 'import { UsageError } from "../../cli/options.ts";', /host\/node\/ may not import cli\//],
     ["src/cli/main.ts", 'import { runPv } from "../../bench/pv.ts";', /cli\/ may not import bench\//],
     ["src/sbi/hsm.ts", 'import { fake } from "../testing/fakes.ts";', /imports test code/],
+    ["src/web/main.ts", 'import { nodeClock } from "../host/node/clock.ts";', /web\/ may not import host\/node\//],
+    ["src/web/machine-worker.ts", 'import { Machine } from "../vmm/machine.ts";', /web\/ may not import vmm\//],
+    ["src/host/web/clock.ts", 'import { createDashboard } from "../../web/dashboard.ts";', /host\/web\/ may not import web\//],
   ];
   for (const [path, source, expected] of cases) {
     const problems: string[] = checkFile(path, source);
@@ -89,6 +92,7 @@ test("imports along the layers pass", () => {
     ["src/host/node/block-file.ts", 'import type { BlockBackend } from "../../virtio/blk/backend.ts";'],
     ["src/cli/run-linux.ts", 'import { nodeClock } from "../host/node/clock.ts";\nimport { readFileSync } from "node:fs";'],
     ["bench/pv.ts", 'import { runLinux } from "../src/cli/run-linux.ts";'],
+    ["src/web/machine-worker.ts", 'import { VirtMachine } from "../machine/virt.ts";\nimport { webClock } from "../host/web/clock.ts";\nimport { Terminal } from "@xterm/xterm";'],
     ["src/virtio/blk/device.test.ts", 'import { readFileSync } from "node:fs";\nimport { x } from "../../host/node/block-file.ts";'],
   ];
   for (const [path, source] of cases) assert.deepEqual(checkFile(path, source), [], `${path}: ${source}`);

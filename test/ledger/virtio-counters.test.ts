@@ -57,6 +57,7 @@ test("N kicks, each with one request: N notifications received, none avoided, N 
     usedInterruptsSuppressed: 0,
     configInterrupts: 0,
     irqAssertions: N,
+    coalesce: null,
     perQueue: [{ queue: 0, notificationsReceived: N, notificationsSuppressed: 0, chainsPopped: N, chainsUsed: N, usedInterruptsSent: N, usedInterruptsSuppressed: 0 }],
   });
   assert.deepEqual(l.bytes["virtio-rng0"], { in: N * LEN, out: 0 });
@@ -162,4 +163,18 @@ test("kicks before DRIVER_OK or for a queue that does not exist are ignored and 
   assert.equal(v.notificationsIgnored, 2);
   assert.equal(v.perQueue[0].notificationsSuppressed, 0);
   assert.equal(ledger().exits.byDevice["virtio-rng0"].byRegister.QueueNotify, 2);
+});
+
+test("the ledger reports each device's coalescing setting in force, null when off, and follows live changes", () => {
+  const { transport, ledger } = setUp(new VirtioRngDevice());
+  assert.equal(ledger().virtio["virtio-rng0"].coalesce, null);
+  transport.setCoalesce({ maxCompletions: 8, maxDelayUs: 500 });
+  assert.deepEqual(ledger().virtio["virtio-rng0"].coalesce, { maxCompletions: 8, maxDelayUs: 500 });
+  // Survives the trip a ledger makes to a page (postMessage, JSON).
+  assert.deepEqual(JSON.parse(JSON.stringify(ledger())).virtio["virtio-rng0"].coalesce, { maxCompletions: 8, maxDelayUs: 500 });
+  transport.setCoalesce({ maxCompletions: 1, maxDelayUs: 0 });
+  assert.equal(ledger().virtio["virtio-rng0"].coalesce, null, "{ 1, 0 } is off");
+  transport.setCoalesce({ maxCompletions: 4, maxDelayUs: 100 });
+  transport.setCoalesce(undefined);
+  assert.equal(ledger().virtio["virtio-rng0"].coalesce, null);
 });

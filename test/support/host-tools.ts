@@ -27,6 +27,9 @@ export const HOST_REQUIREMENTS = {
   ip: { package: "iproute2", command: "ip" },
   ping: { package: "iputils-ping", command: "ping" },
   xz: { package: "xz-utils", command: "xz" },
+  "mkfs.ext4": { package: "e2fsprogs", command: "mkfs.ext4" },
+  // The browser the page tests drive through Playwright: Debian's build, never one Playwright downloads.
+  chromium: { package: "chromium", file: "/usr/bin/chromium" },
 } as const satisfies Record<string, Requirement>;
 
 export type HostRequirement = keyof typeof HOST_REQUIREMENTS;

@@ -7,12 +7,14 @@ import {
   VIRTIO_CONSOLE_F_MULTIPORT,
   VIRTIO_CONSOLE_RECEIVEQ,
   VIRTIO_CONSOLE_TRANSMITQ,
+  checkConsoleSize,
   type VirtioConsoleOptions,
 } from "./device.ts";
 import { VirtioMmioTransport } from "../transport/mmio.ts";
 import { VirtioMmioRegister as R, DEVICE_NEEDS_RESET, VIRTIO_MMIO_INT_CONFIG, VIRTIO_MMIO_INT_VRING, featureBit, VIRTIO_F_RING_PACKED, hasFeature } from "../constants.ts";
 import { FakeRam, SplitDriver, linuxProbe, mmioRead, mmioWrite, takeInterrupt } from "../testing/fake-driver.ts";
-import { irqLine } from "../../testing/fakes.ts";
+import { irqLine, FakeGuestMemory } from "../../testing/fakes.ts";
+import { FakeContext } from "../testing/fake-queue.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
 const str = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -117,7 +119,7 @@ test("oversized transmit buffers are cut at the per-buffer limit", () => {
   assert.equal(s.device.counters.outputDropped, 4);
 });
 
-test("config space: cols, rows, max_nr_ports, emerg_wr; resize raises a configuration change", () => {
+test("config space: cols, rows, max_nr_ports, emerg_wr; setSize raises a configuration change", () => {
   const s = setup({ size: { cols: 132, rows: 43 } });
   s.probe();
   assert.equal(s.t.load(R.Config + 0, 2), 132);
@@ -127,8 +129,10 @@ test("config space: cols, rows, max_nr_ports, emerg_wr; resize raises a configur
   assert.equal(s.t.store(R.Config + 8, 4, 0x41), true);
   assert.equal(s.output(), "A");
   const g = mmioRead(s.t, R.ConfigGeneration);
-  s.device.resize(100, 30);
+  s.device.setSize(100, 30);
   assert.equal(s.t.load(R.Config + 0, 2), 100);
+  assert.equal(s.t.load(R.Config + 2, 2), 30);
+  assert.equal(s.t.load(R.Config + 0, 4), (30 << 16) | 100, "cols at offset 0, rows at 2, as Linux reads them");
   assert.equal(mmioRead(s.t, R.ConfigGeneration), g + 1);
   assert.equal(takeInterrupt(s.t), VIRTIO_MMIO_INT_CONFIG);
   assert.equal(s.t.store(R.Config + 0, 2, 5), true, "read-only field: ignored");
@@ -160,7 +164,7 @@ test("pause holds host input and queue work; resume delivers; pending input and 
   assert.equal(s.device.receive(new TextEncoder().encode("typed while paused")), 18);
   assert.deepEqual((rx as SplitDriver).used(), [], "nothing delivered while paused");
   assert.equal(s.irq.level, false);
-  s.device.resize(100, 30);
+  s.device.setSize(100, 30);
   assert.equal(s.irq.level, false, "the config interrupt is held");
   s.t.resume();
   const [used] = (rx as SplitDriver).used();
@@ -183,7 +187,7 @@ test("pause holds host input and queue work; resume delivers; pending input and 
   const [u2] = (rx as SplitDriver).used();
   assert.equal(str(s.ram.get(b.inAddrs[0], u2.len)), "later");
 
-  const other = new VirtioConsoleDevice({ output: () => {}, maxPendingInput: 4 });
+  const other = new VirtioConsoleDevice({ output: () => {}, maxPendingInput: 4, size: { cols: 80, rows: 24 } });
   for (const spoil of [(x: any) => (x.cols = 70000), (x: any) => (x.pendingInput = "abc"), (x: any) => delete x.counters.bytesIn, (x: any) => (x.version = 2)]) {
     const bad = structuredClone(saved.device);
     spoil(bad);
@@ -191,4 +195,74 @@ test("pause holds host input and queue work; resume delivers; pending input and 
   }
   assert.throws(() => other.restoreState(saved.device), /exceed/, "more input than this console buffers");
   assert.equal(other.pendingInput, 0);
+});
+
+test("setSize: one configuration change per actual change, and only once the driver is there", () => {
+  const device = new VirtioConsoleDevice({ output: () => {}, size: { cols: 80, rows: 24 } });
+  device.setSize(120, 40);
+  assert.deepEqual(device.size, { cols: 120, rows: 40 });
+  assert.equal(device.readConfig(0, 2), 120, "before activation the driver will read the new size when it sets up");
+  const context = new FakeContext(new FakeGuestMemory(1 << 16), device.deviceFeatures, device.queueSizes);
+  device.activate(context);
+  device.setSize(120, 40);
+  assert.equal(context.configChanges, 0, "the same size again: nothing to announce");
+  device.setSize(121, 40);
+  device.setSize(121, 41);
+  assert.equal(context.configChanges, 2);
+  assert.deepEqual([device.readConfig(0, 2), device.readConfig(2, 2), device.readConfig(0, 1), device.readConfig(1, 1)], [121, 41, 121, 0]);
+  device.reset();
+  device.setSize(90, 30);
+  assert.equal(context.configChanges, 2, "after a reset the old context is not told");
+});
+
+test("setSize and the size option refuse sizes outside 1..0xffff, naming the field, and change nothing", () => {
+  const device = new VirtioConsoleDevice({ output: () => {}, size: { cols: 80, rows: 24 } });
+  const context = new FakeContext(new FakeGuestMemory(1 << 16), device.deviceFeatures, device.queueSizes);
+  device.activate(context);
+  for (const [cols, rows, field] of [
+    [0, 24, "cols"],
+    [80, 0, "rows"],
+    [0x10000, 24, "cols"],
+    [80, -1, "rows"],
+    [80.5, 24, "cols"],
+    [80, Number.NaN, "rows"],
+  ] as const) {
+    assert.throws(() => device.setSize(cols, rows), new RegExp(`${field} must be a whole number from 1 to 65535`));
+    assert.throws(() => new VirtioConsoleDevice({ output: () => {}, size: { cols, rows } }), RangeError);
+  }
+  assert.deepEqual(device.size, { cols: 80, rows: 24 });
+  assert.equal(context.configChanges, 0);
+  assert.doesNotThrow(() => checkConsoleSize(0xffff, 1));
+  device.setSize(0xffff, 1);
+  assert.equal(device.readConfig(0, 2), 0xffff);
+
+  const unsized = new VirtioConsoleDevice({ output: () => {} });
+  assert.throws(() => unsized.setSize(80, 24), /VIRTIO_CONSOLE_F_SIZE not offered/);
+  assert.deepEqual(unsized.size, { cols: 0, rows: 0 });
+});
+
+test("the size is in the snapshot; a restore checks it against this console's configuration", () => {
+  const device = new VirtioConsoleDevice({ output: () => {}, size: { cols: 80, rows: 24 } });
+  device.setSize(132, 50);
+  const saved = JSON.parse(JSON.stringify(device.saveState()));
+  assert.equal(saved.cols, 132);
+  assert.equal(saved.rows, 50);
+  const fresh = new VirtioConsoleDevice({ output: () => {}, size: { cols: 80, rows: 24 } });
+  fresh.restoreState(saved);
+  assert.deepEqual(fresh.saveState(), device.saveState());
+  assert.deepEqual(fresh.size, { cols: 132, rows: 50 });
+  // The restored console goes on announcing changes to a new driver context.
+  const context = new FakeContext(new FakeGuestMemory(1 << 16), fresh.deviceFeatures, fresh.queueSizes);
+  fresh.activate(context);
+  fresh.setSize(100, 50);
+  assert.equal(context.configChanges, 1);
+
+  for (const bad of [{ ...saved, cols: 0 }, { ...saved, rows: 0x10000 }, { ...saved, rows: "50" }]) {
+    assert.throws(() => fresh.restoreState(bad), /virtio-console0\.(cols|rows)/);
+  }
+  assert.deepEqual(fresh.size, { cols: 100, rows: 50 }, "refused restores change nothing");
+  // A console made without a size cannot take one from a snapshot, and vice versa.
+  const unsized = new VirtioConsoleDevice({ output: () => {} });
+  assert.throws(() => unsized.restoreState(saved), /virtio-console0\.cols: expected a whole number in 0\.\.0/);
+  assert.throws(() => fresh.restoreState(unsized.saveState()), /virtio-console0\.cols/);
 });

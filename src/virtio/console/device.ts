@@ -52,7 +52,7 @@ export interface VirtioConsoleOptions {
   name?: string;
   /** QueueNumMax of both queues (default 64). */
   queueSize?: number;
-  /** Console size: offers VIRTIO_CONSOLE_F_SIZE when given (change it with resize()). */
+  /** Console size (each 1..0xffff): offers VIRTIO_CONSOLE_F_SIZE when given (change it with setSize()). */
   size?: { cols: number; rows: number };
   /** Offer VIRTIO_CONSOLE_F_EMERG_WRITE: single bytes written to emerg_wr are output (default true). */
   emergencyWrite?: boolean;
@@ -127,6 +127,18 @@ class ByteFifo {
   }
 }
 
+/** Spec 5.3.4: cols and rows are le16; a console of 0 columns or rows is no console. */
+export const VIRTIO_CONSOLE_MAX_DIMENSION = 0xffff;
+
+/** Throws a RangeError naming the field unless both are whole numbers in 1..0xffff. */
+export function checkConsoleSize(cols: number, rows: number): void {
+  for (const [field, value] of [["cols", cols], ["rows", rows]] as const) {
+    if (!Number.isInteger(value) || value < 1 || value > VIRTIO_CONSOLE_MAX_DIMENSION) {
+      throw new RangeError(`virtio-console size: ${field} must be a whole number from 1 to ${VIRTIO_CONSOLE_MAX_DIMENSION}, not ${value}`);
+    }
+  }
+}
+
 export class VirtioConsoleDevice implements VirtioDevice {
   readonly deviceId = VIRTIO_ID_CONSOLE;
   readonly name: string;
@@ -160,6 +172,8 @@ export class VirtioConsoleDevice implements VirtioDevice {
     this.queueSizes = [q, q];
     this.sizeOffered = options.size !== undefined;
     this.emergencyOffered = options.emergencyWrite ?? true;
+    if (options.size) checkConsoleSize(options.size.cols, options.size.rows);
+    // Without VIRTIO_CONSOLE_F_SIZE the fields read as 0 (the driver does not look at them).
     this.cols = options.size?.cols ?? 0;
     this.rows = options.size?.rows ?? 0;
     let features = 0n;
@@ -186,12 +200,26 @@ export class VirtioConsoleDevice implements VirtioDevice {
     return accepted;
   }
 
-  /** Spec 5.3.6 item 3: new console size, announced by a configuration change notification. */
-  resize(cols: number, rows: number): void {
-    this.cols = cols & 0xffff;
-    this.rows = rows & 0xffff;
+  /** The console size the config space reports ({ 0, 0 } without VIRTIO_CONSOLE_F_SIZE). */
+  get size(): { cols: number; rows: number } {
+    return { cols: this.cols, rows: this.rows };
+  }
+
+  /**
+   * Spec 5.3.4/5.3.6: a new console size, announced by a configuration change notification. Linux
+   * (config_work_handler, non-multiport) then reads cols and rows and resizes hvc0, so the guest's
+   * `stty size` follows. Throws a RangeError, changing nothing, for a size outside 1..0xffff or on
+   * a console made without a size (VIRTIO_CONSOLE_F_SIZE was not offered, the driver would not look).
+   */
+  setSize(cols: number, rows: number): void {
+    checkConsoleSize(cols, rows);
+    if (!this.sizeOffered) throw new RangeError(`${this.name}: made without a size (VIRTIO_CONSOLE_F_SIZE not offered), so it cannot be resized`);
+    if (cols === this.cols && rows === this.rows) return;
+    this.cols = cols;
+    this.rows = rows;
+    // Before DRIVER_OK there is no one to tell: the driver reads the fields when it sets up.
     // While quiesced the transport holds the interrupt until it resumes.
-    if (this.sizeOffered) this.context?.notifyConfigChange();
+    this.context?.notifyConfigChange();
   }
 
   // ---- pause and snapshot -----------------------------------------------------------------------
@@ -214,8 +242,10 @@ export class VirtioConsoleDevice implements VirtioDevice {
   restoreState(value: unknown): void {
     const where = this.name;
     const r = stateObject(value, where, [1]);
-    const cols = stateInt(r.cols, `${where}.cols`, 0, 0xffff);
-    const rows = stateInt(r.rows, `${where}.rows`, 0, 0xffff);
+    // A console made with a size has one in 1..0xffff; one made without reports 0 x 0.
+    const [min, max] = this.sizeOffered ? [1, VIRTIO_CONSOLE_MAX_DIMENSION] : [0, 0];
+    const cols = stateInt(r.cols, `${where}.cols`, min, max);
+    const rows = stateInt(r.rows, `${where}.rows`, min, max);
     const input = stateBytes(r.pendingInput, `${where}.pendingInput`);
     if (input.length > this.input.capacity) {
       throw new SnapshotError(`${where}.pendingInput: ${input.length} bytes exceed this console's input buffer of ${this.input.capacity}`);
