@@ -11,7 +11,7 @@
 // (src/cli/web-server.ts), but with the benchmark image's initramfs as image/initrd.
 // The goal: the browser within 1.3x of Node (rating ratio >= 0.77, boot ratio <= 1.3).
 //
-// Options: --reps N (default 2; medians are reported), --memory MiB (default 512).
+// Options: --reps N (default 3; medians are reported), --memory MiB (default 512).
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -33,7 +33,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const opts: Options = { reps: 2, memoryMiB: 512 };
+  const opts: Options = { reps: 3, memoryMiB: 512 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {

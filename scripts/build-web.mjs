@@ -50,6 +50,8 @@ if (stale.length) {
       platform: "browser",
       format: "esm",
       target: "es2022",
+      // Minified: the page's boot waits for these to load and parse (the source maps keep names).
+      minify: true,
       sourcemap: true,
       logLevel: "warning",
     });

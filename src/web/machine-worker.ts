@@ -24,6 +24,7 @@ const scope = globalThis as unknown as {
   postMessage(message: FromWorker, transfer?: Transferable[]): void;
   crossOriginIsolated?: boolean;
   navigator: { hardwareConcurrency?: number };
+  location: { href: string };
 };
 
 function post(message: FromWorker, transfer?: Transferable[]): void {
@@ -259,6 +260,32 @@ async function endCurrent(): Promise<void> {
   }
 }
 
+function fetchGuestFiles(baseUrl: string): Promise<[Uint8Array<ArrayBuffer>, Uint8Array<ArrayBuffer>]> {
+  return Promise.all([
+    fetchWithProgress(new URL("image/Image", baseUrl).href, "kernel"),
+    fetchWithProgress(new URL("image/initrd", baseUrl).href, "initrd"),
+  ]);
+}
+
+/**
+ * The kernel and initramfs, fetched from the moment this worker loads: it sits beside the page
+ * (dist/web), so it knows where they are before the page's start message arrives, and their
+ * download overlaps the page setting up its terminal and dashboard. Used by the first boot from
+ * that directory; any later fetch (after a failure) starts afresh.
+ */
+let earlyFetch: { baseUrl: string; files: Promise<[Uint8Array<ArrayBuffer>, Uint8Array<ArrayBuffer>]> } | undefined = (() => {
+  const baseUrl = new URL(".", scope.location.href).href;
+  const files = fetchGuestFiles(baseUrl);
+  files.catch(() => {}); // reported when the start message uses it
+  return { baseUrl, files };
+})();
+
+function guestFiles(baseUrl: string): Promise<[Uint8Array<ArrayBuffer>, Uint8Array<ArrayBuffer>]> {
+  const early = earlyFetch;
+  earlyFetch = undefined;
+  return early?.baseUrl === baseUrl ? early.files : fetchGuestFiles(baseUrl);
+}
+
 async function start(message: Extract<ToWorker, { type: "start" }>): Promise<void> {
   settings = { baseUrl: message.baseUrl, cpus: message.cpus, memoryMiB: message.memoryMiB, cols: message.cols, rows: message.rows };
   await loadAndBoot();
@@ -269,11 +296,7 @@ async function loadAndBoot(): Promise<void> {
   const message = settings!;
   setState("loading");
   const shared = defaultShape().harts > 1;
-  const [kernel, initrd] = await Promise.all([
-    fetchWithProgress(new URL("image/Image", message.baseUrl).href, "kernel"),
-    fetchWithProgress(new URL("image/initrd", message.baseUrl).href, "initrd"),
-    engine(message.baseUrl, shared),
-  ]);
+  const [[kernel, initrd]] = await Promise.all([guestFiles(message.baseUrl), engine(message.baseUrl, shared)]);
   files = { kernel, initrd };
   try {
     disk ??= await openDataDisk(message.baseUrl);

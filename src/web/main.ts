@@ -32,6 +32,7 @@ export interface ParleyPage {
 declare global {
   interface Window {
     parleyPage: ParleyPage;
+    parleyMachineWorker?: Worker;
   }
 }
 
@@ -55,6 +56,10 @@ if (!isolated) {
 }
 for (const problem of settings.problems) console.warn(`parley: ${problem}`);
 
+// The machine worker, started by index.html before this script loaded (it fetches the guest's
+// kernel and initramfs meanwhile), or here when the page was built without that.
+const worker: Worker = window.parleyMachineWorker ?? new Worker(new URL("machine-worker.js", import.meta.url), { type: "module", name: "machine" });
+
 // convertEol: a line feed also returns the carriage, as a host terminal's ONLCR does for `parley
 // start` (Node's raw mode keeps it): the kernel's early console (SBI DBCN) writes bare LFs.
 const terminal = new Terminal({ convertEol: true, scrollback: 5000, fontFamily: "monospace", cursorBlink: true });
@@ -63,7 +68,6 @@ terminal.loadAddon(fit);
 terminal.open(element("terminal"));
 fit.fit();
 
-const worker = new Worker(new URL("machine-worker.js", import.meta.url), { type: "module", name: "machine" });
 const send = (message: ToWorker, transfer?: Transferable[]) => worker.postMessage(message, transfer ?? []);
 const encoder = new TextEncoder();
 

@@ -89,12 +89,19 @@ test("webClock: yieldToHost resolves on the next task", async () => {
 test("messageChannelTasks: tasks run in order, after the current one", async () => {
   const post = messageChannelTasks();
   const order: number[] = [];
-  await new Promise<void>((resolve) => {
-    post(() => order.push(1));
-    post(() => order.push(2));
-    post(() => resolve());
-    order.push(0);
-  });
+  // The channel's ports do not keep Node's event loop alive (unref'd, as a machine that ended must
+  // not hold its process open); a timer does, for as long as the test waits on them.
+  const keepAlive = setTimeout(() => {}, 10_000);
+  try {
+    await new Promise<void>((resolve) => {
+      post(() => order.push(1));
+      post(() => order.push(2));
+      post(() => resolve());
+      order.push(0);
+    });
+  } finally {
+    clearTimeout(keepAlive);
+  }
   assert.deepEqual(order, [0, 1, 2]);
 });
 
