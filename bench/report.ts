@@ -3,6 +3,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, hostname, loadavg } from "node:os";
 import { join } from "node:path";
+import { InvalidArgumentError } from "commander";
 import { CACHE_DIR } from "../src/host/node/paths.ts";
 
 export interface BenchRunInfo {
@@ -41,4 +42,16 @@ export function writeBenchJson(name: string, info: BenchRunInfo, results: Record
   const file = join(dir, `${name}.json`);
   writeFileSync(file, JSON.stringify({ ...info, ...results }, null, 2) + "\n");
   return file;
+}
+
+/**
+ * A commander option parser for a whole number of at least `min` (an optional unit suffix such as
+ * "M" for --memory is accepted and dropped); the error names what was given.
+ */
+export function wholeNumber(min = 1, unitSuffix?: RegExp): (value: string) => number {
+  return (value) => {
+    const n = Number(unitSuffix ? value.replace(unitSuffix, "") : value);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected a whole number of at least ${min}, not "${value}"`);
+    return n;
+  };
 }

@@ -13,15 +13,16 @@
 //
 // Options: --reps N (default 3; medians are reported), --memory MiB (default 512).
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
+import { Command } from "commander";
 import { ensureWebDisk, startWebServer, webRoot } from "../src/cli/web-server.ts";
-import { CACHE_DIR, REPO_ROOT } from "../src/host/node/paths.ts";
+import { REPO_ROOT } from "../src/host/node/paths.ts";
 import { buildGuestImage, type GuestImage } from "../src/image/index.ts";
 import { CHROMIUM, launchChromium, runInGuest, SHELL_GREETING, waitForShell } from "./web-page.ts";
 import { BENCH_PACKAGES, fmt, median, parse7z, sevenZipCommand, type SevenZip } from "./guest-workloads.ts";
+import { benchRunInfo, formatRunHeader, wholeNumber, writeBenchJson } from "./report.ts";
 
 const BOOT_MS = 300_000;
 const SEVEN_ZIP_MS = 900_000;
@@ -33,21 +34,12 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const opts: Options = { reps: 3, memoryMiB: 512 };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
-    if (a === "--reps") opts.reps = Number(value());
-    else if (a === "--memory") opts.memoryMiB = Number(value().replace(/M$/i, ""));
-    else throw new Error(`unknown option ${a}`);
-  }
-  if (!Number.isInteger(opts.reps) || opts.reps < 1) throw new Error("--reps needs a positive integer");
-  if (!Number.isInteger(opts.memoryMiB) || opts.memoryMiB < 64) throw new Error("--memory needs a whole number of MiB, at least 64");
-  return opts;
+  const program = new Command("npm run bench -- web")
+    .option("--reps <n>", "runs of each host (medians are reported)", wholeNumber(1), 3)
+    .option("--memory <MiB>", "guest memory", wholeNumber(64, /M$/i), 512)
+    .parse(argv, { from: "user" });
+  const { reps, memory } = program.opts<{ reps: number; memory: number }>();
+  return { reps, memoryMiB: memory };
 }
 
 interface Sample {
@@ -94,7 +86,9 @@ function nodeRun(image: GuestImage, opts: Options, sevenZip: string): Promise<Sa
 }
 
 async function main() {
-  const opts = parseArgs(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  const opts = parseArgs(argv);
+  const info = benchRunInfo(["npm run bench -- web", ...argv].join(" "));
   if (!existsSync(CHROMIUM)) throw new Error(`web bench: ${CHROMIUM} is missing: install Debian package chromium (\`npm run setup\` does)`);
   console.log("web: building the benchmark guest image (--add 7zip sysbench) ...");
   const image = await buildGuestImage({ add: BENCH_PACKAGES, progress: false });
@@ -108,6 +102,7 @@ async function main() {
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/?cpus=1&memory=${opts.memoryMiB}`;
   const browser = await launchChromium();
   const chromiumVersion = browser.version();
+  console.log(formatRunHeader("web", info));
   console.log(`web: Debian ${image.kernelVersion}, ${opts.memoryMiB} MiB, 1 hart, ${opts.reps} run(s) each; Chromium ${chromiumVersion}, Node ${process.version}; \`${sevenZip}\``);
   const samples: Record<"browser" | "node", Sample[]> = { browser: [], node: [] };
   try {
@@ -156,27 +151,17 @@ async function main() {
   }
   const verdict = (x: number) => (Number.isFinite(x) ? `${x.toFixed(2)} ${x <= 1.3 ? "(within the goal of 1.3)" : "(OUTSIDE the goal of 1.3)"}` : "-");
   console.log(`browser against Node: boot time ratio ${verdict(bootRatio)}; 7z, Node's rating over the browser's ${verdict(ratingRatio)}`);
-  mkdirSync(join(CACHE_DIR, "bench"), { recursive: true });
-  const outFile = join(CACHE_DIR, "bench/web.json");
-  writeFileSync(
-    outFile,
-    JSON.stringify(
-      {
-        generatedAt: new Date().toISOString(),
-        host: { cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length, node: process.version, chromium: chromiumVersion },
-        kernel: image.kernelVersion,
-        packages: image.packages,
-        memoryMiB: opts.memoryMiB,
-        reps: opts.reps,
-        workload: sevenZip,
-        browser: { ...browserSummary, samples: samples.browser },
-        node: { ...nodeSummary, samples: samples.node },
-        browserSlowerBy: { boot: bootRatio, sevenZip: ratingRatio },
-      },
-      null,
-      2,
-    ) + "\n",
-  );
+  const outFile = writeBenchJson("web", info, {
+    chromium: chromiumVersion,
+    kernel: image.kernelVersion,
+    packages: image.packages,
+    memoryMiB: opts.memoryMiB,
+    reps: opts.reps,
+    workload: sevenZip,
+    browser: { ...browserSummary, samples: samples.browser },
+    node: { ...nodeSummary, samples: samples.node },
+    browserSlowerBy: { boot: bootRatio, sevenZip: ratingRatio },
+  });
   console.log(`web: results written to ${outFile}`);
 }
 
