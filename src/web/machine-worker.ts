@@ -140,12 +140,12 @@ const output = (() => {
 })();
 
 /**
- * The terminal's size to the guest's hvc0 (virtio-console VIRTIO_CONSOLE_F_SIZE), where the device
- * has setSize; a size it refuses (out of range, no size feature) leaves the guest's as it was.
+ * The terminal's size to the guest's hvc0 (virtio-console VIRTIO_CONSOLE_F_SIZE); a size the device
+ * refuses (out of range, or a console made without the size feature) leaves the guest's as it was.
  */
 function resizeConsole(vm: VirtMachine, cols: number, rows: number): void {
   try {
-    (vm.hvc as { setSize?: (cols: number, rows: number) => void } | undefined)?.setSize?.(cols, rows);
+    vm.hvc?.setSize(cols, rows);
   } catch (error) {
     console.warn(`parley: console size ${cols}x${rows}: ${error instanceof Error ? error.message : String(error)}`);
   }
@@ -169,8 +169,8 @@ async function buildMachine(shape: WebMachineShape, boot: BootFiles | undefined)
   for (const device of devices) transportOptions.set(device, { coalesce: coalescing.get(device.name) });
   const hostThreads = threads ? Math.max(1, Math.min(shape.harts, scope.navigator.hardwareConcurrency ?? shape.harts)) : undefined;
   // consoleSize: the terminal's size from the start (the virtio-console then offers
-  // VIRTIO_CONSOLE_F_SIZE and setSize() follows the terminal); a machine without it ignores it.
-  const options: ConstructorParameters<typeof VirtMachine>[0] & { consoleSize?: { cols: number; rows: number } } = {
+  // VIRTIO_CONSOLE_F_SIZE and setSize() follows the terminal).
+  const options: ConstructorParameters<typeof VirtMachine>[0] = {
     consoleSize: { cols: settings!.cols, rows: settings!.rows },
     module,
     hartThreads: threads ? webHartThreads({ workerUrl: new URL("hart-worker.js", baseUrl) }) : undefined,
