@@ -5,11 +5,11 @@
 // self-modifying code, precise faults, page-table changes, atomics, FP dirty tracking,
 // interrupts between runs.
 import { test } from "node:test";
-import { Worker } from "node:worker_threads";
 import assert from "node:assert/strict";
 import { Cpu, ExitReason, PRIV_S, type AccessSize, type CpuOptions } from "../../src/cpu/cpu.ts";
 import * as L from "../../src/cpu/layout.ts";
 import { loadCoreModule } from "../../src/host/node/core-module.ts";
+import { startTypeScriptWorker } from "../../src/host/node/hart-threads.ts";
 import * as E from "../diff/encode.ts";
 import { BASE, RAM, SCRATCH, li, loadProgram, randomProgram, words } from "./programs.ts";
 import { PAGE_END_LOOPS, PAGE_END_VALUE, runPageEndProgram, type PageEndResult } from "./page-end-entry.ts";
@@ -379,14 +379,11 @@ test("host writes into a translated page (DMA) drop its translation", () => {
 });
 
 /**
- * Runs page-end-entry.ts's program in a worker thread (through tsx, as the hart threads run from
- * source), so a core that never returns from run() fails the test instead of hanging the suite.
+ * Runs page-end-entry.ts's program in a worker thread, so a core that never returns from run()
+ * fails the test instead of hanging the suite.
  */
 function runPageEndInWorker(jit: Mode | false, limitMs: number): Promise<PageEndResult> {
-  const entry = new URL("./page-end-entry.ts", import.meta.url).href;
-  const tsx = import.meta.resolve("tsx/esm/api");
-  const bootstrap = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(entry)});`;
-  const worker = new Worker(bootstrap, { eval: true, workerData: { pageEnd: { jit } }, execArgv: [] });
+  const worker = startTypeScriptWorker(new URL("./page-end-entry.ts", import.meta.url), { workerData: { pageEnd: { jit } } });
   return new Promise<PageEndResult>((resolve, reject) => {
     const timer = setTimeout(() => {
       void worker.terminate();

@@ -6,16 +6,19 @@ import type { HartThreadInit } from "../../machine/hart-thread.ts";
 import { nodeTimebase } from "./clock.ts";
 
 /**
- * A Worker running hart-worker beside this file: the bundle's .mjs in dist/, or, running from
- * source (tests, benchmarks), the TypeScript file through tsx, registered in the worker first
- * (a worker does not inherit the main thread's loader hooks).
+ * A Worker running the TypeScript module `entry` from source (tests, benchmarks): tsx is
+ * registered in the worker first, since a worker does not inherit the main thread's loader hooks.
  */
+export function startTypeScriptWorker(entry: URL, options: { workerData?: unknown; name?: string } = {}): Worker {
+  const tsx = import.meta.resolve("tsx/esm/api");
+  const bootstrap = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(entry.href)});`;
+  return new Worker(bootstrap, { eval: true, ...options, execArgv: [] });
+}
+
+/** A Worker running hart-worker beside this file: the bundle's .mjs in dist/, or the .ts from source. */
 function startWorker(workerData: unknown, name: string): Worker {
   if (!import.meta.url.endsWith(".ts")) return new Worker(new URL("./hart-worker.mjs", import.meta.url), { workerData, name });
-  const entry = new URL("./hart-worker.ts", import.meta.url).href;
-  const tsx = import.meta.resolve("tsx/esm/api");
-  const bootstrap = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(entry)});`;
-  return new Worker(bootstrap, { eval: true, workerData, name, execArgv: [] });
+  return startTypeScriptWorker(new URL("./hart-worker.ts", import.meta.url), { workerData, name });
 }
 
 /** A host for one machine's hart threads; its timebase starts now (the machine's time 0). */
