@@ -19,6 +19,7 @@ import type { AddressInfo } from "node:net";
 import { Command } from "commander";
 import { ensureWebDisk, startWebServer, webRoot } from "../src/cli/web-server.ts";
 import { REPO_ROOT } from "../src/host/node/paths.ts";
+import { DEFAULT_APPEND_HVC } from "../src/machine/kernel-command-line.ts";
 import { buildGuestImage, type GuestImage } from "../src/image/index.ts";
 import { CHROMIUM, launchChromium, runInGuest, SHELL_GREETING, waitForShell } from "./web-page.ts";
 import { BENCH_PACKAGES, fmt, median, parse7z, sevenZipCommand, type SevenZip } from "./guest-workloads.ts";
@@ -26,7 +27,6 @@ import { benchRunInfo, formatRunHeader, wholeNumber, writeBenchJson } from "./re
 
 const BOOT_MS = 300_000;
 const SEVEN_ZIP_MS = 900_000;
-const APPEND = "console=hvc0 earlycon=sbi";
 
 interface Options {
   reps: number;
@@ -54,7 +54,7 @@ function nodeRun(image: GuestImage, opts: Options, sevenZip: string): Promise<Sa
     const child = spawn(
       process.execPath,
       [join(REPO_ROOT, "dist/parley.mjs"), "run", "--kernel", image.kernel, "--initrd", image.initrd, "--memory", `${opts.memoryMiB}M`,
-        "--cpus", "1", "--console", "hvc", "--append", APPEND],
+        "--cpus", "1", "--console", "hvc", "--append", DEFAULT_APPEND_HVC],
       { stdio: ["pipe", "pipe", "pipe"] },
     );
     let output = "";

@@ -1,6 +1,7 @@
 // Guest sessions for the pv comparisons: the guest image with the pvbench program in its
 // initramfs, a guest booted to its shell for commands, and a boot timed to Linux starting init.
 import { readFileSync } from "node:fs";
+import { DEFAULT_APPEND_HVC } from "../../src/machine/kernel-command-line.ts";
 import { buildGuestImage, type GuestImage } from "../../src/image/index.ts";
 import { buildGuest } from "../../src/image/toolchain.ts";
 import { GUEST_ARCH_FLAGS } from "../../src/image/guest-programs.ts";
@@ -45,7 +46,7 @@ export async function prepareImage(log: Log): Promise<BenchImage> {
 
 function guestOptions(img: BenchImage, o: SessionOptions): GuestOptions {
   const { modules, ...rest } = o;
-  return { ramSize: MEMORY, kernel: img.kernel, initrd: img.initrd(modules), bootargs: "console=hvc0 earlycon=sbi", console: "hvc", ...rest };
+  return { ramSize: MEMORY, kernel: img.kernel, initrd: img.initrd(modules), bootargs: DEFAULT_APPEND_HVC, console: "hvc", ...rest };
 }
 
 export async function bootShell(img: BenchImage, o: SessionOptions): Promise<PvGuest> {

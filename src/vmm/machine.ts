@@ -58,8 +58,9 @@ import { SnapshotFileError } from "./snapshot-file.ts";
 import { MemoryFileError } from "../host/node/memory-file.ts";
 import type { RateLimiterConfig } from "../virtio/rate-limiter.ts";
 
-export const DEFAULT_APPEND = "console=ttyS0 earlycon=sbi";
-export const DEFAULT_APPEND_HVC = "console=hvc0 earlycon=sbi";
+import { DEFAULT_APPEND, DEFAULT_APPEND_HVC } from "../machine/kernel-command-line.ts";
+
+export { DEFAULT_APPEND, DEFAULT_APPEND_HVC };
 /** Balloon pages are 4 KiB (virtio spec 5.5.6): 256 to the MiB. */
 const PAGES_PER_MIB = 256;
 

@@ -3,6 +3,7 @@
 // engine, or several on hart workers over a shared memory when the page is cross-origin isolated —
 // and answers the page's messages (messages.ts). The page's main thread stays free for the terminal.
 import { DEFAULT_PAUSE_LOOP_WINDOW, VirtMachine, type MachineExit } from "../machine/virt.ts";
+import { DEFAULT_APPEND_HVC } from "../machine/kernel-command-line.ts";
 import type { VirtioDevice } from "../virtio/types.ts";
 import type { VirtioCoalesce } from "../virtio/transport/mmio.ts";
 import { VirtioBlk } from "../virtio/blk/device.ts";
@@ -13,8 +14,6 @@ import { openDataDisk, type DataDisk } from "./data-disk.ts";
 import { copyPagesIntoRam, decodeWebSnapshot, encodeWebSnapshot, type DecodedWebSnapshot, type WebMachineShape } from "./snapshot-container.ts";
 import type { FromWorker, PageState, ToWorker } from "./messages.ts";
 
-/** The kernel command line of `parley start --console hvc` (src/vmm/machine.ts DEFAULT_APPEND_HVC). */
-const BOOTARGS = "console=hvc0 earlycon=sbi";
 const LEDGER_INTERVAL_MS = 1000;
 /** Console output is sent to the page at most this often, in one message. */
 const OUTPUT_FLUSH_MS = 10;
@@ -182,7 +181,7 @@ async function buildMachine(shape: WebMachineShape, boot: BootFiles | undefined)
     bootPath: "paravirtual",
     kernel: boot?.kernel,
     initrd: boot?.initrd,
-    bootargs: BOOTARGS,
+    bootargs: DEFAULT_APPEND_HVC,
     console: "hvc",
     virtio: devices,
     virtioTransport: transportOptions,

@@ -8,6 +8,7 @@ import { nodeHartThreads } from "../../src/host/node/hart-threads.ts";
 import { jitFromEnvironment } from "../../src/host/node/jit-environment.ts";
 import type { GuestImage } from "../../src/image/index.ts";
 import type { VirtioDevice } from "../../src/virtio/types.ts";
+import { DEFAULT_APPEND, DEFAULT_APPEND_HVC } from "../../src/machine/kernel-command-line.ts";
 
 /**
  * Harts for sessions that do not ask for a number: PARLEY_TEST_CPUS (CI runs the boot and virtio
@@ -73,7 +74,7 @@ export class GuestSession {
       kernel: opts.restore || opts.incoming ? undefined : new Uint8Array(readFileSync(image.kernel)),
       initrd: opts.restore || opts.incoming ? undefined : (opts.initrd ?? new Uint8Array(readFileSync(image.initrd))),
       firmware: opts.firmware ? new Uint8Array(readFileSync(image.opensbi.fwDynamic!)) : undefined,
-      bootargs: opts.append ?? (opts.console === "hvc" ? "console=hvc0 earlycon=sbi" : "console=ttyS0 earlycon=sbi"),
+      bootargs: opts.append ?? (opts.console === "hvc" ? DEFAULT_APPEND_HVC : DEFAULT_APPEND),
       sstc: opts.sstc,
       virtio: opts.virtio,
       console: opts.console,
