@@ -6,6 +6,8 @@
 //   header (40 bytes) | memory reservation block (8-aligned) | structure block (4-aligned) |
 //   strings block (no alignment)
 
+import { concatBytes } from "./bytes.ts";
+
 export class FdtError extends Error {
   override name = "FdtError";
 }
@@ -85,16 +87,6 @@ function encodeString(s: string): Uint8Array {
   return out;
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 export const prop = {
   /** <empty>: a boolean property such as `interrupt-controller`. */
   empty: (): Uint8Array => new Uint8Array(0),
@@ -115,11 +107,11 @@ export const prop = {
   /** <string>: NUL-terminated. */
   string: (s: string): Uint8Array => encodeString(s),
   /** <stringlist>: concatenated NUL-terminated strings. */
-  strings: (list: readonly string[]): Uint8Array => concat(list.map(encodeString)),
+  strings: (list: readonly string[]): Uint8Array => concatBytes(list.map(encodeString)),
   /** Raw bytes, copied. */
   bytes: (b: Uint8Array): Uint8Array => b.slice(),
   /** Concatenates already-encoded pieces, e.g. phandle + cells pairs in `interrupts-extended`. */
-  concat: (...parts: Uint8Array[]): Uint8Array => concat(parts),
+  concat: (...parts: Uint8Array[]): Uint8Array => concatBytes(parts),
 };
 
 /**

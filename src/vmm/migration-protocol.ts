@@ -10,6 +10,8 @@
 //   DONE    destination -> source: JSON { restoreMs } once the guest runs there
 //   ERROR   either way: JSON { message }; the stream ends
 
+import { concatBytes } from "../platform/bytes.ts";
+
 export const MIGRATION_PROTOCOL = "parley-migration";
 export const MIGRATION_VERSION = 1;
 export const PAGE_SIZE = 4096;
@@ -89,12 +91,12 @@ export class FrameReader {
 
   private peek(n: number): Uint8Array {
     if (this.chunks[0].length >= n) return this.chunks[0].subarray(0, n);
-    this.chunks = [concat(this.chunks, this.buffered)];
+    this.chunks = [concatBytes(this.chunks)];
     return this.chunks[0].subarray(0, n);
   }
 
   private take(n: number): Uint8Array {
-    if (this.chunks[0].length < n) this.chunks = [concat(this.chunks, this.buffered)];
+    if (this.chunks[0].length < n) this.chunks = [concatBytes(this.chunks)];
     const first = this.chunks[0];
     const out = first.subarray(0, n);
     if (first.length === n) this.chunks.shift();
@@ -102,16 +104,6 @@ export class FrameReader {
     this.buffered -= n;
     return out;
   }
-}
-
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
 }
 
 /** A PAGES payload for `pages` of `ram` (zero pages as records without data); `isZeroPage` tests a page of `ram`. */

@@ -13,6 +13,7 @@ import { webHartThreads } from "../host/web/hart-threads.ts";
 import { openDataDisk, type DataDisk } from "./data-disk.ts";
 import { copyPagesIntoRam, decodeWebSnapshot, encodeWebSnapshot, type DecodedWebSnapshot, type WebMachineShape } from "./snapshot-container.ts";
 import type { FromWorker, PageState, ToWorker } from "./messages.ts";
+import { concatBytes } from "../platform/bytes.ts";
 
 const LEDGER_INTERVAL_MS = 1000;
 /** Console output is sent to the page at most this often, in one message. */
@@ -93,13 +94,7 @@ async function fetchWithProgress(url: string, what: string): Promise<Uint8Array<
     }
   }
   post({ type: "progress", what, loaded, total: total || loaded });
-  const bytes = new Uint8Array(loaded);
-  let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.length;
-  }
-  return bytes;
+  return concatBytes(chunks);
 }
 
 function engine(baseUrl: string, shared: boolean): Promise<WebAssembly.Module> {
@@ -120,13 +115,7 @@ const output = (() => {
   let scheduled = false;
   const flush = () => {
     scheduled = false;
-    const size = pending.reduce((sum, b) => sum + b.length, 0);
-    const bytes = new Uint8Array(size);
-    let at = 0;
-    for (const b of pending.splice(0)) {
-      bytes.set(b, at);
-      at += b.length;
-    }
+    const bytes = concatBytes(pending.splice(0));
     post({ type: "output", bytes }, [bytes.buffer]);
   };
   return (bytes: Uint8Array) => {
