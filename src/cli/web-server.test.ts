@@ -103,6 +103,28 @@ test("the server: isolation headers, types, ranges (206, 416), HEAD, 404s and 40
   await post.text();
 });
 
+test("the server with isolation off: no isolation headers on any answer, ranges as before", async (t) => {
+  const f = fixture();
+  const server = await startWebServer({ root: f.root, images: f.images, isolation: false, host: "127.0.0.1", port: 0 });
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+    f.cleanup();
+  });
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const answers = [
+    await fetch(`${base}/`),
+    await fetch(`${base}/image/disk.img`, { headers: { Range: "bytes=10-19" } }),
+    await fetch(`${base}/image/disk.img`, { headers: { Range: "bytes=99999-" } }),
+    await fetch(`${base}/missing`),
+  ];
+  assert.deepEqual(answers.map((a) => a.status), [200, 206, 416, 404]);
+  for (const answer of answers) {
+    for (const name of Object.keys(ISOLATION_HEADERS)) assert.equal(answer.headers.get(name), null, `${answer.url} ${answer.status}: ${name}`);
+  }
+  assert.deepEqual(new Uint8Array(await answers[1].arrayBuffer()), f.disk.subarray(10, 20));
+});
+
 test("the server: a port in use is a UsageError naming --port", async (t) => {
   const f = fixture();
   const first = await startWebServer({ root: f.root, images: f.images, host: "127.0.0.1", port: 0 });

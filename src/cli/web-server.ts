@@ -58,6 +58,15 @@ export interface WebServerOptions {
   root: string;
   /** Files served under /image/ by name (Image, initrd, disk.img): absolute paths. */
   images: Record<string, string>;
+  /**
+   * Send the cross-origin-isolation headers (default true). False serves the page as a plain
+   * static host does, which the page must survive on one hart (its test does that).
+   */
+  isolation?: boolean;
+}
+
+function isolationHeaders(options: WebServerOptions): Record<string, string> {
+  return options.isolation === false ? {} : ISOLATION_HEADERS;
 }
 
 /** Where a request path leads: a file under root or an image file, or nothing. */
@@ -77,14 +86,14 @@ export function resolveRequestPath(urlPath: string, options: WebServerOptions): 
   return file;
 }
 
-function send(response: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
-  response.writeHead(status, { ...ISOLATION_HEADERS, "Content-Type": "text/plain; charset=utf-8", ...headers });
+function send(response: ServerResponse, status: number, message: string, headers: Record<string, string>): void {
+  response.writeHead(status, { "Content-Type": "text/plain; charset=utf-8", ...headers });
   response.end(message + "\n");
 }
 
 export function handleWebRequest(request: IncomingMessage, response: ServerResponse, options: WebServerOptions): void {
   if (request.method !== "GET" && request.method !== "HEAD") {
-    send(response, 405, "only GET and HEAD", { Allow: "GET, HEAD" });
+    send(response, 405, "only GET and HEAD", { ...isolationHeaders(options), Allow: "GET, HEAD" });
     return;
   }
   const file = resolveRequestPath(request.url ?? "/", options);
@@ -95,19 +104,19 @@ export function handleWebRequest(request: IncomingMessage, response: ServerRespo
     if (!stat.isFile()) throw new Error("not a file");
     size = stat.size;
   } catch {
-    send(response, 404, `${request.url}: not found`);
+    send(response, 404, `${request.url}: not found`, isolationHeaders(options));
     return;
   }
   const range = parseRange(request.headers.range, size);
   const headers: Record<string, string> = {
-    ...ISOLATION_HEADERS,
+    ...isolationHeaders(options),
     "Content-Type": CONTENT_TYPES[extname(file)] ?? "application/octet-stream",
     "Accept-Ranges": "bytes",
     "Cache-Control": "no-cache",
     "X-Content-Type-Options": "nosniff",
   };
   if (range.kind === "unsatisfiable") {
-    send(response, 416, `${request.headers.range}: not a satisfiable byte range of ${size} bytes`, { "Content-Range": `bytes */${size}` });
+    send(response, 416, `${request.headers.range}: not a satisfiable byte range of ${size} bytes`, { ...isolationHeaders(options), "Content-Range": `bytes */${size}` });
     return;
   }
   const [status, start, end] = range.kind === "range" ? [206, range.start, range.end] : [200, 0, size - 1];

@@ -11,14 +11,15 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "@playwright/test";
 import { REPO_ROOT } from "../../src/host/node/paths.ts";
-import { ensureWebDisk } from "../../src/cli/web-server.ts";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { ensureWebDisk, startWebServer, webRoot } from "../../src/cli/web-server.ts";
 import { buildGuestImage } from "../../src/image/index.ts";
 import type { Ledger } from "../../src/machine/ledger.ts";
 import { hostGate, missingHostTools } from "../support/host-tools.ts";
 import {
   dashboardCanvases, describePage, distWebReady, launchChromium, ledger, pageState, runInGuest, startParleyWeb, waitFor, waitForShell, type WebServer,
 } from "../../bench/web-page.ts";
-import { startStaticServer, type StaticServer } from "./static-server.ts";
 
 const gate = hostGate(missingHostTools(["chromium", "mkfs.ext4"]) ?? distWebReady());
 /** A boot to the shell in the browser: a few tens of seconds here; generous for a loaded CI host. */
@@ -191,20 +192,23 @@ describe("the web page in headless Chromium", { skip: gate.skip, timeout: 3 * BO
 
   test("without the isolation headers the page warns and runs one hart", { timeout: BOOT_MS + 60_000 }, async () => {
     const image = await buildGuestImage({ log: () => {} });
-    // The same page and image from a plain static server that sends no COOP/COEP.
-    let plain: StaticServer | undefined;
+    // The same page and image served as a plain static host does: no COOP/COEP.
+    let plain: Server | undefined;
     const isolatedDisk = await fetch(new URL("image/disk.img", web!.url), { headers: { Range: "bytes=0-0" } });
     assert.equal(isolatedDisk.status, 206, "parley web serves byte ranges of the disk");
     try {
-      plain = await startStaticServer({
-        root: join(REPO_ROOT, "dist/web"),
-        files: { "image/Image": image.kernel, "image/initrd": image.initrd, "image/disk.img": ensureWebDisk() },
-        crossOriginIsolation: false,
+      plain = await startWebServer({
+        root: webRoot(),
+        images: { Image: image.kernel, initrd: image.initrd, "disk.img": ensureWebDisk() },
+        isolation: false,
+        host: "127.0.0.1",
+        port: 0,
       });
+      const plainUrl = `http://127.0.0.1:${(plain.address() as AddressInfo).port}/`;
       const other = await browser!.newContext();
       const p = await other.newPage();
       const opened = Date.now();
-      await p.goto(`${plain.url}?cpus=2`); // asks for 2: without isolation the page must fall back to 1
+      await p.goto(`${plainUrl}?cpus=2`); // asks for 2: without isolation the page must fall back to 1
       await waitForShell(p, opened, BOOT_MS);
       const state = await pageState(p);
       assert.equal(state?.crossOriginIsolated, false);
@@ -214,7 +218,8 @@ describe("the web page in headless Chromium", { skip: gate.skip, timeout: 3 * BO
       assert.equal(await runInGuest(p, "nproc"), "1");
       await other.close();
     } finally {
-      await plain?.close();
+      plain?.closeAllConnections();
+      plain?.close();
     }
   });
 });
