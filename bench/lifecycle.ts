@@ -21,10 +21,8 @@
 //     answer and the workload must go on with every page holding the data it last wrote; a
 //     destination whose console stays silent is recorded as such (its figures still count).
 //
-// Options: --reps N (default 1; medians), --memory MiB (default 512), --only snapshot,migrate,
-// --downtime-ms N (default 20), --settle-s N (seconds between starting the workload and
-// migrating, default 3), --memwrite MIB,PAGES_PER_MS (default 64,40 = 156 MiB/s of 4 KiB pages), --dir DIR (where
-// the snapshot files go, default the system's temporary directory).
+// Options: `npm run bench -- lifecycle --help` lists them (--reps, --memory, --only, --downtime-ms,
+// --settle-s, --memwrite, --dir).
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -42,7 +40,8 @@ import {
 } from "./lifecycle-guests.ts";
 import { DEFAULT_MEMWRITE, MEMWRITE_LOG, memwriteCommand, memwriteContinuation, memwriteTargetMiBs, parseMemwriteBeats, steadyRateMiBs, type MemwriteSettings } from "./memwrite.ts";
 import type { QmpClient } from "./qmp.ts";
-import { benchRunInfo, formatRunHeader, writeBenchJson } from "./report.ts";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { benchRunInfo, formatRunHeader, wholeNumber, writeBenchJson } from "./report.ts";
 
 const BOOT_TIMEOUT_MS = 300_000;
 const ANSWER_TIMEOUT_MS = 30_000;
@@ -65,35 +64,32 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const opts: Options = { reps: 1, memoryMiB: 512, only: [...PARTS], downtimeMs: 20, settleS: 3, memwrite: { ...DEFAULT_MEMWRITE }, dir: undefined };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
-    const positive = (v: string) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1) throw new Error(`${a}: expected a positive whole number, not ${v}`);
-      return n;
-    };
-    if (a === "--reps") opts.reps = positive(value());
-    else if (a === "--memory") opts.memoryMiB = positive(value().replace(/M$/i, ""));
-    else if (a === "--downtime-ms") opts.downtimeMs = positive(value());
-    else if (a === "--settle-s") opts.settleS = positive(value());
-    else if (a === "--dir") opts.dir = value();
-    else if (a === "--memwrite") {
-      const [mib, rate] = value().split(",").map(positive);
-      if (rate === undefined) throw new Error("--memwrite: expected MIB,PAGES_PER_MS (e.g. 64,40)");
-      opts.memwrite = { ...opts.memwrite, mib, pagesPerMs: rate };
-    } else if (a === "--only") {
-      const names = value().split(",");
-      for (const n of names) if (!(PARTS as readonly string[]).includes(n)) throw new Error(`--only: unknown part ${n} (${PARTS.join(", ")})`);
-      opts.only = names as Part[];
-    } else throw new Error(`unknown option ${a}`);
-  }
-  return opts;
+  const positive = wholeNumber(1);
+  const parts = (value: string): Part[] => {
+    const names = value.split(",");
+    for (const n of names) if (!(PARTS as readonly string[]).includes(n)) throw new InvalidArgumentError(`unknown part ${n} (${PARTS.join(", ")})`);
+    return names as Part[];
+  };
+  const memwrite = (value: string): MemwriteSettings => {
+    const [mib, rate] = value.split(",").map(positive);
+    if (rate === undefined) throw new InvalidArgumentError("expected MIB,PAGES_PER_MS (e.g. 64,40)");
+    return { ...DEFAULT_MEMWRITE, mib, pagesPerMs: rate };
+  };
+  const program = new Command("npm run bench -- lifecycle")
+    .option("--reps <n>", "runs of each measurement (medians are reported)", positive, 1)
+    .option("--memory <MiB>", "guest memory", wholeNumber(1, /M$/i), 512)
+    .addOption(new Option("--only <parts>", `comma-separated, of ${PARTS.join(", ")}`).argParser(parts).default([...PARTS], PARTS.join(",")))
+    .option("--downtime-ms <ms>", "the downtime goal given to both hypervisors", positive, 20)
+    .option("--settle-s <s>", "seconds between starting the workload and migrating", positive, 3)
+    .addOption(
+      new Option("--memwrite <MIB,PAGES_PER_MS>", "the memory writer's working set and rate (64,40: 156 MiB/s of 4 KiB pages)")
+        .argParser(memwrite)
+        .default({ ...DEFAULT_MEMWRITE }, `${DEFAULT_MEMWRITE.mib},${DEFAULT_MEMWRITE.pagesPerMs}`),
+    )
+    .option("--dir <path>", "where the snapshot files go (default: the system's temporary directory)")
+    .parse(argv, { from: "user" });
+  const o = program.opts<{ reps: number; memory: number; only: Part[]; downtimeMs: number; settleS: number; memwrite: MemwriteSettings; dir?: string }>();
+  return { reps: o.reps, memoryMiB: o.memory, only: o.only, downtimeMs: o.downtimeMs, settleS: o.settleS, memwrite: o.memwrite, dir: o.dir };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
