@@ -172,6 +172,8 @@ test("--net user: DHCP from passt, guest to host's 127.0.0.1 through the gateway
 
     // Host -> guest through the forwarded port: a server in the guest (nc running a program on the
     // connection: it stores what arrives, then answers with its hash), the host connects to 127.0.0.1.
+    // The guest answers only after the host's end of stream: Debian 12's passt sends no more host
+    // data once the guest has half-closed (README, "Networking without root").
     const listen = await guest.run(
       `(nc -l -p ${GUEST_PORT} -e sh -c 'cat > /tmp/down; md5sum < /tmp/down'; echo LISTENER-DONE) & ` +
         `for i in $(seq 100); do netstat -ltn | grep -q ':${GUEST_PORT} ' && break; sleep 0.1; done; netstat -ltn | grep ':${GUEST_PORT} '`,
