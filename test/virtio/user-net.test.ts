@@ -1,7 +1,8 @@
 // `parley run --net user,hostfwd=...` end to end, as a user runs it (dist/parley.mjs) and without
 // any privilege of its own: passt gives the guest its address by DHCP (busybox udhcpc), the guest
-// reaches a server on the host's 127.0.0.1 through the gateway address, the host reaches a
-// server in the guest through the forwarded port, and passt is gone once the guest powers off.
+// reaches a TCP server and a UDP (TFTP) server on the host's 127.0.0.1 through the gateway address,
+// the host reaches a server in the guest through the forwarded port, and passt is gone once the
+// guest powers off.
 // All traffic stays on this machine: the host's side is 127.0.0.1 only. DNS is checked as far as
 // it can be without traffic leaving the machine: the server the guest is told to use.
 import { test } from "node:test";
@@ -9,6 +10,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
+import { createSocket } from "node:dgram";
 import { connect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { networkInterfaces } from "node:os";
 import { buildGuestImage } from "../../src/image/index.ts";
@@ -115,7 +117,7 @@ const DHCP_SCRIPT = [
   'for s in $dns; do echo "nameserver $s"; done > /etc/resolv.conf',
 ].join("\n");
 
-test("--net user: DHCP from passt, guest to host's 127.0.0.1 through the gateway, host to guest through hostfwd", { skip: host.skip, timeout: 2 * BOOT_MS }, async () => {
+test("--net user: DHCP from passt, TCP and UDP from the guest to the host's 127.0.0.1 at the gateway, and from the host through hostfwd", { skip: host.skip, timeout: 2 * BOOT_MS }, async () => {
   host.check();
   await buildGuestImage();
   const forwardPort = await freePort();
@@ -137,6 +139,25 @@ test("--net user: DHCP from passt, guest to host's 127.0.0.1 through the gateway
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const serverPort = (server.address() as AddressInfo).port;
+
+  // A TFTP server on the host's 127.0.0.1 (UDP, one file of one block): the guest's busybox has
+  // no UDP netcat, but its tftp client makes a UDP exchange both ways. RFC 1350: RRQ (opcode 1)
+  // filename NUL mode NUL; DATA (3) block number, up to 512 bytes (fewer: the last block); ACK (4).
+  const tftpPayload = `UDP-FROM-HOST-${randomBytes(6).toString("hex")}\n`;
+  const tftpRequests: string[] = [];
+  let tftpAcked!: () => void;
+  const tftpDone = new Promise<void>((resolve) => (tftpAcked = resolve));
+  const udp = createSocket("udp4");
+  udp.on("message", (message, from) => {
+    const opcode = message.readUInt16BE(0);
+    if (opcode === 1) {
+      tftpRequests.push(message.subarray(2, message.indexOf(0, 2)).toString());
+      const data = Buffer.concat([Buffer.from([0, 3, 0, 1]), Buffer.from(tftpPayload)]);
+      udp.send(data, from.port, from.address);
+    } else if (opcode === 4 && message.readUInt16BE(2) === 1) tftpAcked();
+  });
+  await new Promise<void>((resolve) => udp.bind(0, "127.0.0.1", resolve));
+  const udpPort = udp.address().port;
 
   const guest = new CliGuest(["--cpus", String(testHarts()), "--net", `user,hostfwd=tcp:127.0.0.1:${forwardPort}-:${GUEST_PORT}`]);
   try {
@@ -192,11 +213,22 @@ test("--net user: DHCP from passt, guest to host's 127.0.0.1 through the gateway
     assert.equal(Number(got.text.trim()), download.length, "the guest received all the host's bytes");
     assert.equal(answer.trim().split(/\s+/)[0], md5(download), "the guest's answer: the hash of what it received");
 
+    // UDP both ways, to the host's 127.0.0.1 at the gateway's address: the guest's request names a
+    // file, the host's answer carries it, the guest acknowledges it.
+    const tftpName = `guest-${randomBytes(4).toString("hex")}`;
+    const tftp = await guest.run(`tftp -g -r ${tftpName} -l /tmp/tftp ${router} ${udpPort} && cat /tmp/tftp`, 60_000);
+    assert.equal(tftp.status, 0, tftp.text);
+    // A request the guest sent again (its answer was late) is the same request.
+    assert.ok(tftpRequests.length >= 1 && tftpRequests.every((name) => name === tftpName), `the host received the guest's datagram: ${tftpRequests.join(", ")}`);
+    assert.equal(tftp.text, tftpPayload, "the guest received the host's datagram");
+    await tftpDone;
+
     guest.type("poweroff\n");
     assert.equal(await guest.exited, 0, guest.output.slice(-1500));
     assert.deepEqual(passtProcesses(`127.0.0.1/${forwardPort}:${GUEST_PORT}`), [], "passt ended with the guest");
   } finally {
     guest.kill();
     server.close();
+    udp.close();
   }
 });

@@ -5,6 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
+import { createSocket } from "node:dgram";
 import { createServer, type Server } from "node:net";
 import { dirname } from "node:path";
 import { needsHostTools } from "../../../test/support/host-tools.ts";
@@ -80,6 +81,17 @@ function listenOn(port: number): Promise<Server> {
   });
 }
 
+function bindUdp(port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = createSocket("udp4");
+    socket.once("error", (err) => {
+      socket.close();
+      reject(err);
+    });
+    socket.bind(port, "127.0.0.1", () => socket.close(() => resolve()));
+  });
+}
+
 const GUEST_MAC = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
 /** TEST-NET-2 (RFC 5737): an address no host here has, so passt answers for it. */
 const ASKED_IP = [198, 51, 100, 1];
@@ -97,14 +109,23 @@ function arpRequest(): Uint8Array {
 test("passt answers ARP through the stream, binds the forwarded port, and ends with the backend", { skip: passt.skip, timeout: 30_000 }, async () => {
   passt.check();
   const port = await freePort();
-  const backend = await startPasstBackend({ forwards: [{ protocol: "tcp", hostAddress: "127.0.0.1", hostPort: port, guestPort: 22 }], mtu: 1500, log: () => {} });
+  const udpPort = await freePort();
+  const backend = await startPasstBackend({
+    forwards: [
+      { protocol: "tcp", hostAddress: "127.0.0.1", hostPort: port, guestPort: 22 },
+      { protocol: "udp", hostAddress: "127.0.0.1", hostPort: udpPort, guestPort: 53 },
+    ],
+    mtu: 1500,
+    log: () => {},
+  });
   const pid = backend.pid!;
   try {
-    assert.match(backend.description, new RegExp(`^user \\(passt pid ${pid}, hostfwd tcp:127\\.0\\.0\\.1:${port}-:22; running\\)$`));
+    assert.match(backend.description, new RegExp(`^user \\(passt pid ${pid}, hostfwd tcp:127\\.0\\.0\\.1:${port}-:22 udp:127\\.0\\.0\\.1:${udpPort}-:53; running\\)$`));
     // The PID file's directory served its purpose and is gone while passt runs.
     const args = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
     assert.equal(existsSync(dirname(args[args.indexOf("--pid") + 1])), false);
     await assert.rejects(listenOn(port), /EADDRINUSE/);
+    await assert.rejects(bindUdp(udpPort), /EADDRINUSE/);
 
     const reply = new Promise<Uint8Array>((resolve) => backend.onReceive((frame) => frame[12] === 0x08 && frame[13] === 0x06 && resolve(frame)));
     backend.send(arpRequest());
@@ -120,6 +141,7 @@ test("passt answers ARP through the stream, binds the forwarded port, and ends w
   assert.throws(() => process.kill(pid, 0), /ESRCH/, "passt has exited");
   assert.match(backend.description, /; closed\)$/);
   (await listenOn(port)).close();
+  await bindUdp(udpPort);
 });
 
 test("a forwarded port already in use is refused with passt's reason", { skip: passt.skip, timeout: 30_000 }, async () => {
