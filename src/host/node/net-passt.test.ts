@@ -5,9 +5,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
+import { spawn } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { createServer, type Server } from "node:net";
 import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
 import { needsHostTools } from "../../../test/support/host-tools.ts";
 import { formatHostForward, passtArguments, passtMessages, passtPortSpec, startPasstBackend, type PasstForward } from "./net-passt.ts";
 
@@ -156,4 +158,33 @@ test("a forwarded port already in use is refused with passt's reason", { skip: p
   } finally {
     busy.close();
   }
+});
+
+/** Whether `pid` has ended: gone, or a zombie that nobody has reaped yet (its parent was killed). */
+function ended(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "").startsWith("Z");
+  } catch {
+    return true;
+  }
+}
+
+test("passt ends by itself when the process that started it is killed", { skip: passt.skip, timeout: 60_000 }, async () => {
+  passt.check();
+  const module = fileURLToPath(new URL("./net-passt.ts", import.meta.url));
+  const script = `const { startPasstBackend } = await import(${JSON.stringify(module)}); const b = await startPasstBackend({ log: () => {} }); console.log("PASST-PID", b.pid); setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+  let output = "";
+  const pid = await new Promise<number>((resolve, reject) => {
+    child.stdout.on("data", (d) => {
+      output += d;
+      const m = /PASST-PID (\d+)/.exec(output);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once("exit", (code) => reject(new Error(`the child exited (${code}) before starting passt: ${output}`)));
+  });
+  assert.equal(ended(pid), false, "passt runs");
+  child.kill("SIGKILL");
+  // No cleanup ran in the killed process: passt sees its end of the socket pair close.
+  while (!ended(pid)) await new Promise((r) => setTimeout(r, 20));
 });
