@@ -188,9 +188,12 @@ export function parseNetOption(text: string, index: number): NetworkInterface {
     });
     // The interface's own checks (a port forwarded twice) in the flag's terms.
     const user = safeParseWith(UserBackend, { host_forwards });
-    if (!user.success) throw new UsageError(`--net ${text}: hostfwd: ${describeZodError(user.error)
-          .replace(/^host_forwards\[\d+\]\.host_port: /, "")
-          .replace(/host_forwards\[(\d+)\]/, (_, i: string) => `hostfwd number ${Number(i) + 1}`)}`);
+    if (!user.success) {
+      const why = describeZodError(user.error)
+        .replace(/^host_forwards\[\d+\]\.host_port: /, "")
+        .replace(/host_forwards\[(\d+)\]/, (_, i: string) => `hostfwd number ${Number(i) + 1}`);
+      throw new UsageError(`--net ${text}: hostfwd: ${why}`);
+    }
     return { ...common, user: user.data };
   }
   if (v.tap !== undefined) return { ...common, host_dev_name: v.tap };

@@ -153,7 +153,7 @@ export type HostForward = z.infer<typeof HostForward>;
 
 /**
  * Networking without privileges through passt (src/host/node/net-passt.ts): the guest gets DHCP,
- * DNS and outbound TCP/UDP/ICMP through the host's own sockets, and host ports forwarded to it.
+ * DNS and outbound TCP and UDP through the host's own sockets, and host ports forwarded to it.
  */
 export const UserBackend = z
   .object({

@@ -1,6 +1,6 @@
 // A virtio-net backend without privileges: user-mode networking through passt (Debian package
 // `passt`), the way QEMU's `-netdev stream` uses it. passt terminates the guest's Layer 2 in a
-// process of its own and carries the guest's TCP, UDP and ICMP over ordinary host sockets; it
+// process of its own and carries the guest's TCP and UDP over ordinary host sockets; it
 // answers the guest's ARP, DHCP, NDP and DHCPv6, and binds the host ports forwarded to the guest.
 //
 // passt speaks the stream framing of Parley's socket backend (a 4-byte big-endian length before
