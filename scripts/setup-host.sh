@@ -16,6 +16,7 @@ PACKAGES=(
   debian-archive-keyring        # verifies Debian trixie's package lists for the guest image
   iproute2                      # network namespaces and TAP addresses for the virtio-net TAP test
   iputils-ping                  # the host side of the TAP test's pings
+  passt                         # user-mode networking for `--net user` (no root, no TAP): its tests and the user-network bench
   e2fsprogs                     # debugfs: the host reads back files the guest wrote to an ext4 disk; mkfs.ext4: the page's data disk
   chromium                      # the headless browser the page test and the web bench drive (Playwright downloads none)
   fonts-dejavu-core             # a monospace font for the page's terminal; without Recommends only fontconfig's first choice brings it

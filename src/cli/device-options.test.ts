@@ -2,7 +2,7 @@
 // that name the flag and the key.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseBalloonOption, parseCoalesce, parseDiskOption, parseNetOption, parseRngOption, parseVsockOption, parseKeyValues } from "./device-options.ts";
+import { parseBalloonOption, parseCoalesce, parseDiskOption, parseHostForward, parseNetOption, parseRngOption, parseVsockOption, parseKeyValues } from "./device-options.ts";
 import { UsageError } from "./options.ts";
 import { parseMac, Drive, NetworkInterface, Entropy, Vsock, Balloon } from "../vmm/schema.ts";
 
@@ -30,6 +30,44 @@ test("networks become network interfaces", () => {
   assert.throws(() => parseNetOption("tap=t0,mac=01:00:5e:00:00:01", 0), /mac: is a multicast/);
   assert.throws(() => parseNetOption("tap=t0,mac=zz", 0), /must look like/);
   assert.ok(NetworkInterface.safeParse(n).success);
+});
+
+test("--net user with hostfwd= in QEMU's syntax (repeatable)", () => {
+  assert.deepEqual(parseNetOption("user", 0), { iface_id: "net0", user: { host_forwards: [] } });
+  assert.deepEqual(parseNetOption("user,hostfwd=tcp:127.0.0.1:2222-:22,mac=52:54:00:00:00:01,hostfwd=udp::5353-:53", 0), {
+    iface_id: "net0",
+    guest_mac: "52:54:00:00:00:01",
+    user: {
+      host_forwards: [
+        { protocol: "tcp", host_address: "127.0.0.1", host_port: 2222, guest_port: 22 },
+        { protocol: "udp", host_port: 5353, guest_port: 53 },
+      ],
+    },
+  });
+  assert.ok(NetworkInterface.safeParse(parseNetOption("user,hostfwd=::8080-:80", 0)).success, "the schema accepts what the flag makes");
+  assert.throws(() => parseNetOption("user,tap=t0", 0), /--net user,tap=t0: needs exactly one backend: user, tap=NAME or socket=/);
+  assert.throws(() => parseNetOption("usr", 0), /unknown word; the user backend is written "user"/);
+  assert.throws(() => parseNetOption("tap=t0,hostfwd=tcp::2222-:22", 0), /hostfwd= belongs to the user backend/);
+  assert.throws(() => parseNetOption("user,hostfwd=tcp::2222-:22,hostfwd=::2222-:23", 0), /hostfwd: tcp port 2222 is already forwarded by hostfwd number 1$/);
+  assert.throws(() => parseNetOption("user,hostfwd=tcp::2222", 0), (err: Error) => err instanceof UsageError && /hostfwd: "tcp::2222" must be \[tcp\|udp\]:\[HOSTADDR\]:HOSTPORT-\[GUESTADDR\]:GUESTPORT/.test(err.message));
+});
+
+test("hostfwd: every part checked, with what to write instead", () => {
+  assert.deepEqual(parseHostForward("tcp:127.0.0.1:2222-:22"), { protocol: "tcp", host_address: "127.0.0.1", host_port: 2222, guest_port: 22 });
+  assert.deepEqual(parseHostForward("::2222-:22"), { protocol: "tcp", host_port: 2222, guest_port: 22 }, "tcp and every host address by default");
+  assert.deepEqual(parseHostForward("udp:[::1]:5353-:53"), { protocol: "udp", host_address: "::1", host_port: 5353, guest_port: 53 });
+  const refused: [string, RegExp][] = [
+    ["tcp:127.0.0.1:2222-10.0.2.15:22", /the guest address cannot be chosen .*leave it out: \.\.\.-:22$/],
+    ["sctp::2222-:22", /the protocol must be tcp or udp, not "sctp"/],
+    ["tcp:localhost:2222-:22", /the host address must be an IPv4 or IPv6 address such as 127\.0\.0\.1/],
+    ["tcp:1.2.3:2222-:22", /the host address must be an IPv4 or IPv6 address/],
+    ["tcp::0-:22", /the host port must be a number from 1 to 65535, not "0"/],
+    ["tcp::2222-:65536", /the guest port must be a number from 1 to 65535, not "65536"/],
+    ["tcp::ssh-:22", /the host port must be a number/],
+    ["tcp:2222:22", /must be \[tcp\|udp\]:/],
+    ["", /must be \[tcp\|udp\]:/],
+  ];
+  for (const [text, message] of refused) assert.throws(() => parseHostForward(text), message, text);
 });
 
 test("rng becomes an entropy device with a token bucket; vsock keeps Firecracker's names", () => {

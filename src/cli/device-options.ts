@@ -2,6 +2,7 @@
 // as comma-separated key=value lists in the style of QEMU and cloud-hypervisor:
 //   --disk path=disk.img,readonly=on,id=data
 //   --net socket=listen:/tmp/net0.sock,mac=52:54:00:12:34:56
+//   --net user,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=udp::5353-:53   (hostfwd repeats)
 //   --rng rate=1048576          --vsock cid=3,uds=/tmp/vsock.sock
 //   --disk path=disk.img,coalesce=16/200us   (interrupt coalescing, also on --net)
 // Each flag becomes the same object a VM description (`--config`) or the API holds
@@ -9,7 +10,7 @@
 // flag's own syntax; the schema checks the result.
 import { z } from "zod";
 import { UsageError } from "./options.ts";
-import { Coalescing, describeZodError, safeParseWith, parseMac, type Balloon, type Drive, type Entropy, type NetworkInterface, type Vsock } from "../vmm/schema.ts";
+import { Coalescing, describeZodError, HostForward, safeParseWith, parseMac, UserBackend, type Balloon, type Drive, type Entropy, type NetworkInterface, type Vsock } from "../vmm/schema.ts";
 
 /** Splits on single commas; ",," stands for a literal comma inside a value (as in QEMU). */
 function splitItems(text: string): string[] {
@@ -29,19 +30,30 @@ function splitItems(text: string): string[] {
   return items;
 }
 
-/** Splits "a=1,b=2" into pairs; a bare word (e.g. "on") becomes { "": word }. */
-export function parseKeyValues(text: string, option: string): Record<string, string> {
+/**
+ * Splits "a=1,b=2" into pairs; a bare word (e.g. "on") becomes { "": word }. A key may be given
+ * once, except those named in `repeatable`, whose values are collected in order into `repeated`.
+ */
+export function parseKeyValues(text: string, option: string): Record<string, string>;
+export function parseKeyValues<K extends string>(text: string, option: string, repeatable: readonly K[]): { values: Record<string, string>; repeated: Record<K, string[]> };
+export function parseKeyValues(text: string, option: string, repeatable?: readonly string[]): Record<string, string> | { values: Record<string, string>; repeated: Record<string, string[]> } {
   const out: Record<string, string> = {};
-  if (text.trim() === "") return out;
-  for (const part of splitItems(text)) {
-    const eq = part.indexOf("=");
-    const key = eq < 0 ? "" : part.slice(0, eq).trim();
-    const value = eq < 0 ? part.trim() : part.slice(eq + 1).trim();
-    if (key in out) throw new UsageError(`${option}: "${key || value}" is given twice in "${text}"`);
-    if (eq >= 0 && key === "") throw new UsageError(`${option}: "${part}" has no key before "="`);
-    out[key] = value;
+  const repeated: Record<string, string[]> = Object.fromEntries((repeatable ?? []).map((k) => [k, []]));
+  if (text.trim() !== "") {
+    for (const part of splitItems(text)) {
+      const eq = part.indexOf("=");
+      const key = eq < 0 ? "" : part.slice(0, eq).trim();
+      const value = eq < 0 ? part.trim() : part.slice(eq + 1).trim();
+      if (eq >= 0 && key === "") throw new UsageError(`${option}: "${part}" has no key before "="`);
+      if (Object.hasOwn(repeated, key)) {
+        repeated[key].push(value);
+        continue;
+      }
+      if (key in out) throw new UsageError(`${option}: "${key || value}" is given twice in "${text}"`);
+      out[key] = value;
+    }
   }
-  return out;
+  return repeatable ? { values: out, repeated } : out;
 }
 
 const onOff = z.enum(["on", "off"], { message: "must be on or off" }).transform((v) => v === "on");
@@ -108,8 +120,41 @@ const macSchema = z.string().superRefine((text, ctx) => {
   }
 });
 
+const HOSTFWD_SYNTAX = "[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT, e.g. tcp:127.0.0.1:2222-:22";
+
+/**
+ * One `hostfwd=` of `--net user`, in QEMU's syntax `[tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport`
+ * (the protocol defaults to tcp, an empty host address means every address of the host; an IPv6
+ * host address goes in brackets). The guest address must stay empty: passt forwards to the
+ * guest's one address, whichever it uses.
+ */
+export function parseHostForward(text: string): HostForward {
+  const m = /^([^:]*):(\[[^\]]*\]|[^:[\]-]*):([^-:]*)-(\[[^\]]*\]|[^:[\]-]*):([^:]*)$/.exec(text);
+  if (!m) throw new Error(`"${text}" must be ${HOSTFWD_SYNTAX}`);
+  const [, protocolText, hostText, hostPortText, guestText, guestPortText] = m;
+  const protocol = protocolText === "" ? "tcp" : protocolText;
+  if (protocol !== "tcp" && protocol !== "udp") throw new Error(`"${text}": the protocol must be tcp or udp, not "${protocol}"`);
+  const port = (what: string, value: string) => {
+    if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 65535) throw new Error(`"${text}": the ${what} port must be a number from 1 to 65535, not "${value}"`);
+    return Number(value);
+  };
+  const forward: HostForward = { protocol, host_port: port("host", hostPortText), guest_port: port("guest", guestPortText) };
+  if (guestText !== "") {
+    throw new Error(`"${text}": the guest address cannot be chosen (passt forwards to the address the guest has); leave it out: ...-:${guestPortText}`);
+  }
+  const host = hostText.startsWith("[") ? hostText.slice(1, -1) : hostText;
+  if (host !== "") {
+    const checked = safeParseWith(HostForward, { ...forward, host_address: host });
+    if (!checked.success) throw new Error(`"${text}": the host address ${describeZodError(checked.error).replace(/^host_address: /, "")}`);
+    forward.host_address = host;
+  }
+  return forward;
+}
+
 const netSchema = z
   .object({
+    /** The bare word `user`. */
+    "": z.literal("user", { message: 'unknown word; the user backend is written "user"' }).optional(),
     tap: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, "must be an interface name of 1-15 characters").optional(),
     socket: z
       .string()
@@ -123,12 +168,34 @@ const netSchema = z
     coalesce: coalesceSchema.optional(),
   })
   .strict()
-  .refine((v) => (v.tap === undefined) !== (v.socket === undefined), { message: "needs exactly one backend: tap=NAME or socket=listen:PATH|connect:PATH" });
+  .refine((v) => [v[""], v.tap, v.socket].filter((b) => b !== undefined).length === 1, {
+    message: "needs exactly one backend: user, tap=NAME or socket=listen:PATH|connect:PATH",
+  });
 
 /** `--net` number `index` (from 0) as a network interface of the VM description; its ID defaults to netINDEX. */
 export function parseNetOption(text: string, index: number): NetworkInterface {
-  const v = check(netSchema, parseKeyValues(text, "--net"), "--net", text);
+  const { values, repeated } = parseKeyValues(text, "--net", ["hostfwd"]);
+  const v = check(netSchema, values, "--net", text);
   const common = { iface_id: v.id ?? `net${index}`, ...(v.mac ? { guest_mac: v.mac.toLowerCase() } : {}), ...(v.coalesce ? { coalescing: v.coalesce } : {}) };
+  if (v[""] === undefined && repeated.hostfwd.length > 0) throw new UsageError(`--net ${text}: hostfwd= belongs to the user backend (--net user,hostfwd=...)`);
+  if (v[""] !== undefined) {
+    const host_forwards = repeated.hostfwd.map((spec) => {
+      try {
+        return parseHostForward(spec);
+      } catch (err) {
+        throw new UsageError(`--net ${text}: hostfwd: ${(err as Error).message}`);
+      }
+    });
+    // The interface's own checks (a port forwarded twice) in the flag's terms.
+    const user = safeParseWith(UserBackend, { host_forwards });
+    if (!user.success) {
+      const why = describeZodError(user.error)
+        .replace(/^host_forwards\[\d+\]\.host_port: /, "")
+        .replace(/host_forwards\[(\d+)\]/, (_, i: string) => `hostfwd number ${Number(i) + 1}`);
+      throw new UsageError(`--net ${text}: hostfwd: ${why}`);
+    }
+    return { ...common, user: user.data };
+  }
   if (v.tap !== undefined) return { ...common, host_dev_name: v.tap };
   const [mode, ...rest] = v.socket!.split(":");
   return { ...common, socket: { socket_path: rest.join(":"), mode: mode as "listen" | "connect" } };

@@ -108,7 +108,7 @@ function addMachineOptions(command: Command, defaultCpus = 1): Command {
     .option("--no-reboot", "exit when the guest reboots instead of starting it again")
     .option("--disk <spec>", "virtio-blk disk: path=FILE[,readonly=on][,id=NAME][,coalesce=N/Tus] (repeatable; the guest sees /dev/vda, /dev/vdb, ...)", collect, [])
     .option("--rng [spec]", "virtio-rng from the host's CSPRNG: [rate=BYTES_PER_S][,burst=BYTES]")
-    .option("--net <spec>", "virtio-net: tap=NAME | socket=listen:PATH | socket=connect:PATH, [,mac=52:54:00:..][,coalesce=N/Tus] (repeatable)", collect, [])
+    .option("--net <spec>", "virtio-net: user[,hostfwd=tcp:127.0.0.1:2222-:22 ...] (passt, no root) | tap=NAME | socket=listen:PATH | socket=connect:PATH, [,mac=52:54:00:..][,coalesce=N/Tus] (repeatable)", collect, [])
     .option("--balloon [spec]", "virtio-balloon (statistics, free page reporting; memory goes back to the host): [target=SIZE]")
     .option("--vsock <spec>", "virtio-vsock to Unix sockets (Firecracker's convention): cid=N,uds=PATH")
     .option("--keyboard <on|off>", "virtio-input keyboard, through which the host sends Ctrl-Alt-Del (the guest powers off gracefully); off frees its virtio slot", "on")

@@ -29,11 +29,13 @@ import { jitFromEnvironment } from "../host/node/jit-environment.ts";
 import { openBlockFile } from "../host/node/block-file.ts";
 import { connectSocketBackend, listenSocketBackend } from "../host/node/net-socket.ts";
 import { openTapBackend } from "../host/node/net-tap.ts";
+import { startPasstBackend, type PasstForward } from "../host/node/net-passt.ts";
 import { memoryReleaser } from "../host/node/memory-release.ts";
 import { UdsVsockBackend } from "../host/node/vsock-uds.ts";
 import { buildGuestImage, cachedGuestImage, type GuestImage } from "../image/index.ts";
 import {
   ConfigError,
+  type HostForward,
   parseMac,
   parseVmConfig,
   parseWith,
@@ -81,6 +83,9 @@ export interface MachineOptions {
   /** The guest image, for a description without kernel_image_path; default: the cache, built on first use. */
   guestImage?: () => Promise<GuestImage>;
 }
+
+/** Every NIC's MTU (virtio-net config space); passt offers the same by DHCP. */
+const NIC_MTU = 1500;
 
 /** The host side of every device: disk files, network backends, the vsock socket. Kept across reboots. */
 interface HostBackends {
@@ -625,14 +630,16 @@ async function openBackends(config: VmConfig): Promise<HostBackends> {
       }
     }
     for (const [i, net] of config["network-interfaces"].entries()) {
-      const field = net.host_dev_name !== undefined ? "host_dev_name" : "socket.socket_path";
+      const field = net.host_dev_name !== undefined ? "host_dev_name" : net.user !== undefined ? "user" : "socket.socket_path";
       try {
         const backend =
           net.host_dev_name !== undefined
             ? await openTapBackend(net.host_dev_name)
-            : net.socket!.mode === "listen"
-              ? await listenSocketBackend(net.socket!.socket_path)
-              : await connectSocketBackend(net.socket!.socket_path);
+            : net.user !== undefined
+              ? await startPasstBackend({ forwards: net.user.host_forwards.map(passtForward), mtu: NIC_MTU })
+              : net.socket!.mode === "listen"
+                ? await listenSocketBackend(net.socket!.socket_path)
+                : await connectSocketBackend(net.socket!.socket_path);
         // The MAC of each NIC is fixed for the machine's life, reboots included; a chosen one is
         // written into the description, so that snapshots and migrations keep it too.
         const mac = net.guest_mac ? parseMac(net.guest_mac) : randomMac();
@@ -656,6 +663,11 @@ async function openBackends(config: VmConfig): Promise<HostBackends> {
     throw err;
   }
   return backends;
+}
+
+/** A host_forwards entry of the description as the passt adapter takes it. */
+function passtForward(forward: HostForward): PasstForward {
+  return { protocol: forward.protocol, hostAddress: forward.host_address, hostPort: forward.host_port, guestPort: forward.guest_port };
 }
 
 async function closeBackends(backends: HostBackends): Promise<void> {
@@ -710,6 +722,7 @@ class DeviceSet {
         backend,
         mac,
         name: `virtio-net${i}`,
+        mtu: NIC_MTU,
         clock: nodeClock,
         rxRateLimiter: net.rx_rate_limiter && rateLimiterConfig(net.rx_rate_limiter),
         txRateLimiter: net.tx_rate_limiter && rateLimiterConfig(net.tx_rate_limiter),

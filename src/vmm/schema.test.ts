@@ -30,6 +30,18 @@ test("an empty description is a whole machine with Parley's defaults", () => {
   assert.deepEqual(parseVmConfig(JSON.parse(JSON.stringify(full))), full, "JSON-safe: a round trip through JSON is the same description");
 });
 
+test("a user-network interface: forwarded ports with or without a host address, none by default", () => {
+  const config = parseVmConfig({
+    "network-interfaces": [
+      { iface_id: "eth0", user: { host_forwards: [{ protocol: "tcp", host_address: "127.0.0.1", host_port: 2222, guest_port: 22 }, { protocol: "udp", host_address: "::1", host_port: 2222, guest_port: 22 }] } },
+      { iface_id: "eth1", host_dev_name: "tap0" },
+    ],
+  });
+  assert.equal(config["network-interfaces"][0].user!.host_forwards.length, 2, "the same port number over TCP and UDP is two forwards");
+  assert.deepEqual(parseVmConfig({ "network-interfaces": [{ iface_id: "eth0", user: {} }] })["network-interfaces"][0].user, { host_forwards: [] });
+  assert.deepEqual(parseVmConfig(JSON.parse(JSON.stringify(config))), config, "JSON-safe");
+});
+
 test("every field's range error names its JSON path", () => {
   const cases: [unknown, RegExp][] = [
     [{ "boot-source": { kernel_image_path: "" } }, /^boot-source\.kernel_image_path: must name a file$/],
@@ -73,6 +85,17 @@ test("every field's range error names its JSON path", () => {
     [{ "network-interfaces": [{ ...nic, tx_rate_limiter: { bandwidth: { size: -5, refill_time: 1 } } }] }, /^network-interfaces\[0\]\.tx_rate_limiter\.bandwidth\.size: must be at least 0$/],
     [{ "network-interfaces": [{ ...nic, rx_rate_limiter: [] }] }, /^network-interfaces\[0\]\.rx_rate_limiter: must be an object, not an array$/],
     [{ "network-interfaces": [nic, nic] }, /^network-interfaces\[1\]\.iface_id: "eth0" is used by an earlier interface$/],
+    [{ "network-interfaces": [{ ...nic, user: {} }] }, /^network-interfaces\[0\]: needs exactly one backend: host_dev_name \(a TAP device\), socket \{socket_path, mode\} or user \{host_forwards\}$/],
+    [{ "network-interfaces": [{ iface_id: "eth0", user: { host_forwards: [{ protocol: "sctp", host_port: 1, guest_port: 1 }] } }] }, /^network-interfaces\[0\]\.user\.host_forwards\[0\]\.protocol: must be "tcp" or "udp"$/],
+    [{ "network-interfaces": [{ iface_id: "eth0", user: { host_forwards: [{ protocol: "tcp", host_port: 0, guest_port: 22 }] } }] }, /^network-interfaces\[0\]\.user\.host_forwards\[0\]\.host_port: must be at least 1$/],
+    [{ "network-interfaces": [{ iface_id: "eth0", user: { host_forwards: [{ protocol: "tcp", host_port: 2222, guest_port: 65536 }] } }] }, /^network-interfaces\[0\]\.user\.host_forwards\[0\]\.guest_port: must be at most 65535$/],
+    [{ "network-interfaces": [{ iface_id: "eth0", user: { host_forwards: [{ protocol: "tcp", host_address: "localhost", host_port: 2222, guest_port: 22 }] } }] }, /^network-interfaces\[0\]\.user\.host_forwards\[0\]\.host_address: must be an IPv4 or IPv6 address such as 127\.0\.0\.1$/],
+    [{ "network-interfaces": [{ iface_id: "eth0", user: { host_forwards: [{ protocol: "tcp", host_port: 2222 }] } }] }, /^network-interfaces\[0\]\.user\.host_forwards\[0\]\.guest_port: is required$/],
+    [
+      { "network-interfaces": [{ iface_id: "eth0", user: { host_forwards: [{ protocol: "udp", host_address: "::1", host_port: 53, guest_port: 53 }, { protocol: "udp", host_address: "::1", host_port: 53, guest_port: 5353 }] } }] },
+      /^network-interfaces\[0\]\.user\.host_forwards\[1\]\.host_port: udp port 53 is already forwarded by host_forwards\[0\]$/,
+    ],
+    [{ "network-interfaces": [{ iface_id: "a", user: {} }, { iface_id: "b", user: {} }] }, /^network-interfaces\[1\]\.user: only one interface may use the user backend \(network-interfaces\[0\] does\)/],
     [{ vsock: { guest_cid: 2, uds_path: "/v" } }, /^vsock\.guest_cid: must be at least 3$/],
     [{ vsock: { guest_cid: 2 ** 32, uds_path: "/v" } }, /^vsock\.guest_cid: must be at most 4294967295$/],
     [{ vsock: { guest_cid: 3 } }, /^vsock\.uds_path: is required$/],

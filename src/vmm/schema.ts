@@ -136,20 +136,58 @@ export const SocketBackend = z
   })
   .strict();
 
+/** A TCP or UDP port on the host forwarded to the guest (QEMU's hostfwd). */
+export const HostForward = z
+  .object({
+    protocol: z.enum(["tcp", "udp"], { message: 'must be "tcp" or "udp"' }),
+    /** The host address to bind, e.g. 127.0.0.1; absent: every address of the host. */
+    host_address: z
+      .string()
+      .refine((text) => z.ipv4().safeParse(text).success || z.ipv6().safeParse(text).success, "must be an IPv4 or IPv6 address such as 127.0.0.1")
+      .optional(),
+    host_port: wholeNumber(1, 65535),
+    guest_port: wholeNumber(1, 65535),
+  })
+  .strict();
+export type HostForward = z.infer<typeof HostForward>;
+
+/**
+ * Networking without privileges through passt (src/host/node/net-passt.ts): the guest gets DHCP,
+ * DNS and outbound TCP and UDP through the host's own sockets, and host ports forwarded to it.
+ */
+export const UserBackend = z
+  .object({
+    host_forwards: z.array(HostForward).max(64, "at most 64 forwarded ports").default([]),
+  })
+  .strict()
+  .superRefine((user, ctx) => {
+    const seen = new Map<string, number>();
+    for (const [i, f] of user.host_forwards.entries()) {
+      const key = `${f.protocol} ${f.host_address ?? "*"} ${f.host_port}`;
+      const earlier = seen.get(key);
+      if (earlier !== undefined) {
+        ctx.addIssue({ code: "custom", path: ["host_forwards", i, "host_port"], message: `${f.protocol} port ${f.host_port} is already forwarded by host_forwards[${earlier}]` });
+      } else seen.set(key, i);
+    }
+  });
+export type UserBackend = z.infer<typeof UserBackend>;
+
 export const NetworkInterface = z
   .object({
     iface_id: z.string().regex(DEVICE_ID, "must be 1-20 letters, digits, '.', '_' or '-'"),
     /** A TAP device (Firecracker's backend). */
     host_dev_name: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, "must be an interface name of 1-15 characters").optional(),
     socket: SocketBackend.optional(),
+    /** User-mode networking through passt: no root, no TAP. */
+    user: UserBackend.optional(),
     guest_mac: GuestMac.optional(),
     rx_rate_limiter: RateLimiter.optional(),
     tx_rate_limiter: RateLimiter.optional(),
     coalescing: Coalescing.optional(),
   })
   .strict()
-  .refine((n) => (n.host_dev_name === undefined) !== (n.socket === undefined), {
-    message: "needs exactly one backend: host_dev_name (a TAP device) or socket {socket_path, mode}",
+  .refine((n) => [n.host_dev_name, n.socket, n.user].filter((b) => b !== undefined).length === 1, {
+    message: "needs exactly one backend: host_dev_name (a TAP device), socket {socket_path, mode} or user {host_forwards}",
   });
 export type NetworkInterface = z.infer<typeof NetworkInterface>;
 
@@ -217,6 +255,12 @@ export const VmConfig = z
     const nets = vm["network-interfaces"];
     for (const i of duplicates(nets.map((n) => n.iface_id))) {
       ctx.addIssue({ code: "custom", path: ["network-interfaces", i, "iface_id"], message: `"${nets[i].iface_id}" is used by an earlier interface` });
+    }
+    // passt hands every guest interface the host's own address and routes; two such interfaces
+    // would give the guest one address twice. More forwarded ports go into the one interface.
+    const users = nets.flatMap((n, i) => (n.user ? [i] : []));
+    for (const i of users.slice(1)) {
+      ctx.addIssue({ code: "custom", path: ["network-interfaces", i, "user"], message: `only one interface may use the user backend (network-interfaces[${users[0]}] does); add more host_forwards to that one instead` });
     }
     const machine = vm["machine-config"];
     if (machine.host_threads !== undefined && machine.host_threads > machine.vcpu_count) {

@@ -26,6 +26,7 @@ export const HOST_REQUIREMENTS = {
   debugfs: { package: "e2fsprogs", command: "debugfs" },
   ip: { package: "iproute2", command: "ip" },
   ping: { package: "iputils-ping", command: "ping" },
+  passt: { package: "passt", command: "passt" },
   xz: { package: "xz-utils", command: "xz" },
   "mkfs.ext4": { package: "e2fsprogs", command: "mkfs.ext4" },
   // The browser the page tests drive through Playwright: Debian's build, never one Playwright downloads.
