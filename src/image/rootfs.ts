@@ -17,7 +17,7 @@
 // of Parley's that goes into the image.
 import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { promisify } from "node:util";
@@ -494,16 +494,19 @@ export async function buildRootfs(opts: BuildRootfsOptions): Promise<RootDisk> {
       const secondStart = Date.now();
       let consoleLog = "";
       const bar = reporter.bar("second stage");
-      reporter.log(`second stage inside Parley: configuring ${count} packages (takes minutes on an emulated CPU)`);
+      const liveLog = join(work, "second-stage.log");
+      writeFileSync(liveLog, "");
+      reporter.log(`second stage inside Parley: configuring ${count} packages (takes minutes on an emulated CPU; console in ${shown(liveLog)})`);
       let lastLogged = "";
       try {
-        consoleLog = await opts.runSecondStage({
+        await opts.runSecondStage({
           kernel: guest.kernel,
           initrd: guest.initrd,
           disk: image,
           bootArgs: secondStageBootArgs(),
           onOutput: (text) => {
             consoleLog += text;
+            appendFileSync(liveLog, text);
             bar.update(100 * secondStageProgress(consoleLog, count), `${((Date.now() - secondStart) / 1000).toFixed(0)} s`);
             // Without a terminal, a line every few packages shows it is alive.
             const lines = consoleLog.split("\n");
@@ -517,7 +520,6 @@ export async function buildRootfs(opts: BuildRootfsOptions): Promise<RootDisk> {
         });
       } finally {
         bar.stop();
-        writeFileSync(join(work, "second-stage.log"), consoleLog);
       }
       if (!consoleLog.includes(SECOND_STAGE_DONE)) {
         const failure = /parley-rootfs: second stage FAILED[^\n]*/.exec(consoleLog)?.[0];
