@@ -173,12 +173,18 @@ export function secondStageScript(opts: { kernelVersion: string; mirror: string 
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export LC_ALL=C DEBIAN_FRONTEND=noninteractive HOME=/root
 
+mount_api() {
+  [ -e /proc/self ] || mount -t proc proc /proc
+  [ -e /sys/kernel ] || mount -t sysfs sysfs /sys
+}
 finish() {
   sync
-  # Power off without an init system: remount read-only (sysrq u), then off (sysrq o).
+  # Power off without an init system: remount read-only (sysrq u), then off (sysrq o). PID 1
+  # must not exit meanwhile (the kernel would panic), so it waits.
+  mount_api
   echo u > /proc/sysrq-trigger
   echo o > /proc/sysrq-trigger
-  sleep 60
+  while :; do sleep 60; done
 }
 fail() {
   echo "parley-rootfs: second stage FAILED: $*"
@@ -186,11 +192,11 @@ fail() {
   finish
 }
 
-[ -e /proc/self ] || mount -t proc proc /proc
-[ -e /sys/kernel ] || mount -t sysfs sysfs /sys
-
+mount_api
 echo "parley-rootfs: debootstrap second stage"
 /debootstrap/debootstrap --second-stage || fail "debootstrap --second-stage"
+# debootstrap unmounts /proc and /sys when it ends; the configuration needs them again.
+mount_api
 
 echo "parley-rootfs: configuring"
 set -e
