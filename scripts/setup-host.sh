@@ -20,6 +20,9 @@ PACKAGES=(
   e2fsprogs                     # debugfs: the host reads back files the guest wrote to an ext4 disk; mkfs.ext4: the page's data disk
   chromium                      # the headless browser the page test and the web bench drive (Playwright downloads none)
   fonts-dejavu-core             # a monospace font for the page's terminal; without Recommends only fontconfig's first choice brings it
+  debootstrap                   # the Debian root disk's first stage (parley image build --rootfs); it needs wget, a Depends
+  openssh-client                # ssh-keygen for the root disk's login key; ssh and scp into the guest (tests)
+  fakeroot                      # the root disk's first stage for a user who is not root (owners and device nodes)
 )
 
 missing=()

@@ -7,8 +7,10 @@ import { UsageError } from "./options.ts";
 import { parseMac, Drive, NetworkInterface, Entropy, Vsock, Balloon } from "../vmm/schema.ts";
 
 test("disks become drives", () => {
-  assert.deepEqual(parseDiskOption("path=a.img", 0), { drive_id: "disk0", path_on_host: "a.img", is_read_only: false });
-  assert.deepEqual(parseDiskOption("path=/x/b.img,readonly=on,id=data", 1), { drive_id: "data", path_on_host: "/x/b.img", is_read_only: true });
+  assert.deepEqual(parseDiskOption("path=a.img", 0), { drive_id: "disk0", path_on_host: "a.img", is_read_only: false, is_root_device: false });
+  assert.deepEqual(parseDiskOption("path=/x/b.img,readonly=on,id=data", 1), { drive_id: "data", path_on_host: "/x/b.img", is_read_only: true, is_root_device: false });
+  assert.equal(parseDiskOption("path=debian.img,root=on", 0).is_root_device, true);
+  assert.throws(() => parseDiskOption("path=a,root=yes", 0), /root: must be on or off/);
   assert.throws(() => parseDiskOption("readonly=on", 0), /--disk readonly=on: path: is required \(path=FILE\)/);
   assert.throws(() => parseDiskOption("path=a,readonly=yes", 0), /readonly: must be on or off/);
   assert.throws(() => parseDiskOption("path=a,cache=none", 0), /cache: unknown field/);

@@ -98,6 +98,7 @@ const diskSchema = z
   .object({
     path: z.string({ message: "is required (path=FILE)" }).min(1, "must name a file"),
     readonly: onOff.optional(),
+    root: onOff.optional(),
     id: z
       .string()
       .regex(/^[A-Za-z0-9_.-]{1,20}$/, "must be 1-20 letters, digits, '.', '_' or '-' (virtio-blk IDs are 20 bytes)")
@@ -109,7 +110,7 @@ const diskSchema = z
 /** `--disk` number `index` (from 0) as a drive of the VM description; its ID defaults to diskINDEX. */
 export function parseDiskOption(text: string, index: number): Drive {
   const v = check(diskSchema, parseKeyValues(text, "--disk"), "--disk", text);
-  return { drive_id: v.id ?? `disk${index}`, path_on_host: v.path, is_read_only: v.readonly ?? false, ...(v.coalesce ? { coalescing: v.coalesce } : {}) };
+  return { drive_id: v.id ?? `disk${index}`, path_on_host: v.path, is_read_only: v.readonly ?? false, is_root_device: v.root ?? false, ...(v.coalesce ? { coalescing: v.coalesce } : {}) };
 }
 
 const macSchema = z.string().superRefine((text, ctx) => {

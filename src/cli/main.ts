@@ -11,6 +11,8 @@ import { readConfigFile, runConfig, type RunFlags } from "./run-config.ts";
 import { ApiRefusal, apiRequest, snapshotInstance } from "./api-client.ts";
 import { buildDemo } from "../image/guest-programs.ts";
 import { buildGuestImage, ImageBuildError } from "../image/index.ts";
+import { copySparse } from "../image/rootfs.ts";
+import { buildRootDisk } from "../vmm/root-disk.ts";
 import { BootImageError } from "../platform/boot-image.ts";
 import { DEFAULT_PAUSE_LOOP_WINDOW } from "../machine/virt.ts";
 import { MAX_CPUS, parsePositiveInteger, parseSize, UsageError } from "./options.ts";
@@ -106,7 +108,8 @@ function addMachineOptions(command: Command, defaultCpus = 1): Command {
     .option("--console <kind>", "uart (ttyS0, 16550) or hvc (virtio-console)", "uart")
     .option("--sstc <on|off>", "offer the Sstc extension (stimecmp) to the guest", "on")
     .option("--no-reboot", "exit when the guest reboots instead of starting it again")
-    .option("--disk <spec>", "virtio-blk disk: path=FILE[,readonly=on][,id=NAME][,coalesce=N/Tus] (repeatable; the guest sees /dev/vda, /dev/vdb, ...)", collect, [])
+    .option("--disk <spec>", "virtio-blk disk: path=FILE[,readonly=on][,root=on][,id=NAME][,coalesce=N/Tus] (repeatable; the guest sees /dev/vda, /dev/vdb, ...)", collect, [])
+    .option("--root", "boot the operating system on the first --disk (root=on on it): e.g. the Debian root disk of parley image build --rootfs")
     .option("--rng [spec]", "virtio-rng from the host's CSPRNG: [rate=BYTES_PER_S][,burst=BYTES]")
     .option("--net <spec>", "virtio-net: user[,hostfwd=tcp:127.0.0.1:2222-:22 ...] (passt, no root) | tap=NAME | socket=listen:PATH | socket=connect:PATH, [,mac=52:54:00:..][,coalesce=N/Tus] (repeatable)", collect, [])
     .option("--balloon [spec]", "virtio-balloon (statistics, free page reporting; memory goes back to the host): [target=SIZE]")
@@ -255,9 +258,28 @@ image
   .description("download the packages from Debian's archive and build the image (cached by package versions)")
   .option("--add <packages...>", "further Debian riscv64 packages (with the libraries they need) to put into the initramfs")
   .option("--force", "refresh the package lists and rebuild even when the cache matches")
-  .action(async (opts: { add?: string[]; force?: boolean }) => {
-    const built = await buildGuestImage({ add: opts.add, force: opts.force, progress: true });
-    process.stdout.write(`kernel  ${built.kernel}\ninitrd  ${built.initrd}\nversion ${built.kernelVersion}\n`);
+  .option("--rootfs", "build the Debian root disk instead: ext4 with systemd, apt and openssh-server (boot it with parley run --disk path=FILE --root)")
+  .option("--size <size>", "with --rootfs: the disk's size (sparse), e.g. 8G", "8G")
+  .option("--output <file>", "with --rootfs: copy the disk to FILE (the cached one must stay unchanged: boot a copy, a qcow2 overlay or snapshot=on)")
+  .action(async (opts: { add?: string[]; force?: boolean; rootfs?: boolean; size: string; output?: string }, command: Command) => {
+    if (!opts.rootfs) {
+      for (const name of ["size", "output"]) {
+        if (command.getOptionValueSource(name) === "cli") throw new UsageError(`--${name} is for --rootfs`);
+      }
+      const built = await buildGuestImage({ add: opts.add, force: opts.force, progress: true });
+      process.stdout.write(`kernel  ${built.kernel}\ninitrd  ${built.initrd}\nversion ${built.kernelVersion}\n`);
+      return;
+    }
+    if (opts.add) throw new UsageError("--add is for the initramfs; install packages on the root disk with apt-get inside the guest");
+    const sizeBytes = parseSize(opts.size, "--size");
+    if (opts.output !== undefined && existsSync(opts.output)) throw new UsageError(`--output ${opts.output} exists: remove it or name another file`);
+    const disk = await buildRootDisk({ force: opts.force, progress: true, sizeBytes });
+    let image = disk.image;
+    if (opts.output !== undefined) {
+      await copySparse(disk.image, opts.output);
+      image = opts.output;
+    }
+    process.stdout.write(`disk    ${image}\nssh key ${disk.sshKey}\nlinux   ${disk.kernelVersion}\nuser    parley (password parley)\n`);
   });
 
 try {

@@ -36,8 +36,8 @@ test("flags alone make the same description as the equivalent file", () => {
     "boot-source": { kernel_image_path: "/etc/hostname", boot_args: "quiet", firmware: "none" },
     "machine-config": { vcpu_count: 2, mem_size_mib: 1024, host_threads: 1, pause_loop_window: 100, zawrs: true, sstc: false, console: "hvc", jit: "off" },
     drives: [
-      { drive_id: "disk0", path_on_host: "/a.img", is_read_only: true },
-      { drive_id: "data", path_on_host: "/b.img", is_read_only: false, coalescing: { max_completions: 16, max_delay_us: 200 } },
+      { drive_id: "disk0", path_on_host: "/a.img", is_read_only: true, is_root_device: false },
+      { drive_id: "data", path_on_host: "/b.img", is_read_only: false, is_root_device: false, coalescing: { max_completions: 16, max_delay_us: 200 } },
     ],
     "network-interfaces": [
       { iface_id: "net0", host_dev_name: "tap0", guest_mac: "52:54:00:12:34:56" },
@@ -91,4 +91,13 @@ test("errors name the flag, the file, or the field", () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("--root boots from the first disk unless a drive is the root already; without a disk it says what to add", () => {
+  const config = runConfig({ ...DEFAULTS, disk: ["path=/debian.img", "path=/data.img"], root: true }, () => true);
+  assert.deepEqual(config.drives.map((d) => d.is_root_device), [true, false]);
+  const chosen = runConfig({ ...DEFAULTS, disk: ["path=/data.img", "path=/debian.img,root=on"], root: true }, () => true);
+  assert.deepEqual(chosen.drives.map((d) => d.is_root_device), [false, true], "root=on on a disk wins over --root's first disk");
+  assert.throws(() => runConfig({ ...DEFAULTS, root: true }, () => true), (err: Error) => err instanceof UsageError && /--root boots from a disk: add --disk path=FILE/.test(err.message));
+  assert.throws(() => runConfig({ ...DEFAULTS, disk: ["path=/a.img,root=on", "path=/b.img,root=on"] }, () => true), /drives\[1\]\.is_root_device: only one drive can be the root device; drives\[0\] already is/);
 });

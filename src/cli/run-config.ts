@@ -24,6 +24,8 @@ export interface RunFlags {
   sstc?: string;
   metricsPort?: string;
   disk?: string[];
+  /** Boot from the first --disk (or the config's first drive): root=... on the kernel command line. */
+  root?: boolean;
   rng?: string | true;
   net?: string[];
   balloon?: string | true;
@@ -125,6 +127,10 @@ export function runConfig(flags: RunFlags, given: (flag: keyof RunFlags) => bool
   if (use("cpus") || use("memory")) checkHartsFit(cpus, (machine.mem_size_mib as number | undefined) ?? DEFAULT_MEM_SIZE_MIB);
   const drives = [...(base.drives ?? [])];
   (flags.disk ?? []).forEach((spec) => drives.push(parseDiskOption(spec, drives.length)));
+  if (flags.root) {
+    if (drives.length === 0) throw new UsageError("--root boots from a disk: add --disk path=FILE (e.g. the image from parley image build --rootfs --output FILE)");
+    if (!drives.some((d) => d.is_root_device)) drives[0] = { ...drives[0], is_root_device: true };
+  }
   const nets = [...(base["network-interfaces"] ?? [])];
   (flags.net ?? []).forEach((spec) => nets.push(parseNetOption(spec, nets.length)));
   const input: VmConfigInput = {

@@ -87,8 +87,8 @@ function shown(path: string): string {
   return rel && !rel.startsWith("..") ? rel : path;
 }
 
-/** Files in src/image that build guest programs, not the image: changing them keeps the cached image. */
-const NOT_IMAGE_SOURCES = new Set(["toolchain.ts", "guest-programs.ts"]);
+/** Files in src/image that build guest programs or the root disk, not the image: changing them keeps the cached image. */
+const NOT_IMAGE_SOURCES = new Set(["toolchain.ts", "guest-programs.ts", "rootfs.ts"]);
 
 /** Hash of everything in Parley that shapes the image: the init script, module list, build code. */
 export function buildInputsHash(): string {
@@ -502,7 +502,7 @@ function prune(debsDir: string, extractDir: string, inputs: string, reporter: Re
  * Serialises builds (concurrent test files, two terminals) with a lock directory: apt's own locks
  * would make the second apt-get fail rather than wait. A lock left by a dead process is taken over.
  */
-async function withLock<T>(path: string, reporter: Reporter, fn: () => Promise<T>): Promise<T> {
+export async function withLock<T>(path: string, reporter: Reporter, fn: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + 20 * 60 * 1000;
   let announced = false;
   for (;;) {

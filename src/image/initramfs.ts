@@ -54,6 +54,49 @@ if (: </dev/console) 2>/dev/null; then exec </dev/console >/dev/console 2>&1; fi
 echo
 echo "Parley guest: Linux $kver on $(uname -m), $loaded modules loaded\${failed:+, FAILED:$failed}"
 
+# A root file system on a disk (root= on the kernel command line, as \`parley run --root\` adds):
+# mount it and hand over to its init (systemd), as Debian's own initramfs would. Without root=
+# this initramfs is the whole system.
+root="" rootflags=rw rootinit=/sbin/init
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in
+    root=*) root="\${arg#root=}" ;;
+    ro|rw) rootflags="$arg" ;;
+    init=*) rootinit="\${arg#init=}" ;;
+  esac
+done
+if [ -n "$root" ]; then
+  # The disk may appear a moment after its driver loaded: wait up to 10 s for it.
+  rootdev="" tries=0
+  while [ $tries -lt 100 ]; do
+    tries=$((tries + 1))
+    case "$root" in
+      LABEL=*|UUID=*) rootdev="$(findfs "$root" 2>/dev/null)" ;;
+      # A virtio disk by its serial (the drive ID), as udev would name it: no udev runs here.
+      /dev/disk/by-id/virtio-*)
+        for serial in /sys/block/vd*/serial; do
+          [ -r "$serial" ] && [ "$(cat "$serial")" = "\${root#/dev/disk/by-id/virtio-}" ] && { disk="\${serial%/serial}"; rootdev="/dev/\${disk##*/}"; }
+        done ;;
+      *) [ -b "$root" ] && rootdev="$root" ;;
+    esac
+    [ -n "$rootdev" ] && break
+    sleep 0.1
+  done
+  mkdir -p /newroot
+  if [ -n "$rootdev" ] && mount -o "$rootflags" "$rootdev" /newroot; then
+    if [ -x "/newroot$rootinit" ] || [ -L "/newroot$rootinit" ]; then
+      echo "Parley guest: root $rootdev ($rootflags), starting $rootinit"
+      umount /tmp
+      for m in dev proc sys run; do mount --move "/$m" "/newroot/$m"; done
+      exec switch_root /newroot "$rootinit"
+    fi
+    echo "Parley guest: $rootinit not found on $rootdev; staying in the initramfs"
+    umount /newroot
+  else
+    echo "Parley guest: cannot mount the root file system $root; staying in the initramfs"
+  fi
+fi
+
 # busybox init takes over as PID 1 so that poweroff, reboot and halt typed in the shell work:
 # those commands signal PID 1, which a shell script cannot serve while it waits for its child.
 # init runs the console session once; when the session ends, it powers the machine off.
@@ -173,7 +216,7 @@ export function busyboxApplets(binary: Uint8Array): string[] {
 export const REQUIRED_APPLETS = [
   "sh", "mount", "umount", "mkdir", "mknod", "cat", "echo", "ls", "uname", "date", "dmesg", "poweroff",
   "reboot", "insmod", "modprobe", "lsmod", "sleep", "ps", "grep", "head", "tail", "dd", "sync", "hwclock",
-  "setsid", "cttyhack", "hostname", "ip", "vi",
+  "setsid", "cttyhack", "hostname", "ip", "vi", "switch_root", "findfs",
 ];
 
 /** Symlinks usr/bin/APPLET -> busybox for every applet (a package's real binary may replace one later). */

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Machine } from "./machine.ts";
+import { Machine, withRootDevice } from "./machine.ts";
 import { ConfigError, RequestError } from "./schema.ts";
 
 let dir: string;
@@ -78,4 +78,12 @@ test("a machine without a balloon says so", async () => {
   } finally {
     await machine.close();
   }
+});
+
+test("the root device's kernel arguments name the disk by its serial, read-only when it is", () => {
+  const disk = (id: string, root: boolean, ro = false) => ({ drive_id: id, is_read_only: ro, is_root_device: root });
+  assert.equal(withRootDevice("console=ttyS0", [disk("data", false), disk("debian", true)]), "console=ttyS0 root=/dev/disk/by-id/virtio-debian rw");
+  assert.equal(withRootDevice("console=ttyS0", [disk("debian", true, true)]), "console=ttyS0 root=/dev/disk/by-id/virtio-debian ro");
+  assert.equal(withRootDevice("console=ttyS0", [disk("data", false)]), "console=ttyS0", "no root device: unchanged");
+  assert.equal(withRootDevice("root=/dev/vdb console=ttyS0", [disk("debian", true)]), "root=/dev/vdb console=ttyS0", "boot arguments that name a root win");
 });

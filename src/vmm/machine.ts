@@ -44,6 +44,7 @@ import {
   RequestError,
   type BalloonStats,
   type Coalescing,
+  type Drive,
   type InstanceState,
   type MigrateParams,
   type RateLimiter,
@@ -109,6 +110,17 @@ const TRANSITIONS: Record<"start" | "restore" | "pause" | "resume" | "finish", P
   resume: { Paused: "Running" },
   finish: { Running: "Stopped", Paused: "Stopped", "Not started": "Stopped" },
 };
+
+/**
+ * The kernel command line with the root device's arguments: root= names the disk by its serial
+ * (the drive ID, which virtio-blk reports through GET_ID and Linux lists in /sys/block/vdX/serial),
+ * so the order of the disks does not matter. Boot arguments that name a root already win.
+ */
+export function withRootDevice(bootArgs: string, drives: readonly Pick<Drive, "drive_id" | "is_read_only" | "is_root_device">[]): string {
+  const root = drives.find((d) => d.is_root_device);
+  if (!root || /(^|\s)root=/.test(bootArgs)) return bootArgs;
+  return `${bootArgs} root=/dev/disk/by-id/virtio-${root.drive_id} ${root.is_read_only ? "ro" : "rw"}`;
+}
 
 export class Machine {
   readonly id: string;
@@ -505,7 +517,7 @@ export class Machine {
           firmware: boot?.firmware,
           // A restored machine has no boot files: its boot path comes from the description.
           bootPath: source.firmware === "none" ? "paravirtual" : "firmware",
-          bootargs: source.boot_args ?? (machine.console === "hvc" ? DEFAULT_APPEND_HVC : DEFAULT_APPEND),
+          bootargs: withRootDevice(source.boot_args ?? (machine.console === "hvc" ? DEFAULT_APPEND_HVC : DEFAULT_APPEND), description.drives),
           sstc: machine.sstc,
           console: machine.console,
           virtio,

@@ -25,7 +25,7 @@ test("an empty description is a whole machine with Parley's defaults", () => {
     "network-interfaces": [],
   });
   const full = parseVmConfig({ drives: [drive], balloon: { amount_mib: 0 } });
-  assert.deepEqual(full.drives[0], { ...drive, is_read_only: false });
+  assert.deepEqual(full.drives[0], { ...drive, is_read_only: false, is_root_device: false });
   assert.deepEqual(full.balloon, { amount_mib: 0, deflate_on_oom: true, stats_polling_interval_s: 0 });
   assert.deepEqual(parseVmConfig(JSON.parse(JSON.stringify(full))), full, "JSON-safe: a round trip through JSON is the same description");
 });
@@ -67,6 +67,7 @@ test("every field's range error names its JSON path", () => {
     [{ drives: [drive, { drive_id: "d", path_on_host: "" }] }, /^drives\[1\]\.path_on_host: must name a file$/],
     [{ drives: [{ ...drive, is_read_only: "yes" }] }, /^drives\[0\]\.is_read_only: must be a boolean, not string$/],
     [{ drives: [drive, drive] }, /^drives\[1\]\.drive_id: "rootfs" is used by an earlier drive$/],
+    [{ drives: [{ ...drive, is_root_device: true }, { drive_id: "b", path_on_host: "/b", is_root_device: true }] }, /^drives\[1\]\.is_root_device: only one drive can be the root device; drives\[0\] already is$/],
     [{ drives: [{ ...drive, rate_limiter: { bandwidth: { size: 1 } } }] }, /^drives\[0\]\.rate_limiter\.bandwidth\.refill_time: is required$/],
     [{ drives: [{ ...drive, rate_limiter: { ops: { size: 1, refill_time: -1 } } }] }, /^drives\[0\]\.rate_limiter\.ops\.refill_time: must be at least 0$/],
     [{ drives: [{ ...drive, rate_limiter: { ops: { size: 1, refill_time: 1, one_time_burst: 0.5 } } }] }, /^drives\[0\]\.rate_limiter\.ops\.one_time_burst: must be a whole number$/],

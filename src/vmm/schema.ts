@@ -106,6 +106,12 @@ export const Drive = z
     drive_id: z.string().regex(DEVICE_ID, "must be 1-20 letters, digits, '.', '_' or '-' (virtio-blk IDs are 20 bytes)"),
     path_on_host: z.string().min(1, "must name a file"),
     is_read_only: z.boolean().default(false),
+    /**
+     * Boot from this disk (Firecracker's field): the kernel command line gets
+     * root=/dev/disk/by-id/virtio-DRIVE_ID and rw (ro for a read-only drive), unless boot_args
+     * already name a root.
+     */
+    is_root_device: z.boolean().default(false),
     rate_limiter: RateLimiter.optional(),
     coalescing: Coalescing.optional(),
   })
@@ -251,6 +257,10 @@ export const VmConfig = z
   .superRefine((vm, ctx) => {
     for (const i of duplicates(vm.drives.map((d) => d.drive_id))) {
       ctx.addIssue({ code: "custom", path: ["drives", i, "drive_id"], message: `"${vm.drives[i].drive_id}" is used by an earlier drive` });
+    }
+    const roots = vm.drives.flatMap((d, i) => (d.is_root_device ? [i] : []));
+    for (const i of roots.slice(1)) {
+      ctx.addIssue({ code: "custom", path: ["drives", i, "is_root_device"], message: `only one drive can be the root device; drives[${roots[0]}] already is` });
     }
     const nets = vm["network-interfaces"];
     for (const i of duplicates(nets.map((n) => n.iface_id))) {
