@@ -17,6 +17,7 @@ PACKAGES=(
   iproute2                      # network namespaces and TAP addresses for the virtio-net TAP test
   iputils-ping                  # the host side of the TAP test's pings
   e2fsprogs                     # debugfs: the host reads back files the guest wrote to an ext4 disk; mkfs.ext4: the page's data disk
+  qemu-utils                    # qemu-img: creates, checks and converts the qcow2 images the qcow2 tests write
   chromium                      # the headless browser the page test and the web bench drive (Playwright downloads none)
   fonts-dejavu-core             # a monospace font for the page's terminal; without Recommends only fontconfig's first choice brings it
 )

@@ -28,6 +28,7 @@ export const HOST_REQUIREMENTS = {
   ping: { package: "iputils-ping", command: "ping" },
   xz: { package: "xz-utils", command: "xz" },
   "mkfs.ext4": { package: "e2fsprogs", command: "mkfs.ext4" },
+  "qemu-img": { package: "qemu-utils", command: "qemu-img" },
   // The browser the page tests drive through Playwright: Debian's build, never one Playwright downloads.
   chromium: { package: "chromium", file: "/usr/bin/chromium" },
 } as const satisfies Record<string, Requirement>;
