@@ -106,7 +106,7 @@ function addMachineOptions(command: Command, defaultCpus = 1): Command {
     .option("--console <kind>", "uart (ttyS0, 16550) or hvc (virtio-console)", "uart")
     .option("--sstc <on|off>", "offer the Sstc extension (stimecmp) to the guest", "on")
     .option("--no-reboot", "exit when the guest reboots instead of starting it again")
-    .option("--disk <spec>", "virtio-blk disk: path=FILE[,readonly=on][,id=NAME][,coalesce=N/Tus] (repeatable; the guest sees /dev/vda, /dev/vdb, ...)", collect, [])
+    .option("--disk <spec>", "virtio-blk disk: path=FILE[,format=raw|qcow2][,snapshot=on][,readonly=on][,id=NAME][,coalesce=N/Tus] (repeatable; the guest sees /dev/vda, /dev/vdb, ...)", collect, [])
     .option("--rng [spec]", "virtio-rng from the host's CSPRNG: [rate=BYTES_PER_S][,burst=BYTES]")
     .option("--net <spec>", "virtio-net: tap=NAME | socket=listen:PATH | socket=connect:PATH, [,mac=52:54:00:..][,coalesce=N/Tus] (repeatable)", collect, [])
     .option("--balloon [spec]", "virtio-balloon (statistics, free page reporting; memory goes back to the host): [target=SIZE]")

@@ -26,7 +26,7 @@ import { nodeClock } from "../host/node/clock.ts";
 import { loadCoreModule } from "../host/node/core-module.ts";
 import { nodeHartThreads } from "../host/node/hart-threads.ts";
 import { jitFromEnvironment } from "../host/node/jit-environment.ts";
-import { openBlockFile } from "../host/node/block-file.ts";
+import { openDiskImage } from "../host/node/disk-image.ts";
 import { connectSocketBackend, listenSocketBackend } from "../host/node/net-socket.ts";
 import { openTapBackend } from "../host/node/net-tap.ts";
 import { memoryReleaser } from "../host/node/memory-release.ts";
@@ -619,7 +619,9 @@ async function openBackends(config: VmConfig): Promise<HostBackends> {
   try {
     for (const [i, drive] of config.drives.entries()) {
       try {
-        backends.disks.push(await openBlockFile(drive.path_on_host, { readOnly: drive.is_read_only, id: drive.drive_id }));
+        backends.disks.push(
+          await openDiskImage(drive.path_on_host, { readOnly: drive.is_read_only, id: drive.drive_id, format: drive.format, snapshot: drive.snapshot }),
+        );
       } catch (err) {
         throw new ConfigError(`drives[${i}].path_on_host: ${drive.path_on_host}: ${(err as Error).message}`);
       }

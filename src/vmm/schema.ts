@@ -106,6 +106,10 @@ export const Drive = z
     drive_id: z.string().regex(DEVICE_ID, "must be 1-20 letters, digits, '.', '_' or '-' (virtio-blk IDs are 20 bytes)"),
     path_on_host: z.string().min(1, "must name a file"),
     is_read_only: z.boolean().default(false),
+    /** The image's format; absent: probed from its first bytes (a probed raw image may not be made to look like qcow2). */
+    format: z.enum(["raw", "qcow2"], { message: 'must be "raw" or "qcow2"' }).optional(),
+    /** Writes go to a temporary overlay deleted when Parley exits; the image is never changed. */
+    snapshot: z.boolean().optional(),
     rate_limiter: RateLimiter.optional(),
     coalescing: Coalescing.optional(),
   })
