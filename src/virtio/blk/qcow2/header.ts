@@ -215,8 +215,8 @@ export function parseQcow2Header(bytes: Uint8Array, fileSize: number): Qcow2Head
     throw new Qcow2FormatError(`refcount_table_clusters ${refcountTableClusters} must be 1..${QCOW_MAX_REFTABLE_BYTES / clusterSize} (an ${QCOW_MAX_REFTABLE_BYTES}-byte table)`);
   }
   const reftableBytes = refcountTableClusters * clusterSize;
-  if (refcountTableOffset === 0 || refcountTableOffset >= fileSize) {
-    throw new Qcow2FormatError(`the refcount table (offset ${refcountTableOffset}) lies outside the ${fileSize}-byte file (truncated image?)`);
+  if (refcountTableOffset === 0 || refcountTableOffset + reftableBytes > fileSize) {
+    throw new Qcow2FormatError(`the refcount table (offset ${refcountTableOffset}, ${reftableBytes} bytes) lies outside the ${fileSize}-byte file (truncated image?)`);
   }
   const nbSnapshots = view.getUint32(QCOW_HEADER_NB_SNAPSHOTS);
   const snapshotsOffset = nbSnapshots === 0 ? 0 : cluster(u64(view, QCOW_HEADER_SNAPSHOTS_OFFSET), "snapshots_offset");

@@ -586,8 +586,14 @@ export class Qcow2Image implements BlockBackend {
       if (this.reftableEntry(tableIndex) === 0) await this.createRefcountBlock(tableIndex);
       const found = (await this.refcountBlock(tableIndex))!;
       const first = tableIndex * this.refEntries;
+      const endCluster = Math.ceil(this.end / cs);
       for (let i = cluster - first; i < this.refEntries; i++) {
-        if (getRefcount(found.block, i, this.refOrder) !== 0) continue;
+        if (getRefcount(found.block, i, this.refOrder) !== 0) {
+          // Every cluster allocated since the open lies below `end`: a count past it came with
+          // the file, and following such counts could scan a huge, corrupt table for ever.
+          if (first + i >= endCluster) throw new Qcow2FormatError(`${this.name}: cluster ${(first + i) * cs} past the end of the file has a refcount (corrupt refcounts)`);
+          continue;
+        }
         const offset = (first + i) * cs;
         const overlap = this.fixedMetadataAt(offset) ?? (this.l2Cache.has(offset) || this.refCache.has(offset) ? "a cached table" : undefined);
         if (overlap) throw new Qcow2FormatError(`${this.name}: cluster ${offset} has refcount 0 but holds ${overlap} (corrupt refcounts)`);
