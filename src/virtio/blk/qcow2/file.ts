@@ -56,13 +56,20 @@ export class RawImageReader implements ImageReader {
   }
 }
 
-/** A RandomAccessFile in memory: for tests and fuzzing. `syncs` counts sync() calls. */
+/**
+ * A RandomAccessFile in memory: for tests and fuzzing. `syncs` counts sync() calls; a write that
+ * would make it longer than `limit` throws (fuzzing: a corrupt image must not make Parley write
+ * far past its end).
+ */
 export class MemoryFile implements RandomAccessFile {
   bytes: Uint8Array;
   length: number;
   syncs = 0;
   closed = false;
-  constructor(initial: Uint8Array = new Uint8Array(0)) {
+  constructor(
+    initial: Uint8Array = new Uint8Array(0),
+    readonly limit = Number.MAX_SAFE_INTEGER,
+  ) {
     this.bytes = initial.slice();
     this.length = initial.length;
   }
@@ -79,6 +86,7 @@ export class MemoryFile implements RandomAccessFile {
   }
   async write(offset: number, data: Uint8Array): Promise<void> {
     const end = offset + data.length;
+    if (end > this.limit) throw new Error(`memory file: a write to [${offset}, ${end}) passes its ${this.limit}-byte limit`);
     if (end > this.bytes.length) {
       const grown = new Uint8Array(Math.max(end, this.bytes.length * 2));
       grown.set(this.bytes);
