@@ -30,7 +30,7 @@ import { describeOpenError, openBlockFile } from "./block-file.ts";
 
 export type DiskFormat = "raw" | "qcow2";
 
-/** Backing files one image may stack on (QEMU has no fixed limit; this bounds the open). */
+/** Backing files below one disk (QEMU has no fixed limit; this bounds the open and the recursion). */
 export const MAX_BACKING_CHAIN = 16;
 
 export interface DiskImageOptions {
@@ -146,11 +146,13 @@ async function openQcow2(file: NodeRandomAccessFile, readOnly: boolean, id: stri
 async function openBacking(imagePath: string, name: string, format: string | undefined, chain: string[]): Promise<ImageReader> {
   const path = resolveBackingPath(imagePath, name);
   const where = `backing file ${path} (named by ${imagePath})`;
-  if (chain.length >= MAX_BACKING_CHAIN) throw new Qcow2FormatError(`${where}: the backing chain is deeper than ${MAX_BACKING_CHAIN} images`);
+  // chain holds the images above this one; the first is the disk itself.
+  if (chain.length > MAX_BACKING_CHAIN) throw new Qcow2FormatError(`${where}: the chain has more than ${MAX_BACKING_CHAIN} backing files`);
   let real: string;
   try {
     real = await realpath(path);
   } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") throw new Error(`${where} does not exist`, { cause: e });
     throw new Error(`${where}: ${describeOpenError(path, true, e).message}`, { cause: e });
   }
   if (chain.includes(real)) throw new Qcow2FormatError(`${where}: the backing chain loops back to ${real}`);
@@ -165,6 +167,8 @@ async function openBacking(imagePath: string, name: string, format: string | und
   } catch (e) {
     await file.close().catch(() => {});
     const message = e instanceof Error ? e.message : String(e);
+    // A file deeper in the chain already named itself.
+    if (message.startsWith("backing file ")) throw e;
     throw e instanceof Qcow2FormatError ? new Qcow2FormatError(`${where}: ${message}`) : new Error(`${where}: ${message}`, { cause: e });
   }
 }

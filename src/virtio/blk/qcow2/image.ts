@@ -35,6 +35,8 @@ import { headerReadLength, parseQcow2Header, Qcow2FormatError, QCOW_PROBE_LENGTH
 import {
   QCOW_HEADER_AUTOCLEAR_FEATURES,
   QCOW_HEADER_REFCOUNT_TABLE_OFFSET,
+  QCOW_MAX_CLUSTER_BITS,
+  QCOW_MIN_CLUSTER_BITS,
   QCOW_TABLE_ENTRY_SIZE,
   QCOW_MAX_REFTABLE_BYTES,
   QCOW2_INCOMPAT_CORRUPT,
@@ -83,12 +85,13 @@ export interface Qcow2Counters {
 
 /** Reads the header of a qcow2 image: the first cluster, parsed and checked. */
 export async function readQcow2Header(file: RandomAccessFile): Promise<Qcow2Header> {
-  const probe = new Uint8Array(Math.min(file.size, QCOW_PROBE_LENGTH));
+  // The smallest cluster holds the whole fixed header; the rest of the first cluster is read
+  // once cluster_bits is known to be sane (parseQcow2Header refuses it otherwise).
+  const probe = new Uint8Array(Math.min(file.size, 2 ** QCOW_MIN_CLUSTER_BITS));
   await readZeroFilled(file, 0, probe);
   if (probe.length < QCOW_PROBE_LENGTH) return parseQcow2Header(probe, file.size);
   const bits = new DataView(probe.buffer).getUint32(QCOW_PROBE_LENGTH - 4);
-  // parseQcow2Header refuses out-of-range cluster_bits before using the bytes.
-  const length = bits >= 9 && bits <= 21 ? Math.min(file.size, headerReadLength(bits)) : probe.length;
+  const length = bits >= QCOW_MIN_CLUSTER_BITS && bits <= QCOW_MAX_CLUSTER_BITS ? Math.min(file.size, headerReadLength(bits)) : probe.length;
   const first = new Uint8Array(length);
   await readZeroFilled(file, 0, first);
   return parseQcow2Header(first, file.size);
