@@ -5,7 +5,11 @@ import assert from "node:assert/strict";
 import { MemoryFile, RawImageReader } from "./file.ts";
 import { newQcow2Image, Qcow2FormatError } from "./header.ts";
 import { Qcow2Image, readQcow2Header } from "./image.ts";
-import { prng } from "../../../testing/fakes.ts";
+import { FakeGuestMemory, prng, tick } from "../../../testing/fakes.ts";
+import { VirtioBlk } from "../device.ts";
+import { FakeDriver } from "../../testing/blk.ts";
+import { FakeContext } from "../../testing/fake-queue.ts";
+import { VIRTIO_BLK_S_OK, VIRTIO_BLK_T_FLUSH, VIRTIO_BLK_T_IN, VIRTIO_BLK_T_OUT } from "../spec.ts";
 
 const MiB = 1024 * 1024;
 
@@ -38,6 +42,35 @@ test("overlapping requests, started together, act in the order they were issued"
   const seen = new Uint8Array(image.size);
   await image.read(0, seen);
   assert.deepEqual(seen, model);
+  await image.close();
+});
+
+test("through the device: requests in flight together to the same unallocated clusters all land", async () => {
+  const { image } = await fresh(MiB, 12);
+  const device = new VirtioBlk({ backend: image });
+  const memory = new FakeGuestMemory(1 << 20);
+  const context = new FakeContext(memory, device.deviceFeatures);
+  device.activate(context);
+  const driver = new FakeDriver(memory);
+  // Every 512-byte sector of the first four clusters, each its own request, all posted at once:
+  // without one allocation at a time, requests to the same cluster would each allocate one.
+  const writes = Array.from({ length: 32 }, (_, sector) => driver.request({ type: VIRTIO_BLK_T_OUT, sector, out: new Uint8Array(512).fill(sector + 1) }));
+  for (const w of writes) context.queue.push(w.chain);
+  device.queueNotify(0);
+  await device.drain();
+  await tick();
+  assert.ok(writes.every((w) => w.status() === VIRTIO_BLK_S_OK));
+  assert.equal(image.counters.clustersAllocated, 4);
+  const flush = driver.request({ type: VIRTIO_BLK_T_FLUSH });
+  const read = driver.request({ type: VIRTIO_BLK_T_IN, sector: 0, inLen: 32 * 512 });
+  context.queue.push(flush.chain);
+  context.queue.push(read.chain);
+  device.queueNotify(0);
+  await device.drain();
+  await tick();
+  assert.equal(flush.status(), VIRTIO_BLK_S_OK);
+  assert.equal(read.status(), VIRTIO_BLK_S_OK);
+  assert.deepEqual(read.data(), Uint8Array.from({ length: 32 * 512 }, (_, i) => (i >> 9) + 1));
   await image.close();
 });
 
