@@ -141,6 +141,25 @@ test("read-only and closed images refuse writes; a failed write stops later writ
   await assert.rejects(image.read(MiB, still), RangeError);
 });
 
+test("a compressed cluster fails only the requests that reach it", async () => {
+  const { image, file } = await fresh(MiB, 12);
+  await image.write(0, new Uint8Array(8192).fill(1));
+  await image.close();
+  // The image's first L2 table is the first cluster allocated after the metadata (cluster 4):
+  // make guest cluster 0's entry a compressed one.
+  const bytes = file.contents().slice();
+  new DataView(bytes.buffer).setBigUint64(4 * 4096, (1n << 62n) | 0x5000n);
+  const patched = new MemoryFile(bytes);
+  const reopened = await Qcow2Image.open(patched, await readQcow2Header(patched));
+  const buffer = new Uint8Array(512);
+  await assert.rejects(reopened.read(0, buffer), /guest offset 0 is compressed, and compressed clusters are not supported/);
+  await assert.rejects(reopened.write(0, buffer), Qcow2FormatError);
+  await reopened.write(4096, buffer.fill(2));
+  await reopened.read(4096, buffer);
+  assert.deepEqual(buffer, new Uint8Array(512).fill(2));
+  await reopened.close();
+});
+
 test("an image without the backing it names is refused", async () => {
   const file = new MemoryFile(newQcow2Image(MiB, 12));
   const header = await readQcow2Header(file);

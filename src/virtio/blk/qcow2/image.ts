@@ -304,13 +304,17 @@ export class Qcow2Image implements BlockBackend {
     return result;
   }
 
-  /** Runs a change; once one failed half-way, memory and file may disagree: refuse further changes. */
+  /**
+   * Runs a change. Once one failed in the host's I/O, what the file holds is unknown: refuse
+   * further changes. A Qcow2FormatError (a compressed or corrupt cluster met) leaves the image's
+   * state as it was and only fails that request.
+   */
   private async mutating(run: () => Promise<void>): Promise<void> {
     if (this.failure !== undefined) throw new Error(`${this.name}: an earlier write failed (${this.failure}); no more writes until it is reopened`);
     try {
       await run();
     } catch (e) {
-      this.failure = e instanceof Error ? e.message : String(e);
+      if (!(e instanceof Qcow2FormatError)) this.failure = e instanceof Error ? e.message : String(e);
       throw e;
     }
   }
