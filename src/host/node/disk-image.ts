@@ -17,6 +17,7 @@
 import { mkdtemp, open, realpath, rmdir, unlink } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { tmpdir } from "node:os";
+import { constants as zlibConstants, inflateRawSync } from "node:zlib";
 import { dirname, isAbsolute, join } from "node:path";
 import type { BlockBackend } from "../../virtio/blk/backend.ts";
 import { validateBlockId } from "../../virtio/blk/backend.ts";
@@ -24,7 +25,7 @@ import { SECTOR_SIZE } from "../../virtio/blk/spec.ts";
 import type { ImageReader, RandomAccessFile } from "../../virtio/blk/qcow2/file.ts";
 import { RawImageReader, readZeroFilled } from "../../virtio/blk/qcow2/file.ts";
 import { hasQcow2Magic, newQcow2Image, Qcow2FormatError } from "../../virtio/blk/qcow2/header.ts";
-import { Qcow2Image, readQcow2Header } from "../../virtio/blk/qcow2/image.ts";
+import { Qcow2Image, readQcow2Header, type Qcow2Inflate } from "../../virtio/blk/qcow2/image.ts";
 import { guardProbedRaw } from "../../virtio/blk/qcow2/probe.ts";
 import { describeOpenError, openBlockFile } from "./block-file.ts";
 
@@ -108,6 +109,14 @@ export class NodeRandomAccessFile implements RandomAccessFile {
   }
 }
 
+/**
+ * QEMU's compressed clusters: raw deflate, which may stop without a final block once the cluster
+ * is complete (hence the sync flush), followed by unrelated bytes up to the sector's end.
+ * maxOutputLength bounds what a hostile stream can make us allocate.
+ */
+export const nodeInflate: Qcow2Inflate = (compressed, clusterSize) =>
+  new Uint8Array(inflateRawSync(compressed, { finishFlush: zlibConstants.Z_SYNC_FLUSH, maxOutputLength: clusterSize }));
+
 async function probeFormat(file: RandomAccessFile): Promise<DiskFormat> {
   const magic = new Uint8Array(4);
   await readZeroFilled(file, 0, magic);
@@ -135,7 +144,7 @@ async function openQcow2(file: NodeRandomAccessFile, readOnly: boolean, id: stri
     if (header.backingFile !== undefined) {
       backing = await openBacking(file.path, header.backingFile, header.backingFormat, chain);
     }
-    return await Qcow2Image.open(file, header, { readOnly, id, backing, name: file.path });
+    return await Qcow2Image.open(file, header, { readOnly, id, backing, name: file.path, inflate: nodeInflate });
   } catch (e) {
     await backing?.close().catch(() => {});
     await file.close().catch(() => {});

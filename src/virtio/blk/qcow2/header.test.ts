@@ -119,11 +119,12 @@ test("refcounts of every width round-trip without touching their neighbours", ()
 });
 
 test("L2 entries decode", () => {
-  assert.deepEqual(decodeL2Entry(0n), { kind: "unallocated" });
-  assert.deepEqual(decodeL2Entry(encodeL2Entry(0x30000)), { kind: "normal", host: 0x30000, copied: true });
-  assert.deepEqual(decodeL2Entry(encodeL2Entry(0x30000, true)), { kind: "zero", host: 0x30000, copied: true });
-  assert.deepEqual(decodeL2Entry(spec.QCOW_OFLAG_ZERO), { kind: "zero", host: 0, copied: false });
-  assert.deepEqual(decodeL2Entry(spec.QCOW_OFLAG_COMPRESSED | 5n), { kind: "compressed" });
-  assert.throws(() => decodeL2Entry(0x30002n), /reserved bits/);
-  assert.throws(() => decodeL2Entry(spec.QCOW_OFLAG_COPIED), /offset 0/);
+  assert.deepEqual(decodeL2Entry(0n, 16), { kind: "unallocated" });
+  assert.deepEqual(decodeL2Entry(encodeL2Entry(0x30000), 16), { kind: "normal", host: 0x30000, copied: true });
+  assert.deepEqual(decodeL2Entry(encodeL2Entry(0x30000, true), 16), { kind: "zero", host: 0x30000, copied: true });
+  assert.deepEqual(decodeL2Entry(spec.QCOW_OFLAG_ZERO, 16), { kind: "zero", host: 0, copied: false });
+  // 64 KiB clusters: x = 62 - 8 = 54 offset bits, then 8 bits of additional sectors.
+  assert.deepEqual(decodeL2Entry(spec.QCOW_OFLAG_COMPRESSED | (3n << 54n) | 0x30123n, 16), { kind: "compressed", host: 0x30123, sectors: 4 });
+  assert.throws(() => decodeL2Entry(0x30002n, 16), /reserved bits/);
+  assert.throws(() => decodeL2Entry(spec.QCOW_OFLAG_COPIED, 16), /offset 0/);
 });

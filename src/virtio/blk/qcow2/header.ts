@@ -13,6 +13,7 @@ import {
   QCOW_HEADER_BACKING_FILE_SIZE,
   QCOW_HEADER_CLUSTER_BITS,
   QCOW_HEADER_COMPATIBLE_FEATURES,
+  QCOW_HEADER_COMPRESSION_TYPE,
   QCOW_HEADER_CRYPT_METHOD,
   QCOW_HEADER_HEADER_LENGTH,
   QCOW_HEADER_INCOMPATIBLE_FEATURES,
@@ -79,6 +80,8 @@ export interface Qcow2Header {
   backingFile: string | undefined;
   /** The backing format header extension ("raw", "qcow2", ...), if present. */
   backingFormat: string | undefined;
+  /** compression_type (byte 104, version 3): 0 zlib (deflate), 1 zstd. */
+  compressionType: number;
 }
 
 /** Bytes the header and its extensions can occupy: the whole first cluster. */
@@ -148,6 +151,15 @@ export function parseQcow2Header(bytes: Uint8Array, fileSize: number): Qcow2Head
       throw new Qcow2FormatError(`header_length ${headerLength} must be a multiple of 8 from ${QCOW_V3_HEADER_LENGTH} to the cluster size (${Math.min(available, clusterSize)} bytes here)`);
     }
     if (refcountOrder > QCOW_MAX_REFCOUNT_ORDER) throw new Qcow2FormatError(`refcount_order ${refcountOrder} exceeds ${QCOW_MAX_REFCOUNT_ORDER}`);
+  }
+
+  // "If the incompatible bit 'Compression type' is set: the field must be present and non-zero."
+  const compressionType = headerLength > QCOW_HEADER_COMPRESSION_TYPE ? bytes[QCOW_HEADER_COMPRESSION_TYPE] : 0;
+  if ((incompatibleFeatures & QCOW2_INCOMPAT_COMPRESSION) !== 0n && compressionType === 0) {
+    throw new Qcow2FormatError("the compression type feature bit is set but compression_type is zlib (0)");
+  }
+  if ((incompatibleFeatures & QCOW2_INCOMPAT_COMPRESSION) === 0n && compressionType !== 0) {
+    throw new Qcow2FormatError(`compression_type ${compressionType} needs the compression type feature bit`);
   }
 
   const cryptMethod = view.getUint32(QCOW_HEADER_CRYPT_METHOD);
@@ -253,6 +265,7 @@ export function parseQcow2Header(bytes: Uint8Array, fileSize: number): Qcow2Head
     headerLength,
     backingFile,
     backingFormat: extensions.backingFormat,
+    compressionType,
   };
 }
 

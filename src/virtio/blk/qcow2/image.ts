@@ -23,9 +23,11 @@
 // Requests from the device overlap (several run at once, each in chunks): every operation runs
 // alone, in order, through one queue, so allocation and table updates never interleave.
 //
-// Not implemented, refused with an error naming the feature: compressed clusters (on access),
-// encryption, external data files, extended L2 entries (at open, header.ts); writing to images
-// with internal snapshots, or marked dirty (lazy refcounts not written back) or corrupt.
+// Compressed clusters are read through an injected decompressor (zlib only) and never written:
+// a write to one copies it into a new, uncompressed cluster. Not implemented, refused with an
+// error naming the feature: zstd compression (on access), encryption, external data files,
+// extended L2 entries (at open, header.ts); writing to images with internal snapshots, or marked
+// dirty (lazy refcounts not written back) or corrupt.
 
 import type { BlockBackend } from "../backend.ts";
 import { checkBackendRange, validateBlockId } from "../backend.ts";
@@ -39,6 +41,8 @@ import {
   QCOW_MIN_CLUSTER_BITS,
   QCOW_TABLE_ENTRY_SIZE,
   QCOW_MAX_REFTABLE_BYTES,
+  QCOW_COMPRESSION_TYPE_ZLIB,
+  QCOW_COMPRESSION_TYPE_ZSTD,
   QCOW2_INCOMPAT_CORRUPT,
   QCOW2_INCOMPAT_DIRTY,
 } from "./spec.ts";
@@ -67,7 +71,16 @@ export interface Qcow2OpenOptions {
   name?: string;
   /** Bytes of L2 tables (and of refcount blocks) kept in memory. */
   cacheBytes?: number;
+  /** Decompresses compressed clusters; without it they are refused when the guest reaches one. */
+  inflate?: Qcow2Inflate;
 }
+
+/**
+ * Decompresses one compressed cluster: raw deflate data (zlib, windowBits -12, as QEMU writes it;
+ * trailing bytes after the stream are allowed) into exactly clusterSize bytes. Throws otherwise,
+ * and never produces more than clusterSize bytes.
+ */
+export type Qcow2Inflate = (compressed: Uint8Array, clusterSize: number) => Uint8Array | Promise<Uint8Array>;
 
 /** What the image did, for --stats and tests. */
 export interface Qcow2Counters {
@@ -180,6 +193,7 @@ export class Qcow2Image implements BlockBackend {
   private pendingFrees: number[] = [];
   private readonly l2Cache: TableCache;
   private readonly refCache: TableCache;
+  private readonly inflate: Qcow2Inflate | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private failure: string | undefined;
   private closed = false;
@@ -197,6 +211,7 @@ export class Qcow2Image implements BlockBackend {
     this.readOnly = options.readOnly ?? false;
     this.id = options.id ?? "";
     this.name = options.name ?? "qcow2 image";
+    this.inflate = options.inflate;
     this.clusterSize = header.clusterSize;
     this.l2Entries = header.clusterSize / QCOW_TABLE_ENTRY_SIZE;
     this.refOrder = header.refcountOrder;
@@ -341,7 +356,8 @@ export class Qcow2Image implements BlockBackend {
           await readZeroFilled(this.file, mapping.host + inCluster, part);
           break;
         case "compressed":
-          throw this.compressed(guest);
+          part.set((await this.decompress(guest, mapping)).subarray(inCluster, inCluster + n));
+          break;
       }
       done += n;
     }
@@ -362,8 +378,7 @@ export class Qcow2Image implements BlockBackend {
     const cs = this.clusterSize;
     const inCluster = guest % cs;
     const { table, tableOffset, index } = await this.l2ForWrite(guest);
-    const mapping = this.checkMapping(decodeL2Entry(this.l2Get(table, index)), guest);
-    if (mapping.kind === "compressed") throw this.compressed(guest);
+    const mapping = this.checkMapping(decodeL2Entry(this.l2Get(table, index), this.header.clusterBits), guest);
     if (mapping.kind === "normal") {
       if (!mapping.copied) await this.claimCopied(mapping.host, "data cluster");
       await this.file.write(mapping.host + inCluster, data);
@@ -375,11 +390,14 @@ export class Qcow2Image implements BlockBackend {
       return;
     }
     // The whole cluster is written at once: the guest's bytes and, around them, what the cluster
-    // read as before (backing data or zeroes).
-    const cluster = new Uint8Array(cs);
+    // read as before (backing data, the decompressed cluster, or zeroes).
+    let cluster = new Uint8Array(cs);
     const clusterStart = guest - inCluster;
     if (data.length < cs && mapping.kind === "unallocated" && this.backing) {
       await readClipped(this.backing, clusterStart, cluster);
+      this.counters.cowCopies++;
+    } else if (data.length < cs && mapping.kind === "compressed") {
+      cluster = (await this.decompress(guest, mapping)).slice();
       this.counters.cowCopies++;
     }
     cluster.set(data, inCluster);
@@ -395,6 +413,7 @@ export class Qcow2Image implements BlockBackend {
     this.grew(host + cs);
     this.l2Set(table, index, encodeL2Entry(host));
     this.l2Cache.put(tableOffset, table, true);
+    if (mapping.kind === "compressed") this.pendingFrees.push(...this.compressedClusters(mapping));
   }
 
   /**
@@ -409,7 +428,6 @@ export class Qcow2Image implements BlockBackend {
       const n = Math.min(cs - (guest % cs), length - done);
       done += n;
       const mapping = await this.lookup(guest);
-      if (mapping.kind === "compressed") throw this.compressed(guest);
       const readsZero = mapping.kind === "zero" || (mapping.kind === "unallocated" && !this.backing);
       if (n < cs) {
         if (!discard && !readsZero) await this.writeInCluster(guest, new Uint8Array(n));
@@ -419,7 +437,7 @@ export class Qcow2Image implements BlockBackend {
       if (this.header.version === 2) {
         // No zero flag: only a discard may drop the cluster (the backing data may show again).
         if (discard) {
-          if (mapping.kind === "normal") await this.unmapCluster(guest, mapping.host, 0n);
+          if (mapping.kind === "normal" || mapping.kind === "compressed") await this.unmapCluster(guest, this.hostClusters(mapping), 0n);
         } else {
           await this.writeInCluster(guest, new Uint8Array(cs));
         }
@@ -427,12 +445,13 @@ export class Qcow2Image implements BlockBackend {
       }
       if (discard) {
         // Deallocate; with a backing image the cluster must not show the backing data again.
-        const host = mapping.kind === "normal" || mapping.kind === "zero" ? mapping.host : 0;
         const entry = this.backing ? encodeL2Entry(0, true) : 0n;
-        await this.unmapCluster(guest, host, entry);
+        await this.unmapCluster(guest, this.hostClusters(mapping), entry);
+      } else if (mapping.kind === "compressed") {
+        await this.unmapCluster(guest, this.hostClusters(mapping), encodeL2Entry(0, true));
       } else {
         // Keep the host cluster, if any, for later writes (a preallocated zero cluster).
-        const host = mapping.kind === "normal" ? mapping.host : mapping.kind === "zero" ? mapping.host : 0;
+        const host = mapping.kind === "normal" || mapping.kind === "zero" ? mapping.host : 0;
         const { table, tableOffset, index } = await this.l2ForWrite(guest);
         if (host !== 0 && mapping.kind === "normal" && !mapping.copied) await this.claimCopied(host, "data cluster");
         this.l2Set(table, index, encodeL2Entry(host, true));
@@ -441,18 +460,55 @@ export class Qcow2Image implements BlockBackend {
     }
   }
 
-  /** Points a guest cluster's L2 entry at `entry` and frees its host cluster after the next sync. */
-  private async unmapCluster(guest: number, host: number, entry: bigint): Promise<void> {
+  /** Points a guest cluster's L2 entry at `entry` and frees `hosts` after the next sync. */
+  private async unmapCluster(guest: number, hosts: number[], entry: bigint): Promise<void> {
     const { table, tableOffset, index } = await this.l2ForWrite(guest);
     this.l2Set(table, index, entry);
     this.l2Cache.put(tableOffset, table, true);
-    if (host !== 0) this.pendingFrees.push(host);
+    this.pendingFrees.push(...hosts);
   }
 
-  private compressed(guest: number): Qcow2FormatError {
-    return new Qcow2FormatError(
-      `${this.name}: the cluster at guest offset ${guest} is compressed, and compressed clusters are not supported (rewrite the image without -c: qemu-img convert -O qcow2)`,
-    );
+  /** The host clusters whose refcounts a mapping holds (one count each). */
+  private hostClusters(mapping: L2Mapping): number[] {
+    if (mapping.kind === "compressed") return this.compressedClusters(mapping);
+    if ((mapping.kind === "normal" || mapping.kind === "zero") && mapping.host !== 0) return [mapping.host];
+    return [];
+  }
+
+  /**
+   * A compressed cluster counts once in every host cluster its sectors touch (as QEMU frees it:
+   * nb_csectors sectors from the sector holding the offset).
+   */
+  private compressedClusters(mapping: { host: number; sectors: number }): number[] {
+    const cs = this.clusterSize;
+    const start = mapping.host - (mapping.host % 512);
+    const clusters: number[] = [];
+    for (let c = Math.floor(start / cs); c <= Math.floor((start + mapping.sectors * 512 - 1) / cs); c++) clusters.push(c * cs);
+    return clusters;
+  }
+
+  /** A compressed guest cluster's data: exactly one cluster, or a Qcow2FormatError. */
+  private async decompress(guest: number, mapping: { host: number; sectors: number }): Promise<Uint8Array> {
+    const cs = this.clusterSize;
+    if (!this.inflate || this.header.compressionType !== QCOW_COMPRESSION_TYPE_ZLIB) {
+      const what = this.header.compressionType === QCOW_COMPRESSION_TYPE_ZSTD ? "zstd-compressed clusters are" : "compressed clusters are";
+      throw new Qcow2FormatError(`${this.name}: the cluster at guest offset ${guest} is compressed, and ${what} not supported (rewrite the image: qemu-img convert -O qcow2)`);
+    }
+    const length = mapping.sectors * 512 - (mapping.host % 512);
+    if (mapping.host < cs || mapping.host >= this.end || this.fixedMetadataAt(mapping.host)) {
+      throw new Qcow2FormatError(`${this.name}: the compressed cluster of guest offset ${guest} at ${mapping.host} lies outside the data area (corrupt image)`);
+    }
+    // Its last sectors may run past the end of the file; they read as zeroes.
+    const compressed = new Uint8Array(length);
+    await readZeroFilled(this.file, mapping.host, compressed);
+    let data: Uint8Array;
+    try {
+      data = await this.inflate(compressed, cs);
+    } catch (e) {
+      throw new Qcow2FormatError(`${this.name}: the compressed cluster of guest offset ${guest} cannot be decompressed (${e instanceof Error ? e.message : String(e)})`);
+    }
+    if (data.length !== cs) throw new Qcow2FormatError(`${this.name}: the compressed cluster of guest offset ${guest} decompresses to ${data.length} bytes, not ${cs}`);
+    return data;
   }
 
   // ---- L1 and L2 ------------------------------------------------------------------------------
@@ -471,7 +527,7 @@ export class Qcow2Image implements BlockBackend {
     const { offset } = decodeL1Entry(this.l1View.getBigUint64(l1Index * QCOW_TABLE_ENTRY_SIZE));
     if (offset === 0) return { kind: "unallocated" };
     const table = await this.loadTable(this.l2Cache, offset, "L2 table");
-    return this.checkMapping(decodeL2Entry(this.l2Get(table, cluster % this.l2Entries)), guest);
+    return this.checkMapping(decodeL2Entry(this.l2Get(table, cluster % this.l2Entries), this.header.clusterBits), guest);
   }
 
   private checkMapping(mapping: L2Mapping, guest: number): L2Mapping {

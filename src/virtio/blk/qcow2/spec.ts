@@ -23,6 +23,10 @@ export const QCOW_HEADER_COMPATIBLE_FEATURES = 80;
 export const QCOW_HEADER_AUTOCLEAR_FEATURES = 88;
 export const QCOW_HEADER_REFCOUNT_ORDER = 96;
 export const QCOW_HEADER_HEADER_LENGTH = 100;
+/** "Additional fields": compression_type, one byte, present when header_length > 104. */
+export const QCOW_HEADER_COMPRESSION_TYPE = 104;
+export const QCOW_COMPRESSION_TYPE_ZLIB = 0;
+export const QCOW_COMPRESSION_TYPE_ZSTD = 1;
 /** "For version 2, the header is exactly 72 bytes"; version 3: "at least 104 bytes". */
 export const QCOW_V2_HEADER_LENGTH = 72;
 export const QCOW_V3_HEADER_LENGTH = 104;

@@ -20,7 +20,11 @@ export type L2Mapping =
   /** Reads as zeroes; `host` is a preallocated cluster kept for later writes (0 if none). */
   | { kind: "zero"; host: number; copied: boolean }
   | { kind: "normal"; host: number; copied: boolean }
-  | { kind: "compressed" };
+  /**
+   * Compressed data at byte `host` (not aligned), `sectors` 512-byte sectors counted from the
+   * sector holding `host` ("Compressed Clusters Descriptor").
+   */
+  | { kind: "compressed"; host: number; sectors: number };
 
 function offsetOf(entry: bigint, mask: bigint): number {
   // Bits 9-55: at most 2^56, which may exceed 2^53; such an offset lies past any real file.
@@ -28,9 +32,18 @@ function offsetOf(entry: bigint, mask: bigint): number {
   return offset > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(offset);
 }
 
-/** Decodes an L2 entry (standard or compressed). Throws Qcow2FormatError on reserved bits. */
-export function decodeL2Entry(entry: bigint): L2Mapping {
-  if (entry & QCOW_OFLAG_COMPRESSED) return { kind: "compressed" };
+/**
+ * Decodes an L2 entry (standard or compressed) of an image with 2^clusterBits-byte clusters.
+ * Throws Qcow2FormatError on reserved bits.
+ */
+export function decodeL2Entry(entry: bigint, clusterBits: number): L2Mapping {
+  if (entry & QCOW_OFLAG_COMPRESSED) {
+    // Bits 0..x-1 the host offset, x..61 the additional sectors, x = 62 - (cluster_bits - 8).
+    const x = BigInt(62 - (clusterBits - 8));
+    const host = entry & ((1n << x) - 1n) & 0x00ff_ffff_ffff_ffffn;
+    const extra = Number((entry >> x) & ((1n << BigInt(clusterBits - 8)) - 1n));
+    return { kind: "compressed", host: host > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(host), sectors: extra + 1 };
+  }
   if (entry & L2E_STD_RESERVED_MASK) throw new Qcow2FormatError(`L2 entry 0x${entry.toString(16)} has reserved bits set`);
   const host = offsetOf(entry, L2E_OFFSET_MASK);
   const copied = (entry & QCOW_OFLAG_COPIED) !== 0n;
