@@ -11,7 +11,8 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { MemoryFile, RawImageReader, type RandomAccessFile } from "../../virtio/blk/qcow2/file.ts";
+import { RawImageReader, type RandomAccessFile } from "../../virtio/blk/qcow2/file.ts";
+import { MemoryImageFile } from "../../virtio/testing/memory-image-file.ts";
 import { Qcow2Image, readQcow2Header } from "../../virtio/blk/qcow2/image.ts";
 import { prng } from "../../testing/fakes.ts";
 import { needsHostTools } from "../../../test/support/host-tools.ts";
@@ -28,8 +29,8 @@ interface CrashImage {
 }
 
 class PowerLossFile implements RandomAccessFile {
-  readonly live: MemoryFile;
-  private durable: MemoryFile;
+  readonly live: MemoryImageFile;
+  private durable: MemoryImageFile;
   private pending: { offset: number; data: Uint8Array }[] = [];
   readonly crashes: CrashImage[] = [];
   flushedOps = 0;
@@ -39,8 +40,8 @@ class PowerLossFile implements RandomAccessFile {
     private readonly random: () => number,
     private readonly crashChance: number,
   ) {
-    this.live = new MemoryFile(initial);
-    this.durable = new MemoryFile(initial);
+    this.live = new MemoryImageFile(initial);
+    this.durable = new MemoryImageFile(initial);
   }
   get size(): number {
     return this.live.size;
@@ -66,9 +67,9 @@ class PowerLossFile implements RandomAccessFile {
 
   /** The durable bytes plus a random subset of the sectors written since the last sync. */
   crash(): void {
-    const image = new MemoryFile(this.durable.contents());
+    const image = new MemoryImageFile(this.durable.contents());
     const apply = (offset: number, piece: Uint8Array) => {
-      // MemoryFile.write is synchronous underneath; the promise only wraps it.
+      // MemoryImageFile.write is synchronous underneath; the promise only wraps it.
       void image.write(offset, piece);
     };
     for (const { offset, data } of this.pending) {
@@ -112,7 +113,7 @@ for (const [v, variant] of VARIANTS.entries()) {
       const options = `cluster_size=${variant.clusterSize}${variant.compat ? `,compat=${variant.compat}` : ""}`;
       execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", "-o", options, ...(variant.backing ? ["-b", "base.raw", "-F", "raw"] : []), path, String(size)]);
       const file = new PowerLossFile(new Uint8Array(await readFile(path)), random, variant.crashChance);
-      const backing = variant.backing ? new RawImageReader(new MemoryFile(base)) : undefined;
+      const backing = variant.backing ? new RawImageReader(new MemoryImageFile(base)) : undefined;
       const image = await Qcow2Image.open(file, await readQcow2Header(file), { backing, name: path });
 
       const ops: { offset: number; length: number; fill: number; zero: boolean }[] = [];

@@ -5,7 +5,7 @@
 // explore more.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { MemoryFile } from "./file.ts";
+import { MemoryImageFile } from "../../testing/memory-image-file.ts";
 import { newQcow2Image, parseQcow2Header, Qcow2FormatError } from "./header.ts";
 import { Qcow2Image, readQcow2Header } from "./image.ts";
 import { prng } from "../../../testing/fakes.ts";
@@ -53,7 +53,7 @@ test("random and mutated headers are parsed or refused with a Qcow2FormatError",
 
 /** An image with data in it, written by Parley itself: metadata to mutate. */
 async function populatedImage(): Promise<Uint8Array> {
-  const file = new MemoryFile(newQcow2Image(DISK, CLUSTER_BITS));
+  const file = new MemoryImageFile(newQcow2Image(DISK, CLUSTER_BITS));
   const image = await Qcow2Image.open(file, await readQcow2Header(file));
   const random = prng(SEED ^ 0x5a5a);
   for (let i = 0; i < 40; i++) {
@@ -79,7 +79,7 @@ test("images with mutated metadata work or are refused with a Qcow2FormatError",
       bytes[at] = random() < 0.5 ? Math.floor(random() * 256) : bytes[at] ^ (1 << Math.floor(random() * 8));
     }
     const truncate = random() < 0.1 ? Math.floor(random() * bytes.length) : bytes.length;
-    const file = new MemoryFile(bytes.subarray(0, truncate), bytes.length + 64 * CLUSTER);
+    const file = new MemoryImageFile(bytes.subarray(0, truncate), bytes.length + 64 * CLUSTER);
     let image: Qcow2Image | undefined;
     try {
       // With the decompressor: a mutated entry with the compressed bit feeds it random bytes.

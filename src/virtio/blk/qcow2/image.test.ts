@@ -2,7 +2,8 @@
 // zeroing and discarding, the counters, read-only and failed states.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { MemoryFile, RawImageReader } from "./file.ts";
+import { RawImageReader } from "./file.ts";
+import { MemoryImageFile } from "../../testing/memory-image-file.ts";
 import { newQcow2Image, Qcow2FormatError } from "./header.ts";
 import { Qcow2Image, readQcow2Header } from "./image.ts";
 import { FakeGuestMemory, prng, tick } from "../../../testing/fakes.ts";
@@ -13,9 +14,9 @@ import { VIRTIO_BLK_S_OK, VIRTIO_BLK_T_FLUSH, VIRTIO_BLK_T_IN, VIRTIO_BLK_T_OUT 
 
 const MiB = 1024 * 1024;
 
-async function fresh(size = 4 * MiB, clusterBits = 12, backing?: Uint8Array): Promise<{ image: Qcow2Image; file: MemoryFile }> {
-  const file = new MemoryFile(newQcow2Image(size, clusterBits));
-  const image = await Qcow2Image.open(file, await readQcow2Header(file), { backing: backing && new RawImageReader(new MemoryFile(backing)) });
+async function fresh(size = 4 * MiB, clusterBits = 12, backing?: Uint8Array): Promise<{ image: Qcow2Image; file: MemoryImageFile }> {
+  const file = new MemoryImageFile(newQcow2Image(size, clusterBits));
+  const image = await Qcow2Image.open(file, await readQcow2Header(file), { backing: backing && new RawImageReader(new MemoryImageFile(backing)) });
   return { image, file };
 }
 
@@ -125,13 +126,13 @@ test("partial writes over a backing file copy the rest of the cluster from it", 
 });
 
 test("read-only and closed images refuse writes; a failed write stops later writes", async () => {
-  const file = new MemoryFile(newQcow2Image(MiB, 12));
+  const file = new MemoryImageFile(newQcow2Image(MiB, 12));
   const readOnly = await Qcow2Image.open(file, await readQcow2Header(file), { readOnly: true });
   await assert.rejects(readOnly.write(0, new Uint8Array(512)), /read-only/);
   await readOnly.close();
   await assert.rejects(readOnly.read(0, new Uint8Array(512)), /closed/);
 
-  const failing = new MemoryFile(newQcow2Image(MiB, 12), newQcow2Image(MiB, 12).length + 2 * 4096);
+  const failing = new MemoryImageFile(newQcow2Image(MiB, 12), newQcow2Image(MiB, 12).length + 2 * 4096);
   const image = await Qcow2Image.open(failing, await readQcow2Header(failing));
   await image.write(0, new Uint8Array(512)); // its L2 table and data cluster fit
   await assert.rejects(image.write(MiB / 2, new Uint8Array(512)), /limit/);
@@ -149,7 +150,7 @@ test("a compressed cluster fails only the requests that reach it", async () => {
   // make guest cluster 0's entry a compressed one.
   const bytes = file.contents().slice();
   new DataView(bytes.buffer).setBigUint64(4 * 4096, (1n << 62n) | 0x5000n);
-  const patched = new MemoryFile(bytes);
+  const patched = new MemoryImageFile(bytes);
   const reopened = await Qcow2Image.open(patched, await readQcow2Header(patched));
   const buffer = new Uint8Array(512);
   await assert.rejects(reopened.read(0, buffer), /guest offset 0 is compressed, and compressed clusters are not supported/);
@@ -161,7 +162,7 @@ test("a compressed cluster fails only the requests that reach it", async () => {
 });
 
 test("an image without the backing it names is refused", async () => {
-  const file = new MemoryFile(newQcow2Image(MiB, 12));
+  const file = new MemoryImageFile(newQcow2Image(MiB, 12));
   const header = await readQcow2Header(file);
   header.backingFile = "base.img";
   await assert.rejects(Qcow2Image.open(file, header), (e: unknown) => e instanceof Qcow2FormatError && /backing file \(base\.img\) that was not opened/.test(e.message));
