@@ -44,16 +44,27 @@ export interface DiskImageOptions {
   id?: string;
 }
 
-/** A regular file as a RandomAccessFile (positional I/O, sync = fdatasync). */
+/**
+ * A regular file as a RandomAccessFile (positional I/O, sync = fdatasync). A throw-away file
+ * (the snapshot=on overlay, which no crash can leave behind) skips the fdatasync.
+ */
 export class NodeRandomAccessFile implements RandomAccessFile {
   private length: number;
   private closed = false;
+  private throwAway = false;
   private constructor(
     private readonly handle: FileHandle,
     readonly path: string,
     size: number,
   ) {
     this.length = size;
+  }
+
+  /** A new file for a throw-away overlay: created exclusively (mode 0600), never synced. */
+  static async createThrowAway(path: string): Promise<NodeRandomAccessFile> {
+    const file = await NodeRandomAccessFile.open(path, true, true);
+    file.throwAway = true;
+    return file;
   }
 
   static async open(path: string, writable: boolean, create = false): Promise<NodeRandomAccessFile> {
@@ -98,8 +109,8 @@ export class NodeRandomAccessFile implements RandomAccessFile {
     this.length = Math.max(this.length, offset + data.length);
   }
 
-  sync(): Promise<void> {
-    return this.handle.datasync();
+  async sync(): Promise<void> {
+    if (!this.throwAway) await this.handle.datasync();
   }
 
   async close(): Promise<void> {
@@ -208,7 +219,7 @@ async function openBase(path: string, format: DiskFormat | undefined): Promise<I
 async function openSnapshotOverlay(base: ImageReader, id: string): Promise<Qcow2Image> {
   const dir = await mkdtemp(join(tmpdir(), "parley-snapshot-"));
   const path = join(dir, "overlay.qcow2");
-  const file = await NodeRandomAccessFile.open(path, true, true);
+  const file = await NodeRandomAccessFile.createThrowAway(path);
   await unlink(path);
   await rmdir(dir);
   try {
