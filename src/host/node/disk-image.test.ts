@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openDiskImage, MAX_BACKING_CHAIN } from "./disk-image.ts";
+import { openDiskImage, MAX_BACKING_CHAIN, resolveBackingPath } from "./disk-image.ts";
 import { newQcow2Image, Qcow2FormatError } from "../../virtio/blk/qcow2/header.ts";
 import { PROBED_RAW_REFUSAL } from "../../virtio/blk/qcow2/probe.ts";
 import * as spec from "../../virtio/blk/qcow2/spec.ts";
@@ -48,6 +48,15 @@ async function patchedImage(path: string, patch: (view: DataView, bytes: Uint8Ar
   patch(new DataView(bytes.buffer), bytes);
   await writeFile(path, bytes);
 }
+
+test("backing file names resolve as QEMU resolves them: relative to the image's directory", () => {
+  assert.equal(resolveBackingPath("/vms/a/vm1.qcow2", "debian.img"), "/vms/a/debian.img");
+  assert.equal(resolveBackingPath("/vms/a/vm1.qcow2", "../base/debian.img"), "/vms/base/debian.img");
+  assert.equal(resolveBackingPath("vm1.qcow2", "debian.img"), "debian.img");
+  assert.equal(resolveBackingPath("/vms/a/vm1.qcow2", "/images/debian.img"), "/images/debian.img");
+  assert.equal(resolveBackingPath("/vms/a/vm1.qcow2", "file:debian.img"), "/vms/a/debian.img");
+  assert.throws(() => resolveBackingPath("/vms/vm1.qcow2", 'json:{"file":{"driver":"nbd"}}'), /json: backing specifications are not supported/);
+});
 
 test("a raw image is probed as raw, and a guest cannot make it look like qcow2 unless format=raw is given", async () => {
   await withTempDir(async (dir) => {
