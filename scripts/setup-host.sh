@@ -18,6 +18,7 @@ PACKAGES=(
   iputils-ping                  # the host side of the TAP test's pings
   passt                         # user-mode networking for `--net user` (no root, no TAP): its tests and the user-network bench
   e2fsprogs                     # debugfs: the host reads back files the guest wrote to an ext4 disk; mkfs.ext4: the page's data disk
+  qemu-utils                    # qemu-img: creates, checks and converts the qcow2 images the qcow2 tests write
   chromium                      # the headless browser the page test and the web bench drive (Playwright downloads none)
   fonts-dejavu-core             # a monospace font for the page's terminal; without Recommends only fontconfig's first choice brings it
   debootstrap                   # the Debian root disk's first stage (parley image build --rootfs); it needs wget, a Depends

@@ -20,6 +20,22 @@ test("disks become drives", () => {
   assert.ok(Drive.safeParse(parseDiskOption("path=a,coalesce=8/1ms", 0)).success, "the schema accepts what the flag makes");
 });
 
+test("disk formats and snapshot=on", () => {
+  assert.deepEqual(parseDiskOption("path=vm1.qcow2,format=qcow2", 0), { drive_id: "disk0", path_on_host: "vm1.qcow2", is_read_only: false, is_root_device: false, format: "qcow2" });
+  assert.deepEqual(parseDiskOption("path=debian.img,format=raw,snapshot=on", 0), {
+    drive_id: "disk0",
+    path_on_host: "debian.img",
+    is_read_only: false,
+    is_root_device: false,
+    format: "raw",
+    snapshot: true,
+  });
+  assert.equal(parseDiskOption("path=a,snapshot=off", 0).snapshot, false);
+  assert.throws(() => parseDiskOption("path=a,format=vmdk", 0), /--disk path=a,format=vmdk: format: must be raw or qcow2/);
+  assert.throws(() => parseDiskOption("path=a,snapshot=yes", 0), /snapshot: must be on or off/);
+  assert.ok(Drive.safeParse(parseDiskOption("path=a,format=qcow2,snapshot=on", 0)).success, "the schema accepts what the flag makes");
+});
+
 test("networks become network interfaces", () => {
   assert.deepEqual(parseNetOption("tap=tap0", 0), { iface_id: "net0", host_dev_name: "tap0" });
   const n = parseNetOption("socket=listen:/tmp/n.sock,mac=52:54:00:12:34:56", 1);

@@ -1,6 +1,7 @@
 // Parsing of the device options `--disk`, `--net`, `--rng`, `--balloon` and `--vsock`, written
 // as comma-separated key=value lists in the style of QEMU and cloud-hypervisor:
 //   --disk path=disk.img,readonly=on,id=data
+//   --disk path=vm1.qcow2,format=qcow2       --disk path=debian.img,snapshot=on
 //   --net socket=listen:/tmp/net0.sock,mac=52:54:00:12:34:56
 //   --net user,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=udp::5353-:53   (hostfwd repeats)
 //   --rng rate=1048576          --vsock cid=3,uds=/tmp/vsock.sock
@@ -104,13 +105,23 @@ const diskSchema = z
       .regex(/^[A-Za-z0-9_.-]{1,20}$/, "must be 1-20 letters, digits, '.', '_' or '-' (virtio-blk IDs are 20 bytes)")
       .optional(),
     coalesce: coalesceSchema.optional(),
+    format: z.enum(["raw", "qcow2"], { message: "must be raw or qcow2" }).optional(),
+    snapshot: onOff.optional(),
   })
   .strict();
 
 /** `--disk` number `index` (from 0) as a drive of the VM description; its ID defaults to diskINDEX. */
 export function parseDiskOption(text: string, index: number): Drive {
   const v = check(diskSchema, parseKeyValues(text, "--disk"), "--disk", text);
-  return { drive_id: v.id ?? `disk${index}`, path_on_host: v.path, is_read_only: v.readonly ?? false, is_root_device: v.root ?? false, ...(v.coalesce ? { coalescing: v.coalesce } : {}) };
+  return {
+    drive_id: v.id ?? `disk${index}`,
+    path_on_host: v.path,
+    is_read_only: v.readonly ?? false,
+    is_root_device: v.root ?? false,
+    ...(v.format ? { format: v.format } : {}),
+    ...(v.snapshot !== undefined ? { snapshot: v.snapshot } : {}),
+    ...(v.coalesce ? { coalescing: v.coalesce } : {}),
+  };
 }
 
 const macSchema = z.string().superRefine((text, ctx) => {

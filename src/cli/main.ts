@@ -108,7 +108,7 @@ function addMachineOptions(command: Command, defaultCpus = 1): Command {
     .option("--console <kind>", "uart (ttyS0, 16550) or hvc (virtio-console)", "uart")
     .option("--sstc <on|off>", "offer the Sstc extension (stimecmp) to the guest", "on")
     .option("--no-reboot", "exit when the guest reboots instead of starting it again")
-    .option("--disk <spec>", "virtio-blk disk: path=FILE[,readonly=on][,root=on][,id=NAME][,coalesce=N/Tus] (repeatable; the guest sees /dev/vda, /dev/vdb, ...)", collect, [])
+    .option("--disk <spec>", "virtio-blk disk: path=FILE[,format=raw|qcow2][,snapshot=on][,readonly=on][,root=on][,id=NAME][,coalesce=N/Tus] (repeatable; the guest sees /dev/vda, /dev/vdb, ...)", collect, [])
     .option("--root", "boot the operating system on the first --disk (root=on on it): e.g. the Debian root disk of parley image build --rootfs")
     .option("--rng [spec]", "virtio-rng from the host's CSPRNG: [rate=BYTES_PER_S][,burst=BYTES]")
     .option("--net <spec>", "virtio-net: user[,hostfwd=tcp:127.0.0.1:2222-:22 ...] (passt, no root) | tap=NAME | socket=listen:PATH | socket=connect:PATH, [,mac=52:54:00:..][,coalesce=N/Tus] (repeatable)", collect, [])

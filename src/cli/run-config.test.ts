@@ -23,7 +23,7 @@ test("flags alone make the same description as the equivalent file", () => {
     sstc: "off",
     kernel: "/etc/hostname",
     append: "quiet",
-    disk: ["path=/a.img,readonly=on", "path=/b.img,id=data,coalesce=16/200us"],
+    disk: ["path=/a.img,readonly=on", "path=/b.img,id=data,coalesce=16/200us", "path=/c.qcow2,format=qcow2,snapshot=on"],
     net: ["tap=tap0,mac=52:54:00:12:34:56", "socket=connect:/tmp/n.sock"],
     rng: "rate=1024,burst=4096",
     balloon: "target=128M",
@@ -38,6 +38,7 @@ test("flags alone make the same description as the equivalent file", () => {
     drives: [
       { drive_id: "disk0", path_on_host: "/a.img", is_read_only: true, is_root_device: false },
       { drive_id: "data", path_on_host: "/b.img", is_read_only: false, is_root_device: false, coalescing: { max_completions: 16, max_delay_us: 200 } },
+      { drive_id: "disk2", path_on_host: "/c.qcow2", is_read_only: false, is_root_device: false, format: "qcow2", snapshot: true },
     ],
     "network-interfaces": [
       { iface_id: "net0", host_dev_name: "tap0", guest_mac: "52:54:00:12:34:56" },

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Machine, withRootDevice } from "./machine.ts";
 import { ConfigError, RequestError } from "./schema.ts";
+import { newQcow2Image } from "../virtio/blk/qcow2/header.ts";
 
 let dir: string;
 let kernel: string;
@@ -67,6 +68,23 @@ test("before boot: the lifecycle table refuses, hot changes are checked and kept
     await assert.rejects(machine.exited, /has not been started/);
   } finally {
     await machine.close();
+  }
+});
+
+test("drives: qcow2 and snapshot=on open through the disk image opener; such machines do not migrate", async () => {
+  const qcow2 = join(dir, "disk.qcow2");
+  writeFileSync(qcow2, newQcow2Image(1 << 20));
+  await assert.rejects(
+    Machine.create({ ...describe(), drives: [{ drive_id: "d", path_on_host: disk, format: "qcow2" }] }),
+    /^ConfigError: drives\[0\]\.path_on_host: .*disk\.img: not a qcow2 image/,
+  );
+  for (const drive of [{ drive_id: "d", path_on_host: qcow2 }, { drive_id: "d", path_on_host: disk, snapshot: true }]) {
+    const machine = await Machine.create({ ...describe(), drives: [drive] });
+    try {
+      await assert.rejects(machine.migrate({ destination: "/tmp/nowhere.sock" }), (err: Error) => err instanceof RequestError && /drives\[0\] is a qcow2 image or snapshot=on, which cannot be migrated/.test(err.message));
+    } finally {
+      await machine.close();
+    }
   }
 });
 

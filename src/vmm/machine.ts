@@ -26,7 +26,8 @@ import { nodeClock } from "../host/node/clock.ts";
 import { loadCoreModule } from "../host/node/core-module.ts";
 import { nodeHartThreads } from "../host/node/hart-threads.ts";
 import { jitFromEnvironment } from "../host/node/jit-environment.ts";
-import { openBlockFile } from "../host/node/block-file.ts";
+import { openDiskImage } from "../host/node/disk-image.ts";
+import { Qcow2Image } from "../virtio/blk/qcow2/image.ts";
 import { connectSocketBackend, listenSocketBackend } from "../host/node/net-socket.ts";
 import { openTapBackend } from "../host/node/net-tap.ts";
 import { startPasstBackend, type PasstForward } from "../host/node/net-passt.ts";
@@ -288,6 +289,9 @@ export class Machine {
     const vm = this.runningMachine("pause");
     await vm.pause();
     this.transition("pause");
+    // A qcow2 image caches metadata until a flush: write it back, so that the disk files are
+    // complete while the machine is paused (and can be copied beside a snapshot).
+    await Promise.all(this.backends.disks.filter((d) => d instanceof Qcow2Image).map((d) => d.flush()));
   }
 
   async resume(): Promise<void> {
@@ -435,6 +439,12 @@ export class Machine {
    * ends with { reason: "migrated" }; on failure it runs on here, unchanged.
    */
   async migrate(request: MigrateParams): Promise<MigrationReport> {
+    const cached = this.config.drives.findIndex((_, i) => this.backends.disks[i] instanceof Qcow2Image);
+    if (cached >= 0) {
+      // The destination opens the image before the source's last writes and would keep stale
+      // metadata; only raw disks (on storage both hosts share) migrate.
+      throw new RequestError(`migrate: drives[${cached}] is a qcow2 image or snapshot=on, which cannot be migrated`);
+    }
     const vm = this.runningMachine();
     let endpoint;
     try {
@@ -636,7 +646,9 @@ async function openBackends(config: VmConfig): Promise<HostBackends> {
   try {
     for (const [i, drive] of config.drives.entries()) {
       try {
-        backends.disks.push(await openBlockFile(drive.path_on_host, { readOnly: drive.is_read_only, id: drive.drive_id }));
+        backends.disks.push(
+          await openDiskImage(drive.path_on_host, { readOnly: drive.is_read_only, id: drive.drive_id, format: drive.format, snapshot: drive.snapshot }),
+        );
       } catch (err) {
         throw new ConfigError(`drives[${i}].path_on_host: ${drive.path_on_host}: ${(err as Error).message}`);
       }

@@ -26,6 +26,8 @@ test("an empty description is a whole machine with Parley's defaults", () => {
   });
   const full = parseVmConfig({ drives: [drive], balloon: { amount_mib: 0 } });
   assert.deepEqual(full.drives[0], { ...drive, is_read_only: false, is_root_device: false });
+  const qcow2 = parseVmConfig({ drives: [{ ...drive, format: "qcow2", snapshot: true }] });
+  assert.deepEqual(qcow2.drives[0], { ...drive, is_read_only: false, is_root_device: false, format: "qcow2", snapshot: true });
   assert.deepEqual(full.balloon, { amount_mib: 0, deflate_on_oom: true, stats_polling_interval_s: 0 });
   assert.deepEqual(parseVmConfig(JSON.parse(JSON.stringify(full))), full, "JSON-safe: a round trip through JSON is the same description");
 });
@@ -66,6 +68,8 @@ test("every field's range error names its JSON path", () => {
     [{ drives: [{ drive_id: "a/b", path_on_host: "/x" }] }, /^drives\[0\]\.drive_id: must be 1-20 letters/],
     [{ drives: [drive, { drive_id: "d", path_on_host: "" }] }, /^drives\[1\]\.path_on_host: must name a file$/],
     [{ drives: [{ ...drive, is_read_only: "yes" }] }, /^drives\[0\]\.is_read_only: must be a boolean, not string$/],
+    [{ drives: [{ ...drive, format: "vmdk" }] }, /^drives\[0\]\.format: must be "raw" or "qcow2"$/],
+    [{ drives: [{ ...drive, snapshot: "on" }] }, /^drives\[0\]\.snapshot: must be a boolean, not string$/],
     [{ drives: [drive, drive] }, /^drives\[1\]\.drive_id: "rootfs" is used by an earlier drive$/],
     [{ drives: [{ ...drive, is_root_device: true }, { drive_id: "b", path_on_host: "/b", is_root_device: true }] }, /^drives\[1\]\.is_root_device: only one drive can be the root device; drives\[0\] already is$/],
     [{ drives: [{ ...drive, rate_limiter: { bandwidth: { size: 1 } } }] }, /^drives\[0\]\.rate_limiter\.bandwidth\.refill_time: is required$/],

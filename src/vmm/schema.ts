@@ -112,6 +112,10 @@ export const Drive = z
      * already name a root.
      */
     is_root_device: z.boolean().default(false),
+    /** The image's format; absent: probed from its first bytes (a probed raw image may not be made to look like qcow2). */
+    format: z.enum(["raw", "qcow2"], { message: 'must be "raw" or "qcow2"' }).optional(),
+    /** Writes go to a temporary overlay deleted when Parley exits; the image is never changed. */
+    snapshot: z.boolean().optional(),
     rate_limiter: RateLimiter.optional(),
     coalescing: Coalescing.optional(),
   })

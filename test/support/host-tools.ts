@@ -29,12 +29,12 @@ export const HOST_REQUIREMENTS = {
   passt: { package: "passt", command: "passt" },
   xz: { package: "xz-utils", command: "xz" },
   "mkfs.ext4": { package: "e2fsprogs", command: "mkfs.ext4" },
+  "qemu-img": { package: "qemu-utils", command: "qemu-img" },
   // The browser the page tests drive through Playwright: Debian's build, never one Playwright downloads.
   chromium: { package: "chromium", file: "/usr/bin/chromium" },
   // The Debian root disk: its first stage, and the host's side of SSH into the guest.
   debootstrap: { package: "debootstrap", file: "/usr/sbin/debootstrap" },
   ssh: { package: "openssh-client", command: "ssh" },
-  "qemu-img": { package: "qemu-utils", command: "qemu-img" },
 } as const satisfies Record<string, Requirement>;
 
 export type HostRequirement = keyof typeof HOST_REQUIREMENTS;

@@ -25,7 +25,8 @@ export interface BlockFileOptions {
   id?: string;
 }
 
-function describeOpenError(path: string, readOnly: boolean, e: unknown): Error {
+/** A user-facing message for a failed open of a disk image (or of one of its backing files). */
+export function describeOpenError(path: string, readOnly: boolean, e: unknown): Error {
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
   let message: string;
   switch (code) {
