@@ -250,7 +250,8 @@ export class P9Writer {
     return at;
   }
   u8(v: number): this {
-    this.bytes[this.room(1)] = v & 0xff;
+    const at = this.room(1);
+    this.bytes[at] = v & 0xff;
     return this;
   }
   u16(v: number): this {
@@ -275,7 +276,8 @@ export class P9Writer {
     return this.data(encoded);
   }
   data(d: Uint8Array): this {
-    this.bytes.set(d, this.room(d.length));
+    const at = this.room(d.length); // before this.bytes is read: room() may replace it
+    this.bytes.set(d, at);
     return this;
   }
   qid(q: Qid): this {
