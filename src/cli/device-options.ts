@@ -1,15 +1,16 @@
-// Parsing of the device options `--disk`, `--net`, `--rng`, `--balloon` and `--vsock`, written
+// Parsing of the device options `--disk`, `--net`, `--rng`, `--balloon`, `--vsock` and `--share`, written
 // as comma-separated key=value lists in the style of QEMU and cloud-hypervisor:
 //   --disk path=disk.img,readonly=on,id=data
 //   --net socket=listen:/tmp/net0.sock,mac=52:54:00:12:34:56
 //   --rng rate=1048576          --vsock cid=3,uds=/tmp/vsock.sock
+//   --share path=/srv/data,tag=data,readonly=on
 //   --disk path=disk.img,coalesce=16/200us   (interrupt coalescing, also on --net)
 // Each flag becomes the same object a VM description (`--config`) or the API holds
 // (src/vmm/schema.ts), so all three end in one validated VmConfig. These functions check the
 // flag's own syntax; the schema checks the result.
 import { z } from "zod";
 import { UsageError } from "./options.ts";
-import { Coalescing, describeZodError, safeParseWith, parseMac, type Balloon, type Drive, type Entropy, type NetworkInterface, type Vsock } from "../vmm/schema.ts";
+import { Coalescing, describeZodError, safeParseWith, parseMac, type Balloon, type Drive, type Entropy, type NetworkInterface, type Share, type Vsock } from "../vmm/schema.ts";
 
 /** Splits on single commas; ",," stands for a literal comma inside a value (as in QEMU). */
 function splitItems(text: string): string[] {
@@ -171,6 +172,20 @@ const vsockSchema = z
 export function parseVsockOption(text: string): Vsock {
   const v = check(vsockSchema, parseKeyValues(text, "--vsock"), "--vsock", text);
   return { guest_cid: v.cid, uds_path: v.uds };
+}
+
+const shareSchema = z
+  .object({
+    path: z.string({ message: "is required (path=DIR)" }).min(1, "must name a directory"),
+    tag: z.string({ message: "is required (tag=NAME, what the guest mounts)" }).regex(/^[A-Za-z0-9_.-]{1,31}$/, "must be 1-31 letters, digits, '_', '.' or '-'"),
+    readonly: onOff.optional(),
+  })
+  .strict();
+
+/** `--share path=DIR,tag=NAME[,readonly=on]` as a share of the VM description. */
+export function parseShareOption(text: string): Share {
+  const v = check(shareSchema, parseKeyValues(text, "--share"), "--share", text);
+  return { path_on_host: v.path, mount_tag: v.tag, is_read_only: v.readonly ?? false };
 }
 
 const MIB = 1 << 20;

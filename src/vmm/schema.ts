@@ -162,6 +162,17 @@ export const Vsock = z
   .strict();
 export type Vsock = z.infer<typeof Vsock>;
 
+/** A host folder shared with the guest over virtio-9p (`mount -t 9p -o trans=virtio,version=9p2000.L TAG DIR`). */
+export const Share = z
+  .object({
+    path_on_host: z.string().min(1, "must name a directory"),
+    /** The mount tag the guest names (virtio_9p_config.tag). */
+    mount_tag: z.string().regex(/^[A-Za-z0-9_.-]{1,31}$/, "must be 1-31 letters, digits, '_', '.' or '-'"),
+    is_read_only: z.boolean().default(false),
+  })
+  .strict();
+export type Share = z.infer<typeof Share>;
+
 export const Balloon = z
   .object({
     /** Target: how much memory the balloon should take from the guest. */
@@ -205,6 +216,7 @@ export const VmConfig = z
     drives: z.array(Drive).max(16, "at most 16 drives").default([]),
     "network-interfaces": z.array(NetworkInterface).max(8, "at most 8 network interfaces").default([]),
     vsock: Vsock.optional(),
+    shares: z.array(Share).max(8, "at most 8 shares").optional(),
     balloon: Balloon.optional(),
     entropy: Entropy.optional(),
     metrics: Metrics.optional(),
@@ -217,6 +229,10 @@ export const VmConfig = z
     const nets = vm["network-interfaces"];
     for (const i of duplicates(nets.map((n) => n.iface_id))) {
       ctx.addIssue({ code: "custom", path: ["network-interfaces", i, "iface_id"], message: `"${nets[i].iface_id}" is used by an earlier interface` });
+    }
+    const shares = vm.shares ?? [];
+    for (const i of duplicates(shares.map((s) => s.mount_tag))) {
+      ctx.addIssue({ code: "custom", path: ["shares", i, "mount_tag"], message: `"${shares[i].mount_tag}" is used by an earlier share` });
     }
     const machine = vm["machine-config"];
     if (machine.host_threads !== undefined && machine.host_threads > machine.vcpu_count) {
