@@ -2,7 +2,7 @@
 // named; `npm run bench -- PART --option ...` runs one part with its own options (e.g.
 // `npm run bench -- smp --only idle`); `npm run bench -- pv [--quick] ...` the paravirtual
 // comparisons (long, so only when named).
-const PARTS = ["cpu", "boot", "virtio", "guest-cpu", "smp", "lifecycle", "web"];
+const PARTS = ["cpu", "boot", "virtio", "ninep", "guest-cpu", "smp", "lifecycle", "web"];
 const which = process.argv.slice(2);
 if (which[0] === "pv") {
   // Everything after "pv" is its own options (`--only boot` names a comparison, not bench/boot.ts).
