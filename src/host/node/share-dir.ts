@@ -147,6 +147,14 @@ export class ShareDir implements ShareBackend {
     await (dataOnly ? f.datasync() : f.sync());
   }
 
+  async fstat(handle: ShareHandle): Promise<ShareStat> {
+    return toShareStat(await this.file(handle).stat({ bigint: true }));
+  }
+
+  async ftruncate(handle: ShareHandle, size: number): Promise<void> {
+    await this.file(handle).truncate(size);
+  }
+
   async close(handle: ShareHandle): Promise<void> {
     const f = this.files.get(handle);
     this.files.delete(handle);

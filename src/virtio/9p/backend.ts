@@ -65,6 +65,9 @@ export interface ShareBackend {
   /** Returns the bytes written. */
   write(handle: ShareHandle, offset: number, data: Uint8Array): Promise<number>;
   fsync(handle: ShareHandle, dataOnly: boolean): Promise<void>;
+  /** fstat() of an open file: works after its name was removed or renamed by the host. */
+  fstat(handle: ShareHandle): Promise<ShareStat>;
+  ftruncate(handle: ShareHandle, size: number): Promise<void>;
   close(handle: ShareHandle): Promise<void>;
   /** The directory's entries, without "." and "..". */
   readdir(path: readonly string[]): Promise<ShareDirEntry[]>;

@@ -374,3 +374,25 @@ test("snapshot: fids survive as paths and open flags; an open file is reopened w
   assert.throws(() => g2.device.restoreState(bad), /fids\[1\]\.path\[0\]/);
   assert.equal(new TextDecoder().decode(readData(await read(g2, f, 0, 4))), "kept");
 });
+
+test("an open file stays usable after its name is removed: getattr, read and truncate go through the descriptor", async () => {
+  const { share } = tempShare();
+  writeFileSync(join(share, "tmp"), "0123456789");
+  const g = await guestOn(share);
+  await g.mount();
+  const f = (await g.walk(["tmp"])).fid;
+  ok(await lopen(g, f, P9_DOTL_RDWR), P9.RLOPEN);
+  ok(await g.rpc(P9.TUNLINKAT, (w) => w.u32(0).str("tmp").u32(0)), P9.RUNLINKAT);
+  const attr = ok(await g.rpc(P9.TGETATTR, (w) => w.u32(f).u64(0x7ff)), P9.RGETATTR).body;
+  attr.u64();
+  readQid(attr);
+  attr.u32();
+  attr.u32();
+  attr.u32();
+  assert.equal(attr.u64(), 0n, "nlink 0: unlinked");
+  ok(await g.rpc(P9.TSETATTR, (w) => w.u32(f).u32(P9_ATTR_SIZE).u32(0).u32(0).u32(0).u64(4).u64(0).u64(0).u64(0).u64(0)), P9.RSETATTR);
+  assert.equal(new TextDecoder().decode(readData(await read(g, f, 0, 100))), "0123");
+  // A walk onto the same fid with no names changes nothing, an open fid included.
+  ok((await g.rpc(P9.TWALK, (w) => w.u32(f).u32(f).u16(0))), P9.RWALK);
+  assert.equal(new TextDecoder().decode(readData(await read(g, f, 1, 2))), "12");
+});

@@ -402,6 +402,7 @@ export class NinepServer {
   private async walk(fidNumber: number, newfid: number, names: string[], tag: number): Promise<Uint8Array> {
     const from = this.fid(fidNumber);
     if (newfid !== fidNumber) this.freeFid(newfid);
+    else if (names.length === 0) return new P9Writer(P9.RWALK, tag).u16(0).finish(); // a clone onto itself changes nothing
     let path = [...from.path];
     const qids: Qid[] = [];
     for (const [i, name] of names.entries()) {
@@ -546,8 +547,14 @@ export class NinepServer {
     return out;
   }
 
+  /** An open file's attributes come from its descriptor (so an unlinked open file still has them), others from lstat. */
+  private async statOf(f: Fid): Promise<ShareStat> {
+    if (f.open && !f.open.directory && f.open.handle !== undefined) return this.backend.fstat(f.open.handle);
+    return this.backend.lstat(f.path);
+  }
+
   private async getattr(fidNumber: number, tag: number): Promise<Uint8Array> {
-    const st = await this.backend.lstat(this.fid(fidNumber).path);
+    const st = await this.statOf(this.fid(fidNumber));
     const w = new P9Writer(P9.RGETATTR, tag, 160)
       .u64(P9_GETATTR_BASIC)
       .qid(qidOf(st))
@@ -564,7 +571,7 @@ export class NinepServer {
   }
 
   private async setattr(f: Fid, attr: P9SetAttr): Promise<void> {
-    const st = await this.backend.lstat(f.path);
+    const st = await this.statOf(f);
     // Ownership stays the host user's: only a chown to what it already is succeeds.
     if ((attr.valid & P9_ATTR_UID) !== 0 && attr.uid !== st.uid) throw new ShareError("EPERM", "files in a share keep the host user's owner");
     if ((attr.valid & P9_ATTR_GID) !== 0 && attr.gid !== st.gid) throw new ShareError("EPERM", "files in a share keep the host user's group");
@@ -574,7 +581,9 @@ export class NinepServer {
     }
     if ((attr.valid & P9_ATTR_SIZE) !== 0) {
       if (st.type !== "file") throw new ShareError(st.type === "directory" ? "EISDIR" : "EINVAL", "only a regular file has a size to set");
-      await this.backend.truncate(f.path, offsetOf(attr.size));
+      const handle = f.open && (f.open.flags & P9_DOTL_ACCMODE) !== P9_DOTL_RDONLY ? f.open.handle : undefined;
+      if (handle !== undefined) await this.backend.ftruncate(handle, offsetOf(attr.size));
+      else await this.backend.truncate(f.path, offsetOf(attr.size));
     }
     const atime = (attr.valid & P9_ATTR_ATIME) === 0 ? undefined : (attr.valid & P9_ATTR_ATIME_SET) !== 0 ? nsOf(attr.atimeSec, attr.atimeNsec) : this.now();
     const mtime = (attr.valid & P9_ATTR_MTIME) === 0 ? undefined : (attr.valid & P9_ATTR_MTIME_SET) !== 0 ? nsOf(attr.mtimeSec, attr.mtimeNsec) : this.now();
