@@ -7,7 +7,7 @@ import { openShareDir } from "../../host/node/share-dir.ts";
 import { NinepGuest, errnoOfReply, readQid, tmsg, type Reply } from "../testing/ninep.ts";
 import { LINUX_ERRNO as E, P9, P9_DOTL_CREATE, P9_DOTL_RDONLY, P9_DOTL_RDWR, P9_DOTL_WRONLY, P9_DOTL_DIRECTORY, P9_QTDIR, P9_QTSYMLINK, P9_ATTR_MODE, P9_ATTR_SIZE, P9_ATTR_UID, P9_ATTR_MTIME, P9_ATTR_MTIME_SET, P9_AT_REMOVEDIR, P9_LOCK_TYPE_UNLCK, S_IFCHR, S_IFIFO, VIRTIO_9P_MOUNT_TAG } from "./spec.ts";
 import { VirtioMmioRegister as R, featureBit } from "../constants.ts";
-import { mmioRead } from "../testing/fake-driver.ts";
+import { mmioRead, mmioWrite } from "../testing/fake-driver.ts";
 import { VirtioNinep } from "./device.ts";
 
 /** A temp folder laid out as host/ (the share) and outside/ (what the guest must never reach). */
@@ -67,14 +67,12 @@ async function readdirNames(g: NinepGuest, dirFid: number): Promise<string[]> {
     if (count === 0) return names;
     let used = 0;
     while (used < count) {
-      const start = reply.bytes.length;
       readQid(reply.body);
       offset = reply.body.u64();
       reply.body.u8();
       const name = reply.body.str();
       names.push(name);
       used += 13 + 8 + 1 + 2 + new TextEncoder().encode(name).length;
-      void start;
     }
   }
 }
@@ -395,4 +393,48 @@ test("an open file stays usable after its name is removed: getattr, read and tru
   // A walk onto the same fid with no names changes nothing, an open fid included.
   ok((await g.rpc(P9.TWALK, (w) => w.u32(f).u32(f).u16(0))), P9.RWALK);
   assert.equal(new TextDecoder().decode(readData(await read(g, f, 1, 2))), "12");
+});
+
+test("path operations run one at a time (the guest cannot race its own checks); Tflush answers after the request it names", async () => {
+  const { share } = tempShare();
+  writeFileSync(join(share, "f"), "data");
+  const real = await openShareDir(share);
+  let active = 0;
+  let most = 0;
+  // Every backend call takes a few event-loop turns, and the path ones are watched for overlap.
+  const slow = new Proxy(real, {
+    get(target, key, receiver) {
+      const value = Reflect.get(target, key, receiver);
+      if (typeof value !== "function") return value;
+      return async (...args: unknown[]) => {
+        const pathCall = !["read", "write", "fsync", "close", "fstat", "ftruncate"].includes(String(key));
+        if (pathCall) most = Math.max(most, ++active);
+        try {
+          for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+          return await value.apply(target, args);
+        } finally {
+          if (pathCall) active--;
+        }
+      };
+    },
+  });
+  const g = new NinepGuest({ backend: slow, tag: "t" });
+  await g.mount();
+  const requests = [
+    tmsg(P9.TMKDIR, 11, (w) => w.u32(0).str("d1").u32(0o755).u32(0)),
+    tmsg(P9.TGETATTR, 12, (w) => w.u32(0).u64(0x7ff)),
+    tmsg(P9.TMKDIR, 13, (w) => w.u32(0).str("d2").u32(0o755).u32(0)),
+    tmsg(P9.TWALK, 14, (w) => w.u32(0).u32(40).u16(1).str("f")),
+    tmsg(P9.TFLUSH, 15, (w) => w.u16(13)),
+  ];
+  const ids = requests.map((m) => g.driver.add([m], [256]).id);
+  mmioWrite(g.transport, R.QueueNotify, 0);
+  const done: number[] = [];
+  while (done.length < requests.length) {
+    for (const u of g.driver.used()) done.push(u.id);
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.equal(most, 1, "never two path operations at once");
+  assert.ok(done.indexOf(ids[4]) > done.indexOf(ids[2]), "Rflush after the flushed request's reply");
+  assert.ok(statSync(join(share, "d1")).isDirectory() && statSync(join(share, "d2")).isDirectory());
 });
