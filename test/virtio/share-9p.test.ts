@@ -1,6 +1,7 @@
 // Shared folders as the guest meets them: two virtio-9p devices (read-write and read-only), Linux's
-// own 9p client mounts both, files move both ways with identical bytes, and every way out of the
-// folder that the guest can try from inside fails. One boot.
+// own 9p client mounts both, files move both ways with identical bytes, every way out of the
+// folder that the guest can try from inside fails, and a file open across a snapshot and restore
+// reads on. One boot.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -9,7 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { buildGuestImage } from "../../src/image/index.ts";
-import { openShareDir } from "../../src/host/node/share-dir.ts";
+import { openShareDir, type ShareDir } from "../../src/host/node/share-dir.ts";
+import { openSnapshotFiles, restoreIntoMachine, writeSnapshotFiles, type SnapshotPaths } from "../../src/vmm/snapshot-io.ts";
 import { VirtioNinep } from "../../src/virtio/9p/index.ts";
 import { GuestSession } from "../boot/guest-session.ts";
 
@@ -34,11 +36,15 @@ test("virtio-9p: the guest mounts a read-write and a read-only folder, bytes mat
 
   // The devices `parley run --share path=RW,tag=hostshare --share path=RO,tag=hostro,readonly=on`
   // makes (src/vmm/machine.ts); the guest session then types each command at the shell.
-  const devices = [
-    new VirtioNinep({ backend: await openShareDir(rw), tag: "hostshare", name: "virtio-9p0" }),
-    new VirtioNinep({ backend: await openShareDir(ro, { readOnly: true }), tag: "hostro", name: "virtio-9p1" }),
+  const shareDevices = (rwBackend: ShareDir, roBackend: ShareDir) => [
+    new VirtioNinep({ backend: rwBackend, tag: "hostshare", name: "virtio-9p0" }),
+    new VirtioNinep({ backend: roBackend, tag: "hostro", name: "virtio-9p1" }),
   ];
-  const session = new GuestSession(await buildGuestImage(), { virtio: devices });
+  const devices = shareDevices(await openShareDir(rw), await openShareDir(ro, { readOnly: true }));
+  const img = await buildGuestImage();
+  const session = new GuestSession(img, { virtio: devices });
+  let restored: GuestSession | undefined;
+  const paths: SnapshotPaths = { snapshotPath: join(base, "vm.state"), memFilePath: join(base, "vm.mem") };
   const sh = async (command: string, timeoutMs?: number) => session.run(command, timeoutMs);
   const status = async (command: string) => (await sh(command)).status;
   try {
@@ -80,11 +86,31 @@ test("virtio-9p: the guest mounts a read-write and a read-only folder, bytes mat
     }
     assert.deepEqual(readdirSync(ro), ["keep"]);
     assert.equal(readFileSync(join(ro, "keep"), "utf8"), "read-only content\n");
-    assert.equal(await status("umount /mnt/rw /mnt/ro"), 0);
     assert.ok(devices[0].counters.bytesWritten >= fromGuest.length && devices[0].counters.bytesRead >= fromHost.length);
-  } finally {
+
+    // Snapshot with a file open on the share: the restored guest (new devices over the same folders)
+    // reads on through the same descriptor, its fid reopened from the saved path, and writes anew.
+    assert.equal(await status("exec 3< /mnt/rw/from-host.bin && head -c 1000 <&3 > /dev/null"), 0);
+    await session.machine.pause();
+    writeSnapshotFiles(session.machine, { harts: session.machine.hartCount }, paths);
     session.machine.stop();
     await session.finished;
+    const loaded = openSnapshotFiles(paths);
+    try {
+      restored = new GuestSession(img, { virtio: shareDevices(await openShareDir(rw), await openShareDir(ro, { readOnly: true })), restore: (machine) => void restoreIntoMachine(machine, loaded) });
+    } finally {
+      loaded.memory.close();
+    }
+    const mark = restored.output.length;
+    restored.machine.sendInput(new TextEncoder().encode("\n"));
+    await restored.waitFor(/root@parley:[^\n]*# /, 30_000, mark);
+    const rest = await restored.run("cat <&3 | sha256sum", 120_000);
+    assert.equal(rest.text.split(" ")[0], sha256(fromHost.subarray(1000)), "the rest of the open file after the restore");
+    assert.equal((await restored.run("exec 3<&- && echo after-restore > /mnt/rw/after && umount /mnt/rw /mnt/ro")).status, 0);
+    assert.equal(readFileSync(join(rw, "after"), "utf8"), "after-restore\n");
+  } finally {
+    for (const s of [session, restored]) s?.machine.stop();
+    await Promise.all([session.finished, restored?.finished]);
     rmSync(base, { recursive: true, force: true });
   }
 });
