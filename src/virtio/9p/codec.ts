@@ -136,7 +136,7 @@ export interface P9SetAttr {
 /** The body parsers, by message type: each reads exactly its fields. */
 const BODY_PARSERS: ReadonlyMap<number, (r: P9Reader) => P9Request> = new Map<number, (r: P9Reader) => P9Request>([
   [P9.TVERSION, (r) => ({ kind: "version", msize: r.u32(), version: r.str() })],
-  [P9.TAUTH, (r) => ({ kind: "auth", afid: r.u32(), ...skip(r.str(), r.str(), r.u32()) })],
+  [P9.TAUTH, parseAuth],
   [P9.TATTACH, (r) => ({ kind: "attach", fid: r.u32(), afid: r.u32(), uname: r.str(), aname: r.str(), nUname: r.u32() })],
   [P9.TFLUSH, (r) => ({ kind: "flush", oldtag: r.u16() })],
   [P9.TWALK, parseWalk],
@@ -175,9 +175,13 @@ const BODY_PARSERS: ReadonlyMap<number, (r: P9Reader) => P9Request> = new Map<nu
   [P9.TUNLINKAT, (r) => ({ kind: "unlinkat", dirfid: r.u32(), name: r.str(), flags: r.u32() })],
 ]);
 
-/** Reads (and checks) fields whose values the request does not keep. */
-function skip(..._fields: unknown[]): Record<string, never> {
-  return {};
+/** Tauth afid[4] uname[s] aname[s] n_uname[4]: only afid is kept, the rest is read to check it. */
+function parseAuth(r: P9Reader): P9Request {
+  const afid = r.u32();
+  r.str();
+  r.str();
+  r.u32();
+  return { kind: "auth", afid };
 }
 
 function parseWalk(r: P9Reader): P9Request {

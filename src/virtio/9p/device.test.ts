@@ -438,3 +438,19 @@ test("path operations run one at a time (the guest cannot race its own checks); 
   assert.ok(done.indexOf(ids[4]) > done.indexOf(ids[2]), "Rflush after the flushed request's reply");
   assert.ok(statSync(join(share, "d1")).isDirectory() && statSync(join(share, "d2")).isDirectory());
 });
+
+test("a guest cannot make the host hold unbounded fids or open files (ENFILE, EMFILE)", async () => {
+  const { share } = tempShare();
+  writeFileSync(join(share, "f"), "x");
+  const g = new NinepGuest({ backend: await openShareDir(share), tag: "t", maxFids: 4, maxOpenFiles: 2 });
+  await g.mount();
+  const fids: number[] = [];
+  for (let i = 0; i < 3; i++) fids.push((await g.walk(["f"])).fid);
+  assert.equal(errno((await g.walk(["f"])).reply), E.ENFILE);
+  ok(await lopen(g, fids[0], P9_DOTL_RDONLY), P9.RLOPEN);
+  ok(await lopen(g, fids[1], P9_DOTL_RDONLY), P9.RLOPEN);
+  assert.equal(errno(await lopen(g, fids[2], P9_DOTL_RDONLY)), E.EMFILE);
+  ok(await g.rpc(P9.TCLUNK, (w) => w.u32(fids[0])), P9.RCLUNK);
+  ok(await lopen(g, fids[2], P9_DOTL_RDONLY), P9.RLOPEN); // a clunk gave the open file back
+  ok((await g.walk(["f"])).reply, P9.RWALK);
+});

@@ -76,6 +76,13 @@ import { SnapshotError, stateArray, stateInt, stateObject, stateRecord, stateStr
 export const P9_MIN_MSIZE = 4096;
 /** Parley's msize at most: bounds the bytes one request may hold on the host. */
 export const P9_DEFAULT_MAX_MSIZE = 1 << 20;
+/**
+ * Bounds on what one guest may make the host hold: fids (a few hundred bytes each; Linux keeps
+ * one per cached dentry and open file, and clunks them when it evicts the dentry) and files open
+ * on the host (each a host descriptor). Beyond them the guest gets ENFILE / EMFILE.
+ */
+export const P9_DEFAULT_MAX_FIDS = 1 << 20;
+export const P9_DEFAULT_MAX_OPEN_FILES = 1024;
 
 /** An open fid: the Tlopen/Tlcreate flags, and the backend's handle for a file (none for a directory). */
 interface OpenState {
@@ -156,12 +163,20 @@ export interface NinepServerOptions {
   maxMsize?: number;
   /** Current time in ns since the epoch for "set to now" (default Date.now()). */
   now?: () => bigint;
+  /** Fids at most (default P9_DEFAULT_MAX_FIDS). */
+  maxFids?: number;
+  /** Files open on the host at most (default P9_DEFAULT_MAX_OPEN_FILES). */
+  maxOpenFiles?: number;
 }
 
 export class NinepServer {
   readonly counters: NinepCounters = { requests: {}, errors: 0, bytesRead: 0, bytesWritten: 0 };
   private readonly maxMsize: number;
   private readonly now: () => bigint;
+  private readonly maxFids: number;
+  private readonly maxOpenFiles: number;
+  /** Files open on the host (and opens under way). */
+  private openFiles = 0;
   private msizeValue: number;
   private fids = new Map<number, Fid>();
   /** Tail of the chain of path-resolving requests. */
@@ -176,6 +191,8 @@ export class NinepServer {
     this.maxMsize = options.maxMsize ?? P9_DEFAULT_MAX_MSIZE;
     if (!Number.isInteger(this.maxMsize) || this.maxMsize < P9_MIN_MSIZE) throw new RangeError(`maxMsize ${this.maxMsize} is below ${P9_MIN_MSIZE}`);
     this.now = options.now ?? (() => BigInt(Date.now()) * 1_000_000n);
+    this.maxFids = options.maxFids ?? P9_DEFAULT_MAX_FIDS;
+    this.maxOpenFiles = options.maxOpenFiles ?? P9_DEFAULT_MAX_OPEN_FILES;
     this.msizeValue = this.maxMsize;
   }
 
@@ -246,6 +263,24 @@ export class NinepServer {
 
   private freeFid(n: number): void {
     if (this.fids.has(n)) throw new ShareError("EBADF", `fid ${n} is already in use`);
+    if (this.fids.size >= this.maxFids) throw new ShareError("ENFILE", `the guest holds ${this.fids.size} fids already`);
+  }
+
+  /** Opens a file on the host within the bound on open files. */
+  private async openFile(path: readonly string[], mode: ShareOpenMode): Promise<ShareHandle> {
+    if (this.openFiles >= this.maxOpenFiles) throw new ShareError("EMFILE", `${this.openFiles} files of the share are open already`);
+    this.openFiles++;
+    try {
+      return await this.backend.open(path, mode);
+    } catch (err) {
+      this.openFiles--;
+      throw err;
+    }
+  }
+
+  private async closeFile(handle: ShareHandle): Promise<void> {
+    this.openFiles--;
+    await this.backend.close(handle).catch(() => undefined);
   }
 
   private async dispatch(req: P9Request, tag: number, limit: number): Promise<Uint8Array> {
@@ -456,7 +491,7 @@ export class NinepServer {
       f.open = { flags, directory: true, handle: undefined };
     } else {
       if (st.type !== "file") throw new ShareError("EOPNOTSUPP", "only regular files and directories can be opened in a share");
-      f.open = { flags, directory: false, handle: await this.backend.open(f.path, mode) };
+      f.open = { flags, directory: false, handle: await this.openFile(f.path, mode) };
     }
     f.listing = undefined;
     return new P9Writer(P9.RLOPEN, tag).qid(qidOf(st)).u32(0).finish();
@@ -468,12 +503,12 @@ export class NinepServer {
     checkName(name);
     const openMode = this.openMode(flags);
     const path = [...dir.path, name];
-    const handle = await this.backend.open(path, { ...openMode, create: { mode: mode & 0o777, exclusive: (flags & P9_DOTL_EXCL) !== 0 } });
+    const handle = await this.openFile(path, { ...openMode, create: { mode: mode & 0o777, exclusive: (flags & P9_DOTL_EXCL) !== 0 } });
     let st: ShareStat;
     try {
       st = await this.backend.lstat(path);
     } catch (err) {
-      await this.backend.close(handle).catch(() => undefined);
+      await this.closeFile(handle);
       throw err;
     }
     // The fid now stands for the new file, open (9p.h Tlcreate).
@@ -488,9 +523,9 @@ export class NinepServer {
     const open = f.open;
     if (!open || open.directory) throw new ShareError("EBADF", "fid is not an open file");
     if (open.handle === undefined) {
-      const handle = await this.backend.open(f.path, { ...this.openMode(open.flags), truncate: false });
+      const handle = await this.openFile(f.path, { ...this.openMode(open.flags), truncate: false });
       if (f.open !== open || open.handle !== undefined) {
-        await this.backend.close(handle).catch(() => undefined);
+        await this.closeFile(handle);
         if (f.open !== open || open.handle === undefined) throw new ShareError("EBADF", "fid was clunked");
       } else open.handle = handle;
     }
@@ -603,7 +638,7 @@ export class NinepServer {
     const handle = f.open?.handle;
     f.open = undefined;
     f.listing = undefined;
-    if (handle !== undefined) await this.backend.close(handle).catch(() => undefined);
+    if (handle !== undefined) await this.closeFile(handle);
   }
 
   private async closeAll(): Promise<void> {
