@@ -10,7 +10,7 @@
 // flag's own syntax; the schema checks the result.
 import { z } from "zod";
 import { UsageError } from "./options.ts";
-import { Coalescing, describeZodError, safeParseWith, parseMac, type Balloon, type Drive, type Entropy, type NetworkInterface, type Share, type Vsock } from "../vmm/schema.ts";
+import { Coalescing, MountTag, describeZodError, safeParseWith, parseMac, type Balloon, type Drive, type Entropy, type NetworkInterface, type Share, type Vsock } from "../vmm/schema.ts";
 
 /** Splits on single commas; ",," stands for a literal comma inside a value (as in QEMU). */
 function splitItems(text: string): string[] {
@@ -177,7 +177,7 @@ export function parseVsockOption(text: string): Vsock {
 const shareSchema = z
   .object({
     path: z.string({ message: "is required (path=DIR)" }).min(1, "must name a directory"),
-    tag: z.string({ message: "is required (tag=NAME, what the guest mounts)" }).regex(/^[A-Za-z0-9_.-]{1,31}$/, "must be 1-31 letters, digits, '_', '.' or '-'"),
+    tag: z.string({ message: "is required (tag=NAME, what the guest mounts)" }).pipe(MountTag),
     readonly: onOff.optional(),
   })
   .strict();

@@ -9,6 +9,7 @@
 // generated from the same definitions (scripts/openapi.ts).
 import { z } from "zod";
 import { coreLayout } from "../cpu/core-layout.ts";
+import { MOUNT_TAG_PATTERN } from "../virtio/9p/spec.ts";
 
 /** Harts a machine can have: the code-holder map has a bit per hart in a u32 (src/cpu/core-layout.ts). */
 export const MAX_VCPUS = 32;
@@ -162,12 +163,15 @@ export const Vsock = z
   .strict();
 export type Vsock = z.infer<typeof Vsock>;
 
+/** A virtio-9p mount tag: what the guest names in `mount -t 9p TAG` (the device's own rule). */
+export const MountTag = z.string().regex(MOUNT_TAG_PATTERN, "must be 1-31 letters, digits, '_', '.' or '-'");
+
 /** A host folder shared with the guest over virtio-9p (`mount -t 9p -o trans=virtio,version=9p2000.L TAG DIR`). */
 export const Share = z
   .object({
     path_on_host: z.string().min(1, "must name a directory"),
     /** The mount tag the guest names (virtio_9p_config.tag). */
-    mount_tag: z.string().regex(/^[A-Za-z0-9_.-]{1,31}$/, "must be 1-31 letters, digits, '_', '.' or '-'"),
+    mount_tag: MountTag,
     is_read_only: z.boolean().default(false),
   })
   .strict();

@@ -14,13 +14,10 @@ import { VIRTIO_ID_9P } from "../constants.ts";
 import { featureBit } from "../constants.ts";
 import { readExactly, writeToChain } from "../queue/chain.ts";
 import { stateInt, stateObject, stateRecord, type VersionedState } from "../../platform/persist.ts";
-import { P9_HEADER_SIZE, VIRTIO_9P_CONFIG_TAG_OFFSET, VIRTIO_9P_MOUNT_TAG, VIRTIO_9P_REQUESTQ } from "./spec.ts";
+import { MOUNT_TAG_PATTERN, P9_HEADER_SIZE, VIRTIO_9P_CONFIG_TAG_OFFSET, VIRTIO_9P_MOUNT_TAG, VIRTIO_9P_REQUESTQ } from "./spec.ts";
 import { parseHeader } from "./codec.ts";
 import { NinepServer, type NinepCounters, type NinepServerOptions, type NinepServerState } from "./server.ts";
 import type { ShareBackend } from "./backend.ts";
-
-/** Mount tags: what `mount -t 9p TAG` names; letters, digits, '_', '.', '-' (Parley's rule, within Linux's limits). */
-export const MOUNT_TAG_PATTERN = /^[A-Za-z0-9_.-]{1,31}$/;
 
 export interface VirtioNinepOptions extends NinepServerOptions {
   backend: ShareBackend;

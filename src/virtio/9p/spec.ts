@@ -8,6 +8,12 @@
 export const VIRTIO_9P_MOUNT_TAG = 0;
 /** virtio_9p.h: struct virtio_9p_config { __virtio16 tag_len; __u8 tag[]; }. */
 export const VIRTIO_9P_CONFIG_TAG_OFFSET = 2;
+/**
+ * Mount tags Parley accepts: what `mount -t 9p TAG` names. Linux takes any tag up to its config
+ * space's length; Parley keeps to letters, digits, '_', '.' and '-' so a tag is also a safe word
+ * on a command line.
+ */
+export const MOUNT_TAG_PATTERN = /^[A-Za-z0-9_.-]{1,31}$/;
 /** The one virtqueue ("requests"): each chain is a T-message followed by room for its R-message. */
 export const VIRTIO_9P_REQUESTQ = 0;
 
