@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openShareDir } from "../../host/node/share-dir.ts";
 import { NinepGuest, errnoOfReply, readQid, tmsg, type Reply } from "../testing/ninep.ts";
-import { LINUX_ERRNO as E, P9, P9_DOTL_CREATE, P9_DOTL_RDONLY, P9_DOTL_RDWR, P9_DOTL_WRONLY, P9_DOTL_DIRECTORY, P9_QTDIR, P9_QTSYMLINK, P9_ATTR_MODE, P9_ATTR_SIZE, P9_ATTR_UID, P9_ATTR_MTIME, P9_ATTR_MTIME_SET, P9_AT_REMOVEDIR, P9_LOCK_TYPE_UNLCK, S_IFCHR, S_IFIFO, VIRTIO_9P_MOUNT_TAG } from "./spec.ts";
+import { LINUX_ERRNO as E, P9, P9_DOTL_CREATE, P9_DOTL_RDONLY, P9_DOTL_RDWR, P9_DOTL_WRONLY, P9_DOTL_DIRECTORY, P9_QTDIR, P9_QTSYMLINK, P9_ATTR_MODE, P9_ATTR_SIZE, P9_ATTR_UID, P9_ATTR_MTIME, P9_ATTR_MTIME_SET, P9_AT_REMOVEDIR, P9_LOCK_TYPE_UNLCK, S_IFCHR, S_IFIFO, VIRTIO_9P_MOUNT_TAG, P9_TWRITE_HEADER_SIZE } from "./spec.ts";
 import { VirtioMmioRegister as R, featureBit } from "../constants.ts";
 import { mmioRead, mmioWrite } from "../testing/fake-driver.ts";
 import { VirtioNinep } from "./device.ts";
@@ -317,7 +317,7 @@ test("reads and writes larger than msize are split by the client; the server nev
   assert.equal((await g.raw([tooBig], [64])).length, 0);
   assert.equal(g.device.counters.malformedChains, 1);
   // The largest Twrite that fits, over several readable buffers.
-  const data = new Uint8Array(8192 - 23).fill(0x5a);
+  const data = new Uint8Array(8192 - P9_TWRITE_HEADER_SIZE).fill(0x5a);
   const msg = tmsg(P9.TWRITE, 10, (w) => w.u32(f).u64(50_000).u32(data.length).data(data));
   const reply = (await g.raw([msg.subarray(0, 11), msg.subarray(11, 4000), msg.subarray(4000)], [64]));
   assert.equal(new DataView(reply.buffer, reply.byteOffset).getUint32(7, true), data.length);

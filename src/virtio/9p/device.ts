@@ -10,8 +10,7 @@
 // negotiated msize and the chain's readable length, so one request holds at most msize bytes.
 import type { DescriptorChain, VirtioDevice, VirtioDeviceContext } from "../types.ts";
 import { VirtqueueError } from "../types.ts";
-import { VIRTIO_ID_9P } from "../constants.ts";
-import { featureBit } from "../constants.ts";
+import { VIRTIO_ID_9P, featureBit } from "../constants.ts";
 import { readExactly, writeToChain } from "../queue/chain.ts";
 import { stateInt, stateObject, stateRecord, type VersionedState } from "../../platform/persist.ts";
 import { MOUNT_TAG_PATTERN, P9_HEADER_SIZE, VIRTIO_9P_CONFIG_TAG_OFFSET, VIRTIO_9P_MOUNT_TAG, VIRTIO_9P_REQUESTQ } from "./spec.ts";

@@ -28,9 +28,9 @@ export const P9_NOFID = 0xffff_ffff;
 export const P9_MAXWELEM = 16;
 /** size[4] type[1] tag[2]: the header of every message. */
 export const P9_HEADER_SIZE = 7;
-/** size[4] type[1] tag[2] count[4]: Rread's and Treaddir's header before the data (Linux P9_IOHDRSZ is 24, a Twrite's). */
+/** size[4] type[1] tag[2] count[4]: Rread's and Rreaddir's header before the data. */
 export const P9_RREAD_HEADER_SIZE = 11;
-/** Twrite's header before the data: size[4] type[1] tag[2] fid[4] offset[8] count[4]. */
+/** Twrite's header before the data: size[4] type[1] tag[2] fid[4] offset[8] count[4] (Linux's P9_IOHDRSZ is 24). */
 export const P9_TWRITE_HEADER_SIZE = 23;
 /** A qid on the wire: type[1] version[4] path[8]. */
 export const P9_QID_SIZE = 13;

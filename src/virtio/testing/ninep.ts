@@ -5,7 +5,7 @@ import { VirtioMmioTransport } from "../transport/mmio.ts";
 import { VirtioMmioRegister as R } from "../constants.ts";
 import { FakeRam, SplitDriver, linuxProbe, mmioWrite } from "./fake-driver.ts";
 import { P9Reader, P9Writer, type Qid } from "../9p/codec.ts";
-import { P9, P9_NOFID, P9_PROTO_2000L } from "../9p/spec.ts";
+import { P9, P9_NOFID, P9_NOTAG, P9_PROTO_2000L } from "../9p/spec.ts";
 import { VirtioNinep, type VirtioNinepOptions } from "../9p/device.ts";
 
 /** One T-message: `fill` writes the body. */
@@ -87,7 +87,8 @@ export class NinepGuest {
 
   /** Sends one T-message with `replyRoom` bytes of writable space (split over `pieces` buffers). */
   async rpc(type: number, fill: (w: P9Writer) => void = () => {}, replyRoom = 8192, pieces = 1): Promise<Reply> {
-    const tag = this.nextTag++ & 0xfffe;
+    // Tversion carries NOTAG (intro(5)); other tags cycle below it.
+    const tag = type === P9.TVERSION ? P9_NOTAG : this.nextTag++ % P9_NOTAG;
     const message = tmsg(type, tag, fill);
     const each = Math.ceil(replyRoom / pieces);
     const inLens = Array.from({ length: pieces }, (_, i) => Math.min(each, replyRoom - i * each)).filter((n) => n > 0);
