@@ -530,6 +530,7 @@ export class Machine {
         }
         const exit = await vm.run();
         this.devices.vsock?.reset(); // the old guest's host connections end with it
+        await this.devices.closeSharedFiles(); // and so do the files it had open in its shares
         const again = options.bootEnded?.(exit, vm.ledger()) ?? false;
         if (exit.reason === "reboot" && again && !this.devices.stopping) continue;
         return exit;
@@ -748,6 +749,11 @@ class DeviceSet {
     this.keyboard = config["machine-config"].keyboard ? new VirtioKeyboard() : undefined;
     if (this.keyboard) devices.push(this.keyboard);
     return devices;
+  }
+
+  /** Closes the host files the guest had open in its shared folders (the folders stay shared). */
+  async closeSharedFiles(): Promise<void> {
+    await Promise.all(this.backends.shares.map((share) => share.closeAll()));
   }
 
   /** Connects the devices that need the machine itself (the balloon gives its RAM back). */
