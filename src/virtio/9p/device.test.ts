@@ -454,3 +454,21 @@ test("a guest cannot make the host hold unbounded fids or open files (ENFILE, EM
   ok(await lopen(g, fids[2], P9_DOTL_RDONLY), P9.RLOPEN); // a clunk gave the open file back
   ok((await g.walk(["f"])).reply, P9.RWALK);
 });
+
+test("Tflush naming itself, or flushes naming each other, are answered at once", async () => {
+  const { share } = tempShare();
+  const g = await guestOn(share);
+  await g.mount();
+  const own = tmsg(P9.TFLUSH, 21, (w) => w.u16(21));
+  assert.equal((await g.raw([own], [64]))[4], P9.RFLUSH);
+  const a = g.driver.add([tmsg(P9.TFLUSH, 31, (w) => w.u16(32))], [64]).id;
+  const b = g.driver.add([tmsg(P9.TFLUSH, 32, (w) => w.u16(31))], [64]).id;
+  mmioWrite(g.transport, R.QueueNotify, 0);
+  const done = new Set<number>();
+  while (done.size < 2) {
+    for (const u of g.driver.used()) done.add(u.id);
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.deepEqual([...done].sort(), [a, b].sort());
+  await g.device.quiesce();
+});

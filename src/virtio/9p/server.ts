@@ -225,7 +225,9 @@ export class NinepServer {
       const request = parsed.request;
       this.count(request.kind);
       const work = this.serve(request, tag, Math.min(replyLimit, this.msizeValue));
-      this.inflight.set(tag, work);
+      // A Tflush waits only for other kinds of request, so flushes naming themselves or each other
+      // cannot wait for one another forever.
+      if (request.kind !== "flush") this.inflight.set(tag, work);
       try {
         reply = await work;
       } finally {
