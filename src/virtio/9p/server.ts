@@ -11,9 +11,10 @@
 //   path whose directories are not real directories), lopen of one is ELOOP, getattr describes
 //   the link itself. The guest's kernel follows symbolic links itself (readlink, then walks from
 //   its own root), so a link's target, absolute or with "..", is only data to Parley.
-// - Every request that resolves a path runs one at a time (the path lock), so the guest cannot
-//   race its own checks (swapping a directory for a link between a check and a use). Reads and
-//   writes on open files do not resolve paths and run in parallel.
+// - Every request that resolves a path or changes the fid table runs one at a time (the path
+//   lock), so the guest cannot race its own checks (swapping a directory for a link between a
+//   check and a use). Reads and writes on open files do not resolve paths and run in parallel
+//   (but reopening a file after a restore does, and takes its turn).
 // - A read-only share refuses every change (EROFS) before the backend is asked.
 //
 // Ownership: files are created with the host user's uid and gid (the guest's gid in Tlcreate and
@@ -144,7 +145,7 @@ const DIRENT_TYPE: Record<ShareFileType | "unknown", number> = {
 };
 
 /** Which handler needs the path lock: everything that resolves a path on the host. */
-const UNLOCKED: ReadonlySet<P9RequestKind> = new Set(["version", "flush", "read", "write", "fsync", "clunk", "lock", "getlock", "auth"]);
+const UNLOCKED: ReadonlySet<P9RequestKind> = new Set(["version", "flush", "read", "write", "fsync", "lock", "getlock", "auth"]);
 
 /** Requests that change the share: refused with EROFS on a read-only one. */
 const MODIFYING: ReadonlySet<P9RequestKind> = new Set(["lcreate", "write", "setattr", "symlink", "mknod", "rename", "renameat", "unlinkat", "remove", "link", "mkdir", "xattrcreate"]);
@@ -248,13 +249,18 @@ export class NinepServer {
     try {
       if (this.backend.readOnly && MODIFYING.has(request.kind)) throw new ShareError("EROFS", "the share is read-only");
       if (UNLOCKED.has(request.kind)) return await this.dispatch(request, tag, limit);
-      const run = this.pathLock.then(() => this.dispatch(request, tag, limit));
-      this.pathLock = run.catch(() => undefined);
-      return await run;
+      return await this.locked(() => this.dispatch(request, tag, limit));
     } catch (err) {
       this.counters.errors++;
       return encodeLerror(tag, err instanceof ProtocolError ? err.errno : errnoOf(err));
     }
+  }
+
+  /** Runs `work` after every path operation started before it, and before any started after. */
+  private locked<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.pathLock.then(work);
+    this.pathLock = run.catch(() => undefined);
+    return run;
   }
 
   private fid(n: number): Fid {
@@ -525,11 +531,12 @@ export class NinepServer {
     const open = f.open;
     if (!open || open.directory) throw new ShareError("EBADF", "fid is not an open file");
     if (open.handle === undefined) {
-      const handle = await this.openFile(f.path, { ...this.openMode(open.flags), truncate: false });
-      if (f.open !== open || open.handle !== undefined) {
-        await this.closeFile(handle);
-        if (f.open !== open || open.handle === undefined) throw new ShareError("EBADF", "fid was clunked");
-      } else open.handle = handle;
+      // Resolving the path again is a path operation like any other: it waits for its turn.
+      await this.locked(async () => {
+        if (f.open !== open || open.handle !== undefined) return; // clunked, or reopened meanwhile
+        open.handle = await this.openFile(f.path, { ...this.openMode(open.flags), truncate: false });
+      });
+      if (f.open !== open || open.handle === undefined) throw new ShareError("EBADF", "fid was clunked");
     }
     return open.handle;
   }
