@@ -204,8 +204,26 @@ export class ShareDir implements ShareBackend {
 
   async chmod(path: readonly string[], mode: number): Promise<void> {
     const full = await this.checkParents(path);
-    if ((await fsp.lstat(full)).isSymbolicLink()) throw new ShareError("EOPNOTSUPP", "a symbolic link has no mode");
-    await fsp.chmod(full, mode);
+    const st = await fsp.lstat(full);
+    if (st.isSymbolicLink()) throw new ShareError("EOPNOTSUPP", "a symbolic link has no mode");
+    // A regular file or directory through a descriptor opened without following a link (fchmod),
+    // checked to lie inside. Others (opening a FIFO or a device the host put there could have
+    // effects) and a file the host user may not read (mode 0200 and the like) by path.
+    let file: fsp.FileHandle | undefined;
+    if (st.isFile() || st.isDirectory()) {
+      try {
+        file = await fsp.open(full, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK | fsc.O_NOCTTY);
+      } catch (err) {
+        if ((err as { code?: string }).code !== "EACCES") throw err;
+      }
+    }
+    if (!file) return fsp.chmod(full, mode);
+    try {
+      await this.checkOpened(file);
+      await file.chmod(mode);
+    } finally {
+      await file.close().catch(() => undefined);
+    }
   }
 
   async truncate(path: readonly string[], size: number): Promise<void> {
