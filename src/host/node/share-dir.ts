@@ -13,8 +13,10 @@
 // What remains (documented in the README): the server serialises the guest's path operations, so
 // the guest cannot race these checks, but another host process that swaps a directory inside the
 // share for a symbolic link between a check and the operation could redirect one mkdir, symlink,
-// unlink, rename, link, chmod, truncate-by-path or lutimes to the link's target. Only a host process
-// with write access to the share can do that. A hard link that the host itself made inside the
+// unlink, rmdir, rename, link or lutimes (or a chmod by path, of a special file or one the host
+// user cannot read) to the link's target, or let one lstat, readlink or readdir report on it.
+// Opens, truncates and other chmods go through a descriptor whose path is checked afterwards. Only
+// a host process with write access to the share can do that. A hard link that the host itself made inside the
 // share to a file elsewhere is the host's choice: it is an ordinary file to the guest.
 import { promises as fsp, constants as fsc, type BigIntStats } from "node:fs";
 import { join, sep } from "node:path";
