@@ -1,7 +1,7 @@
 // The shared-folder backend on its own: it never follows a symbolic link, whatever the path.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, existsSync, readdirSync, statSync } from "node:fs";
+import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, existsSync, readdirSync, statSync, realpathSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openShareDir } from "./share-dir.ts";
@@ -69,4 +69,12 @@ test("a share given through a symbolic link is its real directory; read-only ref
   await assert.rejects(dir.open(["sub", "file"], { read: true, write: true, truncate: false, append: false }), code("EROFS"));
   await assert.rejects(openShareDir(join(base, "missing")), code("ENOENT"));
   await assert.rejects(openShareDir(join(share, "sub", "file")), /not a directory/);
+});
+
+test("a share of / itself: opened files are inside it", async () => {
+  const { share } = layout();
+  const dir = await openShareDir("/");
+  const h = await dir.open([...realpathSync(share).split("/").filter(Boolean), "sub", "file"], { read: true, write: false, truncate: false, append: false });
+  assert.equal(new TextDecoder().decode(await dir.read(h, 0, 100)), "inside");
+  await dir.close(h);
 });

@@ -98,7 +98,7 @@ export class ShareDir implements ShareBackend {
     } catch {
       return; // no /proc: the parent check stands alone
     }
-    if (where !== this.root && !where.startsWith(this.root + sep)) {
+    if (where !== this.root && !where.startsWith(this.root.endsWith(sep) ? this.root : this.root + sep)) {
       await file.close().catch(() => undefined);
       throw new ShareError("EXDEV", "the file opened lies outside the share");
     }
