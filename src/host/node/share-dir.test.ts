@@ -1,13 +1,17 @@
 // The shared-folder backend on its own: it never follows a symbolic link, whatever the path.
-import { test } from "node:test";
+import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, existsSync, readdirSync, statSync, realpathSync } from "node:fs";
+import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, existsSync, readdirSync, statSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openShareDir } from "./share-dir.ts";
 
+const bases: string[] = [];
+after(() => bases.forEach((base) => rmSync(base, { recursive: true, force: true })));
+
 function layout() {
   const base = mkdtempSync(join(tmpdir(), "parley-share-dir-"));
+  bases.push(base);
   const share = join(base, "share");
   const outside = join(base, "outside");
   mkdirSync(join(share, "sub"), { recursive: true });

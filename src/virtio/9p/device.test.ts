@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, symlinkSync, lstatSync, existsSync, readlinkSync, rmSync, statSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,9 +10,13 @@ import { VirtioMmioRegister as R, featureBit } from "../constants.ts";
 import { mmioRead, mmioWrite } from "../testing/fake-driver.ts";
 import { VirtioNinep } from "./device.ts";
 
+const bases: string[] = [];
+after(() => bases.forEach((base) => rmSync(base, { recursive: true, force: true })));
+
 /** A temp folder laid out as host/ (the share) and outside/ (what the guest must never reach). */
 function tempShare(): { base: string; share: string; outside: string } {
   const base = mkdtempSync(join(tmpdir(), "parley-9p-"));
+  bases.push(base);
   const share = join(base, "share");
   const outside = join(base, "outside");
   mkdirSync(share);

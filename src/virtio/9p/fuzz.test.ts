@@ -3,7 +3,7 @@
 // outside the share.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, mkdirSync, writeFileSync, readdirSync, readFileSync, symlinkSync } from "node:fs";
+import { mkdtempSync, mkdirSync, writeFileSync, readdirSync, readFileSync, symlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseMessage, P9Reader } from "./codec.ts";
@@ -115,6 +115,7 @@ test("fuzz: random and mutated messages against a real folder never reject and n
   }
   assert.deepEqual(readdirSync(outside), ["secret"]);
   assert.equal(readFileSync(join(outside, "secret"), "utf8"), "secret");
+  rmSync(base, { recursive: true, force: true });
 });
 
 test("fuzz: random chains through the device (split anywhere, any reply room) always come back, within their buffers", async () => {
@@ -136,4 +137,5 @@ test("fuzz: random chains through the device (split anywhere, any reply room) al
     if (reply.length > 0) assert.equal(new DataView(reply.buffer, reply.byteOffset).getUint32(0, true), reply.length);
   }
   assert.equal(g.device.counters.inFlight, 0);
+  rmSync(base, { recursive: true, force: true });
 });
