@@ -1,8 +1,8 @@
-// `npm run bench`: every benchmark (cpu, boot, virtio, user-net, guest-cpu, smp, lifecycle, web, rootfs) in one invocation, or those
+// `npm run bench`: every benchmark (cpu, boot, virtio, user-net, ninep, guest-cpu, smp, lifecycle, web, rootfs) in one invocation, or those
 // named; `npm run bench -- PART --option ...` runs one part with its own options (e.g.
 // `npm run bench -- smp --only idle`); `npm run bench -- pv [--quick] ...` the paravirtual
 // comparisons (long, so only when named).
-const PARTS = ["cpu", "boot", "virtio", "user-net", "guest-cpu", "smp", "lifecycle", "web", "rootfs"];
+const PARTS = ["cpu", "boot", "virtio", "user-net", "ninep", "guest-cpu", "smp", "lifecycle", "web", "rootfs"];
 const which = process.argv.slice(2);
 if (which[0] === "pv") {
   // Everything after "pv" is its own options (`--only boot` names a comparison, not bench/boot.ts).

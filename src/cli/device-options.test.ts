@@ -2,9 +2,9 @@
 // that name the flag and the key.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseBalloonOption, parseCoalesce, parseDiskOption, parseHostForward, parseNetOption, parseRngOption, parseVsockOption, parseKeyValues } from "./device-options.ts";
+import { parseBalloonOption, parseCoalesce, parseDiskOption, parseHostForward, parseNetOption, parseRngOption, parseShareOption, parseVsockOption, parseKeyValues } from "./device-options.ts";
 import { UsageError } from "./options.ts";
-import { parseMac, Drive, NetworkInterface, Entropy, Vsock, Balloon } from "../vmm/schema.ts";
+import { parseMac, Drive, NetworkInterface, Entropy, Vsock, Balloon, Share, VmConfig } from "../vmm/schema.ts";
 
 test("disks become drives", () => {
   assert.deepEqual(parseDiskOption("path=a.img", 0), { drive_id: "disk0", path_on_host: "a.img", is_read_only: false, is_root_device: false });
@@ -127,4 +127,24 @@ test("interrupt coalescing on disks and networks", () => {
   assert.throws(() => parseDiskOption("path=a,coalesce=0/10us", 0), /coalesce: N must be at least 1/);
   assert.throws(() => parseNetOption("tap=t0,coalesce=8/0us", 0), /T: more than one completion per interrupt needs a delay bound/);
   assert.throws(() => parseDiskOption("path=a,coalesce=4/20000ms", 0), /T must be at most 10000000us/);
+});
+
+test("shares become virtio-9p folders of the description; bad specs name the key", () => {
+  assert.deepEqual(parseShareOption("path=/srv/data,tag=data"), { path_on_host: "/srv/data", mount_tag: "data", is_read_only: false });
+  assert.deepEqual(parseShareOption("path=/srv/ro,tag=ro.1,readonly=on"), { path_on_host: "/srv/ro", mount_tag: "ro.1", is_read_only: true });
+  assert.ok(Share.safeParse(parseShareOption("path=/x,tag=t")).success);
+  assert.throws(() => parseShareOption("tag=t"), /path: is required/);
+  assert.throws(() => parseShareOption("path=/x"), /tag: is required/);
+  assert.throws(() => parseShareOption("path=/x,tag=a/b"), /tag: must be 1-31 letters/);
+  assert.throws(() => parseShareOption("path=/x,tag=t,readonly=yes"), /readonly: must be on or off/);
+  assert.throws(() => parseShareOption("path=/x,tag=t,cache=none"), /--share/);
+});
+
+test("the description refuses two shares with one tag, and more than 8", () => {
+  const one = { path_on_host: "/x", mount_tag: "t", is_read_only: false };
+  const twice = VmConfig.safeParse({ shares: [one, { ...one, path_on_host: "/y" }] });
+  assert.equal(twice.success, false);
+  assert.match(JSON.stringify(twice.error?.issues), /is used by an earlier share/);
+  assert.equal(VmConfig.safeParse({ shares: Array.from({ length: 9 }, (_, i) => ({ ...one, mount_tag: `t${i}` })) }).success, false);
+  assert.equal(VmConfig.safeParse({ shares: [{ path_on_host: "/x", mount_tag: "t" }] }).success, true, "is_read_only defaults to false");
 });

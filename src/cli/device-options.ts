@@ -1,17 +1,18 @@
-// Parsing of the device options `--disk`, `--net`, `--rng`, `--balloon` and `--vsock`, written
+// Parsing of the device options `--disk`, `--net`, `--rng`, `--balloon`, `--vsock` and `--share`, written
 // as comma-separated key=value lists in the style of QEMU and cloud-hypervisor:
 //   --disk path=disk.img,readonly=on,id=data
 //   --disk path=vm1.qcow2,format=qcow2       --disk path=debian.img,snapshot=on
 //   --net socket=listen:/tmp/net0.sock,mac=52:54:00:12:34:56
 //   --net user,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=udp::5353-:53   (hostfwd repeats)
 //   --rng rate=1048576          --vsock cid=3,uds=/tmp/vsock.sock
+//   --share path=/srv/data,tag=data,readonly=on
 //   --disk path=disk.img,coalesce=16/200us   (interrupt coalescing, also on --net)
 // Each flag becomes the same object a VM description (`--config`) or the API holds
 // (src/vmm/schema.ts), so all three end in one validated VmConfig. These functions check the
 // flag's own syntax; the schema checks the result.
 import { z } from "zod";
 import { UsageError } from "./options.ts";
-import { Coalescing, describeZodError, HostForward, safeParseWith, parseMac, UserBackend, type Balloon, type Drive, type Entropy, type NetworkInterface, type Vsock } from "../vmm/schema.ts";
+import { Coalescing, MountTag, describeZodError, HostForward, safeParseWith, parseMac, UserBackend, type Balloon, type Drive, type Entropy, type NetworkInterface, type Share, type Vsock } from "../vmm/schema.ts";
 
 /** Splits on single commas; ",," stands for a literal comma inside a value (as in QEMU). */
 function splitItems(text: string): string[] {
@@ -250,6 +251,20 @@ const vsockSchema = z
 export function parseVsockOption(text: string): Vsock {
   const v = check(vsockSchema, parseKeyValues(text, "--vsock"), "--vsock", text);
   return { guest_cid: v.cid, uds_path: v.uds };
+}
+
+const shareSchema = z
+  .object({
+    path: z.string({ message: "is required (path=DIR)" }).min(1, "must name a directory"),
+    tag: z.string({ message: "is required (tag=NAME, what the guest mounts)" }).pipe(MountTag),
+    readonly: onOff.optional(),
+  })
+  .strict();
+
+/** `--share path=DIR,tag=NAME[,readonly=on]` as a share of the VM description. */
+export function parseShareOption(text: string): Share {
+  const v = check(shareSchema, parseKeyValues(text, "--share"), "--share", text);
+  return { path_on_host: v.path, mount_tag: v.tag, is_read_only: v.readonly ?? false };
 }
 
 const MIB = 1 << 20;

@@ -113,6 +113,7 @@ function addMachineOptions(command: Command, defaultCpus = 1): Command {
     .option("--rng [spec]", "virtio-rng from the host's CSPRNG: [rate=BYTES_PER_S][,burst=BYTES]")
     .option("--net <spec>", "virtio-net: user[,hostfwd=tcp:127.0.0.1:2222-:22 ...] (passt, no root) | tap=NAME | socket=listen:PATH | socket=connect:PATH, [,mac=52:54:00:..][,coalesce=N/Tus] (repeatable)", collect, [])
     .option("--balloon [spec]", "virtio-balloon (statistics, free page reporting; memory goes back to the host): [target=SIZE]")
+    .option("--share <spec>", "share a host folder over virtio-9p: path=DIR,tag=NAME[,readonly=on] (repeatable; in the guest: mount -t 9p -o trans=virtio,version=9p2000.L NAME /mnt)", collect, [])
     .option("--vsock <spec>", "virtio-vsock to Unix sockets (Firecracker's convention): cid=N,uds=PATH")
     .option("--keyboard <on|off>", "virtio-input keyboard, through which the host sends Ctrl-Alt-Del (the guest powers off gracefully); off frees its virtio slot", "on")
     .option("--incoming <src>", "receive a live migration at unix:PATH or tcp:HOST:PORT (parley migrate --to) instead of booting: the machine is the sender's")

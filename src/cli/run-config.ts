@@ -1,11 +1,11 @@
 // `parley run`'s flags and its --config file, made into one VM description (src/vmm/schema.ts).
 // The file comes first; flags given on the command line override its fields, and --disk and
-// --net add drives and interfaces after the file's. Without a file, the flags' defaults apply.
+// --net add drives and interfaces after the file's (and --share shares). Without a file, the flags' defaults apply.
 import { existsSync, readFileSync } from "node:fs";
 import { coreLayout } from "../cpu/core-layout.ts";
 import { DEFAULT_MEM_SIZE_MIB, parseWith, VmConfig, type VmConfigInput } from "../vmm/schema.ts";
 import { parseCpuCount, parseHostThreads, parsePauseLoop, parsePort, parseSize, UsageError } from "./options.ts";
-import { parseBalloonOption, parseDiskOption, parseNetOption, parseRngOption, parseVsockOption } from "./device-options.ts";
+import { parseBalloonOption, parseDiskOption, parseNetOption, parseRngOption, parseShareOption, parseVsockOption } from "./device-options.ts";
 import { DEFAULT_PAUSE_LOOP_WINDOW } from "../machine/virt.ts";
 
 export interface RunFlags {
@@ -30,6 +30,7 @@ export interface RunFlags {
   net?: string[];
   balloon?: string | true;
   vsock?: string;
+  share?: string[];
   keyboard?: string;
   jit?: string;
 }
@@ -133,12 +134,14 @@ export function runConfig(flags: RunFlags, given: (flag: keyof RunFlags) => bool
   }
   const nets = [...(base["network-interfaces"] ?? [])];
   (flags.net ?? []).forEach((spec) => nets.push(parseNetOption(spec, nets.length)));
+  const shares = [...(base.shares ?? []), ...(flags.share ?? []).map(parseShareOption)];
   const input: VmConfigInput = {
     ...base,
     "machine-config": machine,
     "boot-source": source,
     drives,
     "network-interfaces": nets,
+    ...(shares.length > 0 ? { shares } : {}),
     ...(flags.rng !== undefined ? { entropy: parseRngOption(flags.rng) } : {}),
     ...(flags.balloon !== undefined ? { balloon: parseBalloonOption(flags.balloon) } : {}),
     ...(flags.vsock !== undefined ? { vsock: parseVsockOption(flags.vsock) } : {}),

@@ -62,6 +62,8 @@ export const GUEST_MODULES = [
   "virtio_console", "virtio_rng", "virtio_balloon", "virtio_input",
   "vsock", "vmw_vsock_virtio_transport_common", "vmw_vsock_virtio_transport",
   "rtc_goldfish",
+  // Shared folders (parley run --share): Linux's virtio-9p client and the 9P filesystem.
+  "9pnet", "9pnet_virtio", "9p",
   "ext4", "jbd2", "mbcache", "crc16", "crc32c_generic",
   "8250", "8250_of",
 ];

@@ -125,6 +125,11 @@ test("every route of the document, before and after InstanceStart, answers as do
     assert.equal((await documented(sock, "PUT", "/drives/rootfs", drive)).status, 204);
     assert.equal((await documented(sock, "PUT", "/network-interfaces/eth0", nic)).status, 204);
     assert.equal((await documented(sock, "PUT", "/vsock", { guest_cid: 3, uds_path: "/tmp/v.sock" })).status, 204);
+    assert.equal((await documented(sock, "PUT", "/shares/data", { path_on_host: "/srv/data", mount_tag: "data", is_read_only: true })).status, 204);
+    assert.equal((await documented(sock, "PUT", "/shares/data", { path_on_host: "/srv/data2", mount_tag: "data" })).status, 204);
+    const mismatch = await call(sock, "PUT", "/shares/data", { path_on_host: "/srv/x", mount_tag: "other" });
+    assert.equal(mismatch.status, 400);
+    assert.match(mismatch.json.fault_message, /mount_tag: "other" does not match the path's "data"/);
     assert.equal((await documented(sock, "PUT", "/entropy", { rate_limiter: { bandwidth: { size: 4096, refill_time: 100 } } })).status, 204);
     assert.equal((await documented(sock, "PUT", "/metrics", { port: 9100 })).status, 204);
     assert.equal((await documented(sock, "PUT", "/balloon", { amount_mib: 0, deflate_on_oom: true, stats_polling_interval_s: 1 })).status, 204);
@@ -133,6 +138,7 @@ test("every route of the document, before and after InstanceStart, answers as do
     assert.deepEqual((await documented(sock, "GET", "/balloon")).json, { amount_mib: 64, deflate_on_oom: true, stats_polling_interval_s: 2 });
     const config = await documented(sock, "GET", "/vm/config");
     assert.equal(config.json.drives[0].path_on_host, "/images/rootfs.img");
+    assert.deepEqual(config.json.shares, [{ path_on_host: "/srv/data2", mount_tag: "data", is_read_only: false }], "a PUT of the same tag replaces the share");
     assert.equal(fake.calls.length, 0, "nothing reaches the machine before InstanceStart");
 
     assert.equal((await documented(sock, "PUT", "/actions", { action_type: "InstanceStart" })).status, 204);

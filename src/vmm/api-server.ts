@@ -41,6 +41,7 @@ import {
   VmConfig,
   VmState,
   Vsock,
+  Share,
   type VmConfigInput,
 } from "./schema.ts";
 
@@ -81,6 +82,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     body: PartialNetworkInterface,
     response: { status: 204 },
   },
+  { method: "PUT", path: "/shares/{mount_tag}", summary: "Parley's: adds or replaces a shared folder (virtio-9p) (pre-boot).", body: Share, response: { status: 204 }, preBoot: true },
   { method: "PUT", path: "/vsock", summary: "The virtio-vsock device on a Unix socket (pre-boot).", body: Vsock, response: { status: 204 }, preBoot: true },
   { method: "PUT", path: "/entropy", summary: "The virtio-rng device (pre-boot).", body: Entropy, response: { status: 204 }, preBoot: true },
   { method: "PUT", path: "/metrics", summary: "Where the Prometheus endpoint listens (pre-boot).", body: Metrics, response: { status: 204 }, preBoot: true },
@@ -231,6 +233,8 @@ export class ApiHandler {
         c.updateNetworkInterface(params.iface_id, patch);
         return { status: 204 };
       }
+      case "PUT /shares/{mount_tag}":
+        return this.putListItem("shares", "mount_tag", params.mount_tag, input);
       case "PUT /vsock":
         return this.propose((d) => (d.vsock = input));
       case "PUT /entropy":
@@ -303,7 +307,7 @@ export class ApiHandler {
     return this.propose((d) => (d.balloon = { ...(d.balloon as object), ...change }));
   }
 
-  private putListItem(list: "drives" | "network-interfaces", idField: string, id: string, item: Record<string, unknown>): Reply {
+  private putListItem(list: "drives" | "network-interfaces" | "shares", idField: string, id: string, item: Record<string, unknown>): Reply {
     checkIdMatches(idField, id, item[idField] as string);
     return this.propose((d) => {
       const items = [...((d[list] as Record<string, unknown>[] | undefined) ?? [])];

@@ -33,6 +33,8 @@ test("create: the description's errors and the host's name the field", async () 
   await assert.rejects(Machine.create({ ...describe(), drives: [{ drive_id: "d", path_on_host: join(dir, "none.img") }] }), /^ConfigError: drives\[0\]\.path_on_host: .*none\.img/);
   await assert.rejects(Machine.create({ "boot-source": { kernel_image_path: join(dir, "no-kernel") } }), /boot-source\.kernel_image_path: .*no-kernel: no such file/);
   await assert.rejects(Machine.create({ ...describe(), "boot-source": { kernel_image_path: kernel, firmware: join(dir, "no-fw") } }), /boot-source\.firmware: .*no-fw: no such file/);
+  await assert.rejects(Machine.create({ ...describe(), shares: [{ path_on_host: join(dir, "no-folder"), mount_tag: "s" }] }), /^ConfigError: shares\[0\]\.path_on_host: .*no-folder/);
+  await assert.rejects(Machine.create({ ...describe(), shares: [{ path_on_host: disk, mount_tag: "s" }] }), /^ConfigError: shares\[0\]\.path_on_host: .*disk\.img: not a directory/);
 });
 
 test("before boot: the lifecycle table refuses, hot changes are checked and kept in the description", async () => {

@@ -33,6 +33,8 @@ import { openTapBackend } from "../host/node/net-tap.ts";
 import { startPasstBackend, type PasstForward } from "../host/node/net-passt.ts";
 import { memoryReleaser } from "../host/node/memory-release.ts";
 import { UdsVsockBackend } from "../host/node/vsock-uds.ts";
+import { openShareDir, type ShareDir } from "../host/node/share-dir.ts";
+import { VirtioNinep } from "../virtio/9p/index.ts";
 import { buildGuestImage, cachedGuestImage, type GuestImage } from "../image/index.ts";
 import {
   ConfigError,
@@ -94,6 +96,8 @@ interface HostBackends {
   disks: BlockBackend[];
   nets: { backend: NetBackend; mac: Uint8Array }[];
   vsock: UdsVsockBackend | undefined;
+  /** The shared folders (virtio-9p), in the description's order. */
+  shares: ShareDir[];
 }
 
 interface BootFiles {
@@ -553,6 +557,7 @@ export class Machine {
         }
         const exit = await vm.run();
         this.devices.vsock?.reset(); // the old guest's host connections end with it
+        await this.devices.closeSharedFiles(); // and so do the files it had open in its shares
         const again = options.bootEnded?.(exit, vm.ledger()) ?? false;
         if (exit.reason === "reboot" && again && !this.devices.stopping) continue;
         return exit;
@@ -642,7 +647,7 @@ async function loadBootFiles(config: VmConfig, guestImage: () => Promise<GuestIm
 
 /** Opens every backend; one that cannot be opened is a ConfigError naming its field, and closes the others. */
 async function openBackends(config: VmConfig): Promise<HostBackends> {
-  const backends: HostBackends = { disks: [], nets: [], vsock: undefined };
+  const backends: HostBackends = { disks: [], nets: [], vsock: undefined, shares: [] };
   try {
     for (const [i, drive] of config.drives.entries()) {
       try {
@@ -682,6 +687,13 @@ async function openBackends(config: VmConfig): Promise<HostBackends> {
       }
       backends.vsock = vsock;
     }
+    for (const [i, share] of (config.shares ?? []).entries()) {
+      try {
+        backends.shares.push(await openShareDir(share.path_on_host, { readOnly: share.is_read_only }));
+      } catch (err) {
+        throw new ConfigError(`shares[${i}].path_on_host: ${share.path_on_host}: ${(err as Error).message}`);
+      }
+    }
   } catch (err) {
     await closeBackends(backends);
     throw err;
@@ -698,6 +710,7 @@ async function closeBackends(backends: HostBackends): Promise<void> {
   await Promise.all(backends.disks.map((b) => b.close()));
   await Promise.all(backends.nets.map((n) => n.backend.close()));
   await backends.vsock?.close();
+  await Promise.all(backends.shares.map((s) => s.closeAll()));
 }
 
 /**
@@ -768,10 +781,16 @@ class DeviceSet {
     }
     this.vsock = backends.vsock ? new VirtioVsock({ guestCid: config.vsock!.guest_cid, backend: backends.vsock, clock: nodeClock }) : undefined;
     if (this.vsock) devices.push(this.vsock);
+    backends.shares.forEach((backend, i) => devices.push(new VirtioNinep({ backend, tag: config.shares![i].mount_tag, name: `virtio-9p${i}` })));
     // Last, so that it takes no earlier device's virtio slot (and name) from it.
     this.keyboard = config["machine-config"].keyboard ? new VirtioKeyboard() : undefined;
     if (this.keyboard) devices.push(this.keyboard);
     return devices;
+  }
+
+  /** Closes the host files the guest had open in its shared folders (the folders stay shared). */
+  async closeSharedFiles(): Promise<void> {
+    await Promise.all(this.backends.shares.map((share) => share.closeAll()));
   }
 
   /** Connects the devices that need the machine itself (the balloon gives its RAM back). */

@@ -18,6 +18,7 @@ const COMPONENTS: Record<string, z.ZodType> = {
   NetworkInterface: schema.NetworkInterface,
   PartialNetworkInterface: schema.PartialNetworkInterface,
   Vsock: schema.Vsock,
+  Share: schema.Share,
   Balloon: schema.Balloon,
   BalloonUpdate: schema.BalloonUpdate,
   BalloonStats: schema.BalloonStats,

@@ -9,6 +9,7 @@
 // generated from the same definitions (scripts/openapi.ts).
 import { z } from "zod";
 import { coreLayout } from "../cpu/core-layout.ts";
+import { MOUNT_TAG_PATTERN } from "../virtio/9p/spec.ts";
 
 /** Harts a machine can have: the code-holder map has a bit per hart in a u32 (src/cpu/core-layout.ts). */
 export const MAX_VCPUS = 32;
@@ -210,6 +211,20 @@ export const Vsock = z
   .strict();
 export type Vsock = z.infer<typeof Vsock>;
 
+/** A virtio-9p mount tag: what the guest names in `mount -t 9p TAG` (the device's own rule). */
+export const MountTag = z.string().regex(MOUNT_TAG_PATTERN, "must be 1-31 letters, digits, '_', '.' or '-'");
+
+/** A host folder shared with the guest over virtio-9p (`mount -t 9p -o trans=virtio,version=9p2000.L TAG DIR`). */
+export const Share = z
+  .object({
+    path_on_host: z.string().min(1, "must name a directory"),
+    /** The mount tag the guest names (virtio_9p_config.tag). */
+    mount_tag: MountTag,
+    is_read_only: z.boolean().default(false),
+  })
+  .strict();
+export type Share = z.infer<typeof Share>;
+
 export const Balloon = z
   .object({
     /** Target: how much memory the balloon should take from the guest. */
@@ -253,6 +268,7 @@ export const VmConfig = z
     drives: z.array(Drive).max(16, "at most 16 drives").default([]),
     "network-interfaces": z.array(NetworkInterface).max(8, "at most 8 network interfaces").default([]),
     vsock: Vsock.optional(),
+    shares: z.array(Share).max(8, "at most 8 shares").optional(),
     balloon: Balloon.optional(),
     entropy: Entropy.optional(),
     metrics: Metrics.optional(),
@@ -275,6 +291,10 @@ export const VmConfig = z
     const users = nets.flatMap((n, i) => (n.user ? [i] : []));
     for (const i of users.slice(1)) {
       ctx.addIssue({ code: "custom", path: ["network-interfaces", i, "user"], message: `only one interface may use the user backend (network-interfaces[${users[0]}] does); add more host_forwards to that one instead` });
+    }
+    const shares = vm.shares ?? [];
+    for (const i of duplicates(shares.map((s) => s.mount_tag))) {
+      ctx.addIssue({ code: "custom", path: ["shares", i, "mount_tag"], message: `"${shares[i].mount_tag}" is used by an earlier share` });
     }
     const machine = vm["machine-config"];
     if (machine.host_threads !== undefined && machine.host_threads > machine.vcpu_count) {
