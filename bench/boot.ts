@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildGuestImage } from "../src/image/index.ts";
 import { CACHE_DIR, REPO_ROOT } from "../src/host/node/paths.ts";
-import { runTimed } from "./harness.ts";
+import { median, runTimed } from "./harness.ts";
 
 const INIT_MARKER = /Run \/init as init process/;
 const SHELL_MARKER = /Parley guest: Linux/;
@@ -31,8 +31,6 @@ async function timeBoot(command: string, args: string[]): Promise<BootTiming> {
   if (init === undefined || shell === undefined) throw new Error(`${command} did not reach the shell; output tail:\n${run.output.slice(-1500)}`);
   return { toInitS: init, toShellS: shell };
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 async function main() {
   const args = process.argv.slice(2);

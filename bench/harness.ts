@@ -90,3 +90,24 @@ export function runTimed<Marker extends string = never>(command: string, args: s
     child.on("close", (code, signal) => settle(() => resolve({ output, markers: seen, seconds: elapsed(), stopped: false, exitCode: code ?? (signal ? 128 : 1) })));
   });
 }
+
+/**
+ * Runs a guest's command line to the guest's end; returns everything it printed, if the guest's
+ * command succeeded (the initramfs prints "command exited with status N").
+ */
+export async function capture(command: string, argv: string[], timeoutMs = 900_000): Promise<string> {
+  const run = await runTimed(command, argv, { timeoutMs });
+  if (!/command exited with status 0/.test(run.output)) throw new Error(`${command} failed (${run.exitCode}); output tail:\n${run.output.slice(-2000)}`);
+  return run.output;
+}
+
+/** The `real` seconds of each `time -p` report labelled with `MARK <label>` before it. */
+export function timings(output: string): Map<string, number> {
+  const result = new Map<string, number>();
+  const re = /MARK (\S+)[\s\S]*?real (\d+\.\d+)/g;
+  for (let m = re.exec(output); m; m = re.exec(output)) result.set(m[1], Number(m[2]));
+  return result;
+}
+
+/** The middle value (the upper one of an even count). */
+export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];

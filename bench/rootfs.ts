@@ -11,7 +11,7 @@ import { Command } from "commander";
 import { buildGuestImage } from "../src/image/index.ts";
 import { REPO_ROOT } from "../src/host/node/paths.ts";
 import { buildRootDisk } from "../src/vmm/root-disk.ts";
-import { runTimed } from "./harness.ts";
+import { median, runTimed } from "./harness.ts";
 import { benchRunInfo, formatRunHeader, wholeNumber, writeBenchJson } from "./report.ts";
 
 /** systemd's status line once multi-user.target is reached, and getty's prompt. */
@@ -23,8 +23,6 @@ interface RootBoot {
   multiUserS: number;
   loginS: number;
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 async function main(): Promise<void> {
   const program = new Command("npm run bench -- rootfs")

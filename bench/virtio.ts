@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildGuestImage } from "../src/image/index.ts";
 import { CACHE_DIR, REPO_ROOT } from "../src/host/node/paths.ts";
-import { runTimed } from "./harness.ts";
+import { capture, median, timings } from "./harness.ts";
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
@@ -22,22 +22,6 @@ const MIB = option("--mib", 256);
 const REPS = option("--reps", 3);
 const CONSOLE_BYTES = 1 << 20;
 
-/** Runs a command to completion; returns everything it printed, if the guest's command succeeded. */
-async function capture(command: string, argv: string[], timeoutMs = 900_000): Promise<string> {
-  const run = await runTimed(command, argv, { timeoutMs });
-  if (!/command exited with status 0/.test(run.output)) throw new Error(`${command} failed (${run.exitCode}); output tail:\n${run.output.slice(-2000)}`);
-  return run.output;
-}
-
-/** The `real` seconds of each `time -p` report labelled with `MARK <label>` before it. */
-function timings(output: string): Map<string, number> {
-  const result = new Map<string, number>();
-  const re = /MARK (\S+)[\s\S]*?real (\d+\.\d+)/g;
-  for (let m = re.exec(output); m; m = re.exec(output)) result.set(m[1], Number(m[2]));
-  return result;
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 async function main() {
   const image = await buildGuestImage();

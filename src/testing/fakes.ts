@@ -187,6 +187,12 @@ export function prng(seed: number): () => number {
   };
 }
 
+/** The same PRNG as whole numbers: each call `(n)` gives one in [0, n). */
+export function prngInt(seed: number): (n: number) => number {
+  const next = prng(seed);
+  return (n) => Math.floor(next() * n);
+}
+
 /** Waits until pending promise callbacks and I/O callbacks have run. */
 export function tick(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));

@@ -11,18 +11,8 @@ import { NinepServer } from "./server.ts";
 import { P9, P9_NOFID } from "./spec.ts";
 import { NinepGuest, tmsg } from "../testing/ninep.ts";
 import { openShareDir } from "../../host/node/share-dir.ts";
+import { prngInt } from "../../testing/fakes.ts";
 
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  return (n: number) => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s % n;
-  };
-}
 
 /** Valid messages of every kind, over fids 0..3 and a few names. */
 function seeds(): Uint8Array[] {
@@ -72,7 +62,7 @@ test("parseMessage never throws, and every valid seed parses to its own kind", (
     const parsed = parseMessage(seed);
     assert.ok(parsed && "request" in parsed, `seed type ${seed[4]}`);
   }
-  const r = rng(11);
+  const r = prngInt(11);
   for (let i = 0; i < 50_000; i++) {
     const base = seeds()[r(27)];
     const bytes = r(5) === 0 ? Uint8Array.from({ length: r(80) }, () => r(256)) : mutate(r, base);
@@ -99,7 +89,7 @@ test("fuzz: random and mutated messages against a real folder never reject and n
   symlinkSync(join(outside, "secret"), join(share, "sec"));
   for (const readOnly of [false, true]) {
     const server = new NinepServer(await openShareDir(share, { readOnly }), { maxMsize: 16384 });
-    const r = rng(readOnly ? 5 : 3);
+    const r = prngInt(readOnly ? 5 : 3);
     const all = seeds();
     // A walk through the links, so that fids of them exist for the mutations to use.
     await server.handle(all[0], 16384);
@@ -123,7 +113,7 @@ test("fuzz: random chains through the device (split anywhere, any reply room) al
   writeFileSync(join(base, "a"), "aaaa");
   const g = new NinepGuest({ backend: await openShareDir(base), tag: "fuzz", maxMsize: 8192 });
   await g.mount(8192);
-  const r = rng(21);
+  const r = prngInt(21);
   const all = seeds();
   for (let i = 0; i < 400; i++) {
     const message = r(5) === 0 ? Uint8Array.from({ length: r(40) }, () => r(256)) : mutate(r, all[r(all.length)]);

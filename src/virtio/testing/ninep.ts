@@ -73,8 +73,10 @@ export class NinepGuest {
         const bytes = new Uint8Array(mine.len);
         let at = 0;
         for (const [i, addr] of inAddrs.entries()) {
+          if (at >= mine.len) break;
+          // A zero-length buffer in the middle holds nothing; the reply goes on in the next one.
           const n = Math.min(inLens[i], mine.len - at);
-          if (n <= 0) break;
+          if (n <= 0) continue;
           bytes.set(this.ram.get(addr, n), at);
           at += n;
         }

@@ -7,21 +7,11 @@ import type { VsockConnectRequest } from "./backend.ts";
 import { buildVsockHeader, parseVsockHeader, vsockHeader } from "./header.ts";
 import { VIRTIO_VSOCK_HDR_SIZE, VSOCK_QUEUE_RX, VSOCK_QUEUE_TX } from "./spec.ts";
 import { FakeStream, GuestDriver, makeVsock } from "../testing/vsock.ts";
+import { prngInt } from "../../testing/fakes.ts";
 
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  return (n: number) => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s % n;
-  };
-}
 
 test("pure header parsing accepts any bytes", () => {
-  const r = rng(7);
+  const r = prngInt(7);
   for (let i = 0; i < 20_000; i++) {
     const b = new Uint8Array(r(60));
     for (let k = 0; k < b.length; k++) b[k] = r(256);
@@ -39,7 +29,7 @@ test("pure header parsing accepts any bytes", () => {
 test("fuzz: random packets and host actions never throw and keep state bounded", () => {
   const totals = { fromGuest: 0, toGuest: 0, opened: 0 };
   for (let seed = 1; seed <= 40; seed++) {
-    const r = rng(seed);
+    const r = prngInt(seed);
     const clock = new FakeClock();
     const maxConnections = 1 + r(8);
     const bufAlloc = 1 + r(20_000);
