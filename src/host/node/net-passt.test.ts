@@ -4,11 +4,12 @@
 // and the forwarded ports are bound on 127.0.0.1 only.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { spawn } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { createServer, type Server } from "node:net";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { needsHostTools } from "../../../test/support/host-tools.ts";
 import { formatHostForward, passtArguments, passtMessages, passtPortSpec, startPasstBackend, type PasstForward } from "./net-passt.ts";
@@ -187,4 +188,15 @@ test("passt ends by itself when the process that started it is killed", { skip: 
   child.kill("SIGKILL");
   // No cleanup ran in the killed process: passt sees its end of the socket pair close.
   while (!ended(pid)) await new Promise((r) => setTimeout(r, 20));
+});
+
+test("a passt that cannot make its sandbox's user namespace (as in a chroot) is refused with the reason", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "parley-passt-userns-"));
+  const fake = join(dir, "passt");
+  writeFileSync(fake, `#!/bin/sh\necho "Couldn't create user namespace: Operation not permitted" >&2\nexit 1\n`, { mode: 0o755 });
+  try {
+    await assert.rejects(startPasstBackend({ command: fake, log: () => {} }), /passt exited while starting \(exit code 1\): Couldn't create user namespace: Operation not permitted \(passt sandboxes itself in a user namespace, which the kernel refuses inside a chroot/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

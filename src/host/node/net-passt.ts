@@ -237,7 +237,9 @@ export async function startPasstBackend(options: PasstBackendOptions = {}): Prom
           const why = said.length ? `: ${said.slice(-3).join("; ")}` : "";
           const hint = /bind/i.test(why)
             ? " (is a forwarded host port already in use, or below 1024 without the privilege to bind it?)"
-            : /PID file/i.test(why) && root
+            : /user namespace/i.test(why)
+              ? " (passt sandboxes itself in a user namespace, which the kernel refuses inside a chroot and where a container forbids them: run Parley outside the chroot, or allow user namespaces)"
+              : /PID file/i.test(why) && root
               ? ` (passt runs as user ${PASST_ROOT_RUNAS.uid}, which must reach ${dir}: set TMPDIR to a directory it can enter)`
               : "";
           finish({ error: `passt exited while starting (${signal ? `signal ${signal}` : `exit code ${code}`})${why}${hint}` });
