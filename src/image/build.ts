@@ -84,7 +84,7 @@ const BUILD_FORMAT = 1;
 const IMAGE_ROOT = () => join(CACHE_DIR, "image");
 
 /** A path for log lines: relative to the working directory when below it, else absolute. */
-function shown(path: string): string {
+export function shown(path: string): string {
   const rel = relative(process.cwd(), path);
   return rel && !rel.startsWith("..") ? rel : path;
 }
@@ -122,7 +122,8 @@ interface Pointer {
   add: string[];
 }
 
-function readJson<T>(path: string): T | undefined {
+/** A JSON file's content, or undefined when it is missing or not JSON. */
+export function readJson<T>(path: string): T | undefined {
   try {
     return JSON.parse(readFileSync(path, "utf8")) as T;
   } catch {

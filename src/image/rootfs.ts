@@ -19,11 +19,11 @@ import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { appendFileSync, chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { dirname, join, relative } from "node:path";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { CACHE_DIR } from "../host/node/paths.ts";
 import { ARCH, DEFAULT_KEYRING, ImageBuildError, SUITE, aptPaths, chooseMirror, findOnPath } from "./apt.ts";
-import { buildGuestImage, withLock, type GuestImage } from "./build.ts";
+import { buildGuestImage, readJson, shown, withLock, type GuestImage } from "./build.ts";
 import { buildMemwrite, buildSmpPrograms } from "./guest-programs.ts";
 import { Reporter, formatBytes } from "./progress.ts";
 
@@ -79,8 +79,8 @@ export interface RootDisk {
   dir: string;
 }
 
-/** Runs the second stage: boot `kernel`/`initrd` with `disk` as root and `bootArgs`; returns the console log. */
-export type SecondStageRunner = (run: { kernel: string; initrd: string; disk: string; bootArgs: string; onOutput: (text: string) => void }) => Promise<string>;
+/** Runs the second stage: boots `kernel`/`initrd` with `disk` as root and `bootArgs`, console to `onOutput`, until it powers off. */
+export type SecondStageRunner = (run: { kernel: string; initrd: string; disk: string; bootArgs: string; onOutput: (text: string) => void }) => Promise<void>;
 
 export interface BuildRootfsOptions {
   /** Boots the machine for the second stage (src/vmm/root-disk.ts: a Parley machine). */
@@ -97,19 +97,6 @@ interface Pointer {
   key: string;
   inputs: string;
   builtAt: number;
-}
-
-function readJson<T>(path: string): T | undefined {
-  try {
-    return JSON.parse(readFileSync(path, "utf8")) as T;
-  } catch {
-    return undefined;
-  }
-}
-
-function shown(path: string): string {
-  const rel = relative(process.cwd(), path);
-  return rel && !rel.startsWith("..") ? rel : path;
 }
 
 /**
@@ -148,10 +135,12 @@ export function aptSourcesText(mirror: string): string {
  * configured, so the fraction done is (unpacked + configured) / (2 * packages). Pure.
  */
 export function secondStageProgress(log: string, packages: number): number {
-  if (packages <= 0) return 0;
-  const unpacked = (log.match(/^I: Unpacking (?!required|the base)\S+\.\.\.$/gm) ?? []).length;
-  const configured = (log.match(/^I: Configuring (?!required|the base)\S+\.\.\.$/gm) ?? []).length;
-  return Math.min(1, (unpacked + configured) / (2 * packages));
+  return packages <= 0 ? 0 : Math.min(1, secondStageSteps(log) / (2 * packages));
+}
+
+/** How many packages `log` (any part of the second stage's output, whole lines) unpacks or configures. Pure. */
+export function secondStageSteps(log: string): number {
+  return (log.match(/^I: (?:Unpacking|Configuring) (?!required|the base)\S+\.\.\.$/gm) ?? []).length;
 }
 
 /** The kernel command line of the second stage: the disk as root, the script as init. */
@@ -452,9 +441,8 @@ export async function buildRootfs(opts: BuildRootfsOptions): Promise<RootDisk> {
             true,
           ),
           (line) => {
-            if (/^I: Retrieving \S+ \d/.test(line) || /^I: Validating \S+ \d/.test(line)) {
-              if (line.startsWith("I: Retrieving")) fetched++;
-            } else if (/^[EW]:/.test(line)) reporter.log(`  ${line}`);
+            if (/^I: Retrieving \S+ \d/.test(line)) fetched++;
+            else if (/^[EW]:/.test(line)) reporter.log(`  ${line}`);
           },
           { ...process.env, PATH: `${process.env.PATH ?? ""}:/usr/sbin:/sbin` },
         ),
@@ -499,11 +487,14 @@ export async function buildRootfs(opts: BuildRootfsOptions): Promise<RootDisk> {
 
       const secondStart = Date.now();
       let consoleLog = "";
+      // The console arrives in pieces: whole lines are counted once each as they complete.
+      let counted = 0;
+      let steps = 0;
+      let loggedDecile = 0;
       const bar = reporter.bar("second stage");
       const liveLog = join(work, "second-stage.log");
       writeFileSync(liveLog, "");
       reporter.log(`second stage inside Parley: configuring ${count} packages (takes minutes on an emulated CPU; console in ${shown(liveLog)})`);
-      let lastLogged = "";
       try {
         await opts.runSecondStage({
           kernel: guest.kernel,
@@ -513,25 +504,27 @@ export async function buildRootfs(opts: BuildRootfsOptions): Promise<RootDisk> {
           onOutput: (text) => {
             consoleLog += text;
             appendFileSync(liveLog, text);
-            bar.update(100 * secondStageProgress(consoleLog, count), `${((Date.now() - secondStart) / 1000).toFixed(0)} s`);
-            // Without a terminal, a line every few packages shows it is alive.
-            const lines = consoleLog.split("\n");
-            const last = lines.length > 1 ? lines[lines.length - 2] : "";
-            if (/^I: Configuring \S+\.\.\.$/.test(last) && last !== lastLogged && !process.stderr.isTTY) {
-              lastLogged = last;
-              const done = Math.round(100 * secondStageProgress(consoleLog, count));
-              if (done % 10 === 0) reporter.log(`  ${done}% ${last.slice(3)}`);
+            const lineEnd = consoleLog.lastIndexOf("\n") + 1;
+            if (lineEnd <= counted) return;
+            steps += secondStageSteps(consoleLog.slice(counted, lineEnd));
+            counted = lineEnd;
+            const done = Math.min(1, steps / (2 * count));
+            bar.update(100 * done, `${((Date.now() - secondStart) / 1000).toFixed(0)} s`);
+            // Without a terminal there is no bar: a line for every tenth shows it is alive.
+            const decile = Math.floor(done * 10);
+            if (!process.stderr.isTTY && decile > loggedDecile) {
+              loggedDecile = decile;
+              reporter.log(`  ${decile * 10}% of the packages unpacked and configured`);
             }
           },
         });
+      } catch (err) {
+        throw secondStageFailure(err instanceof Error ? err.message : String(err), liveLog, consoleLog);
       } finally {
         bar.stop();
       }
       if (!consoleLog.includes(SECOND_STAGE_DONE)) {
-        const failure = /parley-rootfs: second stage FAILED[^\n]*/.exec(consoleLog)?.[0];
-        const kept = join(ROOTFS_ROOT(), "failed-second-stage.log");
-        copyFileSync(join(work, "second-stage.log"), kept);
-        throw new ImageBuildError(`${failure ?? "the second stage did not finish"}; its console log is in ${shown(kept)}:\n${consoleLog.split("\n").slice(-25).join("\n")}`);
+        throw secondStageFailure(/parley-rootfs: second stage FAILED[^\n]*/.exec(consoleLog)?.[0] ?? "the second stage did not finish", liveLog, consoleLog);
       }
       const secondStage = (Date.now() - secondStart) / 1000;
       // The guest remounted read-only before powering off; a check here proves the result clean.
@@ -563,6 +556,13 @@ export async function buildRootfs(opts: BuildRootfsOptions): Promise<RootDisk> {
       rmSync(work, { recursive: true, force: true });
     }
   });
+}
+
+/** The error for a failed second stage: its console log is kept (the work folder is not) and its tail shown. */
+function secondStageFailure(reason: string, liveLog: string, consoleLog: string): ImageBuildError {
+  const kept = join(ROOTFS_ROOT(), "failed-second-stage.log");
+  copyFileSync(liveLog, kept);
+  return new ImageBuildError(`${reason}; its console log is in ${shown(kept)}:\n${consoleLog.split("\n").slice(-25).join("\n")}`);
 }
 
 /** Removes older root disks (each is gigabytes of sparse file) and left-over work folders. */

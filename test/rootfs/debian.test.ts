@@ -8,29 +8,17 @@ import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildRootDisk } from "../../src/vmm/root-disk.ts";
 import type { RootDisk } from "../../src/image/rootfs.ts";
 import { CLI } from "../support/parley-cli.ts";
 import { ConsoleDriver } from "../support/console-driver.ts";
+import { freeTcpPort } from "../support/free-port.ts";
 import { needsHostTools } from "../support/host-tools.ts";
 
 const gate = needsHostTools("debootstrap", "ssh", "qemu-img", "passt", "mkfs.ext4");
 const sha256 = (data: Buffer | string) => createHash("sha256").update(data).digest("hex");
-
-/** A TCP port that is free on 127.0.0.1 right now. */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 let disk: RootDisk;
 let dir: string;
@@ -41,17 +29,22 @@ let sshPort: number;
 let guest: ConsoleDriver;
 let bootSeconds: { login: number };
 
+/** What ssh and scp share: Parley's key, no questions, no host key kept (each guest makes its own). */
+function sshOptions(): string[] {
+  return ["-i", disk.sshKey, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"];
+}
+
 function ssh(args: string[], input?: string): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(
     "ssh",
-    ["-i", disk.sshKey, "-p", String(sshPort), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=60", "-o", "LogLevel=ERROR", "parley@127.0.0.1", ...args],
+    [...sshOptions(), "-p", String(sshPort), "-o", "ConnectTimeout=60", "parley@127.0.0.1", ...args],
     { input, encoding: "utf8", timeout: 180_000 },
   );
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 function scp(from: string, to: string): void {
-  execFileSync("scp", ["-i", disk.sshKey, "-P", String(sshPort), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", from, to], { timeout: 180_000 });
+  execFileSync("scp", [...sshOptions(), "-P", String(sshPort), from, to], { timeout: 180_000 });
 }
 
 before(async () => {
@@ -65,7 +58,7 @@ before(async () => {
   readonlyShare = join(dir, "readonly");
   execFileSync("mkdir", ["-p", shared, readonlyShare]);
   writeFileSync(join(readonlyShare, "motd"), "read me, do not write me\n");
-  sshPort = await freePort();
+  sshPort = await freeTcpPort();
   const started = Date.now();
   guest = new ConsoleDriver(process.execPath, [
     CLI, "run", "--cpus", "2", "--memory", "1G", "--rng",

@@ -4,13 +4,14 @@
 // base is unchanged; with snapshot=on the guest reads its writes back and the image is untouched.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildGuestImage } from "../../src/image/index.ts";
 import { CLI, runParley } from "../support/parley-cli.ts";
+import { ConsoleDriver } from "../support/console-driver.ts";
 import { needsHostTools } from "../support/host-tools.ts";
 
 const BOOT_MS = 240_000;
@@ -44,27 +45,17 @@ test("a guest's flushed writes to a qcow2 overlay survive SIGKILL; qemu-img chec
     const baseHash = sha256(base);
     const overlay = join(dir, "vm1.qcow2");
     execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", "-b", "base.raw", "-F", "raw", overlay]);
-    const child = spawn(process.execPath, [CLI, "run", "--disk", `path=${overlay}`], { stdio: ["pipe", "pipe", "pipe"] });
-    let output = "";
-    child.stdout.on("data", (d) => (output += d));
-    child.stderr.on("data", (d) => (output += d));
+    const guest = new ConsoleDriver(process.execPath, [CLI, "run", "--disk", `path=${overlay}`]);
     const marker = "QCOW2-FLUSHED-" + Date.now();
-    // Sectors in different clusters and L2 ranges: 100 (cluster 0), 40000 (20 MiB in).
-    child.stdin.write(`${writeMarkers(marker, [100, 40000])} && echo DONE-$((1+1))\n`);
-    const exit = await new Promise<number | null>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        child.kill("SIGKILL");
-        reject(new Error(`no DONE marker; output tail:\n${output.slice(-1500)}`));
-      }, BOOT_MS);
-      const poll = setInterval(() => {
-        if (output.includes("DONE-2")) {
-          clearInterval(poll);
-          clearTimeout(timer);
-          child.kill("SIGKILL"); // no shutdown: the overlay's metadata is as the last flush left it
-        }
-      }, 20);
-      child.on("close", (code) => resolve(code));
-    });
+    // Sectors in different clusters and L2 ranges: 100 (cluster 0), 40000 (20 MiB in). The typed
+    // line says DONE-$((1+1)), so only the shell's answer matches DONE-2.
+    guest.send(`${writeMarkers(marker, [100, 40000])} && echo DONE-$((1+1))`);
+    try {
+      await guest.waitFor(/DONE-2/, BOOT_MS, "the guest's flushed writes");
+    } finally {
+      guest.kill(); // no shutdown: the overlay's metadata is as the last flush left it
+    }
+    const exit = await guest.exited;
     assert.equal(exit, null, "killed by the signal");
     const check = spawnSync("qemu-img", ["check", "--output=json", overlay], { encoding: "utf8" });
     assert.ok(check.status === 0 || check.status === 3, `qemu-img check exit ${check.status}: ${check.stdout}${check.stderr}`);

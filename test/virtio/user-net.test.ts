@@ -7,7 +7,6 @@
 // it can be without traffic leaving the machine: the server the guest is told to use.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
 import { createSocket } from "node:dgram";
@@ -16,6 +15,8 @@ import { networkInterfaces } from "node:os";
 import { buildGuestImage } from "../../src/image/index.ts";
 import { CLI } from "../support/parley-cli.ts";
 import { needsHostTools } from "../support/host-tools.ts";
+import { ConsoleDriver } from "../support/console-driver.ts";
+import { freeTcpPort } from "../support/free-port.ts";
 import { testHarts } from "../boot/guest-session.ts";
 
 const host = needsHostTools("passt");
@@ -25,14 +26,6 @@ const GUEST_PORT = 8000;
 const BLOB_BYTES = 256 * 1024;
 
 const md5 = (bytes: Uint8Array) => createHash("md5").update(bytes).digest("hex");
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** PIDs of the passt processes whose command line mentions `needle`. */
 function passtProcesses(needle: string): number[] {
@@ -58,53 +51,6 @@ function hostNameservers(): string[] {
   }
 }
 
-/** A `parley run` whose console the test types into, with commands run between markers. */
-class CliGuest {
-  output = "";
-  readonly exited: Promise<number | null>;
-  private readonly child;
-
-  constructor(args: string[]) {
-    this.child = spawn(process.execPath, [CLI, "run", ...args], { stdio: ["pipe", "pipe", "pipe"] });
-    this.child.stdout.on("data", (d) => (this.output += d));
-    this.child.stderr.on("data", (d) => (this.output += d));
-    this.exited = new Promise((resolve) => this.child.on("close", resolve));
-  }
-
-  async waitFor(pattern: RegExp, timeoutMs: number, from = 0): Promise<RegExpExecArray> {
-    const deadline = Date.now() + timeoutMs;
-    let ended = false;
-    void this.exited.then(() => (ended = true));
-    for (;;) {
-      const match = pattern.exec(this.output.slice(from));
-      if (match) return match;
-      if (ended) throw new Error(`parley ended before ${pattern} appeared; output tail:\n${this.output.slice(-2000)}`);
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}; output tail:\n${this.output.slice(-2000)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-
-  type(text: string): void {
-    this.child.stdin.write(text);
-  }
-
-  /** Runs a shell command; its output (between markers it prints itself) and exit status. */
-  async run(command: string, timeoutMs = 60_000): Promise<{ text: string; status: number }> {
-    const tag = `PARLEY${Math.random().toString(36).slice(2, 10)}`;
-    const start = this.output.length;
-    this.type(`echo ${tag}S; ${command}; printf '\\n${tag}E%d\\n' $?\n`);
-    const end = await this.waitFor(new RegExp(`\\n${tag}E(\\d+)`), timeoutMs, start);
-    const all = this.output.slice(start, start + end.index);
-    const begin = new RegExp(`(?:^|\\n)${tag}S\\r?\\n`).exec(all);
-    if (!begin) throw new Error(`start marker of ${JSON.stringify(command)} not found in:\n${all}`);
-    return { text: all.slice(begin.index + begin[0].length).replace(/\r/g, ""), status: Number(end[1]) };
-  }
-
-  kill(): void {
-    this.child.kill("SIGKILL");
-  }
-}
-
 // udhcpc runs a script with the lease in its environment; the image has no default one, so the
 // test brings its own: configure the interface and the default route, write resolv.conf, and
 // print what was offered.
@@ -120,7 +66,7 @@ const DHCP_SCRIPT = [
 test("--net user: DHCP from passt, TCP and UDP from the guest to the host's 127.0.0.1 at the gateway, and from the host through hostfwd", { skip: host.skip, timeout: 2 * BOOT_MS }, async () => {
   host.check();
   await buildGuestImage();
-  const forwardPort = await freePort();
+  const forwardPort = await freeTcpPort();
   const download = new Uint8Array(randomBytes(BLOB_BYTES));
   const greeting = `HOST-GREETING-${randomBytes(6).toString("hex")}`;
 
@@ -159,37 +105,37 @@ test("--net user: DHCP from passt, TCP and UDP from the guest to the host's 127.
   await new Promise<void>((resolve) => udp.bind(0, "127.0.0.1", resolve));
   const udpPort = udp.address().port;
 
-  const guest = new CliGuest(["--cpus", String(testHarts()), "--net", `user,hostfwd=tcp:127.0.0.1:${forwardPort}-:${GUEST_PORT}`]);
+  const guest = new ConsoleDriver(process.execPath, [CLI, "run", "--cpus", String(testHarts()), "--net", `user,hostfwd=tcp:127.0.0.1:${forwardPort}-:${GUEST_PORT}`]);
   try {
-    await guest.waitFor(/root@parley:[^\n]*# /, BOOT_MS);
+    await guest.waitFor(/root@parley:[^\n]*# /, BOOT_MS, "the shell prompt");
     assert.equal((await guest.run("dmesg -n 1")).status, 0);
     assert.equal(passtProcesses(`127.0.0.1/${forwardPort}:${GUEST_PORT}`).length, 1, "one passt serves the guest");
 
     // DHCP: the guest gets passt's offer, which copies the host's own address and gateway.
     const script = await guest.run(`printf '%s\\n' '${DHCP_SCRIPT.replace(/'/g, "'\\''").split("\n").join("' '")}' > /tmp/dhcp.sh && chmod +x /tmp/dhcp.sh`);
-    assert.equal(script.status, 0, script.text);
+    assert.equal(script.status, 0, script.output);
     const dhcp = await guest.run("ip link set eth0 up && udhcpc -i eth0 -s /tmp/dhcp.sh -n -q -t 10", 90_000);
-    assert.equal(dhcp.status, 0, dhcp.text);
-    const lease = /DHCP bound ip=(\S+) mask=(\d+) router=(\S+) dns=(.*?) mtu=(\d*)/.exec(dhcp.text);
-    assert.ok(lease, dhcp.text);
+    assert.equal(dhcp.status, 0, dhcp.output);
+    const lease = /DHCP bound ip=(\S+) mask=(\d+) router=(\S+) dns=(.*?) mtu=(\d*)/.exec(dhcp.output);
+    assert.ok(lease, dhcp.output);
     const [, address, , router, dns, mtu] = lease;
     const hostAddresses = Object.values(networkInterfaces()).flatMap((list) => (list ?? []).filter((a) => a.family === "IPv4" && !a.internal).map((a) => a.address));
     assert.ok(hostAddresses.includes(address), `the guest's address ${address} is one of the host's (${hostAddresses.join(", ")})`);
     assert.equal(mtu, "1500", "the NIC's MTU");
     const expectedDns = hostNameservers();
     if (expectedDns.length > 0) assert.deepEqual(dns.trim().split(/\s+/), expectedDns, "the host's nameservers");
-    assert.match((await guest.run("cat /etc/resolv.conf")).text, /^nameserver \S+/m);
-    assert.match((await guest.run("ip route")).text, new RegExp(`^default via ${router.replace(/\./g, "\\.")} dev eth0`, "m"));
+    assert.match((await guest.run("cat /etc/resolv.conf")).output, /^nameserver \S+/m);
+    assert.match((await guest.run("ip route")).output, new RegExp(`^default via ${router.replace(/\./g, "\\.")} dev eth0`, "m"));
 
     // Guest -> host: the gateway's address stands for the host's loopback.
     const put = await guest.run(`dd if=/dev/urandom of=/tmp/up bs=1024 count=${BLOB_BYTES / 1024} 2>/dev/null && md5sum /tmp/up`);
-    assert.equal(put.status, 0, put.text);
-    const upHash = put.text.trim().split(/\s+/)[0];
+    assert.equal(put.status, 0, put.output);
+    const upHash = put.output.trim().split(/\s+/)[0];
     const sent = await guest.run(`nc -w 10 ${router} ${serverPort} < /tmp/up > /tmp/fromhost; cat /tmp/fromhost`, 120_000);
-    assert.equal(sent.status, 0, sent.text);
+    assert.equal(sent.status, 0, sent.output);
     await uploaded;
     assert.equal(md5(Buffer.concat(received)), upHash, "the host received the guest's bytes");
-    assert.match(sent.text, new RegExp(greeting), "the guest received the host's bytes");
+    assert.match(sent.output, new RegExp(greeting), "the guest received the host's bytes");
 
     // Host -> guest through the forwarded port: a server in the guest (nc running a program on the
     // connection: it stores what arrives, then answers with its hash), the host connects to 127.0.0.1.
@@ -199,7 +145,7 @@ test("--net user: DHCP from passt, TCP and UDP from the guest to the host's 127.
       `(nc -l -p ${GUEST_PORT} -e sh -c 'cat > /tmp/down; md5sum < /tmp/down'; echo LISTENER-DONE) & ` +
         `for i in $(seq 100); do netstat -ltn | grep -q ':${GUEST_PORT} ' && break; sleep 0.1; done; netstat -ltn | grep ':${GUEST_PORT} '`,
     );
-    assert.equal(listen.status, 0, listen.text);
+    assert.equal(listen.status, 0, listen.output);
     const answer = await new Promise<string>((resolve, reject) => {
       const socket: Socket = connect(forwardPort, "127.0.0.1");
       let text = "";
@@ -208,23 +154,23 @@ test("--net user: DHCP from passt, TCP and UDP from the guest to the host's 127.
       socket.on("close", () => resolve(text));
       socket.end(download);
     });
-    await guest.waitFor(/LISTENER-DONE/, 60_000);
+    await guest.waitFor(/LISTENER-DONE/, 60_000, "the guest's listener to end");
     const got = await guest.run("wc -c < /tmp/down");
-    assert.equal(Number(got.text.trim()), download.length, "the guest received all the host's bytes");
+    assert.equal(Number(got.output.trim()), download.length, "the guest received all the host's bytes");
     assert.equal(answer.trim().split(/\s+/)[0], md5(download), "the guest's answer: the hash of what it received");
 
     // UDP both ways, to the host's 127.0.0.1 at the gateway's address: the guest's request names a
     // file, the host's answer carries it, the guest acknowledges it.
     const tftpName = `guest-${randomBytes(4).toString("hex")}`;
     const tftp = await guest.run(`tftp -g -r ${tftpName} -l /tmp/tftp ${router} ${udpPort} && cat /tmp/tftp`, 60_000);
-    assert.equal(tftp.status, 0, tftp.text);
+    assert.equal(tftp.status, 0, tftp.output);
     // A request the guest sent again (its answer was late) is the same request.
     assert.ok(tftpRequests.length >= 1 && tftpRequests.every((name) => name === tftpName), `the host received the guest's datagram: ${tftpRequests.join(", ")}`);
-    assert.equal(tftp.text, tftpPayload, "the guest received the host's datagram");
+    assert.equal(tftp.output, tftpPayload, "the guest received the host's datagram");
     await tftpDone;
 
-    guest.type("poweroff\n");
-    assert.equal(await guest.exited, 0, guest.output.slice(-1500));
+    guest.send("poweroff");
+    assert.equal(await guest.exited, 0, guest.tail(1500) + guest.stderr);
     assert.deepEqual(passtProcesses(`127.0.0.1/${forwardPort}:${GUEST_PORT}`), [], "passt ended with the guest");
   } finally {
     guest.kill();

@@ -1,7 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { chmod, mkdir, mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { chmod, mkdir, open, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { openBlockFile, WRITE_ZEROES_CHUNK } from "./block-file.ts";
 import { VirtioBlk } from "../../virtio/blk/device.ts";
@@ -9,15 +8,7 @@ import { VIRTIO_BLK_S_OK, VIRTIO_BLK_T_FLUSH, VIRTIO_BLK_T_IN, VIRTIO_BLK_T_OUT 
 import { FakeDriver } from "../../virtio/testing/blk.ts";
 import { FakeContext } from "../../virtio/testing/fake-queue.ts";
 import { FakeGuestMemory, tick } from "../../testing/fakes.ts";
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), "parley-blk-"));
-  try {
-    await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
+import { withTempDir } from "../../../test/support/temp-dir.ts";
 
 async function image(dir: string, size: number, name = "disk.img"): Promise<string> {
   const path = join(dir, name);
@@ -47,7 +38,7 @@ async function countDatasync(dir: string, fn: () => Promise<void>): Promise<numb
 }
 
 test("raw image: size, positional read/write round-trip, flush is datasync", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("parley-blk-", async (dir) => {
     const path = await image(dir, 64 * 1024);
     const disk = await openBlockFile(path, { id: "disk0" });
     assert.equal(disk.size, 64 * 1024);
@@ -74,7 +65,7 @@ test("raw image: size, positional read/write round-trip, flush is datasync", asy
 });
 
 test("range checks, write-zeroes in bounded chunks, discard is advisory", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("parley-blk-", async (dir) => {
     const size = 4 * 1024 * 1024;
     const path = await image(dir, size);
     const disk = await openBlockFile(path);
@@ -95,7 +86,7 @@ test("range checks, write-zeroes in bounded chunks, discard is advisory", async 
 });
 
 test("read-only image: writes reject, flush does not sync, the file is unchanged", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("parley-blk-", async (dir) => {
     const path = await image(dir, 8192);
     await chmod(path, 0o444);
     const disk = await openBlockFile(path, { readOnly: true });
@@ -115,7 +106,7 @@ test("read-only image: writes reject, flush does not sync, the file is unchanged
 });
 
 test("clear errors: missing file, directory, bad size, bad id", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("parley-blk-", async (dir) => {
     await assert.rejects(openBlockFile(join(dir, "nope.img")), /does not exist/);
     await assert.rejects(openBlockFile(join(dir, "nope", "x.img")), /does not exist/);
     await mkdir(join(dir, "sub"));
@@ -135,7 +126,7 @@ test("clear errors: missing file, directory, bad size, bad id", async () => {
 });
 
 test("through the device: guest write + FLUSH reach the file with datasync; read back", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("parley-blk-", async (dir) => {
     const path = await image(dir, 1024 * 1024);
     const backend = await openBlockFile(path, { id: "file-disk" });
     const device = new VirtioBlk({ backend, name: "virtio-blk0" });

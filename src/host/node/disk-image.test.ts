@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openDiskImage, MAX_BACKING_CHAIN, resolveBackingPath } from "./disk-image.ts";
@@ -12,18 +12,10 @@ import { newQcow2Image, Qcow2FormatError } from "../../virtio/blk/qcow2/header.t
 import { PROBED_RAW_REFUSAL } from "../../virtio/blk/qcow2/probe.ts";
 import * as spec from "../../virtio/blk/qcow2/spec.ts";
 import { needsHostTools } from "../../../test/support/host-tools.ts";
+import { withTempDir } from "../../../test/support/temp-dir.ts";
 
 const tools = needsHostTools("qemu-img");
 const MiB = 1024 * 1024;
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), "parley-disk-"));
-  try {
-    await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
 
 function qemuImg(...args: string[]): void {
   execFileSync("qemu-img", args, { stdio: "pipe" });
@@ -59,7 +51,7 @@ test("backing file names resolve as QEMU resolves them: relative to the image's 
 });
 
 test("a raw image is probed as raw, and a guest cannot make it look like qcow2 unless format=raw is given", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("parley-disk-", async (dir) => {
     const path = join(dir, "disk.img");
     await writeFile(path, new Uint8Array(MiB));
     const header = newQcow2Image(MiB).subarray(0, 512);
@@ -78,7 +70,7 @@ test("a raw image is probed as raw, and a guest cannot make it look like qcow2 u
 });
 
 test("format=qcow2 on a raw image, and a missing image, are refused clearly", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("parley-disk-", async (dir) => {
     const path = join(dir, "disk.img");
     await writeFile(path, new Uint8Array(MiB));
     await refuses(path, { format: "qcow2" }, /not a qcow2 image \(the magic "QFI\\xfb" is missing\)/);
@@ -87,7 +79,7 @@ test("format=qcow2 on a raw image, and a missing image, are refused clearly", as
 });
 
 test("images marked dirty or corrupt, or with internal snapshots, open read-only but not for writing", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("parley-disk-", async (dir) => {
     const cases: [string, (v: DataView) => void, RegExp][] = [
       ["dirty", (v) => v.setBigUint64(spec.QCOW_HEADER_INCOMPATIBLE_FEATURES, spec.QCOW2_INCOMPAT_DIRTY), /marked dirty .*qemu-img check -r all/],
       ["corrupt", (v) => v.setBigUint64(spec.QCOW_HEADER_INCOMPATIBLE_FEATURES, spec.QCOW2_INCOMPAT_CORRUPT), /marked corrupt/],
@@ -113,7 +105,7 @@ test("images marked dirty or corrupt, or with internal snapshots, open read-only
 
 test("corrupt and truncated qcow2 images are refused at open, saying what is wrong", { skip: tools.skip }, async () => {
   tools.check();
-  await withTempDir(async (dir) => {
+  await withTempDir("parley-disk-", async (dir) => {
     const good = join(dir, "good.qcow2");
     qemuImg("create", "-f", "qcow2", good, "64M");
     const original = new Uint8Array(await readFile(good));
@@ -154,7 +146,7 @@ test("corrupt and truncated qcow2 images are refused at open, saying what is wro
 
 test("backing chains: relative names, formats, a missing file, loops and depth", { skip: tools.skip }, async () => {
   tools.check();
-  await withTempDir(async (dir) => {
+  await withTempDir("parley-disk-", async (dir) => {
     await mkdir(join(dir, "images"));
     const base = new Uint8Array(MiB).fill(7);
     await writeFile(join(dir, "base.raw"), base);
@@ -192,7 +184,7 @@ test("backing chains: relative names, formats, a missing file, loops and depth",
 
 test("compressed clusters (qemu-img convert -c) read correctly, writes copy them out; zstd is refused", { skip: tools.skip }, async () => {
   tools.check();
-  await withTempDir(async (dir) => {
+  await withTempDir("parley-disk-", async (dir) => {
     const raw = new Uint8Array(2 * MiB);
     for (let i = 0; i < raw.length; i++) raw[i] = (i * 7 + (i >> 12)) & 0xff;
     raw.fill(0x42, 100_000, 300_000);
@@ -229,7 +221,7 @@ test("compressed clusters (qemu-img convert -c) read correctly, writes copy them
 for (const format of ["raw", "qcow2"] as const) {
   test(`snapshot=on over a ${format} image: the guest sees its writes, the image stays byte-identical`, { skip: format === "qcow2" && tools.skip }, async () => {
     if (format === "qcow2") tools.check();
-    await withTempDir(async (dir) => {
+    await withTempDir("parley-disk-", async (dir) => {
       const raw = join(dir, "base.raw");
       const content = new Uint8Array(4 * MiB);
       for (let i = 0; i < content.length; i += 512) content.fill((i / 512) & 0xff, i, i + 512);
@@ -270,7 +262,7 @@ for (const format of ["raw", "qcow2"] as const) {
 }
 
 test("snapshot=on with readonly=on is simply read-only", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("parley-disk-", async (dir) => {
     const path = join(dir, "disk.img");
     await writeFile(path, new Uint8Array(MiB));
     const disk = await openDiskImage(path, { snapshot: true, readOnly: true });

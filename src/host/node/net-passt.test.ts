@@ -12,6 +12,7 @@ import { createServer, type Server } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { needsHostTools } from "../../../test/support/host-tools.ts";
+import { freeTcpPort } from "../../../test/support/free-port.ts";
 import { formatHostForward, passtArguments, passtMessages, passtPortSpec, startPasstBackend, type PasstForward } from "./net-passt.ts";
 
 const passt = needsHostTools("passt");
@@ -67,15 +68,6 @@ test("a missing passt is named with the Debian package to install", async () => 
   await assert.rejects(startPasstBackend({ command: "/nonexistent/passt" }), /\/nonexistent\/passt is not installed .*install Debian package passt/);
 });
 
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 function listenOn(port: number): Promise<Server> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -111,8 +103,8 @@ function arpRequest(): Uint8Array {
 
 test("passt answers ARP through the stream, binds the forwarded port, and ends with the backend", { skip: passt.skip, timeout: 30_000 }, async () => {
   passt.check();
-  const port = await freePort();
-  const udpPort = await freePort();
+  const port = await freeTcpPort();
+  const udpPort = await freeTcpPort();
   const backend = await startPasstBackend({
     forwards: [
       { protocol: "tcp", hostAddress: "127.0.0.1", hostPort: port, guestPort: 22 },
@@ -149,7 +141,7 @@ test("passt answers ARP through the stream, binds the forwarded port, and ends w
 
 test("a forwarded port already in use is refused with passt's reason", { skip: passt.skip, timeout: 30_000 }, async () => {
   passt.check();
-  const port = await freePort();
+  const port = await freeTcpPort();
   const busy = await listenOn(port);
   try {
     await assert.rejects(

@@ -6,26 +6,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { BlockBackend } from "../../virtio/blk/backend.ts";
 import { Qcow2Image } from "../../virtio/blk/qcow2/image.ts";
 import { openDiskImage } from "./disk-image.ts";
 import { prng } from "../../testing/fakes.ts";
 import { needsHostTools } from "../../../test/support/host-tools.ts";
+import { withTempDir } from "../../../test/support/temp-dir.ts";
 
 const tools = needsHostTools("qemu-img");
 const MiB = 1024 * 1024;
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), "parley-qcow2-"));
-  try {
-    await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
 
 function qemuImg(...args: string[]): string {
   return execFileSync("qemu-img", args, { encoding: "utf8" });
@@ -144,7 +135,7 @@ const VARIANTS: Variant[] = [
 for (const [v, variant] of VARIANTS.entries()) {
   test(`qcow2 ${variant.name}: qemu-img check is clean and convert gives the model's bytes`, { skip: tools.skip }, async () => {
     tools.check();
-    await withTempDir(async (dir) => {
+    await withTempDir("parley-qcow2-", async (dir) => {
       const path = join(dir, "disk.qcow2");
       const model = new Model(new Uint8Array(variant.size));
       const backingOptions: string[] = [];
@@ -184,7 +175,7 @@ for (const [v, variant] of VARIANTS.entries()) {
 
 test("qcow2 round trip: an image qemu-img convert wrote reads correctly and takes writes, an overlay Parley wrote converts", { skip: tools.skip }, async () => {
   tools.check();
-  await withTempDir(async (dir) => {
+  await withTempDir("parley-qcow2-", async (dir) => {
     const size = 8 * MiB;
     const raw = patterned(size, 7);
     await writeFile(join(dir, "source.raw"), raw);
