@@ -12,8 +12,12 @@
 // clock, which follows the host's wall clock on Parley and on QEMU alike, so the figures compare
 // directly (and suffer alike from a busy host).
 //
+// Parley with the translator on also runs the same single-threaded workloads on a machine of 4
+// harts (`--cpus 4`, three of them idle at the shell), to show what the multi-hart machinery costs
+// one busy hart against `--cpus 1`.
+//
 // Options: --reps N (default 3; medians are reported), --memory SIZE (default 512M), --sysbench-seconds N (default 10),
-// --only parley-off,parley-on,qemu (a subset), --skip-boot.
+// --only parley-off,parley-on,parley-on-4,qemu (a subset), --skip-boot.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
@@ -123,6 +127,22 @@ async function main() {
     );
   }
   console.log("(ratings and speeds: higher is better; boot: lower is better, the ratio is time / QEMU's time)");
+  const oneHart = results.find((r) => r.key === "parley-on");
+  const fourHarts = results.find((r) => r.key === "parley-on-4");
+  const change = (four: number, one: number, lowerIsBetter = false) =>
+    !Number.isFinite(four) || !Number.isFinite(one) ? "-" : `${(((lowerIsBetter ? one / four : four / one) - 1) * 100).toFixed(1)}%`;
+  let multiHartCost: Record<string, string> | undefined;
+  if (oneHart && fourHarts) {
+    multiHartCost = {
+      sevenZipRating: change(fourHarts.sevenZipRating, oneHart.sevenZipRating),
+      sysbenchEventsPerS: change(fourHarts.sysbenchEventsPerS, oneHart.sysbenchEventsPerS),
+      bootToInit: change(fourHarts.bootToInitS, oneHart.bootToInitS, true),
+    };
+    console.log(
+      `single-threaded speed with --cpus 4 against --cpus 1 (negative: slower): 7z rating ${multiHartCost.sevenZipRating}, ` +
+        `sysbench ${multiHartCost.sysbenchEventsPerS}, boot to init ${multiHartCost.bootToInit}`,
+    );
+  }
   mkdirSync(join(CACHE_DIR, "bench"), { recursive: true });
   const outFile = join(CACHE_DIR, "bench/guest-cpu.json");
   writeFileSync(
@@ -137,6 +157,7 @@ async function main() {
         reps: opts.reps,
         workloads: { sevenZip, sysbench },
         results,
+        multiHartCost,
       },
       null,
       2,

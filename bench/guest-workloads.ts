@@ -38,6 +38,13 @@ export function guestSystems(memory: string): GuestSystem[] {
     { name: "Parley, translator off (interpreter)", key: "parley-off", command: parley("off") },
     { name: "Parley, translator on", key: "parley-on", command: parley("on") },
     {
+      // The same single-threaded workloads on a 4-hart machine: what the multi-hart machinery
+      // (shared memory, a thread per hart, the I/O thread) costs one busy hart while three idle.
+      name: "Parley, translator on, --cpus 4",
+      key: "parley-on-4",
+      command: (image, append) => parley("on")(image, append, 4),
+    },
+    {
       name: "qemu-system-riscv64 -M virt (TCG)",
       key: "qemu",
       command: (image, append, cpus) => ({
