@@ -48,6 +48,7 @@ export interface CoreJitExports {
   jitEvict(poolIndex: number): void;
   jitRearm(poolIndex: number): void;
   jitPredecode(poolIndex: number, generation: number, count: number): void;
+  jitMarkCode(poolIndex: number, generation: number, count: number): void;
 }
 
 /**
@@ -201,6 +202,10 @@ export class Jit {
         this.core.jitRearm(pool);
         continue;
       }
+      // The covered instructions are code from now on: a store to them drops the page (and so
+      // refuses this translation at install), a store elsewhere in the page does not.
+      new Uint32Array(this.memory.buffer, this.hartBase + L.HART_JIT_INSTALL, t.covered.length).set(t.covered);
+      this.core.jitMarkCode(pool, generation, t.covered.length);
       const functions: Pending["functions"] = [];
       for (const f of t.functions) {
         const exportName = f.entries.length ? `f${f.index}` : undefined; // the dispatcher is internal

@@ -14,7 +14,7 @@ import * as O from "./ops";
 import { stateBase, getState, setState, bumpCounter } from "./state";
 import {
   atomicAddress, wasmToPhysical, memFault, clearMemFault, runLimit, rearmTranslation,
-  dataTlb, TLB_MASK,
+  dataTlb, TLB_MASK, markCodeChunks,
 } from "./mmu";
 import * as D from "../decoded";
 import { decode16, decode32, decodedWord, decodedImm, decodedOp, decodedRd, decodedRs1, decodedRs2 } from "./decode";
@@ -123,7 +123,9 @@ export function jitInstall(poolIndex: u32, generation: u32, count: u32): i32 {
   const pool = R.poolBase() + <usize>poolIndex * R.POOL_PAGE_SIZE;
   for (let i: u32 = 0; i < count; i++) {
     const pair = R.jitInstallBase() + (<usize>i << 3);
-    const slot = pool + (<usize>(load<u32>(pair) & 0xffe) << D.DECODED_SLOT_SHIFT);
+    const offset = load<u32>(pair) & 0xffe;
+    const slot = pool + (<usize>offset << D.DECODED_SLOT_SHIFT);
+    markCodeChunks(poolIndex, offset, 4); // jitMarkCode marked it already; an entry is code whatever happens
     store<u32>(slot, O.OP_TRANSLATED);
     store<u32>(slot + D.DECODED_IMM_OFFSET, load<u32>(pair, 4));
   }
@@ -155,12 +157,29 @@ export function jitPredecode(poolIndex: u32, generation: u32, count: u32): void 
     const off = <usize>(load<u32>(R.jitInstallBase() + (<usize>i << 2)) & 0xffe);
     const slot = pool + (off << D.DECODED_SLOT_SHIFT);
     if (load<u32>(slot) != 0) continue;
+    markCodeChunks(poolIndex, <u32>off, 4);
     const low = <u32>load<u16>(ram + off);
     if ((low & 3) != 3) decode16(low);
     else if (off == 0xffe) continue; // page-straddling: the interpreter decodes those on every fetch
     else decode32(low | (<u32>load<u16>(ram + off + 2) << 16));
     store<u32>(slot, decodedWord);
     store<i32>(slot + D.DECODED_IMM_OFFSET, decodedImm);
+  }
+}
+
+/**
+ * The host translated pool page `poolIndex` from generation `generation` of its content (read by
+ * jitDecodePage just before): `count` instruction offsets (u32) at jitInstallBase() are the
+ * instructions the translation covers. Their chunks now hold code (mmu.ts, "Code chunks"), so a
+ * store there drops the page and the translation is refused at install. Called before the guest
+ * runs again (the translation may be compiled while it runs).
+ */
+export function jitMarkCode(poolIndex: u32, generation: u32, count: u32): void {
+  if (poolIndex >= <u32>R.POOL_PAGES) return;
+  if (load<u32>(R.jitGenBase() + (<usize>poolIndex << 2)) != generation) return;
+  if (load<i32>(R.poolOwnerBase() + (<usize>poolIndex << 2)) < 0) return;
+  for (let i: u32 = 0; i < count; i++) {
+    markCodeChunks(poolIndex, load<u32>(R.jitInstallBase() + (<usize>i << 2)) & 0xffe, 4);
   }
 }
 
