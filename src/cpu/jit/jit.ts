@@ -16,7 +16,7 @@ import { Code, ModuleBuilder, Op, ValType } from "./wasm-emitter.ts";
 import type { DecodedPage } from "./instructions.ts";
 import { findRoots } from "./control-flow.ts";
 import { translatePage } from "./page-emitter.ts";
-import { FIRST_PAGE_FUNCTION, FN_AMO, FN_CHAIN, FN_FP } from "./frame.ts";
+import { FIRST_PAGE_FUNCTION, FN_AMO, FN_CHAIN, FN_FP, FN_STORE } from "./frame.ts";
 
 export interface JitOptions {
   /** Taken branches in a code page (counted by the interpreter) before it is translated. */
@@ -43,6 +43,7 @@ const DEFAULT_BATCH = 64;
 export interface CoreJitExports {
   jitAmo: Function;
   jitFp: Function;
+  jitStore: Function;
   jitDecodePage(ramPage: number): void;
   jitInstall(poolIndex: number, generation: number, count: number): number;
   jitEvict(poolIndex: number): void;
@@ -228,6 +229,7 @@ export class Jit {
         amo: this.core.jitAmo,
         fp: this.core.jitFp,
         chain: this.chain,
+        store: this.core.jitStore,
       },
     };
     if (!async) {
@@ -306,7 +308,8 @@ function declareImports(b: ModuleBuilder, memory: WebAssembly.Memory): void {
   const amo = b.importFunction("env", "amo", { params: [ValType.i32, I64, I64], results: [I64] });
   const fp = b.importFunction("env", "fp", { params: [ValType.i32], results: [ValType.i32] });
   const chain = b.importFunction("env", "chain", PAGE_TYPE);
-  if (amo !== FN_AMO || fp !== FN_FP || chain !== FN_CHAIN) throw new Error("jit: import order");
+  const store = b.importFunction("env", "store", { params: [I64, I64, ValType.i32], results: [] });
+  if (amo !== FN_AMO || fp !== FN_FP || chain !== FN_CHAIN || store !== FN_STORE) throw new Error("jit: import order");
 }
 
 /** A memory import matches only a memory of the same sharedness (threads share the harts' memory). */

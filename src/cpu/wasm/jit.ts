@@ -13,7 +13,7 @@ import * as R from "./regions";
 import * as O from "./ops";
 import { stateBase, getState, setState, bumpCounter } from "./state";
 import {
-  atomicAddress, wasmToPhysical, memFault, clearMemFault, runLimit, rearmTranslation,
+  atomicAddress, wasmToPhysical, memFault, clearMemFault, runLimit, rearmTranslation, storeRamSlow,
   dataTlb, TLB_MASK, markCodeChunks,
 } from "./mmu";
 import * as D from "../decoded";
@@ -65,6 +65,20 @@ export function jitAmo(word: u32, va: i64, src: i64): i64 {
   }
   finishSlowPath();
   return result;
+}
+
+/**
+ * A store of translated code that missed the inline TLB check: done here when it is a RAM store
+ * within one page (status 0, or JIT_STATUS_EXIT when it dropped code and the core must regain
+ * control); anything else (a fault, MMIO, a page crossing) is left undone (JIT_STATUS_FAULT) for
+ * the interpreter, which performs it exactly as it would have without the translation.
+ */
+export function jitStore(va: i64, value: i64, size: i32): void {
+  if (!storeRamSlow(va, size, value)) {
+    store<i32>(statusSlot(), L.JIT_STATUS_FAULT);
+    return;
+  }
+  finishSlowPath();
 }
 
 /**

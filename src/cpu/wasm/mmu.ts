@@ -477,6 +477,27 @@ export function storeSlow(va: i64, size: i32, value: i64): void {
 }
 
 /**
+ * storeSlow for translated code: a store of `size` bytes at va within one page to RAM outside the
+ * MMIO watch window. Returns false, having changed nothing the interpreter would not do the same
+ * way (the walk's A/D bits), for anything else: a fault, MMIO, a page crossing.
+ */
+export function storeRamSlow(va: i64, size: i32, value: i64): bool {
+  if ((<u32>va & 0xfff) + <u32>size > 0x1000) return false;
+  const paddr = translate(va, ACCESS_STORE, dataPriv());
+  if (paddr == -1 && memFault) {
+    memFault = false;
+    return false;
+  }
+  if (!isRam(paddr) || !isRam(paddr + size - 1) || (watchHi > watchLo && paddr < watchHi && paddr + size > watchLo)) return false;
+  bumpCounter(L.S_TLB_MISSES);
+  invalidateCodeAt(paddr, size);
+  markDirtyPage(<u32>((paddr - ramBase) >>> 12));
+  fillTlb(dataTlb, va, paddr, leafReadable, leafWritable, leafExecutable);
+  storePhysical(paddr, size, value, va);
+  return true;
+}
+
+/**
  * Translates va for an atomic read-modify-write (AMO, LR, SC) and returns the wasm address of
  * the location, or 0 with memFault set. Atomics need natural alignment and RAM.
  */
