@@ -4,6 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { Cpu, ExitReason, type CpuOptions } from "../../src/cpu/cpu.ts";
+import { coreLayout } from "../../src/cpu/core-layout.ts";
 import { loadCoreModule } from "../../src/host/node/core-module.ts";
 import { parseElf } from "../../src/platform/elf.ts";
 import { BareMetalMachine } from "../../src/machine/bare-metal.ts";
@@ -70,6 +71,51 @@ for (const jit of ["off", "eager", { threshold: 2 }] as const) {
       assert.ok(t.installs >= 1 && t.instructionsTranslatedRetired > 0, "the page was translated and ran translated");
       assert.ok(t.drops <= 1, `translations dropped: ${t.drops}`);
     }
+  });
+}
+
+for (const shared of [false, true]) {
+  test(`another hart's stores to the data of a page hart 0 runs code of are not queued, to its code they are (${shared ? "shared" : "plain"} memory)`, () => {
+    const layout = coreLayout({ harts: 2, ramSize: 1 << 20 });
+    const memory = new WebAssembly.Memory({ initial: layout.memoryPages, maximum: layout.memoryPages, shared });
+    const module = loadCoreModule({ shared });
+    const [a, b] = [0, 1].map((hartIndex) => new Cpu({ module, ramSize: 1 << 20, layout, hartIndex, memory, jit: "off" }));
+    // Hart 0 loops calling the function at FUNC of the page at RAM, keeping its result in x18.
+    const page = new Uint8Array(0x1000);
+    page.set(toBytes([jal(1, FUNC), aluImm("addi", 18, 10, 0), jal(0, -8)]), 0);
+    page.set(toBytes(returns(1)), FUNC);
+    a.writeRam(RAM, page);
+    a.pc = BigInt(RAM);
+    // Hart 1, from the next page: 100 stores to DATA, then one to the function's first instruction.
+    b.writeRam(RAM + 0x1000, toBytes([
+      aluImm("addi", 6, 0, 100),
+      store("sw", 9, 6, DATA), // loop
+      aluImm("addi", 6, 6, -1),
+      branch("bne", 6, 0, -8),
+      wfi(),
+      store("sw", 9, 5, FUNC),
+      wfi(),
+    ]));
+    b.pc = BigInt(RAM + 0x1000);
+    b.setX(9, BigInt(RAM));
+    b.setX(5, BigInt(returns(5)[0]));
+    const queue = () => a.getState(L.HART_CODE_QUEUE + L.CODE_QUEUE_HEAD); // head and tail share the slot
+    for (let i = 0; i < 5; i++) a.run(50);
+    assert.equal(a.x(18), 1n);
+    const runToWfi = () => {
+      for (let i = 0; i < 100; i++) if (b.run(97) === ExitReason.Wfi) return;
+      assert.fail("hart 1 did not reach WFI");
+    };
+    runToWfi();
+    assert.equal(queue(), 0n, "data stores queued nothing");
+    assert.equal(b.getState(L.S_CODE_PAGE_DATA_WRITES), 0n, "hart 1 holds no code of the page");
+    a.run(50);
+    assert.equal(a.getState(L.S_CODE_INVALIDATIONS), 0n);
+    runToWfi(); // WFI returned with pc after it: on to the code store
+    assert.equal(queue(), 1n << 32n, "the code store queued the page for hart 0");
+    a.run(50);
+    assert.equal(a.x(18), 5n, "hart 0 runs the new code from its next slice");
+    assert.equal(a.getState(L.S_CODE_INVALIDATIONS), 1n);
   });
 }
 
