@@ -6,8 +6,10 @@
 // Requests made during a run() are compiled when it returns: synchronously by default (V8
 // compiles function bodies lazily on first call anyway, and tiers hot ones up to TurboFan in the
 // background), or with WebAssembly.compile when `async` is set, in which case the guest keeps
-// running interpreted until the module is ready. Installing checks that the page did not change
-// since it was decoded (a generation number per pool page), so a late install is harmless.
+// running interpreted until the module is ready. Installing checks that the page's code did not
+// change since it was decoded (a generation number per pool page, bumped when a store touches a
+// 64-byte chunk holding code: the covered instructions are marked before compiling), so a late
+// install is harmless.
 import * as L from "../layout.ts";
 import * as O from "../opcodes.ts";
 import * as D from "../decoded.ts";

@@ -1,7 +1,8 @@
 // The core's side of the translator (src/cpu/jit): the helpers translated code calls (atomics,
-// floating point), and the plumbing the host uses to translate a page (decode it whole) and to
-// install or evict a translation. Loads and stores that miss the inline TLB check do not call
-// in: the translated code stops in front of them and the interpreter performs them.
+// floating point, stores that miss the inline TLB check), and the plumbing the host uses to
+// translate a page (decode it whole, mark the code it covers) and to install or evict a
+// translation. Loads that miss the inline TLB check do not call in: the translated code stops in
+// front of them and the interpreter performs them.
 //
 // Helpers report through S_JIT_STATUS instead of raising anything themselves: on a fault they
 // change nothing, so the translated code can stop in front of the instruction and let the
