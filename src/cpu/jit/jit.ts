@@ -51,7 +51,7 @@ export interface CoreJitExports {
   jitEvict(poolIndex: number): void;
   jitRearm(poolIndex: number): void;
   jitPredecode(poolIndex: number, generation: number, count: number): void;
-  jitMarkCode(poolIndex: number, generation: number, count: number): void;
+  jitMarkCode(poolIndex: number, generation: number, count: number): number;
 }
 
 /**
@@ -206,9 +206,14 @@ export class Jit {
         continue;
       }
       // The covered instructions are code from now on: a store to them drops the page (and so
-      // refuses this translation at install), a store elsewhere in the page does not.
+      // refuses this translation at install), a store elsewhere in the page does not. Another
+      // hart may have rewritten one of them since the page was read: then the translation is stale.
       new Uint32Array(this.memory.buffer, this.hartBase + L.HART_JIT_INSTALL, t.covered.length).set(t.covered);
-      this.core.jitMarkCode(pool, generation, t.covered.length);
+      if (!this.core.jitMarkCode(pool, generation, t.covered.length)) {
+        this.stats.stale++;
+        this.core.jitRearm(pool);
+        continue;
+      }
       const functions: Pending["functions"] = [];
       for (const f of t.functions) {
         const exportName = f.entries.length ? `f${f.index}` : undefined; // the dispatcher is internal

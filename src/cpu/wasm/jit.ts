@@ -20,7 +20,7 @@ import {
 import * as D from "../decoded";
 import { decode16, decode32, decodedWord, decodedImm, decodedOp, decodedRd, decodedRs1, decodedRs2 } from "./decode";
 import { executeFp } from "./exec";
-import { loadReserved, storeConditional, amoWord, amoDouble } from "./atomics";
+import { loadReserved, storeConditional, amoWord, amoDouble, PARALLEL_HARTS } from "./atomics";
 
 @inline function statusSlot(): usize { return stateBase() + <usize>L.S_JIT_STATUS; }
 
@@ -183,19 +183,35 @@ export function jitPredecode(poolIndex: u32, generation: u32, count: u32): void 
 }
 
 /**
- * The host translated pool page `poolIndex` from generation `generation` of its content (read by
- * jitDecodePage just before): `count` instruction offsets (u32) at jitInstallBase() are the
+ * The host translated pool page `poolIndex` from generation `generation` of its content, decoded
+ * by jitDecodePage just before: `count` instruction offsets (u32) at jitInstallBase() are the
  * instructions the translation covers. Their chunks now hold code (mmu.ts, "Code chunks"), so a
  * store there drops the page and the translation is refused at install. Called before the guest
- * runs again (the translation may be compiled while it runs).
+ * runs again (the translation may be compiled while it runs). The chunks are marked after the
+ * page was read, so the instructions are read again after marking: another thread's store that
+ * came before the marks (and so was not seen as a store to code) shows there. Returns 1, or 0
+ * when the page is gone or an instruction changed (the translation must not be installed).
  */
-export function jitMarkCode(poolIndex: u32, generation: u32, count: u32): void {
-  if (poolIndex >= <u32>R.POOL_PAGES) return;
-  if (load<u32>(R.jitGenBase() + (<usize>poolIndex << 2)) != generation) return;
-  if (load<i32>(R.poolOwnerBase() + (<usize>poolIndex << 2)) < 0) return;
+export function jitMarkCode(poolIndex: u32, generation: u32, count: u32): i32 {
+  if (poolIndex >= <u32>R.POOL_PAGES) return 0;
+  if (load<u32>(R.jitGenBase() + (<usize>poolIndex << 2)) != generation) return 0;
+  const owner = load<i32>(R.poolOwnerBase() + (<usize>poolIndex << 2));
+  if (owner < 0) return 0;
   for (let i: u32 = 0; i < count; i++) {
     markCodeChunks(poolIndex, load<u32>(R.jitInstallBase() + (<usize>i << 2)) & 0xffe, 4);
   }
+  if (PARALLEL_HARTS) atomic.fence();
+  const ram = R.RAM_WASM_BASE + (<usize>owner << 12);
+  for (let i: u32 = 0; i < count; i++) {
+    const off = <usize>(load<u32>(R.jitInstallBase() + (<usize>i << 2)) & 0xffe);
+    const slot = R.jitDecodeBase() + (off << D.DECODED_SLOT_SHIFT);
+    const low = <u32>load<u16>(ram + off);
+    if ((low & 3) != 3) decode16(low);
+    else if (off == 0xffe) continue; // never translated (decoded on every execution)
+    else decode32(low | (<u32>load<u16>(ram + off + 2) << 16));
+    if (decodedWord != load<u32>(slot) || decodedImm != load<i32>(slot + D.DECODED_IMM_OFFSET)) return 0;
+  }
+  return 1;
 }
 
 /** Removes pool page `poolIndex`'s translation (the host reclaims its table slot) and stops asking. */
