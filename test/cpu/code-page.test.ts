@@ -141,7 +141,7 @@ const ITERATIONS = 20_000;
 for (const jit of ["off", "eager"] as const) {
   test(`guest/bench/codepage.c: its loop shares a page with its data, and the data stores drop no code (translator ${jit})`, { skip: tools.skip }, async () => {
     tools.check();
-    const elf = parseElf(new Uint8Array(readFileSync(await buildCodePage(ITERATIONS))));
+    const elf = parseElf(new Uint8Array(readFileSync(await buildCodePage("baremetal", ITERATIONS))));
     const page = (symbol: string) => {
       const address = elf.symbols.get(symbol);
       assert.ok(address !== undefined, `symbol ${symbol}`);
