@@ -13,6 +13,7 @@
 // dividing by the iteration difference gives the exact per-iteration count (every iteration repeats
 // the same work). QEMU then runs more iterations than Parley, to be timed with useful precision.
 // qemu-system-riscv64 -icount provides an independent instruction count to cross-check Parley's.
+// After the mix (and --each), the "codepage" workload (bench/codepage.ts): code and data on one page.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
@@ -20,6 +21,7 @@ import { buildCpuBench, type CpuBenchKernel } from "../src/image/guest-programs.
 import { CACHE_DIR } from "../src/image/toolchain.ts";
 import { runTimed } from "./harness.ts";
 import { runElfFile as runParleyElf } from "../src/cli/run-elf.ts";
+import { measureCodePage, type CodePageResult } from "./codepage.ts";
 
 interface Workload {
   name: string;
@@ -133,7 +135,9 @@ async function main() {
     results.push(await measureWorkload(workloads[i], builds[i], opts, runElfFile));
   }
   printResults(results, opts.reps);
-  await writeReport(results, opts, runElfFile !== undefined);
+  console.log("bench: codepage (code and data on one page)");
+  const codePage = await measureCodePage(opts.reps, opts.jit, runElfFile);
+  await writeReport(results, codePage, opts, runElfFile !== undefined);
 }
 
 type Builds = { bm: string; bmSmall: string; linux: string; linuxSmall: string; bmInstret: string; bmInstretSmall: string };
@@ -314,7 +318,7 @@ function printResults(results: WorkloadResult[], reps: number): void {
 
 }
 
-async function writeReport(results: WorkloadResult[], opts: Options, parleyAvailable: boolean): Promise<void> {
+async function writeReport(results: WorkloadResult[], codePage: CodePageResult, opts: Options, parleyAvailable: boolean): Promise<void> {
   const outDir = join(CACHE_DIR, "bench");
   mkdirSync(outDir, { recursive: true });
   const outFile = join(outDir, "cpu.json");
@@ -326,10 +330,12 @@ async function writeReport(results: WorkloadResult[], opts: Options, parleyAvail
     parleyEngine: opts.jit === "on" ? "translator" : "interpreter",
     parleyAvailable,
     workloads: results,
+    codePage,
   };
   writeFileSync(outFile, JSON.stringify(report, null, 2) + "\n");
   console.log(`bench: results written to ${outFile}`);
   const failed = results.filter((r) => r.parleyError).map((r) => r.name);
+  if (codePage.parleyError) failed.push("codepage");
   if (failed.length) {
     console.error(`bench: Parley failed on: ${failed.join(", ")}`);
     process.exitCode = 1;

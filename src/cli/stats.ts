@@ -111,6 +111,8 @@ function translatorRows(ledger: Ledger): Row[] | undefined {
     { depth: 1, cells: ["pages translated", t.pagesTranslated] },
     { depth: 1, cells: ["guest instructions translated", t.instructionsTranslated] },
     { depth: 1, cells: ["translations dropped (code written)", t.drops] },
+    { depth: 1, cells: ["decoded pages dropped (code written)", t.codePagesDropped] },
+    { depth: 1, cells: ["writes to data in code pages (nothing dropped)", t.codePageDataWrites] },
     { depth: 1, cells: ["wasm modules compiled", `${t.modules} (${(t.wasmBytes / 1024).toFixed(0)} KiB)`] },
     { depth: 1, cells: ["host time translating / compiling (ms)", `${t.translateMs.toFixed(0)} / ${t.compileMs.toFixed(0)}`] },
     ...(t.failures ? [{ depth: 1, cells: ["pages left to the interpreter (translation failed)", t.failures] } as Row] : []),

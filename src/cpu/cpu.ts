@@ -86,6 +86,13 @@ export interface TranslatorCounters {
   requests: number;
   installs: number;
   drops: number;
+  /**
+   * Decoded code pages dropped (their code was written, by any hart or DMA), and writes into
+   * pages holding code that touched only their data and so dropped nothing (src/cpu/wasm/mmu.ts,
+   * "Code chunks").
+   */
+  codePagesDropped: number;
+  codePageDataWrites: number;
   /** Pages translated, guest instructions in them, wasm modules compiled and their size. */
   pagesTranslated: number;
   instructionsTranslated: number;
@@ -111,6 +118,8 @@ export function translatorCountersOf(
     requests: n(L.S_JIT_REQUESTS),
     installs: n(L.S_JIT_INSTALLS),
     drops: n(L.S_JIT_DROPS),
+    codePagesDropped: n(L.S_CODE_INVALIDATIONS),
+    codePageDataWrites: n(L.S_CODE_PAGE_DATA_WRITES),
     pagesTranslated: host.translations,
     instructionsTranslated: host.instructions,
     modules: host.modules,

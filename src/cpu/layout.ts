@@ -72,6 +72,15 @@ export const CODE_QUEUE_ENTRIES = 4096;
 /** What this hart queued for others lately (page, hart, that hart's drain count), so repeated stores queue once. */
 export const HART_CODE_QUEUED_MEMO = 0x0015_8000;
 export const CODE_QUEUED_MEMO_ENTRIES = 64;
+/**
+ * Per pool page: a u64 bit mask of the page's 64-byte chunks (CODE_CHUNK_SHIFT) holding code this
+ * hart decoded or translated. A store into the page drops that code only when it touches one of
+ * those chunks, so data sharing a page with code can be written without losing the code
+ * (src/cpu/wasm/mmu.ts, "Code chunks"). Other harts read it to decide whether to queue a page.
+ */
+export const HART_CODE_CHUNKS = 0x0016_0000;
+/** log2 of a code chunk's size: 64 chunks of 64 bytes per 4 KiB page, one bit each in a u64. */
+export const CODE_CHUNK_SHIFT = 6;
 /** Taken off a page's hot countdown each time control misses an entry there (see HART_JIT_WANT). */
 export const JIT_MISS_PENALTY = 16;
 /** Decoded-instruction pool: POOL_PAGES pages of 2048 slots (one per 2-byte parcel) x 8 bytes. */
@@ -173,6 +182,7 @@ export const S_JIT_DROPS = 0xa40; // translations dropped (code written, pool pa
 export const S_JIT_BOUNCES = 0xa48; // block entries interpreted instead (budget, fault, system instruction)
 export const S_JIT_RETIRED = 0xa50; // instructions retired by translated code
 export const S_DIRTY_FAULTS = 0xa58; // stores that set a page's dirty bit while dirty logging was on
+export const S_CODE_PAGE_DATA_WRITES = 0xa60; // writes into a page holding decoded code that missed its code chunks (nothing dropped)
 
 // ---- Dirty-page log (machine-wide, after the code-holder map: src/cpu/core-layout.ts) ----------
 // For live migration, as KVM's dirty log: while the word at DIRTY_LOG_ON is non-zero, a write

@@ -145,6 +145,30 @@ export function buildCpuBench(target: GuestTarget, iterations?: number, options:
   });
 }
 
+/**
+ * guest/bench/codepage.c: a hot loop that shares its 4 KiB page with the data it writes (the
+ * "Code and data on one page" workload of bench/cpu.ts and test/cpu/code-page.test.ts), for bare
+ * metal (Parley) or Linux (qemu-riscv64).
+ */
+export function buildCodePage(target: GuestTarget, iterations?: number): Promise<string> {
+  const defines: string[] = [];
+  if (iterations !== undefined) {
+    if (!Number.isSafeInteger(iterations) || iterations < 1) throw new Error(`bad iteration count ${iterations}`);
+    defines.push(`-DCODEPAGE_ITERATIONS=${iterations}`);
+  }
+  const name = `codepage-${target === "baremetal" ? "bm" : "linux"}${iterations === undefined ? "" : `-${iterations}`}`;
+  if (target === "baremetal") {
+    return buildGuest({
+      name,
+      target,
+      sources: ["guest/bench/codepage.c"],
+      dependencies: [...BAREMETAL_RUNTIME_FILES],
+      args: [...baremetalArgs(), ...CPU_BENCH_CODEGEN, ...defines],
+    });
+  }
+  return buildGuest({ name, target, sources: ["guest/bench/codepage.c"], args: [...CPU_BENCH_CODEGEN, "-static", "-no-pie", ...defines] });
+}
+
 /** The multiprocessor correctness programs for the Linux guest (guest/smp), by command name. */
 export const SMP_PROGRAMS = ["smp-counters", "smp-litmus", "smp-xmodify"] as const;
 export type SmpProgram = (typeof SMP_PROGRAMS)[number];

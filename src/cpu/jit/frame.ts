@@ -8,7 +8,9 @@ export const FN_AMO = 0;
 export const FN_FP = 1;
 /** (pc, left, budget0) -> retired: continues in the translation at pc if there is one, else returns to the interpreter. */
 export const FN_CHAIN = 2;
-export const FIRST_PAGE_FUNCTION = 3;
+/** (va, value, size): a store that missed the inline TLB check (see select-memory.ts). */
+export const FN_STORE = 3;
+export const FIRST_PAGE_FUNCTION = 4;
 
 // Locals: three parameters, then scratch, then the guest registers.
 export const L_PC = 0; // i64 param: the guest pc of the entry

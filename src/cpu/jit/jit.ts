@@ -6,8 +6,10 @@
 // Requests made during a run() are compiled when it returns: synchronously by default (V8
 // compiles function bodies lazily on first call anyway, and tiers hot ones up to TurboFan in the
 // background), or with WebAssembly.compile when `async` is set, in which case the guest keeps
-// running interpreted until the module is ready. Installing checks that the page did not change
-// since it was decoded (a generation number per pool page), so a late install is harmless.
+// running interpreted until the module is ready. Installing checks that the page's code did not
+// change since it was decoded (a generation number per pool page, bumped when a store touches a
+// 64-byte chunk holding code: the covered instructions are marked before compiling), so a late
+// install is harmless.
 import * as L from "../layout.ts";
 import * as O from "../opcodes.ts";
 import * as D from "../decoded.ts";
@@ -16,7 +18,7 @@ import { Code, ModuleBuilder, Op, ValType } from "./wasm-emitter.ts";
 import type { DecodedPage } from "./instructions.ts";
 import { findRoots } from "./control-flow.ts";
 import { translatePage } from "./page-emitter.ts";
-import { FIRST_PAGE_FUNCTION, FN_AMO, FN_CHAIN, FN_FP } from "./frame.ts";
+import { FIRST_PAGE_FUNCTION, FN_AMO, FN_CHAIN, FN_FP, FN_STORE } from "./frame.ts";
 
 export interface JitOptions {
   /** Taken branches in a code page (counted by the interpreter) before it is translated. */
@@ -43,11 +45,13 @@ const DEFAULT_BATCH = 64;
 export interface CoreJitExports {
   jitAmo: Function;
   jitFp: Function;
+  jitStore: Function;
   jitDecodePage(ramPage: number): void;
   jitInstall(poolIndex: number, generation: number, count: number): number;
   jitEvict(poolIndex: number): void;
   jitRearm(poolIndex: number): void;
   jitPredecode(poolIndex: number, generation: number, count: number): void;
+  jitMarkCode(poolIndex: number, generation: number, count: number): number;
 }
 
 /**
@@ -201,6 +205,15 @@ export class Jit {
         this.core.jitRearm(pool);
         continue;
       }
+      // The covered instructions are code from now on: a store to them drops the page (and so
+      // refuses this translation at install), a store elsewhere in the page does not. Another
+      // hart may have rewritten one of them since the page was read: then the translation is stale.
+      new Uint32Array(this.memory.buffer, this.hartBase + L.HART_JIT_INSTALL, t.covered.length).set(t.covered);
+      if (!this.core.jitMarkCode(pool, generation, t.covered.length)) {
+        this.stats.stale++;
+        this.core.jitRearm(pool);
+        continue;
+      }
       const functions: Pending["functions"] = [];
       for (const f of t.functions) {
         const exportName = f.entries.length ? `f${f.index}` : undefined; // the dispatcher is internal
@@ -223,6 +236,7 @@ export class Jit {
         amo: this.core.jitAmo,
         fp: this.core.jitFp,
         chain: this.chain,
+        store: this.core.jitStore,
       },
     };
     if (!async) {
@@ -301,7 +315,8 @@ function declareImports(b: ModuleBuilder, memory: WebAssembly.Memory): void {
   const amo = b.importFunction("env", "amo", { params: [ValType.i32, I64, I64], results: [I64] });
   const fp = b.importFunction("env", "fp", { params: [ValType.i32], results: [ValType.i32] });
   const chain = b.importFunction("env", "chain", PAGE_TYPE);
-  if (amo !== FN_AMO || fp !== FN_FP || chain !== FN_CHAIN) throw new Error("jit: import order");
+  const store = b.importFunction("env", "store", { params: [I64, I64, ValType.i32], results: [] });
+  if (amo !== FN_AMO || fp !== FN_FP || chain !== FN_CHAIN || store !== FN_STORE) throw new Error("jit: import order");
 }
 
 /** A memory import matches only a memory of the same sharedness (threads share the harts' memory). */

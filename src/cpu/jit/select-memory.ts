@@ -1,12 +1,13 @@
 // Instruction selection for memory accesses: integer and FP loads and stores check the core's
-// data TLB inline (src/cpu/layout.ts describes its entries) and leave to the interpreter on
-// anything else; LR/SC and AMOs call the core's helper. Also the FP state checks that FP loads
+// data TLB inline (src/cpu/layout.ts describes its entries); loads leave to the interpreter on
+// anything else, stores first ask the core's store helper (RAM stores without a write tag, such
+// as those into the data of a page holding code); LR/SC and AMOs call the core's helper. Also the FP state checks that FP loads
 // and stores share with the FP computations (select-fp.ts).
 import * as L from "../layout.ts";
 import * as O from "../opcodes.ts";
 import * as C from "../csr-numbers.ts";
 import { Op, ValType } from "./wasm-emitter.ts";
-import { FN_AMO, L_E, L_T, L_TLB, L_VA, type Emitter, type Insn } from "./frame.ts";
+import { FN_AMO, FN_STORE, L_E, L_T, L_TLB, L_VA, type Emitter, type Insn } from "./frame.ts";
 
 type Emit = (e: Emitter, x: Insn) => void;
 
@@ -91,20 +92,44 @@ function load(size: number, fastOp: Op, fp: boolean): Emit {
   };
 }
 
+/**
+ * A store: inline on a TLB hit; otherwise the core's helper (jitStore) performs it when it is a
+ * RAM store within one page (a TLB miss, or a page without a write tag because it holds code),
+ * and reports in S_JIT_STATUS: done; done but the core wants control (the store dropped code);
+ * or not done (fault, MMIO, page crossing): the function leaves in front of it for the interpreter.
+ */
 function store(size: number, storeOp: Op, fp: boolean): Emit {
   return (e, x) => {
     const c = e.c;
+    const value = () => {
+      if (fp) {
+        c.i32Const(0);
+        c.mem(Op.i64_load, e.state + L.S_F + x.rs2 * 8);
+      } else e.getX(x.rs2);
+    };
     if (fp) requireFp(e, x);
     tlbLookup(e, x, L.TLB_TAG_W, size);
     c.if();
     hostAddress(e);
-    if (fp) {
-      c.i32Const(0);
-      c.mem(Op.i64_load, e.state + L.S_F + x.rs2 * 8);
-    } else e.getX(x.rs2);
+    value();
     c.mem(storeOp, 0);
     c.else();
+    c.get(L_VA);
+    value();
+    c.i32Const(size);
+    c.call(FN_STORE);
+    c.i32Const(0);
+    c.mem(Op.i32_load, e.state + L.S_JIT_STATUS);
+    c.tee(L_E);
+    c.if();
+    c.get(L_E);
+    c.i32Const(L.JIT_STATUS_FAULT);
+    c.op(Op.i32_eq);
+    c.if();
     e.exitTo(x.off, x.before, true);
+    c.end();
+    e.exitTo(x.off + x.len, x.after, false);
+    c.end();
     c.end();
   };
 }

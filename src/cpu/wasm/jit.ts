@@ -1,7 +1,8 @@
 // The core's side of the translator (src/cpu/jit): the helpers translated code calls (atomics,
-// floating point), and the plumbing the host uses to translate a page (decode it whole) and to
-// install or evict a translation. Loads and stores that miss the inline TLB check do not call
-// in: the translated code stops in front of them and the interpreter performs them.
+// floating point, stores that miss the inline TLB check), and the plumbing the host uses to
+// translate a page (decode it whole, mark the code it covers) and to install or evict a
+// translation. Loads that miss the inline TLB check do not call in: the translated code stops in
+// front of them and the interpreter performs them.
 //
 // Helpers report through S_JIT_STATUS instead of raising anything themselves: on a fault they
 // change nothing, so the translated code can stop in front of the instruction and let the
@@ -13,13 +14,13 @@ import * as R from "./regions";
 import * as O from "./ops";
 import { stateBase, getState, setState, bumpCounter } from "./state";
 import {
-  atomicAddress, wasmToPhysical, memFault, clearMemFault, runLimit, rearmTranslation,
-  dataTlb, TLB_MASK,
+  atomicAddress, wasmToPhysical, memFault, clearMemFault, runLimit, rearmTranslation, storeRamSlow,
+  dataTlb, TLB_MASK, markCodeChunks,
 } from "./mmu";
 import * as D from "../decoded";
 import { decode16, decode32, decodedWord, decodedImm, decodedOp, decodedRd, decodedRs1, decodedRs2 } from "./decode";
 import { executeFp } from "./exec";
-import { loadReserved, storeConditional, amoWord, amoDouble } from "./atomics";
+import { loadReserved, storeConditional, amoWord, amoDouble, PARALLEL_HARTS } from "./atomics";
 
 @inline function statusSlot(): usize { return stateBase() + <usize>L.S_JIT_STATUS; }
 
@@ -65,6 +66,20 @@ export function jitAmo(word: u32, va: i64, src: i64): i64 {
   }
   finishSlowPath();
   return result;
+}
+
+/**
+ * A store of translated code that missed the inline TLB check: done here when it is a RAM store
+ * within one page (status 0, or JIT_STATUS_EXIT when it dropped code and the core must regain
+ * control); anything else (a fault, MMIO, a page crossing) is left undone (JIT_STATUS_FAULT) for
+ * the interpreter, which performs it exactly as it would have without the translation.
+ */
+export function jitStore(va: i64, value: i64, size: i32): void {
+  if (!storeRamSlow(va, size, value)) {
+    store<i32>(statusSlot(), L.JIT_STATUS_FAULT);
+    return;
+  }
+  finishSlowPath();
 }
 
 /**
@@ -123,7 +138,9 @@ export function jitInstall(poolIndex: u32, generation: u32, count: u32): i32 {
   const pool = R.poolBase() + <usize>poolIndex * R.POOL_PAGE_SIZE;
   for (let i: u32 = 0; i < count; i++) {
     const pair = R.jitInstallBase() + (<usize>i << 3);
-    const slot = pool + (<usize>(load<u32>(pair) & 0xffe) << D.DECODED_SLOT_SHIFT);
+    const offset = load<u32>(pair) & 0xffe;
+    const slot = pool + (<usize>offset << D.DECODED_SLOT_SHIFT);
+    markCodeChunks(poolIndex, offset, 4); // jitMarkCode marked it already; an entry is code whatever happens
     store<u32>(slot, O.OP_TRANSLATED);
     store<u32>(slot + D.DECODED_IMM_OFFSET, load<u32>(pair, 4));
   }
@@ -155,6 +172,7 @@ export function jitPredecode(poolIndex: u32, generation: u32, count: u32): void 
     const off = <usize>(load<u32>(R.jitInstallBase() + (<usize>i << 2)) & 0xffe);
     const slot = pool + (off << D.DECODED_SLOT_SHIFT);
     if (load<u32>(slot) != 0) continue;
+    markCodeChunks(poolIndex, <u32>off, 4);
     const low = <u32>load<u16>(ram + off);
     if ((low & 3) != 3) decode16(low);
     else if (off == 0xffe) continue; // page-straddling: the interpreter decodes those on every fetch
@@ -162,6 +180,38 @@ export function jitPredecode(poolIndex: u32, generation: u32, count: u32): void 
     store<u32>(slot, decodedWord);
     store<i32>(slot + D.DECODED_IMM_OFFSET, decodedImm);
   }
+}
+
+/**
+ * The host translated pool page `poolIndex` from generation `generation` of its content, decoded
+ * by jitDecodePage just before: `count` instruction offsets (u32) at jitInstallBase() are the
+ * instructions the translation covers. Their chunks now hold code (mmu.ts, "Code chunks"), so a
+ * store there drops the page and the translation is refused at install. Called before the guest
+ * runs again (the translation may be compiled while it runs). The chunks are marked after the
+ * page was read, so the instructions are read again after marking: another thread's store that
+ * came before the marks (and so was not seen as a store to code) shows there. Returns 1, or 0
+ * when the page is gone or an instruction changed (the translation must not be installed).
+ */
+export function jitMarkCode(poolIndex: u32, generation: u32, count: u32): i32 {
+  if (poolIndex >= <u32>R.POOL_PAGES) return 0;
+  if (load<u32>(R.jitGenBase() + (<usize>poolIndex << 2)) != generation) return 0;
+  const owner = load<i32>(R.poolOwnerBase() + (<usize>poolIndex << 2));
+  if (owner < 0) return 0;
+  for (let i: u32 = 0; i < count; i++) {
+    markCodeChunks(poolIndex, load<u32>(R.jitInstallBase() + (<usize>i << 2)) & 0xffe, 4);
+  }
+  if (PARALLEL_HARTS) atomic.fence();
+  const ram = R.RAM_WASM_BASE + (<usize>owner << 12);
+  for (let i: u32 = 0; i < count; i++) {
+    const off = <usize>(load<u32>(R.jitInstallBase() + (<usize>i << 2)) & 0xffe);
+    const slot = R.jitDecodeBase() + (off << D.DECODED_SLOT_SHIFT);
+    const low = <u32>load<u16>(ram + off);
+    if ((low & 3) != 3) decode16(low);
+    else if (off == 0xffe) continue; // never translated (decoded on every execution)
+    else decode32(low | (<u32>load<u16>(ram + off + 2) << 16));
+    if (decodedWord != load<u32>(slot) || decodedImm != load<i32>(slot + D.DECODED_IMM_OFFSET)) return 0;
+  }
+  return 1;
 }
 
 /** Removes pool page `poolIndex`'s translation (the host reclaims its table slot) and stops asking. */

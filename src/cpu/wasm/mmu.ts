@@ -114,7 +114,10 @@ export function resetCodeCache(): void {
   memory.fill(queue + L.CODE_QUEUE_RING, 0, <usize>L.CODE_QUEUE_ENTRIES << 2);
   store<u32>(queue + L.CODE_QUEUE_HEAD, loadShared(queue + L.CODE_QUEUE_TAIL));
   memory.fill(R.codeQueuedMemoBase(), 0xff, <usize>L.CODE_QUEUED_MEMO_ENTRIES * 12);
-  for (let i: u32 = 0; i < <u32>R.POOL_PAGES; i++) store<i32>(R.poolOwnerBase() + (<usize>i << 2), -1);
+  for (let i: u32 = 0; i < <u32>R.POOL_PAGES; i++) {
+    store<i32>(R.poolOwnerBase() + (<usize>i << 2), -1);
+    setCodeChunks(i, 0);
+  }
   poolNext = 0;
   setState(L.S_SUSPECT_COUNT, 0);
   invalidateFetch();
@@ -408,9 +411,11 @@ function storePhysical(paddr: i64, size: i32, value: i64, va: i64): void {
   // A watched RAM page is marked too: whoever serves the MMIO exit may write it.
   if (isRam(paddr)) markDirtyPage(<u32>((paddr - ramBase) >>> 12));
   if (!watched && isRam(paddr) && isRam(paddr + size - 1)) {
-    invalidateCodeAt(paddr);
+    invalidateCodeAt(paddr, size);
+    // The page still holds code: the write went to its data.
+    if (load<u32>(pageMapEntry(paddr)) != 0) bumpCounter(L.S_CODE_PAGE_DATA_WRITES);
     writeRam(ramWasmAddr(paddr), size, value);
-    notifyCodeHolders(paddr);
+    notifyCodeHolders(paddr, size);
     return;
   }
   if ((paddr & (size - 1)) != 0) { fault(ACCESS_STORE, va, false); return; }
@@ -463,12 +468,33 @@ export function storeSlow(va: i64, size: i32, value: i64): void {
   if (paddr == -1 && memFault) return;
   bumpCounter(L.S_TLB_MISSES);
   if (isRam(paddr)) {
-    invalidateCodeAt(paddr);
+    invalidateCodeAt(paddr, size);
     // Marked before the fill, so that the fill may grant the write tag at once.
     markDirtyPage(<u32>((paddr - ramBase) >>> 12));
     fillTlb(dataTlb, va, paddr, leafReadable, leafWritable, leafExecutable);
   }
   storePhysical(paddr, size, value, va);
+}
+
+/**
+ * storeSlow for translated code: a store of `size` bytes at va within one page to RAM outside the
+ * MMIO watch window. Returns false, having changed nothing the interpreter would not do the same
+ * way (the walk's A/D bits), for anything else: a fault, MMIO, a page crossing.
+ */
+export function storeRamSlow(va: i64, size: i32, value: i64): bool {
+  if ((<u32>va & 0xfff) + <u32>size > 0x1000) return false;
+  const paddr = translate(va, ACCESS_STORE, dataPriv());
+  if (paddr == -1 && memFault) {
+    memFault = false;
+    return false;
+  }
+  if (!isRam(paddr) || !isRam(paddr + size - 1) || (watchHi > watchLo && paddr < watchHi && paddr + size > watchLo)) return false;
+  bumpCounter(L.S_TLB_MISSES);
+  invalidateCodeAt(paddr, size);
+  markDirtyPage(<u32>((paddr - ramBase) >>> 12));
+  fillTlb(dataTlb, va, paddr, leafReadable, leafWritable, leafExecutable);
+  storePhysical(paddr, size, value, va);
+  return true;
 }
 
 /**
@@ -489,9 +515,10 @@ export function atomicAddress(va: i64, size: i32, isLoadReserved: bool): usize {
   if (!isLoadReserved) {
     // AMOs and SCs (even one that fails: the set may only be larger than the pages written).
     markDirtyPage(<u32>((paddr - ramBase) >>> 12));
-    invalidateCodeAt(paddr);
+    invalidateCodeAt(paddr, size);
+    if (load<u32>(pageMapEntry(paddr)) != 0) bumpCounter(L.S_CODE_PAGE_DATA_WRITES);
     // Before the write, unlike plain stores: see "Code written by other harts".
-    notifyCodeHolders(paddr);
+    notifyCodeHolders(paddr, size);
   }
   fillTlb(dataTlb, va, paddr, leafReadable, leafWritable, leafExecutable);
   return ramWasmAddr(paddr);
@@ -504,15 +531,24 @@ export function wasmToPhysical(ptr: usize): i64 {
 
 // ---- Decoded-code pool -------------------------------------------------------------------------
 
-/** Drops the decoded code of the RAM page holding paddr, if any (self-modifying code, DMA). */
-@inline export function invalidateCodeAt(paddr: i64): void {
+/**
+ * A write of `size` bytes at paddr (within one page) is about to happen: drops the decoded code of
+ * its RAM page if the write touches a chunk of it holding code (self-modifying code).
+ */
+@inline function invalidateCodeAt(paddr: i64, size: i32): void {
   const entry = pageMapEntry(paddr);
-  if (load<u32>(entry) != 0) dropCodePage(entry);
+  const pool = load<u32>(entry);
+  if (pool != 0) invalidateCodeChunks(entry, pool - 1, chunksOf(<u32>paddr & 0xfff, <u32>size));
+}
+
+function invalidateCodeChunks(entry: usize, poolIndex: u32, written: u64): void {
+  if ((codeChunks(poolIndex) & written) != 0) dropCodePage(entry);
 }
 
 function dropCodePage(entry: usize): void {
   const poolIndex = load<u32>(entry) - 1;
   store<u32>(entry, 0);
+  setCodeChunks(poolIndex, 0);
   clearHolder(<u32>((entry - R.pagemapBase()) >>> 2));
   store<i32>(R.poolOwnerBase() + (<usize>poolIndex << 2), -1);
   dropTranslation(poolIndex);
@@ -545,13 +581,18 @@ function invalidatePages(offset: u32, length: u32, own: bool): void {
   // The host wrote before calling: order that before reading who holds code (see notifyCodeHolders).
   if (PARALLEL_HARTS) atomic.fence();
   for (let page = first; page <= last && page < pages; page++) {
+    // The bytes of [offset, offset + length) in this page.
+    const start = page == first ? offset & 0xfff : 0;
+    const end = page == last ? <u32>((<u64>offset + <u64>length - 1) & 0xfff) + 1 : 0x1000;
+    const written = chunksOf(start, end - start);
     let holders: u32 = ~0;
     if (own) {
       const entry = R.pagemapBase() + (<usize>page << 2);
-      if (load<u32>(entry) != 0) dropCodePage(entry);
+      const pool = load<u32>(entry);
+      if (pool != 0) invalidateCodeChunks(entry, pool - 1, written);
       holders = ~MY_HOLDER_BIT;
     }
-    holders &= loadShared(holdersEntry(page));
+    holders = holdersOfWrittenCode(page, written, holders & loadShared(holdersEntry(page)));
     if (holders != 0) queueForHarts(page, holders, false);
   }
 }
@@ -576,6 +617,7 @@ function codePageFor(pageWasm: usize): usize {
   store<i32>(R.jitHotBase() + (<usize>index << 2), threshold > 0 ? threshold : i32.MAX_VALUE);
   store<u32>(R.jitTriesBase() + (<usize>index << 2), 0);
   store<i32>(ownerSlot, ramPage);
+  setCodeChunks(index, 0);
   store<u32>(entry, index + 1);
   const pool = R.poolBase() + <usize>index * R.POOL_PAGE_SIZE;
   memory.fill(pool, 0, R.POOL_PAGE_SIZE); // slot value 0 = OP_DECODE
@@ -654,6 +696,8 @@ export function fetchSlow(pc: i64): usize {
 /** Decodes the instruction at pc of the current code page into its pool slot. */
 export function decodeIntoSlot(slot: usize, pc: i64): void {
   const offset = <usize>(pc & 0xfff);
+  // Marked before reading the bytes (see "Code chunks"); 4 bytes even when it turns out compressed.
+  markCodeChunks(<u32>((fetchBase - R.poolBase()) / R.POOL_PAGE_SIZE), <u32>offset, 4);
   const low = <u32>load<u16>(fetchRam + offset);
   if ((low & 3) != 3) {
     decode16(low);
@@ -727,6 +771,75 @@ export function rearmTranslation(poolIndex: u32): void {
 }
 
 
+// ---- Code chunks ----------------------------------------------------------------------------------
+//
+// A page may hold code and data side by side (firmware, bare-metal programs, older binaries). So
+// that stores to the data do not throw away the code, each pool page records which 64-byte chunks
+// of its RAM page hold code that this hart decoded (decodeIntoSlot, jitPredecode) or translated
+// (jitMarkCode, for every instruction a translation covers, before it is compiled): a u64 mask in
+// the hart's region (HART_CODE_CHUNKS), cleared when the pool page is dropped or reused. A store
+// into the page drops its code (decoded slots and translation, as before) only when it touches a
+// marked chunk; else it only counts (S_CODE_PAGE_DATA_WRITES). Such pages still get no write tag:
+// their stores take the slow path, which checks the chunks. Instructions are marked as 4 bytes
+// from their start even when compressed (a chunk too many costs a drop, never a missed write); an
+// instruction straddling the page end is never cached (fetchSlow decodes it on every execution).
+//
+// Other harts and host writes (DMA) read the holder's mask too (holdersOfWrittenCode) and queue
+// the page only for holders with code in the chunks written. Shared build: a hart marks a chunk
+// (atomic OR) before it reads its bytes, and a writer reads the mask after its write and a full
+// fence, so either the writer sees the mark or the decoder sees the new bytes, as for the holder
+// bit. A mask read while its pool page changes owner belongs to a page the holder no longer holds
+// code of, which needs no queueing either.
+
+/** The chunks of a page that bytes [start, start + length) cover (length >= 1, within the page). */
+@inline function chunksOf(start: u32, length: u32): u64 {
+  const first = start >>> L.CODE_CHUNK_SHIFT;
+  const count = ((start + length - 1) >>> L.CODE_CHUNK_SHIFT) - first + 1;
+  const bits: u64 = count >= 64 ? ~(<u64>0) : (<u64>1 << <u64>count) - 1;
+  return bits << <u64>first;
+}
+
+@inline function chunksSlot(hartBase: usize, poolIndex: u32): usize {
+  return hartBase + <usize>L.HART_CODE_CHUNKS + (<usize>poolIndex << 3);
+}
+
+@inline function codeChunks(poolIndex: u32): u64 {
+  return load<u64>(chunksSlot(R.HART_BASE, poolIndex));
+}
+
+@inline function setCodeChunks(poolIndex: u32, chunks: u64): void {
+  if (PARALLEL_HARTS) atomic.store<u64>(chunksSlot(R.HART_BASE, poolIndex), chunks);
+  else store<u64>(chunksSlot(R.HART_BASE, poolIndex), chunks);
+}
+
+/** Records that bytes [offset, offset + length) of pool page `poolIndex` hold code (clipped to the page). */
+export function markCodeChunks(poolIndex: u32, offset: u32, length: u32): void {
+  if (offset + length > 0x1000) length = 0x1000 - offset;
+  const chunks = chunksOf(offset, length);
+  const slot = chunksSlot(R.HART_BASE, poolIndex);
+  if ((load<u64>(slot) & chunks) == chunks) return;
+  if (PARALLEL_HARTS) atomic.or<u64>(slot, chunks);
+  else store<u64>(slot, load<u64>(slot) | chunks);
+}
+
+/** Of `harts` (holders of RAM page `page`), those whose code there lies in the `written` chunks. */
+function holdersOfWrittenCode(page: u32, written: u64, harts: u32): u32 {
+  let result: u32 = 0;
+  while (harts != 0) {
+    const hart = <u32>ctz(harts);
+    harts &= harts - 1;
+    const base = R.hartBaseOf(hart);
+    const entry = loadShared(base + <usize>L.HART_PAGEMAP + (<usize>page << 2));
+    // No pool page (being dropped or not yet set): its code is gone or will be decoded afresh.
+    if (entry == 0) continue;
+    const slot = chunksSlot(base, entry - 1);
+    const chunks = PARALLEL_HARTS ? atomic.load<u64>(slot) : load<u64>(slot);
+    if ((chunks & written) != 0) result |= <u32>1 << hart;
+  }
+  return result;
+}
+
+
 // ---- Code written by other harts ------------------------------------------------------------------
 //
 // Each hart decodes and translates into a pool of its own, so a store by one hart (or DMA through
@@ -776,13 +889,16 @@ function clearHolder(ramPage: u32): void {
   else store<u32>(p, load<u32>(p) & ~MY_HOLDER_BIT);
 }
 
-/** After this hart wrote RAM at paddr: queues the page for the other harts holding code of it. */
-@inline function notifyCodeHolders(paddr: i64): void {
+/** After this hart wrote `size` bytes of RAM at paddr: queues the page for the other harts holding code there. */
+@inline function notifyCodeHolders(paddr: i64, size: i32): void {
   // The store above must be visible before the holder map is read (see above).
   if (PARALLEL_HARTS) atomic.fence();
   const page = <u32>((paddr - ramBase) >>> 12);
   const others = loadShared(holdersEntry(page)) & ~MY_HOLDER_BIT;
-  if (others != 0) queueForHarts(page, others, true);
+  if (others != 0) {
+    const holders = holdersOfWrittenCode(page, chunksOf(<u32>paddr & 0xfff, <u32>size), others);
+    if (holders != 0) queueForHarts(page, holders, true);
+  }
 }
 
 function queueForHarts(page: u32, harts: u32, remember: bool): void {

@@ -43,6 +43,7 @@ export const POOL_PAGE_SIZE: usize = L.POOL_PAGE_SIZE;
 @inline export function jitInstallBase(): usize { return HART_BASE + <usize>L.HART_JIT_INSTALL; }
 @inline export function jitWantBase(): usize { return HART_BASE + <usize>L.HART_JIT_WANT; }
 @inline export function codeQueueBase(): usize { return HART_BASE + <usize>L.HART_CODE_QUEUE; }
+@inline export function codeChunksBase(): usize { return HART_BASE + <usize>L.HART_CODE_CHUNKS; }
 @inline export function codeQueuedMemoBase(): usize { return HART_BASE + <usize>L.HART_CODE_QUEUED_MEMO; }
 /** Wasm address of hart `hart`'s region (any hart of the machine). */
 @inline export function hartBaseOf(hart: u32): usize { return HART_BASE - <usize>HART_INDEX * HART_STRIDE + <usize>hart * HART_STRIDE; }
