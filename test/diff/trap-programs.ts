@@ -1,0 +1,370 @@
+// Random programs for the interpreter-against-translator differential tests (interp-vs-jit.test.ts).
+// Unlike the QEMU suite's sequences, these run in S-mode under Sv39 and are allowed to do what
+// only a full system can check: they loop (an outer loop repeats the whole sequence, so code gets
+// hot and runs translated), trap in the middle of straight-line code (illegal instructions,
+// breakpoints, ecalls, misaligned atomics, page and access faults) into M- or S-mode handlers that
+// log the trap and resume after the faulting instruction, and rewrite their own code (on the
+// running page and on another page, with and without FENCE.I) as well as data sharing a page
+// with code.
+//
+// A case is a QEMU-suite sequence (generateCase, any group) with such items spliced in between
+// its items, followed by the outer loop's tail. Both engines run it from the same state; the
+// final states must be identical.
+import * as E from "./encode.ts";
+import { CODE_BASE, SCRATCH, SCRATCH_SIZE } from "./layout.ts";
+import { GROUPS, Rng, assemble, generateCase, hashSeed, liSequence, type Group, type Item, type PartContext } from "./generate.ts";
+import type { MachineState } from "./layout.ts";
+
+// ---- the address space (identity-mapped: virtual = physical) --------------------------------
+
+export const RAM_BASE = 0x8000_0000;
+export const RAM_SIZE = 1 << 20;
+/** The generated code starts at CODE_BASE (64 bytes before a page end) and must end below NEAR_DATA. */
+export const CODE_PAGES = [RAM_BASE, RAM_BASE + 0x3000] as const;
+/** Data on the same page as the code's second half: stores there write a page holding code. */
+export const NEAR_DATA = RAM_BASE + 0x1c00;
+export const NEAR_DATA_SIZE = 0x400;
+/** A page of called slots (an instruction, then `ret`), rewritten by the program, and data after them. */
+export const FUNC_PAGE = RAM_BASE + 0x4000;
+export const FUNC_SLOT_SIZE = 8;
+export const FUNC_SLOTS = 64;
+export const FUNC_DATA = FUNC_PAGE + 0x800;
+export const FUNC_DATA_SIZE = 0x400;
+/** Trap handlers (code) and their save and log areas. */
+export const M_HANDLER = RAM_BASE + 0x6000;
+export const S_HANDLER = RAM_BASE + 0x6800;
+export const M_SAVE = RAM_BASE + 0x7000;
+export const S_SAVE = RAM_BASE + 0x7800;
+export const SAVE_SIZE = 0x400;
+/** The outer loop's remaining trips (a doubleword). */
+export const CONTROL = RAM_BASE + 0x8000;
+/** Sv39 page tables: root, one level-1 table, one level-0 table covering RAM's first 2 MiB. */
+export const PT_ROOT = RAM_BASE + 0x10000;
+export const PT_L1 = RAM_BASE + 0x11000;
+export const PT_L0 = RAM_BASE + 0x12000;
+/** Pages that fault or take the slow path, each with its own page-table entry. */
+export const HOLE_PAGE = RAM_BASE + 0x30000; // not mapped (V = 0): page faults
+export const READONLY_PAGE = RAM_BASE + 0x31000; // R only: stores and AMOs fault
+export const EXECONLY_PAGE = RAM_BASE + 0x32000; // X only: loads fault (MXR = 0)
+export const UNACCESSED_PAGE = RAM_BASE + 0x33000; // R W with A = D = 0: the walk sets them
+export const DEVICE_PAGE = RAM_BASE + 0x34000; // maps physical 0x1000_0000, where nothing is: access faults
+export const DEVICE_PHYS = 0x1000_0000;
+/** The page before the hole is mapped, so accesses can straddle into the hole. */
+export const BEFORE_HOLE = HOLE_PAGE - 0x1000;
+
+// ---- the trap handlers ----------------------------------------------------------------------
+
+/** Log layout in a save area: saved t1, t2; trap count; then LOG_ENTRIES entries of cause, epc, tval. */
+const SAVE_COUNT = 16;
+const LOG_FIRST = 32;
+const LOG_ENTRY = 32;
+const LOG_ENTRIES = 16;
+
+const T0 = 5, T1 = 6, T2 = 7;
+
+/**
+ * A handler that logs the trap and resumes after the faulting instruction (whose length it reads
+ * from the instruction's low bits), leaving every register as it found it. `m`: M-mode CSRs and
+ * mret, else S-mode CSRs and sret. The scratch CSR holds the save area's address.
+ */
+export function trapHandler(m: boolean): number[] {
+  const [scratch, epc, cause, tval] = m ? [0x340, 0x341, 0x342, 0x343] : [0x140, 0x141, 0x142, 0x143];
+  return [
+    E.csr("csrrw", T0, scratch, T0), // t0 = save area, scratch = the program's t0
+    E.store("sd", T0, T1, 0),
+    E.store("sd", T0, T2, 8),
+    E.load("ld", T1, T0, SAVE_COUNT),
+    E.aluImm("addi", T2, T1, 1),
+    E.store("sd", T0, T2, SAVE_COUNT),
+    E.aluImm("andi", T1, T1, LOG_ENTRIES - 1),
+    E.shiftImm("slli", T1, T1, Math.log2(LOG_ENTRY)),
+    E.aluReg("add", T1, T1, T0), // t1 + LOG_FIRST = this trap's log entry
+    E.csr("csrrs", T2, cause, 0),
+    E.store("sd", T1, T2, LOG_FIRST),
+    E.csr("csrrs", T2, tval, 0),
+    E.store("sd", T1, T2, LOG_FIRST + 16),
+    E.csr("csrrs", T2, epc, 0),
+    E.store("sd", T1, T2, LOG_FIRST + 8),
+    // Resume after the faulting instruction: 4 bytes when its low two bits are 11, else 2.
+    E.aluImm("addi", T1, T2, 0),
+    E.load("lhu", T2, T1, 0),
+    E.aluImm("andi", T2, T2, 3),
+    E.aluImm("addi", T2, T2, -3),
+    E.branch("bne", T2, 0, 12),
+    E.aluImm("addi", T1, T1, 4),
+    E.jal(0, 8),
+    E.aluImm("addi", T1, T1, 2),
+    E.csr("csrrw", 0, epc, T1),
+    E.load("ld", T1, T0, 0),
+    E.load("ld", T2, T0, 8),
+    E.csr("csrrw", T0, scratch, T0), // t0 restored, scratch = the save area again
+    m ? 0x30200073 /* mret */ : 0x10200073 /* sret */,
+  ];
+}
+
+// ---- page tables ----------------------------------------------------------------------------
+
+const PTE_V = 1, PTE_R = 2, PTE_W = 4, PTE_X = 8, PTE_A = 0x40, PTE_D = 0x80;
+const pte = (pa: number, flags: number) => BigInt(((pa >>> 12) << 10) | flags) & 0xffff_ffffn;
+
+/** The level-0 table: RAM identity-mapped R W X A D, except the special pages. */
+export function levelZeroTable(): bigint[] {
+  const entries: bigint[] = [];
+  for (let i = 0; i < 512; i++) {
+    const va = RAM_BASE + i * 0x1000;
+    let flags = PTE_V | PTE_R | PTE_W | PTE_X | PTE_A | PTE_D;
+    let pa = va;
+    if (va === HOLE_PAGE) flags = 0;
+    else if (va === READONLY_PAGE) flags = PTE_V | PTE_R | PTE_A;
+    else if (va === EXECONLY_PAGE) flags = PTE_V | PTE_X | PTE_A;
+    else if (va === UNACCESSED_PAGE) flags = PTE_V | PTE_R | PTE_W;
+    else if (va === DEVICE_PAGE) pa = DEVICE_PHYS;
+    entries.push(va >= RAM_BASE + RAM_SIZE ? 0n : pte(pa, flags));
+  }
+  return entries;
+}
+
+/** satp for Sv39 with the root table at PT_ROOT. */
+export const SATP_SV39 = (8n << 60n) | BigInt(PT_ROOT >>> 12);
+
+/** The page-table pages' contents: root -> L1 (VA bits 38:30 = 2) -> L0 (bits 29:21 = 0). */
+export function pageTables(): Map<number, bigint[]> {
+  const root = new Array<bigint>(512).fill(0n);
+  root[(RAM_BASE / 2 ** 30) & 0x1ff] = pte(PT_L1, PTE_V);
+  const l1 = new Array<bigint>(512).fill(0n);
+  l1[0] = pte(PT_L0, PTE_V);
+  return new Map([[PT_ROOT, root], [PT_L1, l1], [PT_L0, levelZeroTable()]]);
+}
+
+// ---- cases ----------------------------------------------------------------------------------
+
+/** Kinds of the spliced-in items (each generated by the function of the same name below). */
+export const SPECIAL_KINDS = [
+  "illegal", "breakpoint", "ecall", "misalignedAtomic", "fault", "straddle", "unaccessed",
+  "smcHere", "smcHereNoFence", "smcCall", "smcCallNoFence", "codePageData",
+] as const;
+export type SpecialKind = (typeof SPECIAL_KINDS)[number];
+
+export interface TrapCase {
+  seed: number;
+  index: number;
+  group: Group;
+  init: MachineState;
+  /** The sequence's items with the special items spliced in (ids: base ids * 16, specials in between). */
+  items: Item[];
+  /** Causes delegated to S-mode (the rest go to M-mode). */
+  medeleg: bigint;
+  /** Passes of the outer loop. */
+  trips: number;
+  /** The outer loop's tail (not shrinkable). */
+  tail: Item;
+  /** Initial words of the call slots (the instruction before each slot's `ret`). */
+  slots: number[];
+  /** Initial contents of the data pages the program reads (near data, read-only page, ...). */
+  fill: number;
+}
+
+/** Causes a case may delegate: misaligned, access, illegal, breakpoint, ecall from S, page faults. */
+const DELEGABLE = [2, 3, 4, 5, 6, 7, 9, 13, 15];
+
+/** Registers a special item may use as scratch (everything but x0 and the scratch base x31). */
+const TEMPS = Array.from({ length: 30 }, (_, i) => i + 1);
+const C_TEMPS = [8, 9, 10, 11, 12, 13, 14, 15];
+
+const word = (w: number) => ({ size: E.insnSize(w), encode: () => w });
+
+class SpecialBuilder {
+  private slot = 0;
+  readonly slots: number[] = [];
+
+  constructor(private readonly rng: Rng) {
+    for (let i = 0; i < FUNC_SLOTS; i++) this.slots.push(this.aluInsn(1 + (i % 29) + 1));
+  }
+
+  /** Distinct temporaries. */
+  private temps(n: number, pool = TEMPS): number[] {
+    const out: number[] = [];
+    while (out.length < n) {
+      const r = this.rng.pick(pool);
+      if (!out.includes(r)) out.push(r);
+    }
+    return out;
+  }
+
+  /** A random ALU/M instruction writing rd (never x31 or ra). */
+  private aluInsn(rd = this.rng.pick(TEMPS.filter((r) => r !== 1))): number {
+    const rng = this.rng;
+    const rs = () => rng.range(0, 31);
+    switch (rng.below(4)) {
+      case 0: return E.aluImm(rng.pick(["addi", "xori", "ori", "andi", "slti", "sltiu"] as const), rd, rs(), rng.range(-2048, 2047));
+      case 1: return E.aluReg(rng.pick(["add", "sub", "xor", "sra", "sll", "sltu"] as const), rd, rs(), rs());
+      case 2: return E.aluReg(rng.pick(["mul", "mulh", "divu", "rem"] as const), rd, rs(), rs());
+      default: return E.shiftImm(rng.pick(["slli", "srli", "srai"] as const), rd, rs(), rng.range(0, 63));
+    }
+  }
+
+  build(kind: SpecialKind, id: number): Item {
+    const item: Item = { id, kind, parts: [], xs: [], fs: [], mem: [] };
+    const emit = (...ws: number[]) => ws.forEach((w) => item.parts.push(word(w)));
+    const rng = this.rng;
+    const li = (r: number, v: number) => emit(...liSequence(r, BigInt(v)));
+    switch (kind) {
+      case "illegal": {
+        const [a, b] = this.temps(2);
+        rng.pick([
+          () => item.parts.push({ size: 2, encode: () => 0x0000 }), // the all-zero parcel
+          () => emit(((rng.u32() & ~0x7f) | 0x0b) >>> 0), // custom-0: no such instruction here
+          () => emit(E.csr("csrrs", a, 0x300, 0)), // mstatus from S-mode
+          () => emit(E.csr("csrrw", a, 0xc00, b)), // writing the read-only cycle counter
+          () => emit(0x30200073), // mret in S-mode
+          () => emit(E.rType(E.OP.OP_FP, rng.pick([5, 6]), 0x01, rng.range(0, 31), rng.range(0, 31), rng.range(0, 31))), // fadd.d, reserved rm
+          () => emit(((E.amo("amoadd", 8, a, 31, b, false, false) & ~(0x1f << 27)) | (0b00101 << 27)) >>> 0), // AMO funct5 unused
+        ])();
+        break;
+      }
+      case "breakpoint":
+        emit(rng.chance(0.5) ? 0x00100073 : 0x9002); // ebreak, c.ebreak
+        break;
+      case "ecall":
+        emit(0x00000073);
+        break;
+      case "misalignedAtomic": {
+        const [t, d, s] = this.temps(3);
+        const width = rng.pick([4, 8] as const);
+        const off = rng.range(-250, 250) * 8 + rng.range(1, width - 1);
+        emit(E.aluImm("addi", t, 31, off));
+        const op = rng.pick(["lr", "sc", "amoswap", "amoadd", "amomaxu"] as const);
+        emit(E.amo(op, width, d, t, op === "lr" ? 0 : s, false, false));
+        break;
+      }
+      case "fault": {
+        // An access to a page that faults (or, for loads on the read-only page, one that does not).
+        const page = rng.pick([HOLE_PAGE, READONLY_PAGE, EXECONLY_PAGE, DEVICE_PAGE]);
+        this.access(emit, page + rng.range(0, 0xff0));
+        break;
+      }
+      case "straddle":
+        // Misaligned accesses across the boundary into the hole: which byte faults, and whether
+        // a store wrote its first part, must agree.
+        this.access(emit, HOLE_PAGE - rng.range(1, 7));
+        break;
+      case "unaccessed":
+        this.access(emit, UNACCESSED_PAGE + rng.range(0, 0xff0));
+        break;
+      case "smcHere":
+      case "smcHereNoFence": {
+        // auipc t, 0; li m, A^B; lw v, slot(t); xor v, v, m; sw v, slot(t); [fence.i]; slot: A or B
+        const [t, m, v] = this.temps(3);
+        const a = this.aluInsn(), b = this.aluInsn();
+        const mask = liSequence(m, BigInt.asIntN(32, BigInt((a ^ b) >>> 0)));
+        const fence = kind === "smcHere" ? 1 : 0;
+        const slotOffset = 4 * (1 + mask.length + 3 + fence);
+        emit(E.auipc(t, 0), ...mask, E.load("lw", v, t, slotOffset), E.aluReg("xor", v, v, m), E.store("sw", t, v, slotOffset));
+        if (fence) emit(E.fenceI());
+        emit(a);
+        break;
+      }
+      case "smcCall":
+      case "smcCallNoFence": {
+        // Toggles a slot on the function page between its instruction and another, then calls it.
+        const s = this.slot++ % FUNC_SLOTS;
+        const [t, m, v] = this.temps(3, TEMPS.filter((r) => r !== 1));
+        const a = this.slots[s];
+        const b = this.aluInsn((a >>> 7) & 31);
+        li(t, FUNC_PAGE + s * FUNC_SLOT_SIZE);
+        emit(...liSequence(m, BigInt.asIntN(32, BigInt((a ^ b) >>> 0))), E.load("lw", v, t, 0), E.aluReg("xor", v, v, m), E.store("sw", t, v, 0));
+        if (kind === "smcCall") emit(E.fenceI());
+        emit(E.jalr(1, t, 0));
+        break;
+      }
+      case "codePageData": {
+        // Stores and loads to data sharing a page with code (the running code's, or the called slots').
+        const [t, d] = this.temps(2);
+        const [base, size] = rng.chance(0.5) ? [NEAR_DATA, NEAR_DATA_SIZE] : [FUNC_DATA, FUNC_DATA_SIZE];
+        li(t, base + size / 2);
+        for (let n = rng.range(1, 3); n > 0; n--) {
+          const off = rng.range(-size / 2, size / 2 - 8);
+          if (rng.chance(0.6)) emit(E.store(rng.pick(["sb", "sh", "sw", "sd"] as const), t, rng.range(0, 31), off));
+          else emit(E.load(rng.pick(["lb", "lhu", "lw", "ld"] as const), d, t, off));
+        }
+        break;
+      }
+    }
+    return item;
+  }
+
+  /** li t, addr; one load, store, FP access, AMO or compressed access at t. */
+  private access(emit: (...ws: number[]) => void, addr: number): void {
+    const rng = this.rng;
+    const [t, d] = this.temps(2, C_TEMPS);
+    emit(...liSequence(t, BigInt(addr)));
+    switch (rng.below(6)) {
+      case 0: emit(E.load(rng.pick(["lb", "lh", "lw", "ld", "lbu", "lhu", "lwu"] as const), d, t, 0)); break;
+      case 1: emit(E.store(rng.pick(["sb", "sh", "sw", "sd"] as const), t, rng.range(0, 31), 0)); break;
+      case 2: emit(rng.chance(0.5) ? E.fld(rng.range(0, 31), t, 0) : E.fsw(t, rng.range(0, 31), 0)); break;
+      case 3: {
+        const op = rng.pick(["amoswap", "amoadd", "amoor", "lr", "sc"] as const);
+        emit(E.amo(op, rng.pick([4, 8] as const), d, t, op === "lr" ? 0 : rng.range(0, 31), false, false));
+        break;
+      }
+      case 4: emit(rng.chance(0.5) ? E.cLd(d, t, 0) : E.cSw(t, d, 0)); break;
+      default: emit(E.load("ld", d, t, 0), E.aluImm("addi", d, d, 1), E.store("sd", t, d, 0)); break;
+    }
+  }
+}
+
+/** How many special items a case gets, and the outer loop's passes. */
+const MIN_SPECIALS = 2, MAX_SPECIALS = 8;
+const MIN_TRIPS = 2, MAX_TRIPS = 6;
+/** The code must end below NEAR_DATA (leaving room for the final wfi). */
+export const CODE_LIMIT = NEAR_DATA - CODE_BASE - 4;
+
+/** Case `index` for `seed`: the same arguments always give the same case. */
+export function generateTrapCase(seed: number, index: number, kinds: readonly SpecialKind[] = SPECIAL_KINDS): TrapCase {
+  const group = GROUPS[index % GROUPS.length];
+  const base = generateCase(seed, group, index);
+  const rng = new Rng(hashSeed([seed, 0x7ab5, index]));
+  const specials = new SpecialBuilder(rng);
+  const items: Item[] = base.items.map((it) => ({ ...it, id: it.id * 16, target: it.target === undefined ? undefined : it.target * 16 }));
+  for (let n = rng.range(MIN_SPECIALS, MAX_SPECIALS); n > 0; n--) {
+    const at = rng.range(0, items.length);
+    const prevId = at === 0 ? -16 : items[at - 1].id;
+    const nextId = at === items.length ? prevId + 16 : items[at].id;
+    if (nextId - prevId < 2) continue; // no id left between them
+    items.splice(at, 0, specials.build(rng.pick(kinds), Math.floor((prevId + nextId) / 2)));
+  }
+  let medeleg = 0n;
+  const policy = rng.below(3); // none, all, or some delegated
+  for (const cause of DELEGABLE) if (policy === 1 || (policy === 2 && rng.chance(0.5))) medeleg |= 1n << BigInt(cause);
+  const tail = loopTail(rng);
+  return { seed, index, group, init: base.init, items, medeleg, trips: rng.range(MIN_TRIPS, MAX_TRIPS), tail, slots: specials.slots, fill: rng.u32() };
+}
+
+/** ld b, CONTROL; addi b, b, -1; sd b, CONTROL; beqz b, out; j start: one more pass. */
+function loopTail(rng: Rng): Item {
+  const [a, b] = [rng.range(1, 15), rng.range(16, 30)];
+  const parts = [...liSequence(a, BigInt(CONTROL)), E.load("ld", b, a, 0), E.aluImm("addi", b, b, -1), E.store("sd", a, b, 0), E.branch("beq", b, 0, 8)].map(word);
+  parts.push({ size: 4, encode: (c: PartContext) => E.jal(0, -c.pc) });
+  return { id: Number.MAX_SAFE_INTEGER, kind: "loopTail", parts, xs: [a, b], fs: [], mem: [] };
+}
+
+/** The program's code: the items and the loop tail (forward targets past the last item land on the tail). */
+export function assembleTrapCase(tc: TrapCase, items: readonly Item[] = tc.items): Uint8Array {
+  const code = assemble([...items, tc.tail]);
+  if (code.length > CODE_LIMIT) throw new Error(`case ${tc.index}: ${code.length} bytes of code do not fit below the near data`);
+  return code;
+}
+
+/** Memory regions whose final contents are compared, [address, size, name]. */
+export const COMPARED_MEMORY: ReadonlyArray<readonly [number, number, string]> = [
+  [SCRATCH, SCRATCH_SIZE, "scratch"],
+  [NEAR_DATA, NEAR_DATA_SIZE, "near data"],
+  [FUNC_PAGE, 0x1000, "function page"],
+  [M_SAVE, SAVE_SIZE, "M trap log"],
+  [S_SAVE, SAVE_SIZE, "S trap log"],
+  [CONTROL, 8, "loop counter"],
+  [PT_L0, 0x1000, "level-0 page table"],
+  [BEFORE_HOLE, 0x1000, "page before the hole"],
+  [UNACCESSED_PAGE, 0x1000, "unaccessed page"],
+  [CODE_BASE, NEAR_DATA - CODE_BASE, "code"],
+];

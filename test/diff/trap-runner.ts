@@ -1,0 +1,161 @@
+// Runs trap-programs.ts cases on one Parley core (interpreter or translator) and captures the
+// final architectural state: registers, pc, privilege, trap CSRs, instructions retired, and every
+// memory region the program or its trap handlers may write.
+import { Cpu, ExitReason, PRIV_M, PRIV_S, type CpuOptions } from "../../src/cpu/cpu.ts";
+import * as CL from "../../src/cpu/layout.ts";
+import { loadCoreModule } from "../../src/host/node/core-module.ts";
+import {
+  CSR_FCSR, CSR_MCAUSE, CSR_MEDELEG, CSR_MEPC, CSR_MIDELEG, CSR_MIE, CSR_MSCRATCH, CSR_MSTATUS, CSR_MTVAL, CSR_MTVEC,
+  CSR_SATP, CSR_SCAUSE, CSR_SEPC, CSR_SSCRATCH, CSR_STVAL, CSR_STVEC,
+} from "../../src/cpu/csr-numbers.ts";
+import * as E from "./encode.ts";
+import { CODE_BASE, SCRATCH } from "./layout.ts";
+import { Rng } from "./rng.ts";
+import {
+  BEFORE_HOLE, CODE_PAGES, COMPARED_MEMORY, CONTROL, EXECONLY_PAGE, FUNC_PAGE, FUNC_SLOT_SIZE, M_HANDLER, M_SAVE, NEAR_DATA,
+  RAM_BASE, RAM_SIZE, READONLY_PAGE, SATP_SV39, S_HANDLER, S_SAVE, UNACCESSED_PAGE, assembleTrapCase, pageTables, trapHandler,
+  type TrapCase,
+} from "./trap-programs.ts";
+import type { Item } from "./sequence.ts";
+
+/** mstatus.FS = Dirty: FP instructions and the fcsr CSRs are enabled. */
+const MSTATUS_FS = 3n << 13n;
+/** Far more than any case retires (a few hundred instructions a pass, a few passes). */
+const STEP_LIMIT = 1_000_000;
+const RET = E.jalr(0, 1, 0);
+
+/** The CSRs compared at the end. */
+export const COMPARED_CSRS: ReadonlyArray<readonly [number, string]> = [
+  [CSR_MSTATUS, "mstatus"], [CSR_MCAUSE, "mcause"], [CSR_MEPC, "mepc"], [CSR_MTVAL, "mtval"], [CSR_MSCRATCH, "mscratch"],
+  [CSR_SCAUSE, "scause"], [CSR_SEPC, "sepc"], [CSR_STVAL, "stval"], [CSR_SSCRATCH, "sscratch"], [CSR_FCSR, "fcsr"],
+];
+
+export interface FinalState {
+  /** How run() ended: "wfi" at the end of the code, or a description of anything else. */
+  end: string;
+  pc: bigint;
+  priv: number;
+  /** Instructions retired by this run. */
+  instret: bigint;
+  x: bigint[];
+  f: bigint[];
+  csrs: bigint[];
+  memory: Uint8Array[];
+}
+
+export type Engine = { name: string; jit: CpuOptions["jit"]; slices: readonly number[] };
+
+function u64s(values: readonly bigint[]): Uint8Array {
+  const out = new Uint8Array(values.length * 8);
+  const view = new DataView(out.buffer);
+  values.forEach((v, i) => view.setBigUint64(i * 8, v, true));
+  return out;
+}
+
+/** Pseudo-random bytes (the initial contents of the data pages). */
+function noise(seed: number, size: number): Uint8Array {
+  const rng = new Rng(seed);
+  const out = new Uint8Array(size);
+  for (let i = 0; i < size; i += 4) new DataView(out.buffer).setUint32(i, rng.u32(), true);
+  return out;
+}
+
+export class TrapRunner {
+  private cpu: Cpu;
+  /** Instructions retired over all runs, and of those by translated code. */
+  retired = 0n;
+  translated = 0n;
+
+  constructor(readonly engine: Engine) {
+    this.cpu = this.makeCpu();
+  }
+
+  private makeCpu(): Cpu {
+    return new Cpu({ module: loadCoreModule(), ramSize: RAM_SIZE, jit: this.engine.jit });
+  }
+
+  /** A fresh core (translations, decoded code, TLB and counters from earlier cases gone). */
+  reset(): void {
+    this.cpu = this.makeCpu();
+  }
+
+  /** Runs the case (with `items` instead of its own, when shrinking) and returns its final state. */
+  run(tc: TrapCase, items: readonly Item[] = tc.items): FinalState {
+    const cpu = this.cpu;
+    this.load(tc, items);
+    const instret0 = cpu.instret, translated0 = cpu.getState(CL.S_JIT_RETIRED);
+    const codeEnd = CODE_BASE + assembleTrapCase(tc, items).length;
+    let end = `no wfi within ${STEP_LIMIT} steps`;
+    for (let steps = 0, k = 0; steps < STEP_LIMIT; k++) {
+      const slice = this.engine.slices[k % this.engine.slices.length];
+      const exit = cpu.run(slice);
+      steps += slice;
+      if (exit === ExitReason.Wfi) {
+        const pc = Number(cpu.pc);
+        end = pc === codeEnd || pc === codeEnd + 4 ? "wfi" : `wfi at 0x${pc.toString(16)}, not at the end`;
+        break;
+      }
+      if (exit !== ExitReason.Budget) {
+        end = `exit ${exit}`;
+        break;
+      }
+    }
+    this.retired += cpu.instret - instret0;
+    this.translated += cpu.getState(CL.S_JIT_RETIRED) - translated0;
+    return {
+      end,
+      pc: cpu.pc,
+      priv: cpu.priv,
+      instret: cpu.instret - instret0,
+      x: Array.from({ length: 32 }, (_, i) => cpu.x(i)),
+      f: Array.from({ length: 32 }, (_, i) => cpu.f(i)),
+      csrs: COMPARED_CSRS.map(([csr]) => cpu.readCsr(csr)),
+      memory: COMPARED_MEMORY.map(([addr, size]) => cpu.readRam(addr, size)),
+    };
+  }
+
+  /** Writes the whole environment anew (so nothing of an earlier case survives) and sets up the hart. */
+  private load(tc: TrapCase, items: readonly Item[]): void {
+    const cpu = this.cpu;
+    const code = assembleTrapCase(tc, items);
+    // The code pages: zeros around the code and its final wfi, then the near data.
+    const codeImage = new Uint8Array(CODE_PAGES[1] - CODE_PAGES[0]);
+    codeImage.set(code, CODE_BASE - RAM_BASE);
+    codeImage.set(E.toBytes([E.wfi()]), CODE_BASE - RAM_BASE + code.length);
+    codeImage.set(noise(tc.fill, 0x400), NEAR_DATA - RAM_BASE);
+    cpu.writeRam(RAM_BASE, codeImage);
+    const funcPage = noise(tc.fill ^ 1, 0x1000);
+    tc.slots.forEach((w, i) => funcPage.set(E.toBytes([w, RET]), i * FUNC_SLOT_SIZE));
+    cpu.writeRam(FUNC_PAGE, funcPage);
+    const handlers = new Uint8Array(0x1000);
+    handlers.set(E.toBytes(trapHandler(true)), M_HANDLER - RAM_BASE - 0x6000);
+    handlers.set(E.toBytes(trapHandler(false)), S_HANDLER - RAM_BASE - 0x6000);
+    cpu.writeRam(M_HANDLER, handlers);
+    cpu.writeRam(M_SAVE, new Uint8Array(0x1000)); // both save areas
+    cpu.writeRam(CONTROL, u64s([BigInt(tc.trips)]));
+    for (const [addr, entries] of pageTables()) cpu.writeRam(addr, u64s(entries));
+    for (const [page, salt] of [[BEFORE_HOLE, 2], [READONLY_PAGE, 3], [EXECONLY_PAGE, 4], [UNACCESSED_PAGE, 5]]) {
+      cpu.writeRam(page, noise(tc.fill ^ salt, 0x1000));
+    }
+    cpu.writeRam(SCRATCH, tc.init.mem);
+
+    cpu.priv = PRIV_M;
+    cpu.writeCsr(CSR_MIE, 0n);
+    cpu.writeCsr(CSR_MIDELEG, 0n);
+    cpu.writeCsr(CSR_MEDELEG, tc.medeleg);
+    cpu.writeCsr(CSR_MTVEC, BigInt(M_HANDLER));
+    cpu.writeCsr(CSR_STVEC, BigInt(S_HANDLER));
+    cpu.writeCsr(CSR_MSCRATCH, BigInt(M_SAVE));
+    cpu.writeCsr(CSR_SSCRATCH, BigInt(S_SAVE));
+    cpu.writeCsr(CSR_MSTATUS, MSTATUS_FS);
+    for (const csr of [CSR_MCAUSE, CSR_MEPC, CSR_MTVAL, CSR_SCAUSE, CSR_SEPC, CSR_STVAL]) cpu.writeCsr(csr, 0n);
+    cpu.writeCsr(CSR_SATP, SATP_SV39);
+    cpu.flushTlb();
+    for (let i = 1; i < 32; i++) cpu.setX(i, tc.init.x[i]);
+    for (let i = 0; i < 32; i++) cpu.setF(i, tc.init.f[i]);
+    cpu.writeCsr(CSR_FCSR, BigInt(tc.init.fcsr));
+    cpu.setState(CL.S_RESERVATION, -1n);
+    cpu.priv = PRIV_S;
+    cpu.pc = BigInt(CODE_BASE);
+  }
+}
