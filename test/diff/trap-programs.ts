@@ -12,7 +12,7 @@
 // final states must be identical.
 import * as E from "./encode.ts";
 import { CODE_BASE, SCRATCH, SCRATCH_SIZE } from "./layout.ts";
-import { GROUPS, Rng, assemble, generateCase, hashSeed, liSequence, type Group, type Item, type PartContext } from "./generate.ts";
+import { GROUPS, Rng, assemble, generateCase, hashSeed, liSequence, type Group, type Item, type Part, type PartContext } from "./generate.ts";
 import type { MachineState } from "./layout.ts";
 
 // ---- the address space (identity-mapped: virtual = physical) --------------------------------
@@ -171,7 +171,7 @@ const DELEGABLE = [2, 3, 4, 5, 6, 7, 9, 13, 15];
 const TEMPS = Array.from({ length: 30 }, (_, i) => i + 1);
 const C_TEMPS = [8, 9, 10, 11, 12, 13, 14, 15];
 
-const word = (w: number) => ({ size: E.insnSize(w), encode: () => w });
+const word = (w: number): Part => ({ size: E.insnSize(w), encode: () => w });
 
 class SpecialBuilder {
   private slot = 0;
