@@ -15,7 +15,7 @@ import { disassemble, fName, shrinkItems, xName } from "./compare.ts";
 import { CODE_BASE } from "./layout.ts";
 import type { Item } from "./sequence.ts";
 import { COMPARED_MEMORY, SPECIAL_KINDS, assembleTrapCase, generateTrapCase, type SpecialKind, type TrapCase } from "./trap-programs.ts";
-import { COMPARED_CSRS, TrapRunner, type Engine, type FinalState } from "./trap-runner.ts";
+import { COMPARED_CSRS, TrapRunner, loggedCauses, type Engine, type FinalState } from "./trap-runner.ts";
 
 const SEED = Number(process.env.DIFF_SEED ?? 1);
 const CASES = Number(process.env.INTERP_JIT_CASES ?? 400);
@@ -43,6 +43,12 @@ const TRANSLATOR: Engine[] = [
 const KNOWN_DIVERGENCES: ReadonlyArray<{ kind: SpecialKind; why: string }> = [];
 
 const hex = (v: bigint | number) => "0x" + v.toString(16);
+
+/**
+ * What the handlers must have seen over all cases: misaligned, access and page faults, illegal
+ * instructions, breakpoints, ecalls from U and S, and the supervisor software interrupt.
+ */
+const EXPECTED_CAUSES = [2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n, 13n, 15n, (1n << 63n) | 1n];
 
 /** Differences between two final states, as "what: interpreter ... translator ..." lines. */
 export function diffFinal(ref: FinalState, got: FinalState): string[] {
@@ -96,7 +102,7 @@ async function reproduce(tc: TrapCase, engine: Engine, historyFrom: number): Pro
     `MISMATCH seed=${tc.seed} case=${tc.index} group=${tc.group} (${engine.name}, slices ${engine.slices.join(", ")})`,
     `  replay: ${replay}`,
     `shrunk from ${tc.items.length} to ${items.length} item(s) [${items.map((i) => i.kind).join(", ")}] plus the loop tail;`,
-    `${tc.trips} passes, medeleg ${hex(tc.medeleg)}, ${code.length} bytes at ${hex(CODE_BASE)}:`,
+    `${tc.user ? "U" : "S"}-mode, ${tc.trips} passes, medeleg ${hex(tc.medeleg)}, mideleg ${hex(tc.mideleg)}, ${code.length} bytes at ${hex(CODE_BASE)}:`,
     ...disassemble(code).map((l) => "  " + l),
     "initial registers the items mention:",
     ...[...new Set(items.flatMap((i) => i.xs))].sort((a, b) => a - b).filter((r) => r).map((r) => `  ${xName(r)} = ${hex(tc.init.x[r])}`),
@@ -113,14 +119,21 @@ test("generated programs run to their end on the interpreter, trapping and rewri
   assert.ok(existsSync(join(REPO_ROOT, "build/cpu.wasm")), "build/cpu.wasm is missing: run `npm run build`");
   console.log(`interp-vs-jit: seed ${SEED} (DIFF_SEED), ${cases.length} cases (INTERP_JIT_CASES=${CASES})`);
   const runner = new TrapRunner(INTERPRETER);
+  const causes = new Set<bigint>();
   const unfinished = cases.flatMap((tc) => {
     const s = runner.run(tc);
-    return s.end === "wfi" ? [] : [`case ${tc.index}: ${s.end}`];
+    for (const c of loggedCauses(s)) causes.add(c);
+    const expected = tc.user ? "final wfi trapped into the " + ((tc.medeleg >> 2n) & 1n ? "S" : "M") + "-mode handler" : "wfi";
+    return s.end === expected ? [] : [`case ${tc.index} (${tc.user ? "U" : "S"}-mode): ${s.end}`];
   });
   assert.deepEqual(unfinished, []);
   // Every special kind occurs (the test must exercise what it claims to).
   const kinds = new Set(cases.flatMap((tc) => tc.items.map((i) => i.kind)));
-  if (ONLY === undefined) for (const k of SPECIAL_KINDS) assert.ok(kinds.has(k), `no case has a ${k} item`);
+  if (ONLY === undefined) {
+    for (const k of SPECIAL_KINDS) assert.ok(kinds.has(k), `no case has a ${k} item`);
+    const missing = EXPECTED_CAUSES.filter((c) => !causes.has(c));
+    assert.deepEqual(missing.map(hex), [], "trap causes no program raised");
+  }
 });
 
 for (const engine of TRANSLATOR) {

@@ -54,61 +54,80 @@ export const BEFORE_HOLE = HOLE_PAGE - 0x1000;
 
 // ---- the trap handlers ----------------------------------------------------------------------
 
-/** Log layout in a save area: saved t1, t2; trap count; then LOG_ENTRIES entries of cause, epc, tval. */
-const SAVE_COUNT = 16;
-const LOG_FIRST = 32;
-const LOG_ENTRY = 32;
-const LOG_ENTRIES = 16;
+/** Save area layout: saved t1, t2; trap count; the code's end; then LOG_ENTRIES entries of cause, epc, tval. */
+export const LOG_COUNT = 16;
+export const SAVE_END = 24;
+export const LOG_FIRST = 32;
+export const LOG_ENTRY = 32;
+export const LOG_ENTRIES = 16;
+/** Where a handler stops the hart (a wfi) when the trapping instruction is the code's final wfi (U-mode). */
+export const HALT_OFFSET = 34 * 4;
 
 const T0 = 5, T1 = 6, T2 = 7;
 
 /**
  * A handler that logs the trap and resumes after the faulting instruction (whose length it reads
- * from the instruction's low bits), leaving every register as it found it. `m`: M-mode CSRs and
- * mret, else S-mode CSRs and sret. The scratch CSR holds the save area's address.
+ * from the instruction's low bits), leaving every register as it found it; an interrupt (the
+ * supervisor software interrupt a program raises) resumes at epc itself, with the pending bit
+ * cleared. `m`: M-mode CSRs and mret, else S-mode CSRs and sret. The scratch CSR holds the save
+ * area's address. A trap on the code's final wfi (illegal in U-mode) halts in the handler.
  */
 export function trapHandler(m: boolean): number[] {
-  const [scratch, epc, cause, tval] = m ? [0x340, 0x341, 0x342, 0x343] : [0x140, 0x141, 0x142, 0x143];
-  return [
-    E.csr("csrrw", T0, scratch, T0), // t0 = save area, scratch = the program's t0
-    E.store("sd", T0, T1, 0),
-    E.store("sd", T0, T2, 8),
-    E.load("ld", T1, T0, SAVE_COUNT),
-    E.aluImm("addi", T2, T1, 1),
-    E.store("sd", T0, T2, SAVE_COUNT),
-    E.aluImm("andi", T1, T1, LOG_ENTRIES - 1),
-    E.shiftImm("slli", T1, T1, Math.log2(LOG_ENTRY)),
-    E.aluReg("add", T1, T1, T0), // t1 + LOG_FIRST = this trap's log entry
-    E.csr("csrrs", T2, cause, 0),
-    E.store("sd", T1, T2, LOG_FIRST),
-    E.csr("csrrs", T2, tval, 0),
-    E.store("sd", T1, T2, LOG_FIRST + 16),
-    E.csr("csrrs", T2, epc, 0),
-    E.store("sd", T1, T2, LOG_FIRST + 8),
+  const [scratch, epc, cause, tval, ip] = m ? [0x340, 0x341, 0x342, 0x343, 0x344] : [0x140, 0x141, 0x142, 0x143, 0x144];
+  const words = [
+    /* 0 */ E.csr("csrrw", T0, scratch, T0), // t0 = save area, scratch = the program's t0
+    /* 1 */ E.store("sd", T0, T1, 0),
+    /* 2 */ E.store("sd", T0, T2, 8),
+    /* 3 */ E.load("ld", T1, T0, LOG_COUNT),
+    /* 4 */ E.aluImm("addi", T2, T1, 1),
+    /* 5 */ E.store("sd", T0, T2, LOG_COUNT),
+    /* 6 */ E.aluImm("andi", T1, T1, LOG_ENTRIES - 1),
+    /* 7 */ E.shiftImm("slli", T1, T1, Math.log2(LOG_ENTRY)),
+    /* 8 */ E.aluReg("add", T1, T1, T0), // t1 + LOG_FIRST = this trap's log entry
+    /* 9 */ E.csr("csrrs", T2, cause, 0),
+    /* 10 */ E.store("sd", T1, T2, LOG_FIRST),
+    /* 11 */ E.csr("csrrs", T2, tval, 0),
+    /* 12 */ E.store("sd", T1, T2, LOG_FIRST + 16),
+    /* 13 */ E.csr("csrrs", T2, epc, 0),
+    /* 14 */ E.store("sd", T1, T2, LOG_FIRST + 8),
+    /* 15 */ E.aluImm("addi", T1, T2, 0),
+    /* 16 */ E.load("ld", T2, T0, SAVE_END),
+    /* 17 */ E.branch("beq", T1, T2, (34 - 17) * 4), // halt
+    /* 18 */ E.csr("csrrs", T2, cause, 0),
+    /* 19 */ E.branch("blt", T2, 0, (32 - 19) * 4), // an interrupt
     // Resume after the faulting instruction: 4 bytes when its low two bits are 11, else 2.
-    E.aluImm("addi", T1, T2, 0),
-    E.load("lhu", T2, T1, 0),
-    E.aluImm("andi", T2, T2, 3),
-    E.aluImm("addi", T2, T2, -3),
-    E.branch("bne", T2, 0, 12),
-    E.aluImm("addi", T1, T1, 4),
-    E.jal(0, 8),
-    E.aluImm("addi", T1, T1, 2),
-    E.csr("csrrw", 0, epc, T1),
-    E.load("ld", T1, T0, 0),
-    E.load("ld", T2, T0, 8),
-    E.csr("csrrw", T0, scratch, T0), // t0 restored, scratch = the save area again
-    m ? 0x30200073 /* mret */ : 0x10200073 /* sret */,
+    /* 20 */ E.load("lhu", T2, T1, 0),
+    /* 21 */ E.aluImm("andi", T2, T2, 3),
+    /* 22 */ E.aluImm("addi", T2, T2, -3),
+    /* 23 */ E.branch("bne", T2, 0, 12),
+    /* 24 */ E.aluImm("addi", T1, T1, 4),
+    /* 25 */ E.jal(0, 8),
+    /* 26 */ E.aluImm("addi", T1, T1, 2),
+    /* 27 */ E.csr("csrrw", 0, epc, T1),
+    /* 28 */ E.load("ld", T1, T0, 0),
+    /* 29 */ E.load("ld", T2, T0, 8),
+    /* 30 */ E.csr("csrrw", T0, scratch, T0), // t0 restored, scratch = the save area again
+    /* 31 */ m ? 0x30200073 /* mret */ : 0x10200073 /* sret */,
+    /* 32 */ E.csr("csrrci", 0, ip, 2), // clear SSIP
+    /* 33 */ E.jal(0, (28 - 33) * 4),
+    /* 34 */ E.wfi(),
+    /* 35 */ E.jal(0, -4),
   ];
+  if (words.length * 4 !== HALT_OFFSET + 8) throw new Error("trap handler layout changed: update the offsets");
+  return words;
 }
 
 // ---- page tables ----------------------------------------------------------------------------
 
-const PTE_V = 1, PTE_R = 2, PTE_W = 4, PTE_X = 8, PTE_A = 0x40, PTE_D = 0x80;
+const PTE_V = 1, PTE_R = 2, PTE_W = 4, PTE_X = 8, PTE_U = 0x10, PTE_A = 0x40, PTE_D = 0x80;
 const pte = (pa: number, flags: number) => BigInt(((pa >>> 12) << 10) | flags) & 0xffff_ffffn;
 
-/** The level-0 table: RAM identity-mapped R W X A D, except the special pages. */
-export function levelZeroTable(): bigint[] {
+/**
+ * The level-0 table: RAM identity-mapped R W X A D, except the special pages. For a U-mode
+ * program every page is a user page but the handlers' code and save areas (S-mode cannot
+ * execute user pages; it reads the trapping instruction with mstatus.SUM set).
+ */
+export function levelZeroTable(user: boolean): bigint[] {
   const entries: bigint[] = [];
   for (let i = 0; i < 512; i++) {
     const va = RAM_BASE + i * 0x1000;
@@ -119,6 +138,7 @@ export function levelZeroTable(): bigint[] {
     else if (va === EXECONLY_PAGE) flags = PTE_V | PTE_X | PTE_A;
     else if (va === UNACCESSED_PAGE) flags = PTE_V | PTE_R | PTE_W;
     else if (va === DEVICE_PAGE) pa = DEVICE_PHYS;
+    if (user && flags && va !== M_HANDLER && va !== M_SAVE) flags |= PTE_U;
     entries.push(va >= RAM_BASE + RAM_SIZE ? 0n : pte(pa, flags));
   }
   return entries;
@@ -128,12 +148,12 @@ export function levelZeroTable(): bigint[] {
 export const SATP_SV39 = (8n << 60n) | BigInt(PT_ROOT >>> 12);
 
 /** The page-table pages' contents: root -> L1 (VA bits 38:30 = 2) -> L0 (bits 29:21 = 0). */
-export function pageTables(): Map<number, bigint[]> {
+export function pageTables(user: boolean): Map<number, bigint[]> {
   const root = new Array<bigint>(512).fill(0n);
   root[(RAM_BASE / 2 ** 30) & 0x1ff] = pte(PT_L1, PTE_V);
   const l1 = new Array<bigint>(512).fill(0n);
   l1[0] = pte(PT_L0, PTE_V);
-  return new Map([[PT_ROOT, root], [PT_L1, l1], [PT_L0, levelZeroTable()]]);
+  return new Map([[PT_ROOT, root], [PT_L1, l1], [PT_L0, levelZeroTable(user)]]);
 }
 
 // ---- cases ----------------------------------------------------------------------------------
@@ -141,7 +161,7 @@ export function pageTables(): Map<number, bigint[]> {
 /** Kinds of the spliced-in items (each generated by the function of the same name below). */
 export const SPECIAL_KINDS = [
   "illegal", "breakpoint", "ecall", "misalignedAtomic", "fault", "straddle", "unaccessed",
-  "smcHere", "smcHereNoFence", "smcCall", "smcCallNoFence", "codePageData",
+  "smcHere", "smcHereNoFence", "smcCall", "smcCallNoFence", "codePageData", "softInterrupt",
 ] as const;
 export type SpecialKind = (typeof SPECIAL_KINDS)[number];
 
@@ -152,8 +172,12 @@ export interface TrapCase {
   init: MachineState;
   /** The sequence's items with the special items spliced in (ids: base ids * 16, specials in between). */
   items: Item[];
+  /** The program's privilege: S-mode, or U-mode (its traps go to S- or M-mode). */
+  user: boolean;
   /** Causes delegated to S-mode (the rest go to M-mode). */
   medeleg: bigint;
+  /** Interrupts delegated: the supervisor software interrupt or none (then S-mode cannot raise it). */
+  mideleg: bigint;
   /** Passes of the outer loop. */
   trips: number;
   /** The outer loop's tail (not shrinkable). */
@@ -164,8 +188,10 @@ export interface TrapCase {
   fill: number;
 }
 
-/** Causes a case may delegate: misaligned, access, illegal, breakpoint, ecall from S, page faults. */
-const DELEGABLE = [2, 3, 4, 5, 6, 7, 9, 13, 15];
+/** Causes a case may delegate: misaligned, access, illegal, breakpoint, ecall from U and S, page faults. */
+const DELEGABLE = [2, 3, 4, 5, 6, 7, 8, 9, 13, 15];
+/** mip.SSIP / mideleg's bit for the supervisor software interrupt. */
+export const SSIP = 2n;
 
 /** Registers a special item may use as scratch (everything but x0 and the scratch base x31). */
 const TEMPS = Array.from({ length: 30 }, (_, i) => i + 1);
@@ -227,6 +253,11 @@ class SpecialBuilder {
         break;
       case "ecall":
         emit(0x00000073);
+        break;
+      case "softInterrupt":
+        // Raises the supervisor software interrupt (sip.SSIP, writable when delegated; illegal
+        // in U-mode): taken right after the CSR write, in the middle of the block.
+        emit(E.csr("csrrsi", rng.chance(0.5) ? 0 : this.temps(1)[0], 0x144, 2));
         break;
       case "misalignedAtomic": {
         const [t, d, s] = this.temps(3);
@@ -290,6 +321,12 @@ class SpecialBuilder {
         break;
       }
     }
+    // For the reproducer: the register fields of the 32-bit instructions (FP ones included).
+    for (const part of item.parts) {
+      if (part.size !== 4) continue;
+      const w = part.encode({ pc: 0, itemPc: 0, target: 0 });
+      for (const shift of [7, 15, 20]) if (!item.xs.includes((w >>> shift) & 31)) item.xs.push((w >>> shift) & 31);
+    }
     return item;
   }
 
@@ -337,7 +374,9 @@ export function generateTrapCase(seed: number, index: number, kinds: readonly Sp
   const policy = rng.below(3); // none, all, or some delegated
   for (const cause of DELEGABLE) if (policy === 1 || (policy === 2 && rng.chance(0.5))) medeleg |= 1n << BigInt(cause);
   const tail = loopTail(rng);
-  return { seed, index, group, init: base.init, items, medeleg, trips: rng.range(MIN_TRIPS, MAX_TRIPS), tail, slots: specials.slots, fill: rng.u32() };
+  const user = rng.chance(0.3);
+  const mideleg = rng.chance(0.7) ? SSIP : 0n;
+  return { seed, index, group, init: base.init, items, user, medeleg, mideleg, trips: rng.range(MIN_TRIPS, MAX_TRIPS), tail, slots: specials.slots, fill: rng.u32() };
 }
 
 /** ld b, CONTROL; addi b, b, -1; sd b, CONTROL; beqz b, out; j start: one more pass. */

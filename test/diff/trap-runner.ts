@@ -1,18 +1,18 @@
 // Runs trap-programs.ts cases on one Parley core (interpreter or translator) and captures the
 // final architectural state: registers, pc, privilege, trap CSRs, instructions retired, and every
 // memory region the program or its trap handlers may write.
-import { Cpu, ExitReason, PRIV_M, PRIV_S, type CpuOptions } from "../../src/cpu/cpu.ts";
+import { Cpu, ExitReason, PRIV_M, PRIV_S, PRIV_U, type CpuOptions } from "../../src/cpu/cpu.ts";
 import * as CL from "../../src/cpu/layout.ts";
 import { loadCoreModule } from "../../src/host/node/core-module.ts";
 import {
-  CSR_FCSR, CSR_MCAUSE, CSR_MEDELEG, CSR_MEPC, CSR_MIDELEG, CSR_MIE, CSR_MSCRATCH, CSR_MSTATUS, CSR_MTVAL, CSR_MTVEC,
+  CSR_FCSR, CSR_MCAUSE, CSR_MEDELEG, CSR_MEPC, CSR_MIDELEG, CSR_MIE, CSR_MIP, CSR_MSCRATCH, CSR_MSTATUS, CSR_MTVAL, CSR_MTVEC,
   CSR_SATP, CSR_SCAUSE, CSR_SEPC, CSR_SSCRATCH, CSR_STVAL, CSR_STVEC,
 } from "../../src/cpu/csr-numbers.ts";
 import * as E from "./encode.ts";
 import { CODE_BASE, SCRATCH } from "./layout.ts";
 import { Rng } from "./rng.ts";
 import {
-  BEFORE_HOLE, CODE_PAGES, COMPARED_MEMORY, CONTROL, EXECONLY_PAGE, FUNC_PAGE, FUNC_SLOT_SIZE, M_HANDLER, M_SAVE, NEAR_DATA,
+  BEFORE_HOLE, CODE_PAGES, HALT_OFFSET, LOG_COUNT, LOG_ENTRIES, LOG_ENTRY, LOG_FIRST, SAVE_END, SSIP, COMPARED_MEMORY, CONTROL, EXECONLY_PAGE, FUNC_PAGE, FUNC_SLOT_SIZE, M_HANDLER, M_SAVE, NEAR_DATA,
   RAM_BASE, RAM_SIZE, READONLY_PAGE, SATP_SV39, S_HANDLER, S_SAVE, UNACCESSED_PAGE, assembleTrapCase, pageTables, trapHandler,
   type TrapCase,
 } from "./trap-programs.ts";
@@ -20,6 +20,9 @@ import type { Item } from "./sequence.ts";
 
 /** mstatus.FS = Dirty: FP instructions and the fcsr CSRs are enabled. */
 const MSTATUS_FS = 3n << 13n;
+/** mstatus.SIE (supervisor interrupts on in S-mode) and SUM (S-mode may read user pages). */
+const MSTATUS_SIE = 1n << 1n;
+const MSTATUS_SUM = 1n << 18n;
 /** Far more than any case retires (a few hundred instructions a pass, a few passes). */
 const STEP_LIMIT = 1_000_000;
 const RET = E.jalr(0, 1, 0);
@@ -60,6 +63,17 @@ function noise(seed: number, size: number): Uint8Array {
   return out;
 }
 
+/** The causes (mcause/scause values) the handlers logged, M-mode's first (the last 16 traps of each). */
+export function loggedCauses(state: FinalState): bigint[] {
+  const out: bigint[] = [];
+  for (const name of ["M trap log", "S trap log"]) {
+    const log = new DataView(state.memory[COMPARED_MEMORY.findIndex(([, , n]) => n === name)].buffer);
+    const count = Number(log.getBigUint64(LOG_COUNT, true));
+    for (let k = 0; k < Math.min(count, LOG_ENTRIES); k++) out.push(log.getBigUint64(LOG_FIRST + k * LOG_ENTRY, true));
+  }
+  return out;
+}
+
 export class TrapRunner {
   private cpu: Cpu;
   /** Instructions retired over all runs, and of those by translated code. */
@@ -92,7 +106,11 @@ export class TrapRunner {
       steps += slice;
       if (exit === ExitReason.Wfi) {
         const pc = Number(cpu.pc);
-        end = pc === codeEnd || pc === codeEnd + 4 ? "wfi" : `wfi at 0x${pc.toString(16)}, not at the end`;
+        const at = (addr: number) => pc === addr || pc === addr + 4;
+        if (at(codeEnd)) end = "wfi";
+        else if (at(M_HANDLER + HALT_OFFSET)) end = "final wfi trapped into the M-mode handler";
+        else if (at(S_HANDLER + HALT_OFFSET)) end = "final wfi trapped into the S-mode handler";
+        else end = `wfi at 0x${pc.toString(16)}, not at the end`;
         break;
       }
       if (exit !== ExitReason.Budget) {
@@ -132,22 +150,24 @@ export class TrapRunner {
     handlers.set(E.toBytes(trapHandler(false)), S_HANDLER - RAM_BASE - 0x6000);
     cpu.writeRam(M_HANDLER, handlers);
     cpu.writeRam(M_SAVE, new Uint8Array(0x1000)); // both save areas
+    for (const save of [M_SAVE, S_SAVE]) cpu.writeRam(save + SAVE_END, u64s([BigInt(CODE_BASE + code.length)]));
     cpu.writeRam(CONTROL, u64s([BigInt(tc.trips)]));
-    for (const [addr, entries] of pageTables()) cpu.writeRam(addr, u64s(entries));
+    for (const [addr, entries] of pageTables(tc.user)) cpu.writeRam(addr, u64s(entries));
     for (const [page, salt] of [[BEFORE_HOLE, 2], [READONLY_PAGE, 3], [EXECONLY_PAGE, 4], [UNACCESSED_PAGE, 5]]) {
       cpu.writeRam(page, noise(tc.fill ^ salt, 0x1000));
     }
     cpu.writeRam(SCRATCH, tc.init.mem);
 
     cpu.priv = PRIV_M;
-    cpu.writeCsr(CSR_MIE, 0n);
-    cpu.writeCsr(CSR_MIDELEG, 0n);
+    cpu.writeCsr(CSR_MIE, SSIP);
+    cpu.writeCsr(CSR_MIP, 0n);
+    cpu.writeCsr(CSR_MIDELEG, tc.mideleg);
     cpu.writeCsr(CSR_MEDELEG, tc.medeleg);
     cpu.writeCsr(CSR_MTVEC, BigInt(M_HANDLER));
     cpu.writeCsr(CSR_STVEC, BigInt(S_HANDLER));
     cpu.writeCsr(CSR_MSCRATCH, BigInt(M_SAVE));
     cpu.writeCsr(CSR_SSCRATCH, BigInt(S_SAVE));
-    cpu.writeCsr(CSR_MSTATUS, MSTATUS_FS);
+    cpu.writeCsr(CSR_MSTATUS, MSTATUS_FS | MSTATUS_SIE | (tc.user ? MSTATUS_SUM : 0n));
     for (const csr of [CSR_MCAUSE, CSR_MEPC, CSR_MTVAL, CSR_SCAUSE, CSR_SEPC, CSR_STVAL]) cpu.writeCsr(csr, 0n);
     cpu.writeCsr(CSR_SATP, SATP_SV39);
     cpu.flushTlb();
@@ -155,7 +175,7 @@ export class TrapRunner {
     for (let i = 0; i < 32; i++) cpu.setF(i, tc.init.f[i]);
     cpu.writeCsr(CSR_FCSR, BigInt(tc.init.fcsr));
     cpu.setState(CL.S_RESERVATION, -1n);
-    cpu.priv = PRIV_S;
+    cpu.priv = tc.user ? PRIV_U : PRIV_S;
     cpu.pc = BigInt(CODE_BASE);
   }
 }
