@@ -162,6 +162,7 @@ export function pageTables(user: boolean): Map<number, bigint[]> {
 export const SPECIAL_KINDS = [
   "illegal", "breakpoint", "ecall", "misalignedAtomic", "fault", "straddle", "unaccessed",
   "smcHere", "smcHereNoFence", "smcCall", "smcCallNoFence", "codePageData", "softInterrupt",
+  "fpDisabled", "remap",
 ] as const;
 export type SpecialKind = (typeof SPECIAL_KINDS)[number];
 
@@ -217,6 +218,16 @@ class SpecialBuilder {
     return out;
   }
 
+  /** A word for a rewritten slot: one 32-bit ALU instruction, or two compressed ones. */
+  private slotWord(): number {
+    if (this.rng.chance(0.7)) return this.aluInsn();
+    const half = () => {
+      const rd = this.rng.range(2, 30);
+      return this.rng.chance(0.5) ? E.cAddi(rd, this.rng.pick([1, -1, 5, -32, 31])) : E.cLi(rd, this.rng.range(-32, 31));
+    };
+    return (half() | (half() << 16)) >>> 0;
+  }
+
   /** A random ALU/M instruction writing rd (never x31 or ra). */
   private aluInsn(rd = this.rng.pick(TEMPS.filter((r) => r !== 1))): number {
     const rng = this.rng;
@@ -254,6 +265,33 @@ class SpecialBuilder {
       case "ecall":
         emit(0x00000073);
         break;
+      case "fpDisabled": {
+        // FP off (or Initial) around an FP instruction: off, it is illegal; Initial, it makes the
+        // state Dirty. Translated code checks mstatus.FS inline. (U-mode: sstatus is illegal.)
+        const [t] = this.temps(1);
+        emit(E.lui(t, 0x6), E.csr("csrrc", 0, 0x100, t)); // FS = Off
+        if (rng.chance(0.4)) emit(E.lui(t, 0x2), E.csr("csrrs", 0, 0x100, t)); // FS = Initial
+        const f = () => rng.range(0, 31);
+        emit(rng.pick([
+          () => E.fpArith("fadd", 1, 7, f(), f(), f()),
+          () => E.fld(f(), 31, rng.range(-200, 200) * 8),
+          () => E.fmvXF(1, t, f()),
+          () => E.csr("csrrs", t, E.CSR_FCSR, 0),
+          () => E.cFldsp(f(), 0),
+        ])());
+        emit(E.lui(t, 0x6), E.csr("csrrs", 0, 0x100, t)); // FS = Dirty again
+        break;
+      }
+      case "remap": {
+        // Rewrites a page-table entry (read-only page: W; execute-only page: R), sfence.vma,
+        // then accesses the page: translated code must not use what its TLB held.
+        const [t, v] = this.temps(2, C_TEMPS);
+        const [page, bit] = rng.chance(0.5) ? [READONLY_PAGE, PTE_W] : [EXECONLY_PAGE, PTE_R];
+        li(t, PT_L0 + ((page - RAM_BASE) >>> 12) * 8);
+        emit(E.load("ld", v, t, 0), E.aluImm("xori", v, v, bit), E.store("sd", t, v, 0), 0x12000073 /* sfence.vma */);
+        this.access(emit, page + rng.range(0, 0xff0));
+        break;
+      }
       case "softInterrupt":
         // Raises the supervisor software interrupt (sip.SSIP, writable when delegated; illegal
         // in U-mode): taken right after the CSR write, in the middle of the block.
@@ -275,24 +313,38 @@ class SpecialBuilder {
         break;
       }
       case "straddle":
-        // Misaligned accesses across the boundary into the hole: which byte faults, and whether
-        // a store wrote its first part, must agree.
-        this.access(emit, HOLE_PAGE - rng.range(1, 7));
+        // Misaligned accesses across a boundary between pages of different permissions (into
+        // the hole, read-only into execute-only, into the unaccessed page, into the device):
+        // which byte faults, and whether a store wrote its first part, must agree.
+        this.access(emit, rng.pick([HOLE_PAGE, EXECONLY_PAGE, UNACCESSED_PAGE, DEVICE_PAGE]) - rng.range(1, 7));
         break;
       case "unaccessed":
         this.access(emit, UNACCESSED_PAGE + rng.range(0, 0xff0));
         break;
       case "smcHere":
       case "smcHereNoFence": {
-        // auipc t, 0; li m, A^B; lw v, slot(t); xor v, v, m; sw v, slot(t); [fence.i]; slot: A or B
+        // auipc t, 0; li m, A^B; toggle the slot (lw/xor/sw, or amoxor.w); [fence.i]; a few
+        // instructions; slot: A or B. A and B may differ in length: one 32-bit instruction
+        // against two compressed ones, so the instruction boundaries move.
         const [t, m, v] = this.temps(3);
-        const a = this.aluInsn(), b = this.aluInsn();
-        const mask = liSequence(m, BigInt.asIntN(32, BigInt((a ^ b) >>> 0)));
-        const fence = kind === "smcHere" ? 1 : 0;
-        const slotOffset = 4 * (1 + mask.length + 3 + fence);
-        emit(E.auipc(t, 0), ...mask, E.load("lw", v, t, slotOffset), E.aluReg("xor", v, v, m), E.store("sw", t, v, slotOffset));
-        if (fence) emit(E.fenceI());
-        emit(a);
+        const a = this.slotWord(), b = this.slotWord();
+        const fillers = Array.from({ length: rng.below(3) }, () => this.aluInsn());
+        let slotOffset = 0;
+        emit(E.auipc(t, 0), ...liSequence(m, BigInt.asIntN(32, BigInt((a ^ b) >>> 0))));
+        if (rng.chance(0.7)) {
+          item.parts.push({ size: 4, encode: () => E.load("lw", v, t, slotOffset) });
+          emit(E.aluReg("xor", v, v, m));
+          item.parts.push({ size: 4, encode: () => E.store("sw", t, v, slotOffset) });
+        } else {
+          // An AMO: traps (misaligned) when the slot is not 4-byte aligned, leaving it alone.
+          item.parts.push({ size: 4, encode: () => E.aluImm("addi", v, t, slotOffset) });
+          emit(E.amo("amoxor", 4, rng.chance(0.5) ? 0 : v, v, m, false, false));
+        }
+        if (kind === "smcHere") emit(E.fenceI());
+        emit(...fillers);
+        slotOffset = item.parts.reduce((sum, p) => sum + p.size, 0);
+        if (E.insnSize(a) === 4) emit(a);
+        else emit(a & 0xffff, a >>> 16);
         break;
       }
       case "smcCall":
