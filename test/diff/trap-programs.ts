@@ -49,6 +49,9 @@ export const EXECONLY_PAGE = RAM_BASE + 0x32000; // X only: loads fault (MXR = 0
 export const UNACCESSED_PAGE = RAM_BASE + 0x33000; // R W with A = D = 0: the walk sets them
 export const DEVICE_PAGE = RAM_BASE + 0x34000; // maps physical 0x1000_0000, where nothing is: access faults
 export const DEVICE_PHYS = 0x1000_0000;
+/** On the execute-only page: a `ret`, and a 32-bit instruction whose second half is on the next page (no X). */
+export const EXECONLY_RET = 0;
+export const EXECONLY_STRADDLE = 0xffe;
 /** The page before the hole is mapped, so accesses can straddle into the hole. */
 export const BEFORE_HOLE = HOLE_PAGE - 0x1000;
 
@@ -60,62 +63,101 @@ export const SAVE_END = 24;
 export const LOG_FIRST = 32;
 export const LOG_ENTRY = 32;
 export const LOG_ENTRIES = 16;
-/** Where a handler stops the hart (a wfi) when the trapping instruction is the code's final wfi (U-mode). */
-export const HALT_OFFSET = 34 * 4;
+const T0 = 5, T1 = 6, T2 = 7, RA = 1;
 
-const T0 = 5, T1 = 6, T2 = 7;
+type Asm = number | string | ((at: (label: string) => number) => number);
+
+/** Instruction words from a list with labels (strings) that branches refer to by offset. */
+function assembleWithLabels(lines: readonly Asm[]): { words: number[]; labels: Map<string, number> } {
+  const labels = new Map<string, number>();
+  let n = 0;
+  for (const l of lines) {
+    if (typeof l === "string") labels.set(l, n * 4);
+    else n++;
+  }
+  const words: number[] = [];
+  for (const l of lines) {
+    if (typeof l === "number") words.push(l);
+    else if (typeof l === "function") {
+      const here = words.length * 4;
+      words.push(l((label) => labels.get(label)! - here));
+    }
+  }
+  return { words, labels };
+}
 
 /**
  * A handler that logs the trap and resumes after the faulting instruction (whose length it reads
- * from the instruction's low bits), leaving every register as it found it; an interrupt (the
- * supervisor software interrupt a program raises) resumes at epc itself, with the pending bit
- * cleared. `m`: M-mode CSRs and mret, else S-mode CSRs and sret. The scratch CSR holds the save
- * area's address. A trap on the code's final wfi (illegal in U-mode) halts in the handler.
+ * from the instruction's low bits), leaving every register as it found it. An instruction fetch
+ * fault resumes at ra (the faulting fetch was a call); an interrupt (the supervisor software
+ * interrupt a program raises) resumes at epc itself, with the pending bit cleared. A trap on the
+ * code's final wfi (illegal in U-mode) halts in the handler. `m`: M-mode CSRs and mret, else
+ * S-mode CSRs and sret. The scratch CSR holds the save area's address.
  */
-export function trapHandler(m: boolean): number[] {
+function handlerProgram(m: boolean) {
   const [scratch, epc, cause, tval, ip] = m ? [0x340, 0x341, 0x342, 0x343, 0x344] : [0x140, 0x141, 0x142, 0x143, 0x144];
-  const words = [
-    /* 0 */ E.csr("csrrw", T0, scratch, T0), // t0 = save area, scratch = the program's t0
-    /* 1 */ E.store("sd", T0, T1, 0),
-    /* 2 */ E.store("sd", T0, T2, 8),
-    /* 3 */ E.load("ld", T1, T0, LOG_COUNT),
-    /* 4 */ E.aluImm("addi", T2, T1, 1),
-    /* 5 */ E.store("sd", T0, T2, LOG_COUNT),
-    /* 6 */ E.aluImm("andi", T1, T1, LOG_ENTRIES - 1),
-    /* 7 */ E.shiftImm("slli", T1, T1, Math.log2(LOG_ENTRY)),
-    /* 8 */ E.aluReg("add", T1, T1, T0), // t1 + LOG_FIRST = this trap's log entry
-    /* 9 */ E.csr("csrrs", T2, cause, 0),
-    /* 10 */ E.store("sd", T1, T2, LOG_FIRST),
-    /* 11 */ E.csr("csrrs", T2, tval, 0),
-    /* 12 */ E.store("sd", T1, T2, LOG_FIRST + 16),
-    /* 13 */ E.csr("csrrs", T2, epc, 0),
-    /* 14 */ E.store("sd", T1, T2, LOG_FIRST + 8),
-    /* 15 */ E.aluImm("addi", T1, T2, 0),
-    /* 16 */ E.load("ld", T2, T0, SAVE_END),
-    /* 17 */ E.branch("beq", T1, T2, (34 - 17) * 4), // halt
-    /* 18 */ E.csr("csrrs", T2, cause, 0),
-    /* 19 */ E.branch("blt", T2, 0, (32 - 19) * 4), // an interrupt
+  return assembleWithLabels([
+    E.csr("csrrw", T0, scratch, T0), // t0 = save area, scratch = the program's t0
+    E.store("sd", T0, T1, 0),
+    E.store("sd", T0, T2, 8),
+    E.load("ld", T1, T0, LOG_COUNT),
+    E.aluImm("addi", T2, T1, 1),
+    E.store("sd", T0, T2, LOG_COUNT),
+    E.aluImm("andi", T1, T1, LOG_ENTRIES - 1),
+    E.shiftImm("slli", T1, T1, Math.log2(LOG_ENTRY)),
+    E.aluReg("add", T1, T1, T0), // t1 + LOG_FIRST = this trap's log entry
+    E.csr("csrrs", T2, cause, 0),
+    E.store("sd", T1, T2, LOG_FIRST),
+    E.csr("csrrs", T2, tval, 0),
+    E.store("sd", T1, T2, LOG_FIRST + 16),
+    E.csr("csrrs", T2, epc, 0),
+    E.store("sd", T1, T2, LOG_FIRST + 8),
+    E.aluImm("addi", T1, T2, 0), // t1 = epc
+    E.load("ld", T2, T0, SAVE_END),
+    (at) => E.branch("beq", T1, T2, at("halt")),
+    E.csr("csrrs", T2, cause, 0),
+    (at) => E.branch("blt", T2, 0, at("interrupt")),
+    E.aluImm("addi", T2, T2, -CAUSE_FETCH_ACCESS),
+    (at) => E.branch("beq", T2, 0, at("fetch")),
+    E.aluImm("addi", T2, T2, CAUSE_FETCH_ACCESS - CAUSE_FETCH_PAGE_FAULT),
+    (at) => E.branch("beq", T2, 0, at("fetch")),
     // Resume after the faulting instruction: 4 bytes when its low two bits are 11, else 2.
-    /* 20 */ E.load("lhu", T2, T1, 0),
-    /* 21 */ E.aluImm("andi", T2, T2, 3),
-    /* 22 */ E.aluImm("addi", T2, T2, -3),
-    /* 23 */ E.branch("bne", T2, 0, 12),
-    /* 24 */ E.aluImm("addi", T1, T1, 4),
-    /* 25 */ E.jal(0, 8),
-    /* 26 */ E.aluImm("addi", T1, T1, 2),
-    /* 27 */ E.csr("csrrw", 0, epc, T1),
-    /* 28 */ E.load("ld", T1, T0, 0),
-    /* 29 */ E.load("ld", T2, T0, 8),
-    /* 30 */ E.csr("csrrw", T0, scratch, T0), // t0 restored, scratch = the save area again
-    /* 31 */ m ? 0x30200073 /* mret */ : 0x10200073 /* sret */,
-    /* 32 */ E.csr("csrrci", 0, ip, 2), // clear SSIP
-    /* 33 */ E.jal(0, (28 - 33) * 4),
-    /* 34 */ E.wfi(),
-    /* 35 */ E.jal(0, -4),
-  ];
-  if (words.length * 4 !== HALT_OFFSET + 8) throw new Error("trap handler layout changed: update the offsets");
-  return words;
+    E.load("lhu", T2, T1, 0),
+    E.aluImm("andi", T2, T2, 3),
+    E.aluImm("addi", T2, T2, -3),
+    (at) => E.branch("bne", T2, 0, at("short")),
+    E.aluImm("addi", T1, T1, 4),
+    (at) => E.jal(0, at("resume")),
+    "short",
+    E.aluImm("addi", T1, T1, 2),
+    "resume",
+    E.csr("csrrw", 0, epc, T1),
+    "restore",
+    E.load("ld", T1, T0, 0),
+    E.load("ld", T2, T0, 8),
+    E.csr("csrrw", T0, scratch, T0), // t0 restored, scratch = the save area again
+    m ? 0x30200073 /* mret */ : 0x10200073 /* sret */,
+    "interrupt",
+    E.csr("csrrci", 0, ip, 2), // clear SSIP
+    (at) => E.jal(0, at("restore")),
+    "fetch",
+    E.aluImm("addi", T1, RA, 0),
+    (at) => E.jal(0, at("resume")),
+    "halt",
+    E.wfi(),
+    (at) => E.jal(0, at("halt")),
+  ]);
 }
+
+const CAUSE_FETCH_ACCESS = 1;
+const CAUSE_FETCH_PAGE_FAULT = 12;
+
+export function trapHandler(m: boolean): number[] {
+  return handlerProgram(m).words;
+}
+
+/** Where a handler stops the hart (a wfi) when the trapping instruction is the code's final wfi (U-mode). */
+export const HALT_OFFSET = handlerProgram(true).labels.get("halt")!;
 
 // ---- page tables ----------------------------------------------------------------------------
 
@@ -162,7 +204,7 @@ export function pageTables(user: boolean): Map<number, bigint[]> {
 export const SPECIAL_KINDS = [
   "illegal", "breakpoint", "ecall", "misalignedAtomic", "fault", "straddle", "unaccessed",
   "smcHere", "smcHereNoFence", "smcCall", "smcCallNoFence", "codePageData", "softInterrupt",
-  "fpDisabled", "remap",
+  "fpDisabled", "remap", "fetchFault", "reservationAcrossTrap",
 ] as const;
 export type SpecialKind = (typeof SPECIAL_KINDS)[number];
 
@@ -189,8 +231,8 @@ export interface TrapCase {
   fill: number;
 }
 
-/** Causes a case may delegate: misaligned, access, illegal, breakpoint, ecall from U and S, page faults. */
-const DELEGABLE = [2, 3, 4, 5, 6, 7, 8, 9, 13, 15];
+/** Causes a case may delegate: fetch, load and store faults, misaligned, illegal, breakpoint, ecall from U and S. */
+const DELEGABLE = [1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 15];
 /** mip.SSIP / mideleg's bit for the supervisor software interrupt. */
 export const SSIP = 2n;
 
@@ -290,6 +332,29 @@ class SpecialBuilder {
         li(t, PT_L0 + ((page - RAM_BASE) >>> 12) * 8);
         emit(E.load("ld", v, t, 0), E.aluImm("xori", v, v, bit), E.store("sd", t, v, 0), 0x12000073 /* sfence.vma */);
         this.access(emit, page + rng.range(0, 0xff0));
+        break;
+      }
+      case "fetchFault": {
+        // A call to code that cannot be fetched (unmapped, not executable, no memory there, or
+        // a 32-bit instruction whose second half is on a page without X); the handler resumes
+        // at ra. Or a call that works: code on the execute-only page.
+        const [t] = this.temps(1, TEMPS.filter((r) => r !== RA));
+        const target = rng.pick([
+          HOLE_PAGE + rng.range(0, 1023) * 4, READONLY_PAGE + rng.range(0, 1023) * 4, DEVICE_PAGE + rng.range(0, 1023) * 4,
+          EXECONLY_PAGE + EXECONLY_RET, EXECONLY_PAGE + EXECONLY_STRADDLE,
+        ]);
+        li(t, target);
+        emit(E.jalr(RA, t, 0));
+        break;
+      }
+      case "reservationAcrossTrap": {
+        // lr; a trap; sc to the same place: whether the reservation survives must agree.
+        const [t, d, v] = this.temps(3);
+        const width = rng.pick([4, 8] as const);
+        emit(E.aluImm("addi", t, 31, rng.range(-250, 250) * 8));
+        emit(E.amo("lr", width, d, t, 0, false, false));
+        emit(rng.pick([0x00000073, 0x00100073, 0x0000000b]));
+        emit(E.amo("sc", width, v, t, d, false, false));
         break;
       }
       case "softInterrupt":

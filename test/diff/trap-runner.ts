@@ -12,7 +12,7 @@ import * as E from "./encode.ts";
 import { CODE_BASE, SCRATCH } from "./layout.ts";
 import { Rng } from "./rng.ts";
 import {
-  BEFORE_HOLE, CODE_PAGES, HALT_OFFSET, LOG_COUNT, LOG_ENTRIES, LOG_ENTRY, LOG_FIRST, SAVE_END, SSIP, COMPARED_MEMORY, CONTROL, EXECONLY_PAGE, FUNC_PAGE, FUNC_SLOT_SIZE, M_HANDLER, M_SAVE, NEAR_DATA,
+  BEFORE_HOLE, CODE_PAGES, HALT_OFFSET, LOG_COUNT, LOG_ENTRIES, LOG_ENTRY, LOG_FIRST, SAVE_END, SSIP, COMPARED_MEMORY, CONTROL, EXECONLY_PAGE, EXECONLY_RET, EXECONLY_STRADDLE, FUNC_PAGE, FUNC_SLOT_SIZE, M_HANDLER, M_SAVE, NEAR_DATA,
   RAM_BASE, RAM_SIZE, READONLY_PAGE, SATP_SV39, S_HANDLER, S_SAVE, UNACCESSED_PAGE, assembleTrapCase, pageTables, trapHandler,
   type TrapCase,
 } from "./trap-programs.ts";
@@ -153,9 +153,13 @@ export class TrapRunner {
     for (const save of [M_SAVE, S_SAVE]) cpu.writeRam(save + SAVE_END, u64s([BigInt(CODE_BASE + code.length)]));
     cpu.writeRam(CONTROL, u64s([BigInt(tc.trips)]));
     for (const [addr, entries] of pageTables(tc.user)) cpu.writeRam(addr, u64s(entries));
-    for (const [page, salt] of [[BEFORE_HOLE, 2], [READONLY_PAGE, 3], [EXECONLY_PAGE, 4], [UNACCESSED_PAGE, 5]]) {
+    for (const [page, salt] of [[BEFORE_HOLE, 2], [READONLY_PAGE, 3], [UNACCESSED_PAGE, 5]]) {
       cpu.writeRam(page, noise(tc.fill ^ salt, 0x1000));
     }
+    const execOnly = noise(tc.fill ^ 4, 0x1000);
+    execOnly.set(E.toBytes([RET]), EXECONLY_RET);
+    execOnly.set(E.toBytes([E.aluImm("addi", 0, 0, 0)]).subarray(0, 2), EXECONLY_STRADDLE); // the first half of a nop
+    cpu.writeRam(EXECONLY_PAGE, execOnly);
     cpu.writeRam(SCRATCH, tc.init.mem);
 
     cpu.priv = PRIV_M;
