@@ -46,9 +46,9 @@ const hex = (v: bigint | number) => "0x" + v.toString(16);
 
 /**
  * What the handlers must have seen over all cases: misaligned, access and page faults (fetch too), illegal
- * instructions, breakpoints, ecalls from U and S, and the supervisor software interrupt.
+ * instructions, breakpoints, ecalls from U, S and M, and the supervisor software interrupt.
  */
-const EXPECTED_CAUSES = [1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n, 12n, 13n, 15n, (1n << 63n) | 1n];
+const EXPECTED_CAUSES = [1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n, 11n, 12n, 13n, 15n, (1n << 63n) | 1n];
 
 /** Differences between two final states, as "what: interpreter ... translator ..." lines. */
 export function diffFinal(ref: FinalState, got: FinalState): string[] {
@@ -102,7 +102,7 @@ async function reproduce(tc: TrapCase, engine: Engine, historyFrom: number): Pro
     `MISMATCH seed=${tc.seed} case=${tc.index} group=${tc.group} (${engine.name}, slices ${engine.slices.join(", ")})`,
     `  replay: ${replay}`,
     `shrunk from ${tc.items.length} to ${items.length} item(s) [${items.map((i) => i.kind).join(", ")}] plus the loop tail;`,
-    `${tc.user ? "U" : "S"}-mode, ${tc.trips} passes, medeleg ${hex(tc.medeleg)}, mideleg ${hex(tc.mideleg)}, ${code.length} bytes at ${hex(CODE_BASE)}:`,
+    `${tc.mode === "MPRV" ? "M-mode with MPRV (MPP = U)" : tc.mode + "-mode"}, ${tc.trips} passes, medeleg ${hex(tc.medeleg)}, mideleg ${hex(tc.mideleg)}, ${code.length} bytes at ${hex(CODE_BASE)}:`,
     ...disassemble(code).map((l) => "  " + l),
     "initial registers the items mention:",
     ...[...new Set(items.flatMap((i) => i.xs))].sort((a, b) => a - b).filter((r) => r).map((r) => `  ${xName(r)} = ${hex(tc.init.x[r])}`),
@@ -123,8 +123,8 @@ test("generated programs run to their end on the interpreter, trapping and rewri
   const unfinished = cases.flatMap((tc) => {
     const s = runner.run(tc);
     for (const c of loggedCauses(s)) causes.add(c);
-    const expected = tc.user ? "final wfi trapped into the " + ((tc.medeleg >> 2n) & 1n ? "S" : "M") + "-mode handler" : "wfi";
-    return s.end === expected ? [] : [`case ${tc.index} (${tc.user ? "U" : "S"}-mode): ${s.end}`];
+    const expected = tc.mode === "U" ? "final wfi trapped into the " + ((tc.medeleg >> 2n) & 1n ? "S" : "M") + "-mode handler" : "wfi";
+    return s.end === expected ? [] : [`case ${tc.index} (${tc.mode}): ${s.end}`];
   });
   assert.deepEqual(unfinished, []);
   // Every special kind occurs (the test must exercise what it claims to).

@@ -208,6 +208,22 @@ export const SPECIAL_KINDS = [
 ] as const;
 export type SpecialKind = (typeof SPECIAL_KINDS)[number];
 
+/**
+ * Where a program runs: S-mode or U-mode under Sv39 (traps go to S- or M-mode), M-mode (no
+ * translation; traps from M to M), or M-mode with MPRV set and MPP = U (fetches physical, loads
+ * and stores translated and checked as U-mode's).
+ */
+export const MODES = ["S", "U", "M", "MPRV"] as const;
+export type Mode = (typeof MODES)[number];
+const MODE_WEIGHTS: Record<Mode, number> = { S: 0.45, U: 0.25, M: 0.15, MPRV: 0.15 };
+/** Whether the program's pages are user pages (U-mode, and M-mode's loads and stores under MPRV with MPP = U). */
+export const userPages = (mode: Mode) => mode === "U" || mode === "MPRV";
+/**
+ * Kinds left out in M-mode: fetching from the fault pages would run whatever RAM holds there, and
+ * a supervisor interrupt stays pending in M-mode (it would keep the final wfi awake).
+ */
+const NOT_IN_M_MODE: readonly SpecialKind[] = ["fetchFault", "softInterrupt"];
+
 export interface TrapCase {
   seed: number;
   index: number;
@@ -215,8 +231,8 @@ export interface TrapCase {
   init: MachineState;
   /** The sequence's items with the special items spliced in (ids: base ids * 16, specials in between). */
   items: Item[];
-  /** The program's privilege: S-mode, or U-mode (its traps go to S- or M-mode). */
-  user: boolean;
+  /** Where the program runs (see MODES). */
+  mode: Mode;
   /** Causes delegated to S-mode (the rest go to M-mode). */
   medeleg: bigint;
   /** Interrupts delegated: the supervisor software interrupt or none (then S-mode cannot raise it). */
@@ -246,7 +262,11 @@ class SpecialBuilder {
   private slot = 0;
   readonly slots: number[] = [];
 
-  constructor(private readonly rng: Rng) {
+  /** `machine`: the program runs in M-mode, where mret is no illegal instruction. */
+  constructor(
+    private readonly rng: Rng,
+    private readonly machine: boolean,
+  ) {
     for (let i = 0; i < FUNC_SLOTS; i++) this.slots.push(this.aluInsn(1 + (i % 29) + 1));
   }
 
@@ -295,7 +315,7 @@ class SpecialBuilder {
           () => emit(((rng.u32() & ~0x7f) | 0x0b) >>> 0), // custom-0: no such instruction here
           () => emit(E.csr("csrrs", a, 0x300, 0)), // mstatus from S-mode
           () => emit(E.csr("csrrw", a, 0xc00, b)), // writing the read-only cycle counter
-          () => emit(0x30200073), // mret in S-mode
+          () => emit(this.machine ? 0x0000000b : 0x30200073), // mret in S- or U-mode
           () => emit(E.rType(E.OP.OP_FP, rng.pick([5, 6]), 0x01, rng.range(0, 31), rng.range(0, 31), rng.range(0, 31))), // fadd.d, reserved rm
           () => emit(((E.amo("amoadd", 8, a, 31, b, false, false) & ~(0x1f << 27)) | (0b00101 << 27)) >>> 0), // AMO funct5 unused
         ])();
@@ -478,7 +498,10 @@ export function generateTrapCase(seed: number, index: number, kinds: readonly Sp
   const group = GROUPS[index % GROUPS.length];
   const base = generateCase(seed, group, index);
   const rng = new Rng(hashSeed([seed, 0x7ab5, index]));
-  const specials = new SpecialBuilder(rng);
+  const mode = rng.weighted(MODE_WEIGHTS);
+  const machine = mode === "M" || mode === "MPRV";
+  if (machine) kinds = kinds.filter((k) => !NOT_IN_M_MODE.includes(k));
+  const specials = new SpecialBuilder(rng, machine);
   const items: Item[] = base.items.map((it) => ({ ...it, id: it.id * 16, target: it.target === undefined ? undefined : it.target * 16 }));
   for (let n = rng.range(MIN_SPECIALS, MAX_SPECIALS); n > 0; n--) {
     const at = rng.range(0, items.length);
@@ -491,9 +514,8 @@ export function generateTrapCase(seed: number, index: number, kinds: readonly Sp
   const policy = rng.below(3); // none, all, or some delegated
   for (const cause of DELEGABLE) if (policy === 1 || (policy === 2 && rng.chance(0.5))) medeleg |= 1n << BigInt(cause);
   const tail = loopTail(rng);
-  const user = rng.chance(0.3);
   const mideleg = rng.chance(0.7) ? SSIP : 0n;
-  return { seed, index, group, init: base.init, items, user, medeleg, mideleg, trips: rng.range(MIN_TRIPS, MAX_TRIPS), tail, slots: specials.slots, fill: rng.u32() };
+  return { seed, index, group, init: base.init, items, mode, medeleg, mideleg, trips: rng.range(MIN_TRIPS, MAX_TRIPS), tail, slots: specials.slots, fill: rng.u32() };
 }
 
 /** ld b, CONTROL; addi b, b, -1; sd b, CONTROL; beqz b, out; j start: one more pass. */
@@ -522,5 +544,7 @@ export const COMPARED_MEMORY: ReadonlyArray<readonly [number, number, string]> =
   [PT_L0, 0x1000, "level-0 page table"],
   [BEFORE_HOLE, 0x1000, "page before the hole"],
   [UNACCESSED_PAGE, 0x1000, "unaccessed page"],
+  [HOLE_PAGE, 0x1000, "hole page (RAM in M-mode)"],
+  [DEVICE_PAGE, 0x1000, "device page (RAM in M-mode)"],
   [CODE_BASE, NEAR_DATA - CODE_BASE, "code"],
 ];

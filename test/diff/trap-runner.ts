@@ -13,7 +13,7 @@ import { CODE_BASE, SCRATCH } from "./layout.ts";
 import { Rng } from "./rng.ts";
 import {
   BEFORE_HOLE, CODE_PAGES, HALT_OFFSET, LOG_COUNT, LOG_ENTRIES, LOG_ENTRY, LOG_FIRST, SAVE_END, SSIP, COMPARED_MEMORY, CONTROL, EXECONLY_PAGE, EXECONLY_RET, EXECONLY_STRADDLE, FUNC_PAGE, FUNC_SLOT_SIZE, M_HANDLER, M_SAVE, NEAR_DATA,
-  RAM_BASE, RAM_SIZE, READONLY_PAGE, SATP_SV39, S_HANDLER, S_SAVE, UNACCESSED_PAGE, assembleTrapCase, pageTables, trapHandler,
+  RAM_BASE, RAM_SIZE, READONLY_PAGE, SATP_SV39, S_HANDLER, S_SAVE, UNACCESSED_PAGE, HOLE_PAGE, DEVICE_PAGE, assembleTrapCase, pageTables, trapHandler, userPages,
   type TrapCase,
 } from "./trap-programs.ts";
 import type { Item } from "./sequence.ts";
@@ -23,6 +23,8 @@ const MSTATUS_FS = 3n << 13n;
 /** mstatus.SIE (supervisor interrupts on in S-mode) and SUM (S-mode may read user pages). */
 const MSTATUS_SIE = 1n << 1n;
 const MSTATUS_SUM = 1n << 18n;
+/** mstatus.MPRV: M-mode loads and stores use the privilege in MPP. */
+const MSTATUS_MPRV = 1n << 17n;
 /** Far more than any case retires (a few hundred instructions a pass, a few passes). */
 const STEP_LIMIT = 1_000_000;
 const RET = E.jalr(0, 1, 0);
@@ -152,8 +154,8 @@ export class TrapRunner {
     cpu.writeRam(M_SAVE, new Uint8Array(0x1000)); // both save areas
     for (const save of [M_SAVE, S_SAVE]) cpu.writeRam(save + SAVE_END, u64s([BigInt(CODE_BASE + code.length)]));
     cpu.writeRam(CONTROL, u64s([BigInt(tc.trips)]));
-    for (const [addr, entries] of pageTables(tc.user)) cpu.writeRam(addr, u64s(entries));
-    for (const [page, salt] of [[BEFORE_HOLE, 2], [READONLY_PAGE, 3], [UNACCESSED_PAGE, 5]]) {
+    for (const [addr, entries] of pageTables(userPages(tc.mode))) cpu.writeRam(addr, u64s(entries));
+    for (const [page, salt] of [[BEFORE_HOLE, 2], [READONLY_PAGE, 3], [UNACCESSED_PAGE, 5], [HOLE_PAGE, 6], [DEVICE_PAGE, 7]]) {
       cpu.writeRam(page, noise(tc.fill ^ salt, 0x1000));
     }
     const execOnly = noise(tc.fill ^ 4, 0x1000);
@@ -163,7 +165,8 @@ export class TrapRunner {
     cpu.writeRam(SCRATCH, tc.init.mem);
 
     cpu.priv = PRIV_M;
-    cpu.writeCsr(CSR_MIE, SSIP);
+    const machine = tc.mode === "M" || tc.mode === "MPRV";
+    cpu.writeCsr(CSR_MIE, machine ? 0n : SSIP);
     cpu.writeCsr(CSR_MIP, 0n);
     cpu.writeCsr(CSR_MIDELEG, tc.mideleg);
     cpu.writeCsr(CSR_MEDELEG, tc.medeleg);
@@ -171,7 +174,9 @@ export class TrapRunner {
     cpu.writeCsr(CSR_STVEC, BigInt(S_HANDLER));
     cpu.writeCsr(CSR_MSCRATCH, BigInt(M_SAVE));
     cpu.writeCsr(CSR_SSCRATCH, BigInt(S_SAVE));
-    cpu.writeCsr(CSR_MSTATUS, MSTATUS_FS | MSTATUS_SIE | (tc.user ? MSTATUS_SUM : 0n));
+    // MPP = U (0): where mret goes from a trap handler, and MPRV's privilege for loads and stores.
+    const mprv = tc.mode === "MPRV" ? MSTATUS_MPRV : 0n;
+    cpu.writeCsr(CSR_MSTATUS, MSTATUS_FS | MSTATUS_SIE | (userPages(tc.mode) ? MSTATUS_SUM : 0n) | mprv);
     for (const csr of [CSR_MCAUSE, CSR_MEPC, CSR_MTVAL, CSR_SCAUSE, CSR_SEPC, CSR_STVAL]) cpu.writeCsr(csr, 0n);
     cpu.writeCsr(CSR_SATP, SATP_SV39);
     cpu.flushTlb();
@@ -179,7 +184,7 @@ export class TrapRunner {
     for (let i = 0; i < 32; i++) cpu.setF(i, tc.init.f[i]);
     cpu.writeCsr(CSR_FCSR, BigInt(tc.init.fcsr));
     cpu.setState(CL.S_RESERVATION, -1n);
-    cpu.priv = tc.user ? PRIV_U : PRIV_S;
+    cpu.priv = machine ? PRIV_M : tc.mode === "U" ? PRIV_U : PRIV_S;
     cpu.pc = BigInt(CODE_BASE);
   }
 }
