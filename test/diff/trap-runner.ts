@@ -1,6 +1,7 @@
 // Runs trap-programs.ts cases on one Parley core (interpreter or translator) and captures the
 // final architectural state: registers, pc, privilege, trap CSRs, instructions retired, and every
 // memory region the program or its trap handlers may write.
+import { setImmediate } from "node:timers";
 import { Cpu, ExitReason, PRIV_M, PRIV_S, PRIV_U, type CpuOptions } from "../../src/cpu/cpu.ts";
 import * as CL from "../../src/cpu/layout.ts";
 import { loadCoreModule } from "../../src/host/node/core-module.ts";
@@ -28,6 +29,8 @@ const MSTATUS_MPRV = 1n << 17n;
 /** Far more than any case retires (a few hundred instructions a pass, a few passes). */
 const STEP_LIMIT = 1_000_000;
 const RET = E.jalr(0, 1, 0);
+/** Slices after which runAsync(settle) waits for the compilation in flight. */
+const SETTLE_AFTER_SLICES = 2;
 
 /** The CSRs compared at the end. */
 export const COMPARED_CSRS: ReadonlyArray<readonly [number, string]> = [
@@ -48,7 +51,18 @@ export interface FinalState {
   memory: Uint8Array[];
 }
 
-export type Engine = { name: string; jit: CpuOptions["jit"]; slices: readonly number[] };
+/** `async`: run with runAsync (the event loop turns between slices). */
+export type Engine = { name: string; jit: CpuOptions["jit"]; slices: readonly number[]; async?: boolean };
+
+interface RunProgress {
+  codeEnd: number;
+  instret0: bigint;
+  translated0: bigint;
+  steps: number;
+  slices: number;
+  /** How the run ended, once it did. */
+  end?: string;
+}
 
 function u64s(values: readonly bigint[]): Uint8Array {
   const out = new Uint8Array(values.length * 8);
@@ -97,36 +111,67 @@ export class TrapRunner {
 
   /** Runs the case (with `items` instead of its own, when shrinking) and returns its final state. */
   run(tc: TrapCase, items: readonly Item[] = tc.items): FinalState {
-    const cpu = this.cpu;
-    this.load(tc, items);
-    const instret0 = cpu.instret, translated0 = cpu.getState(CL.S_JIT_RETIRED);
-    const codeEnd = CODE_BASE + assembleTrapCase(tc, items).length;
-    let end = `no wfi within ${STEP_LIMIT} steps`;
-    for (let steps = 0, k = 0; steps < STEP_LIMIT; k++) {
-      const slice = this.engine.slices[k % this.engine.slices.length];
-      const exit = cpu.run(slice);
-      steps += slice;
-      if (exit === ExitReason.Wfi) {
-        const pc = Number(cpu.pc);
-        const at = (addr: number) => pc === addr || pc === addr + 4;
-        if (at(codeEnd)) end = "wfi";
-        else if (at(M_HANDLER + HALT_OFFSET)) end = "final wfi trapped into the M-mode handler";
-        else if (at(S_HANDLER + HALT_OFFSET)) end = "final wfi trapped into the S-mode handler";
-        else end = `wfi at 0x${pc.toString(16)}, not at the end`;
-        break;
-      }
-      if (exit !== ExitReason.Budget) {
-        end = `exit ${exit}`;
-        break;
+    const run = this.begin(tc, items);
+    while (run.end === undefined) this.slice(run);
+    return this.finish(run);
+  }
+
+  /**
+   * The same, letting the event loop turn between slices: with asynchronous compilation
+   * (JitOptions.async), modules compiled off the critical path get installed mid-run.
+   */
+  async runAsync(tc: TrapCase, items: readonly Item[] = tc.items, settle = false): Promise<FinalState> {
+    const run = this.begin(tc, items);
+    while (run.end === undefined) {
+      this.slice(run);
+      await new Promise((resolve) => setImmediate(resolve));
+      // `settle`: after the first slices, wait for the compilation in flight, so that this case
+      // surely runs translated code whatever the host's speed (the others race their compiles).
+      if (settle && run.slices === SETTLE_AFTER_SLICES) {
+        while ((this.cpu.jit as unknown as { compiling: boolean } | undefined)?.compiling) await new Promise((resolve) => setTimeout(resolve, 1));
       }
     }
-    this.retired += cpu.instret - instret0;
-    this.translated += cpu.getState(CL.S_JIT_RETIRED) - translated0;
+    return this.finish(run);
+  }
+
+  private begin(tc: TrapCase, items: readonly Item[]): RunProgress {
+    this.load(tc, items);
+    const cpu = this.cpu;
     return {
-      end,
+      codeEnd: CODE_BASE + assembleTrapCase(tc, items).length,
+      instret0: cpu.instret,
+      translated0: cpu.getState(CL.S_JIT_RETIRED),
+      steps: 0,
+      slices: 0,
+    };
+  }
+
+  /** Runs one slice; sets `end` when the run is over. */
+  private slice(run: RunProgress): void {
+    const cpu = this.cpu;
+    const slice = this.engine.slices[run.slices++ % this.engine.slices.length];
+    const exit = cpu.run(slice);
+    run.steps += slice;
+    if (exit === ExitReason.Wfi) {
+      const pc = Number(cpu.pc);
+      const at = (addr: number) => pc === addr || pc === addr + 4;
+      if (at(run.codeEnd)) run.end = "wfi";
+      else if (at(M_HANDLER + HALT_OFFSET)) run.end = "final wfi trapped into the M-mode handler";
+      else if (at(S_HANDLER + HALT_OFFSET)) run.end = "final wfi trapped into the S-mode handler";
+      else run.end = `wfi at 0x${pc.toString(16)}, not at the end`;
+    } else if (exit !== ExitReason.Budget) run.end = `exit ${exit}`;
+    else if (run.steps >= STEP_LIMIT) run.end = `no wfi within ${STEP_LIMIT} steps`;
+  }
+
+  private finish(run: RunProgress): FinalState {
+    const cpu = this.cpu;
+    this.retired += cpu.instret - run.instret0;
+    this.translated += cpu.getState(CL.S_JIT_RETIRED) - run.translated0;
+    return {
+      end: run.end!,
       pc: cpu.pc,
       priv: cpu.priv,
-      instret: cpu.instret - instret0,
+      instret: cpu.instret - run.instret0,
       x: Array.from({ length: 32 }, (_, i) => cpu.x(i)),
       f: Array.from({ length: 32 }, (_, i) => cpu.f(i)),
       csrs: COMPARED_CSRS.map(([csr]) => cpu.readCsr(csr)),
