@@ -1,11 +1,12 @@
 // Random programs for the interpreter-against-translator differential tests (interp-vs-jit.test.ts).
-// Unlike the QEMU suite's sequences, these run in S-mode under Sv39 and are allowed to do what
-// only a full system can check: they loop (an outer loop repeats the whole sequence, so code gets
-// hot and runs translated), trap in the middle of straight-line code (illegal instructions,
-// breakpoints, ecalls, misaligned atomics, page and access faults) into M- or S-mode handlers that
-// log the trap and resume after the faulting instruction, and rewrite their own code (on the
-// running page and on another page, with and without FENCE.I) as well as data sharing a page
-// with code.
+// Unlike the QEMU suite's sequences, these run as a kernel or a user program would (S- or U-mode
+// under Sv39, or M-mode with or without MPRV) and do what only a full system can check: they loop
+// (an outer loop repeats the whole sequence, so code gets hot and runs translated); trap in the
+// middle of straight-line code (illegal instructions, breakpoints, ecalls, misaligned atomics,
+// page and access faults on loads, stores and fetches, FP turned off) into M- or S-mode handlers
+// that log the trap and resume after the faulting instruction; raise an interrupt; rewrite page
+// tables; and rewrite their own code (on the running page and on another page, with and without
+// FENCE.I) as well as data sharing a page with code.
 //
 // A case is a QEMU-suite sequence (generateCase, any group) with such items spliced in between
 // its items, followed by the outer loop's tail. Both engines run it from the same state; the
