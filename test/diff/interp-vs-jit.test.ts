@@ -117,7 +117,7 @@ async function reproduce(tc: TrapCase, engine: Engine, historyFrom: number): Pro
     `MISMATCH seed=${tc.seed} case=${tc.index} group=${tc.group} (${engine.name}, slices ${engine.slices.join(", ")})`,
     `  replay: ${replay}`,
     `shrunk from ${tc.items.length} to ${items.length} item(s) [${items.map((i) => i.kind).join(", ")}] plus the loop tail;`,
-    `${tc.mode === "MPRV" ? "M-mode with MPRV (MPP = U)" : tc.mode + "-mode"}, ${tc.trips} passes, medeleg ${hex(tc.medeleg)}, mideleg ${hex(tc.mideleg)}, ${code.length} bytes at ${hex(CODE_BASE)}:`,
+    `${tc.mode === "MPRV" ? "M-mode with MPRV (MPP = U)" : tc.mode + "-mode"}, ${tc.trips} passes, medeleg ${hex(tc.medeleg)}, mideleg ${hex(tc.mideleg)}, host interrupts at instret [${tc.hostInterrupts.join(", ")}], ${code.length} bytes at ${hex(CODE_BASE)}:`,
     ...disassemble(code).map((l) => "  " + l),
     "initial registers the items mention:",
     ...[...new Set(items.flatMap((i) => i.xs))].sort((a, b) => a - b).filter((r) => r).map((r) => `  ${xName(r)} = ${hex(tc.init.x[r])}`),

@@ -238,6 +238,12 @@ export interface TrapCase {
   medeleg: bigint;
   /** Interrupts delegated: the supervisor software interrupt or none (then S-mode cannot raise it). */
   mideleg: bigint;
+  /**
+   * Instruction counts (retired since the start) at which the host raises the supervisor
+   * software interrupt, as a device would raise a line: run() budgets stop the hart exactly
+   * there, in the middle of a block, and the next run() takes the interrupt. S- and U-mode only.
+   */
+  hostInterrupts: number[];
   /** Passes of the outer loop. */
   trips: number;
   /** The outer loop's tail (not shrinkable). */
@@ -491,6 +497,8 @@ class SpecialBuilder {
 /** How many special items a case gets, and the outer loop's passes. */
 const MIN_SPECIALS = 2, MAX_SPECIALS = 8;
 const MIN_TRIPS = 2, MAX_TRIPS = 6;
+/** Host interrupts come within the first this many instructions (most programs retire several hundred). */
+const MAX_INTERRUPT_AT = 400;
 /** The code must end below NEAR_DATA (leaving room for the final wfi). */
 export const CODE_LIMIT = NEAR_DATA - CODE_BASE - 4;
 
@@ -516,7 +524,8 @@ export function generateTrapCase(seed: number, index: number, kinds: readonly Sp
   for (const cause of DELEGABLE) if (policy === 1 || (policy === 2 && rng.chance(0.5))) medeleg |= 1n << BigInt(cause);
   const tail = loopTail(rng);
   const mideleg = rng.chance(0.7) ? SSIP : 0n;
-  return { seed, index, group, init: base.init, items, mode, medeleg, mideleg, trips: rng.range(MIN_TRIPS, MAX_TRIPS), tail, slots: specials.slots, fill: rng.u32() };
+  const hostInterrupts = machine || rng.chance(0.5) ? [] : Array.from({ length: rng.range(1, 3) }, () => rng.range(1, MAX_INTERRUPT_AT)).sort((a, b) => a - b);
+  return { seed, index, group, init: base.init, items, mode, medeleg, mideleg, hostInterrupts, trips: rng.range(MIN_TRIPS, MAX_TRIPS), tail, slots: specials.slots, fill: rng.u32() };
 }
 
 /** ld b, CONTROL; addi b, b, -1; sd b, CONTROL; beqz b, out; j start: one more pass. */

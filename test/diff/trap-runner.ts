@@ -55,6 +55,9 @@ export interface FinalState {
 export type Engine = { name: string; jit: CpuOptions["jit"]; slices: readonly number[]; async?: boolean };
 
 interface RunProgress {
+  tc: TrapCase;
+  /** Host interrupts raised so far. */
+  interrupts: number;
   codeEnd: number;
   instret0: bigint;
   translated0: bigint;
@@ -138,6 +141,8 @@ export class TrapRunner {
     this.load(tc, items);
     const cpu = this.cpu;
     return {
+      tc,
+      interrupts: 0,
       codeEnd: CODE_BASE + assembleTrapCase(tc, items).length,
       instret0: cpu.instret,
       translated0: cpu.getState(CL.S_JIT_RETIRED),
@@ -146,10 +151,17 @@ export class TrapRunner {
     };
   }
 
-  /** Runs one slice; sets `end` when the run is over. */
+  /** Runs one slice (cut short at the next host interrupt); sets `end` when the run is over. */
   private slice(run: RunProgress): void {
     const cpu = this.cpu;
-    const slice = this.engine.slices[run.slices++ % this.engine.slices.length];
+    let slice = this.engine.slices[run.slices++ % this.engine.slices.length];
+    const retired = Number(cpu.instret - run.instret0);
+    const points = run.tc.hostInterrupts;
+    while (run.interrupts < points.length && retired >= points[run.interrupts]) {
+      cpu.setPendingInterrupt(Number(SSIP), true);
+      run.interrupts++;
+    }
+    if (run.interrupts < points.length) slice = Math.min(slice, points[run.interrupts] - retired);
     const exit = cpu.run(slice);
     run.steps += slice;
     if (exit === ExitReason.Wfi) {
