@@ -114,10 +114,12 @@ function handlerProgram(m: boolean) {
     E.csr("csrrs", T2, epc, 0),
     E.store("sd", T1, T2, LOG_FIRST + 8),
     E.aluImm("addi", T1, T2, 0), // t1 = epc
+    // An interrupt first: one taken in front of the final wfi resumes there, not halts.
+    E.csr("csrrs", T2, cause, 0),
+    (at) => E.branch("blt", T2, 0, at("interrupt")),
     E.load("ld", T2, T0, SAVE_END),
     (at) => E.branch("beq", T1, T2, at("halt")),
     E.csr("csrrs", T2, cause, 0),
-    (at) => E.branch("blt", T2, 0, at("interrupt")),
     E.aluImm("addi", T2, T2, -CAUSE_FETCH_ACCESS),
     (at) => E.branch("beq", T2, 0, at("fetch")),
     E.aluImm("addi", T2, T2, CAUSE_FETCH_ACCESS - CAUSE_FETCH_PAGE_FAULT),
@@ -145,8 +147,11 @@ function handlerProgram(m: boolean) {
     E.aluImm("addi", T1, RA, 0),
     (at) => E.jal(0, at("resume")),
     "halt",
+    // An interrupt the host raises after the end would keep the wfi awake: SSIE off first.
+    E.csr("csrrci", 0, m ? 0x304 : 0x104, 2),
+    "idle",
     E.wfi(),
-    (at) => E.jal(0, at("halt")),
+    (at) => E.jal(0, at("idle")),
   ]);
 }
 
@@ -158,7 +163,7 @@ export function trapHandler(m: boolean): number[] {
 }
 
 /** Where a handler stops the hart (a wfi) when the trapping instruction is the code's final wfi (U-mode). */
-export const HALT_OFFSET = handlerProgram(true).labels.get("halt")!;
+export const HALT_OFFSET = handlerProgram(true).labels.get("idle")!;
 
 // ---- page tables ----------------------------------------------------------------------------
 
