@@ -1,8 +1,9 @@
 // Differential test of the translator against the interpreter, with no outside oracle: random
 // programs (trap-programs.ts) that loop, trap in the middle of straight-line code into logging
-// handlers that resume after the faulting instruction, and rewrite their own code, must leave the
-// same final state (registers, pc, trap CSRs, instret, every written memory region) on the
-// interpreter and on the translator, translated eagerly or once hot, in long or short run() slices.
+// handlers that resume after the faulting instruction, take interrupts, change page tables and
+// rewrite their own code, in U-, S- and M-mode, must leave the same final state (registers, pc,
+// trap CSRs, instret, every written memory region) on the interpreter and on the translator:
+// translated eagerly, or once hot in long or short run() slices, or compiled asynchronously.
 //
 // Deterministic by default (seed DIFF_SEED, default 1; INTERP_JIT_CASES cases, default 400);
 // INTERP_JIT_CASE=n runs case n alone. A mismatch is shrunk and printed as a reproducer.
@@ -14,7 +15,7 @@ import { REPO_ROOT } from "../../src/image/toolchain.ts";
 import { disassemble, fName, shrinkItems, xName } from "./compare.ts";
 import { CODE_BASE } from "./layout.ts";
 import type { Item } from "./sequence.ts";
-import { COMPARED_MEMORY, SPECIAL_KINDS, assembleTrapCase, generateTrapCase, type SpecialKind, type TrapCase } from "./trap-programs.ts";
+import { COMPARED_MEMORY, SPECIAL_KINDS, assembleTrapCase, generateTrapCase, type TrapCase } from "./trap-programs.ts";
 import { COMPARED_CSRS, TrapRunner, loggedCauses, type Engine, type FinalState } from "./trap-runner.ts";
 
 const SEED = Number(process.env.DIFF_SEED ?? 1);
@@ -46,13 +47,6 @@ function runOn(runner: TrapRunner, tc: TrapCase, items?: readonly Item[]): Final
   return runner.engine.async ? runner.runAsync(tc, items, tc.index % 4 === 0) : runner.run(tc, items);
 }
 
-/**
- * Known divergences, each named by the special item kind that triggers it and why. A case that
- * contains one of these kinds and differs is reported as known instead of failing; every other
- * difference fails. Keep this list narrow and explained.
- */
-const KNOWN_DIVERGENCES: ReadonlyArray<{ kind: SpecialKind; why: string }> = [];
-
 const hex = (v: bigint | number) => "0x" + v.toString(16);
 
 /**
@@ -62,7 +56,7 @@ const hex = (v: bigint | number) => "0x" + v.toString(16);
 const EXPECTED_CAUSES = [1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n, 11n, 12n, 13n, 15n, (1n << 63n) | 1n];
 
 /** Differences between two final states, as "what: interpreter ... translator ..." lines. */
-export function diffFinal(ref: FinalState, got: FinalState): string[] {
+function diffFinal(ref: FinalState, got: FinalState): string[] {
   const out: string[] = [];
   const line = (what: string, a: string, b: string) => out.push(`${what}: interpreter ${a} translator ${b}`);
   if (ref.end !== got.end) line("end", ref.end, got.end);
@@ -155,15 +149,11 @@ for (const engine of TRANSLATOR) {
   test(`${engine.name} ends every program as the interpreter does`, async () => {
     const ref = new TrapRunner(INTERPRETER), jit = new TrapRunner(engine);
     const failures: string[] = [];
-    const known: string[] = [];
     for (const tc of cases) {
       const diffs = diffFinal(ref.run(tc), await runOn(jit, tc));
       if (!diffs.length) continue;
-      const reason = KNOWN_DIVERGENCES.find((k) => tc.items.some((i) => i.kind === k.kind));
-      if (reason) known.push(`case ${tc.index}: known divergence (${reason.kind}: ${reason.why})`);
-      else failures.push(failures.length < REPORTS ? await reproduce(tc, engine, cases[0].index) : `case ${tc.index}: ${diffs[0]}`);
+      failures.push(failures.length < REPORTS ? await reproduce(tc, engine, cases[0].index) : `case ${tc.index}: ${diffs[0]}`);
     }
-    for (const k of known) console.log(k);
     if (failures.length) assert.fail(`${failures.length} of ${cases.length} programs differ (${engine.name}):\n\n${failures.join("\n\n")}`);
     console.log(`${engine.name}: ${jit.translated} of ${jit.retired} instructions retired by translated code`);
     // The loop's later passes must run translated for this to test the translator.
