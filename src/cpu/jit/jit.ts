@@ -17,6 +17,7 @@ import type { DecodedPage } from "./instructions.ts";
 import { findRoots } from "./control-flow.ts";
 import { translatePage } from "./page-emitter.ts";
 import { FIRST_PAGE_FUNCTION, FN_AMO, FN_CHAIN, FN_FP } from "./frame.ts";
+import { decodeTranslation, encodeTranslation, translationKey, type TranslationCache, type TranslationContext } from "./translation-cache.ts";
 
 export interface JitOptions {
   /** Taken branches in a code page (counted by the interpreter) before it is translated. */
@@ -29,6 +30,12 @@ export interface JitOptions {
   batch?: number;
   /** Guest instructions per wasm function at most (regions of a page are grouped up to this). */
   functionSize?: number;
+  /**
+   * A persistent store of translations (translation-cache.ts). With one, every code page is
+   * looked up at its first execution and a hit is installed at once; pages are then compiled one
+   * module each (so that each can be stored on its own), and every fresh translation is stored.
+   */
+  cache?: TranslationCache;
 }
 
 /**
@@ -70,6 +77,12 @@ export interface JitStats {
   failures: number;
   translateMs: number;
   compileMs: number;
+  /** Translation cache: pages installed from it, lookups that found nothing, translations stored, entries evicted, entries refused. */
+  cacheHits: number;
+  cacheMisses: number;
+  cacheStores: number;
+  cacheEvictions: number;
+  cacheRejected: number;
 }
 
 interface Pending {
@@ -78,6 +91,11 @@ interface Pending {
   /** The page's functions: entry offsets and export name. */
   functions: { entries: number[]; exportName: string }[];
   covered: number[];
+  /** Decode the covered instructions' pool slots at install (jitPredecode), so a later retranslation keeps them. */
+  predecode: boolean;
+  /** The translation cache's key of the page, when the translation is to be stored. */
+  key?: Uint8Array;
+  instructions: number;
 }
 
 const I64 = ValType.i64;
@@ -92,17 +110,21 @@ export class Jit {
   readonly functionSize: number;
   readonly stats: JitStats = {
     requests: 0, translations: 0, instructions: 0, modules: 0, wasmBytes: 0, stale: 0, dropped: 0, failures: 0, translateMs: 0, compileMs: 0,
+    cacheHits: 0, cacheMisses: 0, cacheStores: 0, cacheEvictions: 0, cacheRejected: 0,
   };
+  readonly cache: TranslationCache | undefined;
   private readonly queue = new Set<number>();
   private readonly freeSlots: number[] = [];
   private readonly poolSlots = new Map<number, number[]>(); // pool page -> table slots of its translation
-  private compiling = false;
+  /** Modules being compiled in the background (async). */
+  private compiling = 0;
   private readonly words: Uint32Array;
   private readonly imms: Int32Array;
   private readonly page: DecodedPage;
   private readonly chain: Function;
   private readonly hartBase: number;
   private readonly parallelHarts: boolean;
+  private readonly ramWasmBase: number;
 
   constructor(
     private readonly memory: WebAssembly.Memory,
@@ -119,6 +141,8 @@ export class Jit {
     this.async = !this.eager && (options.async ?? false);
     this.functionSize = Math.max(1, Math.floor(options.functionSize ?? JIT_DEFAULT_FUNCTION_SIZE));
     this.batch = Math.max(1, options.batch ?? DEFAULT_BATCH);
+    this.cache = options.cache;
+    this.ramWasmBase = hart.ramWasmBase;
     // The decoded page, interleaved (word, imm) per parcel: slot = offset * 4 bytes.
     this.words = new Uint32Array(memory.buffer, hart.hartBase + L.HART_JIT_DECODE, 4096);
     this.imms = new Int32Array(memory.buffer, hart.hartBase + L.HART_JIT_DECODE, 4096);
@@ -127,12 +151,84 @@ export class Jit {
     this.chain = chainModule(memory, table, hart);
   }
 
-  /** The core asks for pool page `poolIndex` (hot, or first seen in eager mode). */
+  /** Whether the core asks for every code page at its first execution (JIT_FLAG_EAGER). */
+  get requestsFirstFetch(): boolean {
+    return this.eager || this.cache !== undefined;
+  }
+
+  /** The core asks for pool page `poolIndex` (hot, or first seen in eager mode or with a cache). */
   request(poolIndex: number, pc: number): void {
     this.stats.requests++;
     // In eager mode the request comes from the first fetch in the page, at pc: translate from there.
-    if (this.eager) this.compile([poolIndex], false, pc % 4096);
-    else this.queue.add(poolIndex);
+    if (this.eager) {
+      this.compile([poolIndex], false, pc % 4096);
+      return;
+    }
+    // With a cache, the first request of a page comes from its first fetch: a hit is installed
+    // before the fetch returns; a miss leaves the page to count its hotness as without a cache.
+    // Later requests (the page got hot again: paths the translation lacks) translate afresh.
+    if (this.cache && this.isFirstRequest(poolIndex)) {
+      if (!this.installFromCache(poolIndex)) this.countHotness(poolIndex);
+      return;
+    }
+    this.queue.add(poolIndex);
+  }
+
+  private isFirstRequest(pool: number): boolean {
+    return new DataView(this.memory.buffer).getUint32(this.hartBase + L.HART_JIT_TRIES + pool * 4, true) === 1;
+  }
+
+  /** A page the cache had nothing for counts its taken branches from the usual threshold, as without a cache. */
+  private countHotness(pool: number): void {
+    new DataView(this.memory.buffer).setInt32(this.hartBase + L.HART_JIT_HOT + pool * 4, this.threshold, true);
+  }
+
+  private context(): TranslationContext {
+    return {
+      hartBase: this.hartBase, ramWasmBase: this.ramWasmBase, parallelHarts: this.parallelHarts,
+      memoryPages: this.memory.buffer.byteLength / 65536, functionSize: this.functionSize, eager: this.eager,
+    };
+  }
+
+  /** The cache key of RAM page `ramPage`'s current bytes. */
+  private keyOf(cache: TranslationCache, ramPage: number): Uint8Array {
+    const bytes = new Uint8Array(this.memory.buffer, this.ramWasmBase + ramPage * 4096, 4096);
+    return translationKey(cache.version, this.context(), bytes);
+  }
+
+  /** Installs pool page `pool`'s translation from the cache; false when there is none to use. */
+  private installFromCache(pool: number): boolean {
+    const cache = this.cache!;
+    const view = new DataView(this.memory.buffer);
+    const owner = view.getInt32(this.hartBase + L.HART_POOL_OWNER + pool * 4, true);
+    if (owner < 0) return false;
+    const generation = view.getUint32(this.hartBase + L.HART_JIT_GEN + pool * 4, true);
+    const t0 = clock.now();
+    const stored = cache.get(this.keyOf(cache, owner));
+    if (!stored) {
+      this.stats.cacheMisses++;
+      return false;
+    }
+    const cached = decodeTranslation(stored);
+    let instance: WebAssembly.Instance | undefined;
+    try {
+      if (cached) instance = new WebAssembly.Instance(new WebAssembly.Module(cached.module), this.imports());
+    } catch {
+      instance = undefined; // not a module these imports fit: refused like a corrupt entry
+    }
+    const exported = (index: number) => typeof instance?.exports[`f${index}`] === "function";
+    if (!cached || !instance || !cached.functions.every((f) => exported(f.index))) {
+      // Refused, and replaced when the page gets hot and is translated afresh.
+      this.stats.cacheRejected++;
+      return false;
+    }
+    this.stats.compileMs += clock.now() - t0;
+    this.stats.modules++;
+    this.stats.wasmBytes += cached.module.length;
+    this.stats.cacheHits++;
+    const functions = cached.functions.map((f) => ({ entries: f.entries, exportName: `f${f.index}` }));
+    this.install(instance, [{ pool, generation, functions, covered: cached.covered, predecode: true, instructions: cached.instructions }]);
+    return true;
   }
 
   /** The core dropped the translation of pool page `poolIndex` (its page was written or reused). */
@@ -153,7 +249,7 @@ export class Jit {
 
   /** Called after every run(): compiles what was requested meanwhile. */
   afterRun(): void {
-    if (this.queue.size === 0 || this.compiling) return;
+    if (this.queue.size === 0 || this.compiling > 0) return;
     const pools = [...this.queue].slice(0, this.batch);
     for (const p of pools) this.queue.delete(p);
     this.compile(pools, this.async);
@@ -170,15 +266,17 @@ export class Jit {
 
   private compile(pools: number[], async: boolean, eagerRoot?: number): void {
     const t0 = clock.now();
-    const builder = new ModuleBuilder();
-    declareImports(builder, this.memory);
+    // With a cache every page gets a module of its own, stored as such: batches of a boot are
+    // mostly single pages anyway (requests come one run() at a time).
+    const cache = this.cache;
+    const modules: { builder: ModuleBuilder; pending: Pending[] }[] = [];
     const view = new DataView(this.memory.buffer);
-    const pending: Pending[] = [];
     for (const pool of pools) {
       const owner = view.getInt32(this.hartBase + L.HART_POOL_OWNER + pool * 4, true);
       if (owner < 0) continue;
       const generation = view.getUint32(this.hartBase + L.HART_JIT_GEN + pool * 4, true);
       this.core.jitDecodePage(owner);
+      const key = cache ? this.keyOf(cache, owner) : undefined;
       const poolBase = this.hartBase + L.HART_POOL + pool * L.POOL_PAGE_SIZE;
       // A pool slot is non-zero once the interpreter decoded (executed) it or it is a block entry.
       const executed = (off: number) => view.getUint32(poolBase + off * 4, true) !== 0;
@@ -187,6 +285,8 @@ export class Jit {
       const roots = findRoots(this.page, executed, wanted);
       // Eager mode translates everything reachable, run or not, to exercise the translator.
       if (eagerRoot !== undefined) roots.push(eagerRoot);
+      if (!modules.length || cache) modules.push({ builder: newModuleBuilder(this.memory), pending: [] });
+      const { builder, pending } = modules[modules.length - 1];
       let t: ReturnType<typeof translatePage>;
       try {
         const first = FIRST_PAGE_FUNCTION + builder.functionCount;
@@ -207,48 +307,62 @@ export class Jit {
         if (builder.addFunction(PAGE_TYPE, f.locals, f.body, exportName) !== f.index) throw new Error("jit: function numbering");
         if (exportName) functions.push({ entries: f.entries, exportName });
       }
-      pending.push({ pool, generation, functions, covered: t.covered });
+      pending.push({ pool, generation, functions, covered: t.covered, predecode: this.eager, key, instructions: t.instructions });
       this.stats.translations++;
       this.stats.instructions += t.instructions;
     }
     const t1 = clock.now();
     this.stats.translateMs += t1 - t0;
-    if (!pending.length) return;
-    const bytes = builder.toBytes();
+    for (const { builder, pending } of modules) {
+      if (pending.length) this.compileModule(builder.toBytes(), pending, async);
+    }
+  }
+
+  private imports(): WebAssembly.Imports {
+    return { env: { memory: this.memory, amo: this.core.jitAmo, fp: this.core.jitFp, chain: this.chain } };
+  }
+
+  private compileModule(bytes: Uint8Array<ArrayBuffer>, pending: Pending[], async: boolean): void {
+    const t1 = clock.now();
     this.stats.modules++;
     this.stats.wasmBytes += bytes.length;
-    const imports = {
-      env: {
-        memory: this.memory,
-        amo: this.core.jitAmo,
-        fp: this.core.jitFp,
-        chain: this.chain,
-      },
-    };
     if (!async) {
       let instance: WebAssembly.Instance;
       try {
-        instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), imports);
+        instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), this.imports());
       } catch (err) {
         this.compileFailed(pending, err);
         return;
       }
       this.stats.compileMs += clock.now() - t1;
+      this.store(bytes, pending);
       this.install(instance, pending);
       return;
     }
-    this.compiling = true;
-    WebAssembly.instantiate(bytes, imports).then(
+    this.compiling++;
+    WebAssembly.instantiate(bytes, this.imports()).then(
       ({ instance }) => {
-        this.compiling = false;
+        this.compiling--;
         this.stats.compileMs += clock.now() - t1;
+        this.store(bytes, pending);
         this.install(instance, pending);
       },
       (err) => {
-        this.compiling = false;
+        this.compiling--;
         this.compileFailed(pending, err);
       },
     );
+  }
+
+  /** Stores a one-page module the engine accepted under its page's key. */
+  private store(bytes: Uint8Array<ArrayBuffer>, pending: Pending[]): void {
+    const cache = this.cache;
+    if (!cache || pending.length !== 1 || !pending[0].key) return;
+    const p = pending[0];
+    const functions = p.functions.map((f) => ({ index: Number(f.exportName.slice(1)), entries: f.entries }));
+    const entry = encodeTranslation({ instructions: p.instructions, functions, covered: p.covered, module: bytes });
+    this.stats.cacheEvictions += cache.put(p.key!, entry);
+    this.stats.cacheStores++;
   }
 
   /**
@@ -284,7 +398,7 @@ export class Jit {
       const old = this.poolSlots.get(p.pool);
       if (old) this.freeAll(old);
       this.poolSlots.set(p.pool, slots);
-      if (this.eager) {
+      if (p.predecode) {
         installList.set(p.covered);
         this.core.jitPredecode(p.pool, p.generation, p.covered.length);
       }
@@ -295,6 +409,12 @@ export class Jit {
 /** (pc, budget left, budget at the first entry) -> instructions retired. Also the chaining function's type. */
 const PAGE_TYPE = { params: [I64, ValType.i32, ValType.i32], results: [ValType.i32] };
 
+
+function newModuleBuilder(memory: WebAssembly.Memory): ModuleBuilder {
+  const builder = new ModuleBuilder();
+  declareImports(builder, memory);
+  return builder;
+}
 
 function declareImports(b: ModuleBuilder, memory: WebAssembly.Memory): void {
   importMemory(b, memory);
