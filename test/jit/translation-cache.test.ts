@@ -11,6 +11,8 @@ import { join } from "node:path";
 import { Cpu, ExitReason, type CpuOptions } from "../../src/cpu/cpu.ts";
 import { decodeTranslation, encodeTranslation, translationKey, type TranslationContext } from "../../src/cpu/jit/translation-cache.ts";
 import { DirectoryTranslationCache, jitCacheFromFlag } from "../../src/host/node/jit-cache.ts";
+import { ValType, writePaddedU32 } from "../../src/cpu/jit/wasm-emitter.ts";
+import { FIRST_PAGE_FUNCTION } from "../../src/cpu/jit/frame.ts";
 import { loadCoreModule } from "../../src/host/node/core-module.ts";
 import { CSR_MSTATUS } from "../../src/cpu/csr-numbers.ts";
 import { REPO_ROOT } from "../../src/host/node/paths.ts";
@@ -42,9 +44,23 @@ const withCache = (cache: DirectoryTranslationCache) => ({ threshold: 1, cache }
 const entryFiles = (dir: string) => readdirSync(dir).filter((name) => name.endsWith(".pjc"));
 
 test("a stored translation and a directory entry round-trip", async () => {
-  const translation = { instructions: 7, functions: [{ index: 4, entries: [0, 6, 0xffe] }], covered: [0, 2, 6, 10], module: new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]) };
-  assert.deepEqual(decodeTranslation(encodeTranslation(translation)), translation);
-  assert.equal(decodeTranslation(encodeTranslation(translation).subarray(0, 30)), undefined, "truncated");
+  // A call to the page's second function (index FIRST_PAGE_FUNCTION + 1) at body offset 1.
+  const body = new Uint8Array([0x12, 0, 0, 0, 0, 0, 0x0b]);
+  writePaddedU32(body, 1, FIRST_PAGE_FUNCTION + 1);
+  const translation = {
+    instructions: 7,
+    covered: [0, 2, 6, 10],
+    functions: [
+      { entries: [0, 6, 0xffe], locals: [{ count: 3, type: ValType.i32 }], body, relocations: [1] },
+      { entries: [], locals: [], body: new Uint8Array([1, 2, 3]), relocations: [] },
+    ],
+  };
+  const encoded = encodeTranslation(translation);
+  assert.deepEqual(decodeTranslation(encoded), translation);
+  assert.equal(decodeTranslation(encoded.subarray(0, 30)), undefined, "truncated");
+  const badCall = structuredClone(translation);
+  writePaddedU32(badCall.functions[0].body, 1, FIRST_PAGE_FUNCTION + 2);
+  assert.equal(decodeTranslation(encodeTranslation(badCall)), undefined, "a call outside the page's functions");
   await withTempDir("parley-jit-cache-", async (dir) => {
     const page = new Uint8Array(4096).fill(0x13);
     const key = translationKey("v1", CONTEXT, page);

@@ -15,9 +15,11 @@ import { portableClock } from "../../platform/clock.ts";
 import { Code, ModuleBuilder, Op, ValType } from "./wasm-emitter.ts";
 import type { DecodedPage } from "./instructions.ts";
 import { findRoots } from "./control-flow.ts";
-import { translatePage } from "./page-emitter.ts";
+import { translatePage, type TranslatedFunction } from "./page-emitter.ts";
 import { FIRST_PAGE_FUNCTION, FN_AMO, FN_CHAIN, FN_FP } from "./frame.ts";
-import { decodeTranslation, encodeTranslation, translationKey, type TranslationCache, type TranslationContext } from "./translation-cache.ts";
+import {
+  addCachedPage, decodeTranslation, encodeTranslation, translationKey, type CachedTranslation, type TranslationCache, type TranslationContext,
+} from "./translation-cache.ts";
 
 export interface JitOptions {
   /** Taken branches in a code page (counted by the interpreter) before it is translated. */
@@ -85,6 +87,12 @@ export interface JitStats {
   cacheRejected: number;
 }
 
+interface PreloadedPage {
+  page: Uint8Array;
+  functions: Pending["functions"];
+  translation: CachedTranslation;
+}
+
 interface Pending {
   pool: number;
   generation: number;
@@ -93,8 +101,9 @@ interface Pending {
   covered: number[];
   /** Decode the covered instructions' pool slots at install (jitPredecode), so a later retranslation keeps them. */
   predecode: boolean;
-  /** The translation cache's key of the page, when the translation is to be stored. */
+  /** The translation cache's key of the page, when the translation is to be stored, and its functions. */
   key?: Uint8Array;
+  translated?: TranslatedFunction[];
   instructions: number;
 }
 
@@ -125,6 +134,8 @@ export class Jit {
   private readonly hartBase: number;
   private readonly parallelHarts: boolean;
   private readonly ramWasmBase: number;
+  /** The translations preloaded from the cache: one instance, and the page (by its bytes) each is for. */
+  private preloaded: { instance: WebAssembly.Instance; find(ramPage: number): PreloadedPage | undefined } | undefined;
 
   constructor(
     private readonly memory: WebAssembly.Memory,
@@ -149,6 +160,7 @@ export class Jit {
     const words = this.words, imms = this.imms;
     this.page = { word: (off) => words[off], imm: (off) => imms[off + 1] };
     this.chain = chainModule(memory, table, hart);
+    if (this.cache) this.preload(this.cache);
   }
 
   /** Whether the core asks for every code page at its first execution (JIT_FLAG_EAGER). */
@@ -190,9 +202,8 @@ export class Jit {
     };
   }
 
-  /** The cache key of RAM page `ramPage`'s current bytes. */
-  private keyOf(cache: TranslationCache, ramPage: number): Uint8Array {
-    const bytes = new Uint8Array(this.memory.buffer, this.ramWasmBase + ramPage * 4096, 4096);
+  /** The cache key of RAM page `ramPage`'s current bytes (or of `bytes`). */
+  private keyOf(cache: TranslationCache, ramPage: number, bytes = new Uint8Array(this.memory.buffer, this.ramWasmBase + ramPage * 4096, 4096)): Uint8Array {
     return translationKey(cache.version, this.context(), bytes);
   }
 
@@ -203,6 +214,13 @@ export class Jit {
     const owner = view.getInt32(this.hartBase + L.HART_POOL_OWNER + pool * 4, true);
     if (owner < 0) return false;
     const generation = view.getUint32(this.hartBase + L.HART_JIT_GEN + pool * 4, true);
+    const install = (instance: WebAssembly.Instance, functions: Pending["functions"], t: CachedTranslation) => {
+      this.stats.cacheHits++;
+      this.install(instance, [{ pool, generation, functions, covered: t.covered, predecode: true, instructions: t.instructions }]);
+      return true;
+    };
+    const preloaded = this.preloaded?.find(owner);
+    if (preloaded) return install(this.preloaded!.instance, preloaded.functions, preloaded.translation);
     const t0 = clock.now();
     const stored = cache.get(this.keyOf(cache, owner));
     if (!stored) {
@@ -210,25 +228,71 @@ export class Jit {
       return false;
     }
     const cached = decodeTranslation(stored);
+    const builder = newModuleBuilder(this.memory);
+    const functions = cached ? addCachedPage(builder, PAGE_TYPE, cached, "f") : [];
+    const bytes = builder.toBytes();
     let instance: WebAssembly.Instance | undefined;
     try {
-      if (cached) instance = new WebAssembly.Instance(new WebAssembly.Module(cached.module), this.imports());
+      if (cached) instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), this.imports());
     } catch {
-      instance = undefined; // not a module these imports fit: refused like a corrupt entry
+      instance = undefined; // the engine refused it
     }
-    const exported = (index: number) => typeof instance?.exports[`f${index}`] === "function";
-    if (!cached || !instance || !cached.functions.every((f) => exported(f.index))) {
+    if (!cached || !instance) {
       // Refused, and replaced when the page gets hot and is translated afresh.
       this.stats.cacheRejected++;
       return false;
     }
     this.stats.compileMs += clock.now() - t0;
     this.stats.modules++;
-    this.stats.wasmBytes += cached.module.length;
-    this.stats.cacheHits++;
-    const functions = cached.functions.map((f) => ({ entries: f.entries, exportName: `f${f.index}` }));
-    this.install(instance, [{ pool, generation, functions, covered: cached.covered, predecode: true, instructions: cached.instructions }]);
-    return true;
+    this.stats.wasmBytes += bytes.length;
+    return install(instance, functions, cached);
+  }
+
+  /**
+   * Compiles every stored translation made for this hart and translator (up to the store's
+   * preload bound) into one module, so that the pages found at their first execution cost no
+   * compilation each: V8 charges per module, and compiles function bodies lazily anyway.
+   */
+  private preload(cache: TranslationCache): void {
+    if (!cache.entries) return;
+    const t0 = clock.now();
+    const header = this.keyOf(cache, -1, new Uint8Array(4096)).subarray(0, -4096);
+    const builder = newModuleBuilder(this.memory);
+    const pages = new Map<number, PreloadedPage[]>();
+    let count = 0;
+    for (const { key, value } of cache.entries()) {
+      if (key.length !== header.length + 4096 || !sameBytes(key.subarray(0, header.length), header)) continue;
+      const translation = decodeTranslation(value);
+      if (!translation) {
+        this.stats.cacheRejected++;
+        continue;
+      }
+      const page = key.slice(header.length);
+      const functions = addCachedPage(builder, PAGE_TYPE, translation, `p${count++}_`);
+      const hash = pageHash(page);
+      pages.set(hash, [...(pages.get(hash) ?? []), { page, functions, translation }]);
+    }
+    if (!count) return;
+    const bytes = builder.toBytes();
+    let instance: WebAssembly.Instance;
+    try {
+      instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), this.imports());
+    } catch {
+      this.stats.cacheRejected += count; // one bad body spoils the module: the pages are looked up one by one instead
+      return;
+    }
+    this.stats.compileMs += clock.now() - t0;
+    this.stats.modules++;
+    this.stats.wasmBytes += bytes.length;
+    const memory = this.memory;
+    const ramWasmBase = this.ramWasmBase;
+    this.preloaded = {
+      instance,
+      find(ramPage: number) {
+        const current = new Uint8Array(memory.buffer, ramWasmBase + ramPage * 4096, 4096);
+        return pages.get(pageHash(current))?.find((p) => sameBytes(p.page, current));
+      },
+    };
   }
 
   /** The core dropped the translation of pool page `poolIndex` (its page was written or reused). */
@@ -307,7 +371,7 @@ export class Jit {
         if (builder.addFunction(PAGE_TYPE, f.locals, f.body, exportName) !== f.index) throw new Error("jit: function numbering");
         if (exportName) functions.push({ entries: f.entries, exportName });
       }
-      pending.push({ pool, generation, functions, covered: t.covered, predecode: this.eager, key, instructions: t.instructions });
+      pending.push({ pool, generation, functions, covered: t.covered, predecode: this.eager, key, translated: key && t.functions, instructions: t.instructions });
       this.stats.translations++;
       this.stats.instructions += t.instructions;
     }
@@ -335,7 +399,7 @@ export class Jit {
         return;
       }
       this.stats.compileMs += clock.now() - t1;
-      this.store(bytes, pending);
+      this.store(pending);
       this.install(instance, pending);
       return;
     }
@@ -344,7 +408,7 @@ export class Jit {
       ({ instance }) => {
         this.compiling--;
         this.stats.compileMs += clock.now() - t1;
-        this.store(bytes, pending);
+        this.store(pending);
         this.install(instance, pending);
       },
       (err) => {
@@ -354,13 +418,13 @@ export class Jit {
     );
   }
 
-  /** Stores a one-page module the engine accepted under its page's key. */
-  private store(bytes: Uint8Array<ArrayBuffer>, pending: Pending[]): void {
+  /** Stores the translation of a one-page module the engine accepted under its page's key. */
+  private store(pending: Pending[]): void {
     const cache = this.cache;
-    if (!cache || pending.length !== 1 || !pending[0].key) return;
+    if (!cache || pending.length !== 1 || !pending[0].key || !pending[0].translated) return;
     const p = pending[0];
-    const functions = p.functions.map((f) => ({ index: Number(f.exportName.slice(1)), entries: f.entries }));
-    const entry = encodeTranslation({ instructions: p.instructions, functions, covered: p.covered, module: bytes });
+    const functions = p.translated!.map((f) => ({ entries: f.entries, locals: f.locals, body: f.body, relocations: f.relocations }));
+    const entry = encodeTranslation({ instructions: p.instructions, covered: p.covered, functions });
     this.stats.cacheEvictions += cache.put(p.key!, entry);
     this.stats.cacheStores++;
   }
@@ -591,4 +655,20 @@ function emitReturnToInterpreter(c: Code, hartBase: number): void {
   c.get(P_BUDGET0);
   c.get(P_LEFT);
   c.op(Op.i32_sub);
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** A quick hash of a page's bytes, to find its preloaded translation (the bytes are then compared). */
+function pageHash(page: Uint8Array): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < page.length; i += 4) {
+    h = Math.imul(h ^ (page[i] | (page[i + 1] << 8) | (page[i + 2] << 16) | (page[i + 3] << 24)), 0x01000193);
+    h ^= h >>> 15;
+  }
+  return h >>> 0;
 }

@@ -10,6 +10,9 @@
 // of exactly the bytes in the page now; installing it then checks the page's generation as a
 // fresh translation's install does.
 
+import { FIRST_PAGE_FUNCTION } from "./frame.ts";
+import { readPaddedU32, writePaddedU32, ValType, type FuncType, type ModuleBuilder } from "./wasm-emitter.ts";
+
 /** The injected store: bytes by key. Implementations must never return a value stored under another key. */
 export interface TranslationCache {
   /**
@@ -21,6 +24,11 @@ export interface TranslationCache {
   get(key: Uint8Array): Uint8Array | undefined;
   /** Stores `value` under `key` (replacing any); returns the number of entries evicted to make room. Never throws. */
   put(key: Uint8Array, value: Uint8Array): number;
+  /**
+   * Whole entries to compile ahead, most recently used first, up to a bound of the store's
+   * choosing (optional: without it, every page is looked up with get at its first execution).
+   */
+  entries?(): Iterable<{ key: Uint8Array; value: Uint8Array }>;
 }
 
 /** What the code of a translation depends on besides the page's bytes and the translator's version. */
@@ -36,20 +44,22 @@ export interface TranslationContext {
   eager: boolean;
 }
 
-/** One page's translation as stored: its module and what installing it needs. */
+/**
+ * One page's translation as stored: its functions, numbered from FIRST_PAGE_FUNCTION in their
+ * order, with the body offsets of their calls to each other (5-byte indices, so that the
+ * functions can go into any module, next to other pages': addCachedPage).
+ */
 export interface CachedTranslation {
   /** Guest instructions the translation covers (statistics). */
   instructions: number;
-  /** The module's exported functions (export name `f<index>`) and the page offsets each is entered at. */
-  functions: { index: number; entries: number[] }[];
   /** Page offsets of the instructions translated. */
   covered: number[];
-  /** The wasm module, importing what jit.ts's modules import. */
-  module: Uint8Array<ArrayBuffer>;
+  /** Functions with entries (page offsets) are called from the table; the page's dispatcher has none. */
+  functions: { entries: number[]; locals: { count: number; type: ValType }[]; body: Uint8Array; relocations: number[] }[];
 }
 
-const KEY_FORMAT = "parley translation cache 1";
-const ENTRY_MAGIC = 0x3143_4a50; // "PJC1"
+const KEY_FORMAT = "parley translation cache 2";
+const ENTRY_MAGIC = 0x3243_4a50; // "PJC2"
 const PAGE_BYTES = 4096;
 
 /** The key of page `page` (its 4096 bytes) translated in `context` by translator `version`. */
@@ -65,21 +75,43 @@ export function translationKey(version: string, context: TranslationContext, pag
   return key;
 }
 
-/** The stored form: little-endian u32 fields, then the module's bytes. */
+/** The stored form: little-endian u32 fields; each body's bytes follow its fields, padded to 4. */
 export function encodeTranslation(t: CachedTranslation): Uint8Array {
-  const words: number[] = [ENTRY_MAGIC, t.instructions, t.functions.length];
-  for (const f of t.functions) words.push(f.index, f.entries.length, ...f.entries);
-  words.push(t.covered.length, ...t.covered, t.module.length);
-  const out = new Uint8Array(words.length * 4 + t.module.length);
-  const view = new DataView(out.buffer);
-  words.forEach((w, i) => view.setUint32(i * 4, w, true));
-  out.set(t.module, words.length * 4);
+  const parts: Uint8Array[] = [];
+  let words: number[] = [ENTRY_MAGIC, t.instructions, t.covered.length, ...t.covered, t.functions.length];
+  const flush = () => {
+    const chunk = new Uint8Array(words.length * 4);
+    const view = new DataView(chunk.buffer);
+    words.forEach((w, i) => view.setUint32(i * 4, w, true));
+    parts.push(chunk);
+    words = [];
+  };
+  for (const f of t.functions) {
+    words.push(f.entries.length, ...f.entries, f.locals.length);
+    for (const l of f.locals) words.push(l.count, l.type);
+    words.push(f.relocations.length, ...f.relocations, f.body.length);
+    flush();
+    parts.push(f.body, new Uint8Array((4 - (f.body.length % 4)) % 4));
+  }
+  flush();
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
   return out;
 }
 
+const VALUE_TYPES: readonly number[] = [ValType.i32, ValType.i64, ValType.f32, ValType.f64];
+/** Bounds no translation of a 4 KiB page comes near; a stored entry beyond them is refused. */
+const MAX_LOCAL_GROUPS = 64;
+const MAX_BODY_BYTES = 1 << 24;
+
 /**
- * Reads a stored translation, or undefined when the bytes are not one (truncated, garbage, or
- * offsets that cannot be in a page). The module itself is validated by the engine when compiled.
+ * Reads a stored translation, or undefined when the bytes are not one (truncated, garbage,
+ * offsets that cannot be in a page, calls that are not 5-byte indices of the page's functions).
+ * The bodies themselves are validated by the engine when compiled.
  */
 export function decodeTranslation(bytes: Uint8Array): CachedTranslation | undefined {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -90,32 +122,74 @@ export function decodeTranslation(bytes: Uint8Array): CachedTranslation | undefi
     at += 4;
     return w;
   };
-  const offsets = (count: number): number[] => {
-    if (count > PAGE_BYTES / 2) throw new RangeError("too many offsets");
-    const list: number[] = [];
+  const list = (count: number, max: number, check: (value: number) => boolean): number[] => {
+    if (count > max) throw new RangeError("too long");
+    const values: number[] = [];
     for (let i = 0; i < count; i++) {
-      const offset = word();
-      if (offset >= PAGE_BYTES || offset % 2 !== 0) throw new RangeError("offset outside the page");
-      list.push(offset);
+      const value = word();
+      if (!check(value)) throw new RangeError("out of range");
+      values.push(value);
     }
-    return list;
+    return values;
   };
+  const inPage = (offset: number) => offset < PAGE_BYTES && offset % 2 === 0;
   try {
     if (word() !== ENTRY_MAGIC) return undefined;
     const instructions = word();
+    const covered = list(word(), PAGE_BYTES / 2, inPage);
     const functionCount = word();
     if (functionCount > PAGE_BYTES) return undefined;
     const functions: CachedTranslation["functions"] = [];
     for (let i = 0; i < functionCount; i++) {
-      const index = word();
-      functions.push({ index, entries: offsets(word()) });
+      const entries = list(word(), PAGE_BYTES / 2, inPage);
+      const groups = word();
+      if (groups > MAX_LOCAL_GROUPS) return undefined;
+      const locals: CachedTranslation["functions"][number]["locals"] = [];
+      for (let g = 0; g < groups; g++) {
+        const count = word();
+        const type = word();
+        if (count > 1000 || !VALUE_TYPES.includes(type)) return undefined;
+        locals.push({ count, type: type as ValType });
+      }
+      const relocations = list(word(), MAX_BODY_BYTES, () => true);
+      const length = word();
+      if (length > MAX_BODY_BYTES || at + length > bytes.length) return undefined;
+      const body = bytes.slice(at, at + length);
+      at += length + ((4 - (length % 4)) % 4);
+      // Every relocation is a 5-byte index of one of the page's functions.
+      for (const r of relocations) {
+        const target = readPaddedU32(body, r);
+        if (target < FIRST_PAGE_FUNCTION || target >= FIRST_PAGE_FUNCTION + functionCount) return undefined;
+      }
+      functions.push({ entries, locals, body, relocations });
     }
-    const covered = offsets(word());
-    const moduleLength = word();
-    if (at + moduleLength !== bytes.length) return undefined;
-    return { instructions, functions, covered, module: bytes.slice(at) };
+    if (at !== bytes.length) return undefined;
+    return { instructions, covered, functions };
   } catch (err) {
     if (err instanceof RangeError) return undefined;
     throw err;
   }
+}
+
+/**
+ * Adds a stored page's functions to `builder` (whose imports are jit.ts's), renumbering their
+ * calls to each other; the functions with entries are exported as `<prefix><i>`. Returns the
+ * page's exports and their entries.
+ */
+export function addCachedPage(
+  builder: ModuleBuilder,
+  type: FuncType,
+  t: CachedTranslation,
+  prefix: string,
+): { entries: number[]; exportName: string }[] {
+  const shift = builder.functionCount; // FIRST_PAGE_FUNCTION + i becomes FIRST_PAGE_FUNCTION + shift + i
+  const exports: { entries: number[]; exportName: string }[] = [];
+  t.functions.forEach((f, i) => {
+    const body = f.body.slice();
+    for (const r of f.relocations) writePaddedU32(body, r, readPaddedU32(f.body, r) + shift);
+    const exportName = f.entries.length ? `${prefix}${i}` : undefined;
+    builder.addFunction(type, f.locals, body, exportName);
+    if (exportName) exports.push({ entries: f.entries, exportName });
+  });
+  return exports;
 }

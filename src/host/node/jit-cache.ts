@@ -17,6 +17,9 @@ export const DEFAULT_JIT_CACHE_DIR = join(CACHE_DIR, "jit");
 /** A boot of the Debian kernel stores about 6 MiB; the bound leaves room for many kernels and images. */
 export const DEFAULT_JIT_CACHE_BYTES = 256 * 2 ** 20;
 
+/** A few boots' worth: what is compiled ahead costs validation even when no page needs it. */
+export const DEFAULT_PRELOAD_BYTES = 32 * 2 ** 20;
+
 const FILE_MAGIC = Buffer.from("parley-jit-entry\n");
 const SUFFIX = ".pjc";
 const DIGEST_BYTES = 32;
@@ -29,6 +32,8 @@ export interface JitCacheOptions {
   version?: string;
   /** Size bound of the directory's entries in bytes; default DEFAULT_JIT_CACHE_BYTES. */
   maxBytes?: number;
+  /** How many bytes of the most recently used entries a translator compiles ahead (entries()). */
+  preloadBytes?: number;
 }
 
 /** What a hart thread needs to open the same cache (a cache object cannot cross threads). */
@@ -36,6 +41,7 @@ export interface JitCacheSpec {
   directory: string;
   version: string;
   maxBytes: number;
+  preloadBytes: number;
 }
 
 export class DirectoryTranslationCache implements TranslationCache {
@@ -44,13 +50,16 @@ export class DirectoryTranslationCache implements TranslationCache {
   /** Entries deleted because they were not whole or not for their key. */
   rejected = 0;
   evictions = 0;
+  /** How much of the directory entries() reads at most. */
+  readonly preloadBytes: number;
   /** Entries in the directory (name -> size, last use), as of opening plus this process's stores. */
-  private readonly entries = new Map<string, { size: number; used: number }>();
+  private readonly files = new Map<string, { size: number; used: number }>();
   private total = 0;
 
   constructor(readonly directory: string, options: JitCacheOptions = {}) {
     this.version = options.version ?? translatorVersion();
     this.maxBytes = options.maxBytes ?? DEFAULT_JIT_CACHE_BYTES;
+    this.preloadBytes = options.preloadBytes ?? DEFAULT_PRELOAD_BYTES;
     mkdirSync(directory, { recursive: true });
     for (const name of readdirSync(directory)) {
       try {
@@ -58,7 +67,7 @@ export class DirectoryTranslationCache implements TranslationCache {
         // A temporary file a crashed writer left behind (a live one is renamed within milliseconds).
         if (name.endsWith(".tmp") && Date.now() - stat.mtimeMs > STALE_TEMPORARY_MS) unlinkSync(join(directory, name));
         if (!name.endsWith(SUFFIX)) continue;
-        this.entries.set(name, { size: stat.size, used: stat.mtimeMs });
+        this.files.set(name, { size: stat.size, used: stat.mtimeMs });
         this.total += stat.size;
       } catch {
         // removed meanwhile by another process
@@ -67,13 +76,13 @@ export class DirectoryTranslationCache implements TranslationCache {
   }
 
   get spec(): JitCacheSpec {
-    return { directory: this.directory, version: this.version, maxBytes: this.maxBytes };
+    return { directory: this.directory, version: this.version, maxBytes: this.maxBytes, preloadBytes: this.preloadBytes };
   }
 
   get(key: Uint8Array): Uint8Array | undefined {
     const name = fileName(key);
     // Entries stored after this cache was opened by other processes are not seen: a miss costs no system call.
-    if (!this.entries.has(name)) return undefined;
+    if (!this.files.has(name)) return undefined;
     const path = join(this.directory, name);
     let file: Buffer;
     try {
@@ -89,7 +98,7 @@ export class DirectoryTranslationCache implements TranslationCache {
       return undefined;
     }
     const now = Date.now();
-    this.entries.get(name)!.used = now;
+    this.files.get(name)!.used = now;
     try {
       utimesSync(path, now / 1000, now / 1000); // least recently used goes first
     } catch {
@@ -116,13 +125,37 @@ export class DirectoryTranslationCache implements TranslationCache {
       return 0;
     }
     this.forget(name);
-    this.entries.set(name, { size: file.length, used: Date.now() });
+    this.files.set(name, { size: file.length, used: Date.now() });
     this.total += file.length;
     return this.total > this.maxBytes ? this.evict() : 0;
   }
 
+  *entries(): Iterable<{ key: Uint8Array; value: Uint8Array }> {
+    const newestFirst = [...this.files].sort((a, b) => b[1].used - a[1].used);
+    let bytes = 0;
+    for (const [name, { size }] of newestFirst) {
+      if (bytes + size > this.preloadBytes) break;
+      let file: Buffer;
+      try {
+        file = readFileSync(join(this.directory, name));
+      } catch {
+        this.forget(name);
+        continue;
+      }
+      const parts = entryParts(file);
+      // An entry is filed under its key's hash: one that is not was damaged or moved.
+      if (!parts || fileName(parts.key) !== name) {
+        this.rejected++;
+        this.remove(name);
+        continue;
+      }
+      bytes += size;
+      yield parts;
+    }
+  }
+
   private evict(): number {
-    const oldestFirst = [...this.entries].sort((a, b) => a[1].used - b[1].used);
+    const oldestFirst = [...this.files].sort((a, b) => a[1].used - b[1].used);
     let evicted = 0;
     for (const [name] of oldestFirst) {
       if (this.total <= this.maxBytes * EVICT_TO) break;
@@ -143,15 +176,15 @@ export class DirectoryTranslationCache implements TranslationCache {
   }
 
   private forget(name: string): void {
-    const entry = this.entries.get(name);
+    const entry = this.files.get(name);
     if (!entry) return;
     this.total -= entry.size;
-    this.entries.delete(name);
+    this.files.delete(name);
   }
 }
 
 export function openJitCache(spec: JitCacheSpec): DirectoryTranslationCache {
-  return new DirectoryTranslationCache(spec.directory, { version: spec.version, maxBytes: spec.maxBytes });
+  return new DirectoryTranslationCache(spec.directory, spec);
 }
 
 function fileName(key: Uint8Array): string {
@@ -170,20 +203,25 @@ function entryFile(key: Uint8Array, value: Uint8Array): Buffer {
   return Buffer.concat([body, createHash("sha256").update(body).digest()]);
 }
 
-/** The value of an entry file if it is whole and for exactly `key`. */
-function entryValue(file: Buffer, key: Uint8Array): Uint8Array | undefined {
+/** The key and value of an entry file, if it is whole. */
+function entryParts(file: Buffer): { key: Uint8Array; value: Uint8Array } | undefined {
   const keyAt = FILE_MAGIC.length + 4;
   if (file.length < keyAt + 4 + DIGEST_BYTES || !file.subarray(0, FILE_MAGIC.length).equals(FILE_MAGIC)) return undefined;
   const keyLength = file.readUInt32LE(FILE_MAGIC.length);
   const valueAt = keyAt + keyLength + 4;
-  if (keyLength !== key.length || valueAt + DIGEST_BYTES > file.length) return undefined;
+  if (valueAt + DIGEST_BYTES > file.length) return undefined;
   const valueLength = file.readUInt32LE(keyAt + keyLength);
   const bodyEnd = valueAt + valueLength;
   if (bodyEnd + DIGEST_BYTES !== file.length) return undefined;
-  if (!file.subarray(keyAt, keyAt + keyLength).equals(key)) return undefined;
   const digest = createHash("sha256").update(file.subarray(0, bodyEnd)).digest();
   if (!digest.equals(file.subarray(bodyEnd))) return undefined;
-  return new Uint8Array(file.subarray(valueAt, bodyEnd));
+  return { key: new Uint8Array(file.subarray(keyAt, keyAt + keyLength)), value: new Uint8Array(file.subarray(valueAt, bodyEnd)) };
+}
+
+/** The value of an entry file if it is whole and for exactly `key`. */
+function entryValue(file: Buffer, key: Uint8Array): Uint8Array | undefined {
+  const parts = entryParts(file);
+  return parts && Buffer.from(parts.key.buffer, parts.key.byteOffset, parts.key.length).equals(key) ? parts.value : undefined;
 }
 
 let version: string | undefined;
