@@ -133,7 +133,7 @@ export class DirectoryTranslationCache implements TranslationCache {
   private readonly queued = new Map<string, Buffer>();
   /** Writes what is queued now, synchronously (at exit; and for whoever opens the directory next in this process). */
   readonly flush = (): void => {
-    for (const [name, file] of this.takeQueued()) this.writeEntry(name, file, (path, data) => writeFileSync(path, data), renameSync, unlinkSync);
+    for (const [name, file] of this.takeQueued()) this.writeEntrySync(name, file);
   };
 
   private takeQueued(): [string, Buffer][] {
@@ -145,38 +145,43 @@ export class DirectoryTranslationCache implements TranslationCache {
 
   private async writeQueued(): Promise<void> {
     for (const [name, file] of this.takeQueued()) {
-      await this.writeEntry(name, file, writeFile, rename, unlink);
+      await this.writeEntry(name, file);
     }
   }
 
-  /** Writes an entry whole or not at all: a temporary file renamed into place. */
-  private writeEntry<R>(
-    name: string,
-    file: Buffer,
-    write: (path: string, data: Buffer) => R,
-    move: (from: string, to: string) => R,
-    remove: (path: string) => R,
-  ): Promise<void> | void {
-    const path = join(this.directory, name);
-    const temporary = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-    // A full or read-only disk costs the next boot its head start, nothing more.
-    const failed = () => {
+  /**
+   * Writes an entry whole or not at all: a temporary file renamed into place. A full or
+   * read-only disk costs the next boot its head start, nothing more.
+   */
+  private async writeEntry(name: string, file: Buffer): Promise<void> {
+    const { path, temporary } = this.paths(name);
+    try {
+      await writeFile(temporary, file);
+      await rename(temporary, path);
+    } catch {
+      this.forget(name);
+      await unlink(temporary).catch(() => {});
+    }
+  }
+
+  private writeEntrySync(name: string, file: Buffer): void {
+    const { path, temporary } = this.paths(name);
+    try {
+      writeFileSync(temporary, file);
+      renameSync(temporary, path);
+    } catch {
       this.forget(name);
       try {
-        return Promise.resolve(remove(temporary)).catch(() => {});
+        unlinkSync(temporary);
       } catch {
-        return undefined; // never created
+        // never created
       }
-    };
-    try {
-      const written = write(temporary, file);
-      if (written instanceof Promise) {
-        return written.then(() => move(temporary, path)).then(() => undefined, failed);
-      }
-      move(temporary, path);
-    } catch {
-      void failed();
     }
+  }
+
+  private paths(name: string): { path: string; temporary: string } {
+    const path = join(this.directory, name);
+    return { path, temporary: `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp` };
   }
 
   *entries(): Iterable<{ key: Uint8Array; value: Uint8Array }> {
