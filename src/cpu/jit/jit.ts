@@ -136,6 +136,12 @@ export class Jit {
   private readonly ramWasmBase: number;
   /** The translations preloaded from the cache: one instance, and the page (by its bytes) each is for. */
   private preloaded: { instance: WebAssembly.Instance; find(ramPage: number): PreloadedPage | undefined } | undefined;
+  /**
+   * Whether `preloaded` holds everything the store offered: then a page it lacks is a miss
+   * without asking the store (which would hash the page's key), at each of a boot's ~1,900
+   * first fetches.
+   */
+  private preloadedAll = false;
 
   constructor(
     private readonly memory: WebAssembly.Memory,
@@ -221,6 +227,10 @@ export class Jit {
     };
     const preloaded = this.preloaded?.find(owner);
     if (preloaded) return install(this.preloaded!.instance, preloaded.functions, preloaded.translation);
+    if (this.preloadedAll) {
+      this.stats.cacheMisses++;
+      return false;
+    }
     const t0 = clock.now();
     const stored = cache.get(this.keyOf(cache, owner));
     if (!stored) {
@@ -272,7 +282,10 @@ export class Jit {
       const hash = pageHash(page);
       pages.set(hash, [...(pages.get(hash) ?? []), { page, functions, translation }]);
     }
-    if (!count) return;
+    if (!count) {
+      this.preloadedAll = true;
+      return;
+    }
     const bytes = builder.toBytes();
     let instance: WebAssembly.Instance;
     try {
@@ -286,6 +299,7 @@ export class Jit {
     this.stats.wasmBytes += bytes.length;
     const memory = this.memory;
     const ramWasmBase = this.ramWasmBase;
+    this.preloadedAll = true;
     this.preloaded = {
       instance,
       find(ramPage: number) {
