@@ -1,9 +1,12 @@
 // Boot benchmark: wall time from process start to Linux starting init ("Run /init as init
 // process") and to the init script's banner, for Parley on both boot paths and for
 // qemu-system-riscv64 -M virt (TCG) on the same kernel, initramfs and command line, in one run.
+// The paravirtual path runs three ways: without the translation cache, as a first boot (an empty
+// cache directory) and as a warm boot (the directory the first boot of the same round filled).
 // Options: --reps N (default 3), --memory SIZE (default 512M).
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { buildGuestImage } from "../src/image/index.ts";
 import { CACHE_DIR, REPO_ROOT } from "../src/host/node/paths.ts";
 import { median, runTimed } from "./harness.ts";
@@ -41,9 +44,18 @@ async function main() {
   const parley = (extra: string[]) => [
     join(REPO_ROOT, "dist/parley.mjs"), "run", "--kernel", image.kernel, "--initrd", image.initrd, "--append", APPEND, "--memory", memory, ...extra,
   ];
-  const systems: { name: string; command: string; args: string[] }[] = [
-    { name: "Parley, paravirtual (SBI in the hypervisor)", command: process.execPath, args: parley([]) },
-    { name: "Parley, OpenSBI firmware in M-mode", command: process.execPath, args: parley(["--firmware", firmware]) },
+  // Each round's first boot gets an empty cache directory, which its warm boot then reuses.
+  const cacheDir = join(mkdtempSync(join(tmpdir(), "parley-boot-bench-")), "jit");
+  const systems: { name: string; command: string; args: string[]; before?: () => void }[] = [
+    { name: "Parley, paravirtual (SBI in the hypervisor), no translation cache", command: process.execPath, args: parley(["--jit-cache", "off"]) },
+    {
+      name: "Parley, paravirtual, first boot (empty translation cache)",
+      command: process.execPath,
+      args: parley(["--jit-cache", cacheDir]),
+      before: () => rmSync(cacheDir, { recursive: true, force: true }),
+    },
+    { name: "Parley, paravirtual, warm boot (cache of the first boot)", command: process.execPath, args: parley(["--jit-cache", cacheDir]) },
+    { name: "Parley, OpenSBI firmware in M-mode, no translation cache", command: process.execPath, args: parley(["--firmware", firmware, "--jit-cache", "off"]) },
     {
       name: "qemu-system-riscv64 -M virt (TCG), same OpenSBI",
       command: "qemu-system-riscv64",
@@ -57,6 +69,7 @@ async function main() {
   const runs: Record<string, BootTiming[]> = Object.fromEntries(systems.map((s) => [s.name, []]));
   for (let r = 0; r < reps; r++) {
     for (const system of systems) {
+      system.before?.();
       const timing = await timeBoot(system.command, system.args);
       runs[system.name].push(timing);
       console.log(`  ${system.name}: init ${timing.toInitS.toFixed(2)} s, shell ${timing.toShellS.toFixed(2)} s`);
@@ -66,7 +79,8 @@ async function main() {
     const t = runs[system.name];
     results[system.name] = { toInit: median(t.map((x) => x.toInitS)), toShell: median(t.map((x) => x.toShellS)), runs: t };
   }
-  const qemu = results[systems[2].name];
+  rmSync(dirname(cacheDir), { recursive: true, force: true });
+  const qemu = results[systems[systems.length - 1].name];
   console.log("\n| system | boot to init (s) | to shell (s) | init time vs QEMU |");
   console.log("|---|---:|---:|---:|");
   for (const system of systems) {

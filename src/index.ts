@@ -28,3 +28,6 @@ export {
 } from "./vmm/schema.ts";
 export { startApiServer, type ApiServer, type ApiServerOptions } from "./vmm/api-server.ts";
 export { MachineController, type VmmController } from "./vmm/controller.ts";
+/** Persistent translations for `MachineOptions.jitCache`: a directory, or a store of your own. */
+export { DirectoryTranslationCache, DEFAULT_JIT_CACHE_DIR } from "./host/node/jit-cache.ts";
+export type { TranslationCache } from "./cpu/jit/translation-cache.ts";

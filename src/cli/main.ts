@@ -18,6 +18,8 @@ import { DEFAULT_PAUSE_LOOP_WINDOW } from "../machine/virt.ts";
 import { MAX_CPUS, parsePositiveInteger, parseSize, UsageError } from "./options.ts";
 import { formatLedger, formatStats } from "./stats.ts";
 import { serveWeb } from "./web-server.ts";
+import { jitCacheFromFlag } from "../host/node/jit-cache.ts";
+import type { TranslationCache } from "../cpu/cpu.ts";
 
 /** Exit code for bad input from the user (file, option), distinct from a guest's own exit codes. */
 const EXIT_USAGE = 2;
@@ -89,6 +91,7 @@ interface RunCommandFlags extends RunFlags {
   reboot: boolean;
   apiSock?: string;
   incoming?: string;
+  jitCache?: string;
 }
 
 function addMachineOptions(command: Command, defaultCpus = 1): Command {
@@ -120,7 +123,16 @@ function addMachineOptions(command: Command, defaultCpus = 1): Command {
     .option("--stats", "print the ledger at exit: instructions, exits, hypercalls, interrupts, virtio notifications, bytes moved")
     .option("--stats-json <file>", "write the ledger as JSON to FILE at exit")
     .option("--metrics-port <port>", "serve the ledger in Prometheus text format at http://127.0.0.1:PORT/metrics")
-    .option("--jit <on|off>", JIT_HELP);
+    .option("--jit <on|off>", JIT_HELP)
+    .option("--jit-cache <dir|off>", "keep compiled translations in DIR and reuse them on later boots of the same code, or off (default: cache/jit in Parley's directory)");
+}
+
+function parseJitCacheFlag(value: string | undefined): TranslationCache | undefined {
+  try {
+    return jitCacheFromFlag(value);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -128,7 +140,7 @@ function collect(value: string, previous: string[]): string[] {
 }
 
 async function runFromFlags(flags: RunCommandFlags, command: Command): Promise<void> {
-  const common = { stats: Boolean(flags.stats), statsJson: flags.statsJson, reboot: flags.reboot, apiSock: flags.apiSock };
+  const common = { stats: Boolean(flags.stats), statsJson: flags.statsJson, reboot: flags.reboot, apiSock: flags.apiSock, jitCache: parseJitCacheFlag(flags.jitCache) };
   if (flags.incoming !== undefined) {
     process.exitCode = await runLinux({ incoming: flags.incoming, ...common });
     return;

@@ -11,6 +11,7 @@ import { Machine, type MachineOptions } from "../vmm/machine.ts";
 import type { SnapshotLoadParams, VmConfig, VmConfigInput } from "../vmm/schema.ts";
 import { startApiServer, type ApiServer } from "../vmm/api-server.ts";
 import { MachineController } from "../vmm/controller.ts";
+import type { TranslationCache } from "../cpu/cpu.ts";
 
 /** The machine: a validated VM description (flags and --config file), or a snapshot to restore. */
 type MachineSource =
@@ -27,11 +28,14 @@ export type RunLinuxOptions = MachineSource & {
   reboot: boolean;
   /** Serve the REST API (src/vmm/api-server.ts) on this Unix socket while the guest runs. */
   apiSock?: string;
+  /** Where translations persist between boots (--jit-cache); default: none. */
+  jitCache?: TranslationCache;
 };
 
 /** What every boot of a command-line machine does: the console, the ledger at its end, reboots. */
-function commandLineMachine(options: { stats: boolean; statsJson?: string; reboot: boolean }, terminal: ReturnType<typeof consoleWriter>): MachineOptions {
+function commandLineMachine(options: { stats: boolean; statsJson?: string; reboot: boolean; jitCache?: TranslationCache }, terminal: ReturnType<typeof consoleWriter>): MachineOptions {
   return {
+    jitCache: options.jitCache,
     output: terminal.write,
     warn: (message) => process.stderr.write(`parley: ${message}\n`),
     bootEnded: (exit, ledger) => {

@@ -115,6 +115,14 @@ function translatorRows(ledger: Ledger): Row[] | undefined {
     { depth: 1, cells: ["writes to data in code pages (nothing dropped)", t.codePageDataWrites] },
     { depth: 1, cells: ["wasm modules compiled", `${t.modules} (${(t.wasmBytes / 1024).toFixed(0)} KiB)`] },
     { depth: 1, cells: ["host time translating / compiling (ms)", `${t.translateMs.toFixed(0)} / ${t.compileMs.toFixed(0)}`] },
+    ...(t.cacheHits + t.cacheMisses + t.cacheStores > 0
+      ? [
+          {
+            depth: 1,
+            cells: ["translation cache: hits / misses / stored / evicted / refused", `${t.cacheHits} / ${t.cacheMisses} / ${t.cacheStores} / ${t.cacheEvictions} / ${t.cacheRejected}`],
+          } as Row,
+        ]
+      : []),
     ...(t.failures ? [{ depth: 1, cells: ["pages left to the interpreter (translation failed)", t.failures] } as Row] : []),
   ];
 }

@@ -5,10 +5,12 @@ import * as L from "./layout.ts";
 import { MENVCFG_STCE_BIT } from "./csr-numbers.ts";
 import { portableClock, type HostClock } from "../platform/clock.ts";
 import { Jit, type CoreJitExports, type JitOptions } from "./jit/jit.ts";
+import type { TranslationCache } from "./jit/translation-cache.ts";
 import { coreLayout, maxRamSize, type CoreLayout } from "./core-layout.ts";
 import { hex64, SnapshotError, stateArray, stateInt, stateObject, stateRecord, stateU64 } from "../platform/persist.ts";
 
 export type { JitOptions } from "./jit/jit.ts";
+export type { TranslationCache } from "./jit/translation-cache.ts";
 
 export const RAM_PHYS_BASE_DEFAULT = 0x8000_0000;
 /** wasm32 gives 4 GiB; a single hart's region takes the start of it (see core-layout.ts). */
@@ -75,6 +77,12 @@ export function resolveJitOptions(jit: CpuOptions["jit"]): JitOptions | undefine
   return setting === true || setting === "on" ? {} : setting === "eager" ? { eager: true } : { ...setting };
 }
 
+/** `jit` with the translation cache `cache` added (nothing changes when the translator is off or there is no cache). */
+export function withTranslationCache(jit: CpuOptions["jit"], cache: TranslationCache | undefined): CpuOptions["jit"] {
+  const options = cache ? resolveJitOptions(jit) : undefined;
+  return options ? { ...options, cache } : jit;
+}
+
 /** The translator's counters (see Cpu.translatorCounters). */
 export interface TranslatorCounters {
   /** Guest instructions retired by translated code (the rest ran on the interpreter). */
@@ -103,12 +111,24 @@ export interface TranslatorCounters {
   /** Host time spent translating and compiling. */
   translateMs: number;
   compileMs: number;
+  /**
+   * The persistent translation cache (JitOptions.cache): pages installed from it, first
+   * executions it had nothing for, translations stored, entries evicted to stay within its
+   * size, and entries refused (not a translation the engine accepts).
+   */
+  cacheHits: number;
+  cacheMisses: number;
+  cacheStores: number;
+  cacheEvictions: number;
+  cacheRejected: number;
 }
+
+type CacheCounter = "cacheHits" | "cacheMisses" | "cacheStores" | "cacheEvictions" | "cacheRejected";
 
 /** What the translator of a hart did, from its counters in the hart's state and its host-side statistics. */
 export function translatorCountersOf(
   state: (offset: number) => bigint,
-  host: Pick<TranslatorCounters, "translateMs" | "compileMs" | "modules" | "wasmBytes" | "failures"> & { translations: number; instructions: number },
+  host: Pick<TranslatorCounters, "translateMs" | "compileMs" | "modules" | "wasmBytes" | "failures" | CacheCounter> & { translations: number; instructions: number },
 ): TranslatorCounters {
   const n = (offset: number) => Number(state(offset));
   return {
@@ -127,6 +147,11 @@ export function translatorCountersOf(
     failures: host.failures,
     translateMs: host.translateMs,
     compileMs: host.compileMs,
+    cacheHits: host.cacheHits,
+    cacheMisses: host.cacheMisses,
+    cacheStores: host.cacheStores,
+    cacheEvictions: host.cacheEvictions,
+    cacheRejected: host.cacheRejected,
   };
 }
 
@@ -302,7 +327,8 @@ export class Cpu {
     if (jitOptions) {
       this.jit = new Jit(this.memory, this.table, this.core, { hartBase: this.hartBase, ramWasmBase: this.ramWasmBase }, jitOptions);
       this.setState(L.S_JIT_THRESHOLD, BigInt(this.jit.threshold));
-      this.setState(L.S_JIT_FLAGS, BigInt(this.jit.eager ? L.JIT_FLAG_EAGER : 0));
+      // JIT_FLAG_EAGER: a request at each page's first fetch (to translate it, or to look it up in the cache).
+      this.setState(L.S_JIT_FLAGS, BigInt(this.jit.requestsFirstFetch ? L.JIT_FLAG_EAGER : 0));
     } else {
       this.setState(L.S_JIT_THRESHOLD, 0n);
       this.setState(L.S_JIT_FLAGS, 0n);

@@ -26,6 +26,7 @@ import { nodeClock } from "../host/node/clock.ts";
 import { loadCoreModule } from "../host/node/core-module.ts";
 import { nodeHartThreads } from "../host/node/hart-threads.ts";
 import { jitFromEnvironment } from "../host/node/jit-environment.ts";
+import { withTranslationCache, type TranslationCache } from "../cpu/cpu.ts";
 import { openDiskImage } from "../host/node/disk-image.ts";
 import { Qcow2Image } from "../virtio/blk/qcow2/image.ts";
 import { connectSocketBackend, listenSocketBackend } from "../host/node/net-socket.ts";
@@ -84,6 +85,11 @@ export interface MachineOptions {
    * read when first touched) or "copy" (every non-zero page read before the guest runs).
    */
   restoreMemory?: "map" | "copy";
+  /**
+   * Where compiled translations persist between boots (src/host/node/jit-cache.ts for a
+   * directory); default: none, every boot translates afresh. `parley run` passes cache/jit/.
+   */
+  jitCache?: TranslationCache;
   /** The guest image, for a description without kernel_image_path; default: the cache, built on first use. */
   guestImage?: () => Promise<GuestImage>;
 }
@@ -537,7 +543,7 @@ export class Machine {
           virtio,
           virtioTransport: this.devices.transportOptions,
           output: options.output ?? (() => {}),
-          jit: jitFromEnvironment(process.env, machine.jit),
+          jit: withTranslationCache(jitFromEnvironment(process.env, machine.jit), this.options.jitCache),
           clock: nodeClock,
         });
   }

@@ -69,6 +69,20 @@ export const LEDGER_METRICS: readonly MetricSpec[] = [
     samples: (l) => translatorSample(l, (t) => t.drops),
   },
   {
+    name: "parley_translation_cache_hits_total",
+    help: "Code pages whose translation came from the persistent translation cache at their first execution.",
+    type: "counter",
+    labelNames: [],
+    samples: (l) => translatorSample(l, (t) => t.cacheHits),
+  },
+  {
+    name: "parley_translation_cache_misses_total",
+    help: "Code pages the persistent translation cache had no translation for at their first execution.",
+    type: "counter",
+    labelNames: [],
+    samples: (l) => translatorSample(l, (t) => t.cacheMisses),
+  },
+  {
     name: "parley_mmio_exits_total",
     help: "Loads and stores that left the CPU core for a device model, by register.",
     type: "counter",

@@ -17,8 +17,11 @@ import { portableClock } from "../../platform/clock.ts";
 import { Code, ModuleBuilder, Op, ValType } from "./wasm-emitter.ts";
 import type { DecodedPage } from "./instructions.ts";
 import { findRoots } from "./control-flow.ts";
-import { translatePage } from "./page-emitter.ts";
+import { translatePage, type TranslatedFunction } from "./page-emitter.ts";
 import { FIRST_PAGE_FUNCTION, FN_AMO, FN_CHAIN, FN_FP, FN_STORE } from "./frame.ts";
+import {
+  addCachedPage, decodeTranslation, encodeTranslation, translationKey, type CachedTranslation, type TranslationCache, type TranslationContext,
+} from "./translation-cache.ts";
 
 export interface JitOptions {
   /** Taken branches in a code page (counted by the interpreter) before it is translated. */
@@ -31,6 +34,12 @@ export interface JitOptions {
   batch?: number;
   /** Guest instructions per wasm function at most (regions of a page are grouped up to this). */
   functionSize?: number;
+  /**
+   * A persistent store of translations (translation-cache.ts). With one, every code page is
+   * looked up at its first execution and a hit is installed at once; pages are then compiled one
+   * module each (so that each can be stored on its own), and every fresh translation is stored.
+   */
+  cache?: TranslationCache;
 }
 
 /**
@@ -74,6 +83,18 @@ export interface JitStats {
   failures: number;
   translateMs: number;
   compileMs: number;
+  /** Translation cache: pages installed from it, lookups that found nothing, translations stored, entries evicted, entries refused. */
+  cacheHits: number;
+  cacheMisses: number;
+  cacheStores: number;
+  cacheEvictions: number;
+  cacheRejected: number;
+}
+
+interface PreloadedPage {
+  page: Uint8Array;
+  functions: Pending["functions"];
+  translation: CachedTranslation;
 }
 
 interface Pending {
@@ -82,6 +103,12 @@ interface Pending {
   /** The page's functions: entry offsets and export name. */
   functions: { entries: number[]; exportName: string }[];
   covered: number[];
+  /** Decode the covered instructions' pool slots at install (jitPredecode), so a later retranslation keeps them. */
+  predecode: boolean;
+  /** The translation cache's key of the page, when the translation is to be stored, and its functions. */
+  key?: Uint8Array;
+  translated?: TranslatedFunction[];
+  instructions: number;
 }
 
 const I64 = ValType.i64;
@@ -96,17 +123,29 @@ export class Jit {
   readonly functionSize: number;
   readonly stats: JitStats = {
     requests: 0, translations: 0, instructions: 0, modules: 0, wasmBytes: 0, stale: 0, dropped: 0, failures: 0, translateMs: 0, compileMs: 0,
+    cacheHits: 0, cacheMisses: 0, cacheStores: 0, cacheEvictions: 0, cacheRejected: 0,
   };
+  readonly cache: TranslationCache | undefined;
   private readonly queue = new Set<number>();
   private readonly freeSlots: number[] = [];
   private readonly poolSlots = new Map<number, number[]>(); // pool page -> table slots of its translation
-  private compiling = false;
+  /** Modules being compiled in the background (async). */
+  private compiling = 0;
   private readonly words: Uint32Array;
   private readonly imms: Int32Array;
   private readonly page: DecodedPage;
   private readonly chain: Function;
   private readonly hartBase: number;
   private readonly parallelHarts: boolean;
+  private readonly ramWasmBase: number;
+  /** The translations preloaded from the cache: one instance, and the page (by its bytes) each is for. */
+  private preloaded: { instance: WebAssembly.Instance; find(ramPage: number): PreloadedPage | undefined } | undefined;
+  /**
+   * Whether `preloaded` holds everything the store offered: then a page it lacks is a miss
+   * without asking the store (which would hash the page's key), at each of a boot's ~1,900
+   * first fetches.
+   */
+  private preloadedAll = false;
 
   constructor(
     private readonly memory: WebAssembly.Memory,
@@ -123,20 +162,166 @@ export class Jit {
     this.async = !this.eager && (options.async ?? false);
     this.functionSize = Math.max(1, Math.floor(options.functionSize ?? JIT_DEFAULT_FUNCTION_SIZE));
     this.batch = Math.max(1, options.batch ?? DEFAULT_BATCH);
+    this.cache = options.cache;
+    this.ramWasmBase = hart.ramWasmBase;
     // The decoded page, interleaved (word, imm) per parcel: slot = offset * 4 bytes.
     this.words = new Uint32Array(memory.buffer, hart.hartBase + L.HART_JIT_DECODE, 4096);
     this.imms = new Int32Array(memory.buffer, hart.hartBase + L.HART_JIT_DECODE, 4096);
     const words = this.words, imms = this.imms;
     this.page = { word: (off) => words[off], imm: (off) => imms[off + 1] };
     this.chain = chainModule(memory, table, hart);
+    if (this.cache) this.preload(this.cache);
   }
 
-  /** The core asks for pool page `poolIndex` (hot, or first seen in eager mode). */
+  /** Whether the core asks for every code page at its first execution (JIT_FLAG_EAGER). */
+  get requestsFirstFetch(): boolean {
+    return this.eager || this.cache !== undefined;
+  }
+
+  /** The core asks for pool page `poolIndex` (hot, or first seen in eager mode or with a cache). */
   request(poolIndex: number, pc: number): void {
     this.stats.requests++;
     // In eager mode the request comes from the first fetch in the page, at pc: translate from there.
-    if (this.eager) this.compile([poolIndex], false, pc % 4096);
-    else this.queue.add(poolIndex);
+    if (this.eager) {
+      this.compile([poolIndex], false, pc % 4096);
+      return;
+    }
+    // With a cache, the first request of a page comes from its first fetch: a hit is installed
+    // before the fetch returns; a miss leaves the page to count its hotness as without a cache.
+    // Later requests (the page got hot again: paths the translation lacks) translate afresh.
+    if (this.cache && this.isFirstRequest(poolIndex)) {
+      if (!this.installFromCache(poolIndex)) this.countHotness(poolIndex);
+      return;
+    }
+    this.queue.add(poolIndex);
+  }
+
+  private isFirstRequest(pool: number): boolean {
+    return new DataView(this.memory.buffer).getUint32(this.hartBase + L.HART_JIT_TRIES + pool * 4, true) === 1;
+  }
+
+  /** A page the cache had nothing for counts its taken branches from the usual threshold, as without a cache. */
+  private countHotness(pool: number): void {
+    new DataView(this.memory.buffer).setInt32(this.hartBase + L.HART_JIT_HOT + pool * 4, this.threshold, true);
+  }
+
+  private context(): TranslationContext {
+    return {
+      hartBase: this.hartBase, ramWasmBase: this.ramWasmBase, parallelHarts: this.parallelHarts,
+      memoryPages: this.memory.buffer.byteLength / 65536, functionSize: this.functionSize, eager: this.eager,
+    };
+  }
+
+  /** The cache key of RAM page `ramPage`'s current bytes (or of `bytes`). */
+  private keyOf(cache: TranslationCache, ramPage: number, bytes = new Uint8Array(this.memory.buffer, this.ramWasmBase + ramPage * 4096, 4096)): Uint8Array {
+    return translationKey(cache.version, this.context(), bytes);
+  }
+
+  /** Installs pool page `pool`'s translation from the cache; false when there is none to use. */
+  private installFromCache(pool: number): boolean {
+    const cache = this.cache!;
+    const view = new DataView(this.memory.buffer);
+    const owner = view.getInt32(this.hartBase + L.HART_POOL_OWNER + pool * 4, true);
+    if (owner < 0) return false;
+    const generation = view.getUint32(this.hartBase + L.HART_JIT_GEN + pool * 4, true);
+    const install = (instance: WebAssembly.Instance, functions: Pending["functions"], t: CachedTranslation, page: Uint8Array) => {
+      // As a fresh translation: its instructions become code (a store to them drops the page)
+      // before the page is compared again, so another hart's store to them either shows in the
+      // comparison or drops the page (and so refuses the install).
+      this.core.jitDecodePage(owner);
+      new Uint32Array(this.memory.buffer, this.hartBase + L.HART_JIT_INSTALL, t.covered.length).set(t.covered);
+      const current = new Uint8Array(this.memory.buffer, this.ramWasmBase + owner * 4096, 4096);
+      if (!this.core.jitMarkCode(pool, generation, t.covered.length) || !sameBytes(page, current)) {
+        this.stats.stale++;
+        return false;
+      }
+      this.stats.cacheHits++;
+      this.install(instance, [{ pool, generation, functions, covered: t.covered, predecode: true, instructions: t.instructions }]);
+      return true;
+    };
+    const preloaded = this.preloaded?.find(owner);
+    if (preloaded) return install(this.preloaded!.instance, preloaded.functions, preloaded.translation, preloaded.page);
+    if (this.preloadedAll) {
+      this.stats.cacheMisses++;
+      return false;
+    }
+    const t0 = clock.now();
+    const key = this.keyOf(cache, owner);
+    const stored = cache.get(key);
+    if (!stored) {
+      this.stats.cacheMisses++;
+      return false;
+    }
+    const cached = decodeTranslation(stored);
+    const builder = newModuleBuilder(this.memory);
+    const functions = cached ? addCachedPage(builder, PAGE_TYPE, cached, "f") : [];
+    const bytes = builder.toBytes();
+    let instance: WebAssembly.Instance | undefined;
+    try {
+      if (cached) instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), this.imports());
+    } catch {
+      instance = undefined; // the engine refused it
+    }
+    if (!cached || !instance) {
+      // Refused, and replaced when the page gets hot and is translated afresh.
+      this.stats.cacheRejected++;
+      return false;
+    }
+    this.stats.compileMs += clock.now() - t0;
+    this.stats.modules++;
+    this.stats.wasmBytes += bytes.length;
+    return install(instance, functions, cached, key.subarray(key.length - 4096));
+  }
+
+  /**
+   * Compiles every stored translation made for this hart and translator (up to the store's
+   * preload bound) into one module, so that the pages found at their first execution cost no
+   * compilation each: V8 charges per module, and compiles function bodies lazily anyway.
+   */
+  private preload(cache: TranslationCache): void {
+    if (!cache.entries) return;
+    const t0 = clock.now();
+    const header = this.keyOf(cache, -1, new Uint8Array(4096)).subarray(0, -4096);
+    const builder = newModuleBuilder(this.memory);
+    const pages = new Map<number, PreloadedPage[]>();
+    let count = 0;
+    for (const { key, value } of cache.entries()) {
+      if (key.length !== header.length + 4096 || !sameBytes(key.subarray(0, header.length), header)) continue;
+      const translation = decodeTranslation(value);
+      if (!translation) {
+        this.stats.cacheRejected++;
+        continue;
+      }
+      const page = key.slice(header.length);
+      const functions = addCachedPage(builder, PAGE_TYPE, translation, `p${count++}_`);
+      const hash = pageHash(page);
+      pages.set(hash, [...(pages.get(hash) ?? []), { page, functions, translation }]);
+    }
+    if (!count) {
+      this.preloadedAll = true;
+      return;
+    }
+    const bytes = builder.toBytes();
+    let instance: WebAssembly.Instance;
+    try {
+      instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), this.imports());
+    } catch {
+      this.stats.cacheRejected += count; // one bad body spoils the module: the pages are looked up one by one instead
+      return;
+    }
+    this.stats.compileMs += clock.now() - t0;
+    this.stats.modules++;
+    this.stats.wasmBytes += bytes.length;
+    const memory = this.memory;
+    const ramWasmBase = this.ramWasmBase;
+    this.preloadedAll = true;
+    this.preloaded = {
+      instance,
+      find(ramPage: number) {
+        const current = new Uint8Array(memory.buffer, ramWasmBase + ramPage * 4096, 4096);
+        return pages.get(pageHash(current))?.find((p) => sameBytes(p.page, current));
+      },
+    };
   }
 
   /** The core dropped the translation of pool page `poolIndex` (its page was written or reused). */
@@ -157,7 +342,7 @@ export class Jit {
 
   /** Called after every run(): compiles what was requested meanwhile. */
   afterRun(): void {
-    if (this.queue.size === 0 || this.compiling) return;
+    if (this.queue.size === 0 || this.compiling > 0) return;
     const pools = [...this.queue].slice(0, this.batch);
     for (const p of pools) this.queue.delete(p);
     this.compile(pools, this.async);
@@ -174,15 +359,17 @@ export class Jit {
 
   private compile(pools: number[], async: boolean, eagerRoot?: number): void {
     const t0 = clock.now();
-    const builder = new ModuleBuilder();
-    declareImports(builder, this.memory);
+    // With a cache every page gets a module of its own, stored as such: batches of a boot are
+    // mostly single pages anyway (requests come one run() at a time).
+    const cache = this.cache;
+    const modules: { builder: ModuleBuilder; pending: Pending[] }[] = [];
     const view = new DataView(this.memory.buffer);
-    const pending: Pending[] = [];
     for (const pool of pools) {
       const owner = view.getInt32(this.hartBase + L.HART_POOL_OWNER + pool * 4, true);
       if (owner < 0) continue;
       const generation = view.getUint32(this.hartBase + L.HART_JIT_GEN + pool * 4, true);
       this.core.jitDecodePage(owner);
+      const key = cache ? this.keyOf(cache, owner) : undefined;
       const poolBase = this.hartBase + L.HART_POOL + pool * L.POOL_PAGE_SIZE;
       // A pool slot is non-zero once the interpreter decoded (executed) it or it is a block entry.
       const executed = (off: number) => view.getUint32(poolBase + off * 4, true) !== 0;
@@ -191,6 +378,8 @@ export class Jit {
       const roots = findRoots(this.page, executed, wanted);
       // Eager mode translates everything reachable, run or not, to exercise the translator.
       if (eagerRoot !== undefined) roots.push(eagerRoot);
+      if (!modules.length || cache) modules.push({ builder: newModuleBuilder(this.memory), pending: [] });
+      const { builder, pending } = modules[modules.length - 1];
       let t: ReturnType<typeof translatePage>;
       try {
         const first = FIRST_PAGE_FUNCTION + builder.functionCount;
@@ -220,49 +409,62 @@ export class Jit {
         if (builder.addFunction(PAGE_TYPE, f.locals, f.body, exportName) !== f.index) throw new Error("jit: function numbering");
         if (exportName) functions.push({ entries: f.entries, exportName });
       }
-      pending.push({ pool, generation, functions, covered: t.covered });
+      pending.push({ pool, generation, functions, covered: t.covered, predecode: this.eager, key, translated: key && t.functions, instructions: t.instructions });
       this.stats.translations++;
       this.stats.instructions += t.instructions;
     }
     const t1 = clock.now();
     this.stats.translateMs += t1 - t0;
-    if (!pending.length) return;
-    const bytes = builder.toBytes();
+    for (const { builder, pending } of modules) {
+      if (pending.length) this.compileModule(builder.toBytes(), pending, async);
+    }
+  }
+
+  private imports(): WebAssembly.Imports {
+    return { env: { memory: this.memory, amo: this.core.jitAmo, fp: this.core.jitFp, chain: this.chain, store: this.core.jitStore } };
+  }
+
+  private compileModule(bytes: Uint8Array<ArrayBuffer>, pending: Pending[], async: boolean): void {
+    const t1 = clock.now();
     this.stats.modules++;
     this.stats.wasmBytes += bytes.length;
-    const imports = {
-      env: {
-        memory: this.memory,
-        amo: this.core.jitAmo,
-        fp: this.core.jitFp,
-        chain: this.chain,
-        store: this.core.jitStore,
-      },
-    };
     if (!async) {
       let instance: WebAssembly.Instance;
       try {
-        instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), imports);
+        instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), this.imports());
       } catch (err) {
         this.compileFailed(pending, err);
         return;
       }
       this.stats.compileMs += clock.now() - t1;
+      this.store(pending);
       this.install(instance, pending);
       return;
     }
-    this.compiling = true;
-    WebAssembly.instantiate(bytes, imports).then(
+    this.compiling++;
+    WebAssembly.instantiate(bytes, this.imports()).then(
       ({ instance }) => {
-        this.compiling = false;
+        this.compiling--;
         this.stats.compileMs += clock.now() - t1;
+        this.store(pending);
         this.install(instance, pending);
       },
       (err) => {
-        this.compiling = false;
+        this.compiling--;
         this.compileFailed(pending, err);
       },
     );
+  }
+
+  /** Stores the translation of a one-page module the engine accepted under its page's key. */
+  private store(pending: Pending[]): void {
+    const cache = this.cache;
+    if (!cache || pending.length !== 1 || !pending[0].key || !pending[0].translated) return;
+    const p = pending[0];
+    const functions = p.translated!.map((f) => ({ entries: f.entries, locals: f.locals, body: f.body, relocations: f.relocations }));
+    const entry = encodeTranslation({ instructions: p.instructions, covered: p.covered, functions });
+    this.stats.cacheEvictions += cache.put(p.key!, entry);
+    this.stats.cacheStores++;
   }
 
   /**
@@ -298,7 +500,7 @@ export class Jit {
       const old = this.poolSlots.get(p.pool);
       if (old) this.freeAll(old);
       this.poolSlots.set(p.pool, slots);
-      if (this.eager) {
+      if (p.predecode) {
         installList.set(p.covered);
         this.core.jitPredecode(p.pool, p.generation, p.covered.length);
       }
@@ -309,6 +511,12 @@ export class Jit {
 /** (pc, budget left, budget at the first entry) -> instructions retired. Also the chaining function's type. */
 const PAGE_TYPE = { params: [I64, ValType.i32, ValType.i32], results: [ValType.i32] };
 
+
+function newModuleBuilder(memory: WebAssembly.Memory): ModuleBuilder {
+  const builder = new ModuleBuilder();
+  declareImports(builder, memory);
+  return builder;
+}
 
 function declareImports(b: ModuleBuilder, memory: WebAssembly.Memory): void {
   importMemory(b, memory);
@@ -486,4 +694,20 @@ function emitReturnToInterpreter(c: Code, hartBase: number): void {
   c.get(P_BUDGET0);
   c.get(P_LEFT);
   c.op(Op.i32_sub);
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** A quick hash of a page's bytes, to find its preloaded translation (the bytes are then compared). */
+function pageHash(page: Uint8Array): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < page.length; i += 4) {
+    h = Math.imul(h ^ (page[i] | (page[i + 1] << 8) | (page[i + 2] << 16) | (page[i + 3] << 24)), 0x01000193);
+    h ^= h >>> 15;
+  }
+  return h >>> 0;
 }

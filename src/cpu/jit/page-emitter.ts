@@ -39,7 +39,7 @@ import { Code, Op, ValType, type Label } from "./wasm-emitter.ts";
 import { ControlFlow, type Interval } from "./control-flow.ts";
 import { fallsThrough, lenOf, opOf, rdOf, regUse, rs1Of, rs2Of, type DecodedPage } from "./instructions.ts";
 import {
-  FN_CHAIN, FIRST_REG_LOCAL, L_BUDGET0, L_CODE, L_LEFT, L_PC, L_TLB, L_VBASE,
+  FIRST_PAGE_FUNCTION, FN_CHAIN, FIRST_REG_LOCAL, L_BUDGET0, L_CODE, L_LEFT, L_PC, L_TLB, L_VBASE,
   EXIT_INTERPRET, EXIT_INTERPRET_TO_RET, EXIT_OFFSET_MASK, EXIT_UNRETIRED_MASK, EXIT_UNRETIRED_SHIFT,
   type Emitter, type Insn,
 } from "./frame.ts";
@@ -51,6 +51,8 @@ export interface TranslatedFunction {
   entries: number[];
   index: number;
   body: Uint8Array<ArrayBuffer>;
+  /** Body offsets of the 5-byte indices of calls to this page's functions (Code.relocations). */
+  relocations: number[];
   locals: { count: number; type: ValType }[];
 }
 
@@ -88,7 +90,7 @@ export function translatePage(
 }
 
 class PageEmitter implements Emitter {
-  readonly c = new Code();
+  readonly c = Object.assign(new Code(), { relocateCallsFrom: FIRST_PAGE_FUNCTION });
   private regLocals = new Int32Array(32).fill(-1);
   private exitLabel: Label = 0;
 
@@ -160,6 +162,7 @@ class PageEmitter implements Emitter {
       entries,
       index: this.firstIndex + f,
       body: c.finish(),
+      relocations: [...c.relocations],
       locals: [
         { count: 3, type: ValType.i32 }, // e, tlb, code
         { count: 5, type: ValType.i64 }, // vbase, npc, va, t, t2
@@ -287,7 +290,7 @@ class PageEmitter implements Emitter {
     c.get(L_LEFT);
     c.get(L_BUDGET0);
     c.returnCall(FN_CHAIN);
-    return { entries: [], index: this.dispatcherIndex, body: c.finish(), locals: [] };
+    return { entries: [], index: this.dispatcherIndex, body: c.finish(), relocations: [...c.relocations], locals: [] };
   }
 
   regLocal(r: number): number {

@@ -131,7 +131,7 @@ export class ByteWriter {
   bytes: Uint8Array<ArrayBuffer> = new Uint8Array(256);
   length = 0;
 
-  private reserve(n: number): void {
+  protected reserve(n: number): void {
     if (this.length + n <= this.bytes.length) return;
     let size = this.bytes.length * 2;
     while (size < this.length + n) size *= 2;
@@ -199,6 +199,24 @@ export class ByteWriter {
   }
 }
 
+/** Writes `value` at `at` as a 5-byte (padded) LEB128, the form relocatable indices take. */
+export function writePaddedU32(bytes: Uint8Array, at: number, value: number): void {
+  for (let i = 0; i < 4; i++) bytes[at + i] = ((value >>> (7 * i)) & 0x7f) | 0x80;
+  bytes[at + 4] = (value >>> 28) & 0x0f;
+}
+
+/** Reads a 5-byte LEB128 written by writePaddedU32; -1 when the bytes are not one. */
+export function readPaddedU32(bytes: Uint8Array, at: number): number {
+  if (at < 0 || at + 5 > bytes.length) return -1;
+  let value = 0;
+  for (let i = 0; i < 4; i++) {
+    if ((bytes[at + i] & 0x80) === 0) return -1;
+    value |= (bytes[at + i] & 0x7f) << (7 * i);
+  }
+  if (bytes[at + 4] > 0x0f) return -1;
+  return (value >>> 0) + bytes[at + 4] * 2 ** 28;
+}
+
 /** A branch target: created by block/loop/if, valid until its end. */
 export type Label = number;
 
@@ -211,6 +229,13 @@ export class Code extends ByteWriter {
   /** Per label: its index in the control stack while open. */
   private readonly stackIndex: number[] = [];
   private nextLabel = 1;
+  /**
+   * Calls to functions from this index on get their index as a 5-byte LEB128, whose body offset
+   * goes to `relocations`: the translation cache renumbers a stored page's functions when it
+   * puts many pages into one module (src/cpu/jit/translation-cache.ts).
+   */
+  relocateCallsFrom = Infinity;
+  readonly relocations: number[] = [];
 
   /** Current nesting depth (number of open blocks, loops and ifs). */
   get depth(): number {
@@ -292,11 +317,21 @@ export class Code extends ByteWriter {
   }
   call(func: number): void {
     this.u8(Op.call);
-    this.u32(func);
+    this.funcIndex(func);
   }
   returnCall(func: number): void {
     this.u8(Op.return_call);
-    this.u32(func);
+    this.funcIndex(func);
+  }
+  private funcIndex(func: number): void {
+    if (func < this.relocateCallsFrom) {
+      this.u32(func);
+      return;
+    }
+    this.relocations.push(this.length);
+    this.reserve(5);
+    writePaddedU32(this.bytes, this.length, func);
+    this.length += 5;
   }
   returnCallIndirect(typeIndex: number, tableIndex: number): void {
     this.u8(Op.return_call_indirect);
@@ -317,6 +352,7 @@ export class Code extends ByteWriter {
   }
   resetCode(): void {
     this.reset();
+    this.relocations.length = 0;
     this.stack.length = 0;
     this.stackIndex.length = 0;
     this.nextLabel = 1;

@@ -4,6 +4,7 @@ import { Worker } from "node:worker_threads";
 import type { HartThreadHandle, HartThreadHost } from "../../machine/virt.ts";
 import type { HartThreadInit } from "../../machine/hart-thread.ts";
 import { nodeTimebase } from "./clock.ts";
+import { DirectoryTranslationCache, type JitCacheSpec } from "./jit-cache.ts";
 
 /**
  * A Worker running the TypeScript module `entry` from source (tests, benchmarks): tsx is
@@ -28,7 +29,16 @@ export function nodeHartThreads(): HartThreadHost {
   return {
     readTime,
     start(init: HartThreadInit): HartThreadHandle {
-      const worker = startWorker({ init, originNs }, `harts ${init.hartIndices.join(",")}`);
+      // A translation cache is an object with methods, which cannot cross to the thread: the
+      // thread opens the same directory itself (hart-worker.ts).
+      let jitCache: JitCacheSpec | undefined;
+      let jit = init.jit;
+      if (typeof jit === "object" && jit.cache) {
+        if (!(jit.cache instanceof DirectoryTranslationCache)) throw new Error("hart threads: only a directory translation cache can be shared with hart threads");
+        jitCache = jit.cache.spec;
+        jit = { ...jit, cache: undefined };
+      }
+      const worker = startWorker({ init: { ...init, jit }, originNs, jitCache }, `harts ${init.hartIndices.join(",")}`);
       const finished = new Promise<void>((resolve, reject) => {
         worker.once("message", () => resolve());
         worker.once("error", reject);
