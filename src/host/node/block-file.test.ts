@@ -163,3 +163,36 @@ test("through the device: guest write + FLUSH reach the file with datasync; read
   });
 });
 
+
+test("readInto / writeFrom: scatter-gather straight from and to views of a SharedArrayBuffer, past IOV_MAX buffers", async () => {
+  await withTempDir("parley-blk-", async (dir) => {
+    const size = 1024 * 1024;
+    const path = await image(dir, size);
+    const backend = await openBlockFile(path);
+    // 1500 pieces of 512 bytes with a gap after each: more than Linux's IOV_MAX (1024), so one
+    // preadv returns short and the rest is read by a second call.
+    const ram = new Uint8Array(new SharedArrayBuffer(1600 * 520));
+    ram.fill(0xa5);
+    const pieces = Array.from({ length: 1500 }, (_, i) => ram.subarray(i * 520, i * 520 + 512));
+    await backend.readInto!(4096, pieces);
+    for (let i = 0; i < pieces.length; i++) {
+      for (let j = 0; j < 512; j++) assert.equal(pieces[i][j], (4096 + i * 512 + j) & 0xff, `piece ${i} byte ${j}`);
+      assert.ok(ram.subarray(i * 520 + 512, i * 520 + 520).every((b) => b === 0xa5), `gap after piece ${i} untouched`);
+    }
+    for (let i = 0; i < pieces.length; i++) pieces[i].fill(i & 0xff);
+    await backend.writeFrom!(8192, pieces);
+    const onDisk = await readFile(path);
+    for (let i = 0; i < pieces.length; i++) assert.ok(onDisk.subarray(8192 + i * 512, 8192 + (i + 1) * 512).every((b) => b === (i & 0xff)), `written piece ${i}`);
+    assert.equal(onDisk[8191], 8191 & 0xff);
+    assert.equal(onDisk[8192 + 1500 * 512], (8192 + 1500 * 512) & 0xff);
+    // Range checks as for read / write; nothing is transferred.
+    await assert.rejects(backend.readInto!(size - 512, [ram.subarray(0, 1024)]), RangeError);
+    await assert.rejects(backend.writeFrom!(size, [ram.subarray(0, 512)]), RangeError);
+    // The file shrinking under the backend is an error, not invented data.
+    const handle = await open(path, "r+");
+    await handle.truncate(size / 2);
+    await handle.close();
+    await assert.rejects(backend.readInto!(size / 2 - 512, [ram.subarray(0, 1024)]), /unexpected end of file/);
+    await backend.close();
+  });
+});

@@ -1,5 +1,8 @@
 // A raw disk image file as a virtio-blk BlockBackend (src/virtio/blk/backend.ts), on Node's
-// fs.promises FileHandle: positional reads and writes, flush = fdatasync.
+// fs.promises FileHandle: positional reads and writes, flush = fdatasync. The device's requests
+// use readInto / writeFrom: one preadv / pwritev (fs.readv / fs.writev, callback form: one trip
+// through libuv's thread pool per request, no promise wrapper) straight between the file and the
+// views of guest RAM the device passes.
 //
 // Discard (virtio spec 1.3, 5.2.6.2: "the device MAY deallocate") is a no-op: Node has no
 // fallocate(FALLOC_FL_PUNCH_HOLE) and punching holes is only an optimisation. Write-zeroes must
@@ -9,10 +12,11 @@
 // The image is not locked against a second user (Node cannot flock); do not give the same image
 // to two writers.
 
+import { readv, writev } from "node:fs";
 import { open } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import type { BlockBackend } from "../../virtio/blk/backend.ts";
-import { checkBackendRange, validateBlockId } from "../../virtio/blk/backend.ts";
+import { byteLengthOf, checkBackendRange, remainingBuffers, validateBlockId } from "../../virtio/blk/backend.ts";
 import { SECTOR_SIZE } from "../../virtio/blk/spec.ts";
 
 /** Largest zero buffer used by writeZeroes (one per backend, allocated on first use). */
@@ -102,6 +106,35 @@ class FileBlockBackend implements BlockBackend {
       const { bytesWritten } = await this.handle.write(data, done, data.length - done, offset + done);
       if (bytesWritten === 0) throw new Error(`disk image ${this.path}: write made no progress at byte ${offset + done}`);
       done += bytesWritten;
+    }
+  }
+
+  async readInto(offset: number, targets: readonly Uint8Array[]): Promise<void> {
+    const length = byteLengthOf(targets);
+    this.check(offset, length, false);
+    let left = targets;
+    for (let done = 0; done < length; ) {
+      // preadv reads fewer bytes than asked at end of file, past IOV_MAX buffers, or for huge lengths.
+      const bytesRead = await new Promise<number>((resolve, reject) =>
+        readv(this.handle.fd, left, offset + done, (e, n) => (e ? reject(e) : resolve(n))),
+      );
+      if (bytesRead === 0) throw new Error(`disk image ${this.path}: unexpected end of file at byte ${offset + done}`);
+      done += bytesRead;
+      left = remainingBuffers(left, bytesRead);
+    }
+  }
+
+  async writeFrom(offset: number, sources: readonly Uint8Array[]): Promise<void> {
+    const length = byteLengthOf(sources);
+    this.check(offset, length, true);
+    let left = sources;
+    for (let done = 0; done < length; ) {
+      const bytesWritten = await new Promise<number>((resolve, reject) =>
+        writev(this.handle.fd, left, offset + done, (e, n) => (e ? reject(e) : resolve(n))),
+      );
+      if (bytesWritten === 0) throw new Error(`disk image ${this.path}: write made no progress at byte ${offset + done}`);
+      done += bytesWritten;
+      left = remainingBuffers(left, bytesWritten);
     }
   }
 

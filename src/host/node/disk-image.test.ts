@@ -57,7 +57,13 @@ test("a raw image is probed as raw, and a guest cannot make it look like qcow2 u
     const header = newQcow2Image(MiB).subarray(0, 512);
     const probed = await openDiskImage(path);
     await assert.rejects(probed.write(0, header), new RegExp(PROBED_RAW_REFUSAL.slice(0, 40)));
-    await probed.write(512, header); // elsewhere the same bytes are just data
+    // The gather write the device uses, with the magic split over buffers, is refused the same way.
+    const pieces = [header.subarray(0, 1), header.subarray(1, 3), header.subarray(3)];
+    await assert.rejects(probed.writeFrom!(0, pieces), new RegExp(PROBED_RAW_REFUSAL.slice(0, 40)));
+    assert.deepEqual(new Uint8Array((await readFile(path)).subarray(0, 512)), new Uint8Array(512), "nothing written");
+    await probed.writeFrom!(0, [new Uint8Array(256), new Uint8Array(256).fill(9)]); // other data at 0 is fine
+    await probed.writeFrom!(512, pieces); // elsewhere the same bytes are just data
+    await probed.write(512, header);
     await probed.close();
     const explicit = await openDiskImage(path, { format: "raw" });
     await explicit.write(0, header);

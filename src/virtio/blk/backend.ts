@@ -19,6 +19,16 @@ export interface BlockBackend {
   read(offset: number, into: Uint8Array): Promise<void>;
   /** Writes `data` at offset. May stay in a volatile cache until flush(). */
   write(offset: number, data: Uint8Array): Promise<void>;
+  /**
+   * Optional scatter read (readv): fills `targets` one after the other with the bytes at
+   * [offset, offset + their total length). The device passes views of guest RAM (over a
+   * SharedArrayBuffer when harts run on threads), so the data moves once, with one host call per
+   * request; the backend writes inside the targets only. A backend without it (qcow2) is read
+   * through a bounce buffer with read().
+   */
+  readInto?(offset: number, targets: readonly Uint8Array[]): Promise<void>;
+  /** Optional gather write (writev): `sources` one after the other at offset; see readInto. */
+  writeFrom?(offset: number, sources: readonly Uint8Array[]): Promise<void>;
   /** Makes every completed write durable (fdatasync). A rejection means data may have been lost. */
   flush(): Promise<void>;
   /** Advisory (5.2.6.2: the device MAY deallocate); afterwards the range's content is undefined. */
@@ -47,6 +57,31 @@ export function encodeBlockId(id: string): Uint8Array {
   for (let i = 0; i < out.length && i < id.length; i++) {
     const c = id.charCodeAt(i);
     out[i] = c >= 0x20 && c <= 0x7e ? c : 0x5f;
+  }
+  return out;
+}
+
+/** The total length of a list of buffers (the length of a readInto / writeFrom). */
+export function byteLengthOf(buffers: readonly Uint8Array[]): number {
+  let total = 0;
+  for (const b of buffers) total += b.length;
+  return total;
+}
+
+/**
+ * What is left of `buffers` once their first `done` bytes are transferred: for a readv/writev that
+ * moved fewer bytes than asked (a short count, or more buffers than the host's IOV_MAX).
+ */
+export function remainingBuffers(buffers: readonly Uint8Array[], done: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let skip = done;
+  for (const b of buffers) {
+    if (skip >= b.length) {
+      skip -= b.length;
+      continue;
+    }
+    out.push(skip > 0 ? b.subarray(skip) : b);
+    skip = 0;
   }
   return out;
 }
@@ -120,6 +155,26 @@ export class MemoryBlockBackend implements BlockBackend {
     this.check(offset, data.length, true);
     this.calls.writes++;
     this.data.set(data, offset);
+  }
+
+  async readInto(offset: number, targets: readonly Uint8Array[]): Promise<void> {
+    this.check(offset, byteLengthOf(targets), false);
+    this.calls.reads++;
+    let at = offset;
+    for (const target of targets) {
+      target.set(this.data.subarray(at, at + target.length));
+      at += target.length;
+    }
+  }
+
+  async writeFrom(offset: number, sources: readonly Uint8Array[]): Promise<void> {
+    this.check(offset, byteLengthOf(sources), true);
+    this.calls.writes++;
+    let at = offset;
+    for (const source of sources) {
+      this.data.set(source, at);
+      at += source.length;
+    }
   }
 
   async flush(): Promise<void> {

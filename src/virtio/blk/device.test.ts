@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { VirtqueueError } from "../types.ts";
 import { MemoryBlockBackend } from "./backend.ts";
-import { BLK_IO_CHUNK, BLK_MAX_DISCARD_SEG, VirtioBlk } from "./device.ts";
+import { BLK_DIRECT_IO_CHUNK, BLK_IO_CHUNK, BLK_MAX_DISCARD_SEG, VirtioBlk } from "./device.ts";
 import {
   featureBit,
   VIRTIO_BLK_CONFIG_BLK_SIZE,
@@ -30,7 +30,7 @@ import {
   VIRTIO_BLK_T_WRITE_ZEROES,
   VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP,
 } from "./spec.ts";
-import { FakeDriver, segments } from "../testing/blk.ts";
+import { bounceOnly, FakeDriver, segments } from "../testing/blk.ts";
 import { FakeContext, makeChain } from "../testing/fake-queue.ts";
 import { FAKE_RAM_BASE as RAM_BASE, FakeClock, FakeGuestMemory, tick } from "../../testing/fakes.ts";
 import { SnapshotError } from "../../platform/persist.ts";
@@ -75,6 +75,17 @@ class GatedBackend extends MemoryBlockBackend {
     await this.gate("write");
     return super.write(offset, data);
   }
+  override async readInto(offset: number, targets: readonly Uint8Array[]): Promise<void> {
+    this.log.push("read");
+    this.maxReadLength = Math.max(this.maxReadLength, targets.reduce((sum, t) => sum + t.length, 0));
+    await this.gate("read");
+    return super.readInto(offset, targets);
+  }
+  override async writeFrom(offset: number, sources: readonly Uint8Array[]): Promise<void> {
+    this.log.push("write");
+    await this.gate("write");
+    return super.writeFrom(offset, sources);
+  }
   override async flush(): Promise<void> {
     this.log.push("flush");
     await this.gate("flush");
@@ -90,10 +101,11 @@ class GatedBackend extends MemoryBlockBackend {
 }
 
 function setup(
-  options: { backend?: MemoryBlockBackend; features?: bigint; queueSize?: number; ram?: number; drop?: bigint } = {},
+  options: { backend?: MemoryBlockBackend; features?: bigint; queueSize?: number; ram?: number; drop?: bigint; bounce?: boolean } = {},
 ) {
   const backend = options.backend ?? new MemoryBlockBackend({ size: DISK, id: "parley-disk" });
-  const device = new VirtioBlk({ backend, name: "virtio-blk0", queueSize: options.queueSize });
+  // bounce: the device sees a backend without readInto / writeFrom (as qcow2 is).
+  const device = new VirtioBlk({ backend: options.bounce ? bounceOnly(backend) : backend, name: "virtio-blk0", queueSize: options.queueSize });
   const memory = new FakeGuestMemory(options.ram ?? 4 * 1024 * 1024);
   const features = (options.features ?? device.deviceFeatures) & ~(options.drop ?? 0n);
   const context = new FakeContext(memory, features, [device.queueSizes[0]]);
@@ -165,7 +177,8 @@ test("read: data lands in the guest buffers, status OK, chain used, driver notif
   queue.push(req.chain);
   device.queueNotify(0);
   assert.equal(queue.used.length, 0, "completes asynchronously");
-  assert.equal(backend.calls.reads, 0, "no I/O inside queueNotify");
+  assert.equal(context.notified.length, 0);
+  assert.equal(backend.calls.reads, 1, "the read is handed to the backend inside queueNotify");
   await settle();
   assert.equal(req.status(), VIRTIO_BLK_S_OK);
   assert.deepEqual(req.data(), contents.subarray(5 * 512, 5 * 512 + 4096));
@@ -176,11 +189,11 @@ test("read: data lands in the guest buffers, status OK, chain used, driver notif
   assert.equal(device.counters.bytesRead, 4096);
 });
 
-test("a read larger than the I/O chunk is done in bounded chunks", async () => {
+test("through the bounce buffer (a backend without readInto), a read larger than the I/O chunk is done in bounded chunks", async () => {
   const backend = new GatedBackend(new Set(), { size: 4 * 1024 * 1024 });
   const contents = pattern(backend.size, 3);
   backend.data.set(contents);
-  const { driver, queue, device, settle } = setup({ backend, ram: 8 * 1024 * 1024 });
+  const { driver, queue, device, settle } = setup({ backend, ram: 8 * 1024 * 1024, bounce: true });
   const length = 3 * BLK_IO_CHUNK + 4096;
   const req = driver.request({ type: VIRTIO_BLK_T_IN, sector: 8, inLen: length, split: 4096 });
   queue.push(req.chain);
@@ -190,6 +203,128 @@ test("a read larger than the I/O chunk is done in bounded chunks", async () => {
   assert.deepEqual(req.data(), contents.subarray(8 * 512, 8 * 512 + length));
   assert.equal(backend.maxReadLength, BLK_IO_CHUNK);
   assert.equal(backend.calls.reads, 4);
+});
+
+/** Guest RAM bytes that changed since `before`, outside the given buffers. */
+function changedOutside(memory: FakeGuestMemory, before: Uint8Array, buffers: readonly { addr: number; len: number }[]): number[] {
+  const inside = (i: number) => buffers.some((b) => i >= b.addr - memory.base && i < b.addr - memory.base + b.len);
+  const changed: number[] = [];
+  for (let i = 0; i < before.length; i++) if (memory.bytes[i] !== before[i] && !inside(i)) changed.push(memory.base + i);
+  return changed;
+}
+
+test("a read straight into guest RAM: one readInto for the whole request, every buffer filled, nothing around them", async () => {
+  const backend = new GatedBackend(new Set(), { size: 4 * 1024 * 1024 });
+  const contents = pattern(backend.size, 5);
+  backend.data.set(contents);
+  const { driver, queue, device, settle, memory } = setup({ backend, ram: 8 * 1024 * 1024 });
+  memory.bytes.fill(0xa5);
+  const length = 3 * BLK_IO_CHUNK + 4096;
+  // Odd buffer sizes, with the status byte sharing the last data buffer.
+  const req = driver.request({ type: VIRTIO_BLK_T_IN, sector: 8, inLen: length, split: 1000, statusWithData: true });
+  const before = memory.bytes.slice();
+  memory.writes.length = 0;
+  queue.push(req.chain);
+  device.queueNotify(0);
+  await settle();
+  assert.equal(req.status(), VIRTIO_BLK_S_OK);
+  assert.deepEqual(req.data(), contents.subarray(8 * 512, 8 * 512 + length));
+  assert.equal(backend.calls.reads, 1, "one host call");
+  assert.equal(backend.maxReadLength, length);
+  assert.deepEqual(changedOutside(memory, before, req.chain.writable), []);
+  // Every written piece was reported (decoded code dropped, pages dirty), none beyond the data and status.
+  const reported = memory.writes.reduce((sum, w) => sum + w.len, 0);
+  assert.equal(reported, length + 1);
+  assert.equal(device.counters.bytesRead, length);
+});
+
+test("a direct read longer than BLK_DIRECT_IO_CHUNK takes one readInto per chunk", async () => {
+  const disk = 2 * BLK_DIRECT_IO_CHUNK + 8192;
+  const backend = new GatedBackend(new Set(), { size: disk });
+  const contents = pattern(disk, 11);
+  backend.data.set(contents);
+  const { driver, queue, device, settle } = setup({ backend, ram: disk + 1024 * 1024 });
+  const req = driver.request({ type: VIRTIO_BLK_T_IN, sector: 0, inLen: disk, split: 3 * 65536 + 512 });
+  queue.push(req.chain);
+  device.queueNotify(0);
+  await settle();
+  assert.equal(req.status(), VIRTIO_BLK_S_OK);
+  assert.deepEqual(req.data(), contents);
+  assert.equal(backend.calls.reads, 3);
+  assert.equal(backend.maxReadLength, BLK_DIRECT_IO_CHUNK);
+});
+
+test("hostile buffers on the direct path: a data buffer outside or straddling the end of RAM fails the request with IOERR before any I/O", async () => {
+  const ram = 1024 * 1024;
+  const { backend, driver, queue, device, settle, memory } = setup({ ram });
+  backend.data.fill(0x33);
+  const header = (type: number) => driver.request({ type, sector: 0 }).chain.readable;
+  const cases = [
+    [{ addr: RAM_BASE - 4096, len: 4096 }],
+    [{ addr: RAM_BASE + ram - 2048, len: 4096 }],
+    [{ addr: RAM_BASE + 0x8000, len: 2048 }, { addr: RAM_BASE + ram, len: 2048 }],
+  ];
+  const statuses: number[] = [];
+  for (const [i, data] of cases.entries()) {
+    const statusRead = driver.alloc(1);
+    const statusWrite = driver.alloc(1);
+    statuses.push(statusRead, statusWrite);
+    queue.push(makeChain(100 + 2 * i, header(VIRTIO_BLK_T_IN), [...data, { addr: statusRead, len: 1 }]));
+    queue.push(makeChain(101 + 2 * i, [...header(VIRTIO_BLK_T_OUT), ...data], [{ addr: statusWrite, len: 1 }]));
+  }
+  const readsBefore = backend.calls.reads;
+  const before = memory.bytes.slice();
+  device.queueNotify(0);
+  await settle();
+  for (const status of statuses) assert.equal(memory.view(status, 1)![0], VIRTIO_BLK_S_IOERR);
+  assert.equal(backend.calls.reads, readsBefore);
+  assert.equal(backend.calls.writes, 0);
+  assert.ok(backend.data.every((b) => b === 0x33));
+  assert.deepEqual(changedOutside(memory, before, statuses.map((addr) => ({ addr, len: 1 }))), []);
+  assert.equal(queue.used.length, statuses.length);
+});
+
+test("reset while a direct read is in flight: the data lands only in the request's buffers, the completion is dropped", async () => {
+  const backend = new GatedBackend(new Set(["read"]));
+  backend.data.fill(0x42);
+  const { driver, queue, device, context, memory } = setup({ backend });
+  const r = driver.request({ type: VIRTIO_BLK_T_IN, sector: 0, inLen: 4096, split: 1500 });
+  const dataBuffers = r.chain.writable.slice(0, -1);
+  queue.push(r.chain);
+  device.queueNotify(0);
+  await tick();
+  assert.equal(backend.waiting.length, 1);
+  const before = memory.bytes.slice();
+  memory.writes.length = 0;
+  device.reset();
+  backend.release("read");
+  await device.drain();
+  await tick();
+  assert.equal(r.status(), NOT_WRITTEN);
+  assert.ok(r.data().every((b) => b === 0x42), "a read handed to the host completes, as a DMA in flight does");
+  assert.deepEqual(changedOutside(memory, before, dataBuffers), []);
+  assert.deepEqual(memory.writes, dataBuffers, "the write into guest RAM is reported");
+  assert.equal(queue.used.length, 0);
+  assert.equal(context.notified.length, 0);
+  assert.equal(device.counters.droppedAfterReset, 1);
+});
+
+for (const bounce of [false, true]) test(`write then read back through ${bounce ? "the bounce buffer" : "guest RAM views"}: data intact over odd buffers`, async () => {
+  const { backend, driver, queue, device, settle } = setup({ bounce });
+  const data = pattern(3 * 4096 + 512, 21);
+  const w = driver.request({ type: VIRTIO_BLK_T_OUT, sector: 7, out: data, split: 777 });
+  queue.push(w.chain);
+  device.queueNotify(0);
+  await settle();
+  assert.equal(w.status(), VIRTIO_BLK_S_OK);
+  assert.deepEqual(backend.data.subarray(7 * 512, 7 * 512 + data.length), data);
+  assert.equal(backend.calls.writes, 1);
+  const r = driver.request({ type: VIRTIO_BLK_T_IN, sector: 7, inLen: data.length, split: 1234 });
+  queue.push(r.chain);
+  device.queueNotify(0);
+  await settle();
+  assert.equal(r.status(), VIRTIO_BLK_S_OK);
+  assert.deepEqual(r.data(), data);
 });
 
 test("write then read back, with the header and data split over odd buffers", async () => {
@@ -353,10 +488,10 @@ test("a VirtqueueError from pop() asks for a reset and never escapes queueNotify
   assert.doesNotThrow(() => idle.queueNotify(0));
 });
 
-test("reset while I/O is in flight: the late completion is dropped and guest memory untouched", async () => {
+test("reset while I/O is in flight through the bounce buffer: the late completion is dropped and guest memory untouched", async () => {
   const backend = new GatedBackend(new Set(["read"]));
   backend.data.fill(0x42);
-  const { driver, queue, device, context, memory } = setup({ backend });
+  const { driver, queue, device, context, memory } = setup({ backend, bounce: true });
   const r = driver.request({ type: VIRTIO_BLK_T_IN, sector: 0, inLen: 4096 });
   queue.push(r.chain);
   device.queueNotify(0);
@@ -510,16 +645,24 @@ test("a flush that fails once: that flush IOERR, the next one IOERR too", async 
   assert.equal(b.status(), VIRTIO_BLK_S_IOERR);
 });
 
-test("backend errors map to IOERR", async () => {
+for (const bounce of [false, true]) test(`backend errors map to IOERR (${bounce ? "bounce buffer" : "straight into guest RAM"})`, async () => {
+  const eio = () => Object.assign(new Error("EIO: i/o error, read"), { code: "EIO" });
+  const enospc = () => Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
   class Broken extends MemoryBlockBackend {
     override async read(): Promise<void> {
-      throw Object.assign(new Error("EIO: i/o error, read"), { code: "EIO" });
+      throw eio();
     }
     override async write(): Promise<void> {
-      throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+      throw enospc();
+    }
+    override async readInto(): Promise<void> {
+      throw eio();
+    }
+    override async writeFrom(): Promise<void> {
+      throw enospc();
     }
   }
-  const { driver, queue, device, settle } = setup({ backend: new Broken({ size: DISK }) });
+  const { driver, queue, device, settle } = setup({ backend: new Broken({ size: DISK }), bounce });
   const r = driver.request({ type: VIRTIO_BLK_T_IN, inLen: 512 });
   const w = driver.request({ type: VIRTIO_BLK_T_OUT, out: new Uint8Array(512) });
   queue.push(r.chain, w.chain);

@@ -166,6 +166,28 @@ export function writeToBuffers(memory: Pick<GuestMemory, "write">, buffers: read
 }
 
 /**
+ * Views of guest RAM (no copy) for every non-empty buffer, in order, for host I/O straight into or
+ * out of guest memory; undefined when any piece is not entirely guest RAM (then nothing may be
+ * moved). Each view covers exactly its buffer, so whatever is written through them stays inside
+ * the buffers; writes must be reported with reportWritten() afterwards.
+ */
+export function guestViews(memory: Pick<GuestMemory, "view">, buffers: readonly GuestBuffer[]): Uint8Array[] | undefined {
+  const views: Uint8Array[] = [];
+  for (const b of buffers) {
+    if (b.len === 0) continue;
+    const view = memory.view(b.addr, b.len);
+    if (!view || view.length !== b.len) return undefined;
+    views.push(view);
+  }
+  return views;
+}
+
+/** Reports writes made through guestViews() of these buffers (drops decoded code, marks pages dirty). */
+export function reportWritten(memory: Pick<GuestMemory, "written">, buffers: readonly GuestBuffer[]): void {
+  for (const b of buffers) if (b.len > 0) memory.written(b.addr, b.len);
+}
+
+/**
  * Exactly `length` bytes starting `offset` bytes into the concatenated buffers, or undefined when
  * the buffers hold fewer or a piece is not guest RAM. The caller bounds `length`.
  */

@@ -2,6 +2,7 @@
 // driver may (header, data and status split over buffers at will), to feed the device through
 // the common FakeContext (fake-queue.ts) or parseRequest directly.
 import type { DescriptorChain, GuestBuffer } from "../types.ts";
+import type { BlockBackend } from "../blk/backend.ts";
 import { VIRTIO_BLK_DISCARD_WRITE_ZEROES_SIZE, VIRTIO_BLK_REQ_HEADER_SIZE } from "../blk/spec.ts";
 import type { FakeGuestMemory } from "../../testing/fakes.ts";
 import { makeChain } from "./fake-queue.ts";
@@ -118,4 +119,23 @@ export function segments(...segs: { sector: number | bigint; numSectors: number;
     v.setUint32(base + 12, (s.flags ?? 0) >>> 0, true);
   });
   return bytes;
+}
+
+/**
+ * The same disk as a backend without readInto / writeFrom (as qcow2 is), so that the device takes
+ * its bounce-buffer path.
+ */
+export function bounceOnly(backend: BlockBackend): BlockBackend {
+  return {
+    size: backend.size,
+    readOnly: backend.readOnly,
+    id: backend.id,
+    writeZeroesMayUnmap: backend.writeZeroesMayUnmap,
+    read: (offset, into) => backend.read(offset, into),
+    write: (offset, data) => backend.write(offset, data),
+    flush: () => backend.flush(),
+    discard: (offset, length) => backend.discard(offset, length),
+    writeZeroes: (offset, length, unmap) => backend.writeZeroes(offset, length, unmap),
+    close: () => backend.close(),
+  };
 }

@@ -5,6 +5,7 @@
 // put the qcow2 magic at its start, as QEMU does for probed raw images; format=raw lifts this.
 
 import type { BlockBackend } from "../backend.ts";
+import { byteLengthOf } from "../backend.ts";
 import { hasQcow2Magic } from "./header.ts";
 
 /** The error message of a refused write, for logs. */
@@ -31,6 +32,23 @@ export function guardProbedRaw(backend: BlockBackend): BlockBackend {
       if (offset === 0 && hasQcow2Magic(data)) throw new Error(PROBED_RAW_REFUSAL);
       return backend.write(offset, data);
     },
+    readInto: backend.readInto && ((offset, targets) => backend.readInto!(offset, targets)),
+    writeFrom:
+      backend.writeFrom &&
+      (async (offset, sources) => {
+        if (offset !== 0) return backend.writeFrom!(offset, sources);
+        // The sources are views of guest RAM, which the guest may change between a check and the
+        // write (another hart, or the same one once the vCPU runs again): check a copy and write
+        // that. The magic may also be split over several buffers.
+        const data = new Uint8Array(byteLengthOf(sources));
+        let at = 0;
+        for (const source of sources) {
+          data.set(source, at);
+          at += source.length;
+        }
+        if (hasQcow2Magic(data)) throw new Error(PROBED_RAW_REFUSAL);
+        return backend.write(0, data);
+      }),
     flush: () => backend.flush(),
     discard: (offset, length) => backend.discard(offset, length),
     writeZeroes: (offset, length, unmap) => backend.writeZeroes(offset, length, unmap),
