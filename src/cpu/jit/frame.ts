@@ -8,7 +8,35 @@ export const FN_AMO = 0;
 export const FN_FP = 1;
 /** (pc, left, budget0) -> retired: continues in the translation at pc if there is one, else returns to the interpreter. */
 export const FN_CHAIN = 2;
-export const FIRST_PAGE_FUNCTION = 3;
+/** (note, pc) -> (): counts an event for a translation profile (see Note); called only when profiling. */
+export const FN_NOTE = 3;
+export const FIRST_PAGE_FUNCTION = 4;
+
+/**
+ * Events translated code reports when the translator profiles (PARLEY_JIT_PROFILE): why it left
+ * for the interpreter, and how control passed between translated functions.
+ */
+export const enum Note {
+  /** A translated function was entered (from the interpreter, a chain or a tail call). */
+  Enter,
+  /** Left at an entry: the budget does not cover the run to the next entry (or attention asked). */
+  ExitBudget,
+  /** Left in front of a load whose inline TLB check missed (miss, MMIO, page crossing). */
+  ExitLoad,
+  /** Left in front of a store whose inline TLB check missed (also: page with translated code). */
+  ExitStore,
+  /** Left in front of an instruction the interpreter executes (system, CSR, illegal, straddling). */
+  ExitSystem,
+  /** Left around an F/D or atomic instruction (FS off, bad rounding mode, helper fault or exit). */
+  ExitHelper,
+  /** Tail call to the chaining function (a jump to another page, or a JALR out of the page). */
+  Chain,
+  /** JALR to the page's own dispatcher. */
+  Dispatch,
+  /** Direct tail call to another function of the same page. */
+  TailCall,
+}
+export const NOTE_NAMES = ["enter", "exit-budget", "exit-load", "exit-store", "exit-system", "exit-helper", "chain", "dispatch", "tail-call"];
 
 // Locals: three parameters, then scratch, then the guest registers.
 export const L_PC = 0; // i64 param: the guest pc of the entry
@@ -60,8 +88,10 @@ export interface Emitter {
   beginRd(rd: number): void;
   /** After: the value on the stack goes to rd's local and its memory slot (x0: dropped). */
   endRd(rd: number): void;
-  /** Leaves with pc = page + offset; see PageEmitter.exitTo. */
-  exitTo(offset: number, unretired: number, interpret: boolean): void;
+  /** Leaves with pc = page + offset; see PageEmitter.exitTo. `why` is for the profile. */
+  exitTo(offset: number, unretired: number, interpret: boolean, why: Note): void;
+  /** When profiling: reports `note` with the pc that `pushPc` pushes (an i64); otherwise nothing. */
+  profile(note: Note, pushPc: () => void): void;
   /** Control goes to page offset `target` from the instruction at position i. */
   jumpTo(target: number, i: number): void;
   /** The wasm label taking control from position i to page offset `target`, when a branch can. */

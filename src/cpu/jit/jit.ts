@@ -16,7 +16,7 @@ import { Code, ModuleBuilder, Op, ValType } from "./wasm-emitter.ts";
 import type { DecodedPage } from "./instructions.ts";
 import { findRoots } from "./control-flow.ts";
 import { translatePage } from "./page-emitter.ts";
-import { FIRST_PAGE_FUNCTION, FN_AMO, FN_CHAIN, FN_FP } from "./frame.ts";
+import { FIRST_PAGE_FUNCTION, FN_AMO, FN_CHAIN, FN_FP, FN_NOTE } from "./frame.ts";
 
 export interface JitOptions {
   /** Taken branches in a code page (counted by the interpreter) before it is translated. */
@@ -80,6 +80,22 @@ interface Pending {
   covered: number[];
 }
 
+/**
+ * Looks at what the translators of this thread make (PARLEY_JIT_PROFILE, PARLEY_JIT_DUMP in
+ * src/host/node/jit-environment.ts): each module's bytes, and with `note` the translated code
+ * reports its exits and transitions (frame.ts, Note) at a cost, for profiling only.
+ */
+export interface JitObserver {
+  module?(bytes: Uint8Array): void;
+  note?(note: number, pc: bigint): void;
+}
+let observer: JitObserver | undefined;
+/** Sets the observer of the Jits created from now on in this thread. */
+export function observeTranslations(o: JitObserver | undefined): void {
+  observer = o;
+}
+const ignoreNote = () => {};
+
 const I64 = ValType.i64;
 /** For the statistics' translate and compile times only. */
 const clock = portableClock();
@@ -103,6 +119,7 @@ export class Jit {
   private readonly chain: Function;
   private readonly hartBase: number;
   private readonly parallelHarts: boolean;
+  private readonly observer = observer;
 
   constructor(
     private readonly memory: WebAssembly.Memory,
@@ -190,7 +207,7 @@ export class Jit {
       let t: ReturnType<typeof translatePage>;
       try {
         const first = FIRST_PAGE_FUNCTION + builder.functionCount;
-        t = roots.length ? translatePage(this.page, roots, first, this.functionSize, this.hartBase + L.HART_STATE, this.parallelHarts, eagerRoot === undefined ? executed : undefined) : undefined;
+        t = roots.length ? translatePage(this.page, roots, first, this.functionSize, this.hartBase + L.HART_STATE, this.parallelHarts, eagerRoot === undefined ? executed : undefined, this.observer?.note !== undefined) : undefined;
       } catch (err) {
         // A translator bug must not take the guest down: this page stays interpreted.
         this.stats.failures++;
@@ -204,7 +221,8 @@ export class Jit {
       const functions: Pending["functions"] = [];
       for (const f of t.functions) {
         const exportName = f.entries.length ? `f${f.index}` : undefined; // the dispatcher is internal
-        if (builder.addFunction(PAGE_TYPE, f.locals, f.body, exportName) !== f.index) throw new Error("jit: function numbering");
+        const name = this.observer ? `ram${owner.toString(16)}_${f.entries.length ? f.entries[0].toString(16) : "dispatch"}` : undefined;
+        if (builder.addFunction(PAGE_TYPE, f.locals, f.body, exportName, name) !== f.index) throw new Error("jit: function numbering");
         if (exportName) functions.push({ entries: f.entries, exportName });
       }
       pending.push({ pool, generation, functions, covered: t.covered });
@@ -215,6 +233,7 @@ export class Jit {
     this.stats.translateMs += t1 - t0;
     if (!pending.length) return;
     const bytes = builder.toBytes();
+    this.observer?.module?.(bytes);
     this.stats.modules++;
     this.stats.wasmBytes += bytes.length;
     const imports = {
@@ -223,6 +242,7 @@ export class Jit {
         amo: this.core.jitAmo,
         fp: this.core.jitFp,
         chain: this.chain,
+        note: this.observer?.note ?? ignoreNote,
       },
     };
     if (!async) {
@@ -301,7 +321,8 @@ function declareImports(b: ModuleBuilder, memory: WebAssembly.Memory): void {
   const amo = b.importFunction("env", "amo", { params: [ValType.i32, I64, I64], results: [I64] });
   const fp = b.importFunction("env", "fp", { params: [ValType.i32], results: [ValType.i32] });
   const chain = b.importFunction("env", "chain", PAGE_TYPE);
-  if (amo !== FN_AMO || fp !== FN_FP || chain !== FN_CHAIN) throw new Error("jit: import order");
+  const note = b.importFunction("env", "note", { params: [ValType.i32, I64], results: [] });
+  if (amo !== FN_AMO || fp !== FN_FP || chain !== FN_CHAIN || note !== FN_NOTE) throw new Error("jit: import order");
 }
 
 /** A memory import matches only a memory of the same sharedness (threads share the harts' memory). */

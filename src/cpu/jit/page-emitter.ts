@@ -39,7 +39,7 @@ import { Code, Op, ValType, type Label } from "./wasm-emitter.ts";
 import { ControlFlow, type Interval } from "./control-flow.ts";
 import { fallsThrough, lenOf, opOf, rdOf, regUse, rs1Of, rs2Of, type DecodedPage } from "./instructions.ts";
 import {
-  FN_CHAIN, FIRST_REG_LOCAL, L_BUDGET0, L_CODE, L_LEFT, L_PC, L_TLB, L_VBASE,
+  FN_CHAIN, FN_NOTE, FIRST_REG_LOCAL, Note, L_BUDGET0, L_CODE, L_LEFT, L_PC, L_TLB, L_VBASE,
   EXIT_INTERPRET, EXIT_INTERPRET_TO_RET, EXIT_OFFSET_MASK, EXIT_UNRETIRED_MASK, EXIT_UNRETIRED_SHIFT,
   type Emitter, type Insn,
 } from "./frame.ts";
@@ -67,7 +67,8 @@ export interface Translation {
  * from `firstIndex` in their module, for the hart whose state block is at wasm address
  * `stateBase` (on a memory shared with other threads when `parallelHarts`); with `executed`, only
  * instructions the interpreter has run
- * (control leaves to the interpreter where the rest begins).
+ * (control leaves to the interpreter where the rest begins). With `profiling`, the code reports
+ * its exits and transitions through the FN_NOTE import.
  */
 export function translatePage(
   page: DecodedPage,
@@ -77,10 +78,11 @@ export function translatePage(
   stateBase: number,
   parallelHarts: boolean,
   executed?: (offset: number) => boolean,
+  profiling = false,
 ): Translation | undefined {
   const flow = new ControlFlow(page, executed, functionSize);
   if (!flow.analyze(roots)) return undefined;
-  const emitter = new PageEmitter(flow, firstIndex, stateBase, parallelHarts);
+  const emitter = new PageEmitter(flow, firstIndex, stateBase, parallelHarts, profiling);
   const functions: TranslatedFunction[] = [];
   for (let f = 0; f < flow.funcRegions.length; f++) functions.push(emitter.emitFunction(f));
   functions.push(emitter.emitDispatcher());
@@ -97,6 +99,7 @@ class PageEmitter implements Emitter {
     private readonly firstIndex: number,
     readonly state: number,
     readonly parallelHarts: boolean,
+    private readonly profiling: boolean,
   ) {}
 
   emitFunction(f: number): TranslatedFunction {
@@ -106,6 +109,7 @@ class PageEmitter implements Emitter {
     const regions = this.flow.funcRegions[f];
     c.resetCode();
     const regCount = this.allocateRegisters(order);
+    this.profile(Note.Enter, () => c.get(L_PC));
     this.prologue(regions);
 
     this.exitLabel = c.block();
@@ -283,6 +287,7 @@ class PageEmitter implements Emitter {
       c.returnCall(this.firstIndex + this.flow.funcOfRegion[r]);
     }
     c.end();
+    this.profile(Note.Chain, () => c.get(L_PC));
     c.get(L_PC);
     c.get(L_LEFT);
     c.get(L_BUDGET0);
@@ -316,8 +321,13 @@ class PageEmitter implements Emitter {
    * did not retire; `interpret` marks an exit in front of an instruction for the interpreter.
    * Offsets within the page share the exit code at the function's end (a few bytes each).
    */
-  exitTo(offset: number, unretired: number, interpret: boolean): void {
+  exitTo(offset: number, unretired: number, interpret: boolean, why: Note): void {
     const c = this.c;
+    this.profile(why, () => {
+      c.get(L_VBASE);
+      c.i64Const(offset);
+      c.op(Op.i64_add);
+    });
     if (offset >= 0 && offset <= EXIT_OFFSET_MASK && unretired <= EXIT_UNRETIRED_MASK) {
       c.i32Const(offset | (unretired << EXIT_UNRETIRED_SHIFT) | (interpret ? EXIT_INTERPRET : 0));
       c.set(L_CODE);
@@ -353,16 +363,26 @@ class PageEmitter implements Emitter {
       c.br(label);
       return;
     }
-    c.get(L_VBASE);
-    if (target !== 0) {
-      c.i64Const(target);
-      c.op(Op.i64_add);
-    }
+    const pushTarget = () => {
+      c.get(L_VBASE);
+      if (target !== 0) {
+        c.i64Const(target);
+        c.op(Op.i64_add);
+      }
+    };
+    this.profile(t >= 0 ? Note.TailCall : Note.Chain, pushTarget);
+    pushTarget();
     c.get(L_LEFT);
     c.get(L_BUDGET0);
     // Another region of this page (an entry): a direct tail call to its function. Anything
     // else: the chaining function finds the target's translation, if any.
     c.returnCall(t >= 0 ? this.firstIndex + this.flow.funcOfRegion[this.flow.regionOf[t]] : FN_CHAIN);
+  }
+  profile(note: Note, pushPc: () => void): void {
+    if (!this.profiling) return;
+    this.c.i32Const(note);
+    pushPc();
+    this.c.call(FN_NOTE);
   }
   branchLabel(i: number, target: number): Label | undefined {
     const t = this.flow.posOf(target);
@@ -388,7 +408,7 @@ class PageEmitter implements Emitter {
         c.op(Op.i32_or);
       }
       c.if();
-      this.exitTo(off, 0, true);
+      this.exitTo(off, 0, true, Note.ExitBudget);
       c.end();
     }
     if (this.flow.segStartHere[i]) {

@@ -6,7 +6,7 @@ import * as L from "../layout.ts";
 import * as O from "../opcodes.ts";
 import * as C from "../csr-numbers.ts";
 import { Op, ValType } from "./wasm-emitter.ts";
-import { FN_AMO, L_E, L_T, L_TLB, L_VA, type Emitter, type Insn } from "./frame.ts";
+import { FN_AMO, L_E, L_T, L_TLB, L_VA, Note, type Emitter, type Insn } from "./frame.ts";
 
 type Emit = (e: Emitter, x: Insn) => void;
 
@@ -76,7 +76,7 @@ function load(size: number, fastOp: Op, fp: boolean): Emit {
     hostAddress(e);
     c.mem(fastOp, 0);
     c.else();
-    e.exitTo(x.off, x.before, true);
+    e.exitTo(x.off, x.before, true, Note.ExitLoad);
     c.end();
     if (!fp) {
       e.endRd(x.rd);
@@ -104,7 +104,7 @@ function store(size: number, storeOp: Op, fp: boolean): Emit {
     } else e.getX(x.rs2);
     c.mem(storeOp, 0);
     c.else();
-    e.exitTo(x.off, x.before, true);
+    e.exitTo(x.off, x.before, true, Note.ExitStore);
     c.end();
   };
 }
@@ -153,13 +153,13 @@ function checkStatus(e: Emitter, x: Insn): void {
   c.i32Const(L.JIT_STATUS_FAULT);
   c.op(Op.i32_eq);
   c.if();
-  e.exitTo(x.off, x.before, true);
+  e.exitTo(x.off, x.before, true, Note.ExitHelper);
   c.end();
   // the access was done, but the core wants control back: complete the instruction, leave after it
   e.beginRd(x.rd);
   c.get(L_T);
   e.endRd(x.rd);
-  e.exitTo(x.off + x.len, x.after, false);
+  e.exitTo(x.off + x.len, x.after, false, Note.ExitHelper);
   c.end();
 }
 
@@ -172,7 +172,7 @@ export function requireFp(e: Emitter, x: Insn): void {
   c.op(Op.i64_and);
   c.op(Op.i64_eqz);
   c.if();
-  e.exitTo(x.off, x.before, true);
+  e.exitTo(x.off, x.before, true, Note.ExitHelper);
   c.end();
 }
 

@@ -4,7 +4,7 @@
 import * as O from "../opcodes.ts";
 import { Op } from "./wasm-emitter.ts";
 import { Kind, kindOf } from "./instructions.ts";
-import { FN_CHAIN, L_BUDGET0, L_LEFT, L_NPC, L_VBASE, type Emitter, type Insn } from "./frame.ts";
+import { FN_CHAIN, L_BUDGET0, L_LEFT, L_NPC, L_VBASE, Note, type Emitter, type Insn } from "./frame.ts";
 import { INTEGER_OPS } from "./select-integer.ts";
 import { MEMORY_OPS, atomic } from "./select-memory.ts";
 import { floatingPoint } from "./select-fp.ts";
@@ -71,11 +71,13 @@ const jalr: Emit = (e, x) => {
   c.i64Const(4096);
   c.op(Op.i64_lt_u);
   c.if();
+  e.profile(Note.Dispatch, () => c.get(L_NPC));
   c.get(L_NPC);
   c.get(L_LEFT);
   c.get(L_BUDGET0);
   c.returnCall(e.dispatcherIndex);
   c.end();
+  e.profile(Note.Chain, () => c.get(L_NPC));
   c.get(L_NPC);
   c.get(L_LEFT);
   c.get(L_BUDGET0);
@@ -123,7 +125,7 @@ export function selectInstruction(e: Emitter, x: Insn): boolean {
       return true;
     default:
       // System instruction, CSR access, illegal or page-straddling instruction: the interpreter's.
-      e.exitTo(x.off, x.before, true);
+      e.exitTo(x.off, x.before, true, Note.ExitSystem);
       return false;
   }
 }
