@@ -13,8 +13,8 @@
 //
 // Functions. Consecutive regions are grouped into functions of up to `functionSize`
 // instructions (see group): a function has a br_table at its start selecting the entry by pc,
-// and control passes to a later region of the same function by a plain branch. Going to an
-// earlier region, or one in another function, is a tail call.
+// and control passes to a later region of the same function by a plain branch, to an earlier
+// one back through that br_table (a loop around it). Going to another function is a tail call.
 //
 // Exactness. Instructions are counted per segment (a run laid out consecutively that nothing
 // jumps into): its length is taken from $left where it starts. At every entry the function
@@ -285,7 +285,8 @@ export class ControlFlow {
    * Groups consecutive regions (in address order) into functions of at most `functionSize`
    * instructions. Within a function, control passes to a later region by a plain branch (the
    * function has an entry for each of its regions, through a br_table at its start, and guest
-   * registers stay valid in locals); to an earlier one or another function by a tail call.
+   * registers stay valid in locals), to an earlier one back through that br_table; to another
+   * function by a tail call.
    * Fewer, bigger functions mean fewer transitions; the size limit keeps V8's optimizing compile
    * of each function fast (its cost grows faster than linearly).
    */

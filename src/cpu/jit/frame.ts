@@ -35,8 +35,10 @@ export const enum Note {
   Dispatch,
   /** Direct tail call to another function of the same page. */
   TailCall,
+  /** Back to an earlier entry of the same function, through its br_table. */
+  Redispatch,
 }
-export const NOTE_NAMES = ["enter", "exit-budget", "exit-load", "exit-store", "exit-system", "exit-helper", "chain", "dispatch", "tail-call"];
+export const NOTE_NAMES = ["enter", "exit-budget", "exit-load", "exit-store", "exit-system", "exit-helper", "chain", "dispatch", "tail-call", "redispatch"];
 
 // Locals: three parameters, then scratch, then the guest registers.
 export const L_PC = 0; // i64 param: the guest pc of the entry

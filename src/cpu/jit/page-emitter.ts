@@ -3,7 +3,8 @@
 // calls between functions and pages, and the shared exit to the interpreter. Each instruction's
 // own code comes from instruction selection (select.ts).
 //
-// Going to an earlier region, or one in another function, is a tail call; to another page, a
+// Going to an earlier region of the same function branches back to the function's entry
+// br_table (a loop around it) with $pc set; to a region of another function is a tail call; to another page, a
 // tail call to the chaining function (jit.ts), which finds the target's translation the way the
 // interpreter would (fetch TLB, page map, pool slot) and tail-calls it through the core's table,
 // or returns to the interpreter. JALR within the page goes through the page's dispatcher.
@@ -12,9 +13,11 @@
 //     prologue: $vbase = $pc & ~0xfff; $tlb = data TLB table; registers read -> i64 locals
 //     block $exit
 //       block $default
-//         block $E(last) ... block $E0         one wasm block per entry, ending at the entry
-//           br_table (pc) -> $E.. or $default
-//         ...regions...
+//         loop $dispatch                       an earlier entry: $pc = it, br $dispatch
+//           block $E(last) ... block $E0       one wasm block per entry, ending at the entry
+//             br_table (pc) -> $E.. or $default
+//           ...regions...
+//         end
 //       end     $default: not an entry here: the chaining function
 //     end       $exit: S_PC and the return value from the exit code in $code
 //
@@ -93,6 +96,8 @@ class PageEmitter implements Emitter {
   readonly c = new Code();
   private regLocals = new Int32Array(32).fill(-1);
   private exitLabel: Label = 0;
+  private dispatchLabel: Label = 0;
+  private currentFunction = -1;
 
   constructor(
     private readonly flow: ControlFlow,
@@ -108,6 +113,7 @@ class PageEmitter implements Emitter {
     const order = this.flow.funcOrder[f];
     const regions = this.flow.funcRegions[f];
     c.resetCode();
+    this.currentFunction = f;
     const regCount = this.allocateRegisters(order);
     this.profile(Note.Enter, () => c.get(L_PC));
     this.prologue(regions);
@@ -124,7 +130,9 @@ class PageEmitter implements Emitter {
         open.push(iv);
       }
     };
-    // The entries' blocks, then the br_table over the parcels from the first entry to the last.
+    // The entries' blocks, then the br_table over the parcels from the first entry to the last,
+    // in a loop: going back to an entry of this function is a branch to the loop with $pc set.
+    this.dispatchLabel = c.loop();
     openUpTo(-1);
     const entries = regions.map((r) => this.flow.starts[this.flow.regionEntry[r]]);
     const first = Math.min(...entries) >> 1;
@@ -152,6 +160,7 @@ class PageEmitter implements Emitter {
     }
     if (open.length) throw new Error("jit: unclosed control flow");
     c.op(Op.unreachable);
+    c.end(); // $dispatch
     c.end(); // $default: pc is no entry of this function (cannot happen: the dispatcher knows)
     c.get(L_PC);
     c.get(L_LEFT);
@@ -361,6 +370,16 @@ class PageEmitter implements Emitter {
     const label = t >= 0 ? this.flow.labelFor(i, t) : undefined;
     if (label !== undefined) {
       c.br(label);
+      return;
+    }
+    if (t >= 0 && this.flow.funcOfRegion[this.flow.regionOf[t]] === this.currentFunction) {
+      // An earlier entry of this function: again through its br_table (registers stay in locals).
+      c.get(L_VBASE);
+      c.i64Const(target);
+      c.op(Op.i64_add);
+      c.set(L_PC);
+      this.profile(Note.Redispatch, () => c.get(L_PC));
+      c.br(this.dispatchLabel);
       return;
     }
     const pushTarget = () => {
