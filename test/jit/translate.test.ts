@@ -413,3 +413,42 @@ test("a block entry on a page's last parcel that the translation leaves to the i
     assert.ok(result.bounces > 0n, `${name}: no decode bounces, so the entry at 0xffe was never translated and the case not exercised`);
   }
 });
+
+/**
+ * A loop across a page end whose `add a0, a0, a1` straddles it (at 0xffe), run `passes` times;
+ * before the second pass the program rewrites the straddler's second half (on the next page) into
+ * `sub`.
+ */
+function straddleLoop(cpu: Cpu, passes: 1 | 2): void {
+  const loops = 2000;
+  const add = E.aluReg("add", 10, 10, 11);
+  const sub = E.aluReg("sub", 10, 10, 11);
+  // Page 0: s2 = passes - 1, s3 = sub's second half, s4 = its address, t0 = loops; j loop.
+  const setup = [E.aluImm("addi", 18, 0, passes - 1), ...li(19, sub >>> 16), ...li(20, RAM + 0x1000), E.aluImm("addi", 5, 0, loops)];
+  setup.push(E.jal(0, 0xffa - 4 * setup.length));
+  cpu.writeRam(RAM, words(setup));
+  // 0xffa: addi a1, a1, 3; 0xffe: add a0, a0, a1 (straddling); 0x1002: addi t0, t0, -1; bnez t0 -> 0xffa;
+  // 0x100a: beqz s2 -> wfi; sh s3 -> the straddler's second half; s2 = 0; t0 = loops; j 0xffa; 0x101e: wfi
+  cpu.writeRam(RAM + 0xffa, words([E.aluImm("addi", 11, 11, 3), add, E.aluImm("addi", 5, 5, -1), E.branch("bne", 5, 0, -12)]));
+  cpu.writeRam(RAM + 0x100a, words([
+    E.branch("beq", 18, 0, 0x14), E.store("sh", 20, 19, 0), E.aluImm("addi", 18, 0, 0), E.aluImm("addi", 5, 0, loops),
+    E.jal(0, 0xffa - 0x101a), E.wfi(),
+  ]));
+  cpu.pc = BigInt(RAM);
+}
+
+test("an instruction straddling a page end runs translated, and a rewrite of its second half is seen", () => {
+  for (const passes of [1, 2] as const) {
+    const final = compareModes((cpu) => straddleLoop(cpu, passes), [1_000_000, 333]);
+    // a1 = 3, 6, ..., 6000 over the first pass; a0 adds them (then subtracts the next 2000).
+    const firstPass = (3 * 2000 * 2001) / 2;
+    const secondPass = 3 * (2000 * 4001 - (2000 * 2001) / 2);
+    assert.equal(final.x[10], BigInt.asUintN(64, BigInt(passes === 1 ? firstPass : firstPass - secondPass)));
+  }
+  // The loop leaves translated code only at its budget's end, not at the straddler every time.
+  const cpu = makeCpu({ threshold: 1 });
+  straddleLoop(cpu, 1);
+  runToWfi(cpu, [200, 1_000_000]); // translations are compiled when run() returns
+  const [entries, retired] = [cpu.getState(L.S_JIT_ENTRIES), cpu.getState(L.S_JIT_RETIRED)];
+  assert.ok(entries < 200n && retired * 10n > cpu.instret * 8n, `${entries} calls into translated code for 2000 iterations, ${retired} of ${cpu.instret} instructions translated`);
+});

@@ -16,6 +16,7 @@ import { Code, ModuleBuilder, Op, ValType } from "./wasm-emitter.ts";
 import type { DecodedPage } from "./instructions.ts";
 import { findRoots } from "./control-flow.ts";
 import { translatePage } from "./page-emitter.ts";
+import { STRADDLE_OFFSET, parcelAfterPage } from "./straddle.ts";
 import { FIRST_PAGE_FUNCTION, FN_AMO, FN_CHAIN, FN_FP, FN_NOTE } from "./frame.ts";
 
 export interface JitOptions {
@@ -44,6 +45,7 @@ export interface CoreJitExports {
   jitAmo: Function;
   jitFp: Function;
   jitDecodePage(ramPage: number): void;
+  jitDecodeStraddling(ramPage: number, high: number): void;
   jitInstall(poolIndex: number, generation: number, count: number): number;
   jitEvict(poolIndex: number): void;
   jitRearm(poolIndex: number): void;
@@ -110,6 +112,8 @@ export class Jit {
     requests: 0, translations: 0, instructions: 0, modules: 0, wasmBytes: 0, stale: 0, dropped: 0, failures: 0, translateMs: 0, compileMs: 0,
   };
   private readonly queue = new Set<number>();
+  /** The pc each queued pool page was asked for at: its virtual page, for a straddling instruction's next page. */
+  private readonly requestPc = new Map<number, number>();
   private readonly freeSlots: number[] = [];
   private readonly poolSlots = new Map<number, number[]>(); // pool page -> table slots of its translation
   private compiling = false;
@@ -148,8 +152,11 @@ export class Jit {
   request(poolIndex: number, pc: number): void {
     this.stats.requests++;
     // In eager mode the request comes from the first fetch in the page, at pc: translate from there.
-    if (this.eager) this.compile([poolIndex], false, pc % 4096);
-    else this.queue.add(poolIndex);
+    if (this.eager) this.compile([poolIndex], false, pc % 4096, pc);
+    else {
+      this.queue.add(poolIndex);
+      this.requestPc.set(poolIndex, pc);
+    }
   }
 
   /** The core dropped the translation of pool page `poolIndex` (its page was written or reused). */
@@ -185,7 +192,7 @@ export class Jit {
     return index;
   }
 
-  private compile(pools: number[], async: boolean, eagerRoot?: number): void {
+  private compile(pools: number[], async: boolean, eagerRoot?: number, eagerPc?: number): void {
     const t0 = clock.now();
     const builder = new ModuleBuilder();
     declareImports(builder, this.memory);
@@ -196,6 +203,8 @@ export class Jit {
       if (owner < 0) continue;
       const generation = view.getUint32(this.hartBase + L.HART_JIT_GEN + pool * 4, true);
       this.core.jitDecodePage(owner);
+      const straddleHigh = this.decodeStraddling(owner, view, eagerPc ?? this.requestPc.get(pool));
+      this.requestPc.delete(pool);
       const poolBase = this.hartBase + L.HART_POOL + pool * L.POOL_PAGE_SIZE;
       // A pool slot is non-zero once the interpreter decoded (executed) it or it is a block entry.
       const executed = (off: number) => view.getUint32(poolBase + off * 4, true) !== 0;
@@ -207,7 +216,7 @@ export class Jit {
       let t: ReturnType<typeof translatePage>;
       try {
         const first = FIRST_PAGE_FUNCTION + builder.functionCount;
-        t = roots.length ? translatePage(this.page, roots, first, this.functionSize, this.hartBase + L.HART_STATE, this.parallelHarts, eagerRoot === undefined ? executed : undefined, this.observer?.note !== undefined) : undefined;
+        t = roots.length ? translatePage(this.page, roots, first, this.functionSize, this.hartBase + L.HART_STATE, this.parallelHarts, eagerRoot === undefined ? executed : undefined, this.observer?.note !== undefined, straddleHigh) : undefined;
       } catch (err) {
         // A translator bug must not take the guest down: this page stays interpreted.
         this.stats.failures++;
@@ -269,6 +278,18 @@ export class Jit {
         this.compileFailed(pending, err);
       },
     );
+  }
+
+  /**
+   * An instruction straddling the end of RAM page `owner`, asked for at `pc` (its virtual page):
+   * decoded with the next page's first parcel as the fetch TLB maps it now (straddle.ts), which
+   * is returned; undefined (the instruction stays the interpreter's) without one.
+   */
+  private decodeStraddling(owner: number, view: DataView, pc: number | undefined): number | undefined {
+    if ((this.page.word(STRADDLE_OFFSET) & D.DECODED_OP_MASK) !== O.OP_CROSSPAGE || pc === undefined) return undefined;
+    const high = parcelAfterPage(view, this.hartBase + L.HART_STATE, BigInt(pc) & -4096n);
+    if (high !== undefined) this.core.jitDecodeStraddling(owner, high);
+    return high;
   }
 
   /**

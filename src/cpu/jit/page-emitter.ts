@@ -47,6 +47,7 @@ import {
   type Emitter, type Insn,
 } from "./frame.ts";
 import { selectInstruction } from "./select.ts";
+import { STRADDLE_OFFSET, checkStraddle } from "./straddle.ts";
 
 /** A function of the translation (a group of regions, or the page's dispatcher); `index` is its index in the module. */
 export interface TranslatedFunction {
@@ -71,7 +72,8 @@ export interface Translation {
  * `stateBase` (on a memory shared with other threads when `parallelHarts`); with `executed`, only
  * instructions the interpreter has run
  * (control leaves to the interpreter where the rest begins). With `profiling`, the code reports
- * its exits and transitions through the FN_NOTE import.
+ * its exits and transitions through the FN_NOTE import. `straddleHigh`: the page's last parcel
+ * starts an instruction decoded with this parcel of the next page (see straddle.ts).
  */
 export function translatePage(
   page: DecodedPage,
@@ -82,10 +84,11 @@ export function translatePage(
   parallelHarts: boolean,
   executed?: (offset: number) => boolean,
   profiling = false,
+  straddleHigh?: number,
 ): Translation | undefined {
   const flow = new ControlFlow(page, executed, functionSize);
   if (!flow.analyze(roots)) return undefined;
-  const emitter = new PageEmitter(flow, firstIndex, stateBase, parallelHarts, profiling);
+  const emitter = new PageEmitter(flow, firstIndex, stateBase, parallelHarts, profiling, straddleHigh);
   const functions: TranslatedFunction[] = [];
   for (let f = 0; f < flow.funcRegions.length; f++) functions.push(emitter.emitFunction(f));
   functions.push(emitter.emitDispatcher());
@@ -105,6 +108,7 @@ class PageEmitter implements Emitter {
     readonly state: number,
     readonly parallelHarts: boolean,
     private readonly profiling: boolean,
+    private readonly straddleHigh: number | undefined,
   ) {}
 
   emitFunction(f: number): TranslatedFunction {
@@ -439,6 +443,10 @@ class PageEmitter implements Emitter {
     // Exits in front of this instruction give back the rest of the segment including it; exits
     // after it give back the rest after it.
     const x: Insn = { i, off, len, w, op, imm, rd, rs1, rs2, before: left, after: left - 1 };
+    if (off === STRADDLE_OFFSET && len === 4) {
+      if (this.straddleHigh === undefined) throw new Error("jit: straddling instruction without its next parcel");
+      checkStraddle(this, this.straddleHigh, x.before);
+    }
     if (!selectInstruction(this, x)) return;
 
     // Fall through to the next instruction in memory unless it is the next one laid out here.
