@@ -65,6 +65,7 @@ export class ControlFlow {
   // Per position (the translated instructions in address order)
   starts: number[] = [];
   words: number[] = [];
+  private succ: number[][] = []; // successors of each position (see successors)
   regionOf: Int32Array = new Int32Array(0); // region (index into regionEntry) of each position
   regionEntry: number[] = []; // entry position of each region
   regionOrder: number[][] = []; // each region's positions in emission order (entry first)
@@ -143,6 +144,13 @@ export class ControlFlow {
       this.starts.push(p * 2);
       this.words.push(page.word(p * 2));
     }
+    // The graph does not change from here on: each position's successors, computed once.
+    this.succ = this.starts.map((_, i) => {
+      const f = this.fallThroughOf(i);
+      const t = this.targetOf(i);
+      if (f < 0) return t < 0 ? [] : [t];
+      return t < 0 || t === f ? [f] : [t, f];
+    });
     return this.starts.length > 0;
   }
 
@@ -274,11 +282,8 @@ export class ControlFlow {
   }
 
   /** Successor positions of position i within the translation (fall-through first, then target). */
-  successors(i: number): number[] {
-    const f = this.fallThroughOf(i);
-    const t = this.targetOf(i);
-    if (f < 0) return t < 0 ? [] : [t];
-    return t < 0 || t === f ? [f] : [t, f];
+  successors(i: number): readonly number[] {
+    return this.succ[i];
   }
 
   /**
