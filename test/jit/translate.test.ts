@@ -452,3 +452,20 @@ test("an instruction straddling a page end runs translated, and a rewrite of its
   const [entries, retired] = [cpu.getState(L.S_JIT_ENTRIES), cpu.getState(L.S_JIT_RETIRED)];
   assert.ok(entries < 200n && retired * 10n > cpu.instret * 8n, `${entries} calls into translated code for 2000 iterations, ${retired} of ${cpu.instret} instructions translated`);
 });
+
+test("a page translated while the page after its straddling instruction is not in the fetch TLB is still translated", () => {
+  // Eager mode translates page 0 at its first fetch, before page 1 was ever fetched: the
+  // straddler stays the interpreter's, the rest of the page is translated.
+  const setup = (cpu: Cpu) => {
+    cpu.writeRam(RAM, words([E.aluImm("addi", 5, 0, 500), E.jal(0, 0xffa - 4)]));
+    cpu.writeRam(RAM + 0xffa, words([E.aluImm("addi", 11, 11, 3), E.aluReg("add", 10, 10, 11), E.jal(0, 0x800 - 0x1002)]));
+    cpu.writeRam(RAM + 0x800, words([E.aluImm("addi", 5, 5, -1), E.branch("bne", 5, 0, -4), E.wfi()]));
+    cpu.pc = BigInt(RAM);
+  };
+  compareModes(setup, [100, 1_000_000]);
+  const cpu = makeCpu("eager");
+  setup(cpu);
+  runToWfi(cpu, [100, 1_000_000]);
+  assert.equal(cpu.jit!.stats.failures, 0);
+  assert.ok(cpu.jit!.stats.translations > 0);
+});

@@ -108,6 +108,6 @@ export interface Emitter {
    * barrier then (see src/cpu/wasm/atomics.ts).
    */
   readonly parallelHarts: boolean;
-  /** The page's dispatcher function (JALR within the page goes there). */
-  readonly dispatcherIndex: number;
+  /** Control goes to the pc in i64 local `pcLocal`, an offset of this page (JALR). */
+  dispatchInPage(pcLocal: number): void;
 }

@@ -7,18 +7,19 @@
 // br_table (a loop around it) with $pc set; to a region of another function is a tail call; to another page, a
 // tail call to the chaining function (jit.ts), which finds the target's translation the way the
 // interpreter would (fetch TLB, page map, pool slot) and tail-calls it through the core's table,
-// or returns to the interpreter. JALR within the page goes through the page's dispatcher.
+// or returns to the interpreter. JALR within the page goes back to the function's br_table, and
+// from there, when the target is no entry of the function, to the page's dispatcher.
 //
 //   (func (param $pc i64) (param $left i32) (param $budget0 i32) (result i32)
 //     prologue: $vbase = $pc & ~0xfff; $tlb = data TLB table; registers read -> i64 locals
 //     block $exit
 //       block $default
-//         loop $dispatch                       an earlier entry: $pc = it, br $dispatch
+//         loop $dispatch                       an earlier entry or JALR: $pc = it, br $dispatch
 //           block $E(last) ... block $E0       one wasm block per entry, ending at the entry
 //             br_table (pc) -> $E.. or $default
 //           ...regions...
 //         end
-//       end     $default: not an entry here: the chaining function
+//       end     $default: not an entry here: the page's dispatcher
 //     end       $exit: S_PC and the return value from the exit code in $code
 //
 // Guest registers are written through: every write goes to the local and to the register file
@@ -165,11 +166,11 @@ class PageEmitter implements Emitter {
     if (open.length) throw new Error("jit: unclosed control flow");
     c.op(Op.unreachable);
     c.end(); // $dispatch
-    c.end(); // $default: pc is no entry of this function (cannot happen: the dispatcher knows)
+    c.end(); // $default: pc (in this page, from a JALR) is no entry of this function: the page's dispatcher
     c.get(L_PC);
     c.get(L_LEFT);
     c.get(L_BUDGET0);
-    c.returnCall(FN_CHAIN);
+    c.returnCall(this.dispatcherIndex);
     c.end(); // $exit
     this.sharedExit();
 
@@ -401,6 +402,18 @@ class PageEmitter implements Emitter {
     // else: the chaining function finds the target's translation, if any.
     c.returnCall(t >= 0 ? this.firstIndex + this.flow.funcOfRegion[this.flow.regionOf[t]] : FN_CHAIN);
   }
+  /**
+   * JALR within the page: through this function's br_table (registers stay in locals), whose
+   * default is the page's dispatcher (which tail-calls the entry's function, or the chaining
+   * function when pc is no entry).
+   */
+  dispatchInPage(pcLocal: number): void {
+    const c = this.c;
+    c.get(pcLocal);
+    c.set(L_PC);
+    this.profile(Note.Dispatch, () => c.get(L_PC));
+    c.br(this.dispatchLabel);
+  }
   profile(note: Note, pushPc: () => void): void {
     if (!this.profiling) return;
     this.c.i32Const(note);
@@ -443,10 +456,8 @@ class PageEmitter implements Emitter {
     // Exits in front of this instruction give back the rest of the segment including it; exits
     // after it give back the rest after it.
     const x: Insn = { i, off, len, w, op, imm, rd, rs1, rs2, before: left, after: left - 1 };
-    if (off === STRADDLE_OFFSET && len === 4) {
-      if (this.straddleHigh === undefined) throw new Error("jit: straddling instruction without its next parcel");
-      checkStraddle(this, this.straddleHigh, x.before);
-    }
+    // A straddling instruction decoded with the next page's parcel (else it is OP_CROSSPAGE, the interpreter's).
+    if (off === STRADDLE_OFFSET && len === 4 && this.straddleHigh !== undefined) checkStraddle(this, this.straddleHigh, x.before);
     if (!selectInstruction(this, x)) return;
 
     // Fall through to the next instruction in memory unless it is the next one laid out here.

@@ -64,18 +64,15 @@ const jalr: Emit = (e, x) => {
   c.op(Op.i64_and);
   c.set(L_NPC); // before writing rd, which may be rs1
   if (x.rd !== 0) pcRelative(e, x.rd, x.off + x.len);
-  // A target in this page: the page's dispatcher; elsewhere: the chaining function.
+  // A target in this page: this function's entries, else the page's (see PageEmitter.dispatchInPage);
+  // elsewhere: the chaining function.
   c.get(L_NPC);
   c.get(L_VBASE);
   c.op(Op.i64_sub);
   c.i64Const(4096);
   c.op(Op.i64_lt_u);
   c.if();
-  e.profile(Note.Dispatch, () => c.get(L_NPC));
-  c.get(L_NPC);
-  c.get(L_LEFT);
-  c.get(L_BUDGET0);
-  c.returnCall(e.dispatcherIndex);
+  e.dispatchInPage(L_NPC);
   c.end();
   e.profile(Note.Chain, () => c.get(L_NPC));
   c.get(L_NPC);
