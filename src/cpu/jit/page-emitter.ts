@@ -41,7 +41,7 @@
 import * as L from "../layout.ts";
 import { Code, Op, ValType, type Label } from "./wasm-emitter.ts";
 import { ControlFlow, type Interval } from "./control-flow.ts";
-import { fallsThrough, lenOf, opOf, rdOf, regUse, rs1Of, rs2Of, type DecodedPage } from "./instructions.ts";
+import { Kind, fallsThrough, kindOf, lenOf, opOf, rdOf, regUse, rs1Of, rs2Of, type DecodedPage } from "./instructions.ts";
 import {
   FN_CHAIN, FN_NOTE, FIRST_REG_LOCAL, Note, L_BUDGET0, L_CODE, L_LEFT, L_PC, L_TLB, L_VBASE,
   EXIT_INTERPRET, EXIT_INTERPRET_TO_RET, EXIT_OFFSET_MASK, EXIT_UNRETIRED_MASK, EXIT_UNRETIRED_SHIFT,
@@ -101,6 +101,8 @@ class PageEmitter implements Emitter {
   private regLocals = new Int32Array(32).fill(-1);
   private exitLabel: Label = 0;
   private dispatchLabel: Label = 0;
+  /** The instruction being emitted writes rd to its local only (see overwrittenBeforeAnyExit). */
+  private localOnly = false;
   private currentFunction = -1;
 
   constructor(
@@ -318,13 +320,17 @@ class PageEmitter implements Emitter {
   }
   /** Before computing a value for rd: its store's address operand (registers are written through). */
   beginRd(rd: number): void {
-    if (rd !== 0) this.c.i32Const(0);
+    if (rd !== 0 && !this.localOnly) this.c.i32Const(0);
   }
   /** After: the value on the stack goes to rd's local and its memory slot (x0: dropped). */
   endRd(rd: number): void {
     const c = this.c;
     if (rd === 0) {
       c.op(Op.drop);
+      return;
+    }
+    if (this.localOnly) {
+      c.set(this.regLocals[rd]);
       return;
     }
     c.tee(this.regLocals[rd]);
@@ -425,6 +431,26 @@ class PageEmitter implements Emitter {
     return t >= 0 ? this.flow.labelFor(i, t) : undefined;
   }
 
+  /**
+   * Whether the register that the computation or load at position i writes is written again,
+   * further along the same straight run of code, with only computations in between and at that
+   * point: nothing can leave the function or read the register file meanwhile, so the write
+   * through to memory would be overwritten unseen and is left out.
+   */
+  private overwrittenBeforeAnyExit(i: number): boolean {
+    const { words, fpos, segStartHere } = this.flow;
+    const kind = kindOf(opOf(words[i]));
+    const rd = rdOf(words[i]);
+    if ((kind !== Kind.Alu && kind !== Kind.Load) || rd === 0) return false;
+    const order = this.flow.funcOrder[this.currentFunction];
+    for (let k = fpos[i] + 1; k < order.length; k++) {
+      const j = order[k];
+      if (segStartHere[j] || kindOf(opOf(words[j])) !== Kind.Alu) return false;
+      if (rdOf(words[j]) === rd) return true;
+    }
+    return false;
+  }
+
   private emitInstruction(i: number, off: number, w: number, imm: number): void {
     const c = this.c;
     const op = opOf(w);
@@ -458,7 +484,10 @@ class PageEmitter implements Emitter {
     const x: Insn = { i, off, len, w, op, imm, rd, rs1, rs2, before: left, after: left - 1 };
     // A straddling instruction decoded with the next page's parcel (else it is OP_CROSSPAGE, the interpreter's).
     if (off === STRADDLE_OFFSET && len === 4 && this.straddleHigh !== undefined) checkStraddle(this, this.straddleHigh, x.before);
-    if (!selectInstruction(this, x)) return;
+    this.localOnly = this.overwrittenBeforeAnyExit(i);
+    const goesOn = selectInstruction(this, x);
+    this.localOnly = false;
+    if (!goesOn) return;
 
     // Fall through to the next instruction in memory unless it is the next one laid out here.
     if (fallsThrough(op)) {
