@@ -10,6 +10,8 @@ import { Cpu, ExitReason, PRIV_S, type AccessSize, type CpuOptions } from "../..
 import * as L from "../../src/cpu/layout.ts";
 import { loadCoreModule } from "../../src/host/node/core-module.ts";
 import { startTypeScriptWorker } from "../../src/host/node/hart-threads.ts";
+import { observeTranslations } from "../../src/cpu/jit/jit.ts";
+import { Note } from "../../src/cpu/jit/frame.ts";
 import * as E from "../diff/encode.ts";
 import { BASE, RAM, SCRATCH, li, loadProgram, randomProgram, words } from "./programs.ts";
 import { PAGE_END_LOOPS, PAGE_END_VALUE, runPageEndProgram, type PageEndResult } from "./page-end-entry.ts";
@@ -468,4 +470,22 @@ test("a page translated while the page after its straddling instruction is not i
   runToWfi(cpu, [100, 1_000_000]);
   assert.equal(cpu.jit!.stats.failures, 0);
   assert.ok(cpu.jit!.stats.translations > 0);
+});
+
+test("a translation observer sees each module and the translated code's exits and transitions", () => {
+  const notes = new Map<number, number>();
+  let modules = 0;
+  observeTranslations({ module: () => modules++, note: (note) => notes.set(note, (notes.get(note) ?? 0) + 1) });
+  let cpu: Cpu;
+  try {
+    cpu = makeCpu({ threshold: 1 });
+  } finally {
+    observeTranslations(undefined);
+  }
+  straddleLoop(cpu, 2); // the second pass's rewrite of the straddler makes its check fail every time
+  runToWfi(cpu, [200, 1_000_000]);
+  assert.equal(modules, cpu.jit!.stats.modules);
+  assert.ok(modules > 0);
+  assert.ok((notes.get(Note.Enter) ?? 0) > 0 && (notes.get(Note.Chain) ?? 0) > 1000, `notes: ${[...notes]}`);
+  assert.ok((notes.get(Note.ExitSystem) ?? 0) >= 1000, "the straddler's failed checks are exits in front of an instruction left to the interpreter");
 });
