@@ -24,16 +24,15 @@
 //
 // Guest registers live in i64 locals for the whole function, loops included: the prologue loads
 // every register the function uses, and the registers it writes go back to the register file in
-// memory only where control leaves it (an exit to the interpreter, a tail call to another
+// memory only where control leaves it (the shared exit, a return, a tail call to another
 // function or the chaining function, whose prologue loads them from memory again) and, one by
-// one, before a helper that reads them there (the F/D helper). Each exit writes back the
-// registers that may have been written on some path from an entry to it (a forward data flow
-// over the function, its loops and JALR back to its entries included; see analyzeDirty), so an
-// exit in front of an instruction leaves the register file as the interpreter has it at that
-// instruction. A local written back must hold its register's value whichever path led there:
-// the prologue loads the registers read before being written, and those written back at an
-// exit that some path reaches without writing them (written on every path: the local has it).
-// The prologue is emitted last, when the exits are known, and put in front of the body.
+// one, before a helper that reads them there (the F/D helper). As every local holds its
+// register's current value at every point, writing back any set of registers that includes
+// those written since the function was entered is exact at any exit, whichever path led there:
+// an exit in front of an instruction leaves the register file as the interpreter has it at that
+// instruction. Each exit writes back the registers that may have been written on some path from
+// an entry to it (a forward data flow over the function, its loops and JALR back to its entries
+// included; see analyzeDirty); the shared exit, the union of those of the exits that use it.
 //
 // Loads and stores check the data TLB inline (the interpreter's TLB, same entries). On a miss,
 // an MMIO or page-crossing access, a store to a page holding translated code, or any other
@@ -109,16 +108,14 @@ export function translatePage(
 class PageEmitter implements Emitter {
   readonly c = Object.assign(new Code(), { relocateCallsFrom: FIRST_PAGE_FUNCTION });
   private regLocals = new Int32Array(32).fill(-1);
+  /** The registers (bit r) the current function writes: written back wherever control leaves it. */
+  private written = 0;
   /** Per instruction of the current function (by its fpos): the registers that may have been written since the function was entered, in front of it. */
   private dirtyIn = new Int32Array(0);
   /** The position being emitted. */
   private current = -1;
-  /** ... and those written on every path from an entry to it. */
-  private mustIn = new Int32Array(0);
-  /** The registers written back by a JALR that goes on to the page's dispatcher. */
-  private jalrDirty = 0;
-  /** The registers the prologue loads: read before written, or written back where a path has not written them. */
-  private loads = 0;
+  /** The registers the shared exit writes back: those of every exit that branches to it. */
+  private sharedExitDirty = 0;
   private exitLabel: Label = 0;
   private dispatchLabel: Label = 0;
   private currentFunction = -1;
@@ -142,8 +139,9 @@ class PageEmitter implements Emitter {
     const regCount = this.allocateRegisters(order);
     this.analyzeDirty(f);
     this.current = -1;
-    this.loads = 0;
-    for (const r of regions) this.loads |= this.flow.liveIn(r);
+    this.sharedExitDirty = 0;
+    this.profile(Note.Enter, () => c.get(L_PC));
+    this.prologue();
 
     this.exitLabel = c.block();
     const defaultLabel = c.block();
@@ -189,28 +187,19 @@ class PageEmitter implements Emitter {
     c.op(Op.unreachable);
     c.end(); // $dispatch
     c.end(); // $default: pc (in this page, from a JALR) is no entry of this function: the page's dispatcher
-    this.writeBackSet(this.jalrDirty, 0);
+    this.writeBackSet(this.written);
     c.get(L_PC);
     c.get(L_LEFT);
     c.get(L_BUDGET0);
     c.returnCall(this.dispatcherIndex);
     c.end(); // $exit
     this.sharedExit();
-    const body = c.finish();
-    const bodyRelocations = [...c.relocations];
-    c.resetCode();
-    this.profile(Note.Enter, () => c.get(L_PC));
-    this.prologue();
-    const head = c.finish();
-    const full = new Uint8Array(head.length + body.length);
-    full.set(head);
-    full.set(body, head.length);
 
     return {
       entries,
       index: this.firstIndex + f,
-      body: full,
-      relocations: [...c.relocations, ...bodyRelocations.map((at) => at + head.length)],
+      body: c.finish(),
+      relocations: [...c.relocations],
       locals: [
         { count: 3, type: ValType.i32 }, // e, tlb, code
         { count: 5, type: ValType.i64 }, // vbase, npc, va, t, t2
@@ -223,9 +212,11 @@ class PageEmitter implements Emitter {
   private allocateRegisters(order: number[]): number {
     const { words } = this.flow;
     this.regLocals = new Int32Array(32).fill(-1);
+    this.written = 0;
     let regCount = 0;
     for (const i of order) {
       const use = regUse(opOf(words[i]), words[i]);
+      this.written |= use.writes;
       for (let reg = 1; reg < 32; reg++) {
         if ((((use.reads | use.writes) >>> reg) & 1) !== 0 && this.regLocals[reg] < 0) this.regLocals[reg] = FIRST_REG_LOCAL + regCount++;
       }
@@ -243,46 +234,36 @@ class PageEmitter implements Emitter {
     const { words, fpos, funcOfRegion, regionOf } = this.flow;
     const order = this.flow.funcOrder[f];
     const dirty = new Int32Array(order.length);
-    // must: all registers until a path reaches the instruction; none at an entry (from outside)
-    const must = new Int32Array(order.length).fill(-1);
     const entries = order.filter((i) => this.flow.isEntry(i));
-    for (const e of entries) must[fpos[e]] = 0;
     let changed = true;
-    const flowTo = (j: number, may: number, all: number) => {
+    const flowTo = (j: number, set: number) => {
       const k = fpos[j];
-      if ((dirty[k] | may) === dirty[k] && (must[k] & all) === must[k]) return;
-      dirty[k] |= may;
-      must[k] &= all;
+      if ((dirty[k] | set) === dirty[k]) return;
+      dirty[k] |= set;
       changed = true;
     };
-    this.jalrDirty = 0;
     while (changed) {
       changed = false;
       for (let k = 0; k < order.length; k++) {
         const i = order[k];
         const op = opOf(words[i]);
-        const writes = regUse(op, words[i]).writes;
-        for (const j of this.flow.successors(i)) if (funcOfRegion[regionOf[j]] === f) flowTo(j, dirty[k] | writes, must[k] | writes);
-        if (kindOf(op) === Kind.Jalr) {
-          this.jalrDirty |= dirty[k] | writes;
-          for (const e of entries) flowTo(e, dirty[k] | writes, 0);
-        }
+        const out = dirty[k] | regUse(op, words[i]).writes;
+        for (const j of this.flow.successors(i)) if (funcOfRegion[regionOf[j]] === f) flowTo(j, out);
+        if (kindOf(op) === Kind.Jalr) for (const e of entries) flowTo(e, out);
       }
     }
     this.dirtyIn = dirty;
-    this.mustIn = must;
   }
 
   /**
-   * Writes back the registers that may be dirty where control leaves at the instruction being
-   * emitted: in front of it, or `after` it (with the one it writes).
+   * The registers to write back when control leaves at the instruction being emitted: those
+   * that may be dirty in front of it and the one it writes (a superset is exact too: every local
+   * holds its register's value).
    */
-  private writeBackHere(after: boolean): void {
-    const i = this.current;
-    const w = this.flow.words[i];
-    const writes = after ? regUse(opOf(w), w).writes : 0;
-    const k = this.flow.fpos[i];
-    this.writeBackSet(this.dirtyIn[k] | writes, this.mustIn[k] | writes);
+  private dirtyHere(): number {
+    if (this.current < 0) return this.written;
+    const w = this.flow.words[this.current];
+    return this.dirtyIn[this.flow.fpos[this.current]] | regUse(opOf(w), w).writes;
   }
 
   /**
@@ -299,7 +280,7 @@ class PageEmitter implements Emitter {
     c.mem(Op.i32_load, this.state + L.S_DATA_TLB);
     c.set(L_TLB);
     for (let reg = 1; reg < 32; reg++) {
-      if (((this.loads >>> reg) & 1) === 0) continue;
+      if (this.regLocals[reg] < 0) continue;
       c.i32Const(0);
       c.mem(Op.i64_load, this.state + L.S_X + reg * 8);
       c.set(this.regLocals[reg]);
@@ -325,6 +306,7 @@ class PageEmitter implements Emitter {
   /** The exit all exitTo codes share: pc = vbase + offset, retired = budget0 - left - unretired, | INTERPRET. */
   private sharedExit(): void {
     const c = this.c;
+    this.writeBackSet(this.sharedExitDirty);
     c.i32Const(0);
     c.get(L_VBASE);
     c.get(L_CODE);
@@ -405,11 +387,9 @@ class PageEmitter implements Emitter {
     else this.c.set(this.regLocals[rd]);
   }
   writeBack(): void {
-    this.writeBackHere(true);
+    this.writeBackSet(this.dirtyHere());
   }
-  /** Writes back `regs`; those not in `written` (on every path here) the prologue must load. */
-  private writeBackSet(regs: number, written: number): void {
-    this.loads |= regs & ~written;
+  private writeBackSet(regs: number): void {
     for (let reg = 1; reg < 32; reg++) if (((regs >>> reg) & 1) !== 0) this.writeBackRegister(reg);
   }
   writeBackRegister(r: number): void {
@@ -431,13 +411,13 @@ class PageEmitter implements Emitter {
       c.op(Op.i64_add);
     });
     if (offset >= 0 && offset <= EXIT_OFFSET_MASK && unretired <= EXIT_UNRETIRED_MASK) {
-      this.writeBackHere(offset !== this.flow.starts[this.current]);
+      this.sharedExitDirty |= this.dirtyHere();
       c.i32Const(offset | (unretired << EXIT_UNRETIRED_SHIFT) | (interpret ? EXIT_INTERPRET : 0));
       c.set(L_CODE);
       c.br(this.exitLabel);
       return;
     }
-    this.writeBackHere(offset !== this.flow.starts[this.current]);
+    this.writeBack();
     c.i32Const(0);
     c.get(L_VBASE);
     if (offset !== 0) {
@@ -484,7 +464,7 @@ class PageEmitter implements Emitter {
         c.op(Op.i64_add);
       }
     };
-    this.writeBackHere(true); // the callee loads the registers from memory
+    this.writeBack(); // the callee loads the registers from memory
     this.profile(t >= 0 ? Note.TailCall : Note.Chain, pushTarget);
     pushTarget();
     c.get(L_LEFT);
