@@ -88,17 +88,10 @@ export interface Emitter {
   regLocal(r: number): number;
   /** Pushes x[r] (0 for x0). */
   getX(r: number): void;
-  /** Before computing a value for rd (nothing today: registers live in locals, see PageEmitter.writeBack). */
+  /** Before computing a value for rd: its store's address operand (registers are written through). */
   beginRd(rd: number): void;
-  /** After: the value on the stack goes to rd's local (x0: dropped). */
+  /** After: the value on the stack goes to rd's local and its memory slot (x0: dropped). */
   endRd(rd: number): void;
-  /**
-   * Before control leaves the function (a return, a tail call) or calls a helper that reads the
-   * register file: the registers the function writes go from their locals to memory.
-   */
-  writeBack(): void;
-  /** Stores register r's local to its memory slot (a helper reads it there). */
-  writeBackRegister(r: number): void;
   /** Leaves with pc = page + offset; see PageEmitter.exitTo. `why` is for the profile. */
   exitTo(offset: number, unretired: number, interpret: boolean, why: Note): void;
   /** When profiling: reports `note` with the pc that `pushPc` pushes (an i64); otherwise nothing. */

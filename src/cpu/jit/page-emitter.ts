@@ -22,17 +22,10 @@
 //       end     $default: not an entry here: the page's dispatcher
 //     end       $exit: S_PC and the return value from the exit code in $code
 //
-// Guest registers live in i64 locals for the whole function, loops included: the prologue loads
-// every register the function uses, and the registers it writes go back to the register file in
-// memory only where control leaves it (the shared exit, a return, a tail call to another
-// function or the chaining function, whose prologue loads them from memory again) and, one by
-// one, before a helper that reads them there (the F/D helper). As every local holds its
-// register's current value at every point, writing back any set of registers that includes
-// those written since the function was entered is exact at any exit, whichever path led there:
-// an exit in front of an instruction leaves the register file as the interpreter has it at that
-// instruction. Each exit writes back the registers that may have been written on some path from
-// an entry to it (a forward data flow over the function, its loops and JALR back to its entries
-// included; see analyzeDirty); the shared exit, the union of those of the exits that use it.
+// Guest registers are written through: every write goes to the local and to the register file
+// in memory. So nothing needs writing back on the way out, and no register value lives across
+// the many exits, which keeps V8's compile time (SSA merges, register allocation) in check; a
+// function loads the registers its regions may read before writing them.
 //
 // Loads and stores check the data TLB inline (the interpreter's TLB, same entries). On a miss,
 // an MMIO or page-crossing access, a store to a page holding translated code, or any other
@@ -108,16 +101,10 @@ export function translatePage(
 class PageEmitter implements Emitter {
   readonly c = Object.assign(new Code(), { relocateCallsFrom: FIRST_PAGE_FUNCTION });
   private regLocals = new Int32Array(32).fill(-1);
-  /** The registers (bit r) the current function writes: written back wherever control leaves it. */
-  private written = 0;
-  /** Per instruction of the current function (by its fpos): the registers that may have been written since the function was entered, in front of it. */
-  private dirtyIn = new Int32Array(0);
-  /** The position being emitted. */
-  private current = -1;
-  /** The registers the shared exit writes back: those of every exit that branches to it. */
-  private sharedExitDirty = 0;
   private exitLabel: Label = 0;
   private dispatchLabel: Label = 0;
+  /** The instruction being emitted writes rd to its local only (see overwrittenBeforeAnyExit). */
+  private localOnly = false;
   private currentFunction = -1;
 
   constructor(
@@ -137,11 +124,8 @@ class PageEmitter implements Emitter {
     c.resetCode();
     this.currentFunction = f;
     const regCount = this.allocateRegisters(order);
-    this.analyzeDirty(f);
-    this.current = -1;
-    this.sharedExitDirty = 0;
     this.profile(Note.Enter, () => c.get(L_PC));
-    this.prologue();
+    this.prologue(regions);
 
     this.exitLabel = c.block();
     const defaultLabel = c.block();
@@ -187,7 +171,6 @@ class PageEmitter implements Emitter {
     c.op(Op.unreachable);
     c.end(); // $dispatch
     c.end(); // $default: pc (in this page, from a JALR) is no entry of this function: the page's dispatcher
-    this.writeBackSet(this.written);
     c.get(L_PC);
     c.get(L_LEFT);
     c.get(L_BUDGET0);
@@ -212,11 +195,9 @@ class PageEmitter implements Emitter {
   private allocateRegisters(order: number[]): number {
     const { words } = this.flow;
     this.regLocals = new Int32Array(32).fill(-1);
-    this.written = 0;
     let regCount = 0;
     for (const i of order) {
       const use = regUse(opOf(words[i]), words[i]);
-      this.written |= use.writes;
       for (let reg = 1; reg < 32; reg++) {
         if ((((use.reads | use.writes) >>> reg) & 1) !== 0 && this.regLocals[reg] < 0) this.regLocals[reg] = FIRST_REG_LOCAL + regCount++;
       }
@@ -225,53 +206,13 @@ class PageEmitter implements Emitter {
   }
 
   /**
-   * The registers that may have been written since the function was entered, in front of each
-   * of its instructions (dirtyIn): forward along its branches and fall-throughs within the
-   * function, and from a JALR (which may go back to any entry of the function through its
-   * br_table) to all its entries; a fixed point, as the function has loops.
+   * $vbase, $tlb and the registers. Registers are written through to memory, so a function
+   * loads only those its regions may read before writing them.
    */
-  private analyzeDirty(f: number): void {
-    const { words, fpos, funcOfRegion, regionOf } = this.flow;
-    const order = this.flow.funcOrder[f];
-    const dirty = new Int32Array(order.length);
-    const entries = order.filter((i) => this.flow.isEntry(i));
-    let changed = true;
-    const flowTo = (j: number, set: number) => {
-      const k = fpos[j];
-      if ((dirty[k] | set) === dirty[k]) return;
-      dirty[k] |= set;
-      changed = true;
-    };
-    while (changed) {
-      changed = false;
-      for (let k = 0; k < order.length; k++) {
-        const i = order[k];
-        const op = opOf(words[i]);
-        const out = dirty[k] | regUse(op, words[i]).writes;
-        for (const j of this.flow.successors(i)) if (funcOfRegion[regionOf[j]] === f) flowTo(j, out);
-        if (kindOf(op) === Kind.Jalr) for (const e of entries) flowTo(e, out);
-      }
-    }
-    this.dirtyIn = dirty;
-  }
-
-  /**
-   * The registers to write back when control leaves at the instruction being emitted: those
-   * that may be dirty in front of it and the one it writes (a superset is exact too: every local
-   * holds its register's value).
-   */
-  private dirtyHere(): number {
-    if (this.current < 0) return this.written;
-    const w = this.flow.words[this.current];
-    return this.dirtyIn[this.flow.fpos[this.current]] | regUse(opOf(w), w).writes;
-  }
-
-  /**
-   * $vbase, $tlb and the registers: every register the function uses, also those it only writes,
-   * whose locals are written back at every exit, also one reached before the write.
-   */
-  private prologue(): void {
+  private prologue(regions: number[]): void {
     const c = this.c;
+    let reads = 0;
+    for (const r of regions) reads |= this.flow.liveIn(r);
     c.get(L_PC);
     c.i64Const(-4096);
     c.op(Op.i64_and);
@@ -280,7 +221,7 @@ class PageEmitter implements Emitter {
     c.mem(Op.i32_load, this.state + L.S_DATA_TLB);
     c.set(L_TLB);
     for (let reg = 1; reg < 32; reg++) {
-      if (this.regLocals[reg] < 0) continue;
+      if (((reads >>> reg) & 1) === 0) continue;
       c.i32Const(0);
       c.mem(Op.i64_load, this.state + L.S_X + reg * 8);
       c.set(this.regLocals[reg]);
@@ -306,7 +247,6 @@ class PageEmitter implements Emitter {
   /** The exit all exitTo codes share: pc = vbase + offset, retired = budget0 - left - unretired, | INTERPRET. */
   private sharedExit(): void {
     const c = this.c;
-    this.writeBackSet(this.sharedExitDirty);
     c.i32Const(0);
     c.get(L_VBASE);
     c.get(L_CODE);
@@ -381,22 +321,23 @@ class PageEmitter implements Emitter {
     if (r === 0) this.c.i64Const(0);
     else this.c.get(this.regLocals[r]);
   }
-  beginRd(_rd: number): void {}
+  /** Before computing a value for rd: its store's address operand (registers are written through). */
+  beginRd(rd: number): void {
+    if (rd !== 0 && !this.localOnly) this.c.i32Const(0);
+  }
+  /** After: the value on the stack goes to rd's local and its memory slot (x0: dropped). */
   endRd(rd: number): void {
-    if (rd === 0) this.c.op(Op.drop);
-    else this.c.set(this.regLocals[rd]);
-  }
-  writeBack(): void {
-    this.writeBackSet(this.dirtyHere());
-  }
-  private writeBackSet(regs: number): void {
-    for (let reg = 1; reg < 32; reg++) if (((regs >>> reg) & 1) !== 0) this.writeBackRegister(reg);
-  }
-  writeBackRegister(r: number): void {
     const c = this.c;
-    c.i32Const(0);
-    c.get(this.regLocals[r]);
-    c.mem(Op.i64_store, this.state + L.S_X + r * 8);
+    if (rd === 0) {
+      c.op(Op.drop);
+      return;
+    }
+    if (this.localOnly) {
+      c.set(this.regLocals[rd]);
+      return;
+    }
+    c.tee(this.regLocals[rd]);
+    c.mem(Op.i64_store, this.state + L.S_X + rd * 8);
   }
   /**
    * Leaves with pc = vbase + offset; `unretired` of the instructions already taken from $left
@@ -411,13 +352,11 @@ class PageEmitter implements Emitter {
       c.op(Op.i64_add);
     });
     if (offset >= 0 && offset <= EXIT_OFFSET_MASK && unretired <= EXIT_UNRETIRED_MASK) {
-      this.sharedExitDirty |= this.dirtyHere();
       c.i32Const(offset | (unretired << EXIT_UNRETIRED_SHIFT) | (interpret ? EXIT_INTERPRET : 0));
       c.set(L_CODE);
       c.br(this.exitLabel);
       return;
     }
-    this.writeBack();
     c.i32Const(0);
     c.get(L_VBASE);
     if (offset !== 0) {
@@ -464,7 +403,6 @@ class PageEmitter implements Emitter {
         c.op(Op.i64_add);
       }
     };
-    this.writeBack(); // the callee loads the registers from memory
     this.profile(t >= 0 ? Note.TailCall : Note.Chain, pushTarget);
     pushTarget();
     c.get(L_LEFT);
@@ -496,13 +434,32 @@ class PageEmitter implements Emitter {
     return t >= 0 ? this.flow.labelFor(i, t) : undefined;
   }
 
+  /**
+   * Whether the register that the computation or load at position i writes is written again,
+   * further along the same straight run of code, with only computations in between and at that
+   * point: nothing can leave the function or read the register file meanwhile, so the write
+   * through to memory would be overwritten unseen and is left out.
+   */
+  private overwrittenBeforeAnyExit(i: number): boolean {
+    const { words, fpos, segStartHere } = this.flow;
+    const kind = kindOf(opOf(words[i]));
+    const rd = rdOf(words[i]);
+    if ((kind !== Kind.Alu && kind !== Kind.Load) || rd === 0) return false;
+    const order = this.flow.funcOrder[this.currentFunction];
+    for (let k = fpos[i] + 1; k < order.length; k++) {
+      const j = order[k];
+      if (segStartHere[j] || kindOf(opOf(words[j])) !== Kind.Alu) return false;
+      if (rdOf(words[j]) === rd) return true;
+    }
+    return false;
+  }
+
   private emitInstruction(i: number, off: number, w: number, imm: number): void {
     const c = this.c;
     const op = opOf(w);
     const len = lenOf(w);
     const rd = rdOf(w), rs1 = rs1Of(w), rs2 = rs2Of(w);
     const left = this.flow.segLeft[i];
-    this.current = i;
     if (this.flow.isEntry(i)) {
       // Leave (for the interpreter to go on) unless the budget covers everything up to the next entry.
       c.get(L_LEFT);
@@ -530,7 +487,9 @@ class PageEmitter implements Emitter {
     const x: Insn = { i, off, len, w, op, imm, rd, rs1, rs2, before: left, after: left - 1 };
     // A straddling instruction decoded with the next page's parcel (else it is OP_CROSSPAGE, the interpreter's).
     if (off === STRADDLE_OFFSET && len === 4 && this.straddleHigh !== undefined) checkStraddle(this, this.straddleHigh, x.before);
+    this.localOnly = this.overwrittenBeforeAnyExit(i);
     const goesOn = selectInstruction(this, x);
+    this.localOnly = false;
     if (!goesOn) return;
 
     // Fall through to the next instruction in memory unless it is the next one laid out here.

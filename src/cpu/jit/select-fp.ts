@@ -6,7 +6,7 @@ import * as L from "../layout.ts";
 import * as O from "../opcodes.ts";
 import * as C from "../csr-numbers.ts";
 import { Op, ValType } from "./wasm-emitter.ts";
-import { FP_READS_X, FP_WRITES_X, rmOf } from "./instructions.ts";
+import { FP_WRITES_X, rmOf } from "./instructions.ts";
 import { FN_FP, Note, type Emitter, type Insn } from "./frame.ts";
 import { NAN_BOX, markFpDirty, requireFp } from "./select-memory.ts";
 
@@ -15,13 +15,9 @@ type Emit = (e: Emitter, x: Insn) => void;
 /** The sign bit of a double. */
 const SIGN = -0x8000_0000_0000_0000n;
 
-/**
- * An F/D computation by the core's softfloat: its operands and result are in the register file
- * in memory, so an x register it reads is stored there first and one it writes is loaded back.
- */
+/** An F/D computation by the core's softfloat (operands in memory, which registers are written through to). */
 function fpHelper(e: Emitter, x: Insn): void {
   const c = e.c;
-  if (FP_READS_X.has(x.op) && x.rs1 !== 0) e.writeBackRegister(x.rs1);
   c.i32Const(x.w);
   c.call(FN_FP);
   c.if();

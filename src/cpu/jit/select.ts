@@ -74,7 +74,6 @@ const jalr: Emit = (e, x) => {
   c.if();
   e.dispatchInPage(L_NPC);
   c.end();
-  e.writeBack();
   e.profile(Note.Chain, () => c.get(L_NPC));
   c.get(L_NPC);
   c.get(L_LEFT);
