@@ -10,7 +10,9 @@ export const FN_FP = 1;
 export const FN_CHAIN = 2;
 /** (va, value, size): a store that missed the inline TLB check (see select-memory.ts). */
 export const FN_STORE = 3;
-export const FIRST_PAGE_FUNCTION = 4;
+/** (word, csr, rs1's value) -> rd's value: a CSR instruction (see select-memory.ts, csrAccess). */
+export const FN_CSR = 4;
+export const FIRST_PAGE_FUNCTION = 5;
 
 // Locals: three parameters, then scratch, then the guest registers.
 export const L_PC = 0; // i64 param: the guest pc of the entry

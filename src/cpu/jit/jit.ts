@@ -18,7 +18,7 @@ import { Code, ModuleBuilder, Op, ValType } from "./wasm-emitter.ts";
 import type { DecodedPage } from "./instructions.ts";
 import { findRoots } from "./control-flow.ts";
 import { translatePage, type TranslatedFunction } from "./page-emitter.ts";
-import { FIRST_PAGE_FUNCTION, FN_AMO, FN_CHAIN, FN_FP, FN_STORE } from "./frame.ts";
+import { FIRST_PAGE_FUNCTION, FN_AMO, FN_CHAIN, FN_CSR, FN_FP, FN_STORE } from "./frame.ts";
 import {
   addCachedPage, decodeTranslation, encodeTranslation, translationKey, type CachedTranslation, type TranslationCache, type TranslationContext,
 } from "./translation-cache.ts";
@@ -55,6 +55,7 @@ export interface CoreJitExports {
   jitAmo: Function;
   jitFp: Function;
   jitStore: Function;
+  jitCsr: Function;
   jitDecodePage(ramPage: number): void;
   jitInstall(poolIndex: number, generation: number, count: number): number;
   jitEvict(poolIndex: number): void;
@@ -421,7 +422,7 @@ export class Jit {
   }
 
   private imports(): WebAssembly.Imports {
-    return { env: { memory: this.memory, amo: this.core.jitAmo, fp: this.core.jitFp, chain: this.chain, store: this.core.jitStore } };
+    return { env: { memory: this.memory, amo: this.core.jitAmo, fp: this.core.jitFp, chain: this.chain, store: this.core.jitStore, csr: this.core.jitCsr } };
   }
 
   private compileModule(bytes: Uint8Array<ArrayBuffer>, pending: Pending[], async: boolean): void {
@@ -524,7 +525,8 @@ function declareImports(b: ModuleBuilder, memory: WebAssembly.Memory): void {
   const fp = b.importFunction("env", "fp", { params: [ValType.i32], results: [ValType.i32] });
   const chain = b.importFunction("env", "chain", PAGE_TYPE);
   const store = b.importFunction("env", "store", { params: [I64, I64, ValType.i32], results: [] });
-  if (amo !== FN_AMO || fp !== FN_FP || chain !== FN_CHAIN || store !== FN_STORE) throw new Error("jit: import order");
+  const csr = b.importFunction("env", "csr", { params: [ValType.i32, ValType.i32, I64], results: [I64] });
+  if (amo !== FN_AMO || fp !== FN_FP || chain !== FN_CHAIN || store !== FN_STORE || csr !== FN_CSR) throw new Error("jit: import order");
 }
 
 /** A memory import matches only a memory of the same sharedness (threads share the harts' memory). */
