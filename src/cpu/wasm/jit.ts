@@ -127,6 +127,9 @@ export function jitCsr(word: u32, csr: u32, src: i64): i64 {
     if (csrSideEffects) {
       clearCsrSideEffects();
       if (pendingInterrupt() >= 0) status = L.JIT_STATUS_EXIT;
+      // Shared build: another thread may be raising one of this hart's interrupt lines right now
+      // (its attention word): the interpreter would see it after this instruction, so leave.
+      if (PARALLEL_HARTS && atomic.load<i32>(R.HART_BASE + <usize>L.HART_STATE + <usize>L.S_STOP_REQUEST) != 0) status = L.JIT_STATUS_EXIT;
     }
   }
   bumpCounter(L.S_JIT_CSR_ACCESSES);
