@@ -10,6 +10,8 @@ import { Cpu, ExitReason, PRIV_S, type AccessSize, type CpuOptions } from "../..
 import * as L from "../../src/cpu/layout.ts";
 import { loadCoreModule } from "../../src/host/node/core-module.ts";
 import { startTypeScriptWorker } from "../../src/host/node/hart-threads.ts";
+import { observeTranslations } from "../../src/cpu/jit/jit.ts";
+import { Note } from "../../src/cpu/jit/frame.ts";
 import * as E from "../diff/encode.ts";
 import { BASE, RAM, SCRATCH, li, loadProgram, randomProgram, words } from "./programs.ts";
 import { PAGE_END_LOOPS, PAGE_END_VALUE, runPageEndProgram, type PageEndResult } from "./page-end-entry.ts";
@@ -412,4 +414,78 @@ test("a block entry on a page's last parcel that the translation leaves to the i
     // The translation had an entry there and handed the load back each time.
     assert.ok(result.bounces > 0n, `${name}: no decode bounces, so the entry at 0xffe was never translated and the case not exercised`);
   }
+});
+
+/**
+ * A loop across a page end whose `add a0, a0, a1` straddles it (at 0xffe), run `passes` times;
+ * before the second pass the program rewrites the straddler's second half (on the next page) into
+ * `sub`.
+ */
+function straddleLoop(cpu: Cpu, passes: 1 | 2): void {
+  const loops = 2000;
+  const add = E.aluReg("add", 10, 10, 11);
+  const sub = E.aluReg("sub", 10, 10, 11);
+  // Page 0: s2 = passes - 1, s3 = sub's second half, s4 = its address, t0 = loops; j loop.
+  const setup = [E.aluImm("addi", 18, 0, passes - 1), ...li(19, sub >>> 16), ...li(20, RAM + 0x1000), E.aluImm("addi", 5, 0, loops)];
+  setup.push(E.jal(0, 0xffa - 4 * setup.length));
+  cpu.writeRam(RAM, words(setup));
+  // 0xffa: addi a1, a1, 3; 0xffe: add a0, a0, a1 (straddling); 0x1002: addi t0, t0, -1; bnez t0 -> 0xffa;
+  // 0x100a: beqz s2 -> wfi; sh s3 -> the straddler's second half; s2 = 0; t0 = loops; j 0xffa; 0x101e: wfi
+  cpu.writeRam(RAM + 0xffa, words([E.aluImm("addi", 11, 11, 3), add, E.aluImm("addi", 5, 5, -1), E.branch("bne", 5, 0, -12)]));
+  cpu.writeRam(RAM + 0x100a, words([
+    E.branch("beq", 18, 0, 0x14), E.store("sh", 20, 19, 0), E.aluImm("addi", 18, 0, 0), E.aluImm("addi", 5, 0, loops),
+    E.jal(0, 0xffa - 0x101a), E.wfi(),
+  ]));
+  cpu.pc = BigInt(RAM);
+}
+
+test("an instruction straddling a page end runs translated, and a rewrite of its second half is seen", () => {
+  for (const passes of [1, 2] as const) {
+    const final = compareModes((cpu) => straddleLoop(cpu, passes), [1_000_000, 333]);
+    // a1 = 3, 6, ..., 6000 over the first pass; a0 adds them (then subtracts the next 2000).
+    const firstPass = (3 * 2000 * 2001) / 2;
+    const secondPass = 3 * (2000 * 4001 - (2000 * 2001) / 2);
+    assert.equal(final.x[10], BigInt.asUintN(64, BigInt(passes === 1 ? firstPass : firstPass - secondPass)));
+  }
+  // The loop leaves translated code only at its budget's end, not at the straddler every time.
+  const cpu = makeCpu({ threshold: 1 });
+  straddleLoop(cpu, 1);
+  runToWfi(cpu, [200, 1_000_000]); // translations are compiled when run() returns
+  const [entries, retired] = [cpu.getState(L.S_JIT_ENTRIES), cpu.getState(L.S_JIT_RETIRED)];
+  assert.ok(entries < 200n && retired * 10n > cpu.instret * 8n, `${entries} calls into translated code for 2000 iterations, ${retired} of ${cpu.instret} instructions translated`);
+});
+
+test("a page translated while the page after its straddling instruction is not in the fetch TLB is still translated", () => {
+  // Eager mode translates page 0 at its first fetch, before page 1 was ever fetched: the
+  // straddler stays the interpreter's, the rest of the page is translated.
+  const setup = (cpu: Cpu) => {
+    cpu.writeRam(RAM, words([E.aluImm("addi", 5, 0, 500), E.jal(0, 0xffa - 4)]));
+    cpu.writeRam(RAM + 0xffa, words([E.aluImm("addi", 11, 11, 3), E.aluReg("add", 10, 10, 11), E.jal(0, 0x800 - 0x1002)]));
+    cpu.writeRam(RAM + 0x800, words([E.aluImm("addi", 5, 5, -1), E.branch("bne", 5, 0, -4), E.wfi()]));
+    cpu.pc = BigInt(RAM);
+  };
+  compareModes(setup, [100, 1_000_000]);
+  const cpu = makeCpu("eager");
+  setup(cpu);
+  runToWfi(cpu, [100, 1_000_000]);
+  assert.equal(cpu.jit!.stats.failures, 0);
+  assert.ok(cpu.jit!.stats.translations > 0);
+});
+
+test("a translation observer sees each module and the translated code's exits and transitions", () => {
+  const notes = new Map<number, number>();
+  let modules = 0;
+  observeTranslations({ module: () => modules++, note: (note) => notes.set(note, (notes.get(note) ?? 0) + 1) });
+  let cpu: Cpu;
+  try {
+    cpu = makeCpu({ threshold: 1 });
+  } finally {
+    observeTranslations(undefined);
+  }
+  straddleLoop(cpu, 2); // the second pass's rewrite of the straddler makes its check fail every time
+  runToWfi(cpu, [200, 1_000_000]);
+  assert.equal(modules, cpu.jit!.stats.modules);
+  assert.ok(modules > 0);
+  assert.ok((notes.get(Note.Enter) ?? 0) > 0 && (notes.get(Note.Chain) ?? 0) > 1000, `notes: ${[...notes]}`);
+  assert.ok((notes.get(Note.ExitSystem) ?? 0) >= 1000, "the straddler's failed checks are exits in front of an instruction left to the interpreter");
 });

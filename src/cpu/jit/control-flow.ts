@@ -13,8 +13,8 @@
 //
 // Functions. Consecutive regions are grouped into functions of up to `functionSize`
 // instructions (see group): a function has a br_table at its start selecting the entry by pc,
-// and control passes to a later region of the same function by a plain branch. Going to an
-// earlier region, or one in another function, is a tail call.
+// and control passes to a later region of the same function by a plain branch, to an earlier
+// one back through that br_table (a loop around it). Going to another function is a tail call.
 //
 // Exactness. Instructions are counted per segment (a run laid out consecutively that nothing
 // jumps into): its length is taken from $left where it starts. At every entry the function
@@ -65,6 +65,7 @@ export class ControlFlow {
   // Per position (the translated instructions in address order)
   starts: number[] = [];
   words: number[] = [];
+  private succ: number[][] = []; // successors of each position (see successors)
   regionOf: Int32Array = new Int32Array(0); // region (index into regionEntry) of each position
   regionEntry: number[] = []; // entry position of each region
   regionOrder: number[][] = []; // each region's positions in emission order (entry first)
@@ -143,6 +144,13 @@ export class ControlFlow {
       this.starts.push(p * 2);
       this.words.push(page.word(p * 2));
     }
+    // The graph does not change from here on: each position's successors, computed once.
+    this.succ = this.starts.map((_, i) => {
+      const f = this.fallThroughOf(i);
+      const t = this.targetOf(i);
+      if (f < 0) return t < 0 ? [] : [t];
+      return t < 0 || t === f ? [f] : [t, f];
+    });
     return this.starts.length > 0;
   }
 
@@ -274,18 +282,16 @@ export class ControlFlow {
   }
 
   /** Successor positions of position i within the translation (fall-through first, then target). */
-  successors(i: number): number[] {
-    const f = this.fallThroughOf(i);
-    const t = this.targetOf(i);
-    if (f < 0) return t < 0 ? [] : [t];
-    return t < 0 || t === f ? [f] : [t, f];
+  successors(i: number): readonly number[] {
+    return this.succ[i];
   }
 
   /**
    * Groups consecutive regions (in address order) into functions of at most `functionSize`
    * instructions. Within a function, control passes to a later region by a plain branch (the
    * function has an entry for each of its regions, through a br_table at its start, and guest
-   * registers stay valid in locals); to an earlier one or another function by a tail call.
+   * registers stay valid in locals), to an earlier one back through that br_table; to another
+   * function by a tail call.
    * Fewer, bigger functions mean fewer transitions; the size limit keeps V8's optimizing compile
    * of each function fast (its cost grows faster than linearly).
    */

@@ -10,9 +10,39 @@ export const FN_FP = 1;
 export const FN_CHAIN = 2;
 /** (va, value, size): a store that missed the inline TLB check (see select-memory.ts). */
 export const FN_STORE = 3;
+/** (note, pc) -> (): counts an event for a translation profile (see Note); called only when profiling. */
+export const FN_NOTE = 4;
 /** (word, csr, rs1's value) -> rd's value: a CSR instruction (see select-memory.ts, csrAccess). */
-export const FN_CSR = 4;
-export const FIRST_PAGE_FUNCTION = 5;
+export const FN_CSR = 5;
+export const FIRST_PAGE_FUNCTION = 6;
+
+/**
+ * Events translated code reports when the translator profiles (PARLEY_JIT_PROFILE): why it left
+ * for the interpreter, and how control passed between translated functions.
+ */
+export const enum Note {
+  /** A translated function was entered (from the interpreter, a chain or a tail call). */
+  Enter,
+  /** Left at an entry: the budget does not cover the run to the next entry (or attention asked). */
+  ExitBudget,
+  /** Left in front of a load whose inline TLB check missed (miss, MMIO, page crossing). */
+  ExitLoad,
+  /** Left in front of a store whose inline TLB check missed (also: page with translated code). */
+  ExitStore,
+  /** Left in front of an instruction the interpreter executes (system, CSR, illegal, straddling). */
+  ExitSystem,
+  /** Left around an F/D, atomic or CSR instruction (FS off, bad rounding mode, helper fault or exit). */
+  ExitHelper,
+  /** Tail call to the chaining function (a jump to another page, or a JALR out of the page). */
+  Chain,
+  /** JALR to the page's own dispatcher. */
+  Dispatch,
+  /** Direct tail call to another function of the same page. */
+  TailCall,
+  /** Back to an earlier entry of the same function, through its br_table. */
+  Redispatch,
+}
+export const NOTE_NAMES = ["enter", "exit-budget", "exit-load", "exit-store", "exit-system", "exit-helper", "chain", "dispatch", "tail-call", "redispatch"];
 
 // Locals: three parameters, then scratch, then the guest registers.
 export const L_PC = 0; // i64 param: the guest pc of the entry
@@ -64,8 +94,10 @@ export interface Emitter {
   beginRd(rd: number): void;
   /** After: the value on the stack goes to rd's local and its memory slot (x0: dropped). */
   endRd(rd: number): void;
-  /** Leaves with pc = page + offset; see PageEmitter.exitTo. */
-  exitTo(offset: number, unretired: number, interpret: boolean): void;
+  /** Leaves with pc = page + offset; see PageEmitter.exitTo. `why` is for the profile. */
+  exitTo(offset: number, unretired: number, interpret: boolean, why: Note): void;
+  /** When profiling: reports `note` with the pc that `pushPc` pushes (an i64); otherwise nothing. */
+  profile(note: Note, pushPc: () => void): void;
   /** Control goes to page offset `target` from the instruction at position i. */
   jumpTo(target: number, i: number): void;
   /** The wasm label taking control from position i to page offset `target`, when a branch can. */
@@ -80,6 +112,6 @@ export interface Emitter {
    * barrier then (see src/cpu/wasm/atomics.ts).
    */
   readonly parallelHarts: boolean;
-  /** The page's dispatcher function (JALR within the page goes there). */
-  readonly dispatcherIndex: number;
+  /** Control goes to the pc in i64 local `pcLocal`, an offset of this page (JALR). */
+  dispatchInPage(pcLocal: number): void;
 }

@@ -18,7 +18,8 @@ import { Code, ModuleBuilder, Op, ValType } from "./wasm-emitter.ts";
 import type { DecodedPage } from "./instructions.ts";
 import { findRoots } from "./control-flow.ts";
 import { translatePage, type TranslatedFunction } from "./page-emitter.ts";
-import { FIRST_PAGE_FUNCTION, FN_AMO, FN_CHAIN, FN_CSR, FN_FP, FN_STORE } from "./frame.ts";
+import { STRADDLE_OFFSET, parcelAfterPage } from "./straddle.ts";
+import { FIRST_PAGE_FUNCTION, FN_AMO, FN_CHAIN, FN_CSR, FN_FP, FN_NOTE, FN_STORE } from "./frame.ts";
 import {
   addCachedPage, decodeTranslation, encodeTranslation, translationKey, type CachedTranslation, type TranslationCache, type TranslationContext,
 } from "./translation-cache.ts";
@@ -57,6 +58,7 @@ export interface CoreJitExports {
   jitStore: Function;
   jitCsr: Function;
   jitDecodePage(ramPage: number): void;
+  jitDecodeStraddling(ramPage: number, high: number): void;
   jitInstall(poolIndex: number, generation: number, count: number): number;
   jitEvict(poolIndex: number): void;
   jitRearm(poolIndex: number): void;
@@ -112,6 +114,22 @@ interface Pending {
   instructions: number;
 }
 
+/**
+ * Looks at what the translators of this thread make (PARLEY_JIT_PROFILE, PARLEY_JIT_DUMP in
+ * src/host/node/jit-environment.ts): each module's bytes, and with `note` the translated code
+ * reports its exits and transitions (frame.ts, Note) at a cost, for profiling only.
+ */
+export interface JitObserver {
+  module?(bytes: Uint8Array): void;
+  note?(note: number, pc: bigint): void;
+}
+let observer: JitObserver | undefined;
+/** Sets the observer of the Jits created from now on in this thread. */
+export function observeTranslations(o: JitObserver | undefined): void {
+  observer = o;
+}
+const ignoreNote = () => {};
+
 const I64 = ValType.i64;
 /** For the statistics' translate and compile times only. */
 const clock = portableClock();
@@ -128,6 +146,8 @@ export class Jit {
   };
   readonly cache: TranslationCache | undefined;
   private readonly queue = new Set<number>();
+  /** The pc each queued pool page was asked for at: its virtual page, for a straddling instruction's next page. */
+  private readonly requestPc = new Map<number, number>();
   private readonly freeSlots: number[] = [];
   private readonly poolSlots = new Map<number, number[]>(); // pool page -> table slots of its translation
   /** Modules being compiled in the background (async). */
@@ -147,6 +167,7 @@ export class Jit {
    * first fetches.
    */
   private preloadedAll = false;
+  private readonly observer = observer;
 
   constructor(
     private readonly memory: WebAssembly.Memory,
@@ -184,7 +205,7 @@ export class Jit {
     this.stats.requests++;
     // In eager mode the request comes from the first fetch in the page, at pc: translate from there.
     if (this.eager) {
-      this.compile([poolIndex], false, pc % 4096);
+      this.compile([poolIndex], false, pc % 4096, pc);
       return;
     }
     // With a cache, the first request of a page comes from its first fetch: a hit is installed
@@ -195,6 +216,7 @@ export class Jit {
       return;
     }
     this.queue.add(poolIndex);
+    this.requestPc.set(poolIndex, pc);
   }
 
   private isFirstRequest(pool: number): boolean {
@@ -358,7 +380,7 @@ export class Jit {
     return index;
   }
 
-  private compile(pools: number[], async: boolean, eagerRoot?: number): void {
+  private compile(pools: number[], async: boolean, eagerRoot?: number, eagerPc?: number): void {
     const t0 = clock.now();
     // With a cache every page gets a module of its own, stored as such: batches of a boot are
     // mostly single pages anyway (requests come one run() at a time).
@@ -370,7 +392,10 @@ export class Jit {
       if (owner < 0) continue;
       const generation = view.getUint32(this.hartBase + L.HART_JIT_GEN + pool * 4, true);
       this.core.jitDecodePage(owner);
-      const key = cache ? this.keyOf(cache, owner) : undefined;
+      // A profiling translation reports its exits (a call per event): never stored for later runs.
+      const key = cache && !this.observer?.note ? this.keyOf(cache, owner) : undefined;
+      const straddleHigh = this.decodeStraddling(owner, view, eagerPc ?? this.requestPc.get(pool));
+      this.requestPc.delete(pool);
       const poolBase = this.hartBase + L.HART_POOL + pool * L.POOL_PAGE_SIZE;
       // A pool slot is non-zero once the interpreter decoded (executed) it or it is a block entry.
       const executed = (off: number) => view.getUint32(poolBase + off * 4, true) !== 0;
@@ -384,7 +409,7 @@ export class Jit {
       let t: ReturnType<typeof translatePage>;
       try {
         const first = FIRST_PAGE_FUNCTION + builder.functionCount;
-        t = roots.length ? translatePage(this.page, roots, first, this.functionSize, this.hartBase + L.HART_STATE, this.parallelHarts, eagerRoot === undefined ? executed : undefined) : undefined;
+        t = roots.length ? translatePage(this.page, roots, first, this.functionSize, this.hartBase + L.HART_STATE, this.parallelHarts, eagerRoot === undefined ? executed : undefined, this.observer?.note !== undefined, straddleHigh) : undefined;
       } catch (err) {
         // A translator bug must not take the guest down: this page stays interpreted.
         this.stats.failures++;
@@ -407,7 +432,8 @@ export class Jit {
       const functions: Pending["functions"] = [];
       for (const f of t.functions) {
         const exportName = f.entries.length ? `f${f.index}` : undefined; // the dispatcher is internal
-        if (builder.addFunction(PAGE_TYPE, f.locals, f.body, exportName) !== f.index) throw new Error("jit: function numbering");
+        const name = this.observer ? `ram${owner.toString(16)}_${f.entries.length ? f.entries[0].toString(16) : "dispatch"}` : undefined;
+        if (builder.addFunction(PAGE_TYPE, f.locals, f.body, exportName, name) !== f.index) throw new Error("jit: function numbering");
         if (exportName) functions.push({ entries: f.entries, exportName });
       }
       pending.push({ pool, generation, functions, covered: t.covered, predecode: this.eager, key, translated: key && t.functions, instructions: t.instructions });
@@ -422,11 +448,12 @@ export class Jit {
   }
 
   private imports(): WebAssembly.Imports {
-    return { env: { memory: this.memory, amo: this.core.jitAmo, fp: this.core.jitFp, chain: this.chain, store: this.core.jitStore, csr: this.core.jitCsr } };
+    return { env: { memory: this.memory, amo: this.core.jitAmo, fp: this.core.jitFp, chain: this.chain, store: this.core.jitStore, note: this.observer?.note ?? ignoreNote, csr: this.core.jitCsr } };
   }
 
   private compileModule(bytes: Uint8Array<ArrayBuffer>, pending: Pending[], async: boolean): void {
     const t1 = clock.now();
+    this.observer?.module?.(bytes);
     this.stats.modules++;
     this.stats.wasmBytes += bytes.length;
     if (!async) {
@@ -466,6 +493,18 @@ export class Jit {
     const entry = encodeTranslation({ instructions: p.instructions, covered: p.covered, functions });
     this.stats.cacheEvictions += cache.put(p.key!, entry);
     this.stats.cacheStores++;
+  }
+
+  /**
+   * An instruction straddling the end of RAM page `owner`, asked for at `pc` (its virtual page):
+   * decoded with the next page's first parcel as the fetch TLB maps it now (straddle.ts), which
+   * is returned; undefined (the instruction stays the interpreter's) without one.
+   */
+  private decodeStraddling(owner: number, view: DataView, pc: number | undefined): number | undefined {
+    if ((this.page.word(STRADDLE_OFFSET) & D.DECODED_OP_MASK) !== O.OP_CROSSPAGE || pc === undefined) return undefined;
+    const high = parcelAfterPage(view, this.hartBase + L.HART_STATE, BigInt(pc) & -4096n);
+    if (high !== undefined) this.core.jitDecodeStraddling(owner, high);
+    return high;
   }
 
   /**
@@ -525,8 +564,11 @@ function declareImports(b: ModuleBuilder, memory: WebAssembly.Memory): void {
   const fp = b.importFunction("env", "fp", { params: [ValType.i32], results: [ValType.i32] });
   const chain = b.importFunction("env", "chain", PAGE_TYPE);
   const store = b.importFunction("env", "store", { params: [I64, I64, ValType.i32], results: [] });
+  const note = b.importFunction("env", "note", { params: [ValType.i32, I64], results: [] });
   const csr = b.importFunction("env", "csr", { params: [ValType.i32, ValType.i32, I64], results: [I64] });
-  if (amo !== FN_AMO || fp !== FN_FP || chain !== FN_CHAIN || store !== FN_STORE || csr !== FN_CSR) throw new Error("jit: import order");
+  if (amo !== FN_AMO || fp !== FN_FP || chain !== FN_CHAIN || store !== FN_STORE || note !== FN_NOTE || csr !== FN_CSR) {
+    throw new Error("jit: import order");
+  }
 }
 
 /** A memory import matches only a memory of the same sharedness (threads share the harts' memory). */

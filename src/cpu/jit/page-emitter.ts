@@ -3,19 +3,23 @@
 // calls between functions and pages, and the shared exit to the interpreter. Each instruction's
 // own code comes from instruction selection (select.ts).
 //
-// Going to an earlier region, or one in another function, is a tail call; to another page, a
+// Going to an earlier region of the same function branches back to the function's entry
+// br_table (a loop around it) with $pc set; to a region of another function is a tail call; to another page, a
 // tail call to the chaining function (jit.ts), which finds the target's translation the way the
 // interpreter would (fetch TLB, page map, pool slot) and tail-calls it through the core's table,
-// or returns to the interpreter. JALR within the page goes through the page's dispatcher.
+// or returns to the interpreter. JALR within the page goes back to the function's br_table, and
+// from there, when the target is no entry of the function, to the page's dispatcher.
 //
 //   (func (param $pc i64) (param $left i32) (param $budget0 i32) (result i32)
 //     prologue: $vbase = $pc & ~0xfff; $tlb = data TLB table; registers read -> i64 locals
 //     block $exit
 //       block $default
-//         block $E(last) ... block $E0         one wasm block per entry, ending at the entry
-//           br_table (pc) -> $E.. or $default
-//         ...regions...
-//       end     $default: not an entry here: the chaining function
+//         loop $dispatch                       an earlier entry or JALR: $pc = it, br $dispatch
+//           block $E(last) ... block $E0       one wasm block per entry, ending at the entry
+//             br_table (pc) -> $E.. or $default
+//           ...regions...
+//         end
+//       end     $default: not an entry here: the page's dispatcher
 //     end       $exit: S_PC and the return value from the exit code in $code
 //
 // Guest registers are written through: every write goes to the local and to the register file
@@ -37,13 +41,14 @@
 import * as L from "../layout.ts";
 import { Code, Op, ValType, type Label } from "./wasm-emitter.ts";
 import { ControlFlow, type Interval } from "./control-flow.ts";
-import { fallsThrough, lenOf, opOf, rdOf, regUse, rs1Of, rs2Of, type DecodedPage } from "./instructions.ts";
+import { Kind, fallsThrough, kindOf, lenOf, opOf, rdOf, regUse, rs1Of, rs2Of, type DecodedPage } from "./instructions.ts";
 import {
-  FIRST_PAGE_FUNCTION, FN_CHAIN, FIRST_REG_LOCAL, L_BUDGET0, L_CODE, L_LEFT, L_PC, L_TLB, L_VBASE,
+  FIRST_PAGE_FUNCTION, FN_CHAIN, FN_NOTE, FIRST_REG_LOCAL, Note, L_BUDGET0, L_CODE, L_LEFT, L_PC, L_TLB, L_VBASE,
   EXIT_INTERPRET, EXIT_INTERPRET_TO_RET, EXIT_OFFSET_MASK, EXIT_UNRETIRED_MASK, EXIT_UNRETIRED_SHIFT,
   type Emitter, type Insn,
 } from "./frame.ts";
 import { selectInstruction } from "./select.ts";
+import { STRADDLE_OFFSET, checkStraddle } from "./straddle.ts";
 
 /** A function of the translation (a group of regions, or the page's dispatcher); `index` is its index in the module. */
 export interface TranslatedFunction {
@@ -69,7 +74,9 @@ export interface Translation {
  * from `firstIndex` in their module, for the hart whose state block is at wasm address
  * `stateBase` (on a memory shared with other threads when `parallelHarts`); with `executed`, only
  * instructions the interpreter has run
- * (control leaves to the interpreter where the rest begins).
+ * (control leaves to the interpreter where the rest begins). With `profiling`, the code reports
+ * its exits and transitions through the FN_NOTE import. `straddleHigh`: the page's last parcel
+ * starts an instruction decoded with this parcel of the next page (see straddle.ts).
  */
 export function translatePage(
   page: DecodedPage,
@@ -79,10 +86,12 @@ export function translatePage(
   stateBase: number,
   parallelHarts: boolean,
   executed?: (offset: number) => boolean,
+  profiling = false,
+  straddleHigh?: number,
 ): Translation | undefined {
   const flow = new ControlFlow(page, executed, functionSize);
   if (!flow.analyze(roots)) return undefined;
-  const emitter = new PageEmitter(flow, firstIndex, stateBase, parallelHarts);
+  const emitter = new PageEmitter(flow, firstIndex, stateBase, parallelHarts, profiling, straddleHigh);
   const functions: TranslatedFunction[] = [];
   for (let f = 0; f < flow.funcRegions.length; f++) functions.push(emitter.emitFunction(f));
   functions.push(emitter.emitDispatcher());
@@ -93,12 +102,18 @@ class PageEmitter implements Emitter {
   readonly c = Object.assign(new Code(), { relocateCallsFrom: FIRST_PAGE_FUNCTION });
   private regLocals = new Int32Array(32).fill(-1);
   private exitLabel: Label = 0;
+  private dispatchLabel: Label = 0;
+  /** The instruction being emitted writes rd to its local only (see overwrittenBeforeAnyExit). */
+  private localOnly = false;
+  private currentFunction = -1;
 
   constructor(
     private readonly flow: ControlFlow,
     private readonly firstIndex: number,
     readonly state: number,
     readonly parallelHarts: boolean,
+    private readonly profiling: boolean,
+    private readonly straddleHigh: number | undefined,
   ) {}
 
   emitFunction(f: number): TranslatedFunction {
@@ -107,7 +122,9 @@ class PageEmitter implements Emitter {
     const order = this.flow.funcOrder[f];
     const regions = this.flow.funcRegions[f];
     c.resetCode();
+    this.currentFunction = f;
     const regCount = this.allocateRegisters(order);
+    this.profile(Note.Enter, () => c.get(L_PC));
     this.prologue(regions);
 
     this.exitLabel = c.block();
@@ -122,7 +139,9 @@ class PageEmitter implements Emitter {
         open.push(iv);
       }
     };
-    // The entries' blocks, then the br_table over the parcels from the first entry to the last.
+    // The entries' blocks, then the br_table over the parcels from the first entry to the last,
+    // in a loop: going back to an entry of this function is a branch to the loop with $pc set.
+    this.dispatchLabel = c.loop();
     openUpTo(-1);
     const entries = regions.map((r) => this.flow.starts[this.flow.regionEntry[r]]);
     const first = Math.min(...entries) >> 1;
@@ -150,11 +169,12 @@ class PageEmitter implements Emitter {
     }
     if (open.length) throw new Error("jit: unclosed control flow");
     c.op(Op.unreachable);
-    c.end(); // $default: pc is no entry of this function (cannot happen: the dispatcher knows)
+    c.end(); // $dispatch
+    c.end(); // $default: pc (in this page, from a JALR) is no entry of this function: the page's dispatcher
     c.get(L_PC);
     c.get(L_LEFT);
     c.get(L_BUDGET0);
-    c.returnCall(FN_CHAIN);
+    c.returnCall(this.dispatcherIndex);
     c.end(); // $exit
     this.sharedExit();
 
@@ -286,6 +306,7 @@ class PageEmitter implements Emitter {
       c.returnCall(this.firstIndex + this.flow.funcOfRegion[r]);
     }
     c.end();
+    this.profile(Note.Chain, () => c.get(L_PC));
     c.get(L_PC);
     c.get(L_LEFT);
     c.get(L_BUDGET0);
@@ -302,13 +323,17 @@ class PageEmitter implements Emitter {
   }
   /** Before computing a value for rd: its store's address operand (registers are written through). */
   beginRd(rd: number): void {
-    if (rd !== 0) this.c.i32Const(0);
+    if (rd !== 0 && !this.localOnly) this.c.i32Const(0);
   }
   /** After: the value on the stack goes to rd's local and its memory slot (x0: dropped). */
   endRd(rd: number): void {
     const c = this.c;
     if (rd === 0) {
       c.op(Op.drop);
+      return;
+    }
+    if (this.localOnly) {
+      c.set(this.regLocals[rd]);
       return;
     }
     c.tee(this.regLocals[rd]);
@@ -319,8 +344,13 @@ class PageEmitter implements Emitter {
    * did not retire; `interpret` marks an exit in front of an instruction for the interpreter.
    * Offsets within the page share the exit code at the function's end (a few bytes each).
    */
-  exitTo(offset: number, unretired: number, interpret: boolean): void {
+  exitTo(offset: number, unretired: number, interpret: boolean, why: Note): void {
     const c = this.c;
+    this.profile(why, () => {
+      c.get(L_VBASE);
+      c.i64Const(offset);
+      c.op(Op.i64_add);
+    });
     if (offset >= 0 && offset <= EXIT_OFFSET_MASK && unretired <= EXIT_UNRETIRED_MASK) {
       c.i32Const(offset | (unretired << EXIT_UNRETIRED_SHIFT) | (interpret ? EXIT_INTERPRET : 0));
       c.set(L_CODE);
@@ -356,20 +386,72 @@ class PageEmitter implements Emitter {
       c.br(label);
       return;
     }
-    c.get(L_VBASE);
-    if (target !== 0) {
+    if (t >= 0 && this.flow.funcOfRegion[this.flow.regionOf[t]] === this.currentFunction) {
+      // An earlier entry of this function: again through its br_table (registers stay in locals).
+      c.get(L_VBASE);
       c.i64Const(target);
       c.op(Op.i64_add);
+      c.set(L_PC);
+      this.profile(Note.Redispatch, () => c.get(L_PC));
+      c.br(this.dispatchLabel);
+      return;
     }
+    const pushTarget = () => {
+      c.get(L_VBASE);
+      if (target !== 0) {
+        c.i64Const(target);
+        c.op(Op.i64_add);
+      }
+    };
+    this.profile(t >= 0 ? Note.TailCall : Note.Chain, pushTarget);
+    pushTarget();
     c.get(L_LEFT);
     c.get(L_BUDGET0);
     // Another region of this page (an entry): a direct tail call to its function. Anything
     // else: the chaining function finds the target's translation, if any.
     c.returnCall(t >= 0 ? this.firstIndex + this.flow.funcOfRegion[this.flow.regionOf[t]] : FN_CHAIN);
   }
+  /**
+   * JALR within the page: through this function's br_table (registers stay in locals), whose
+   * default is the page's dispatcher (which tail-calls the entry's function, or the chaining
+   * function when pc is no entry).
+   */
+  dispatchInPage(pcLocal: number): void {
+    const c = this.c;
+    c.get(pcLocal);
+    c.set(L_PC);
+    this.profile(Note.Dispatch, () => c.get(L_PC));
+    c.br(this.dispatchLabel);
+  }
+  profile(note: Note, pushPc: () => void): void {
+    if (!this.profiling) return;
+    this.c.i32Const(note);
+    pushPc();
+    this.c.call(FN_NOTE);
+  }
   branchLabel(i: number, target: number): Label | undefined {
     const t = this.flow.posOf(target);
     return t >= 0 ? this.flow.labelFor(i, t) : undefined;
+  }
+
+  /**
+   * Whether the register that the computation or load at position i writes is written again,
+   * further along the same straight run of code, with only computations in between and at that
+   * point: nothing can leave the function or read the register file meanwhile, so the write
+   * through to memory would be overwritten unseen and is left out.
+   */
+  private overwrittenBeforeAnyExit(i: number): boolean {
+    const { words, fpos, segStartHere } = this.flow;
+    const kind = kindOf(opOf(words[i]));
+    const rd = rdOf(words[i]);
+    if ((kind !== Kind.Alu && kind !== Kind.Load) || rd === 0) return false;
+    const order = this.flow.funcOrder[this.currentFunction];
+    for (let k = fpos[i] + 1; k < order.length; k++) {
+      const j = order[k];
+      if (segStartHere[j] || kindOf(opOf(words[j])) !== Kind.Alu) return false;
+      if (rdOf(words[j]) === rd) return true;
+    }
+    return false;
   }
 
   private emitInstruction(i: number, off: number, w: number, imm: number): void {
@@ -391,7 +473,7 @@ class PageEmitter implements Emitter {
         c.op(Op.i32_or);
       }
       c.if();
-      this.exitTo(off, 0, true);
+      this.exitTo(off, 0, true, Note.ExitBudget);
       c.end();
     }
     if (this.flow.segStartHere[i]) {
@@ -403,7 +485,12 @@ class PageEmitter implements Emitter {
     // Exits in front of this instruction give back the rest of the segment including it; exits
     // after it give back the rest after it.
     const x: Insn = { i, off, len, w, op, imm, rd, rs1, rs2, before: left, after: left - 1 };
-    if (!selectInstruction(this, x)) return;
+    // A straddling instruction decoded with the next page's parcel (else it is OP_CROSSPAGE, the interpreter's).
+    if (off === STRADDLE_OFFSET && len === 4 && this.straddleHigh !== undefined) checkStraddle(this, this.straddleHigh, x.before);
+    this.localOnly = this.overwrittenBeforeAnyExit(i);
+    const goesOn = selectInstruction(this, x);
+    this.localOnly = false;
+    if (!goesOn) return;
 
     // Fall through to the next instruction in memory unless it is the next one laid out here.
     if (fallsThrough(op)) {

@@ -7,7 +7,7 @@ import * as O from "../opcodes.ts";
 import * as C from "../csr-numbers.ts";
 import { Op, ValType } from "./wasm-emitter.ts";
 import { FP_WRITES_X, rmOf } from "./instructions.ts";
-import { FN_FP, type Emitter, type Insn } from "./frame.ts";
+import { FN_FP, Note, type Emitter, type Insn } from "./frame.ts";
 import { NAN_BOX, markFpDirty, requireFp } from "./select-memory.ts";
 
 type Emit = (e: Emitter, x: Insn) => void;
@@ -21,7 +21,7 @@ function fpHelper(e: Emitter, x: Insn): void {
   c.i32Const(x.w);
   c.call(FN_FP);
   c.if();
-  e.exitTo(x.off, x.before, true); // illegal here (FS off, bad rounding mode): the interpreter traps
+  e.exitTo(x.off, x.before, true, Note.ExitHelper); // illegal here (FS off, bad rounding mode): the interpreter traps
   c.end();
   if (FP_WRITES_X.has(x.op) && x.rd !== 0) {
     c.i32Const(0);
@@ -48,7 +48,7 @@ function requireRoundingMode(e: Emitter, x: Insn): void {
   c.i32Const(C.RM_MAX_VALID);
   c.op(Op.i32_gt_u);
   c.if();
-  e.exitTo(x.off, x.before, true);
+  e.exitTo(x.off, x.before, true, Note.ExitHelper);
   c.end();
 }
 

@@ -7,7 +7,7 @@ import * as L from "../layout.ts";
 import * as O from "../opcodes.ts";
 import * as C from "../csr-numbers.ts";
 import { Op, ValType } from "./wasm-emitter.ts";
-import { FN_AMO, FN_CSR, FN_STORE, L_E, L_T, L_TLB, L_VA, type Emitter, type Insn } from "./frame.ts";
+import { FN_AMO, FN_CSR, FN_STORE, L_E, L_T, L_TLB, L_VA, Note, type Emitter, type Insn } from "./frame.ts";
 
 type Emit = (e: Emitter, x: Insn) => void;
 
@@ -77,7 +77,7 @@ function load(size: number, fastOp: Op, fp: boolean): Emit {
     hostAddress(e);
     c.mem(fastOp, 0);
     c.else();
-    e.exitTo(x.off, x.before, true);
+    e.exitTo(x.off, x.before, true, Note.ExitLoad);
     c.end();
     if (!fp) {
       e.endRd(x.rd);
@@ -126,9 +126,9 @@ function store(size: number, storeOp: Op, fp: boolean): Emit {
     c.i32Const(L.JIT_STATUS_FAULT);
     c.op(Op.i32_eq);
     c.if();
-    e.exitTo(x.off, x.before, true);
+    e.exitTo(x.off, x.before, true, Note.ExitStore);
     c.end();
-    e.exitTo(x.off + x.len, x.after, false);
+    e.exitTo(x.off + x.len, x.after, false, Note.ExitHelper); // the store dropped code: leave after it
     c.end();
     c.end();
   };
@@ -198,13 +198,13 @@ function checkStatus(e: Emitter, x: Insn): void {
   c.i32Const(L.JIT_STATUS_FAULT);
   c.op(Op.i32_eq);
   c.if();
-  e.exitTo(x.off, x.before, true);
+  e.exitTo(x.off, x.before, true, Note.ExitHelper);
   c.end();
   // the access was done, but the core wants control back: complete the instruction, leave after it
   e.beginRd(x.rd);
   c.get(L_T);
   e.endRd(x.rd);
-  e.exitTo(x.off + x.len, x.after, false);
+  e.exitTo(x.off + x.len, x.after, false, Note.ExitHelper);
   c.end();
 }
 
@@ -217,7 +217,7 @@ export function requireFp(e: Emitter, x: Insn): void {
   c.op(Op.i64_and);
   c.op(Op.i64_eqz);
   c.if();
-  e.exitTo(x.off, x.before, true);
+  e.exitTo(x.off, x.before, true, Note.ExitHelper);
   c.end();
 }
 

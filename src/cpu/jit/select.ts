@@ -4,7 +4,7 @@
 import * as O from "../opcodes.ts";
 import { Op } from "./wasm-emitter.ts";
 import { Kind, kindOf } from "./instructions.ts";
-import { FN_CHAIN, L_BUDGET0, L_LEFT, L_NPC, L_VBASE, type Emitter, type Insn } from "./frame.ts";
+import { FN_CHAIN, L_BUDGET0, L_LEFT, L_NPC, L_VBASE, Note, type Emitter, type Insn } from "./frame.ts";
 import { INTEGER_OPS } from "./select-integer.ts";
 import { MEMORY_OPS, atomic, csrAccess } from "./select-memory.ts";
 import { floatingPoint } from "./select-fp.ts";
@@ -64,18 +64,17 @@ const jalr: Emit = (e, x) => {
   c.op(Op.i64_and);
   c.set(L_NPC); // before writing rd, which may be rs1
   if (x.rd !== 0) pcRelative(e, x.rd, x.off + x.len);
-  // A target in this page: the page's dispatcher; elsewhere: the chaining function.
+  // A target in this page: this function's entries, else the page's (see PageEmitter.dispatchInPage);
+  // elsewhere: the chaining function.
   c.get(L_NPC);
   c.get(L_VBASE);
   c.op(Op.i64_sub);
   c.i64Const(4096);
   c.op(Op.i64_lt_u);
   c.if();
-  c.get(L_NPC);
-  c.get(L_LEFT);
-  c.get(L_BUDGET0);
-  c.returnCall(e.dispatcherIndex);
+  e.dispatchInPage(L_NPC);
   c.end();
+  e.profile(Note.Chain, () => c.get(L_NPC));
   c.get(L_NPC);
   c.get(L_LEFT);
   c.get(L_BUDGET0);
@@ -118,15 +117,15 @@ export function selectInstruction(e: Emitter, x: Insn): boolean {
     case Kind.Amo:
       atomic(e, x);
       return true;
-    case Kind.Csr:
-      csrAccess(e, x);
-      return true;
     case Kind.Fp:
       floatingPoint(e, x);
       return true;
+    case Kind.Csr:
+      csrAccess(e, x);
+      return true;
     default:
       // System instruction, counter CSR access, illegal or page-straddling instruction: the interpreter's.
-      e.exitTo(x.off, x.before, true);
+      e.exitTo(x.off, x.before, true, Note.ExitSystem);
       return false;
   }
 }

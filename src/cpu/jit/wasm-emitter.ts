@@ -370,6 +370,8 @@ interface FuncDef {
   locals: { count: number; type: ValType }[];
   body: Uint8Array;
   exportName?: string;
+  /** For profiles and disassembly (the name section). */
+  name?: string;
 }
 
 /** Builds a module: a memory import, function imports, then defined functions. */
@@ -406,8 +408,8 @@ export class ModuleBuilder {
     return this.imports.length - 1;
   }
   /** Adds a function; returns its index. */
-  addFunction(type: FuncType, locals: { count: number; type: ValType }[], body: Uint8Array, exportName?: string): number {
-    this.funcs.push({ type: this.typeIndex(type), locals, body, exportName });
+  addFunction(type: FuncType, locals: { count: number; type: ValType }[], body: Uint8Array, exportName?: string, name?: string): number {
+    this.funcs.push({ type: this.typeIndex(type), locals, body, exportName, name });
     return this.imports.length + this.funcs.length - 1;
   }
   get functionCount(): number {
@@ -492,6 +494,21 @@ export class ModuleBuilder {
         w.u8(Op.end);
       }
     });
+    const named = this.funcs.map((f, i) => ({ name: f.name, index: this.imports.length + i })).filter((f) => f.name !== undefined);
+    if (named.length) {
+      section(0, (w) => {
+        w.name("name");
+        const functionNames = new ByteWriter();
+        functionNames.u32(named.length);
+        for (const f of named) {
+          functionNames.u32(f.index);
+          functionNames.name(f.name!);
+        }
+        w.u8(1); // subsection: function names
+        w.u32(functionNames.length);
+        w.append(functionNames.bytes.subarray(0, functionNames.length));
+      });
+    }
     return out.finish();
   }
 }

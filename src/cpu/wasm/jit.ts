@@ -169,6 +169,21 @@ export function jitDecodePage(ramPage: u32): void {
   }
 }
 
+/**
+ * After jitDecodePage(ramPage): decodes the instruction that straddles the end of the page into
+ * the last slot (offset 0xffe), given `high`, the first parcel of the page that follows it in the
+ * guest's address space. The translated code checks at every execution that this parcel is still
+ * what it finds there (src/cpu/jit/straddle.ts), and leaves the instruction to the interpreter if not.
+ */
+export function jitDecodeStraddling(ramPage: u32, high: u32): void {
+  const ram = R.RAM_WASM_BASE + (<usize>ramPage << 12);
+  const low = <u32>load<u16>(ram + 0xffe);
+  if ((low & 3) != 3) return;
+  decode32(low | ((high & 0xffff) << 16));
+  store<u32>(R.jitDecodeBase() + (<usize>0xffe << D.DECODED_SLOT_SHIFT), decodedWord);
+  store<i32>(R.jitDecodeBase() + (<usize>0xffe << D.DECODED_SLOT_SHIFT) + D.DECODED_IMM_OFFSET, decodedImm);
+}
+
 /** Turns the page's block entries back into ordinary decode slots. */
 function clearEntries(poolIndex: u32): void {
   const pool = R.poolBase() + <usize>poolIndex * R.POOL_PAGE_SIZE;

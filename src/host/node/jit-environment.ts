@@ -6,7 +6,9 @@
 //   PARLEY_JIT_THRESHOLD=N       taken branches in a code page before it is translated
 //   PARLEY_JIT_FUNCTION_SIZE=N   guest instructions per wasm function at most
 //   PARLEY_JIT_ASYNC=1           compile translations off the critical path
+//   PARLEY_JIT_PROFILE=1, PARLEY_JIT_DUMP=DIR   profiling aids (see jit-profile.ts)
 import type { CpuOptions, JitOptions } from "../../cpu/cpu.ts";
+import { observeTranslationsFromEnvironment } from "./jit-profile.ts";
 
 export type JitMode = "on" | "off" | "eager";
 export type Environment = Record<string, string | undefined>;
@@ -20,6 +22,7 @@ export function jitFromEnvironment(env: Environment = process.env, mode?: JitMod
   const read = (name: string) => (env[name] === "" ? undefined : env[name]);
   const chosen = mode ?? parseMode(read("PARLEY_JIT"));
   if (chosen === "off") return "off";
+  observeTranslationsFromEnvironment(env);
   const number = (name: string) => {
     const text = read(name);
     if (text === undefined) return undefined;
