@@ -108,6 +108,7 @@ function translatorRows(ledger: Ledger): Row[] | undefined {
     { depth: 0, cells: ["Translator (RISC-V -> wasm)", ""] },
     { depth: 1, cells: ["instructions retired in translated code", `${t.instructionsTranslatedRetired} (${share.toFixed(1)}%)`] },
     { depth: 1, cells: ["calls into translated code", t.entries] },
+    { depth: 1, cells: ["CSR instructions in translated code (left after)", `${t.csrAccesses} (${t.csrExits})`] },
     { depth: 1, cells: ["pages translated", t.pagesTranslated] },
     { depth: 1, cells: ["guest instructions translated", t.instructionsTranslated] },
     { depth: 1, cells: ["translations dropped (code written)", t.drops] },

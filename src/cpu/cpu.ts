@@ -101,6 +101,13 @@ export interface TranslatorCounters {
    */
   codePagesDropped: number;
   codePageDataWrites: number;
+  /**
+   * CSR instructions translated code executed itself, and those after which it still left for
+   * the interpreter (the write made an interrupt deliverable, or changed satp or mstatus beyond
+   * the interrupt enables).
+   */
+  csrAccesses: number;
+  csrExits: number;
   /** Pages translated, guest instructions in them, wasm modules compiled and their size. */
   pagesTranslated: number;
   instructionsTranslated: number;
@@ -140,6 +147,8 @@ export function translatorCountersOf(
     drops: n(L.S_JIT_DROPS),
     codePagesDropped: n(L.S_CODE_INVALIDATIONS),
     codePageDataWrites: n(L.S_CODE_PAGE_DATA_WRITES),
+    csrAccesses: n(L.S_JIT_CSR_ACCESSES),
+    csrExits: n(L.S_JIT_CSR_EXITS),
     pagesTranslated: host.translations,
     instructionsTranslated: host.instructions,
     modules: host.modules,

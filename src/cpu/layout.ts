@@ -183,6 +183,8 @@ export const S_JIT_BOUNCES = 0xa48; // block entries interpreted instead (budget
 export const S_JIT_RETIRED = 0xa50; // instructions retired by translated code
 export const S_DIRTY_FAULTS = 0xa58; // stores that set a page's dirty bit while dirty logging was on
 export const S_CODE_PAGE_DATA_WRITES = 0xa60; // writes into a page holding decoded code that missed its code chunks (nothing dropped)
+export const S_JIT_CSR_ACCESSES = 0xa68; // CSR instructions translated code executed (through jitCsr)
+export const S_JIT_CSR_EXITS = 0xa70; // ... after which it left for the interpreter (interrupt deliverable, satp or mstatus changed)
 
 // ---- Dirty-page log (machine-wide, after the code-holder map: src/cpu/core-layout.ts) ----------
 // For live migration, as KVM's dirty log: while the word at DIRTY_LOG_ON is non-zero, a write

@@ -210,7 +210,7 @@ export function pageTables(user: boolean): Map<number, bigint[]> {
 export const SPECIAL_KINDS = [
   "illegal", "breakpoint", "ecall", "misalignedAtomic", "fault", "straddle", "unaccessed",
   "smcHere", "smcHereNoFence", "smcCall", "smcCallNoFence", "codePageData", "softInterrupt",
-  "fpDisabled", "remap", "fetchFault", "reservationAcrossTrap",
+  "fpDisabled", "remap", "fetchFault", "reservationAcrossTrap", "csrAccess",
 ] as const;
 export type SpecialKind = (typeof SPECIAL_KINDS)[number];
 
@@ -389,6 +389,9 @@ class SpecialBuilder {
         emit(E.amo("sc", width, v, t, d, false, false));
         break;
       }
+      case "csrAccess":
+        this.csrAccess(emit);
+        break;
       case "softInterrupt":
         // Raises the supervisor software interrupt (sip.SSIP, writable when delegated; illegal
         // in U-mode): taken right after the CSR write, in the middle of the block.
@@ -477,6 +480,59 @@ class SpecialBuilder {
       for (const shift of [7, 15, 20]) if (!item.xs.includes((w >>> shift) & 31)) item.xs.push((w >>> shift) & 31);
     }
     return item;
+  }
+
+  /**
+   * CSR instructions in the middle of a block, which translated code executes itself: trap CSRs
+   * read and written (the handlers' scratch CSRs only read), supervisor interrupts disabled
+   * around a window that may raise one (sip.SSIP, or the host's) and enabled again (taken right
+   * after the enabling write), the FP CSRs (an invalid frm makes the next dynamic-rounding
+   * instruction illegal), the retirement counters (exact at the instruction) and time (rd = x0:
+   * its value is the host's). In U-mode every one but the FP CSRs is illegal, and in S-mode the
+   * M-mode CSRs and the counters (mcounteren is 0).
+   */
+  private csrAccess(emit: (...ws: number[]) => void): void {
+    const rng = this.rng;
+    const [a, b] = this.temps(2);
+    const anyOp = () => rng.pick(["csrrw", "csrrs", "csrrc", "csrrwi", "csrrsi", "csrrci"] as const);
+    const source = (op: E.CsrOp) => (op.endsWith("i") ? rng.range(0, 31) : rng.pick([0, b]));
+    switch (rng.below(5)) {
+      case 0: {
+        // sepc, scause, stval, mepc, mcause, mtval: the handlers set them on every trap; sscratch
+        // and mscratch hold the save areas' addresses, so they are only read.
+        const trapCsr = rng.pick([0x141, 0x142, 0x143, 0x341, 0x342, 0x343]);
+        const op = anyOp();
+        emit(E.csr(op, rng.pick([0, a]), trapCsr, source(op)));
+        emit(E.csr(rng.pick(["csrrs", "csrrc"] as const), a, rng.pick([0x140, 0x340, trapCsr]), 0));
+        break;
+      }
+      case 1: {
+        // sstatus.SIE (or sie.SSIE) off, a window, on again.
+        const [reg, bit] = rng.chance(0.7) ? [0x100, 2] : [0x104, 2];
+        emit(E.csr("csrrci", rng.pick([0, a]), reg, bit));
+        emit(this.aluInsn(b));
+        if (!this.machine && rng.chance(0.6)) emit(E.csr("csrrsi", 0, 0x144, 2)); // raise SSIP while disabled
+        emit(this.aluInsn(b));
+        emit(E.csr(rng.pick(["csrrsi", "csrrs"] as const), rng.pick([0, a]), reg, bit === 2 && rng.chance(0.5) ? bit : b));
+        break;
+      }
+      case 2: {
+        // fflags, frm, fcsr; then an instruction with the dynamic rounding mode.
+        const op = anyOp();
+        emit(E.csr(op, rng.pick([0, a]), rng.pick([E.CSR_FFLAGS, E.CSR_FRM, E.CSR_FCSR]), op.endsWith("i") ? rng.range(0, 31) : b));
+        const f = () => rng.range(0, 31);
+        emit(E.fpArith("fadd", 1, 7, f(), f(), f()));
+        if (rng.chance(0.5)) emit(E.csr("csrrwi", 0, E.CSR_FRM, rng.range(0, 4))); // a valid mode again
+        break;
+      }
+      case 3:
+        // The retirement counters: the interpreter's, exact at the instruction.
+        emit(E.csr("csrrs", a, rng.pick([0xc00, 0xc02, 0xb00, 0xb02]), 0));
+        break;
+      default:
+        emit(E.csr("csrrs", 0, 0xc01, 0)); // time
+        break;
+    }
   }
 
   /** li t, addr; one load, store, FP access, AMO or compressed access at t. */

@@ -489,3 +489,42 @@ test("a translation observer sees each module and the translated code's exits an
   assert.ok((notes.get(Note.Enter) ?? 0) > 0 && (notes.get(Note.Chain) ?? 0) > 1000, `notes: ${[...notes]}`);
   assert.ok((notes.get(Note.ExitSystem) ?? 0) >= 1000, "the straddler's failed checks are exits in front of an instruction left to the interpreter");
 });
+
+test("CSR instructions run in translated code, and an interrupt one enables is taken right after it", () => {
+  // M-mode loop: interrupts off, mscratch swapped, the supervisor software interrupt raised
+  // (pending only), interrupts on again: the interrupt is taken after the enabling csrrsi,
+  // whose next instruction the handler records.
+  const MSCRATCH = 0x340, MIP = 0x344;
+  const prog = [
+    E.aluImm("addi", 5, 0, 100),
+    E.csr("csrrci", 0, MSTATUS, 8), // loop: MIE off
+    E.aluImm("addi", 6, 6, 1),
+    E.csr("csrrw", 7, MSCRATCH, 6),
+    E.aluReg("add", 10, 10, 7),
+    E.csr("csrrsi", 0, MIP, 2), // SSIP pending, not taken
+    E.csr("csrrsi", 0, MSTATUS, 8), // MIE on: taken here
+    E.aluImm("addi", 5, 5, -1),
+    E.branch("bne", 5, 0, -28),
+    E.wfi(),
+  ];
+  const handler = [E.aluImm("addi", 21, 21, 1), E.csr("csrrs", 20, MEPC, 0), E.csr("csrrci", 0, MIP, 2), 0x30200073 /* mret */];
+  const setup = (cpu: Cpu) => {
+    cpu.writeRam(RAM, words(prog));
+    cpu.writeRam(RAM + 0x400, words(handler));
+    cpu.writeCsr(MTVEC, BigInt(RAM + 0x400));
+    cpu.writeCsr(MIE, 2n); // SSIE
+    cpu.pc = BigInt(RAM);
+  };
+  const expected = compareModes(setup, [1, 13, 1000]);
+  assert.equal(expected.x[21], 100n);
+  assert.equal(expected.x[20], BigInt(RAM + 28));
+  assert.equal(expected.x[10], 99n * 100n / 2n);
+  for (const [name, mode] of MODES) {
+    const cpu = makeCpu(mode);
+    setup(cpu);
+    runToWfi(cpu, [50]); // hot pages are installed between runs (and a run may end inside the window)
+    const counters = cpu.translatorCounters()!;
+    assert.ok(counters.csrAccesses >= 300, `${name}: ${counters.csrAccesses} CSR instructions in translated code`);
+    assert.ok(counters.csrExits >= 50, `${name}: ${counters.csrExits} exits after an enabling write`);
+  }
+});

@@ -115,7 +115,7 @@ export class ControlFlow {
         const w = page.word(off);
         const op = opOf(w);
         const len = lenOf(w);
-        const kind = kindOf(op);
+        const kind = kindOf(op, page.imm(off));
         if (kind === Kind.Branch) {
           const t = off + page.imm(off);
           if (follow(t)) add(t, false);
@@ -171,7 +171,7 @@ export class ControlFlow {
   fallThroughOf(i: number): number {
     const w = this.words[i];
     const op = opOf(w);
-    if (!fallsThrough(op) || kindOf(op) === Kind.Exit) return -1;
+    if (!fallsThrough(op) || kindOf(op, this.page.imm(this.starts[i])) === Kind.Exit) return -1;
     return this.posOf(this.starts[i] + lenOf(w));
   }
 
@@ -399,7 +399,7 @@ export class ControlFlow {
       let count = 0;
       for (let k = order.length - 1; k >= 0; k--) {
         const i = order[k];
-        const kind = kindOf(opOf(this.words[i]));
+        const kind = kindOf(opOf(this.words[i]), this.page.imm(this.starts[i]));
         const next = k + 1 < order.length ? order[k + 1] : -1;
         const endsAfter =
           next < 0 || kind === Kind.Branch || kind === Kind.Jal || kind === Kind.Jalr || kind === Kind.Exit ||

@@ -12,7 +12,9 @@ export const FN_CHAIN = 2;
 export const FN_STORE = 3;
 /** (note, pc) -> (): counts an event for a translation profile (see Note); called only when profiling. */
 export const FN_NOTE = 4;
-export const FIRST_PAGE_FUNCTION = 5;
+/** (word, csr, rs1's value) -> rd's value: a CSR instruction (see select-memory.ts, csrAccess). */
+export const FN_CSR = 5;
+export const FIRST_PAGE_FUNCTION = 6;
 
 /**
  * Events translated code reports when the translator profiles (PARLEY_JIT_PROFILE): why it left
@@ -29,7 +31,7 @@ export const enum Note {
   ExitStore,
   /** Left in front of an instruction the interpreter executes (system, CSR, illegal, straddling). */
   ExitSystem,
-  /** Left around an F/D or atomic instruction (FS off, bad rounding mode, helper fault or exit). */
+  /** Left around an F/D, atomic or CSR instruction (FS off, bad rounding mode, helper fault or exit). */
   ExitHelper,
   /** Tail call to the chaining function (a jump to another page, or a JALR out of the page). */
   Chain,

@@ -2,6 +2,7 @@
 // fields, what kind of control flow and code it makes, and which integer registers it uses.
 import * as O from "../opcodes.ts";
 import * as D from "../decoded.ts";
+import * as C from "../csr-numbers.ts";
 
 /** The decoded page: (word, imm) per 2-byte parcel, as the core's jitDecodePage writes them. */
 export interface DecodedPage {
@@ -28,10 +29,15 @@ export const enum Kind {
   FpStore,
   Fp, // F/D computation through the core
   Amo,
+  Csr, // a CSR instruction through the core's CSR code (jitCsr)
   Exit, // left to the interpreter: system instructions, CSRs, illegal, page-straddling
 }
 
-export function kindOf(op: number): Kind {
+/**
+ * The kind of an instruction by its op, and for CSR instructions by the CSR number in its
+ * immediate (`imm`): callers that only ask about control flow or registers may leave it out.
+ */
+export function kindOf(op: number, imm = 0): Kind {
   if (op >= O.OP_LI && op <= O.OP_REMUW) return Kind.Alu;
   if (op === O.OP_MV) return Kind.Alu;
   if ((op >= O.OP_BEQ && op <= O.OP_BGEU) || op === O.OP_BEQZ || op === O.OP_BNEZ) return Kind.Branch;
@@ -46,7 +52,16 @@ export function kindOf(op: number): Kind {
   if (op === O.OP_FLW || op === O.OP_FLD) return Kind.FpLoad;
   if (op === O.OP_FSW || op === O.OP_FSD) return Kind.FpStore;
   if (op >= O.OP_FMADD_S && op <= O.OP_FCVT_D_S) return Kind.Fp;
+  if (op >= O.OP_CSRRW && op <= O.OP_CSRRCI) return readsRetiredCount(imm & 0xfff) ? Kind.Exit : Kind.Csr;
   return Kind.Exit;
+}
+
+/**
+ * CSRs whose value is the count of instructions retired up to the accessing one: the interpreter
+ * makes that count exact for the instruction (exec.ts), translated code does not know it there.
+ */
+function readsRetiredCount(csr: number): boolean {
+  return csr === C.CSR_CYCLE || csr === C.CSR_INSTRET || csr === C.CSR_MCYCLE || csr === C.CSR_MINSTRET;
 }
 
 /** System instructions after which execution resumes at the next one once the interpreter ran them. */
@@ -100,6 +115,8 @@ export function regUse(op: number, w: number): { reads: number; writes: number }
       return { reads: bit(rs1), writes: 0 };
     case Kind.Amo:
       return { reads: bit(rs1) | bit(rs2), writes: bit(rd) };
+    case Kind.Csr:
+      return { reads: op >= O.OP_CSRRWI ? 0 : bit(rs1), writes: bit(rd) };
     case Kind.Fp:
       return { reads: FP_READS_X.has(op) ? bit(rs1) : 0, writes: FP_WRITES_X.has(op) ? bit(rd) : 0 };
     default:

@@ -19,7 +19,7 @@ import type { DecodedPage } from "./instructions.ts";
 import { findRoots } from "./control-flow.ts";
 import { translatePage, type TranslatedFunction } from "./page-emitter.ts";
 import { STRADDLE_OFFSET, parcelAfterPage } from "./straddle.ts";
-import { FIRST_PAGE_FUNCTION, FN_AMO, FN_CHAIN, FN_FP, FN_NOTE, FN_STORE } from "./frame.ts";
+import { FIRST_PAGE_FUNCTION, FN_AMO, FN_CHAIN, FN_CSR, FN_FP, FN_NOTE, FN_STORE } from "./frame.ts";
 import {
   addCachedPage, decodeTranslation, encodeTranslation, translationKey, type CachedTranslation, type TranslationCache, type TranslationContext,
 } from "./translation-cache.ts";
@@ -56,6 +56,7 @@ export interface CoreJitExports {
   jitAmo: Function;
   jitFp: Function;
   jitStore: Function;
+  jitCsr: Function;
   jitDecodePage(ramPage: number): void;
   jitDecodeStraddling(ramPage: number, high: number): void;
   jitInstall(poolIndex: number, generation: number, count: number): number;
@@ -447,7 +448,7 @@ export class Jit {
   }
 
   private imports(): WebAssembly.Imports {
-    return { env: { memory: this.memory, amo: this.core.jitAmo, fp: this.core.jitFp, chain: this.chain, store: this.core.jitStore, note: this.observer?.note ?? ignoreNote } };
+    return { env: { memory: this.memory, amo: this.core.jitAmo, fp: this.core.jitFp, chain: this.chain, store: this.core.jitStore, note: this.observer?.note ?? ignoreNote, csr: this.core.jitCsr } };
   }
 
   private compileModule(bytes: Uint8Array<ArrayBuffer>, pending: Pending[], async: boolean): void {
@@ -564,7 +565,10 @@ function declareImports(b: ModuleBuilder, memory: WebAssembly.Memory): void {
   const chain = b.importFunction("env", "chain", PAGE_TYPE);
   const store = b.importFunction("env", "store", { params: [I64, I64, ValType.i32], results: [] });
   const note = b.importFunction("env", "note", { params: [ValType.i32, I64], results: [] });
-  if (amo !== FN_AMO || fp !== FN_FP || chain !== FN_CHAIN || store !== FN_STORE || note !== FN_NOTE) throw new Error("jit: import order");
+  const csr = b.importFunction("env", "csr", { params: [ValType.i32, ValType.i32, I64], results: [I64] });
+  if (amo !== FN_AMO || fp !== FN_FP || chain !== FN_CHAIN || store !== FN_STORE || note !== FN_NOTE || csr !== FN_CSR) {
+    throw new Error("jit: import order");
+  }
 }
 
 /** A memory import matches only a memory of the same sharedness (threads share the harts' memory). */

@@ -7,7 +7,7 @@ import * as L from "../layout.ts";
 import * as O from "../opcodes.ts";
 import * as C from "../csr-numbers.ts";
 import { Op, ValType } from "./wasm-emitter.ts";
-import { FN_AMO, FN_STORE, L_E, L_T, L_TLB, L_VA, Note, type Emitter, type Insn } from "./frame.ts";
+import { FN_AMO, FN_CSR, FN_STORE, L_E, L_T, L_TLB, L_VA, Note, type Emitter, type Insn } from "./frame.ts";
 
 type Emit = (e: Emitter, x: Insn) => void;
 
@@ -160,6 +160,26 @@ export function atomic(e: Emitter, x: Insn): void {
   e.getX(x.rs1);
   e.getX(x.rs2);
   c.call(FN_AMO);
+  c.set(L_T);
+  checkStatus(e, x);
+  e.beginRd(x.rd);
+  c.get(L_T);
+  e.endRd(x.rd);
+}
+
+/**
+ * A CSR instruction (not a retirement counter: kindOf leaves those to the interpreter): the core's
+ * own CSR code does it (jitCsr) and reports in S_JIT_STATUS: illegal (leave in front, nothing
+ * changed, the interpreter traps), done but leave right after it (an interrupt became
+ * deliverable, satp or mstatus changed what this code relies on), or done.
+ */
+export function csrAccess(e: Emitter, x: Insn): void {
+  const c = e.c;
+  c.i32Const(x.w);
+  c.i32Const(x.imm & 0xfff);
+  if (x.op >= O.OP_CSRRWI) c.i64Const(0);
+  else e.getX(x.rs1);
+  c.call(FN_CSR);
   c.set(L_T);
   checkStatus(e, x);
   e.beginRd(x.rd);

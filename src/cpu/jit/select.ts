@@ -6,7 +6,7 @@ import { Op } from "./wasm-emitter.ts";
 import { Kind, kindOf } from "./instructions.ts";
 import { FN_CHAIN, L_BUDGET0, L_LEFT, L_NPC, L_VBASE, Note, type Emitter, type Insn } from "./frame.ts";
 import { INTEGER_OPS } from "./select-integer.ts";
-import { MEMORY_OPS, atomic } from "./select-memory.ts";
+import { MEMORY_OPS, atomic, csrAccess } from "./select-memory.ts";
 import { floatingPoint } from "./select-fp.ts";
 
 type Emit = (e: Emitter, x: Insn) => void;
@@ -109,7 +109,7 @@ export function selectInstruction(e: Emitter, x: Insn): boolean {
     emit(e, x);
     return true;
   }
-  switch (kindOf(x.op)) {
+  switch (kindOf(x.op, x.imm)) {
     case Kind.Nop:
       // A FENCE that orders memory (decode.ts sets its immediate) is the core's fence: atomics.ts.
       if (x.op === O.OP_FENCE && x.imm !== 0 && e.parallelHarts) e.c.atomicFence();
@@ -120,8 +120,11 @@ export function selectInstruction(e: Emitter, x: Insn): boolean {
     case Kind.Fp:
       floatingPoint(e, x);
       return true;
+    case Kind.Csr:
+      csrAccess(e, x);
+      return true;
     default:
-      // System instruction, CSR access, illegal or page-straddling instruction: the interpreter's.
+      // System instruction, counter CSR access, illegal or page-straddling instruction: the interpreter's.
       e.exitTo(x.off, x.before, true, Note.ExitSystem);
       return false;
   }

@@ -15,11 +15,15 @@ import * as O from "./ops";
 import { stateBase, getState, setState, bumpCounter } from "./state";
 import {
   atomicAddress, wasmToPhysical, memFault, clearMemFault, runLimit, rearmTranslation, storeRamSlow,
-  dataTlb, TLB_MASK, markCodeChunks,
+  dataTlb, TLB_MASK, markCodeChunks, setRunLimit,
 } from "./mmu";
 import * as D from "../decoded";
 import { decode16, decode32, decodedWord, decodedImm, decodedOp, decodedRd, decodedRs1, decodedRs2 } from "./decode";
 import { executeFp } from "./exec";
+import {
+  csrRead, csrWrite, csrIllegal, csrSideEffects, clearCsrSideEffects, pendingInterrupt, CSR_SATP,
+} from "./csr";
+import { MSTATUS_SIE, MSTATUS_SPIE, MSTATUS_MIE, MSTATUS_MPIE, MSTATUS_SPP } from "./state";
 import { loadReserved, storeConditional, amoWord, amoDouble, PARALLEL_HARTS } from "./atomics";
 
 @inline function statusSlot(): usize { return stateBase() + <usize>L.S_JIT_STATUS; }
@@ -88,6 +92,54 @@ export function jitStore(va: i64, value: i64, size: i32): void {
  */
 export function jitFp(word: u32): i32 {
   return executeFp(word, decodedRd(word), decodedRs1(word), decodedRs2(word)) ? 0 : 1;
+}
+
+/** mstatus bits whose change leaves the translated code's assumptions (TLB contexts, FS) intact. */
+const MSTATUS_INTERRUPT_STACK: i64 = MSTATUS_SIE | MSTATUS_SPIE | MSTATUS_MIE | MSTATUS_MPIE | MSTATUS_SPP;
+
+/**
+ * A CSR instruction (decoded word, CSR number `csr`, rs1's value `src` for the register forms)
+ * that does not read a retirement counter (the translator leaves those to the interpreter, which
+ * knows the exact count); returns what rd receives. The same checks and effects as the
+ * interpreter's case in exec.ts. Reports in S_JIT_STATUS: illegal here (JIT_STATUS_FAULT,
+ * nothing changed: the interpreter executes it again and traps); done, but the translated code
+ * must leave right after it (JIT_STATUS_EXIT): the write made an interrupt deliverable, which
+ * the interpreter takes before the next instruction as it would after its own CSR write, or it
+ * changed what translated code relies on (satp, mstatus beyond the interrupt-enable stack: the
+ * data TLB context it loaded on entry, FS); or done (0), the common case of sstatus.SIE cleared or
+ * set with nothing pending, and of plain registers (sscratch, sepc, time, ...).
+ */
+export function jitCsr(word: u32, csr: u32, src: i64): i64 {
+  const op = decodedOp(word);
+  const isWrite = op == O.OP_CSRRW || op == O.OP_CSRRWI || decodedRs1(word) != 0;
+  const source: i64 = op >= <u32>O.OP_CSRRWI ? <i64>decodedRs1(word) : src;
+  if (isWrite && (csr >> 10) == 3) { store<i32>(statusSlot(), L.JIT_STATUS_FAULT); return 0; }
+  const old = csrRead(csr);
+  if (csrIllegal) { store<i32>(statusSlot(), L.JIT_STATUS_FAULT); return 0; }
+  let status = 0;
+  if (isWrite) {
+    let next = source;
+    if (op == O.OP_CSRRS || op == O.OP_CSRRSI) next = old | source;
+    else if (op == O.OP_CSRRC || op == O.OP_CSRRCI) next = old & ~source;
+    const mstatus = getState(L.S_MSTATUS);
+    csrWrite(csr, next);
+    if (csr == CSR_SATP || ((mstatus ^ getState(L.S_MSTATUS)) & ~MSTATUS_INTERRUPT_STACK) != 0) status = L.JIT_STATUS_EXIT;
+    if (csrSideEffects) {
+      clearCsrSideEffects();
+      if (pendingInterrupt() >= 0) status = L.JIT_STATUS_EXIT;
+      // Shared build: another thread may be raising one of this hart's interrupt lines right now
+      // (its attention word): the interpreter would see it after this instruction, so leave.
+      if (PARALLEL_HARTS && atomic.load<i32>(R.HART_BASE + <usize>L.HART_STATE + <usize>L.S_STOP_REQUEST) != 0) status = L.JIT_STATUS_EXIT;
+    }
+  }
+  bumpCounter(L.S_JIT_CSR_ACCESSES);
+  if (status != 0) {
+    // The interpreter's loop ends, and takes the interrupt, once the translated code is back.
+    setRunLimit(0);
+    bumpCounter(L.S_JIT_CSR_EXITS);
+  }
+  store<i32>(statusSlot(), status);
+  return old;
 }
 
 /**
