@@ -17,6 +17,7 @@ import { portableClock } from "../../platform/clock.ts";
 import { Code, ModuleBuilder, Op, ValType } from "./wasm-emitter.ts";
 import type { DecodedPage } from "./instructions.ts";
 import { findRoots } from "./control-flow.ts";
+import { emitFetchTagCompare } from "./fetch-tlb.ts";
 import { translatePage, type TranslatedFunction } from "./page-emitter.ts";
 import { STRADDLE_OFFSET, parcelAfterPage } from "./straddle.ts";
 import { FIRST_PAGE_FUNCTION, FN_AMO, FN_CHAIN, FN_CSR, FN_FP, FN_NOTE, FN_STORE } from "./frame.ts";
@@ -624,22 +625,7 @@ function addChain(b: ModuleBuilder, hart: JitHart): void {
 
 /** Leaves true when the fetch TLB entry of pc (kept in L_E) may execute pc's page. */
 function emitFetchTlbHit(c: Code, hartBase: number): void {
-  // e = fetch TLB + ((pc >>> PAGE_SHIFT) & (TLB_ENTRIES - 1)) * TLB_ENTRY_SIZE; hit if its execute tag is pc's page
-  c.i32Const(0);
-  c.mem(Op.i32_load, hartBase + L.HART_STATE + L.S_FETCH_TLB);
-  c.get(P_PC);
-  c.op(Op.i32_wrap_i64);
-  c.i32Const(L.PAGE_SHIFT - L.TLB_ENTRY_SHIFT);
-  c.op(Op.i32_shr_u);
-  c.i32Const((L.TLB_ENTRIES - 1) << L.TLB_ENTRY_SHIFT);
-  c.op(Op.i32_and);
-  c.op(Op.i32_add);
-  c.tee(L_E);
-  c.mem(Op.i64_load, L.TLB_TAG_X);
-  c.get(P_PC);
-  c.i64Const(L.PAGE_SHIFT);
-  c.op(Op.i64_shr_u);
-  c.op(Op.i64_eq);
+  emitFetchTagCompare(c, hartBase + L.HART_STATE + L.S_FETCH_TLB, () => c.get(P_PC), () => c.get(P_PC), L_E, Op.i64_eq);
 }
 
 /** Leaves (and keeps in L_POOL) the decoded-code pool page + 1 holding pc's RAM page, 0 if none. */

@@ -8,6 +8,7 @@
 import * as L from "../layout.ts";
 import { Op } from "./wasm-emitter.ts";
 import { L_E, L_T, L_VBASE, Note, type Emitter } from "./frame.ts";
+import { emitFetchTagCompare } from "./fetch-tlb.ts";
 
 /** The page offset of an instruction that straddles the page end. */
 export const STRADDLE_OFFSET = 0xffe;
@@ -35,24 +36,13 @@ export function parcelAfterPage(view: DataView, stateBase: number, vbase: bigint
 export function checkStraddle(e: Emitter, high: number, unretired: number): void {
   const c = e.c;
   // $t = vbase + 4096; $e = its fetch TLB entry
-  c.i32Const(0);
-  c.mem(Op.i32_load, e.state + L.S_FETCH_TLB);
-  c.get(L_VBASE);
-  c.i64Const(4096);
-  c.op(Op.i64_add);
-  c.tee(L_T);
-  c.op(Op.i32_wrap_i64);
-  c.i32Const(L.PAGE_SHIFT - L.TLB_ENTRY_SHIFT);
-  c.op(Op.i32_shr_u);
-  c.i32Const((L.TLB_ENTRIES - 1) << L.TLB_ENTRY_SHIFT);
-  c.op(Op.i32_and);
-  c.op(Op.i32_add);
-  c.tee(L_E);
-  c.mem(Op.i64_load, L.TLB_TAG_X);
-  c.get(L_T);
-  c.i64Const(L.PAGE_SHIFT);
-  c.op(Op.i64_shr_u);
-  c.op(Op.i64_ne);
+  const nextPage = () => {
+    c.get(L_VBASE);
+    c.i64Const(4096);
+    c.op(Op.i64_add);
+    c.tee(L_T);
+  };
+  emitFetchTagCompare(c, e.state + L.S_FETCH_TLB, nextPage, () => c.get(L_T), L_E, Op.i64_ne);
   c.if();
   e.exitTo(STRADDLE_OFFSET, unretired, true, Note.ExitSystem);
   c.end();
