@@ -112,29 +112,34 @@ class FileBlockBackend implements BlockBackend {
   async readInto(offset: number, targets: readonly Uint8Array[]): Promise<void> {
     const length = byteLengthOf(targets);
     this.check(offset, length, false);
-    let left = targets;
-    for (let done = 0; done < length; ) {
-      // preadv reads fewer bytes than asked at end of file, past IOV_MAX buffers, or for huge lengths.
-      const bytesRead = await new Promise<number>((resolve, reject) =>
-        readv(this.handle.fd, left, offset + done, (e, n) => (e ? reject(e) : resolve(n))),
-      );
-      if (bytesRead === 0) throw new Error(`disk image ${this.path}: unexpected end of file at byte ${offset + done}`);
-      done += bytesRead;
-      left = remainingBuffers(left, bytesRead);
-    }
+    await this.vectored(readv, offset, targets, length, (at) => `unexpected end of file at byte ${at}`);
   }
 
   async writeFrom(offset: number, sources: readonly Uint8Array[]): Promise<void> {
     const length = byteLengthOf(sources);
     this.check(offset, length, true);
-    let left = sources;
+    await this.vectored(writev, offset, sources, length, (at) => `write made no progress at byte ${at}`);
+  }
+
+  /**
+   * One preadv / pwritev at a time until `length` bytes moved: either may move fewer bytes than
+   * asked (end of file, more than IOV_MAX buffers, huge lengths); none at all is an error.
+   */
+  private async vectored(
+    io: typeof readv | typeof writev,
+    offset: number,
+    buffers: readonly Uint8Array[],
+    length: number,
+    stalled: (at: number) => string,
+  ): Promise<void> {
+    let left = buffers;
     for (let done = 0; done < length; ) {
-      const bytesWritten = await new Promise<number>((resolve, reject) =>
-        writev(this.handle.fd, left, offset + done, (e, n) => (e ? reject(e) : resolve(n))),
+      const moved = await new Promise<number>((resolve, reject) =>
+        io(this.handle.fd, left, offset + done, (e: NodeJS.ErrnoException | null, n: number) => (e ? reject(e) : resolve(n))),
       );
-      if (bytesWritten === 0) throw new Error(`disk image ${this.path}: write made no progress at byte ${offset + done}`);
-      done += bytesWritten;
-      left = remainingBuffers(left, bytesWritten);
+      if (moved === 0) throw new Error(`disk image ${this.path}: ${stalled(offset + done)}`);
+      done += moved;
+      left = remainingBuffers(left, moved);
     }
   }
 
