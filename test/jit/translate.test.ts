@@ -102,12 +102,16 @@ for (const [name, mode] of MODES) {
 
 /** Runs a program on the interpreter and with each translator mode; returns the snapshots. */
 function compareModes(setup: (cpu: Cpu) => void, slices = [1_000_000]): Snapshot {
-  const reference = makeCpu(false);
+  return compareModesOn(setup, slices);
+}
+
+function compareModesOn(setup: (cpu: Cpu) => void, slices: number[], bus?: Cpu["bus"]): Snapshot {
+  const reference = makeCpu(false, bus);
   setup(reference);
   runToWfi(reference, slices);
   const expected = snapshot(reference);
   for (const [name, mode] of MODES) {
-    const cpu = makeCpu(mode);
+    const cpu = makeCpu(mode, bus);
     setup(cpu);
     runToWfi(cpu, slices);
     assert.deepEqual(snapshot(cpu), expected, name);
@@ -526,5 +530,53 @@ test("CSR instructions run in translated code, and an interrupt one enables is t
     const counters = cpu.translatorCounters()!;
     assert.ok(counters.csrAccesses >= 300, `${name}: ${counters.csrAccesses} CSR instructions in translated code`);
     assert.ok(counters.csrExits >= 50, `${name}: ${counters.csrExits} exits after an enabling write`);
+  }
+});
+
+test("a translated load that misses the TLB stays in translated code, and a faulting one still traps precisely", () => {
+  // One load pair per page over 256 pages never touched before (each misses the data TLB), then
+  // the 257th page is past the end of RAM, where the bus refuses loads: an access fault.
+  const PAGES = 256;
+  const first = RAM + RAM_SIZE - PAGES * 4096;
+  const bus = { load: () => undefined, store: () => false };
+  const prog = [
+    ...li(11, first),
+    E.aluImm("addi", 5, 0, PAGES + 1),
+    E.lui(28, 1), // t3 = 4096
+    E.load("lw", 6, 11, 16), // loop: sign-extended
+    E.aluReg("add", 10, 10, 6),
+    E.load("lhu", 7, 11, 18), // zero-extended
+    E.aluReg("add", 12, 12, 7),
+    E.aluReg("add", 11, 11, 28),
+    E.aluImm("addi", 5, 5, -1),
+    E.branch("bne", 5, 0, -24),
+    E.wfi(),
+  ];
+  const loopStart = RAM + (prog.length - 8) * 4; // the first lw
+  const handler = [E.wfi()];
+  const setup = (cpu: Cpu) => {
+    cpu.writeRam(RAM, words(prog));
+    cpu.writeRam(RAM + 0x400, words(handler));
+    const word = new Uint8Array(4);
+    for (let i = 0; i < PAGES; i++) {
+      new DataView(word.buffer).setUint32(0, 0x8000_0000 + i, true);
+      cpu.writeRam(first + i * 4096 + 16, word);
+    }
+    cpu.writeCsr(MTVEC, BigInt(RAM + 0x400));
+    cpu.pc = BigInt(RAM);
+  };
+  const expected = compareModesOn(setup, [50, 1_000_000], bus);
+  assert.equal(expected.x[10], BigInt.asUintN(64, BigInt(PAGES * -0x8000_0000 + (PAGES * (PAGES - 1)) / 2)));
+  assert.equal(expected.x[12], BigInt(PAGES * 0x8000));
+  for (const [name, mode] of MODES) {
+    const cpu = makeCpu(mode, bus);
+    setup(cpu);
+    runToWfi(cpu, [50, 1_000_000]);
+    assert.equal(cpu.readCsr(MCAUSE), 5n, name);
+    assert.equal(cpu.readCsr(MEPC), BigInt(loopStart), name);
+    assert.equal(cpu.readCsr(MTVAL), BigInt(RAM + RAM_SIZE + 16), name);
+    const entries = cpu.getState(L.S_JIT_ENTRIES);
+    assert.ok(entries < 32n, `${name}: ${entries} calls into translated code for ${PAGES} pages' first loads`);
+    assert.ok(cpu.getState(L.S_JIT_RETIRED) > BigInt(PAGES * 6), `${name}: ${cpu.getState(L.S_JIT_RETIRED)} instructions translated`);
   }
 });

@@ -14,7 +14,9 @@ export const FN_STORE = 3;
 export const FN_NOTE = 4;
 /** (word, csr, rs1's value) -> rd's value: a CSR instruction (see select-memory.ts, csrAccess). */
 export const FN_CSR = 5;
-export const FIRST_PAGE_FUNCTION = 6;
+/** (va, size) -> the value zero-extended: a load that missed the inline TLB check (see select-memory.ts). */
+export const FN_LOAD = 6;
+export const FIRST_PAGE_FUNCTION = 7;
 
 /**
  * Events translated code reports when the translator profiles (PARLEY_JIT_PROFILE): why it left
@@ -25,7 +27,7 @@ export const enum Note {
   Enter,
   /** Left at an entry: the budget does not cover the run to the next entry (or attention asked). */
   ExitBudget,
-  /** Left in front of a load whose inline TLB check missed (miss, MMIO, page crossing). */
+  /** Left in front of a load whose inline TLB check missed and the core's helper did not do (fault, MMIO, page crossing). */
   ExitLoad,
   /** Left in front of a store whose inline TLB check missed (also: page with translated code). */
   ExitStore,

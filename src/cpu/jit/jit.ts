@@ -20,7 +20,7 @@ import { findRoots } from "./control-flow.ts";
 import { emitFetchTagCompare } from "./fetch-tlb.ts";
 import { translatePage, type TranslatedFunction } from "./page-emitter.ts";
 import { STRADDLE_OFFSET, parcelAfterPage } from "./straddle.ts";
-import { FIRST_PAGE_FUNCTION, FN_AMO, FN_CHAIN, FN_CSR, FN_FP, FN_NOTE, FN_STORE } from "./frame.ts";
+import { FIRST_PAGE_FUNCTION, FN_AMO, FN_CHAIN, FN_CSR, FN_FP, FN_LOAD, FN_NOTE, FN_STORE } from "./frame.ts";
 import {
   addCachedPage, decodeTranslation, encodeTranslation, translationKey, type CachedTranslation, type TranslationCache, type TranslationContext,
 } from "./translation-cache.ts";
@@ -57,6 +57,7 @@ export interface CoreJitExports {
   jitAmo: Function;
   jitFp: Function;
   jitStore: Function;
+  jitLoad: Function;
   jitCsr: Function;
   jitDecodePage(ramPage: number): void;
   jitDecodeStraddling(ramPage: number, high: number): void;
@@ -449,7 +450,7 @@ export class Jit {
   }
 
   private imports(): WebAssembly.Imports {
-    return { env: { memory: this.memory, amo: this.core.jitAmo, fp: this.core.jitFp, chain: this.chain, store: this.core.jitStore, note: this.observer?.note ?? ignoreNote, csr: this.core.jitCsr } };
+    return { env: { memory: this.memory, amo: this.core.jitAmo, fp: this.core.jitFp, chain: this.chain, store: this.core.jitStore, note: this.observer?.note ?? ignoreNote, csr: this.core.jitCsr, load: this.core.jitLoad } };
   }
 
   private compileModule(bytes: Uint8Array<ArrayBuffer>, pending: Pending[], async: boolean): void {
@@ -567,7 +568,8 @@ function declareImports(b: ModuleBuilder, memory: WebAssembly.Memory): void {
   const store = b.importFunction("env", "store", { params: [I64, I64, ValType.i32], results: [] });
   const note = b.importFunction("env", "note", { params: [ValType.i32, I64], results: [] });
   const csr = b.importFunction("env", "csr", { params: [ValType.i32, ValType.i32, I64], results: [I64] });
-  if (amo !== FN_AMO || fp !== FN_FP || chain !== FN_CHAIN || store !== FN_STORE || note !== FN_NOTE || csr !== FN_CSR) {
+  const load = b.importFunction("env", "load", { params: [I64, ValType.i32], results: [I64] });
+  if (amo !== FN_AMO || fp !== FN_FP || chain !== FN_CHAIN || store !== FN_STORE || note !== FN_NOTE || csr !== FN_CSR || load !== FN_LOAD) {
     throw new Error("jit: import order");
   }
 }

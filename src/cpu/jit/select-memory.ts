@@ -1,13 +1,14 @@
 // Instruction selection for memory accesses: integer and FP loads and stores check the core's
-// data TLB inline (src/cpu/layout.ts describes its entries); loads leave to the interpreter on
-// anything else, stores first ask the core's store helper (RAM stores without a write tag, such
-// as those into the data of a page holding code); LR/SC and AMOs call the core's helper. Also the FP state checks that FP loads
+// data TLB inline (src/cpu/layout.ts describes its entries); on a miss they ask the core's load or
+// store helper (RAM accesses within one page; for stores also those without a write tag, such as
+// those into the data of a page holding code) and leave to the interpreter on anything else
+// (faults, MMIO, page crossings); LR/SC and AMOs call the core's helper. Also the FP state checks that FP loads
 // and stores share with the FP computations (select-fp.ts).
 import * as L from "../layout.ts";
 import * as O from "../opcodes.ts";
 import * as C from "../csr-numbers.ts";
 import { Op, ValType } from "./wasm-emitter.ts";
-import { FN_AMO, FN_CSR, FN_STORE, L_E, L_T, L_TLB, L_VA, Note, type Emitter, type Insn } from "./frame.ts";
+import { FN_AMO, FN_CSR, FN_LOAD, FN_STORE, L_E, L_T, L_TLB, L_VA, Note, type Emitter, type Insn } from "./frame.ts";
 
 type Emit = (e: Emitter, x: Insn) => void;
 
@@ -62,10 +63,12 @@ function hostAddress(e: Emitter): void {
 }
 
 /**
- * A load: inline on a TLB hit; otherwise (miss, MMIO, page crossing) the function leaves in
- * front of it and the interpreter performs it, filling the TLB for the next time.
+ * A load: inline on a TLB hit; otherwise the core's helper (jitLoad) performs it when it is a RAM
+ * load within one page, filling the TLB for the next time, and returns the value zero-extended
+ * (`extend` sign-extends it for LB, LH, LW); on anything else (fault, MMIO, page crossing) it
+ * reports JIT_STATUS_FAULT and the function leaves in front of the load for the interpreter.
  */
-function load(size: number, fastOp: Op, fp: boolean): Emit {
+function load(size: number, fastOp: Op, fp: boolean, extend?: Op): Emit {
   return (e, x) => {
     const c = e.c;
     if (fp) {
@@ -77,7 +80,15 @@ function load(size: number, fastOp: Op, fp: boolean): Emit {
     hostAddress(e);
     c.mem(fastOp, 0);
     c.else();
+    c.get(L_VA);
+    c.i32Const(size);
+    c.call(FN_LOAD);
+    if (extend !== undefined) c.op(extend);
+    c.i32Const(0);
+    c.mem(Op.i32_load, e.state + L.S_JIT_STATUS);
+    c.if();
     e.exitTo(x.off, x.before, true, Note.ExitLoad);
+    c.end();
     c.end();
     if (!fp) {
       e.endRd(x.rd);
@@ -136,9 +147,9 @@ function store(size: number, storeOp: Op, fp: boolean): Emit {
 
 /** Loads and stores by op. */
 export const MEMORY_OPS = new Map<number, Emit>([
-  [O.OP_LB, load(1, Op.i64_load8_s, false)],
-  [O.OP_LH, load(2, Op.i64_load16_s, false)],
-  [O.OP_LW, load(4, Op.i64_load32_s, false)],
+  [O.OP_LB, load(1, Op.i64_load8_s, false, Op.i64_extend8_s)],
+  [O.OP_LH, load(2, Op.i64_load16_s, false, Op.i64_extend16_s)],
+  [O.OP_LW, load(4, Op.i64_load32_s, false, Op.i64_extend32_s)],
   [O.OP_LD, load(8, Op.i64_load, false)],
   [O.OP_LBU, load(1, Op.i64_load8_u, false)],
   [O.OP_LHU, load(2, Op.i64_load16_u, false)],

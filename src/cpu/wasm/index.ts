@@ -6,7 +6,7 @@ import { configureMemory, resetCodeCache, flushAll, invalidateRange, updateConte
 export { queueHostWrite, markDirtyRange, dropWriteTags } from "./mmu";
 import { csrRead, csrWrite, csrIllegal, resetHart, CSR_FFLAGS, CSR_FCSR, CSR_MINSTRET } from "./csr";
 export { run } from "./exec";
-export { jitAmo, jitFp, jitStore, jitCsr, jitDecodePage, jitDecodeStraddling, jitInstall, jitEvict, jitRearm, jitPredecode, jitMarkCode } from "./jit";
+export { jitAmo, jitFp, jitStore, jitLoad, jitCsr, jitDecodePage, jitDecodeStraddling, jitInstall, jitEvict, jitRearm, jitPredecode, jitMarkCode } from "./jit";
 
 /** Applies the configuration in the state block and resets the hart. */
 export function init(): void {

@@ -1,8 +1,7 @@
 // The core's side of the translator (src/cpu/jit): the helpers translated code calls (atomics,
-// floating point, stores that miss the inline TLB check), and the plumbing the host uses to
+// floating point, loads and stores that miss the inline TLB check), and the plumbing the host uses to
 // translate a page (decode it whole, mark the code it covers) and to install or evict a
-// translation. Loads that miss the inline TLB check do not call in: the translated code stops in
-// front of them and the interpreter performs them.
+// translation.
 //
 // Helpers report through S_JIT_STATUS instead of raising anything themselves: on a fault they
 // change nothing, so the translated code can stop in front of the instruction and let the
@@ -14,7 +13,7 @@ import * as R from "./regions";
 import * as O from "./ops";
 import { stateBase, getState, setState, bumpCounter } from "./state";
 import {
-  atomicAddress, wasmToPhysical, memFault, clearMemFault, runLimit, rearmTranslation, storeRamSlow,
+  atomicAddress, wasmToPhysical, memFault, clearMemFault, runLimit, rearmTranslation, storeRamSlow, loadRamSlow, ramLoadRefused,
   dataTlb, TLB_MASK, markCodeChunks, setRunLimit,
 } from "./mmu";
 import * as D from "../decoded";
@@ -84,6 +83,19 @@ export function jitStore(va: i64, value: i64, size: i32): void {
     return;
   }
   finishSlowPath();
+}
+
+/**
+ * A load of translated code that missed the inline TLB check: done here when it is a RAM load
+ * within one page (status 0; returns the value zero-extended, the translated code extends it as
+ * the opcode needs); anything else (a fault, MMIO, a page crossing) is left undone
+ * (JIT_STATUS_FAULT) for the interpreter, which performs it (or traps) exactly as it would have
+ * without the translation.
+ */
+export function jitLoad(va: i64, size: i32): i64 {
+  const value = loadRamSlow(va, size);
+  store<i32>(statusSlot(), ramLoadRefused ? L.JIT_STATUS_FAULT : 0);
+  return value;
 }
 
 /**

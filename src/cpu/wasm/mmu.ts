@@ -497,6 +497,30 @@ export function storeRamSlow(va: i64, size: i32, value: i64): bool {
   return true;
 }
 
+/** Set by loadRamSlow when it did not perform the load (see there). */
+export let ramLoadRefused = false;
+
+/**
+ * loadSlow for translated code: a load of `size` bytes at va within one page from RAM; returns
+ * the zero-extended value and fills the TLB as loadSlow does. For anything else (a fault, MMIO, a
+ * page crossing) it sets ramLoadRefused and changes nothing the interpreter would not do the same
+ * way (the walk's A bit): the interpreter then performs the load, or takes the trap.
+ */
+export function loadRamSlow(va: i64, size: i32): i64 {
+  ramLoadRefused = true;
+  if ((<u32>va & 0xfff) + <u32>size > 0x1000) return 0;
+  const paddr = translate(va, ACCESS_LOAD, dataPriv());
+  if (paddr == -1 && memFault) {
+    memFault = false;
+    return 0;
+  }
+  if (!isRam(paddr) || !isRam(paddr + size - 1)) return 0;
+  ramLoadRefused = false;
+  bumpCounter(L.S_TLB_MISSES);
+  fillTlb(dataTlb, va, paddr, leafReadable, leafWritable, leafExecutable);
+  return readRam(ramWasmAddr(paddr), size);
+}
+
 /**
  * Translates va for an atomic read-modify-write (AMO, LR, SC) and returns the wasm address of
  * the location, or 0 with memFault set. Atomics need natural alignment and RAM.
