@@ -129,18 +129,7 @@ function store(size: number, storeOp: Op, fp: boolean): Emit {
     value();
     c.i32Const(size);
     c.call(FN_STORE);
-    c.i32Const(0);
-    c.mem(Op.i32_load, e.state + L.S_JIT_STATUS);
-    c.tee(L_E);
-    c.if();
-    c.get(L_E);
-    c.i32Const(L.JIT_STATUS_FAULT);
-    c.op(Op.i32_eq);
-    c.if();
-    e.exitTo(x.off, x.before, true, Note.ExitStore);
-    c.end();
-    e.exitTo(x.off + x.len, x.after, false, Note.ExitHelper); // the store dropped code: leave after it
-    c.end();
+    checkStatus(e, x, Note.ExitStore, false); // an exit request after it: the store dropped code
     c.end();
   };
 }
@@ -198,8 +187,11 @@ export function csrAccess(e: Emitter, x: Insn): void {
   e.endRd(x.rd);
 }
 
-/** After a helper call: a fault leaves in front of the instruction, an exit request after it. */
-function checkStatus(e: Emitter, x: Insn): void {
+/**
+ * After a helper call: a fault leaves in front of the instruction (counted as `faultNote`), an
+ * exit request after it, with rd first set from L_T when the instruction has a result (`writesRd`).
+ */
+function checkStatus(e: Emitter, x: Insn, faultNote = Note.ExitHelper, writesRd = true): void {
   const c = e.c;
   c.i32Const(0);
   c.mem(Op.i32_load, e.state + L.S_JIT_STATUS);
@@ -209,12 +201,14 @@ function checkStatus(e: Emitter, x: Insn): void {
   c.i32Const(L.JIT_STATUS_FAULT);
   c.op(Op.i32_eq);
   c.if();
-  e.exitTo(x.off, x.before, true, Note.ExitHelper);
+  e.exitTo(x.off, x.before, true, faultNote);
   c.end();
   // the access was done, but the core wants control back: complete the instruction, leave after it
-  e.beginRd(x.rd);
-  c.get(L_T);
-  e.endRd(x.rd);
+  if (writesRd) {
+    e.beginRd(x.rd);
+    c.get(L_T);
+    e.endRd(x.rd);
+  }
   e.exitTo(x.off + x.len, x.after, false, Note.ExitHelper);
   c.end();
 }
