@@ -160,11 +160,7 @@ export function atomic(e: Emitter, x: Insn): void {
   e.getX(x.rs1);
   e.getX(x.rs2);
   c.call(FN_AMO);
-  c.set(L_T);
-  checkStatus(e, x);
-  e.beginRd(x.rd);
-  c.get(L_T);
-  e.endRd(x.rd);
+  setRdFromHelper(e, x);
 }
 
 /**
@@ -180,6 +176,12 @@ export function csrAccess(e: Emitter, x: Insn): void {
   if (x.op >= O.OP_CSRRWI) c.i64Const(0);
   else e.getX(x.rs1);
   c.call(FN_CSR);
+  setRdFromHelper(e, x);
+}
+
+/** The helper just called left rd's value on the stack and its status in S_JIT_STATUS: act on both. */
+function setRdFromHelper(e: Emitter, x: Insn): void {
+  const c = e.c;
   c.set(L_T);
   checkStatus(e, x);
   e.beginRd(x.rd);

@@ -10,6 +10,7 @@
 // of exactly the bytes in the page now; installing it then checks the page's generation as a
 // fresh translation's install does.
 
+import { concatBytes } from "../../platform/bytes.ts";
 import { FIRST_PAGE_FUNCTION } from "./frame.ts";
 import { readPaddedU32, writePaddedU32, ValType, type FuncType, type ModuleBuilder } from "./wasm-emitter.ts";
 
@@ -94,13 +95,7 @@ export function encodeTranslation(t: CachedTranslation): Uint8Array {
     parts.push(f.body, new Uint8Array((4 - (f.body.length % 4)) % 4));
   }
   flush();
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 const VALUE_TYPES: readonly number[] = [ValType.i32, ValType.i64, ValType.f32, ValType.f64];
