@@ -1,6 +1,7 @@
 // Control and status registers, traps, interrupts and the xRET instructions
 // (RISC-V privileged architecture, version 1.12 and later).
 import * as L from "../layout";
+import * as O from "./ops";
 import {
   getState, setState, stateBase,
   PRIV_M, PRIV_S, PRIV_U,
@@ -80,6 +81,31 @@ function counterAllowed(index: u32): bool {
 function fsOff(): bool { return (getState(L.S_MSTATUS) & MSTATUS_FS) == 0; }
 
 @inline export function mcycle(): i64 { return getState(L.S_MINSTRET) + getState(L.S_MCYCLE_OFFSET); }
+
+/** Whether the last csrInstruction wrote its CSR (not a read-only form, not illegal). */
+export let csrInstructionWrote = false;
+
+/**
+ * Executes the Zicsr instruction `op` (CSRRW/S/C and their immediate forms) on `csr`, whose rs1
+ * field is `rs1` and rs1's value `rs1Value`: returns the CSR's old value (rd's), or sets
+ * csrIllegal with nothing changed when the access must trap. The interpreter and translated
+ * code (jitCsr) both execute CSR instructions through it.
+ */
+export function csrInstruction(op: u32, csr: u32, rs1: u32, rs1Value: i64): i64 {
+  // CSRRS/C with rs1 = x0 (and the immediate forms with 0) only read (Zicsr, "CSR Instructions").
+  const isWrite = op == O.OP_CSRRW || op == O.OP_CSRRWI || rs1 != 0;
+  csrInstructionWrote = false;
+  if (isWrite && (csr >> 10) == 3) { csrIllegal = true; return 0; } // a read-only CSR
+  const old = csrRead(csr);
+  if (csrIllegal || !isWrite) return old;
+  csrInstructionWrote = true;
+  const source: i64 = op >= <u32>O.OP_CSRRWI ? <i64>rs1 : rs1Value;
+  let next = source;
+  if (op == O.OP_CSRRS || op == O.OP_CSRRSI) next = old | source;
+  else if (op == O.OP_CSRRC || op == O.OP_CSRRCI) next = old & ~source;
+  csrWrite(csr, next);
+  return old;
+}
 
 /** Reads a CSR with privilege checks; sets csrIllegal when the access must trap. */
 export function csrRead(csr: u32): i64 {

@@ -18,7 +18,7 @@ import {
   armBounce, requestTranslation, drainCodeQueue, dropSuspects,
 } from "./mmu";
 import {
-  csrRead, csrWrite, csrIllegal, csrSideEffects, clearCsrSideEffects,
+  csrInstruction, csrInstructionWrote, csrIllegal, csrSideEffects, clearCsrSideEffects,
   takeTrap, checkInterrupts, wfiShouldWake, doMret, doSret,
 } from "./csr";
 import { loadReserved, storeConditional, amoWord, amoDouble, fence, PARALLEL_HARTS } from "./atomics";
@@ -398,20 +398,11 @@ export function run(budget: i32): i32 {
           break;
         }
         case O.OP_CSRRW: case O.OP_CSRRS: case O.OP_CSRRC: case O.OP_CSRRWI: case O.OP_CSRRSI: case O.OP_CSRRCI: {
-          const op = decodedOp(w);
-          const csr = <u32>imm & 0xfff;
-          const isWrite = op == O.OP_CSRRW || op == O.OP_CSRRWI || RS1(w) != 0;
-          const source: i64 = op >= <u32>O.OP_CSRRWI ? <i64>RS1(w) : getX(RS1(w));
           // Make the counters exact for this instruction: it sees everything retired before it.
           setState(L.S_MINSTRET, instretBase + <i64>(executed - notRetired - 1));
-          if (isWrite && (csr >> 10) == 3) { pc = raiseIllegal(pc, w); notRetired++; break; }
-          const old = csrRead(csr);
+          const old = csrInstruction(decodedOp(w), <u32>imm & 0xfff, RS1(w), getX(RS1(w)));
           if (csrIllegal) { pc = raiseIllegal(pc, w); notRetired++; break; }
-          if (isWrite) {
-            let next = source;
-            if (op == O.OP_CSRRS || op == O.OP_CSRRSI) next = old | source;
-            else if (op == O.OP_CSRRC || op == O.OP_CSRRCI) next = old & ~source;
-            csrWrite(csr, next);
+          if (csrInstructionWrote) {
             instretBase = getState(L.S_MINSTRET) - <i64>(executed - notRetired - 1);
             if (csrSideEffects) { clearCsrSideEffects(); setRunLimit(0); }
           }

@@ -20,7 +20,7 @@ import * as D from "../decoded";
 import { decode16, decode32, decodedWord, decodedImm, decodedOp, decodedRd, decodedRs1, decodedRs2 } from "./decode";
 import { executeFp } from "./exec";
 import {
-  csrRead, csrWrite, csrIllegal, csrSideEffects, clearCsrSideEffects, pendingInterrupt, CSR_SATP,
+  csrInstruction, csrInstructionWrote, csrIllegal, csrSideEffects, clearCsrSideEffects, pendingInterrupt, CSR_SATP,
 } from "./csr";
 import { MSTATUS_SIE, MSTATUS_SPIE, MSTATUS_MIE, MSTATUS_MPIE, MSTATUS_SPP } from "./state";
 import { loadReserved, storeConditional, amoWord, amoDouble, PARALLEL_HARTS } from "./atomics";
@@ -112,8 +112,8 @@ const MSTATUS_INTERRUPT_STACK: i64 = MSTATUS_SIE | MSTATUS_SPIE | MSTATUS_MIE | 
 /**
  * A CSR instruction (decoded word, CSR number `csr`, rs1's value `src` for the register forms)
  * that does not read a retirement counter (the translator leaves those to the interpreter, which
- * knows the exact count); returns what rd receives. The same checks and effects as the
- * interpreter's case in exec.ts. Reports in S_JIT_STATUS: illegal here (JIT_STATUS_FAULT,
+ * knows the exact count); returns what rd receives. Executed by csrInstruction (csr.ts), as the
+ * interpreter's case in exec.ts is. Reports in S_JIT_STATUS: illegal here (JIT_STATUS_FAULT,
  * nothing changed: the interpreter executes it again and traps); done, but the translated code
  * must leave right after it (JIT_STATUS_EXIT): the write made an interrupt deliverable, which
  * the interpreter takes before the next instruction as it would after its own CSR write, or it
@@ -122,19 +122,11 @@ const MSTATUS_INTERRUPT_STACK: i64 = MSTATUS_SIE | MSTATUS_SPIE | MSTATUS_MIE | 
  * set with nothing pending, and of plain registers (sscratch, sepc, time, ...).
  */
 export function jitCsr(word: u32, csr: u32, src: i64): i64 {
-  const op = decodedOp(word);
-  const isWrite = op == O.OP_CSRRW || op == O.OP_CSRRWI || decodedRs1(word) != 0;
-  const source: i64 = op >= <u32>O.OP_CSRRWI ? <i64>decodedRs1(word) : src;
-  if (isWrite && (csr >> 10) == 3) { store<i32>(statusSlot(), L.JIT_STATUS_FAULT); return 0; }
-  const old = csrRead(csr);
+  const mstatus = getState(L.S_MSTATUS);
+  const old = csrInstruction(decodedOp(word), csr, decodedRs1(word), src);
   if (csrIllegal) { store<i32>(statusSlot(), L.JIT_STATUS_FAULT); return 0; }
   let status = 0;
-  if (isWrite) {
-    let next = source;
-    if (op == O.OP_CSRRS || op == O.OP_CSRRSI) next = old | source;
-    else if (op == O.OP_CSRRC || op == O.OP_CSRRCI) next = old & ~source;
-    const mstatus = getState(L.S_MSTATUS);
-    csrWrite(csr, next);
+  if (csrInstructionWrote) {
     if (csr == CSR_SATP || ((mstatus ^ getState(L.S_MSTATUS)) & ~MSTATUS_INTERRUPT_STACK) != 0) status = L.JIT_STATUS_EXIT;
     if (csrSideEffects) {
       clearCsrSideEffects();
