@@ -507,13 +507,17 @@ class SpecialBuilder {
         break;
       }
       case 1: {
-        // sstatus.SIE (or sie.SSIE) off, a window, on again.
+        // sstatus.SIE (or sie.SSIE) off, a window, on again. The enabling write always sets the
+        // bit (with or without others): left off, an interrupt pending at the end would keep the
+        // final wfi from sleeping, and the hart would run on past the end of the code.
         const [reg, bit] = rng.chance(0.7) ? [0x100, 2] : [0x104, 2];
         emit(E.csr("csrrci", rng.pick([0, a]), reg, bit));
         emit(this.aluInsn(b));
         if (!this.machine && rng.chance(0.6)) emit(E.csr("csrrsi", 0, 0x144, 2)); // raise SSIP while disabled
         emit(this.aluInsn(b));
-        emit(E.csr(rng.pick(["csrrsi", "csrrs"] as const), rng.pick([0, a]), reg, bit === 2 && rng.chance(0.5) ? bit : b));
+        const op = rng.pick(["csrrsi", "csrrs"] as const), rd = rng.pick([0, a]), others = rng.chance(0.5);
+        if (op === "csrrsi") emit(E.csr(op, rd, reg, others ? bit | rng.below(32) : bit));
+        else emit(others ? E.aluImm("ori", b, b, bit) : E.aluImm("addi", b, 0, bit), E.csr(op, rd, reg, b));
         break;
       }
       case 2: {
