@@ -6,7 +6,9 @@
 // translated eagerly, or once hot in long or short run() slices, or compiled asynchronously.
 //
 // Deterministic by default (seed DIFF_SEED, default 1; INTERP_JIT_CASES cases, default 400);
-// INTERP_JIT_CASE=n runs case n alone. A mismatch is shrunk and printed as a reproducer.
+// INTERP_JIT_CASE=n runs case n alone. A mismatch is shrunk and printed as a reproducer; so is a
+// program that does not run to its end on the interpreter (the generator's defect, not the
+// translator's: every program must end, see trap-programs.ts), which fails every test.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
@@ -16,11 +18,18 @@ import { disassemble, fName, shrinkItems, xName } from "./compare.ts";
 import { CODE_BASE } from "./layout.ts";
 import type { Item } from "./sequence.ts";
 import { COMPARED_MEMORY, SPECIAL_KINDS, assembleTrapCase, generateTrapCase, type TrapCase } from "./trap-programs.ts";
-import { COMPARED_CSRS, TrapRunner, loggedCauses, type Engine, type FinalState } from "./trap-runner.ts";
+import { COMPARED_CSRS, TrapRunner, expectedEnd, loggedCauses, type Engine, type FinalState } from "./trap-runner.ts";
 
 const SEED = Number(process.env.DIFF_SEED ?? 1);
 const CASES = Number(process.env.INTERP_JIT_CASES ?? 400);
 const ONLY = process.env.INTERP_JIT_CASE === undefined ? undefined : Number(process.env.INTERP_JIT_CASE);
+/**
+ * Cases run to their end on the interpreter alone, compared ones included: a generator defect
+ * that leaves one program in a few hundred without an end shows even when the compared cases
+ * miss it (before the SIE window was fixed, 166 of seeds 1 to 30's first 1500 cases each did
+ * not end, none of seed 1's first 400). Cheap: the interpreter runs a case in well under a millisecond.
+ */
+const ENDING_CASES = 2000;
 /** Reproducers printed per engine (each costs a shrink). */
 const REPORTS = 2;
 
@@ -82,6 +91,41 @@ function bytesHex(b: Uint8Array): string {
   return [...b].map((v) => v.toString(16).padStart(2, "0")).join("");
 }
 
+const replayCommand = (tc: TrapCase) => `DIFF_SEED=${tc.seed} INTERP_JIT_CASE=${tc.index} node --import tsx --test test/diff/interp-vs-jit.test.ts`;
+
+/** A reproducer's program: where it runs, its code and the initial registers its items mention. */
+function describeProgram(tc: TrapCase, items: readonly Item[]): string[] {
+  const code = assembleTrapCase(tc, items);
+  return [
+    `shrunk from ${tc.items.length} to ${items.length} item(s) [${items.map((i) => i.kind).join(", ")}] plus the loop tail;`,
+    `${tc.mode === "MPRV" ? "M-mode with MPRV (MPP = U)" : tc.mode + "-mode"}, ${tc.trips} passes, medeleg ${hex(tc.medeleg)}, mideleg ${hex(tc.mideleg)}, host interrupts at instret [${tc.hostInterrupts.join(", ")}], ${code.length} bytes at ${hex(CODE_BASE)}:`,
+    ...disassemble(code).map((l) => "  " + l),
+    "initial registers the items mention:",
+    ...[...new Set(items.flatMap((i) => i.xs))].sort((a, b) => a - b).filter((r) => r).map((r) => `  ${xName(r)} = ${hex(tc.init.x[r])}`),
+    ...[...new Set(items.flatMap((i) => i.fs))].sort((a, b) => a - b).map((r) => `  ${fName(r)} = ${hex(tc.init.f[r])}`),
+  ];
+}
+
+/** How a run ended, without the numbers that vary with the items (pc, privilege). */
+const endKind = (end: string) => end.replace(/ \(.*\)$/, "").replace(/0x[0-9a-f]+/g, "...");
+
+/** Shrinks a program that does not run to its end on the interpreter and formats a reproducer. */
+async function notFinishing(tc: TrapCase, end: string): Promise<string> {
+  const runner = new TrapRunner(INTERPRETER);
+  const stillFails = (items: Item[]) => {
+    runner.reset();
+    return endKind(runner.run(tc, items).end) === endKind(end);
+  };
+  const items = await shrinkItems(tc.items, async (cands) => cands.map(stillFails));
+  runner.reset();
+  return [
+    `NOT FINISHING seed=${tc.seed} case=${tc.index} group=${tc.group} on the interpreter: ${end}`,
+    `  replay: ${replayCommand(tc)}`,
+    ...describeProgram(tc, items),
+    `shrunk, it ends: ${runner.run(tc, items).end}`,
+  ].join("\n");
+}
+
 /** Shrinks a mismatching case on fresh cores and formats a reproducer. */
 async function reproduce(tc: TrapCase, engine: Engine, historyFrom: number): Promise<string> {
   const ref = new TrapRunner(INTERPRETER), jit = new TrapRunner(engine);
@@ -90,7 +134,6 @@ async function reproduce(tc: TrapCase, engine: Engine, historyFrom: number): Pro
     jit.reset();
     return diffFinal(ref.run(tc, items), await runOn(jit, tc, items)).length > 0;
   };
-  const replay = `DIFF_SEED=${tc.seed} INTERP_JIT_CASE=${tc.index} node --import tsx --test test/diff/interp-vs-jit.test.ts`;
   if (!(await differs(tc.items))) {
     return [
       `MISMATCH seed=${tc.seed} case=${tc.index} (${engine.name}): only after earlier cases ran on the same core`,
@@ -106,16 +149,10 @@ async function reproduce(tc: TrapCase, engine: Engine, historyFrom: number): Pro
   ref.reset();
   jit.reset();
   const diffs = diffFinal(ref.run(tc, items), await runOn(jit, tc, items));
-  const code = assembleTrapCase(tc, items);
   return [
     `MISMATCH seed=${tc.seed} case=${tc.index} group=${tc.group} (${engine.name}, slices ${engine.slices.join(", ")})`,
-    `  replay: ${replay}`,
-    `shrunk from ${tc.items.length} to ${items.length} item(s) [${items.map((i) => i.kind).join(", ")}] plus the loop tail;`,
-    `${tc.mode === "MPRV" ? "M-mode with MPRV (MPP = U)" : tc.mode + "-mode"}, ${tc.trips} passes, medeleg ${hex(tc.medeleg)}, mideleg ${hex(tc.mideleg)}, host interrupts at instret [${tc.hostInterrupts.join(", ")}], ${code.length} bytes at ${hex(CODE_BASE)}:`,
-    ...disassemble(code).map((l) => "  " + l),
-    "initial registers the items mention:",
-    ...[...new Set(items.flatMap((i) => i.xs))].sort((a, b) => a - b).filter((r) => r).map((r) => `  ${xName(r)} = ${hex(tc.init.x[r])}`),
-    ...[...new Set(items.flatMap((i) => i.fs))].sort((a, b) => a - b).map((r) => `  ${fName(r)} = ${hex(tc.init.f[r])}`),
+    `  replay: ${replayCommand(tc)}`,
+    ...describeProgram(tc, items),
     "differences:",
     ...diffs.map((d) => "  " + d),
   ].join("\n");
@@ -124,18 +161,27 @@ async function reproduce(tc: TrapCase, engine: Engine, historyFrom: number): Pro
 const indices = ONLY === undefined ? Array.from({ length: CASES }, (_, i) => i) : [ONLY];
 const cases = indices.map((i) => generateTrapCase(SEED, i));
 
-test("generated programs run to their end on the interpreter, trapping and rewriting code on the way", () => {
+test("generated programs run to their end on the interpreter, trapping and rewriting code on the way", async () => {
   assert.ok(existsSync(join(REPO_ROOT, "build/cpu.wasm")), "build/cpu.wasm is missing: run `npm run build`");
-  console.log(`interp-vs-jit: seed ${SEED} (DIFF_SEED), ${cases.length} cases (INTERP_JIT_CASES=${CASES})`);
+  console.log(`interp-vs-jit: seed ${SEED} (DIFF_SEED), ${cases.length} cases (INTERP_JIT_CASES=${CASES}), ${ONLY === undefined ? Math.max(CASES, ENDING_CASES) : 1} run to their end on the interpreter`);
   const runner = new TrapRunner(INTERPRETER);
   const causes = new Set<bigint>();
-  const unfinished = cases.flatMap((tc) => {
+  const unfinished: [TrapCase, string][] = [];
+  const uncompared = ONLY === undefined ? Array.from({ length: Math.max(0, ENDING_CASES - CASES) }, (_, i) => generateTrapCase(SEED, CASES + i)) : [];
+  const compared = new Set(cases);
+  for (const tc of [...cases, ...uncompared]) {
     const s = runner.run(tc);
-    for (const c of loggedCauses(s)) causes.add(c);
-    const expected = tc.mode === "U" ? "final wfi trapped into the " + ((tc.medeleg >> 2n) & 1n ? "S" : "M") + "-mode handler" : "wfi";
-    return s.end === expected ? [] : [`case ${tc.index} (${tc.mode}): ${s.end}`];
-  });
-  assert.deepEqual(unfinished, []);
+    if (compared.has(tc)) for (const c of loggedCauses(s)) causes.add(c);
+    if (s.end !== expectedEnd(tc)) unfinished.push([tc, s.end]);
+  }
+  if (unfinished.length) {
+    assert.fail([
+      `${unfinished.length} of ${cases.length + uncompared.length} programs do not run to their end on the interpreter (a generator defect):`,
+      ...unfinished.map(([tc, end]) => `  seed ${tc.seed} case ${tc.index} (${tc.mode}): ${end}`),
+      "",
+      await notFinishing(...unfinished[0]),
+    ].join("\n"));
+  }
   // Every special kind occurs (the test must exercise what it claims to).
   const kinds = new Set(cases.flatMap((tc) => tc.items.map((i) => i.kind)));
   if (ONLY === undefined) {
@@ -149,12 +195,19 @@ for (const engine of TRANSLATOR) {
   test(`${engine.name} ends every program as the interpreter does`, async () => {
     const ref = new TrapRunner(INTERPRETER), jit = new TrapRunner(engine);
     const failures: string[] = [];
+    let reports = 0;
     for (const tc of cases) {
-      const diffs = diffFinal(ref.run(tc), await runOn(jit, tc));
+      const want = ref.run(tc);
+      // Where the reference does not end, there is no final state to compare (the first test shows why).
+      if (want.end !== expectedEnd(tc)) {
+        failures.push(`seed ${tc.seed} case ${tc.index}: not compared, the interpreter does not run it to its end (${want.end})`);
+        continue;
+      }
+      const diffs = diffFinal(want, await runOn(jit, tc));
       if (!diffs.length) continue;
-      failures.push(failures.length < REPORTS ? await reproduce(tc, engine, cases[0].index) : `case ${tc.index}: ${diffs[0]}`);
+      failures.push(reports++ < REPORTS ? await reproduce(tc, engine, cases[0].index) : `case ${tc.index}: ${diffs[0]}`);
     }
-    if (failures.length) assert.fail(`${failures.length} of ${cases.length} programs differ (${engine.name}):\n\n${failures.join("\n\n")}`);
+    if (failures.length) assert.fail(`${failures.length} of ${cases.length} programs differ or were not compared (${engine.name}):\n\n${failures.join("\n\n")}`);
     console.log(`${engine.name}: ${jit.translated} of ${jit.retired} instructions retired by translated code`);
     // The loop's later passes must run translated for this to test the translator.
     // (Asynchronous compilation: how much runs translated depends on the host's speed; the cases
