@@ -11,6 +11,17 @@
 // A case is a QEMU-suite sequence (generateCase, any group) with such items spliced in between
 // its items, followed by the outer loop's tail. Both engines run it from the same state; the
 // final states must be identical.
+//
+// Every program ends, at its final wfi (or, in U-mode, in the handler that wfi traps into):
+// control flow goes forward but for the sequences' counted loops (whose counters nothing else
+// writes) and the outer loop (whose counter is in memory no item writes); every trap resumes
+// past the faulting instruction (a fetch fault at ra, past its call), and the code and slots
+// rewritten hold ALU instructions only; the software interrupt is raised a bounded number of
+// times (by items each pass, by the host), and each one taken clears its pending bit; and
+// supervisor interrupts are always enabled again after a window that turns them off, so one
+// pending at the end is taken before the final wfi (a pending, enabled interrupt wakes wfi even
+// with SIE off: the hart would run on past the code). interp-vs-jit.test.ts runs more cases to
+// their end on the interpreter than it compares, and fails on one that does not end.
 import * as E from "./encode.ts";
 import { CODE_BASE, SCRATCH, SCRATCH_SIZE } from "./layout.ts";
 import { GROUPS, Rng, assemble, generateCase, hashSeed, liSequence, type Group, type Item, type Part, type PartContext } from "./generate.ts";
