@@ -30,7 +30,7 @@ const MSTATUS_MPRV = 1n << 17n;
  * Far more than any case retires (a few hundred instructions a pass, a few passes: at most 3,573
  * over seeds 1 to 30, 1500 cases each), and small enough that a program that never ends fails fast.
  */
-export const STEP_LIMIT = 100_000;
+const STEP_LIMIT = 100_000;
 const RET = E.jalr(0, 1, 0);
 /** Slices after which runAsync(settle) waits for the compilation in flight. */
 const SETTLE_AFTER_SLICES = 2;
