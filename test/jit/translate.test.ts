@@ -580,3 +580,39 @@ test("a translated load that misses the TLB stays in translated code, and a faul
     assert.ok(cpu.getState(L.S_JIT_RETIRED) > BigInt(PAGES * 6), `${name}: ${cpu.getState(L.S_JIT_RETIRED)} instructions translated`);
   }
 });
+
+test("a nested loop whose regions straddle the function size limit stays in one function (no tail calls per iteration)", () => {
+  // 60 x addi a2; li t1, 100 | outer: li t0, 50 | inner: addi a0, a0, 1; addi t0, -1; bnez t0, inner;
+  // addi t1, -1; bnez t1, outer; wfi. Regions: [straight code + li t1] (61 instructions), [outer]
+  // (1) and [inner ... wfi] (6): the plain size limit (64) would put the last in a function of its
+  // own, and every outer iteration would tail-call into it and back.
+  const setup = (cpu: Cpu) => {
+    const straight = Array.from({ length: 60 }, () => E.aluImm("addi", 12, 12, 1));
+    cpu.writeRam(RAM, words([
+      ...straight, E.aluImm("addi", 6, 0, 100),
+      E.aluImm("addi", 5, 0, 50),
+      E.aluImm("addi", 10, 10, 1), E.aluImm("addi", 5, 5, -1), E.branch("bne", 5, 0, -8),
+      E.aluImm("addi", 6, 6, -1), E.branch("bne", 6, 0, -20),
+      E.wfi(),
+    ]));
+    cpu.pc = BigInt(RAM);
+  };
+  const final = compareModes(setup);
+  assert.equal(final.x[10], 5000n);
+  assert.equal(final.x[12], 60n);
+
+  const notes = new Map<number, number>();
+  observeTranslations({ note: (note) => notes.set(note, (notes.get(note) ?? 0) + 1) });
+  let cpu: Cpu;
+  try {
+    cpu = makeCpu("eager");
+  } finally {
+    observeTranslations(undefined);
+  }
+  setup(cpu);
+  runToWfi(cpu, [1_000_000]);
+  assert.equal(cpu.x(10), 5000n);
+  // Straight code -> outer may be one tail call; the 100 passes back to `outer` go through the function's own br_table.
+  assert.ok((notes.get(Note.TailCall) ?? 0) <= 1, `tail calls: ${notes.get(Note.TailCall)}`);
+  assert.ok((notes.get(Note.Redispatch) ?? 0) >= 99, `branches back to an earlier region: ${notes.get(Note.Redispatch)}`);
+});

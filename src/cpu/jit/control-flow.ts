@@ -15,6 +15,7 @@
 // instructions (see group): a function has a br_table at its start selecting the entry by pc,
 // and control passes to a later region of the same function by a plain branch, to an earlier
 // one back through that br_table (a loop around it). Going to another function is a tail call.
+// Regions that loop through each other are kept in one function (up to 4 x functionSize).
 //
 // Exactness. Instructions are counted per segment (a run laid out consecutively that nothing
 // jumps into): its length is taken from $left where it starts. At every entry the function
@@ -293,21 +294,31 @@ export class ControlFlow {
    * registers stay valid in locals), to an earlier one back through that br_table; to another
    * function by a tail call.
    * Fewer, bigger functions mean fewer transitions; the size limit keeps V8's optimizing compile
-   * of each function fast (its cost grows faster than linearly).
+   * of each function fast (its cost grows faster than linearly). Regions that loop through each
+   * other (nested loops, a loop whose header is not its only way back) stay in one function up
+   * to four times that size: split across two, every iteration would pay two tail calls.
    */
   private group(): void {
     this.funcOfRegion = new Int32Array(this.regionEntry.length);
     this.funcRegions = [];
+    const sizes = this.regionOrder.map((order) => order.length);
+    const atomEnd = this.loopSpans(sizes, this.functionSize * LOOP_FUNCTION_SIZE_FACTOR);
     let size = Infinity;
     for (let r = 0; r < this.regionEntry.length; r++) {
-      const n = this.regionOrder[r].length;
+      // A group of regions that loop through each other starts a function of its own unless it
+      // fits in the current one; any other region only when it does not fit.
+      let n = sizes[r];
+      if (atomEnd[r] > r) for (let k = r + 1; k <= atomEnd[r]; k++) n += sizes[k];
       if (size + n > this.functionSize) {
         this.funcRegions.push([]);
         size = 0;
       }
-      this.funcRegions[this.funcRegions.length - 1].push(r);
-      this.funcOfRegion[r] = this.funcRegions.length - 1;
-      size += n;
+      for (const last = atomEnd[r]; r <= last; r++) {
+        this.funcRegions[this.funcRegions.length - 1].push(r);
+        this.funcOfRegion[r] = this.funcRegions.length - 1;
+        size += sizes[r];
+      }
+      r--;
     }
     this.fpos = new Int32Array(this.starts.length);
     this.funcOrder = this.funcRegions.map((regions) => {
@@ -340,6 +351,52 @@ export class ControlFlow {
         }
       }
     }
+  }
+
+  /**
+   * For each region, the last region of the run of consecutive regions (in address order) that
+   * must share its function: the span from the first to the last region of each cycle of the
+   * region graph (its strongly connected components of more than one region), spans that overlap
+   * merged, each at most `cap` instructions (a longer one is left to the plain size limit).
+   * atomEnd[r] = r for a region outside any such span, and for every region inside one but its first.
+   */
+  private loopSpans(sizes: number[], cap: number): Int32Array {
+    const regions = this.regionEntry.length;
+    const atomEnd = Int32Array.from({ length: regions }, (_, r) => r);
+    if (regions < 2) return atomEnd;
+    // Region graph: r -> the regions its instructions branch or fall into.
+    const next: number[][] = Array.from({ length: regions }, () => []);
+    for (let i = 0; i < this.starts.length; i++) {
+      const from = this.regionOf[i];
+      for (const j of this.successors(i)) {
+        const to = this.regionOf[j];
+        if (to !== from && !next[from].includes(to)) next[from].push(to);
+      }
+    }
+    const component = stronglyConnected(next);
+    const first = new Int32Array(regions).fill(-1);
+    const last = new Int32Array(regions).fill(-1);
+    for (let r = 0; r < regions; r++) {
+      const c = component[r];
+      if (first[c] < 0) first[c] = r;
+      last[c] = r;
+    }
+    // Spans in order of their first region; overlapping ones merged.
+    const spans: [number, number][] = [];
+    for (let c = 0; c < regions; c++) if (first[c] >= 0 && last[c] > first[c]) spans.push([first[c], last[c]]);
+    spans.sort((a, b) => a[0] - b[0]);
+    const merged: [number, number][] = [];
+    for (const span of spans) {
+      const top = merged[merged.length - 1];
+      if (top !== undefined && span[0] <= top[1]) top[1] = Math.max(top[1], span[1]);
+      else merged.push([span[0], span[1]]);
+    }
+    for (const [lo, hi] of merged) {
+      let total = 0;
+      for (let r = lo; r <= hi; r++) total += sizes[r];
+      if (total <= cap) atomEnd[lo] = hi;
+    }
+    return atomEnd;
   }
 
   /**
@@ -444,4 +501,56 @@ export class ControlFlow {
     }
     return live[0];
   }
+}
+
+/** How much bigger than the size limit a function may grow to keep a group of looping regions whole. */
+const LOOP_FUNCTION_SIZE_FACTOR = 4;
+
+/**
+ * Strongly connected components of a directed graph given as successor lists (Tarjan's
+ * algorithm, iterative): for each node, its component, named by one of the component's nodes.
+ */
+export function stronglyConnected(next: readonly (readonly number[])[]): Int32Array {
+  const n = next.length;
+  const index = new Int32Array(n).fill(-1);
+  const low = new Int32Array(n);
+  const component = new Int32Array(n).fill(-1);
+  const onStack = new Uint8Array(n);
+  const stack: number[] = [];
+  let counter = 0;
+  for (let root = 0; root < n; root++) {
+    if (index[root] >= 0) continue;
+    const frames: [number, number][] = [[root, 0]];
+    index[root] = low[root] = counter++;
+    stack.push(root);
+    onStack[root] = 1;
+    while (frames.length) {
+      const frame = frames[frames.length - 1];
+      const v = frame[0];
+      if (frame[1] < next[v].length) {
+        const w = next[v][frame[1]++];
+        if (index[w] < 0) {
+          index[w] = low[w] = counter++;
+          stack.push(w);
+          onStack[w] = 1;
+          frames.push([w, 0]);
+        } else if (onStack[w]) low[v] = Math.min(low[v], index[w]);
+        continue;
+      }
+      frames.pop();
+      if (frames.length) {
+        const parent = frames[frames.length - 1][0];
+        low[parent] = Math.min(low[parent], low[v]);
+      }
+      if (low[v] === index[v]) {
+        for (;;) {
+          const w = stack.pop()!;
+          onStack[w] = 0;
+          component[w] = v;
+          if (w === v) break;
+        }
+      }
+    }
+  }
+  return component;
 }
