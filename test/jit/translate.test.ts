@@ -616,3 +616,29 @@ test("a nested loop whose regions straddle the function size limit stays in one 
   assert.ok((notes.get(Note.TailCall) ?? 0) <= 1, `tail calls: ${notes.get(Note.TailCall)}`);
   assert.ok((notes.get(Note.Redispatch) ?? 0) >= 99, `branches back to an earlier region: ${notes.get(Note.Redispatch)}`);
 });
+
+test("loads through the same base register share one TLB check, also interleaved with other bases, across a page end and past a write to the base", () => {
+  // Groups (three loads or more through one base register in straight-line code): a0's, with
+  // loads through a2 between its loads (those stay ungrouped); a1's, whose bytes cross a page end
+  // (its shared check cannot pass: each load takes the helper); a2's, ended by a write to a2.
+  const setup = (cpu: Cpu) => {
+    const data = new Uint8Array(8192);
+    for (let k = 0; k < data.length; k++) data[k] = (k * 37 + 11) & 0xff;
+    cpu.writeRam(SCRATCH, data);
+    const A0 = 10, A1 = 11, A2 = 12, T0 = 5, T1 = 6, T2 = 7, T3 = 28, T4 = 29, T5 = 30, T6 = 31;
+    const S2 = 18, S3 = 19, S4 = 20, S5 = 21, S6 = 22, S7 = 23, S8 = 24;
+    const loaded = [T0, T1, T2, T3, S2, T4, T5, S6, S4, S7, S8];
+    const body = [
+      E.load("ld", T0, A0, 0), E.load("ld", T1, A2, 0), E.load("lw", T2, A0, 8), E.load("lbu", T3, A2, -3), E.load("lh", S2, A0, 24),
+      E.load("ld", T4, A1, 0), E.load("ld", T5, A1, 8), E.load("lwu", S6, A1, 4),
+      E.load("ld", S4, A2, 16), E.load("lhu", S7, A2, 2), E.load("lb", S8, A2, 5), E.aluImm("addi", A2, A2, 8), E.load("ld", S5, A2, 0),
+      ...loaded.map((r) => E.aluReg("add", S3, S3, r)), E.aluReg("xor", S3, S3, S5),
+      E.aluImm("addi", A0, A0, 8), E.aluImm("addi", T6, T6, -1),
+    ];
+    const setupCode = [...li(A0, SCRATCH + 0x10), ...li(A1, SCRATCH + 0x1000 - 12), ...li(A2, SCRATCH + 0x800), E.aluImm("addi", T6, 0, 50)];
+    cpu.writeRam(RAM, words([...setupCode, ...body, E.branch("bne", T6, 0, -4 * body.length), E.wfi()]));
+    cpu.pc = BigInt(RAM);
+  };
+  const final = compareModes(setup, [1_000_000, 13]);
+  assert.notEqual(final.x[19], 0n);
+});

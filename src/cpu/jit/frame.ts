@@ -116,4 +116,24 @@ export interface Emitter {
   readonly parallelHarts: boolean;
   /** Control goes to the pc in i64 local `pcLocal`, an offset of this page (JALR). */
   dispatchInPage(pcLocal: number): void;
+  /** The load group (see LoadGroup) the load at position i belongs to, if any. */
+  loadGroupOf(i: number): LoadGroup | undefined;
+}
+
+/**
+ * Loads through one base register within a segment (straight-line code nothing jumps into, in
+ * which the base register is not written before the last of them): one TLB check at the first
+ * covers all of them when their bytes lie in one page, so each then loads straight from the
+ * page's host address plus its offset. When the check fails (their bytes cross a page end, or
+ * the page is not in the TLB), each load calls the core's load helper, as on a TLB miss.
+ */
+export interface LoadGroup {
+  /** Whether this load is the group's first: the check is emitted in front of it. */
+  first: boolean;
+  /** The lowest offset from the base register any of them accesses, and the highest byte's. */
+  lo: number;
+  hi: number;
+  /** i32 locals: whether the check passed, and the host address of base + lo when it did. */
+  okLocal: number;
+  hostLocal: number;
 }

@@ -39,13 +39,14 @@
 // interpreter re-executes the instruction, faults the same way and takes the trap with the
 // precise pc and state.
 import * as L from "../layout.ts";
+import * as O from "../opcodes.ts";
 import { Code, Op, ValType, type Label } from "./wasm-emitter.ts";
 import { ControlFlow, type Interval } from "./control-flow.ts";
 import { Kind, fallsThrough, kindOf, lenOf, opOf, rdOf, regUse, rs1Of, rs2Of, type DecodedPage } from "./instructions.ts";
 import {
   FIRST_PAGE_FUNCTION, FN_CHAIN, FN_NOTE, FIRST_REG_LOCAL, Note, L_BUDGET0, L_CODE, L_LEFT, L_PC, L_TLB, L_VBASE,
   EXIT_INTERPRET, EXIT_INTERPRET_TO_RET, EXIT_OFFSET_MASK, EXIT_UNRETIRED_MASK, EXIT_UNRETIRED_SHIFT,
-  type Emitter, type Insn,
+  type Emitter, type Insn, type LoadGroup,
 } from "./frame.ts";
 import { selectInstruction } from "./select.ts";
 import { STRADDLE_OFFSET, checkStraddle } from "./straddle.ts";
@@ -106,6 +107,8 @@ class PageEmitter implements Emitter {
   /** The instruction being emitted writes rd to its local only (see overwrittenBeforeAnyExit). */
   private localOnly = false;
   private currentFunction = -1;
+  /** The current function's load groups, by position (see LoadGroup and findLoadGroups). */
+  private loadGroups = new Map<number, LoadGroup>();
 
   constructor(
     private readonly flow: ControlFlow,
@@ -124,6 +127,7 @@ class PageEmitter implements Emitter {
     c.resetCode();
     this.currentFunction = f;
     const regCount = this.allocateRegisters(order);
+    this.findLoadGroups(order, FIRST_REG_LOCAL + regCount);
     this.profile(Note.Enter, () => c.get(L_PC));
     this.prologue(regions);
 
@@ -187,8 +191,56 @@ class PageEmitter implements Emitter {
         { count: 3, type: ValType.i32 }, // e, tlb, code
         { count: 5, type: ValType.i64 }, // vbase, npc, va, t, t2
         { count: regCount, type: ValType.i64 },
+        { count: 2, type: ValType.i32 }, // a load group's check passed, its host address
       ],
     };
+  }
+
+  /**
+   * Finds the load groups of a function (see LoadGroup): within each segment, MIN_GROUP_LOADS or
+   * more integer loads through the same base register, from the first one to the last before the base register is
+   * written, with only computations, loads and stores in between (a CSR instruction may change
+   * the address translation; everything else that could ends the segment). Groups whose bytes
+   * span more than a page are left out; their check could never pass. Groups do not overlap
+   * (loads through other base registers between a group's first and last load stay ungrouped).
+   */
+  private findLoadGroups(order: number[], firstLocal: number): void {
+    const { words, segLeft } = this.flow;
+    this.loadGroups = new Map();
+    for (let k = 0; k < order.length; k++) {
+      const i = order[k];
+      const w = words[i];
+      if (kindOf(opOf(w)) !== Kind.Load) continue;
+      const base = rs1Of(w);
+      if (base === 0 || rdOf(w) === base) continue;
+      const members = [k];
+      for (let m = k + 1; m < k + segLeft[i]; m++) {
+        const j = order[m];
+        const wj = words[j];
+        const kind = kindOf(opOf(wj));
+        if (!GROUP_SPAN_KINDS.has(kind)) break;
+        if (kind === Kind.Load && rs1Of(wj) === base) members.push(m);
+        if (((regUse(opOf(wj), wj).writes >>> base) & 1) !== 0) break;
+      }
+      if (members.length < MIN_GROUP_LOADS) continue;
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (const m of members) {
+        const off = this.flow.starts[order[m]];
+        const imm = this.flow.page.imm(off);
+        lo = Math.min(lo, imm);
+        hi = Math.max(hi, imm + LOAD_SIZE.get(opOf(words[order[m]]))! - 1);
+      }
+      if (hi - lo >= 4096) continue;
+      members.forEach((m, n) => {
+        this.loadGroups.set(order[m], { first: n === 0, lo, hi, okLocal: firstLocal, hostLocal: firstLocal + 1 });
+      });
+      // Groups do not overlap: they share the two locals.
+      k = members[members.length - 1];
+    }
+  }
+  loadGroupOf(i: number): LoadGroup | undefined {
+    return this.loadGroups.get(i);
   }
 
   /** Gives each guest register the instructions of `order` use a local; returns how many. */
@@ -502,3 +554,15 @@ class PageEmitter implements Emitter {
     }
   }
 }
+
+/**
+ * Loads a group needs at least: its check costs about what two loads' own checks do, and groups
+ * of two measured no faster (docs/PERFORMANCE.md, "Loads through one base register").
+ */
+const MIN_GROUP_LOADS = 3;
+/** What may lie between the loads of a group: nothing that can change the address translation. */
+const GROUP_SPAN_KINDS = new Set([Kind.Alu, Kind.Nop, Kind.Load, Kind.Store, Kind.FpLoad, Kind.FpStore, Kind.Fp]);
+/** Bytes accessed by each integer load. */
+const LOAD_SIZE = new Map([
+  [O.OP_LB, 1], [O.OP_LBU, 1], [O.OP_LH, 2], [O.OP_LHU, 2], [O.OP_LW, 4], [O.OP_LWU, 4], [O.OP_LD, 8],
+]);

@@ -8,7 +8,7 @@ import * as L from "../layout.ts";
 import * as O from "../opcodes.ts";
 import * as C from "../csr-numbers.ts";
 import { Op, ValType } from "./wasm-emitter.ts";
-import { FN_AMO, FN_CSR, FN_LOAD, FN_STORE, L_E, L_T, L_TLB, L_VA, Note, type Emitter, type Insn } from "./frame.ts";
+import { FN_AMO, FN_CSR, FN_LOAD, FN_STORE, L_E, L_T, L_TLB, L_VA, Note, type Emitter, type Insn, type LoadGroup } from "./frame.ts";
 
 type Emit = (e: Emitter, x: Insn) => void;
 
@@ -71,15 +71,33 @@ function hostAddress(e: Emitter): void {
 function load(size: number, fastOp: Op, fp: boolean, extend?: Op): Emit {
   return (e, x) => {
     const c = e.c;
+    const group = fp ? undefined : e.loadGroupOf(x.i);
+    if (group?.first) groupCheck(e, x, group);
     if (fp) {
       requireFp(e, x);
       c.i32Const(0);
     } else e.beginRd(x.rd);
-    tlbLookup(e, x, L.TLB_TAG_R, size);
-    c.if(ValType.i64);
-    hostAddress(e);
-    c.mem(fastOp, 0);
-    c.else();
+    if (group !== undefined) {
+      // The group's check passed: straight from the page. Else (rare: the group's bytes cross a
+      // page end or its page is not in the TLB) the core's load helper, as on a TLB miss.
+      c.get(group.okLocal);
+      c.if(ValType.i64);
+      c.get(group.hostLocal);
+      c.mem(fastOp, x.imm - group.lo);
+      c.else();
+      e.getX(x.rs1);
+      if (x.imm !== 0) {
+        c.i64Const(x.imm);
+        c.op(Op.i64_add);
+      }
+      c.set(L_VA);
+    } else {
+      tlbLookup(e, x, L.TLB_TAG_R, size);
+      c.if(ValType.i64);
+      hostAddress(e);
+      c.mem(fastOp, 0);
+      c.else();
+    }
     c.get(L_VA);
     c.i32Const(size);
     c.call(FN_LOAD);
@@ -101,6 +119,50 @@ function load(size: number, fastOp: Op, fp: boolean, extend?: Op): Emit {
     c.mem(Op.i64_store, e.state + L.S_F + x.rd * 8);
     markFpDirty(e);
   };
+}
+
+/**
+ * In front of a load group's first load (frame.ts, LoadGroup): whether x[base] + lo hits the
+ * data TLB for reading and x[base] + hi lies in the same page, and if so the host address of
+ * x[base] + lo (in the group's locals; the group's loads add their offset from lo).
+ */
+function groupCheck(e: Emitter, x: Insn, group: LoadGroup): void {
+  const c = e.c;
+  const pageOfLo = () => {
+    c.get(L_VA);
+    c.i64Const(L.PAGE_SHIFT);
+    c.op(Op.i64_shr_u);
+  };
+  e.getX(x.rs1);
+  if (group.lo !== 0) {
+    c.i64Const(group.lo);
+    c.op(Op.i64_add);
+  }
+  c.tee(L_VA);
+  c.op(Op.i32_wrap_i64);
+  c.i32Const(L.PAGE_SHIFT - L.TLB_ENTRY_SHIFT);
+  c.op(Op.i32_shr_u);
+  c.i32Const((L.TLB_ENTRIES - 1) << L.TLB_ENTRY_SHIFT);
+  c.op(Op.i32_and);
+  c.get(L_TLB);
+  c.op(Op.i32_add);
+  c.tee(L_E);
+  c.mem(Op.i64_load, L.TLB_TAG_R);
+  pageOfLo();
+  c.op(Op.i64_eq);
+  e.getX(x.rs1);
+  c.i64Const(group.hi);
+  c.op(Op.i64_add);
+  c.i64Const(L.PAGE_SHIFT);
+  c.op(Op.i64_shr_u);
+  pageOfLo();
+  c.op(Op.i64_eq);
+  c.op(Op.i32_and);
+  c.tee(group.okLocal);
+  c.if();
+  hostAddress(e);
+  c.set(group.hostLocal);
+  c.end();
 }
 
 /**
