@@ -6,6 +6,18 @@ import * as L from "../layout.ts";
 import { Op, type Code } from "./wasm-emitter.ts";
 
 /**
+ * Turns the i64 address on the stack into the i32 byte offset of its entry in a TLB table, fetch
+ * or data alike: ((address >>> PAGE_SHIFT) & (TLB_ENTRIES - 1)) * TLB_ENTRY_SIZE.
+ */
+export function emitTlbEntryOffset(c: Code): void {
+  c.op(Op.i32_wrap_i64);
+  c.i32Const(L.PAGE_SHIFT - L.TLB_ENTRY_SHIFT);
+  c.op(Op.i32_shr_u);
+  c.i32Const((L.TLB_ENTRIES - 1) << L.TLB_ENTRY_SHIFT);
+  c.op(Op.i32_and);
+}
+
+/**
  * Leaves an i32 that compares the execute tag of the fetch TLB entry of an address with the
  * address's page (`Op.i64_eq`: hit, `Op.i64_ne`: miss), and keeps the entry's address in local
  * `entryLocal`. `pushAddress` pushes the i64 address (it may compute it and tee it to a local);
@@ -20,15 +32,10 @@ export function emitFetchTagCompare(
   entryLocal: number,
   compare: Op.i64_eq | Op.i64_ne,
 ): void {
-  // entry = fetch TLB + ((address >>> PAGE_SHIFT) & (TLB_ENTRIES - 1)) * TLB_ENTRY_SIZE
   c.i32Const(0);
   c.mem(Op.i32_load, fetchTlbPointer);
   pushAddress();
-  c.op(Op.i32_wrap_i64);
-  c.i32Const(L.PAGE_SHIFT - L.TLB_ENTRY_SHIFT);
-  c.op(Op.i32_shr_u);
-  c.i32Const((L.TLB_ENTRIES - 1) << L.TLB_ENTRY_SHIFT);
-  c.op(Op.i32_and);
+  emitTlbEntryOffset(c);
   c.op(Op.i32_add);
   c.tee(entryLocal);
   c.mem(Op.i64_load, L.TLB_TAG_X);

@@ -8,6 +8,7 @@ import * as L from "../layout.ts";
 import * as O from "../opcodes.ts";
 import * as C from "../csr-numbers.ts";
 import { Op, ValType } from "./wasm-emitter.ts";
+import { emitTlbEntryOffset } from "./fetch-tlb.ts";
 import { FN_AMO, FN_CSR, FN_LOAD, FN_STORE, L_E, L_T, L_TLB, L_VA, Note, type Emitter, type Insn, type LoadGroup } from "./frame.ts";
 
 type Emit = (e: Emitter, x: Insn) => void;
@@ -18,6 +19,34 @@ export const NAN_BOX = -0x1_0000_0000n; // 0xffffffff_00000000
 const MSTATUS_SD = 1n << 63n;
 const MSTATUS_FS_DIRTY_SD = BigInt(C.MSTATUS_FS_DIRTY) | MSTATUS_SD;
 
+/** $va = x[rs1] + offset and $e = its data TLB entry; pushes the entry's tag at `tagOffset`. */
+function tlbTag(e: Emitter, rs1: number, offset: number, tagOffset: number): void {
+  const c = e.c;
+  e.getX(rs1);
+  if (offset !== 0) {
+    c.i64Const(offset);
+    c.op(Op.i64_add);
+  }
+  c.tee(L_VA);
+  emitTlbEntryOffset(c);
+  c.get(L_TLB);
+  c.op(Op.i32_add);
+  c.tee(L_E);
+  c.mem(Op.i64_load, tagOffset);
+}
+
+/** Pushes the page number of $va + `bytes`. */
+function pageOfVa(e: Emitter, bytes: number): void {
+  const c = e.c;
+  c.get(L_VA);
+  if (bytes !== 0) {
+    c.i64Const(bytes);
+    c.op(Op.i64_add);
+  }
+  c.i64Const(L.PAGE_SHIFT);
+  c.op(Op.i64_shr_u);
+}
+
 /**
  * $va = x[rs1] + imm and $e = its data TLB entry; leaves "the TLB hits for all `size` bytes"
  * on the stack. Comparing the tag (the page number of the entry's page) with the page of the
@@ -25,31 +54,9 @@ const MSTATUS_FS_DIRTY_SD = BigInt(C.MSTATUS_FS_DIRTY) | MSTATUS_SD;
  * page up at the first page's index, where its tag cannot be (tag & mask == index).
  */
 function tlbLookup(e: Emitter, x: Insn, tagOffset: number, size: number): void {
-  const c = e.c;
-  e.getX(x.rs1);
-  if (x.imm !== 0) {
-    c.i64Const(x.imm);
-    c.op(Op.i64_add);
-  }
-  c.tee(L_VA);
-  // entry = tlb + ((va >>> PAGE_SHIFT) & (TLB_ENTRIES - 1)) * TLB_ENTRY_SIZE
-  c.op(Op.i32_wrap_i64);
-  c.i32Const(L.PAGE_SHIFT - L.TLB_ENTRY_SHIFT);
-  c.op(Op.i32_shr_u);
-  c.i32Const((L.TLB_ENTRIES - 1) << L.TLB_ENTRY_SHIFT);
-  c.op(Op.i32_and);
-  c.get(L_TLB);
-  c.op(Op.i32_add);
-  c.tee(L_E);
-  c.mem(Op.i64_load, tagOffset);
-  c.get(L_VA);
-  if (size > 1) {
-    c.i64Const(size - 1);
-    c.op(Op.i64_add);
-  }
-  c.i64Const(L.PAGE_SHIFT);
-  c.op(Op.i64_shr_u);
-  c.op(Op.i64_eq);
+  tlbTag(e, x.rs1, x.imm, tagOffset);
+  pageOfVa(e, size - 1);
+  e.c.op(Op.i64_eq);
 }
 
 /** wasm address = va + addend; the low 32 bits of both suffice. */
@@ -128,34 +135,11 @@ function load(size: number, fastOp: Op, fp: boolean, extend?: Op): Emit {
  */
 function groupCheck(e: Emitter, x: Insn, group: LoadGroup): void {
   const c = e.c;
-  const pageOfLo = () => {
-    c.get(L_VA);
-    c.i64Const(L.PAGE_SHIFT);
-    c.op(Op.i64_shr_u);
-  };
-  e.getX(x.rs1);
-  if (group.lo !== 0) {
-    c.i64Const(group.lo);
-    c.op(Op.i64_add);
-  }
-  c.tee(L_VA);
-  c.op(Op.i32_wrap_i64);
-  c.i32Const(L.PAGE_SHIFT - L.TLB_ENTRY_SHIFT);
-  c.op(Op.i32_shr_u);
-  c.i32Const((L.TLB_ENTRIES - 1) << L.TLB_ENTRY_SHIFT);
-  c.op(Op.i32_and);
-  c.get(L_TLB);
-  c.op(Op.i32_add);
-  c.tee(L_E);
-  c.mem(Op.i64_load, L.TLB_TAG_R);
-  pageOfLo();
+  tlbTag(e, x.rs1, group.lo, L.TLB_TAG_R);
+  pageOfVa(e, 0);
   c.op(Op.i64_eq);
-  e.getX(x.rs1);
-  c.i64Const(group.hi);
-  c.op(Op.i64_add);
-  c.i64Const(L.PAGE_SHIFT);
-  c.op(Op.i64_shr_u);
-  pageOfLo();
+  pageOfVa(e, group.hi - group.lo);
+  pageOfVa(e, 0);
   c.op(Op.i64_eq);
   c.op(Op.i32_and);
   c.tee(group.okLocal);
