@@ -304,21 +304,20 @@ export class ControlFlow {
     const sizes = this.regionOrder.map((order) => order.length);
     const atomEnd = this.loopSpans(sizes, this.functionSize * LOOP_FUNCTION_SIZE_FACTOR);
     let size = Infinity;
-    for (let r = 0; r < this.regionEntry.length; r++) {
-      // A group of regions that loop through each other starts a function of its own unless it
-      // fits in the current one; any other region only when it does not fit.
-      let n = sizes[r];
-      if (atomEnd[r] > r) for (let k = r + 1; k <= atomEnd[r]; k++) n += sizes[k];
+    // Regions r..atomEnd[r] go to one function: a group of regions that loop through each other
+    // starts a function of its own unless it fits in the current one, as a single region does.
+    for (let r = 0; r < this.regionEntry.length; r = atomEnd[r] + 1) {
+      let n = 0;
+      for (let k = r; k <= atomEnd[r]; k++) n += sizes[k];
       if (size + n > this.functionSize) {
         this.funcRegions.push([]);
         size = 0;
       }
-      for (const last = atomEnd[r]; r <= last; r++) {
-        this.funcRegions[this.funcRegions.length - 1].push(r);
-        this.funcOfRegion[r] = this.funcRegions.length - 1;
-        size += sizes[r];
+      for (let k = r; k <= atomEnd[r]; k++) {
+        this.funcRegions[this.funcRegions.length - 1].push(k);
+        this.funcOfRegion[k] = this.funcRegions.length - 1;
       }
-      r--;
+      size += n;
     }
     this.fpos = new Int32Array(this.starts.length);
     this.funcOrder = this.funcRegions.map((regions) => {

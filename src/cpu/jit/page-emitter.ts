@@ -39,7 +39,6 @@
 // interpreter re-executes the instruction, faults the same way and takes the trap with the
 // precise pc and state.
 import * as L from "../layout.ts";
-import * as O from "../opcodes.ts";
 import { Code, Op, ValType, type Label } from "./wasm-emitter.ts";
 import { ControlFlow, type Interval } from "./control-flow.ts";
 import { Kind, fallsThrough, kindOf, lenOf, opOf, rdOf, regUse, rs1Of, rs2Of, type DecodedPage } from "./instructions.ts";
@@ -49,6 +48,7 @@ import {
   type Emitter, type Insn, type LoadGroup,
 } from "./frame.ts";
 import { selectInstruction } from "./select.ts";
+import { INTEGER_LOAD_SIZE } from "./select-memory.ts";
 import { STRADDLE_OFFSET, checkStraddle } from "./straddle.ts";
 
 /** A function of the translation (a group of regions, or the page's dispatcher); `index` is its index in the module. */
@@ -198,8 +198,8 @@ class PageEmitter implements Emitter {
 
   /**
    * Finds the load groups of a function (see LoadGroup): within each segment, MIN_GROUP_LOADS or
-   * more integer loads through the same base register, from the first one to the last before the base register is
-   * written, with only computations, loads and stores in between (a CSR instruction may change
+   * more integer loads through the same base register, from the first one to the last before the
+   * base register is written, with only computations, loads and stores in between (a CSR instruction may change
    * the address translation; everything else that could ends the segment). Groups whose bytes
    * span more than a page are left out; their check could never pass. Groups do not overlap
    * (loads through other base registers between a group's first and last load stay ungrouped).
@@ -229,9 +229,9 @@ class PageEmitter implements Emitter {
         const off = this.flow.starts[order[m]];
         const imm = this.flow.page.imm(off);
         lo = Math.min(lo, imm);
-        hi = Math.max(hi, imm + LOAD_SIZE.get(opOf(words[order[m]]))! - 1);
+        hi = Math.max(hi, imm + INTEGER_LOAD_SIZE.get(opOf(words[order[m]]))! - 1);
       }
-      if (hi - lo >= 4096) continue;
+      if (hi - lo >= 1 << L.PAGE_SHIFT) continue;
       members.forEach((m, n) => {
         this.loadGroups.set(order[m], { first: n === 0, lo, hi, okLocal: firstLocal, hostLocal: firstLocal + 1 });
       });
@@ -557,12 +557,9 @@ class PageEmitter implements Emitter {
 
 /**
  * Loads a group needs at least: its check costs about what two loads' own checks do, and groups
- * of two measured no faster (docs/PERFORMANCE.md, "Loads through one base register").
+ * of two measured slower (docs/PERFORMANCE.md, "Boot to init: where the time goes now, and two
+ * translator changes").
  */
 const MIN_GROUP_LOADS = 3;
 /** What may lie between the loads of a group: nothing that can change the address translation. */
 const GROUP_SPAN_KINDS = new Set([Kind.Alu, Kind.Nop, Kind.Load, Kind.Store, Kind.FpLoad, Kind.FpStore, Kind.Fp]);
-/** Bytes accessed by each integer load. */
-const LOAD_SIZE = new Map([
-  [O.OP_LB, 1], [O.OP_LBU, 1], [O.OP_LH, 2], [O.OP_LHU, 2], [O.OP_LW, 4], [O.OP_LWU, 4], [O.OP_LD, 8],
-]);

@@ -19,14 +19,19 @@ export const NAN_BOX = -0x1_0000_0000n; // 0xffffffff_00000000
 const MSTATUS_SD = 1n << 63n;
 const MSTATUS_FS_DIRTY_SD = BigInt(C.MSTATUS_FS_DIRTY) | MSTATUS_SD;
 
+/** Pushes the address x[rs1] + offset. */
+function pushAddress(e: Emitter, rs1: number, offset: number): void {
+  e.getX(rs1);
+  if (offset !== 0) {
+    e.c.i64Const(offset);
+    e.c.op(Op.i64_add);
+  }
+}
+
 /** $va = x[rs1] + offset and $e = its data TLB entry; pushes the entry's tag at `tagOffset`. */
 function tlbTag(e: Emitter, rs1: number, offset: number, tagOffset: number): void {
   const c = e.c;
-  e.getX(rs1);
-  if (offset !== 0) {
-    c.i64Const(offset);
-    c.op(Op.i64_add);
-  }
+  pushAddress(e, rs1, offset);
   c.tee(L_VA);
   emitTlbEntryOffset(c);
   c.get(L_TLB);
@@ -92,11 +97,7 @@ function load(size: number, fastOp: Op, fp: boolean, extend?: Op): Emit {
       c.get(group.hostLocal);
       c.mem(fastOp, x.imm - group.lo);
       c.else();
-      e.getX(x.rs1);
-      if (x.imm !== 0) {
-        c.i64Const(x.imm);
-        c.op(Op.i64_add);
-      }
+      pushAddress(e, x.rs1, x.imm);
       c.set(L_VA);
     } else {
       tlbLookup(e, x, L.TLB_TAG_R, size);
@@ -180,15 +181,25 @@ function store(size: number, storeOp: Op, fp: boolean): Emit {
   };
 }
 
+/**
+ * The integer loads: bytes accessed, the wasm load of an inline hit, and the sign extension of
+ * the load helper's zero-extended value.
+ */
+const INTEGER_LOADS: readonly [op: number, size: number, hitOp: Op, extend?: Op][] = [
+  [O.OP_LB, 1, Op.i64_load8_s, Op.i64_extend8_s],
+  [O.OP_LH, 2, Op.i64_load16_s, Op.i64_extend16_s],
+  [O.OP_LW, 4, Op.i64_load32_s, Op.i64_extend32_s],
+  [O.OP_LD, 8, Op.i64_load],
+  [O.OP_LBU, 1, Op.i64_load8_u],
+  [O.OP_LHU, 2, Op.i64_load16_u],
+  [O.OP_LWU, 4, Op.i64_load32_u],
+];
+/** Bytes each integer load accesses, by op (load groups: page-emitter.ts). */
+export const INTEGER_LOAD_SIZE = new Map(INTEGER_LOADS.map(([op, size]) => [op, size]));
+
 /** Loads and stores by op. */
 export const MEMORY_OPS = new Map<number, Emit>([
-  [O.OP_LB, load(1, Op.i64_load8_s, false, Op.i64_extend8_s)],
-  [O.OP_LH, load(2, Op.i64_load16_s, false, Op.i64_extend16_s)],
-  [O.OP_LW, load(4, Op.i64_load32_s, false, Op.i64_extend32_s)],
-  [O.OP_LD, load(8, Op.i64_load, false)],
-  [O.OP_LBU, load(1, Op.i64_load8_u, false)],
-  [O.OP_LHU, load(2, Op.i64_load16_u, false)],
-  [O.OP_LWU, load(4, Op.i64_load32_u, false)],
+  ...INTEGER_LOADS.map(([op, size, hitOp, extend]): [number, Emit] => [op, load(size, hitOp, false, extend)]),
   [O.OP_SB, store(1, Op.i64_store8, false)],
   [O.OP_SH, store(2, Op.i64_store16, false)],
   [O.OP_SW, store(4, Op.i64_store32, false)],
