@@ -95,7 +95,10 @@ for (const engine of engines) {
 // The command, the library, and the entry of the threads that run a machine's harts (one per hart, --cpus),
 // which the command starts from beside itself (src/host/node/hart-threads.ts).
 const bundles = [
-  { entry: "src/cli/main.ts", out: "dist/parley.mjs", banner: { js: "#!/usr/bin/env node" } },
+  // `parley` is a small launcher that loads the command (parley-main.mjs) or starts it again with
+  // V8's compiler threads sized for the harts (src/cli/launch.ts).
+  { entry: "src/cli/launch.ts", out: "dist/parley.mjs", banner: { js: "#!/usr/bin/env node" }, external: ["./parley-main.mjs", "./main.ts"] },
+  { entry: "src/cli/main.ts", out: "dist/parley-main.mjs" },
   { entry: "src/host/node/hart-worker.ts", out: "dist/hart-worker.mjs" },
   // The library: `import { Machine } from "parley"` (package.json "exports").
   { entry: "src/index.ts", out: "dist/index.mjs" },
@@ -114,6 +117,7 @@ for (const bundle of bundles) {
     format: "esm",
     target: "node20",
     packages: "external",
+    external: bundle.external,
     banner: bundle.banner,
     sourcemap: true,
     logLevel: "warning",

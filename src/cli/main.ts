@@ -20,6 +20,7 @@ import { formatLedger, formatStats } from "./stats.ts";
 import { serveWeb } from "./web-server.ts";
 import { jitCacheFromFlag } from "../host/node/jit-cache.ts";
 import type { TranslationCache } from "../cpu/cpu.ts";
+import { startCpus } from "./launch-plan.ts";
 
 /** Exit code for bad input from the user (file, option), distinct from a guest's own exit codes. */
 const EXIT_USAGE = 2;
@@ -155,7 +156,7 @@ addMachineOptions(
 ).action(runFromFlags);
 
 /** `npm start`: a hart per host core, up to 4 (the harts run in parallel on threads of their own). */
-const START_CPUS = Math.min(availableParallelism(), 4);
+const START_CPUS = startCpus(availableParallelism());
 addMachineOptions(program.command("start").description("boot the default guest to a shell (what `npm start` runs)"), START_CPUS).action(runFromFlags);
 
 program

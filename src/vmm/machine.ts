@@ -25,6 +25,7 @@ import { VirtioVsock } from "../virtio/vsock/index.ts";
 import { nodeClock } from "../host/node/clock.ts";
 import { loadCoreModule } from "../host/node/core-module.ts";
 import { nodeHartThreads } from "../host/node/hart-threads.ts";
+import { hartThreadCount } from "./host-threads.ts";
 import { jitFromEnvironment } from "../host/node/jit-environment.ts";
 import { withTranslationCache, type TranslationCache } from "../cpu/cpu.ts";
 import { openDiskImage } from "../host/node/disk-image.ts";
@@ -526,7 +527,7 @@ export class Machine {
           module: loadCoreModule({ shared: threads }),
           hartThreads: threads ? nodeHartThreads() : undefined,
           harts: machine.vcpu_count,
-          hostThreads: threads ? (machine.host_threads ?? Math.min(machine.vcpu_count, availableParallelism())) : undefined,
+          hostThreads: threads ? hartThreadCount(machine.vcpu_count, machine.host_threads, availableParallelism()) : undefined,
           zawrs: machine.zawrs,
           idleStates: machine.idle_states,
           pauseLoopWindow: threads ? (machine.pause_loop_window ?? DEFAULT_PAUSE_LOOP_WINDOW) : 0,
