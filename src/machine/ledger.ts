@@ -139,6 +139,13 @@ export interface LedgerVirtio {
   irqAssertions: number;
   /** The used-buffer interrupt coalescing in force now; null when off (one interrupt decision per completion). */
   coalesce: VirtioCoalesce | null;
+  /**
+   * Completions gathered into coalesced batches, and the batches ended by reaching maxCompletions
+   * or by the maxDelayUs timer: completions per batch is what coalescing saved (0 when it was never on).
+   */
+  coalescedCompletions: number;
+  coalesceBatchesByCount: number;
+  coalesceBatchesByTimer: number;
   perQueue: LedgerVirtqueue[];
 }
 
@@ -201,6 +208,10 @@ export interface LedgerVirtioTransport {
     readonly usedInterruptsSuppressed: number;
     readonly configInterrupts: number;
     readonly irqAssertions: number;
+    /** Absent on transports without coalescing. */
+    readonly coalescedCompletions?: number;
+    readonly coalesceFlushesByCount?: number;
+    readonly coalesceFlushesByTimer?: number;
   };
   /** The device model: its `counters`, if it keeps any, are searched for byte counts. */
   readonly device: object;
@@ -352,6 +363,9 @@ function collectVirtio(transport: LedgerVirtioTransport): LedgerVirtio {
     configInterrupts: c.configInterrupts,
     irqAssertions: c.irqAssertions,
     coalesce: coalesceInForce(transport.coalescing),
+    coalescedCompletions: c.coalescedCompletions ?? 0,
+    coalesceBatchesByCount: c.coalesceFlushesByCount ?? 0,
+    coalesceBatchesByTimer: c.coalesceFlushesByTimer ?? 0,
     perQueue,
   };
 }

@@ -186,6 +186,24 @@ export const LEDGER_METRICS: readonly MetricSpec[] = [
     samples: (l) => perDevice(l, (v) => v.usedInterruptsSuppressed),
   },
   {
+    name: "parley_virtio_coalesced_completions_total",
+    help: "Completions gathered into used-buffer interrupt coalescing batches.",
+    type: "counter",
+    labelNames: ["device"],
+    samples: (l) => perDevice(l, (v) => v.coalescedCompletions),
+  },
+  {
+    name: "parley_virtio_coalesce_batches_total",
+    help: "Coalescing batches ended, by what ended them: maxCompletions reached (count) or the maxDelayUs timer (timer).",
+    type: "counter",
+    labelNames: ["device", "end"],
+    samples: (l) =>
+      Object.entries(l.virtio).flatMap(([device, v]) => [
+        { labels: { device, end: "count" }, value: v.coalesceBatchesByCount },
+        { labels: { device, end: "timer" }, value: v.coalesceBatchesByTimer },
+      ]),
+  },
+  {
     name: "parley_virtio_config_interrupts_total",
     help: "Configuration-change interrupts raised.",
     type: "counter",

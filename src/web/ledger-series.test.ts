@@ -13,7 +13,8 @@ function hart(instructions: number, runningNs: number, stealNs: number): LedgerH
 function virtio(kicks: number, kicksSuppressed: number, interrupts: number, interruptsSuppressed: number, coalesce: LedgerVirtio["coalesce"] = null): LedgerVirtio {
   return {
     notificationsReceived: kicks, notificationsIgnored: 0, notificationsSuppressed: kicksSuppressed,
-    usedInterruptsSent: interrupts, usedInterruptsSuppressed: interruptsSuppressed, configInterrupts: 0, irqAssertions: interrupts, coalesce, perQueue: [],
+    usedInterruptsSent: interrupts, usedInterruptsSuppressed: interruptsSuppressed, configInterrupts: 0, irqAssertions: interrupts, coalesce,
+    coalescedCompletions: 0, coalesceBatchesByCount: 0, coalesceBatchesByTimer: 0, perQueue: [],
   };
 }
 

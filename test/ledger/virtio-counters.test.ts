@@ -58,6 +58,9 @@ test("N kicks, each with one request: N notifications received, none avoided, N 
     configInterrupts: 0,
     irqAssertions: N,
     coalesce: null,
+    coalescedCompletions: 0,
+    coalesceBatchesByCount: 0,
+    coalesceBatchesByTimer: 0,
     perQueue: [{ queue: 0, notificationsReceived: N, notificationsSuppressed: 0, chainsPopped: N, chainsUsed: N, usedInterruptsSent: N, usedInterruptsSuppressed: 0 }],
   });
   assert.deepEqual(l.bytes["virtio-rng0"], { in: N * LEN, out: 0 });

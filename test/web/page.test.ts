@@ -28,10 +28,15 @@ const SCREENSHOT = join(REPO_ROOT, "docs/web-screenshot.png");
 const BLK = "virtio-blk0";
 
 /** Completions and used-buffer interrupts of a virtio device, summed over its queues. */
-function blkCounters(l: Ledger | undefined): { chains: number; interrupts: number } {
+function blkCounters(l: Ledger | undefined): { chains: number; interrupts: number; coalesced: number; batches: number } {
   const dev = l?.virtio[BLK];
   if (!dev) throw new Error(`the ledger has no ${BLK} (devices: ${Object.keys(l?.virtio ?? {}).join(", ") || "none"})`);
-  return { chains: dev.perQueue.reduce((sum, q) => sum + q.chainsUsed, 0), interrupts: dev.usedInterruptsSent };
+  return {
+    chains: dev.perQueue.reduce((sum, q) => sum + q.chainsUsed, 0),
+    interrupts: dev.usedInterruptsSent,
+    coalesced: dev.coalescedCompletions,
+    batches: dev.coalesceBatchesByCount + dev.coalesceBatchesByTimer,
+  };
 }
 
 /** xterm.js's input element: keys, paste and copy events go through it. */
@@ -93,13 +98,18 @@ async function terminalBehaviour(page: Page): Promise<void> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Interrupts per completion of the disk over `ms` of the running workload, from two ledger reads. */
-async function interruptsPerCompletion(page: Page, ms: number): Promise<{ chains: number; ratio: number }> {
+/** The disk's counters over `ms` of the running workload, from two ledger reads. */
+async function diskWindow(page: Page, ms: number): Promise<{ chains: number; ratio: number; coalesced: number; batches: number }> {
   const first = blkCounters(await ledger(page));
   await sleep(ms);
   const second = blkCounters(await ledger(page));
   const chains = second.chains - first.chains;
-  return { chains, ratio: (second.interrupts - first.interrupts) / Math.max(1, chains) };
+  return {
+    chains,
+    ratio: (second.interrupts - first.interrupts) / Math.max(1, chains),
+    coalesced: second.coalesced - first.coalesced,
+    batches: second.batches - first.batches,
+  };
 }
 
 describe("the web page in headless Chromium", { skip: gate.skip, timeout: 3 * BOOT_MS + 300_000 }, () => {
@@ -164,14 +174,25 @@ describe("the web page in headless Chromium", { skip: gate.skip, timeout: 3 * BO
     );
     const readersStarted = Date.now();
     await sleep(3_000);
-    const plain = await interruptsPerCompletion(page, 6_000);
+    const plain = await diskWindow(page, 6_000);
     await page.evaluate((device) => window.parleyPage.setCoalescing(device, { maxCompletions: 16, maxDelayUs: 2000 }), BLK);
     await sleep(2_000);
-    const coalesced = await interruptsPerCompletion(page, 6_000);
+    const coalesced = await diskWindow(page, 6_000);
     const readingFor = Date.now() - readersStarted;
-    console.log(`web: ${BLK} interrupts per completion ${plain.ratio.toFixed(3)} (${plain.chains} completions) -> ${coalesced.ratio.toFixed(3)} with 16/2000us (${coalesced.chains}), measured within ${(readingFor / 1000).toFixed(1)} s of ${READ_SECONDS} s of reading`);
+    console.log(
+      `web: ${BLK} interrupts per completion ${plain.ratio.toFixed(3)} (${plain.chains} completions) -> ${coalesced.ratio.toFixed(3)} with 16/2000us ` +
+        `(${coalesced.chains} completions, ${coalesced.coalesced} coalesced in ${coalesced.batches} batches), measured within ${(readingFor / 1000).toFixed(1)} s of ${READ_SECONDS} s of reading`,
+    );
     assert.ok(plain.chains >= 50 && coalesced.chains >= 50, `the readers completed too few requests to compare: ${plain.chains}, ${coalesced.chains}`);
-    assert.ok(coalesced.ratio < plain.ratio * 0.8, `coalescing should cut interrupts per completion: ${plain.ratio} -> ${coalesced.ratio}`);
+    // Counters, not timing: how many completions happen to settle together without coalescing
+    // varies with the host's speed, so the two windows' interrupt ratios are not compared. What
+    // must hold is that the setting reached the running disk: no completion is gathered before
+    // it, completions are gathered after it, and the batches hold more than one on average (four
+    // readers keep up to four requests in flight), each batch one interrupt decision.
+    assert.equal(plain.coalesced, 0, "no completion is coalesced before the setting");
+    assert.equal(plain.batches, 0);
+    assert.ok(coalesced.coalesced >= 50, `completions go through the coalescer once it is on: ${coalesced.coalesced}`);
+    assert.ok(coalesced.batches > 0 && coalesced.coalesced > coalesced.batches, `batches gather several completions: ${coalesced.coalesced} in ${coalesced.batches}`);
     // The readers end by themselves; `wait` returns once they have.
     await runInGuest(page, "wait", READ_SECONDS * 1000 + 120_000);
 

@@ -217,3 +217,24 @@ test("the host clock gets the delay in milliseconds and the timer is cancelled w
   assert.equal(irq.edges, 2);
   assert.equal(t.counters.coalesceFlushesByTimer, 1);
 });
+
+test("the ledger reports completions coalesced and batches by what ended them", async () => {
+  const { collectLedger } = await import("../../machine/ledger.ts");
+  const { Bus } = await import("../../machine/bus.ts");
+  const { t, device, clock } = setup({ maxCompletions: 4, maxDelayUs: 2000 }, 7);
+  const ledger = () => collectLedger({ cpu: { instret: 0n, trapCounts: () => [] }, bus: new Bus(), startedAt: 0, virtio: [t] }).virtio.held;
+  device.complete(4); // a batch ended by the count
+  takeInterrupt(t);
+  device.complete(2);
+  clock.advance(2); // a batch ended by the timer
+  takeInterrupt(t);
+  const l = ledger();
+  assert.equal(l.coalescedCompletions, 6);
+  assert.equal(l.coalesceBatchesByCount, 1);
+  assert.equal(l.coalesceBatchesByTimer, 1);
+  assert.equal(l.usedInterruptsSent, 2);
+  // Turning it off ends the waiting batch for the change, which is neither by count nor by timer.
+  device.complete(1);
+  t.setCoalesce(undefined);
+  assert.deepEqual([ledger().coalescedCompletions, ledger().coalesceBatchesByCount, ledger().coalesceBatchesByTimer], [7, 1, 1]);
+});
