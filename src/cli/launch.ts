@@ -15,9 +15,10 @@ function readIfPresent(path: string): string | undefined {
   }
 }
 
-const hartThreads = hartThreadsOfCommand(process.argv.slice(2), availableParallelism(), readIfPresent);
+const hostCores = availableParallelism();
+const hartThreads = hartThreadsOfCommand(process.argv.slice(2), hostCores, readIfPresent);
 if (hartThreads !== undefined && !poolSizeChosen(process.execArgv, process.env.NODE_OPTIONS)) {
-  endAsChild(await runWithCompilerThreads(compilerThreadsFor(availableParallelism(), hartThreads)));
+  endAsChild(await runWithCompilerThreads(compilerThreadsFor(hostCores, hartThreads)));
 } else {
   followLauncher();
   // From the sources (tsx), the command is main.ts beside this file; bundled, parley-main.mjs.

@@ -27,7 +27,7 @@ const LAUNCHED_ENV = "PARLEY_LAUNCHED";
 const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR2"];
 
 /** The child's exit status when its launcher died under it, as for a hang-up (128 + SIGHUP). */
-export const EXIT_LAUNCHER_GONE = 129;
+const EXIT_LAUNCHER_GONE = 129;
 
 /**
  * V8's background compiler threads for a host of `hostCores` cores running `hartThreads` threads of
@@ -35,7 +35,7 @@ export const EXIT_LAUNCHER_GONE = 129;
  * vCPU thread (a pool of 0 would ask V8 to pick its own size).
  */
 export function compilerThreadsFor(hostCores: number, hartThreads: number): number {
-  return Math.max(1, Math.floor(hostCores) - Math.floor(hartThreads));
+  return Math.max(1, hostCores - hartThreads);
 }
 
 /** True when Node was started with a pool size of the user's: on its command line or in NODE_OPTIONS. */
@@ -111,14 +111,13 @@ export function endAsChild(outcome: ChildOutcome): void {
  * In a child that the launcher started: stop when the launcher's channel closes, that is when the
  * launcher is gone. Call once, first thing. Does nothing in a process started otherwise.
  */
-export function followLauncher(): boolean {
-  if (process.env[LAUNCHED_ENV] !== "1") return false;
+export function followLauncher(): void {
+  if (process.env[LAUNCHED_ENV] !== "1") return;
   // Not for the programs this one starts (passt, the compilers of `image build`).
   delete process.env[LAUNCHED_ENV];
-  if (process.channel === undefined) return false;
+  if (process.channel === undefined) return;
   process.once("disconnect", () => process.exit(EXIT_LAUNCHER_GONE));
   // The channel must not keep this process alive once its own work is done; listening for
   // 'disconnect' counts as a reference, so drop it after adding the listener.
   process.channel.unref();
-  return true;
 }
